@@ -1,0 +1,37 @@
+//! # lvs-core
+//!
+//! The core of an IPVS-style layer-4 load balancer, as a `no_std`, allocation-free, sans-I/O
+//! library: services and real servers, the connection table with the kernel's TCP state machine,
+//! persistence, the [`director::Director`] that classifies a flow and returns a verdict, and
+//! statistics that match `ipvsadm -L -n --stats/--rate`.
+//!
+//! Layers:
+//! - [`addr`], [`time`]: plain values (endpoints, flows, service keys; time passed in).
+//! - [`dest`], [`sched`]: real servers and the [`sched::Scheduler`] trait (algorithms live in
+//!   `lvs-sched`).
+//! - [`conn`]: the fixed-capacity connection table.
+//! - [`director`]: services, scheduling, persistence and verdicts.
+//! - [`stats`]: counters and the kernel's rate estimator.
+//!
+//! There are no clocks, no random numbers and no sockets inside: time comes in as an argument,
+//! hash keys are constructor arguments, and outputs are returned as values.
+#![no_std]
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![warn(unreachable_pub, clippy::std_instead_of_core, clippy::alloc_instead_of_core)]
+
+#[cfg(feature = "alloc")]
+extern crate alloc;
+#[cfg(any(feature = "std", test))]
+extern crate std;
+
+pub mod addr;
+pub mod dest;
+pub mod hash;
+pub mod sched;
+pub mod time;
+
+pub use addr::{AddrFamily, Endpoint, FlowKey, IpAddr, Ipv4Addr, Ipv6Addr, Protocol, ServiceKey, TcpFlags};
+pub use dest::{Dest, DestConfig, DestId, DestSet, FwdMethod, TunnelKind};
+pub use sched::{SchedRequest, Scheduler};
+pub use time::{Duration, Instant};
