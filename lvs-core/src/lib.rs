@@ -35,3 +35,5 @@ pub use addr::{AddrFamily, Endpoint, FlowKey, IpAddr, Ipv4Addr, Ipv6Addr, Protoc
 pub use dest::{Dest, DestConfig, DestId, DestSet, FwdMethod, TunnelKind};
 pub use sched::{SchedRequest, Scheduler};
 pub use time::{Duration, Instant};
+pub mod service;
+pub use service::{Persistence, ServiceConfig, ServiceId};
