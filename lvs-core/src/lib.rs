@@ -37,3 +37,4 @@ pub use sched::{SchedRequest, Scheduler};
 pub use time::{Duration, Instant};
 pub mod service;
 pub use service::{Persistence, ServiceConfig, ServiceId};
+pub mod stats;
