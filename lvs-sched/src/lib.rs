@@ -1,6 +1,82 @@
 //! # lvs-sched
 //!
-//! The IPVS schedulers, one file per algorithm like the kernel's `ip_vs_*.c`.
+//! The IPVS schedulers, one file per algorithm like the kernel's `ip_vs_*.c`, each implementing
+//! [`lvs_core::Scheduler`] with the kernel's exact decisions: list order (most recently added
+//! server first, which wins ties), strict comparisons, 64-bit cross products, weight 0 means
+//! quiesced and the OVERLOAD flag means skip.
+//!
+//! | module | kernel file | state |
+//! |---|---|---|
+//! | [`rr`] | `ip_vs_rr.c` | cursor |
+//! | [`wrr`] | `ip_vs_wrr.c` | cursor, current weight, gcd, max weight |
+//! | [`lc`], [`wlc`], [`sed`], [`nq`], [`fo`], [`ovf`] | `ip_vs_{lc,wlc,sed,nq,fo,ovf}.c` | none (linear scan) |
+//! | [`twos`] | `ip_vs_twos.c` | a [`random::RandomSource`] |
+//!
+//! Each scheduler sits behind its `sched-*` feature. `schedule` never allocates and never
+//! panics on any [`lvs_core::DestSet`].
 #![no_std]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+#![warn(
+    unreachable_pub,
+    clippy::std_instead_of_core,
+    clippy::alloc_instead_of_core
+)]
+
+#[cfg(test)]
+extern crate std;
+
+pub mod random;
+#[cfg_attr(
+    not(all(
+        feature = "sched-rr",
+        feature = "sched-wrr",
+        feature = "sched-lc",
+        feature = "sched-wlc",
+        feature = "sched-sed",
+        feature = "sched-nq",
+        feature = "sched-fo",
+        feature = "sched-ovf",
+        feature = "sched-twos"
+    )),
+    allow(dead_code)
+)]
+mod util;
+
+#[cfg(feature = "sched-fo")]
+pub mod fo;
+#[cfg(feature = "sched-lc")]
+pub mod lc;
+#[cfg(feature = "sched-nq")]
+pub mod nq;
+#[cfg(feature = "sched-ovf")]
+pub mod ovf;
+#[cfg(feature = "sched-rr")]
+pub mod rr;
+#[cfg(feature = "sched-sed")]
+pub mod sed;
+#[cfg(feature = "sched-twos")]
+pub mod twos;
+#[cfg(feature = "sched-wlc")]
+pub mod wlc;
+#[cfg(feature = "sched-wrr")]
+pub mod wrr;
+
+#[cfg(feature = "sched-fo")]
+pub use fo::Fo;
+#[cfg(feature = "sched-lc")]
+pub use lc::Lc;
+#[cfg(feature = "sched-nq")]
+pub use nq::Nq;
+#[cfg(feature = "sched-ovf")]
+pub use ovf::Ovf;
+#[cfg(feature = "sched-rr")]
+pub use rr::Rr;
+#[cfg(feature = "sched-sed")]
+pub use sed::Sed;
+#[cfg(feature = "sched-twos")]
+pub use twos::Twos;
+#[cfg(feature = "sched-wlc")]
+pub use wlc::Wlc;
+#[cfg(feature = "sched-wrr")]
+pub use wrr::Wrr;

@@ -1,0 +1,203 @@
+//! Weighted round-robin (`ip_vs_wrr.c`, the current algorithm, Linux 3.10 and later).
+//!
+//! Kernel rule. State: the last chosen server `cl` (initially the list head), the current
+//! weight `cw`, the gcd `di` of all weights > 0 (1 if there are none) and
+//! `mw = max weight - (di - 1)`. A pick resumes after `cl` and takes the first server that has
+//! no OVERLOAD flag and `weight >= cw`. Each time the scan runs off the end of the list, `cw`
+//! drops by `di`; when it reaches 0 or less it is reset to `mw`. The scan gives up ("all
+//! destinations are overloaded") once every server has been checked with `cw <= di`: the
+//! kernel tracks this with `last_pass`, `restarted` and a `stop` server, mirrored exactly here,
+//! including where `cl` is left after a failure. With `mw == 0` (no weight > 0) it fails at once.
+//! Every add, delete and edit (`ip_vs_wrr_dest_changed`) sets `cl` to the head, recomputes `di`
+//! and `mw`, and sets `cw = mw` if `cw > mw` or `cw == 0`, otherwise `cw = (cw / di) * di + 1`
+//! when `di > 1`.
+//!
+//! Weights 4, 3, 2 in list order (A, B, C) give the cycle `A A B A B C A B C`.
+//!
+//! Deviation: none in decisions. As in the kernel, the maximum weight and gcd are only
+//! recomputed in the callbacks, so a director must report every weight change with `upd_dest`,
+//! and must call [`Scheduler::init_service`] before the first pick: until then `mw` is 0 and
+//! nothing is scheduled. `cl` is kept as a server id plus a position hint; a `cl` that is no longer
+//! listed reads as the head (the kernel cannot get there, because every deletion resets `cl`).
+
+use crate::util::{member, weight, Cursor};
+use lvs_core::{DestId, DestSet, SchedRequest, Scheduler};
+
+/// The weighted round-robin scheduler (`wrr`).
+///
+/// ```
+/// use lvs_core::{Dest, DestId, DestSet, Endpoint, FlowKey, Instant, Protocol, SchedRequest, Scheduler};
+/// use lvs_sched::Wrr;
+/// let pool = [
+///     Dest::with_counts(Endpoint::v4([198, 18, 1, 1], 80), 4, 0, 0), // A
+///     Dest::with_counts(Endpoint::v4([198, 18, 1, 2], 80), 3, 0, 0), // B
+///     Dest::with_counts(Endpoint::v4([198, 18, 1, 3], 80), 2, 0, 0), // C
+/// ];
+/// let order = [DestId(0), DestId(1), DestId(2)];
+/// let set = DestSet::new(&pool, &order);
+/// let req = SchedRequest {
+///     flow: FlowKey::new(Protocol::Tcp, Endpoint::v4([198, 19, 0, 1], 40000), Endpoint::v4([198, 18, 0, 1], 80)),
+///     now: Instant::ZERO,
+/// };
+/// let mut wrr = Wrr::new();
+/// wrr.init_service(&set);
+/// let picks: String = (0..9)
+///     .map(|_| (b'A' + wrr.schedule(&set, &req).unwrap().0 as u8) as char)
+///     .collect();
+/// assert_eq!(picks, "AABABCABC");
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Wrr {
+    cl: Cursor,
+    cw: i32,
+    mw: i32,
+    di: i32,
+}
+
+fn gcd(mut a: i32, mut b: i32) -> i32 {
+    while b != 0 {
+        let t = a % b;
+        a = b;
+        b = t;
+    }
+    a
+}
+
+/// `ip_vs_wrr_gcd_weight`: the gcd of all weights > 0, or 1.
+fn gcd_weight(dests: &DestSet<'_>) -> i32 {
+    let mut g = 0;
+    for (_, d) in dests.iter() {
+        let w = weight(d);
+        if w > 0 {
+            g = if g > 0 { gcd(w, g) } else { w };
+        }
+    }
+    if g != 0 {
+        g
+    } else {
+        1
+    }
+}
+
+/// `ip_vs_wrr_max_weight`: the largest weight, at least 0.
+fn max_weight(dests: &DestSet<'_>) -> i32 {
+    dests.iter().map(|(_, d)| weight(d)).fold(0, i32::max)
+}
+
+impl Wrr {
+    /// A scheduler that has not been bound to a service yet (call
+    /// [`Scheduler::init_service`]).
+    pub const fn new() -> Self {
+        Wrr {
+            cl: Cursor::HEAD,
+            cw: 0,
+            mw: 0,
+            di: 1,
+        }
+    }
+
+    /// The last chosen server (`cl`), or `None` for the list head.
+    pub fn last(&self) -> Option<DestId> {
+        self.cl.id()
+    }
+
+    /// The current weight `cw`: servers need at least this weight in the current pass.
+    pub const fn current_weight(&self) -> i32 {
+        self.cw
+    }
+
+    /// `mw`: the maximum weight minus `gcd - 1`, where each cycle starts.
+    pub const fn max_weight(&self) -> i32 {
+        self.mw
+    }
+
+    /// `di`: the gcd of the weights > 0, the step `cw` drops by.
+    pub const fn gcd(&self) -> i32 {
+        self.di
+    }
+
+    /// `ip_vs_wrr_dest_changed`.
+    fn dest_changed(&mut self, dests: &DestSet<'_>) {
+        self.cl = Cursor::HEAD;
+        self.di = gcd_weight(dests);
+        self.mw = max_weight(dests) - (self.di - 1);
+        if self.cw > self.mw || self.cw == 0 {
+            self.cw = self.mw;
+        } else if self.di > 1 {
+            self.cw = (self.cw / self.di) * self.di + 1;
+        }
+    }
+}
+
+impl Scheduler for Wrr {
+    fn name(&self) -> &'static str {
+        "wrr"
+    }
+
+    fn init_service(&mut self, dests: &DestSet<'_>) {
+        self.cl = Cursor::HEAD;
+        self.di = gcd_weight(dests);
+        self.mw = max_weight(dests) - (self.di - 1);
+        self.cw = self.mw;
+    }
+
+    fn add_dest(&mut self, dests: &DestSet<'_>, _id: DestId) {
+        self.dest_changed(dests);
+    }
+
+    fn del_dest(&mut self, dests: &DestSet<'_>, _id: DestId, _position: usize) {
+        self.dest_changed(dests);
+    }
+
+    fn upd_dest(&mut self, dests: &DestSet<'_>, _id: DestId) {
+        self.dest_changed(dests);
+    }
+
+    fn schedule(&mut self, dests: &DestSet<'_>, _req: &SchedRequest) -> Option<DestId> {
+        // `pos` is the kernel's `dest` iterator: None is the list head.
+        let mut pos = self.cl.resolve(dests);
+        if self.mw == 0 {
+            return None;
+        }
+        let last = pos;
+        let mut stop: Option<usize> = None;
+        let mut last_pass = false;
+        let mut restarted = false;
+        let n = dests.order().len();
+        // Terminates: each pass lowers cw by di >= 1; the first reset to mw either fails (scan
+        // began at the head) or sets `restarted`, after which the pass with cw <= di sets `stop`
+        // to `last`, a listed member that the next pass reaches; a second reset always fails
+        // because the pass before it had cw <= di (last_pass).
+        loop {
+            let start = pos.map_or(0, |p| p + 1);
+            for i in start..n {
+                let Some((id, d)) = member(dests, i) else {
+                    continue;
+                };
+                if !d.is_overloaded() && weight(d) >= self.cw {
+                    self.cl = Cursor::at(id, i);
+                    return Some(id);
+                }
+                if stop == Some(i) {
+                    // err_over with `dest` on the stop server
+                    self.cl = Cursor::at(id, i);
+                    return None;
+                }
+            }
+            pos = None;
+            self.cw = self.cw.wrapping_sub(self.di);
+            if self.cw <= 0 {
+                self.cw = self.mw;
+                if last_pass || last.is_none() {
+                    self.cl = Cursor::HEAD;
+                    return None;
+                }
+                restarted = true;
+            }
+            last_pass = self.cw <= self.di;
+            if last_pass && restarted && last.is_some() {
+                stop = last;
+            }
+        }
+    }
+}
