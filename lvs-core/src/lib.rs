@@ -18,7 +18,11 @@
 #![no_std]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
-#![warn(unreachable_pub, clippy::std_instead_of_core, clippy::alloc_instead_of_core)]
+#![warn(
+    unreachable_pub,
+    clippy::std_instead_of_core,
+    clippy::alloc_instead_of_core
+)]
 
 #[cfg(feature = "alloc")]
 extern crate alloc;
@@ -26,12 +30,16 @@ extern crate alloc;
 extern crate std;
 
 pub mod addr;
+pub mod conn;
 pub mod dest;
 pub mod hash;
 pub mod sched;
+pub mod state;
 pub mod time;
 
-pub use addr::{AddrFamily, Endpoint, FlowKey, IpAddr, Ipv4Addr, Ipv6Addr, Protocol, ServiceKey, TcpFlags};
+pub use addr::{
+    AddrFamily, Endpoint, FlowKey, IpAddr, Ipv4Addr, Ipv6Addr, Protocol, ServiceKey, TcpFlags,
+};
 pub use dest::{Dest, DestConfig, DestId, DestSet, FwdMethod, TunnelKind};
 pub use sched::{SchedRequest, Scheduler};
 pub use time::{Duration, Instant};
