@@ -1,0 +1,153 @@
+//! Fixtures for the scheduler tests: a service's real servers as a pool plus the kernel's list
+//! order, mutated the way a director does it, with the matching scheduler callbacks.
+#![allow(dead_code)]
+
+use lvs_core::dest::DestFlags;
+use lvs_core::{
+    Dest, DestId, DestSet, Endpoint, FlowKey, Instant, Protocol, SchedRequest, Scheduler,
+};
+
+/// A request from client `198.19.0.1:40000` to the service `198.18.0.1:80`.
+pub fn req() -> SchedRequest {
+    SchedRequest {
+        flow: FlowKey::new(
+            Protocol::Tcp,
+            Endpoint::v4([198, 19, 0, 1], 40000),
+            Endpoint::v4([198, 18, 0, 1], 80),
+        ),
+        now: Instant::ZERO,
+    }
+}
+
+/// Real server number `i` (`198.18.1.<i+1>:80`).
+pub fn addr(i: usize) -> Endpoint {
+    Endpoint::v4([198, 18, (i / 250) as u8 + 1, (i % 250) as u8 + 1], 80)
+}
+
+/// One service: `pool[i]` is server `i`, `order` the list (newest first).
+pub struct Svc<S> {
+    pub pool: Vec<Dest>,
+    pub order: Vec<DestId>,
+    pub s: S,
+}
+
+impl<S: Scheduler> Svc<S> {
+    /// A service that already holds servers with `weights`, listed in that order (so
+    /// `DestId(0)` is first in the list), then bound to `s` (`init_service`).
+    pub fn with_weights(s: S, weights: &[u32]) -> Self {
+        let pool: Vec<Dest> = weights
+            .iter()
+            .enumerate()
+            .map(|(i, &w)| Dest::with_counts(addr(i), w, 0, 0))
+            .collect();
+        let order = (0..weights.len()).map(|i| DestId(i as u16)).collect();
+        let mut svc = Svc { pool, order, s };
+        let set = DestSet::new(&svc.pool, &svc.order);
+        svc.s.init_service(&set);
+        svc
+    }
+
+    /// An empty service bound to `s`.
+    pub fn new(s: S) -> Self {
+        Self::with_weights(s, &[])
+    }
+
+    pub fn set(&self) -> DestSet<'_> {
+        DestSet::new(&self.pool, &self.order)
+    }
+
+    /// Adds a server at the head of the list (`add_dest`).
+    pub fn add(&mut self, weight: u32) -> DestId {
+        let id = DestId(self.pool.len() as u16);
+        self.pool
+            .push(Dest::with_counts(addr(self.pool.len()), weight, 0, 0));
+        self.order.insert(0, id);
+        let set = DestSet::new(&self.pool, &self.order);
+        self.s.add_dest(&set, id);
+        id
+    }
+
+    /// Removes a server from the list (`del_dest` with its old position).
+    pub fn del(&mut self, id: DestId) {
+        let pos = self.order.iter().position(|&d| d == id).expect("listed");
+        self.order.remove(pos);
+        self.pool[id.index()].set_flag(DestFlags::AVAILABLE, false);
+        let set = DestSet::new(&self.pool, &self.order);
+        self.s.del_dest(&set, id, pos);
+    }
+
+    /// Edits a server's weight (`upd_dest`).
+    pub fn set_weight(&mut self, id: DestId, weight: u32) {
+        let d = &mut self.pool[id.index()];
+        d.weight = weight;
+        if weight != 0 {
+            d.last_weight = weight;
+        }
+        let set = DestSet::new(&self.pool, &self.order);
+        self.s.upd_dest(&set, id);
+    }
+
+    /// Sets a server's counters (`counts_changed`).
+    pub fn set_counts(&mut self, id: DestId, active: u32, inactive: u32) {
+        let d = &mut self.pool[id.index()];
+        d.active = active;
+        d.inactive = inactive;
+        let set = DestSet::new(&self.pool, &self.order);
+        self.s.counts_changed(&set, id);
+    }
+
+    /// Sets or clears a server's OVERLOAD flag (`counts_changed`).
+    pub fn set_overload(&mut self, id: DestId, on: bool) {
+        self.pool[id.index()].set_flag(DestFlags::OVERLOAD, on);
+        let set = DestSet::new(&self.pool, &self.order);
+        self.s.counts_changed(&set, id);
+    }
+
+    /// One scheduling decision, without touching counters.
+    pub fn pick(&mut self) -> Option<DestId> {
+        let set = DestSet::new(&self.pool, &self.order);
+        self.s.schedule(&set, &req())
+    }
+
+    /// A decision followed by a new connection on the chosen server: `active` (TCP after
+    /// its handshake) or `inactive` (UDP, or TCP still in SYN_RECV).
+    pub fn connect(&mut self, active: bool) -> Option<DestId> {
+        let id = self.pick()?;
+        let d = &mut self.pool[id.index()];
+        if active {
+            d.active += 1;
+        } else {
+            d.inactive += 1;
+        }
+        let set = DestSet::new(&self.pool, &self.order);
+        self.s.counts_changed(&set, id);
+        Some(id)
+    }
+
+    /// `n` decisions as letters: server 0 is `A`, `-` is no server.
+    pub fn picks(&mut self, n: usize) -> String {
+        (0..n).map(|_| letter(self.pick())).collect()
+    }
+
+    /// `n` decisions, each opening an active (`true`) or inactive connection, as letters.
+    pub fn connects(&mut self, n: usize, active: bool) -> String {
+        (0..n).map(|_| letter(self.connect(active))).collect()
+    }
+
+    pub fn dest(&mut self, id: DestId) -> &mut Dest {
+        &mut self.pool[id.index()]
+    }
+}
+
+/// Server `i` as a letter, `-` for none.
+pub fn letter(id: Option<DestId>) -> char {
+    match id {
+        Some(DestId(i)) => (b'A' + i as u8) as char,
+        None => '-',
+    }
+}
+
+/// `DestId` of a letter.
+pub fn id(c: char) -> DestId {
+    DestId((c as u8 - b'A') as u16)
+}
