@@ -46,3 +46,4 @@ pub use time::{Duration, Instant};
 pub mod service;
 pub use service::{Persistence, ServiceConfig, ServiceId};
 pub mod stats;
+pub mod sync;
