@@ -1,6 +1,41 @@
 //! # lvs-forward
 //!
-//! Zero-copy packet views and in-place rewriters.
+//! Zero-copy packet views and the in-place rewriters of an IPVS-style director: bytes in,
+//! a flow key out; a verdict in, rewritten bytes out. `no_std`, allocation-free, no `unsafe`,
+//! and no panics on any input bytes.
+//!
+//! Layers:
+//! - [`checksum`]: RFC 1071 sums and the RFC 1624 incremental updates IPVS uses
+//!   (`ip_vs_check_diff2/4/16`).
+//! - [`wire`]: smoltcp-style `Packet<T>` views and `Repr`s for Ethernet, ARP, IPv4, IPv6, TCP,
+//!   UDP, ICMPv4 and ICMPv6 (with neighbour discovery).
+//! - [`parse`]: one call from an Ethernet frame or a bare IP packet to a [`parse::Parsed`]
+//!   (offsets, the [`lvs_core::FlowKey`], TCP flags, lengths, fragment facts, and the quoted flow
+//!   of an ICMP error).
+//! - The rewriters, each in place, each leaving the buffer untouched when it fails:
+//!   [`nat`] (masquerading both ways, `ip_vs_nat_xmit` and `handle_response`), [`icmp`] (ICMP
+//!   errors about NATed flows, `ip_vs_nat_icmp`, and building "fragmentation needed", "packet
+//!   too big" and "time exceeded" replies), [`tunnel`] (IPIP and GUE encapsulation,
+//!   `ip_vs_tunnel_xmit`, and decapsulation), [`dr`] (direct routing and Ethernet headers), and
+//!   [`route`] (the TTL decrement and MTU check the kernel does on every forwarded packet).
+//!
+//! A forwarding step, as the kernel orders it, is: [`parse::parse_ethernet`] → ask the director
+//! → [`route::decrement_ttl`] → [`route::check_mtu`] (or the check built into
+//! [`tunnel::encapsulate`]) → the method's rewriter.
 #![no_std]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+#![warn(
+    unreachable_pub,
+    clippy::std_instead_of_core,
+    clippy::alloc_instead_of_core,
+    unused_must_use
+)]
+
+#[cfg(any(feature = "std", test))]
+extern crate std;
+
+pub mod checksum;
+pub mod wire;
+
+pub use wire::{Checksum, ChecksumCaps, MacAddr};

@@ -1,0 +1,248 @@
+//! ICMP for IPv4 (RFC 792, RFC 1191 for the next-hop MTU).
+
+use super::{need, ChecksumCaps, Error, Result};
+use crate::checksum;
+
+/// Echo reply.
+pub const TYPE_ECHO_REPLY: u8 = 0;
+/// Destination unreachable.
+pub const TYPE_DEST_UNREACH: u8 = 3;
+/// Source quench (deprecated by RFC 6633, still relayed by IPVS).
+pub const TYPE_SOURCE_QUENCH: u8 = 4;
+/// Echo request.
+pub const TYPE_ECHO_REQUEST: u8 = 8;
+/// Time exceeded.
+pub const TYPE_TIME_EXCEEDED: u8 = 11;
+/// Parameter problem.
+pub const TYPE_PARAM_PROBLEM: u8 = 12;
+/// Destination unreachable code: port unreachable.
+pub const CODE_PORT_UNREACH: u8 = 3;
+/// Destination unreachable code: fragmentation needed and DF set.
+pub const CODE_FRAG_NEEDED: u8 = 4;
+/// Time exceeded code: TTL exceeded in transit.
+pub const CODE_TTL_EXCEEDED: u8 = 0;
+
+/// Length of the ICMP header (type, code, checksum and the 4-byte rest of header).
+pub const HEADER_LEN: usize = 8;
+
+/// Whether IPVS relays this type as an error about a tracked flow: destination unreachable,
+/// source quench and time exceeded, exactly the types `ip_vs_in_icmp`/`ip_vs_out_icmp` accept.
+pub const fn is_relayed_error(msg_type: u8) -> bool {
+    matches!(
+        msg_type,
+        TYPE_DEST_UNREACH | TYPE_SOURCE_QUENCH | TYPE_TIME_EXCEEDED
+    )
+}
+
+/// Whether this type is an ICMP error message (never answered with another error, RFC 1122
+/// 3.2.2).
+pub const fn is_error(msg_type: u8) -> bool {
+    matches!(
+        msg_type,
+        TYPE_DEST_UNREACH | TYPE_SOURCE_QUENCH | 5 | TYPE_TIME_EXCEEDED | TYPE_PARAM_PROBLEM
+    )
+}
+
+/// A view of an ICMP message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Packet<T: AsRef<[u8]>> {
+    buffer: T,
+}
+
+impl<T: AsRef<[u8]>> Packet<T> {
+    /// Wraps a buffer without checking it.
+    pub const fn new_unchecked(buffer: T) -> Packet<T> {
+        Packet { buffer }
+    }
+    /// Wraps a buffer and runs [`Packet::check_len`].
+    ///
+    /// # Errors
+    /// As [`Packet::check_len`].
+    pub fn new_checked(buffer: T) -> Result<Packet<T>> {
+        let p = Self::new_unchecked(buffer);
+        p.check_len()?;
+        Ok(p)
+    }
+    /// Checks the 8-byte header fits.
+    ///
+    /// # Errors
+    /// [`Error::Truncated`].
+    pub fn check_len(&self) -> Result<()> {
+        need(self.buffer.as_ref(), HEADER_LEN)
+    }
+    /// The underlying buffer.
+    pub fn into_inner(self) -> T {
+        self.buffer
+    }
+    /// Message type.
+    #[inline]
+    pub fn msg_type(&self) -> u8 {
+        self.buffer.as_ref()[0]
+    }
+    /// Code.
+    #[inline]
+    pub fn code(&self) -> u8 {
+        self.buffer.as_ref()[1]
+    }
+    /// Checksum field.
+    #[inline]
+    pub fn checksum(&self) -> u16 {
+        let b = self.buffer.as_ref();
+        u16::from_be_bytes([b[2], b[3]])
+    }
+    /// The 4-byte rest of header (identifier and sequence, next-hop MTU, pointer, ...).
+    #[inline]
+    pub fn rest(&self) -> [u8; 4] {
+        let b = self.buffer.as_ref();
+        [b[4], b[5], b[6], b[7]]
+    }
+    /// The next-hop MTU of a "fragmentation needed" message (RFC 1191).
+    #[inline]
+    pub fn next_hop_mtu(&self) -> u16 {
+        let b = self.buffer.as_ref();
+        u16::from_be_bytes([b[6], b[7]])
+    }
+    /// Whether the checksum over the whole buffer verifies.
+    pub fn verify_checksum(&self) -> bool {
+        checksum::fold(checksum::add(0, self.buffer.as_ref())) == 0xffff
+    }
+}
+
+impl<'a, T: AsRef<[u8]> + ?Sized> Packet<&'a T> {
+    /// The data after the 8-byte header (for errors: the quoted packet).
+    #[inline]
+    pub fn data(&self) -> &'a [u8] {
+        &self.buffer.as_ref()[HEADER_LEN..]
+    }
+}
+
+impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
+    /// Sets the type.
+    #[inline]
+    pub fn set_msg_type(&mut self, v: u8) {
+        self.buffer.as_mut()[0] = v
+    }
+    /// Sets the code.
+    #[inline]
+    pub fn set_code(&mut self, v: u8) {
+        self.buffer.as_mut()[1] = v
+    }
+    /// Sets the checksum field.
+    #[inline]
+    pub fn set_checksum(&mut self, v: u16) {
+        self.buffer.as_mut()[2..4].copy_from_slice(&v.to_be_bytes())
+    }
+    /// Sets the rest of header.
+    #[inline]
+    pub fn set_rest(&mut self, v: [u8; 4]) {
+        self.buffer.as_mut()[4..8].copy_from_slice(&v)
+    }
+    /// Recomputes the checksum over the whole buffer.
+    pub fn fill_checksum(&mut self) {
+        self.set_checksum(0);
+        let c = checksum::checksum(self.buffer.as_ref());
+        self.set_checksum(c)
+    }
+    /// The data after the header, mutably.
+    #[inline]
+    pub fn data_mut(&mut self) -> &mut [u8] {
+        &mut self.buffer.as_mut()[HEADER_LEN..]
+    }
+}
+
+/// An ICMP header: the data (a quote or echo payload) stays in the buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Repr {
+    /// Message type.
+    pub msg_type: u8,
+    /// Code.
+    pub code: u8,
+    /// Rest of header.
+    pub rest: [u8; 4],
+}
+
+impl Repr {
+    /// Reads the header of a message (the buffer is the whole message).
+    ///
+    /// # Errors
+    /// [`Error::Truncated`], and [`Error::BadChecksum`] when `caps.icmp.rx()` and it fails.
+    pub fn parse<T: AsRef<[u8]> + ?Sized>(p: &Packet<&T>, caps: &ChecksumCaps) -> Result<Repr> {
+        p.check_len()?;
+        if caps.icmp.rx() && !p.verify_checksum() {
+            return Err(Error::BadChecksum);
+        }
+        Ok(Repr {
+            msg_type: p.msg_type(),
+            code: p.code(),
+            rest: p.rest(),
+        })
+    }
+    /// "Fragmentation needed and DF set" advertising `mtu`.
+    pub const fn frag_needed(mtu: u16) -> Repr {
+        let m = mtu.to_be_bytes();
+        Repr {
+            msg_type: TYPE_DEST_UNREACH,
+            code: CODE_FRAG_NEEDED,
+            rest: [0, 0, m[0], m[1]],
+        }
+    }
+    /// Header length (8).
+    pub const fn buffer_len(&self) -> usize {
+        HEADER_LEN
+    }
+    /// Writes the header; the data must already follow it in the buffer. The checksum covers
+    /// the whole buffer and is computed if `caps.icmp.tx()`.
+    ///
+    /// # Panics
+    /// If the buffer is shorter than 8 bytes.
+    pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(&self, p: &mut Packet<T>, caps: &ChecksumCaps) {
+        p.set_msg_type(self.msg_type);
+        p.set_code(self.code);
+        p.set_rest(self.rest);
+        if caps.icmp.tx() {
+            p.fill_checksum();
+        } else {
+            p.set_checksum(0);
+        }
+    }
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    // echo request id 1 seq 1, "abcd": checksum 0x9a8f? computed below by hand
+    #[test]
+    fn echo_roundtrip() {
+        let mut b = [8u8, 0, 0, 0, 0, 1, 0, 1, b'a', b'b', b'c', b'd'];
+        let r = Repr {
+            msg_type: TYPE_ECHO_REQUEST,
+            code: 0,
+            rest: [0, 1, 0, 1],
+        };
+        r.emit(
+            &mut Packet::new_unchecked(&mut b[..]),
+            &ChecksumCaps::default(),
+        );
+        let sum: u32 = 0x0800 + 0x0001 + 0x0001 + 0x6162 + 0x6364;
+        assert_eq!(
+            Packet::new_checked(&b[..]).unwrap().checksum(),
+            !checksum::fold(sum)
+        );
+        assert_eq!(
+            Repr::parse(
+                &Packet::new_checked(&b[..]).unwrap(),
+                &ChecksumCaps::default()
+            ),
+            Ok(r)
+        );
+        let f = Repr::frag_needed(1480);
+        assert_eq!(f.rest, [0, 0, 0x05, 0xc8]);
+        assert!(
+            is_relayed_error(3)
+                && is_relayed_error(11)
+                && !is_relayed_error(12)
+                && !is_relayed_error(8)
+        );
+    }
+}

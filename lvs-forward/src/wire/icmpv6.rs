@@ -1,0 +1,250 @@
+//! ICMPv6 (RFC 4443), and neighbour discovery (RFC 4861) through smoltcp in [`ndp`].
+
+use super::{need, ChecksumCaps, Error, Result};
+use crate::checksum;
+use core::net::Ipv6Addr;
+
+/// Destination unreachable.
+pub const TYPE_DEST_UNREACH: u8 = 1;
+/// Packet too big.
+pub const TYPE_PACKET_TOO_BIG: u8 = 2;
+/// Time exceeded.
+pub const TYPE_TIME_EXCEEDED: u8 = 3;
+/// Parameter problem.
+pub const TYPE_PARAM_PROBLEM: u8 = 4;
+/// Echo request.
+pub const TYPE_ECHO_REQUEST: u8 = 128;
+/// Echo reply.
+pub const TYPE_ECHO_REPLY: u8 = 129;
+/// Neighbour solicitation.
+pub const TYPE_NEIGHBOR_SOLICIT: u8 = 135;
+/// Neighbour advertisement.
+pub const TYPE_NEIGHBOR_ADVERT: u8 = 136;
+/// The IPv6 minimum link MTU, also the largest ICMPv6 error packet (RFC 4443 2.4 (c)).
+pub const MIN_MTU: usize = 1280;
+
+/// Length of the ICMPv6 header.
+pub const HEADER_LEN: usize = 8;
+
+/// Whether this type is an error message (types below 128). IPVS relays all of them
+/// (`ip_vs_in_icmp_v6` skips only informational messages).
+pub const fn is_error(msg_type: u8) -> bool {
+    msg_type < 128
+}
+
+/// A view of an ICMPv6 message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Packet<T: AsRef<[u8]>> {
+    buffer: T,
+}
+
+impl<T: AsRef<[u8]>> Packet<T> {
+    /// Wraps a buffer without checking it.
+    pub const fn new_unchecked(buffer: T) -> Packet<T> {
+        Packet { buffer }
+    }
+    /// Wraps a buffer and runs [`Packet::check_len`].
+    ///
+    /// # Errors
+    /// As [`Packet::check_len`].
+    pub fn new_checked(buffer: T) -> Result<Packet<T>> {
+        let p = Self::new_unchecked(buffer);
+        p.check_len()?;
+        Ok(p)
+    }
+    /// Checks the 8-byte header fits.
+    ///
+    /// # Errors
+    /// [`Error::Truncated`].
+    pub fn check_len(&self) -> Result<()> {
+        need(self.buffer.as_ref(), HEADER_LEN)
+    }
+    /// The underlying buffer.
+    pub fn into_inner(self) -> T {
+        self.buffer
+    }
+    /// Message type.
+    #[inline]
+    pub fn msg_type(&self) -> u8 {
+        self.buffer.as_ref()[0]
+    }
+    /// Code.
+    #[inline]
+    pub fn code(&self) -> u8 {
+        self.buffer.as_ref()[1]
+    }
+    /// Checksum field.
+    #[inline]
+    pub fn checksum(&self) -> u16 {
+        let b = self.buffer.as_ref();
+        u16::from_be_bytes([b[2], b[3]])
+    }
+    /// The 4-byte field after the checksum (MTU of packet too big, pointer, ...).
+    #[inline]
+    pub fn rest(&self) -> [u8; 4] {
+        let b = self.buffer.as_ref();
+        [b[4], b[5], b[6], b[7]]
+    }
+    /// The MTU of a packet-too-big message.
+    #[inline]
+    pub fn mtu(&self) -> u32 {
+        u32::from_be_bytes(self.rest())
+    }
+    /// Whether the checksum (with the pseudo-header) over the whole buffer verifies.
+    pub fn verify_checksum(&self, src: &Ipv6Addr, dst: &Ipv6Addr) -> bool {
+        let b = self.buffer.as_ref();
+        let ph = checksum::pseudo_header_v6(
+            &src.octets(),
+            &dst.octets(),
+            super::proto::ICMPV6,
+            b.len() as u32,
+        );
+        checksum::fold(checksum::add(ph, b)) == 0xffff
+    }
+}
+
+impl<'a, T: AsRef<[u8]> + ?Sized> Packet<&'a T> {
+    /// The data after the header.
+    #[inline]
+    pub fn data(&self) -> &'a [u8] {
+        &self.buffer.as_ref()[HEADER_LEN..]
+    }
+}
+
+impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
+    /// Sets the type.
+    #[inline]
+    pub fn set_msg_type(&mut self, v: u8) {
+        self.buffer.as_mut()[0] = v
+    }
+    /// Sets the code.
+    #[inline]
+    pub fn set_code(&mut self, v: u8) {
+        self.buffer.as_mut()[1] = v
+    }
+    /// Sets the checksum field.
+    #[inline]
+    pub fn set_checksum(&mut self, v: u16) {
+        self.buffer.as_mut()[2..4].copy_from_slice(&v.to_be_bytes())
+    }
+    /// Sets the 4-byte field after the checksum.
+    #[inline]
+    pub fn set_rest(&mut self, v: [u8; 4]) {
+        self.buffer.as_mut()[4..8].copy_from_slice(&v)
+    }
+    /// Recomputes the checksum over the whole buffer.
+    pub fn fill_checksum(&mut self, src: &Ipv6Addr, dst: &Ipv6Addr) {
+        self.set_checksum(0);
+        let b = self.buffer.as_ref();
+        let ph = checksum::pseudo_header_v6(
+            &src.octets(),
+            &dst.octets(),
+            super::proto::ICMPV6,
+            b.len() as u32,
+        );
+        let c = checksum::finish(checksum::add(ph, b));
+        self.set_checksum(c)
+    }
+    /// The data after the header, mutably.
+    #[inline]
+    pub fn data_mut(&mut self) -> &mut [u8] {
+        &mut self.buffer.as_mut()[HEADER_LEN..]
+    }
+}
+
+/// An ICMPv6 header: the data stays in the buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Repr {
+    /// Message type.
+    pub msg_type: u8,
+    /// Code.
+    pub code: u8,
+    /// The 4-byte field after the checksum.
+    pub rest: [u8; 4],
+}
+
+impl Repr {
+    /// Reads the header of a message (the buffer is the whole message).
+    ///
+    /// # Errors
+    /// [`Error::Truncated`], and [`Error::BadChecksum`] when `caps.icmp.rx()` and it fails.
+    pub fn parse<T: AsRef<[u8]> + ?Sized>(
+        p: &Packet<&T>,
+        src: &Ipv6Addr,
+        dst: &Ipv6Addr,
+        caps: &ChecksumCaps,
+    ) -> Result<Repr> {
+        p.check_len()?;
+        if caps.icmp.rx() && !p.verify_checksum(src, dst) {
+            return Err(Error::BadChecksum);
+        }
+        Ok(Repr {
+            msg_type: p.msg_type(),
+            code: p.code(),
+            rest: p.rest(),
+        })
+    }
+    /// "Packet too big" advertising `mtu`.
+    pub const fn packet_too_big(mtu: u32) -> Repr {
+        Repr {
+            msg_type: TYPE_PACKET_TOO_BIG,
+            code: 0,
+            rest: mtu.to_be_bytes(),
+        }
+    }
+    /// Header length (8).
+    pub const fn buffer_len(&self) -> usize {
+        HEADER_LEN
+    }
+    /// Writes the header; the data must already follow it. The checksum covers the whole
+    /// buffer and is computed if `caps.icmp.tx()`.
+    ///
+    /// # Panics
+    /// If the buffer is shorter than 8 bytes.
+    pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(
+        &self,
+        p: &mut Packet<T>,
+        src: &Ipv6Addr,
+        dst: &Ipv6Addr,
+        caps: &ChecksumCaps,
+    ) {
+        p.set_msg_type(self.msg_type);
+        p.set_code(self.code);
+        p.set_rest(self.rest);
+        if caps.icmp.tx() {
+            p.fill_checksum(src, dst);
+        } else {
+            p.set_checksum(0);
+        }
+    }
+}
+
+pub mod ndp;
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    #[test]
+    fn too_big_roundtrip() {
+        let src = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1);
+        let dst = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 2);
+        let mut b = [0u8; 16];
+        b[8..].copy_from_slice(&[0x60, 0, 0, 0, 0, 0, 0x3a, 0x40]);
+        let r = Repr::packet_too_big(1400);
+        r.emit(
+            &mut Packet::new_unchecked(&mut b[..]),
+            &src,
+            &dst,
+            &ChecksumCaps::default(),
+        );
+        let p = Packet::new_checked(&b[..]).unwrap();
+        assert_eq!(p.mtu(), 1400);
+        assert_eq!(Repr::parse(&p, &src, &dst, &ChecksumCaps::default()), Ok(r));
+        assert_eq!(
+            Repr::parse(&p, &dst, &dst, &ChecksumCaps::default()),
+            Err(Error::BadChecksum)
+        );
+        assert!(is_error(TYPE_PACKET_TOO_BIG) && !is_error(TYPE_NEIGHBOR_SOLICIT));
+    }
+}
