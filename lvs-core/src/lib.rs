@@ -47,3 +47,4 @@ pub mod service;
 pub use service::{Persistence, ServiceConfig, ServiceId};
 pub mod stats;
 pub mod sync;
+pub mod ipvsadm;
