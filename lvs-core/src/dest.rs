@@ -135,6 +135,9 @@ impl DestFlags {
     pub const AVAILABLE: u8 = 0x01;
     /// Over its upper threshold (`IP_VS_DEST_F_OVERLOAD`).
     pub const OVERLOAD: u8 = 0x02;
+    /// The pool slot is taken: the server is in a service, or removed but still referenced by
+    /// connections (the kernel's trash).
+    pub const IN_USE: u8 = 0x04;
 }
 
 /// A real server and its connection counters, as schedulers see it.

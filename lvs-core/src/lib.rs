@@ -32,6 +32,7 @@ extern crate std;
 pub mod addr;
 pub mod conn;
 pub mod dest;
+pub mod director;
 pub mod hash;
 pub mod sched;
 pub mod state;

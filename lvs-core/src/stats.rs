@@ -89,7 +89,9 @@ impl RateEstimator {
             outpps: 0,
             inbps: 0,
             outbps: 0,
-            next_sample: Instant::from_millis(now.total_millis() + ESTIMATOR_INTERVAL.total_millis()),
+            next_sample: Instant::from_millis(
+                now.total_millis() + ESTIMATOR_INTERVAL.total_millis(),
+            ),
         }
     }
 
@@ -108,10 +110,22 @@ impl RateEstimator {
     /// Takes one 2-second sample of `c` (`estimation_timer`).
     pub fn sample(&mut self, c: &Counters) {
         ewma(&mut self.cps, c.conns.wrapping_sub(self.last.conns) << 9);
-        ewma(&mut self.inpps, c.inpkts.wrapping_sub(self.last.inpkts) << 9);
-        ewma(&mut self.outpps, c.outpkts.wrapping_sub(self.last.outpkts) << 9);
-        ewma(&mut self.inbps, c.inbytes.wrapping_sub(self.last.inbytes) << 4);
-        ewma(&mut self.outbps, c.outbytes.wrapping_sub(self.last.outbytes) << 4);
+        ewma(
+            &mut self.inpps,
+            c.inpkts.wrapping_sub(self.last.inpkts) << 9,
+        );
+        ewma(
+            &mut self.outpps,
+            c.outpkts.wrapping_sub(self.last.outpkts) << 9,
+        );
+        ewma(
+            &mut self.inbps,
+            c.inbytes.wrapping_sub(self.last.inbytes) << 4,
+        );
+        ewma(
+            &mut self.outbps,
+            c.outbytes.wrapping_sub(self.last.outbytes) << 4,
+        );
         self.last = *c;
         self.next_sample += ESTIMATOR_INTERVAL;
     }
@@ -172,6 +186,12 @@ impl Stats {
     /// Current rates.
     pub const fn rates(&self) -> Rates {
         self.estimator.rates()
+    }
+
+    /// Takes one 2-second sample now (the director drives all estimators in lockstep).
+    pub fn sample(&mut self) {
+        let c = self.counters;
+        self.estimator.sample(&c);
     }
 
     /// Takes the samples due by `now`.
@@ -240,7 +260,7 @@ mod test {
         e.advance(&c, Instant::from_millis(2000));
         assert_eq!(e.next_sample(), Instant::from_secs(4));
         assert_eq!(e.rates().cps, 1); // 4 cps * 1/4
-        // a gap of an hour does not loop an hour's worth of samples
+                                      // a gap of an hour does not loop an hour's worth of samples
         e.advance(&c, Instant::from_secs(3600));
         assert!(e.next_sample() > Instant::from_secs(3600));
         assert_eq!(e.rates().cps, 0);
