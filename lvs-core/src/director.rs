@@ -317,8 +317,10 @@ pub struct DirectorCounters {
 /// The director.
 ///
 /// ```
-/// use lvs_core::director::{Director, DirectorConfig, OwnedMemory, PacketMeta, Verdict};
-/// use lvs_core::{DestConfig, DestId, DestSet, Endpoint, FlowKey, FwdMethod, Instant, Protocol,
+/// use lvs_core::director::{Director, DirectorConfig, DirectorMemory, PacketMeta, Service, Verdict};
+/// use lvs_core::conn::ConnSlot;
+/// use lvs_core::stats::Stats;
+/// use lvs_core::{Dest, DestConfig, DestId, DestSet, Endpoint, FlowKey, FwdMethod, Instant, Protocol,
 ///                SchedRequest, Scheduler, ServiceConfig, ServiceKey, TcpFlags};
 /// use lvs_core::hash::SipKey;
 ///
@@ -330,8 +332,14 @@ pub struct DirectorCounters {
 ///     }
 /// }
 ///
-/// let mut mem = OwnedMemory::new(1024, 4, 16);
-/// let mut dir = Director::new(DirectorConfig::new(SipKey(1, 2)), mem.borrow(), Instant::ZERO).unwrap();
+/// // all memory comes from the caller: here, arrays on the stack
+/// let mut conns = [ConnSlot::EMPTY; 64];
+/// let mut services: [Option<Service<First>>; 2] = [None, None];
+/// let blank = Dest::new(&DestConfig::new(Endpoint::v4([0; 4], 0), FwdMethod::Masq, 0));
+/// let (mut dests, mut stats, mut order) = ([blank; 4], [Stats::default(); 4], [DestId(0); 4]);
+/// let mem = DirectorMemory { conns: &mut conns, services: &mut services, dests: &mut dests,
+///                            dest_stats: &mut stats, order: &mut order };
+/// let mut dir = Director::new(DirectorConfig::new(SipKey(1, 2)), mem, Instant::ZERO).unwrap();
 /// let vip = Endpoint::v4([198, 18, 0, 1], 80);
 /// let svc = dir.add_service(ServiceConfig::new(ServiceKey::Addr { proto: Protocol::Tcp, vip }), First).unwrap();
 /// dir.add_dest(svc, DestConfig::new(Endpoint::v4([198, 18, 1, 1], 8080), FwdMethod::Masq, 1)).unwrap();
