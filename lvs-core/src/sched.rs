@@ -78,4 +78,9 @@ pub trait Scheduler {
 
     /// Interval for [`Scheduler::tick`], in milliseconds (the kernel's lblc timer is 60 s).
     const TICK_INTERVAL_MS: u64 = 60_000;
+
+    /// The service's scheduler flags (`-b sh-port,...`) as listings show them.
+    fn sched_flags(&self) -> crate::ipvsadm::SchedFlags {
+        crate::ipvsadm::SchedFlags::NONE
+    }
 }
