@@ -61,6 +61,18 @@ pub mod twos;
 pub mod wlc;
 #[cfg(feature = "sched-wrr")]
 pub mod wrr;
+#[cfg(feature = "sched-dh")]
+pub mod dh;
+#[cfg(feature = "sched-lblc")]
+pub mod lblc;
+#[cfg(feature = "sched-lblcr")]
+pub mod lblcr;
+#[cfg(any(feature = "sched-lblc", feature = "sched-lblcr"))]
+mod locality;
+#[cfg(feature = "sched-mh")]
+pub mod mh;
+#[cfg(feature = "sched-sh")]
+pub mod sh;
 
 #[cfg(feature = "sched-fo")]
 pub use fo::Fo;

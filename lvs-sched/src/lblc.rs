@@ -1,0 +1,245 @@
+//! Locality-based least-connection (`ip_vs_lblc.c`): remember which real server served each
+//! packet *destination* address (a cache cluster in front of many origins), and keep using it
+//! until it is overloaded.
+//!
+//! **Lookup.** The cache is keyed by the flow's destination address in 1024 buckets
+//! (`hash_32(fold(daddr), 10)`, [`hashkey`]). A hit sets `lastuse = now` and returns the cached
+//! server if it is still in the service, has weight > 0 and is not *lblc-overloaded*: more
+//! active connections than its weight while some server of the service has
+//! `active * 2 < weight`. The OVERLOAD flag is **not** checked on a hit.
+//!
+//! **Miss.** Otherwise the weighted least-connection pick (first non-OVERLOADed server with
+//! weight > 0, replaced by a later non-OVERLOADed one when `loh * w > doh * w_least`) answers,
+//! and the entry is replaced by one for that server. Replacing deletes the old entry without
+//! decrementing the `entries` counter (the kernel's drift), and no entry is created while
+//! `entries` > 16384 ([`MAX_SIZE`]).
+//!
+//! **Collection.** Every 60 s ([`Scheduler::tick`] runs it when due): if `counter % 30 == 0`, a
+//! full sweep deletes entries idle for at least the expiration (default 24 h, the
+//! `lblc_expiration` sysctl, [`Lblc::set_expiration`]) and resets `counter` to 1; else, with
+//! `entries` ≤ 16384, `counter` is incremented; else a partial sweep from `rover + 1` deletes
+//! entries idle for at least 6 min until `goal = min((entries − 16384)·4/3, 8192)` is met at the
+//! end of a bucket.
+//!
+//! # Storage and deviations
+//!
+//! Entries live in a fixed pool of `N` (default [`DEFAULT_CAPACITY`] = 1024) instead of
+//! `kmalloc`; the struct is about `40·N + 2 KiB` (43 064 bytes for the default, 657 504 for
+//! [`KERNEL_EXACT_CAPACITY`]).
+//! - **Pool full.** With `N` < [`KERNEL_EXACT_CAPACITY`] (16385, the most the kernel can hold)
+//!   the pool can fill up; a new entry then recycles the least recently used one (oldest
+//!   `lastuse`, the first the kernel's collection would delete), counting it out of `entries`
+//!   as a collection would. Decisions differ from the kernel only for destination addresses
+//!   whose entry was recycled. [`Lblc::evictions`] counts them. With
+//!   `Lblc::<KERNEL_EXACT_CAPACITY>` this never happens.
+//! - **Removed servers.** The kernel's entry holds a reference that keeps a removed server
+//!   (not AVAILABLE) alive in the trash; ours holds a [`DestId`], which the director may reuse
+//!   once the server's connections are gone. So `del_dest` marks the entries of the removed id
+//!   as stale, and a stale entry always misses, as the kernel's does while the server is in the
+//!   trash. If the same server is added back while such an entry exists, the kernel's entry
+//!   becomes valid again; ours stays stale until replaced.
+//! - **Timer.** The kernel arms its timer at `init_service`; with no clock there, ours is
+//!   armed by the first `tick` or `schedule` and fires one interval later, at most once per
+//!   `tick` call.
+//! - The kernel's table is unkeyed (`hash_32`), so chosen destination addresses can share a
+//!   bucket; chains here are bounded by `N`.
+//!
+//! ```
+//! use lvs_core::{Dest, DestId, DestSet, Endpoint, FlowKey, Instant, Protocol, SchedRequest, Scheduler};
+//! use lvs_sched::lblc::Lblc;
+//!
+//! let mut pool = [Dest::with_counts(Endpoint::v4([10, 0, 0, 1], 80), 1, 0, 0),
+//!                 Dest::with_counts(Endpoint::v4([10, 0, 0, 2], 80), 1, 0, 0)];
+//! let order = [DestId(1), DestId(0)];
+//! let mut s = Lblc::new();
+//! let req = SchedRequest {
+//!     flow: FlowKey::new(Protocol::Tcp, Endpoint::v4([192, 0, 2, 1], 5000),
+//!                        Endpoint::v4([203, 0, 113, 9], 80)),
+//!     now: Instant::from_secs(1),
+//! };
+//! // a miss: least connections, ties to the first in list order
+//! assert_eq!(s.schedule(&DestSet::new(&pool, &order), &req), Some(DestId(1)));
+//! // later, server 1 is busier, but the cache keeps the destination on it
+//! pool[1].active = 1;
+//! assert_eq!(s.schedule(&DestSet::new(&pool, &order), &req), Some(DestId(1)));
+//! ```
+
+use lvs_core::addr::IpAddr;
+use lvs_core::dest::{DestId, DestSet};
+use lvs_core::sched::{SchedRequest, Scheduler};
+use lvs_core::time::{Duration, Instant};
+
+pub use crate::locality::{
+    hashkey, CHECK_EXPIRE_INTERVAL, COUNT_FOR_FULL_EXPIRATION, DEFAULT_CAPACITY,
+    DEFAULT_EXPIRATION, ENTRY_TIMEOUT, KERNEL_EXACT_CAPACITY, MAX_SIZE, TAB_BITS, TAB_SIZE,
+};
+use crate::locality::{lblc_overloaded, wlc_pick, Table};
+use crate::util::weight;
+
+/// A cached server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Cached {
+    dest: DestId,
+    /// The server was removed from the service after the entry was made.
+    stale: bool,
+}
+
+const EMPTY: Cached = Cached {
+    dest: DestId(0),
+    stale: false,
+};
+
+/// The lblc scheduler with a pool of `N` cache entries (see the [module docs](self)).
+#[derive(Debug, Clone)]
+pub struct Lblc<const N: usize = DEFAULT_CAPACITY> {
+    table: Table<Cached, N>,
+}
+
+impl Lblc {
+    /// An lblc scheduler with the default pool ([`DEFAULT_CAPACITY`]) and expiration (24 h).
+    pub const fn new() -> Self {
+        Self::with_capacity()
+    }
+}
+
+impl Default for Lblc {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<const N: usize> Lblc<N> {
+    /// An lblc scheduler with a pool of `N` entries (`Lblc::<16385>::with_capacity()` never
+    /// recycles an entry early).
+    pub const fn with_capacity() -> Self {
+        Lblc {
+            table: Table::new(EMPTY),
+        }
+    }
+
+    /// The same scheduler with the `lblc_expiration` sysctl set to `exp`.
+    pub fn with_expiration(mut self, exp: Duration) -> Self {
+        self.table.set_expiration(exp);
+        self
+    }
+
+    /// Sets the `lblc_expiration` sysctl (idle time before a full sweep deletes an entry).
+    pub fn set_expiration(&mut self, exp: Duration) {
+        self.table.set_expiration(exp);
+    }
+
+    /// The `lblc_expiration` setting.
+    pub const fn expiration(&self) -> Duration {
+        self.table.expiration()
+    }
+
+    /// Live cache entries.
+    pub const fn len(&self) -> usize {
+        self.table.live()
+    }
+
+    /// No live cache entries.
+    pub const fn is_empty(&self) -> bool {
+        self.table.live() == 0
+    }
+
+    /// The kernel's `tbl->entries` counter, which replacements let drift above [`Lblc::len`].
+    pub const fn entries(&self) -> u32 {
+        self.table.entries()
+    }
+
+    /// The collection timer's run counter (`tbl->counter`, starts at 1).
+    pub const fn gc_counter(&self) -> u32 {
+        self.table.counter()
+    }
+
+    /// The bucket after which the next sweep starts (`tbl->rover`).
+    pub const fn rover(&self) -> usize {
+        self.table.rover()
+    }
+
+    /// When the collection timer fires next (`None` until armed).
+    pub const fn next_gc(&self) -> Option<Instant> {
+        self.table.next_gc()
+    }
+
+    /// Entries recycled because the pool was full.
+    pub const fn evictions(&self) -> u64 {
+        self.table.evictions()
+    }
+
+    /// The cache entry for destination address `daddr`: the server and `lastuse`. Entries of
+    /// removed servers are reported too.
+    pub fn lookup(&self, daddr: &IpAddr) -> Option<(DestId, Instant)> {
+        let i = self.table.find(daddr)?;
+        self.table.slot(i).map(|s| (s.val.dest, s.lastuse))
+    }
+
+    /// Runs the collection timer's handler now (`ip_vs_lblc_check_expire`), regardless of
+    /// when it is due; [`Scheduler::tick`] calls this every 60 s.
+    pub fn collect(&mut self, now: Instant) {
+        self.table.check_expire(now);
+    }
+}
+
+impl<const N: usize> Scheduler for Lblc<N> {
+    fn name(&self) -> &'static str {
+        "lblc"
+    }
+
+    fn init_service(&mut self, _dests: &DestSet<'_>) {
+        self.table.reset();
+    }
+
+    fn del_dest(&mut self, _dests: &DestSet<'_>, id: DestId, _position: usize) {
+        self.table.for_each_mut(|s| {
+            if s.val.dest == id {
+                s.val.stale = true;
+            }
+        });
+    }
+
+    fn schedule(&mut self, dests: &DestSet<'_>, req: &SchedRequest) -> Option<DestId> {
+        let now = req.now;
+        let daddr = req.flow.dst.addr;
+        self.table.arm(now);
+
+        let found = self.table.find(&daddr);
+        if let Some(i) = found {
+            self.table.touch(i, now);
+            if let Some(s) = self.table.slot(i) {
+                let c = s.val;
+                if !c.stale {
+                    if let Some(d) = dests.get(c.dest) {
+                        if d.is_available() && weight(d) > 0 && !lblc_overloaded(d, dests) {
+                            return Some(c.dest);
+                        }
+                    }
+                }
+            }
+        }
+
+        // no cache entry or it is invalid: time to schedule
+        let dest = wlc_pick(dests)?;
+
+        // ip_vs_lblc_new
+        if let Some(i) = found {
+            if self
+                .table
+                .slot(i)
+                .is_some_and(|s| s.val.dest == dest && !s.val.stale)
+            {
+                return Some(dest);
+            }
+            self.table.remove(i, false);
+        }
+        if self.table.may_insert() {
+            self.table.insert(daddr, now, Cached { dest, stale: false });
+        }
+        Some(dest)
+    }
+
+    fn tick(&mut self, _dests: &DestSet<'_>, now: Instant) {
+        self.table.tick(now);
+    }
+}

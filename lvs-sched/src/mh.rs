@@ -1,0 +1,520 @@
+//! Maglev hashing (`ip_vs_mh.c`, Linux 4.18+): consistent hashing of the client address (and,
+//! with `mh-port`, its port) over a prime-sized lookup table, after Eisenbud et al., "Maglev: A
+//! Fast and Reliable Software Network Load Balancer" (NSDI 2016), §3.4.
+//!
+//! **Table size.** `M` is a prime from the kernel's list [`PRIMES`]
+//! (`primes[CONFIG_IP_VS_MH_TAB_INDEX - 8]`; the kernel default index 12 gives
+//! [`DEFAULT_TABLE_SIZE`] = 4093), or [`MAGLEV_PAPER_SIZE`] = 65537, the size the paper
+//! evaluates (not offered by the kernel; it uses the weight-scaling bits of its neighbour
+//! 65521). The weight-scaling constant `IP_VS_MH_TAB_BITS = index / 2` follows the size
+//! ([`tab_bits`]).
+//!
+//! **Hash.** `hashkey(addr, port, key, offset) = hsiphash(v)` with the CPU-order `u32`
+//! `v = offset + port + fold(addr)` (wrapping; `port` in host order, `fold` the host-order
+//! IPv4 address or the XOR of the four IPv6 words). On 64-bit kernels `hsiphash` is
+//! SipHash-1-3 truncated to 32 bits, with the keys [`HASH1_KEY`] = {2654435761, 2654435761}
+//! and [`HASH2_KEY`] = {2654446892, 2654446892}; `v` is hashed as its 4 little-endian bytes,
+//! the layout of x86-64 and little-endian arm64. (32-bit kernels use HalfSipHash-1-3 and
+//! big-endian kernels hash other bytes, so they place flows differently.)
+//!
+//! **Permutation.** For each server in list order: `offset = hashkey(daddr, dport, HASH1, 0) % M`,
+//! `skip = hashkey(daddr, dport, HASH2, 0) % (M − 1) + 1`.
+//!
+//! **Turns.** From `last_weight` (so a server edited to weight 0 keeps its slots):
+//! `gcd` over the positive last weights, `rshift = max(0, fls(max_lw / gcd) − TAB_BITS)`,
+//! `turns = (lw / gcd) >> rshift`, or 1 if that is 0 and `lw != 0`.
+//!
+//! **Population.** Round-robin over the list; each server with turns claims `turns`
+//! consecutive slots per round, each time the next free slot of its permutation, until all `M`
+//! slots are taken. No positive last weight leaves the table empty (every lookup `None`).
+//! Rebuilt on every `add_dest`, `del_dest` and `upd_dest`.
+//!
+//! **Lookup.** Slot `hashkey(saddr, sport, HASH1, 0) % M`; its server answers unless its
+//! weight is ≤ 0 or it is OVERLOADed. With `mh-fallback`, the kernel then probes
+//! `hashkey(saddr, sport, HASH1, (i + ihash) % M) % M` for `i = 0..M` and takes the first
+//! usable server. The port term is the client source port with `mh-port` for TCP, UDP and
+//! SCTP, else 0.
+//!
+//! # Storage
+//!
+//! No allocation: the table is a `[u16; CAP]` of [`DestId`]s, with the capacity a const
+//! generic (default 4093, the kernel's default size: 8 KiB). Because `AnyScheduler` keeps one
+//! scheduler per service, paying 128 KiB per service for 65537 slots by default would be
+//! wasteful; use `Mh::<65537>` (or `Mh::<131071>`) for the larger sizes. The population also
+//! needs a per-server cursor (`perm`, `skip`, `turns`: 12 bytes), kept for the first
+//! `SETUP` servers in list order (default 1024: 12 KiB). Servers beyond that are still
+//! placed exactly, by recomputing their permutation and scanning it from its start (every slot
+//! before the cursor is taken, so the first free slot is the same), which is slower.
+//! `size_of::<Mh>()` is 20 496 bytes; `size_of::<Mh<65537>>()` is 143 384 bytes.
+//!
+//! # Deviations
+//! - More servers than `M` (or ≥ 65535 servers): the kernel refuses the rebuild (`-EINVAL`)
+//!   and keeps its old table; so do we, but lookups additionally treat servers that have left
+//!   the service ([`Dest::is_available`] false) as unusable, where the kernel would return
+//!   the stale server. At `init_service` such a set leaves the table empty (the kernel fails
+//!   to bind the scheduler).
+//! - Real servers are folded by their own address family. The kernel folds them by the
+//!   service's: an IPv4 service with IPv6 (tunnel) real servers hashes only their first
+//!   32-bit word there.
+
+use core::fmt;
+
+use lvs_core::addr::{fold_addr, IpAddr};
+use lvs_core::dest::{Dest, DestId, DestSet};
+use lvs_core::hash::{siphash, SipKey};
+use lvs_core::sched::{SchedRequest, Scheduler};
+
+use crate::util::weight;
+
+/// The kernel's table sizes, `primes[]` in `ip_vs_mh.c`, for `CONFIG_IP_VS_MH_TAB_INDEX`
+/// 8 to 17.
+pub const PRIMES: [u32; 10] = [
+    251, 509, 1021, 2039, 4093, 8191, 16381, 32749, 65521, 131071,
+];
+/// The kernel's default table size (`CONFIG_IP_VS_MH_TAB_INDEX` = 12).
+pub const DEFAULT_TABLE_SIZE: u32 = 4093;
+/// The table size of the Maglev paper (not in the kernel's list).
+pub const MAGLEV_PAPER_SIZE: u32 = 65537;
+/// Default capacity of [`Mh`]'s table (its `CAP`).
+pub const DEFAULT_CAPACITY: usize = DEFAULT_TABLE_SIZE as usize;
+/// Default number of servers whose population cursor is cached (`Mh`'s `SETUP`).
+pub const DEFAULT_SETUP_CACHE: usize = 1024;
+/// The `hash1` key of `generate_hash_secret` (offsets and lookups).
+pub const HASH1_KEY: SipKey = SipKey(2_654_435_761, 2_654_435_761);
+/// The `hash2` key of `generate_hash_secret` (skips).
+pub const HASH2_KEY: SipKey = SipKey(2_654_446_892, 2_654_446_892);
+
+/// `IP_VS_MH_TAB_BITS` for a table size: `CONFIG_IP_VS_MH_TAB_INDEX / 2` (8 for 65537, like
+/// 65521). `None` for an unsupported size.
+///
+/// ```
+/// assert_eq!(lvs_sched::mh::tab_bits(4093), Some(6));
+/// assert_eq!(lvs_sched::mh::tab_bits(65537), Some(8));
+/// assert_eq!(lvs_sched::mh::tab_bits(4096), None);
+/// ```
+pub const fn tab_bits(size: u32) -> Option<u32> {
+    if size == MAGLEV_PAPER_SIZE {
+        return Some(8);
+    }
+    let mut i = 0;
+    while i < PRIMES.len() {
+        if PRIMES[i] == size {
+            return Some((i as u32 + 8) / 2);
+        }
+        i += 1;
+    }
+    None
+}
+
+/// The kernel's `hsiphash(&v, sizeof(v), key)` on a 64-bit little-endian machine:
+/// SipHash-1-3 of the 4 bytes of `v`, truncated to 32 bits.
+///
+/// ```
+/// use lvs_core::hash::SipKey;
+/// // lib/tests/siphash_kunit.c: key 00..0f, message 00 01 02 03
+/// let key = SipKey(0x0706_0504_0302_0100, 0x0f0e_0d0c_0b0a_0908);
+/// assert_eq!(lvs_sched::mh::hsiphash_u32(key, 0x0302_0100), 0x88d3_8328);
+/// ```
+#[inline]
+pub fn hsiphash_u32(key: SipKey, v: u32) -> u32 {
+    siphash::<1, 3>(key, &v.to_le_bytes()) as u32
+}
+
+/// `ip_vs_mh_hashkey`: `hsiphash(offset + port + fold(addr))`, `port` in host order.
+#[inline]
+pub fn hashkey(addr: &IpAddr, port: u16, key: SipKey, offset: u32) -> u32 {
+    let v = offset
+        .wrapping_add(u32::from(port))
+        .wrapping_add(fold_addr(addr));
+    hsiphash_u32(key, v)
+}
+
+/// Why an [`Mh`] could not be built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MhError {
+    /// The size is neither in [`PRIMES`] nor [`MAGLEV_PAPER_SIZE`].
+    UnsupportedSize {
+        /// The requested size.
+        size: u32,
+    },
+    /// The size is supported but larger than the table's capacity (`Mh<CAP>`).
+    ExceedsCapacity {
+        /// The requested size.
+        size: u32,
+        /// The capacity of the type.
+        capacity: usize,
+    },
+}
+
+impl fmt::Display for MhError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            MhError::UnsupportedSize { size } => write!(
+                f,
+                "mh table size {size} is not one of the kernel's primes (251 .. 131071) or 65537"
+            ),
+            MhError::ExceedsCapacity { size, capacity } => write!(
+                f,
+                "mh table size {size} exceeds this table's capacity {capacity} (use Mh<{size}>)"
+            ),
+        }
+    }
+}
+
+impl core::error::Error for MhError {}
+
+/// A server's population cursor (`struct ip_vs_mh_dest_setup`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Setup {
+    perm: u32,
+    skip: u32,
+    turns: u32,
+}
+
+/// Table marker for a free slot during population (never a list position: positions are
+/// below 65535).
+const FREE: u16 = u16::MAX;
+
+/// The mh scheduler: a lookup table of up to `CAP` slots and the population cursors of the
+/// first `SETUP` servers. See the [module documentation](self) for memory figures.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mh<const CAP: usize = DEFAULT_CAPACITY, const SETUP: usize = DEFAULT_SETUP_CACHE> {
+    table: [DestId; CAP],
+    setup: [Setup; SETUP],
+    size: u32,
+    bits: u32,
+    gcd: u32,
+    rshift: u32,
+    /// The table is populated (false: all NULL).
+    filled: bool,
+    fallback: bool,
+    port: bool,
+}
+
+impl Mh {
+    /// An mh scheduler with `table_size` slots (at most [`DEFAULT_CAPACITY`]; use
+    /// [`Mh::with_table_size`] on `Mh<65537>` or `Mh<131071>` for the large sizes), `fallback`
+    /// = `mh-fallback`, `port` = `mh-port`.
+    ///
+    /// ```
+    /// use lvs_sched::mh::{Mh, MhError};
+    /// assert!(Mh::new(4093, false, false).is_ok());
+    /// assert_eq!(Mh::new(4000, false, false).unwrap_err(), MhError::UnsupportedSize { size: 4000 });
+    /// assert!(matches!(Mh::new(65537, false, false), Err(MhError::ExceedsCapacity { .. })));
+    /// assert!(lvs_sched::mh::Mh::<65537>::with_table_size(65537, true, true).is_ok());
+    /// ```
+    pub fn new(table_size: u32, fallback: bool, port: bool) -> Result<Mh, MhError> {
+        Self::with_table_size(table_size, fallback, port)
+    }
+}
+
+impl Default for Mh {
+    /// The kernel's default: 4093 slots, no flags.
+    fn default() -> Self {
+        Mh::blank(DEFAULT_TABLE_SIZE, 6, false, false)
+    }
+}
+
+impl<const CAP: usize, const SETUP: usize> Mh<CAP, SETUP> {
+    /// An mh scheduler with `table_size` slots (≤ `CAP`), for any capacity.
+    pub fn with_table_size(table_size: u32, fallback: bool, port: bool) -> Result<Self, MhError> {
+        let bits = tab_bits(table_size).ok_or(MhError::UnsupportedSize { size: table_size })?;
+        if table_size as usize > CAP {
+            return Err(MhError::ExceedsCapacity {
+                size: table_size,
+                capacity: CAP,
+            });
+        }
+        Ok(Self::blank(table_size, bits, fallback, port))
+    }
+
+    const fn blank(size: u32, bits: u32, fallback: bool, port: bool) -> Self {
+        Mh {
+            table: [DestId(0); CAP],
+            setup: [Setup {
+                perm: 0,
+                skip: 0,
+                turns: 0,
+            }; SETUP],
+            size,
+            bits,
+            gcd: 0,
+            rshift: 0,
+            filled: false,
+            fallback,
+            port,
+        }
+    }
+
+    /// The table size `M`.
+    pub const fn table_size(&self) -> u32 {
+        self.size
+    }
+
+    /// Whether `mh-fallback` is set.
+    pub const fn fallback(&self) -> bool {
+        self.fallback
+    }
+
+    /// Whether `mh-port` is set.
+    pub const fn port(&self) -> bool {
+        self.port
+    }
+
+    /// The gcd of the positive last weights at the last rebuild (0: none).
+    pub const fn gcd(&self) -> u32 {
+        self.gcd
+    }
+
+    /// The weight right-shift at the last rebuild.
+    pub const fn rshift(&self) -> u32 {
+        self.rshift
+    }
+
+    /// The server in slot `i`, or `None` for an empty table or `i >= M`.
+    #[inline]
+    pub fn slot(&self, i: usize) -> Option<DestId> {
+        if self.filled && i < self.size as usize {
+            self.table.get(i).copied()
+        } else {
+            None
+        }
+    }
+
+    /// The slots `0..M` (`None` if the table is empty).
+    pub fn slots(&self) -> Option<&[DestId]> {
+        if self.filled {
+            self.table.get(..self.size as usize)
+        } else {
+            None
+        }
+    }
+
+    /// The key inputs of `req`: the client address and the port term.
+    #[inline]
+    fn key(&self, req: &SchedRequest) -> (IpAddr, u16) {
+        let f = &req.flow;
+        let port = if self.port && f.proto.has_ports() {
+            f.src.port
+        } else {
+            0
+        };
+        (f.src.addr, port)
+    }
+
+    /// The lookup slot of a client (`hashkey(addr, port, HASH1, 0) % M`).
+    #[inline]
+    pub fn slot_of(&self, addr: &IpAddr, port: u16) -> usize {
+        (hashkey(addr, port, HASH1_KEY, 0) % self.size) as usize
+    }
+
+    /// `ip_vs_mh_dest_changed`: recompute gcd and shift, then `ip_vs_mh_reassign`.
+    fn dest_changed(&mut self, dests: &DestSet<'_>) {
+        let order = dests.order();
+        let lw = |id: DestId| dests.get(id).map_or(0, |d| d.last_weight as i32);
+        // ip_vs_mh_gcd_weight
+        let mut g: u32 = 0;
+        let mut max_lw: i32 = 0;
+        for &id in order {
+            let w = lw(id);
+            if w > 0 {
+                g = if g > 0 { gcd(w as u32, g) } else { w as u32 };
+            }
+            max_lw = max_lw.max(w);
+        }
+        self.gcd = g;
+        // ip_vs_mh_shift_weight
+        self.rshift = if g == 0 {
+            0
+        } else {
+            let mw = max_lw as u32 / g;
+            let fls = u32::BITS - mw.leading_zeros();
+            fls.saturating_sub(self.bits)
+        };
+        // ip_vs_mh_reassign
+        let m = self.size as usize;
+        if order.len() > m || order.len() >= FREE as usize || m > CAP || m < 2 {
+            return; // -EINVAL: the old table stays
+        }
+        if g == 0 {
+            self.filled = false; // ip_vs_mh_reset
+            return;
+        }
+        self.populate(dests);
+    }
+
+    /// `ip_vs_mh_permutate` + `ip_vs_mh_populate`.
+    fn populate(&mut self, dests: &DestSet<'_>) {
+        let order = dests.order();
+        let n = order.len();
+        let m = self.size;
+        let (g, rshift) = (self.gcd, self.rshift);
+        let turns_of = |d: Option<&Dest>| -> u32 {
+            let lw = d.map_or(0, |d| d.last_weight as i32);
+            if lw <= 0 {
+                // lw / gcd is 0 or negative: no turns for 0, and the kernel's `?:` keeps a
+                // negative quotient, which also never claims a slot
+                return 0;
+            }
+            let t = (lw as u32 / g) >> rshift;
+            if t == 0 {
+                1
+            } else {
+                t
+            }
+        };
+        let perm_of = |d: Option<&Dest>| -> (u32, u32) {
+            match d {
+                Some(d) => (
+                    hashkey(&d.addr.addr, d.addr.port, HASH1_KEY, 0) % m,
+                    hashkey(&d.addr.addr, d.addr.port, HASH2_KEY, 0) % (m - 1) + 1,
+                ),
+                None => (0, 1),
+            }
+        };
+        for (s, &id) in self.setup.iter_mut().zip(order) {
+            let d = dests.get(id);
+            let (offset, skip) = perm_of(d);
+            *s = Setup {
+                perm: offset,
+                skip,
+                turns: turns_of(d),
+            };
+        }
+
+        let table = match self.table.get_mut(..m as usize) {
+            Some(t) => t,
+            None => return,
+        };
+        for t in table.iter_mut() {
+            *t = DestId(FREE);
+        }
+        let cached = n.min(SETUP);
+        let mut filled: u32 = 0;
+        // Each round gives every server with turns `turns` consecutive slots. gcd > 0 means
+        // some server has turns, so every round claims a slot and the loop ends.
+        'rounds: loop {
+            for pos in 0..n {
+                if pos < cached {
+                    let Some(s) = self.setup.get_mut(pos) else {
+                        break;
+                    };
+                    for _ in 0..s.turns {
+                        let mut c = s.perm;
+                        while table.get(c as usize).is_some_and(|t| t.0 != FREE) {
+                            c += s.skip;
+                            if c >= m {
+                                c -= m;
+                            }
+                        }
+                        s.perm = c;
+                        if let Some(t) = table.get_mut(c as usize) {
+                            *t = DestId(pos as u16);
+                        }
+                        filled += 1;
+                        if filled == m {
+                            break 'rounds;
+                        }
+                    }
+                } else {
+                    let d = order.get(pos).and_then(|&id| dests.get(id));
+                    let turns = turns_of(d);
+                    if turns == 0 {
+                        continue;
+                    }
+                    let (offset, skip) = perm_of(d);
+                    for _ in 0..turns {
+                        // every slot of the permutation before the kernel's cursor is taken,
+                        // so the first free one from the start is the one it would claim
+                        let mut c = offset;
+                        while table.get(c as usize).is_some_and(|t| t.0 != FREE) {
+                            c += skip;
+                            if c >= m {
+                                c -= m;
+                            }
+                        }
+                        if let Some(t) = table.get_mut(c as usize) {
+                            *t = DestId(pos as u16);
+                        }
+                        filled += 1;
+                        if filled == m {
+                            break 'rounds;
+                        }
+                    }
+                }
+            }
+        }
+        for t in table.iter_mut() {
+            *t = order.get(t.0 as usize).copied().unwrap_or(DestId(FREE));
+        }
+        self.filled = true;
+    }
+
+    /// `ip_vs_mh_get` / `ip_vs_mh_get_fallback`.
+    #[inline]
+    fn lookup(&self, dests: &DestSet<'_>, addr: &IpAddr, port: u16) -> Option<DestId> {
+        let ihash = self.slot_of(addr, port);
+        let id = self.slot(ihash)?;
+        if dests.get(id).is_some_and(usable) {
+            return Some(id);
+        }
+        if !self.fallback {
+            return None;
+        }
+        let m = self.size;
+        for offset in 0..m {
+            let roffset = (offset + ihash as u32) % m;
+            let hash = hashkey(addr, port, HASH1_KEY, roffset) % m;
+            let id = self.slot(hash as usize)?;
+            if dests.get(id).is_some_and(usable) {
+                return Some(id);
+            }
+        }
+        None
+    }
+}
+
+/// The kernel's `!is_unavailable(dest)`, plus membership (see the deviations).
+#[inline]
+fn usable(d: &Dest) -> bool {
+    weight(d) > 0 && !d.is_overloaded() && d.is_available()
+}
+
+/// Euclid's gcd of two positive numbers (`lib/math/gcd.c` computes the same value).
+const fn gcd(mut a: u32, mut b: u32) -> u32 {
+    while b != 0 {
+        let t = a % b;
+        a = b;
+        b = t;
+    }
+    a
+}
+
+impl<const CAP: usize, const SETUP: usize> Scheduler for Mh<CAP, SETUP> {
+    fn name(&self) -> &'static str {
+        "mh"
+    }
+
+    fn init_service(&mut self, dests: &DestSet<'_>) {
+        self.filled = false;
+        self.dest_changed(dests);
+    }
+
+    fn add_dest(&mut self, dests: &DestSet<'_>, _id: DestId) {
+        self.dest_changed(dests);
+    }
+
+    fn del_dest(&mut self, dests: &DestSet<'_>, _id: DestId, _position: usize) {
+        self.dest_changed(dests);
+    }
+
+    fn upd_dest(&mut self, dests: &DestSet<'_>, _id: DestId) {
+        self.dest_changed(dests);
+    }
+
+    #[inline]
+    fn schedule(&mut self, dests: &DestSet<'_>, req: &SchedRequest) -> Option<DestId> {
+        let (addr, port) = self.key(req);
+        self.lookup(dests, &addr, port)
+    }
+}

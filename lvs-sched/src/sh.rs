@@ -1,0 +1,186 @@
+//! Source hashing (`ip_vs_sh.c`): a static, weighted map from the client's address (and,
+//! with `sh-port`, its port) to a real server.
+//!
+//! **Table.** 256 buckets (`CONFIG_IP_VS_SH_TAB_BITS` = 8), filled by walking the list in
+//! order, round and round: each server takes `weight` consecutive buckets before the walk
+//! moves on, and a server of weight 0 still takes one (the kernel's `++d_count >= weight`
+//! test). For weights 2, 0, 3 the buckets read `A A B C C C A A B C C C …`, and the last cycle is
+//! cut off at bucket 255. The table is rebuilt on every `add_dest`, `del_dest` and `upd_dest`.
+//!
+//! **Key.** `hashkey(offset) = (offset + hash_32(port + fold(saddr), 8)) & 255`, where
+//! `fold(saddr)` is the host-order IPv4 address or the XOR of the four IPv6 words, and `port`
+//! is the client's source port in host order (`ntohs`) when `sh-port` is set and the protocol
+//! is TCP, UDP or SCTP, else 0. The sum wraps at 32 bits.
+//!
+//! **Lookup.** The bucket `hashkey(0)` answers unless its server has weight ≤ 0 or is
+//! OVERLOADed. With `sh-fallback`, an unusable server makes the kernel probe
+//! `hashkey((i + ihash) % 256)` for `i = 0..256`, i.e. buckets `(2·ihash + i) & 255`: the first
+//! probe is **not** `ihash + 1`. Without it, the answer is `None`.
+//!
+//! Memory: 516 bytes. Deviations: none in decisions (the lookup also checks
+//! [`Dest::is_available`], which cannot differ because every removal rebuilds the table).
+
+use lvs_core::addr::{fold_addr, IpAddr};
+use lvs_core::dest::{Dest, DestId, DestSet};
+use lvs_core::hash::hash_32;
+use lvs_core::sched::{SchedRequest, Scheduler};
+
+use crate::util::weight;
+
+/// Hash bits (`CONFIG_IP_VS_SH_TAB_BITS`).
+pub const TAB_BITS: u32 = 8;
+/// Number of buckets (256).
+pub const TAB_SIZE: usize = 1 << TAB_BITS;
+const TAB_MASK: u32 = TAB_SIZE as u32 - 1;
+
+/// `ip_vs_sh_hashkey`: `(offset + hash_32(port + fold(addr), 8)) & 255`, with `port` in host
+/// order (pass 0 when the port is not used).
+///
+/// ```
+/// use lvs_core::addr::{IpAddr, Ipv4Addr};
+/// let a = IpAddr::V4(Ipv4Addr::new(0, 0, 0, 0));
+/// assert_eq!(lvs_sched::sh::hashkey(&a, 1, 0), 0x61);
+/// assert_eq!(lvs_sched::sh::hashkey(&a, 1, 0x20), 0x81);
+/// ```
+#[inline]
+pub fn hashkey(addr: &IpAddr, port: u16, offset: u32) -> usize {
+    let h = hash_32(u32::from(port).wrapping_add(fold_addr(addr)), TAB_BITS);
+    (offset.wrapping_add(h) & TAB_MASK) as usize
+}
+
+/// The sh scheduler: 256 buckets and the `sh-fallback` / `sh-port` flags.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sh {
+    buckets: [DestId; TAB_SIZE],
+    /// False while the service had no servers at the last rebuild (all buckets NULL).
+    filled: bool,
+    fallback: bool,
+    port: bool,
+}
+
+impl Sh {
+    /// A scheduler with an empty table; `fallback` is `sh-fallback`
+    /// (`IP_VS_SVC_F_SCHED_SH_FALLBACK`), `port` is `sh-port` (`IP_VS_SVC_F_SCHED_SH_PORT`).
+    pub const fn new(fallback: bool, port: bool) -> Self {
+        Sh {
+            buckets: [DestId(0); TAB_SIZE],
+            filled: false,
+            fallback,
+            port,
+        }
+    }
+
+    /// Whether `sh-fallback` is set.
+    pub const fn fallback(&self) -> bool {
+        self.fallback
+    }
+
+    /// Whether `sh-port` is set.
+    pub const fn port(&self) -> bool {
+        self.port
+    }
+
+    /// The server in bucket `i`, or `None` for an empty table or `i >= 256`.
+    pub fn bucket(&self, i: usize) -> Option<DestId> {
+        if self.filled {
+            self.buckets.get(i).copied()
+        } else {
+            None
+        }
+    }
+
+    /// `ip_vs_sh_reassign`.
+    fn reassign(&mut self, dests: &DestSet<'_>) {
+        let mut it = dests.iter();
+        let mut cur = it.next();
+        self.filled = cur.is_some();
+        let mut d_count: i64 = 0;
+        for b in self.buckets.iter_mut() {
+            let Some((id, d)) = cur else {
+                break;
+            };
+            *b = id;
+            // don't move to the next server until it has `weight` buckets (at least one)
+            d_count += 1;
+            if d_count >= i64::from(weight(d)) {
+                cur = it.next();
+                if cur.is_none() {
+                    // round the circular list again
+                    it = dests.iter();
+                    cur = it.next();
+                }
+                d_count = 0;
+            }
+        }
+    }
+
+    /// The key inputs of `req`: the client address and the port term.
+    #[inline]
+    fn key(&self, req: &SchedRequest) -> (IpAddr, u16) {
+        let f = &req.flow;
+        let port = if self.port && f.proto.has_ports() {
+            f.src.port
+        } else {
+            0
+        };
+        (f.src.addr, port)
+    }
+}
+
+impl Default for Sh {
+    /// No flags.
+    fn default() -> Self {
+        Self::new(false, false)
+    }
+}
+
+/// The kernel's `!is_unavailable(dest)`.
+#[inline]
+fn usable(d: &Dest) -> bool {
+    d.is_available() && weight(d) > 0 && !d.is_overloaded()
+}
+
+impl Scheduler for Sh {
+    fn name(&self) -> &'static str {
+        "sh"
+    }
+
+    fn init_service(&mut self, dests: &DestSet<'_>) {
+        self.reassign(dests);
+    }
+
+    fn add_dest(&mut self, dests: &DestSet<'_>, _id: DestId) {
+        self.reassign(dests);
+    }
+
+    fn del_dest(&mut self, dests: &DestSet<'_>, _id: DestId, _position: usize) {
+        self.reassign(dests);
+    }
+
+    fn upd_dest(&mut self, dests: &DestSet<'_>, _id: DestId) {
+        self.reassign(dests);
+    }
+
+    #[inline]
+    fn schedule(&mut self, dests: &DestSet<'_>, req: &SchedRequest) -> Option<DestId> {
+        let (addr, port) = self.key(req);
+        let ihash = hashkey(&addr, port, 0);
+        let id = self.bucket(ihash)?;
+        let d = dests.get(id)?;
+        if usable(d) {
+            return Some(id);
+        }
+        if !self.fallback {
+            return None;
+        }
+        // ip_vs_sh_get_fallback: loop around the table starting from ihash
+        for offset in 0..TAB_SIZE as u32 {
+            let roffset = (offset + ihash as u32) % TAB_SIZE as u32;
+            let id = self.bucket(hashkey(&addr, port, roffset))?;
+            if dests.get(id).is_some_and(usable) {
+                return Some(id);
+            }
+        }
+        None
+    }
+}
