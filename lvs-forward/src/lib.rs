@@ -36,6 +36,14 @@
 extern crate std;
 
 pub mod checksum;
+pub mod dr;
+pub mod error;
+pub mod icmp;
+pub mod nat;
+pub mod parse;
+pub mod route;
+pub mod tunnel;
 pub mod wire;
 
+pub use error::ForwardError;
 pub use wire::{Checksum, ChecksumCaps, MacAddr};
