@@ -609,10 +609,11 @@ where
     I: IntoIterator<Item = ConnRow<'a>>,
 {
     w.write_str("IPVS connection entries\n")?;
+    // "pro expire %-11s %-18s %-18s %s\n"
     writeln!(
         w,
-        "pro expire {:<11} {:<18} {:<18} {}",
-        "state", "source", "virtual", "destination"
+        "pro expire {:<11} {:<18} {:<18} destination",
+        "state", "source", "virtual"
     )?;
     for r in rows {
         left(w, 3, conn_proto_name(r.proto))?;
