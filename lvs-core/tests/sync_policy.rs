@@ -240,7 +240,7 @@ fn refresh_arithmetic_wraps_like_jiffies() {
         .unwrap()
         .with_refresh_period(Duration::from_secs(10));
     // Announced expiry just below the wrap point, now just after it: 104 ms apart.
-    let track = SyncTrack::from_parts(0, u64::MAX & !3);
+    let track = SyncTrack::from_parts(0, !3);
     let f = facts(Protocol::Udp, 0, 0, 5, 0);
     assert!(!p.conn_needed(&f, track, at(100)).send);
     // Far away across the wrap: a full refresh.

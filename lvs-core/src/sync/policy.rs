@@ -15,8 +15,8 @@ use core::fmt;
 /// Time is in milliseconds, as jiffies at HZ=1000.
 ///
 /// # The decision (`ip_vs_sync_conn_needed`)
-/// With `pkts` the connection's input-packet count (see [`pkts_for_packet`]
-/// (Self::pkts_for_packet)):
+/// With `pkts` the connection's input-packet count
+/// (see [`pkts_for_packet`](Self::pkts_for_packet)):
 /// 1. A template (`IP_VS_CONN_F_TEMPLATE`) is never forced. Otherwise, with `persist_mode`, a
 ///    connection controlled by a template is never sent (the template is). A TCP connection is
 ///    considered only in ESTABLISHED, FIN_WAIT, CLOSE, CLOSE_WAIT and TIME_WAIT, an SCTP one
@@ -35,8 +35,9 @@ use core::fmt;
 /// Before that, `ip_vs_sync_conn` never sends a one-packet connection (`IP_VS_CONN_F_ONE_PACKET`)
 /// itself, and version 0 sends only IPv4 connections ([`decide`](Self::decide)). After it, the
 /// connection's controller, if any, goes through the same decision
-/// ([`sync_controller`](Self::sync_controller), [`pkts_for_controller`]
-/// (Self::pkts_for_controller), [`decide_controller`](Self::decide_controller)); that is how
+/// ([`sync_controller`](Self::sync_controller),
+/// [`pkts_for_controller`](Self::pkts_for_controller),
+/// [`decide_controller`](Self::decide_controller)); that is how
 /// persistence templates are sent along with the connections they control.
 ///
 /// ```

@@ -766,8 +766,8 @@ impl fmt::Debug for PeName {
 ///
 /// Emission writes the sequence option iff `seq` is `Some` (a kernel master sends it iff
 /// `flags & IP_VS_CONN_F_SEQ_MASK`), then PE data, then the PE name (a kernel master sends the
-/// name only with data). Parsing keeps the flags exactly as sent; [`backup_flags`]
-/// (Self::backup_flags) gives what a backup stores.
+/// name only with data). Parsing keeps the flags exactly as sent;
+/// [`backup_flags`](Self::backup_flags) gives what a backup stores.
 ///
 /// ```
 /// use lvs_core::addr::{Endpoint, Protocol};
