@@ -26,6 +26,7 @@
 #[cfg(test)]
 extern crate std;
 
+pub mod feedback;
 pub mod random;
 #[cfg_attr(
     not(all(
