@@ -46,7 +46,7 @@ impl<T: AsRef<[u8]>> Packet<T> {
     pub fn check_len(&self) -> Result<()> {
         let b = self.buffer.as_ref();
         need(b, HEADER_LEN)?;
-        let len = usize::from(self.len());
+        let len = usize::from(self.length());
         if len < HEADER_LEN {
             return Err(Error::BadLength);
         }
@@ -81,7 +81,7 @@ impl<T: AsRef<[u8]>> Packet<T> {
     }
     /// Length field (header and payload).
     #[inline]
-    pub fn len(&self) -> u16 {
+    pub fn length(&self) -> u16 {
         self.u16_at(field::LENGTH)
     }
     /// Checksum field (0: none, IPv4 only).
@@ -95,7 +95,7 @@ impl<T: AsRef<[u8]>> Packet<T> {
         if self.checksum() == 0 {
             return true;
         }
-        let len = usize::from(self.len());
+        let len = usize::from(self.length());
         let ph = checksum::pseudo_header(src, dst, super::proto::UDP, len as u32);
         checksum::fold(checksum::add(ph, &self.buffer.as_ref()[..len])) == 0xffff
     }
@@ -105,7 +105,7 @@ impl<'a, T: AsRef<[u8]> + ?Sized> Packet<&'a T> {
     /// The payload up to the length field.
     #[inline]
     pub fn payload(&self) -> &'a [u8] {
-        &self.buffer.as_ref()[HEADER_LEN..usize::from(self.len())]
+        &self.buffer.as_ref()[HEADER_LEN..usize::from(self.length())]
     }
 }
 
@@ -138,7 +138,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
     /// 0xffff (RFC 768).
     pub fn fill_checksum(&mut self, src: &IpAddr, dst: &IpAddr) {
         self.set_checksum(0);
-        let len = usize::from(self.len());
+        let len = usize::from(self.length());
         let ph = checksum::pseudo_header(src, dst, super::proto::UDP, len as u32);
         let c = checksum::finish(checksum::add(ph, &self.buffer.as_ref()[..len]));
         self.set_checksum(if c == 0 { 0xffff } else { c })
@@ -230,7 +230,7 @@ mod test {
             &ChecksumCaps::default(),
         );
         let p = Packet::new_checked(&b[..]).unwrap();
-        assert_eq!(p.len(), 12);
+        assert_eq!(p.length(), 12);
         assert_ne!(p.checksum(), 0);
         assert_eq!(Repr::parse(&p, &src, &dst, &ChecksumCaps::default()), Ok(r));
         assert_eq!(p.payload(), b"ping");

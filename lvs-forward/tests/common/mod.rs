@@ -79,7 +79,8 @@ fn verify_into(bytes: &[u8], eth: bool, gue_port: Option<u16>, c: &mut Checked) 
         }
         Some(TransportSlice::Udp(u)) => {
             let h = u.to_header();
-            if h.checksum != 0 || matches!(src, Addr::V6(_)) && h.checksum != 0 {
+            // 0 means "no checksum" (IPv4; and IPv6 tunnels, RFC 6935)
+            if h.checksum != 0 {
                 let calc = match (src, dst) {
                     (Addr::V4(a), Addr::V4(b)) => {
                         h.calc_checksum_ipv4_raw(a, b, u.payload()).unwrap()
