@@ -80,7 +80,8 @@ pub struct ConnSlot {
     proto: u8,
     state: u8,
     flags: u8,
-    _pad: u8,
+    // connection synchronisation byte (see `ConnSlot::sync_byte`)
+    sync: u8,
     // packets from the client (sync threshold); n_control for templates
     counter: u16,
     // last activity, in milliseconds modulo 2^32
@@ -103,7 +104,7 @@ impl ConnSlot {
         proto: 0,
         state: 0,
         flags: 0,
-        _pad: 0,
+        sync: 0,
         counter: 0,
         touched: 0,
         chain: NIL,
@@ -232,6 +233,14 @@ impl ConnSlot {
     /// Packets from the client so far, modulo 2^16 (templates: connections they control).
     pub fn counter(&self) -> u16 {
         self.counter
+    }
+    /// The director's connection-synchronisation byte, 0 for a new entry. The director keeps
+    /// the kernel's `cp->old_state` here for connections, and a template's own (saturating)
+    /// input-packet count, plus a "queued for sync" bit; see `director` for the layout. There
+    /// is no room for the kernel's per-connection `sync_endtime`, which is why the director does
+    /// not offer the `sync_refresh_period` mode.
+    pub fn sync_byte(&self) -> u8 {
+        self.sync
     }
     /// The last activity, in milliseconds modulo 2^32.
     pub fn touched_ms(&self) -> u32 {
@@ -418,6 +427,11 @@ impl<'a> ConnTable<'a> {
         self.len == 0
     }
 
+    /// Slots not in use.
+    pub fn free_slots(&self) -> usize {
+        self.slots.len() - self.len as usize
+    }
+
     /// Table counters.
     pub fn stats(&self) -> &TableStats {
         &self.stats
@@ -567,6 +581,7 @@ impl<'a> ConnTable<'a> {
             | flags::IN_USE
             | if v6 { flags::IPV6 } else { 0 };
         s.counter = 0;
+        s.sync = 0;
         s.touched = now.total_millis() as u32;
         s.chain = head;
         s.tprev = NIL;
@@ -803,6 +818,59 @@ impl<'a> ConnTable<'a> {
         }
     }
 
+    /// Finds an entry for which `pred` holds, looking first at the entries the timer wheel
+    /// reaches soonest: the list being expired, then the wheel slots in deadline order. At most
+    /// `budget` entries are examined, so the cost is bounded whatever the table holds.
+    ///
+    /// Entries are filed at their deadline when their state last changed, so among entries
+    /// of one state the first found are (to within a wheel tick, and lazily refreshed
+    /// deadlines aside) the oldest: this is how the director finds eviction candidates
+    /// without a full scan.
+    pub fn scan_filed(
+        &self,
+        mut budget: u32,
+        mut pred: impl FnMut(&ConnSlot) -> bool,
+    ) -> Option<ConnHandle> {
+        let mut walk = |mut i: u32, budget: &mut u32| -> Result<Option<ConnHandle>, ()> {
+            while let Some(s) = self.slots.get(i as usize) {
+                if *budget == 0 {
+                    return Err(());
+                }
+                *budget -= 1;
+                if s.in_use() && pred(s) {
+                    return Ok(Some(ConnHandle(i)));
+                }
+                i = s.tnext;
+            }
+            Ok(None)
+        };
+        match walk(self.proc_head, &mut budget) {
+            Ok(Some(h)) => return Some(h),
+            Ok(None) => {}
+            Err(()) => return None,
+        }
+        let start = ((self.wheel_tick + 1) as usize) & (WHEEL_SLOTS - 1);
+        for k in 0..=WHEEL_WORDS {
+            let w = (start / 64 + k) % WHEEL_WORDS;
+            let mut bits = self.wheel_bits[w];
+            if k == 0 {
+                bits &= !0u64 << (start % 64);
+            } else if k == WHEEL_WORDS {
+                bits &= !(!0u64 << (start % 64));
+            }
+            while bits != 0 {
+                let slot = w * 64 + bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                match walk(self.wheel[slot], &mut budget) {
+                    Ok(Some(h)) => return Some(h),
+                    Ok(None) => {}
+                    Err(()) => return None,
+                }
+            }
+        }
+        None
+    }
+
     /// Iterates over live entries (a full scan: for listings, not the packet path).
     pub fn iter(&self) -> impl Iterator<Item = (ConnHandle, &ConnSlot)> + '_ {
         self.slots
@@ -844,6 +912,10 @@ impl EntryMut<'_> {
     /// Rebinds the entry to another real server (sync updates).
     pub fn set_dest(&mut self, d: DestId) {
         self.slot.dest = d.0;
+    }
+    /// Sets the connection-synchronisation byte (see [`ConnSlot::sync_byte`]).
+    pub fn set_sync_byte(&mut self, v: u8) {
+        self.slot.sync = v;
     }
 }
 

@@ -11,6 +11,85 @@
 //!   and runs schedulers' periodic work. Spurious calls are harmless.
 //! - Configure services and real servers at any time; other flows are unaffected.
 //!
+//! # Flood defence
+//! The table is fixed, so a flood of new flows can only fill it. What then happens is set by
+//! [`DirectorConfig`]:
+//! - By default a full table refuses new flows ([`DropReason::TableFull`], counted in
+//!   [`DirectorCounters::refused_full`]); no entry is ever evicted, so every flow established
+//!   before the flood keeps being forwarded.
+//! - [`DirectorConfig::drop_entry`] (`drop_entry`): when a new flow finds fewer than
+//!   [`DirectorConfig::defense_threshold`] + 1 slots free (or + 2 for a persistent service),
+//!   embryonic TCP entries (SYN_RECV, SYNACK) are evicted first, counted in
+//!   [`DirectorCounters::evicted`]. Candidates come from a ring of the last
+//!   [`EMBRYO_RING_LEN`] connections that became embryonic, oldest first (each checked when
+//!   taken), then from the timer wheel in deadline order; both searches are bounded. An
+//!   evicted connection's template goes too when nothing else uses it and it never saw an
+//!   established connection (not `ASSURED`), as `ip_vs_conn_del` does. ESTABLISHED and later
+//!   states, templates, UDP and other protocols are never evicted (the kernel's
+//!   `ip_vs_random_dropentry` also drops a rate-limited share of low-traffic established
+//!   entries; this director does not). The kernel scans 1/32 of its table every second
+//!   instead of evicting on demand.
+//! - [`DirectorConfig::secure_tcp`] (`secure_tcp`, [`Defense::Auto`] or [`Defense::Always`]):
+//!   the stricter state table, in which a client's ACK does not establish a NAT connection
+//!   until the real server has answered, so spoofed handshakes stay embryonic (and evictable).
+//!   As in current kernels it changes the state table only: the timeouts stay those of
+//!   [`DirectorConfig::timeouts`] (SYN_RECV 60 s, SYNACK 120 s by default). The per-state
+//!   "DoS timeouts" of 2.4-era kernels are gone upstream; set shorter ones in `timeouts` if
+//!   wanted.
+//! - `drop_packet` (dropping a share of new flows under pressure) is not offered: it needs a
+//!   random source; an embedder can rate-limit new flows before calling the director.
+//! - No state before the handshake completes (SYN cookies) is not offered: with NAT, the
+//!   director must rewrite the SYN toward one real server and the SYN+ACK back, and the ACK
+//!   that completes the handshake must reach the same server. Without an entry, that needs a
+//!   scheduler that is a pure function of the flow (and of a configuration that does not
+//!   change in between), a reverse mapping from real server to virtual address that is unique,
+//!   and a way to tell a genuine ACK from a spoofed one; the director does not see the real
+//!   server's initial sequence number without state, so it cannot validate the ACK. A
+//!   SYN-proxy would, but that terminates TCP, which IPVS does not.
+//!
+//! # Draining and reuse
+//! - Weight 0 quiesces a real server: no new flows are scheduled to it, its flows continue
+//!   until they end. Persistence templates still send their clients to it unless
+//!   [`DirectorConfig::expire_quiescent_template`] is set.
+//! - [`DirectorConfig::conn_reuse_mode`]: a SYN on an entry in TIME_WAIT or CLOSE (bit 2:
+//!   also FIN_WAIT on DR/tunnel) is rescheduled (`is_new_conn_expected`); with
+//!   `expire_nodest_conn` a SYN on an entry of a weight-0 server is too.
+//! - [`DirectorConfig::expire_nodest_conn`]: a packet of a flow whose real server was removed
+//!   expires its entry and is scheduled anew if it may start a flow (a UDP packet always may:
+//!   UDP flows move to a live server instead of sticking). Removing a real server (or its
+//!   service) also starts a sweep, run with bounded work by [`Director::handle_timeout`], that
+//!   deletes every entry still bound to a removed server (`expire_nodest_conn_work` in kernels
+//!   since 5.9). Without it, packets of such flows are dropped without refreshing the entry,
+//!   which expires after its timeout.
+//!
+//! # Connection synchronisation
+//! [`DirectorConfig::sync`] makes the director a master, a backup or both (see
+//! [`SyncRole`]). A master decides after every inbound packet whether the connection, and
+//! then its template, is sent ([`SyncPolicy`](crate::sync::SyncPolicy), the kernel's
+//! `sync_threshold`/`sync_period` rules; templates are offered on every packet of a
+//! connection they control and when their expiry is postponed). Decided entries are queued
+//! as handles in an outbox of [`SYNC_OUTBOX_LEN`] (when full, counted and dropped); an entry
+//! is queued at most once, and its record is built when [`Director::poll_sync`] builds the
+//! message, from the entry's state at that time. A backup installs records with
+//! [`Director::apply_sync`].
+//!
+//! The entry's sync byte ([`ConnSlot::sync_byte`]) holds the kernel's `cp->old_state`
+//! (connections) or a template's input-packet count (saturating at 127; so with
+//! `sync_period` 0, a threshold of 127 or more never sends templates), a "queued" bit, and
+//! for connections a "template assured" memo. There is no room for the kernel's
+//! `sync_endtime`, so `sync_refresh_period` and `sync_retries` are not supported (a policy
+//! with a refresh period is refused by [`Director::new`] and [`Director::try_set_config`]);
+//! neither is emitting version 0 (received version-0 messages are applied). Each connection's
+//! input-packet count is 16 bits and wraps.
+//!
+//! A backup binds a record to the service found by firewall mark, or by protocol, virtual
+//! address and port (then a port-0 service), and to the real server with the record's
+//! address; a record with no match is skipped and counted (the kernel keeps such a
+//! connection unbound, with no real server, which an entry here cannot be). Timeouts come
+//! from the backup's own configuration, not from the record. Synced connections are not
+//! linked to their templates (as in the kernel), and take the forwarding method of the
+//! backup's real server.
+//!
 //! # Choices where IPVS has none (documented deviations)
 //! - A full table refuses the new flow ([`DropReason::TableFull`], counted) and never evicts an
 //!   established entry.
@@ -36,6 +115,16 @@ use crate::stats::{Stats, ESTIMATOR_INTERVAL};
 use crate::time::{Duration, Instant};
 use core::fmt;
 
+mod defense;
+mod replication;
+
+pub use defense::{Defense, EMBRYO_RING_LEN};
+use replication::SYNC_CTL_ASSURED;
+pub use replication::{SyncCounters, SyncRole, SYNC_OUTBOX_LEN};
+
+/// Template state bit `IP_VS_CTPL_S_ASSURED`: a connection it controlled was established.
+const TPL_ASSURED: u8 = 1;
+
 /// The FTP control port, which the kernel treats specially in persistence templates.
 const FTP_PORT: u16 = 21;
 /// Timeout of a template that outlived its own while still controlling connections.
@@ -50,8 +139,15 @@ pub struct DirectorConfig {
     pub hash_seed: SipKey,
     /// Per-state timeouts.
     pub timeouts: Timeouts,
-    /// `secure_tcp`: the stricter TCP state table (replies must confirm a handshake).
-    pub secure_tcp: bool,
+    /// `secure_tcp`: the stricter TCP state table (replies must confirm a handshake), never,
+    /// under table pressure, or always. See the module docs.
+    pub secure_tcp: Defense,
+    /// `drop_entry`: evict embryonic TCP entries to make room for new flows when fewer than
+    /// `defense_threshold` + 1 slots are free. See the module docs.
+    pub drop_entry: bool,
+    /// Free table slots at or below which the table is under pressure (the kernel's
+    /// `amemthresh`, counted in slots). 0: only a full table is.
+    pub defense_threshold: u32,
     /// `sloppy_tcp`: schedule TCP on any packet, not only SYN.
     pub sloppy_tcp: bool,
     /// `expire_nodest_conn`: expire a connection whose real server was removed on its next
@@ -63,8 +159,14 @@ pub struct DirectorConfig {
     /// `conn_reuse_mode` (default 1): a SYN on a connection in TIME_WAIT or CLOSE reschedules it;
     /// bit 2 also for FIN_WAIT on DR/tunnel connections; 0 disables.
     pub conn_reuse_mode: u8,
-    /// Most connection entries examined per [`Director::handle_timeout`] call.
+    /// Most connection entries examined per [`Director::handle_timeout`] call (also the slots
+    /// swept per call after a real server was removed with `expire_nodest_conn`).
     pub expire_budget: u32,
+    /// Connection synchronisation role.
+    pub sync: SyncRole,
+    /// Largest sync message in bytes (`sync_maxlen`); 0 for the default, 1472 (a 1500-byte MTU
+    /// less the IPv4 and UDP headers).
+    pub sync_max_len: u16,
 }
 
 impl DirectorConfig {
@@ -73,13 +175,34 @@ impl DirectorConfig {
         DirectorConfig {
             hash_seed,
             timeouts: Timeouts::DEFAULT,
-            secure_tcp: false,
+            secure_tcp: Defense::Off,
+            drop_entry: false,
+            defense_threshold: 0,
             sloppy_tcp: false,
             expire_nodest_conn: false,
             expire_quiescent_template: false,
             conn_reuse_mode: 1,
             expire_budget: 4096,
+            sync: SyncRole::None,
+            sync_max_len: 0,
         }
+    }
+
+    /// Checks what the director cannot do: a sync policy with a refresh period (it needs
+    /// per-connection storage this table does not keep) or emitting version 0.
+    ///
+    /// # Errors
+    /// [`ConfigError::BadValue`].
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(p) = self.sync.policy() {
+            if p.refresh_period() != Duration::ZERO || p.version() != crate::sync::SyncVersion::V1 {
+                return Err(ConfigError::BadValue);
+            }
+        }
+        if self.sync_max_len != 0 && usize::from(self.sync_max_len) < crate::sync::HEADER_LEN {
+            return Err(ConfigError::BadValue);
+        }
+        Ok(())
     }
 }
 
@@ -312,6 +435,13 @@ pub struct DirectorCounters {
     pub expired: u64,
     /// Connections rescheduled by `conn_reuse_mode` or `expire_nodest_conn`.
     pub rescheduled: u64,
+    /// Embryonic connections evicted by `drop_entry` (also counted in `expired`).
+    pub evicted: u64,
+    /// Entries deleted by the sweep after a real server was removed with
+    /// `expire_nodest_conn` (also counted in `expired`).
+    pub nodest_flushed: u64,
+    /// Connection synchronisation.
+    pub sync: SyncCounters,
 }
 
 /// The director.
@@ -360,6 +490,12 @@ pub struct Director<'a, S: Scheduler> {
     total: Stats,
     counters: DirectorCounters,
     next_estimate: Instant,
+    embryos: defense::EmbryoRing,
+    outbox: replication::Outbox,
+    // next slot of the sweep of removed real servers' entries
+    sweep: Option<u32>,
+    // the latest time a call carried
+    last_now: Instant,
 }
 
 impl<S: Scheduler> fmt::Debug for Director<'_, S> {
@@ -408,12 +544,14 @@ impl<'a, S: Scheduler> Director<'a, S> {
     ///
     /// # Errors
     /// [`ConfigError::BadMemory`] when the connection storage is not a power of two or the
-    /// real-server slices differ in length.
+    /// real-server slices differ in length; [`ConfigError::BadValue`] for a configuration
+    /// [`DirectorConfig::validate`] refuses.
     pub fn new(
         cfg: DirectorConfig,
         mem: DirectorMemory<'a, S>,
         now: Instant,
     ) -> Result<Self, ConfigError> {
+        cfg.validate()?;
         let n = mem.dests.len();
         if mem.dest_stats.len() != n || mem.order.len() != n || n > u16::MAX as usize {
             return Err(ConfigError::BadMemory);
@@ -436,6 +574,10 @@ impl<'a, S: Scheduler> Director<'a, S> {
             total: Stats::new(now),
             counters: DirectorCounters::default(),
             next_estimate: now + ESTIMATOR_INTERVAL,
+            embryos: defense::EmbryoRing::new(),
+            outbox: replication::Outbox::new(),
+            sweep: None,
+            last_now: now,
         })
     }
 
@@ -444,9 +586,44 @@ impl<'a, S: Scheduler> Director<'a, S> {
         &self.cfg
     }
 
-    /// Changes sysctl-style tunables (the hash seed is fixed at construction).
+    /// Changes sysctl-style tunables (the hash seed is fixed at construction). What
+    /// [`DirectorConfig::validate`] refuses is corrected: a sync policy's refresh period
+    /// becomes 0 and its version 1, a too small `sync_max_len` the default. Use
+    /// [`Director::try_set_config`] to be told instead.
     pub fn set_config(&mut self, mut cfg: DirectorConfig) {
+        if cfg.validate().is_err() {
+            let fix = |p: crate::sync::SyncPolicy| {
+                p.with_refresh_period(Duration::ZERO)
+                    .with_version(crate::sync::SyncVersion::V1)
+            };
+            cfg.sync = match cfg.sync {
+                SyncRole::Master(p) => SyncRole::Master(fix(p)),
+                SyncRole::Both(p) => SyncRole::Both(fix(p)),
+                other => other,
+            };
+            if cfg.validate().is_err() {
+                cfg.sync_max_len = 0;
+            }
+        }
+        self.apply_config(cfg);
+    }
+
+    /// [`Director::set_config`] that refuses what it cannot do.
+    ///
+    /// # Errors
+    /// [`ConfigError::BadValue`] for a configuration [`DirectorConfig::validate`] refuses; the
+    /// configuration is then unchanged.
+    pub fn try_set_config(&mut self, cfg: DirectorConfig) -> Result<(), ConfigError> {
+        cfg.validate()?;
+        self.apply_config(cfg);
+        Ok(())
+    }
+
+    fn apply_config(&mut self, mut cfg: DirectorConfig) {
         cfg.hash_seed = self.cfg.hash_seed;
+        if cfg.sync.policy().is_none() {
+            self.clear_outbox();
+        }
         self.cfg = cfg;
     }
 
@@ -613,6 +790,7 @@ impl<'a, S: Scheduler> Director<'a, S> {
             }
         }
         self.services[id.0 as usize] = None;
+        self.start_nodest_sweep();
         Ok(())
     }
 
@@ -739,6 +917,7 @@ impl<'a, S: Scheduler> Director<'a, S> {
         }
         self.unlink_dest(id);
         self.with_sched(svc, |sched, set| sched.del_dest(set, id, pos));
+        self.start_nodest_sweep();
         Ok(())
     }
 
@@ -882,6 +1061,19 @@ impl<'a, S: Scheduler> Director<'a, S> {
         self.notify_counts(dest);
     }
 
+    /// `ip_vs_bind_dest` for a connection installed by sync: counted as the master had it.
+    fn bind_conn(&mut self, dest: DestId, inactive: bool) {
+        if let Some(d) = self.dests.get_mut(dest.index()) {
+            if inactive {
+                d.inactive += 1;
+            } else {
+                d.active += 1;
+            }
+            d.check_overload_on_bind();
+        }
+        self.notify_counts(dest);
+    }
+
     /// `ip_vs_unbind_dest` for an entry going away.
     fn unbind(&mut self, dest: DestId, entry_flags: u8) {
         if let Some(d) = self.dests.get_mut(dest.index()) {
@@ -921,7 +1113,7 @@ impl<'a, S: Scheduler> Director<'a, S> {
             }
         }
         let cur = TcpState::from_u8(e.state()).unwrap_or(TcpState::Close);
-        let new = tcp_transition(cur, dir, tcp_flags, self.cfg.secure_tcp);
+        let new = tcp_transition(cur, dir, tcp_flags, self.secure_tcp_active());
         if new == cur {
             return;
         }
@@ -950,18 +1142,29 @@ impl<'a, S: Scheduler> Director<'a, S> {
         }
         let to = self.cfg.timeouts.of(Protocol::Tcp, new as u8);
         self.table.refile(h, to, now);
+        if new == TcpState::Established {
+            self.assure_controller(h);
+        } else if matches!(new, TcpState::SynRecv | TcpState::SynAck)
+            && !matches!(cur, TcpState::SynRecv | TcpState::SynAck)
+        {
+            self.note_embryonic(h);
+        }
     }
 
-    /// Removes an entry for good (`ip_vs_conn_expire` when nothing holds it).
-    fn expire_entry(&mut self, h: ConnHandle) {
-        let Some(e) = self.table.get(h) else { return };
+    /// Removes an entry for good (`ip_vs_conn_expire` when nothing holds it); returns the
+    /// template that controlled it, if any.
+    fn expire_entry(&mut self, h: ConnHandle) -> Option<ConnHandle> {
+        let e = self.table.get(h)?;
         let (dest, fl, key) = (e.dest(), e.flags(), e.key());
-        if fl & cf::CONTROLLED != 0 {
-            self.control_del(dest, &key);
-        }
+        let ctl = if fl & cf::CONTROLLED != 0 {
+            self.control_del(dest, &key)
+        } else {
+            None
+        };
         self.table.remove(h);
         self.unbind(dest, fl);
         self.counters.expired += 1;
+        ctl
     }
 
     /// Expires `h` now, unless it is a template still controlling connections, which lives on
@@ -974,6 +1177,7 @@ impl<'a, S: Scheduler> Director<'a, S> {
             }
             self.table.touch(h, now);
             self.table.refile(h, TEMPLATE_EXTENSION, now);
+            self.sync_extended_template(h, now);
         } else {
             self.expire_entry(h);
         }
@@ -1003,33 +1207,38 @@ impl<'a, S: Scheduler> Director<'a, S> {
         }
     }
 
-    /// Finds the template controlling a connection of `dest` and decrements its count.
-    fn control_del(&mut self, dest: DestId, key: &ConnKey) {
-        let Some(cfg) = self.svc_config_of(dest).copied() else {
-            return;
-        };
+    /// Finds the template controlling a connection of `dest` with `key` (the kernel's
+    /// `cp->control`), also after the template was invalidated.
+    fn find_controller(&self, dest: DestId, key: &ConnKey) -> Option<ConnHandle> {
+        let cfg = self.svc_config_of(dest).copied()?;
         let flow = FlowKey::new(
             key.proto,
             Endpoint::new(key.caddr, key.cport),
             Endpoint::new(key.vaddr, key.vport),
         );
         let tk = self.template_key(&cfg, &flow);
-        let found = self.table.find_template_by(tk.proto, &tk.caddr, |t| {
+        self.table.find_template_by(tk.proto, &tk.caddr, |t| {
             t.dest() == dest
                 && t.counter() > 0
                 && t.vaddr().addr == tk.vaddr
                 && (t.vaddr().port == tk.vport || t.vaddr().port == INVALID_PORT)
-        });
-        if let Some(t) = found {
-            if let Some(mut m) = self.table.entry_mut(t) {
-                let c = m.get().counter();
-                m.set_counter(c.saturating_sub(1));
-            }
+        })
+    }
+
+    /// Finds the template controlling a connection of `dest` and decrements its count;
+    /// returns it.
+    fn control_del(&mut self, dest: DestId, key: &ConnKey) -> Option<ConnHandle> {
+        let t = self.find_controller(dest, key)?;
+        if let Some(mut m) = self.table.entry_mut(t) {
+            let c = m.get().counter();
+            m.set_counter(c.saturating_sub(1));
         }
+        Some(t)
     }
 
     /// Classifies a packet from a client toward a virtual address (`ip_vs_in`).
     pub fn handle_inbound(&mut self, now: Instant, pkt: &PacketMeta) -> Verdict {
+        self.saw(now);
         let flow = &pkt.flow;
         if flow.src.family() != flow.dst.family() {
             return Verdict::Drop(DropReason::Malformed);
@@ -1124,6 +1333,7 @@ impl<'a, S: Scheduler> Director<'a, S> {
         }
         let dest = e.dest();
         self.account_in(dest, pkt.len);
+        self.sync_after_packet(h, now);
         self.forward_verdict(Some(h), dest, e.vaddr(), false)
     }
 
@@ -1162,7 +1372,12 @@ impl<'a, S: Scheduler> Director<'a, S> {
             return Verdict::Deliver;
         };
         let one_packet = cfg.one_packet && flow.proto == Protocol::Udp;
+        let needed = usize::from(cfg.persistence.is_some()) + usize::from(!one_packet);
+        if needed > 0 {
+            self.make_room(needed);
+        }
         let mut conn_flags = 0u8;
+        let mut tmpl = None;
         let dest = if cfg.persistence.is_some() {
             let tk = self.template_key(&cfg, &flow);
             let mut dest = None;
@@ -1222,6 +1437,7 @@ impl<'a, S: Scheduler> Director<'a, S> {
                 }
                 conn_flags |= cf::CONTROLLED;
             }
+            tmpl = Some(t);
             d
         } else {
             let port_ok = match cfg.key {
@@ -1254,6 +1470,10 @@ impl<'a, S: Scheduler> Director<'a, S> {
             self.unbind(dest, cf::INACTIVE);
             self.account_conn(svc, dest);
             self.account_in(dest, pkt.len);
+            // the sync walk skips the one-packet connection and counts it against its template
+            if let Some(t) = tmpl {
+                self.sync_template_packet(t, now);
+            }
             return self.forward_verdict(None, dest, flow.dst, true);
         }
         let key = ConnKey {
@@ -1296,6 +1516,7 @@ impl<'a, S: Scheduler> Director<'a, S> {
             m.set_counter(1);
         }
         self.account_in(dest, pkt.len);
+        self.sync_after_packet(h, now);
         self.forward_verdict(Some(h), dest, flow.dst, true)
     }
 
@@ -1312,6 +1533,7 @@ impl<'a, S: Scheduler> Director<'a, S> {
     /// Classifies a packet from a real server (`ip_vs_out`): a NAT reply of a tracked
     /// connection becomes [`Verdict::Reply`]; anything else is [`Verdict::Deliver`].
     pub fn handle_outbound(&mut self, now: Instant, pkt: &PacketMeta) -> Verdict {
+        self.saw(now);
         let flow = &pkt.flow;
         let Some(h) = self.find_reply_conn(flow) else {
             return Verdict::Deliver;
@@ -1329,6 +1551,10 @@ impl<'a, S: Scheduler> Director<'a, S> {
         let Some(e) = self.table.get(h).copied() else {
             return Verdict::Deliver;
         };
+        if e.proto() == Protocol::Udp {
+            // a reply on a controlled UDP flow assures its template
+            self.assure_controller(h);
+        }
         self.account_out(e.dest(), pkt.len);
         Verdict::Reply(Reply {
             conn: h,
@@ -1369,6 +1595,7 @@ impl<'a, S: Scheduler> Director<'a, S> {
     /// gives [`Verdict::Forward`] toward that connection's real server; a quote of a packet sent
     /// to a real server (client to RIP) gives [`Verdict::Reply`]. Counted like the flow's packets.
     pub fn handle_icmp_error(&mut self, now: Instant, quoted: &FlowKey, len: u32) -> Verdict {
+        self.saw(now);
         let key = ConnKey {
             proto: quoted.proto,
             caddr: quoted.dst.addr,
@@ -1403,11 +1630,19 @@ impl<'a, S: Scheduler> Director<'a, S> {
     // ----- time ----------------------------------------------------------------------------
 
     /// When [`Director::handle_timeout`] next has work: the earliest connection deadline, rate
-    /// sample or scheduler tick. Call it again after every `handle_*` call.
+    /// sample or scheduler tick, at once while a sweep after a real server's removal is under
+    /// way, and, for a sync master, when [`Director::poll_sync`] has a message (drain it then).
+    /// Call it again after every `handle_*` call.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
         let mut t = Some(self.next_estimate);
         if let Some(c) = self.table.poll_timeout() {
+            t = t.map(|x| x.min(c));
+        }
+        if self.sweep.is_some() {
+            t = t.map(|x| x.min(self.last_now));
+        }
+        if let Some(c) = self.sync_poll_at() {
             t = t.map(|x| x.min(c));
         }
         for s in self.services.iter().flatten() {
@@ -1417,11 +1652,18 @@ impl<'a, S: Scheduler> Director<'a, S> {
     }
 
     /// Does the time-driven work due at `now`: expires connections (at most
-    /// [`DirectorConfig::expire_budget`] entries examined), samples rates every 2 s, and runs
-    /// schedulers' periodic work. Returns the number of entries removed or extended.
+    /// [`DirectorConfig::expire_budget`] entries examined), advances the sweep of removed real
+    /// servers' entries, samples rates every 2 s, and runs schedulers' periodic work. Returns
+    /// the number of entries removed or extended.
     pub fn handle_timeout(&mut self, now: Instant) -> usize {
+        self.saw(now);
         let mut budget = self.cfg.expire_budget;
         let mut n = 0;
+        if self.sweep.is_some() {
+            let k = self.sweep_nodest(self.cfg.expire_budget);
+            self.counters.nodest_flushed += k as u64;
+            n += k;
+        }
         loop {
             let cfg = &self.cfg;
             let services = &*self.services;
@@ -1470,8 +1712,9 @@ impl<'a, S: Scheduler> Director<'a, S> {
         n
     }
 
-    /// Expires every entry bound to `dest` now (the kernel's flush when a server is removed with
-    /// `expire_nodest_conn`); a full scan, for configuration paths only.
+    /// Expires every connection bound to `dest` now, in one full scan, for configuration paths.
+    /// (Removing a real server with `expire_nodest_conn` starts a sweep with bounded work per
+    /// [`Director::handle_timeout`] instead.)
     pub fn flush_dest(&mut self, dest: DestId, now: Instant) -> usize {
         let mut n = 0;
         let cap = self.table.capacity();
@@ -1520,7 +1763,11 @@ impl<'a, S: Scheduler> Director<'a, S> {
 impl<S: Scheduler> Director<'_, S> {
     /// Writes `ipvsadm -L -n` (with `--stats`, `--rate`, ... per `mode`) for every service, in
     /// slot order, real servers in list order.
-    pub fn write_list<W: fmt::Write + ?Sized>(&self, w: &mut W, mode: crate::ipvsadm::ListMode) -> fmt::Result {
+    pub fn write_list<W: fmt::Write + ?Sized>(
+        &self,
+        w: &mut W,
+        mode: crate::ipvsadm::ListMode,
+    ) -> fmt::Result {
         use crate::ipvsadm::{write_list, DestRow, ListHeader, ServiceRow};
         let header = ListHeader::new(self.table.capacity() as u32);
         let rows = self.services().map(|(id, s)| {
@@ -1548,6 +1795,14 @@ impl<S: Scheduler> Director<'_, S> {
         use crate::ipvsadm::{write_conns, ConnRow};
         let rows = self.table.iter().map(|(_, e)| {
             let state = match e.proto() {
+                // templates have their own states (`ip_vs_ctpl_state_name_table`)
+                _ if e.is_template() => {
+                    if e.state() & TPL_ASSURED != 0 {
+                        "ASSURED"
+                    } else {
+                        "NONE"
+                    }
+                }
                 Protocol::Tcp => TcpState::from_u8(e.state()).map_or("ERR!", |s| s.name()),
                 Protocol::Udp => "UDP",
                 _ => "NONE",
