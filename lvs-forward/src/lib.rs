@@ -41,6 +41,7 @@ pub mod error;
 pub mod icmp;
 pub mod nat;
 pub mod parse;
+pub mod process;
 pub mod route;
 pub mod tunnel;
 pub mod wire;
