@@ -19,7 +19,9 @@
 //! `lblc_expiration` sysctl, [`Lblc::set_expiration`]) and resets `counter` to 1; else, with
 //! `entries` ≤ 16384, `counter` is incremented; else a partial sweep from `rover + 1` deletes
 //! entries idle for at least 6 min until `goal = min((entries − 16384)·4/3, 8192)` is met at the
-//! end of a bucket.
+//! end of a bucket. (Creation stops above 16384, so the counter never passes 16385 and the
+//! goal is always 1; while drift holds the counter above 16384 the full sweep never runs and
+//! nothing new is cached, as in the kernel.)
 //!
 //! # Storage and deviations
 //!
