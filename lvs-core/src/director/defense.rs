@@ -150,25 +150,25 @@ impl<S: Scheduler> Director<'_, S> {
         let Some(h) = found else {
             return false;
         };
-        self.delete_entry(h);
+        self.delete_entry(h, false);
         self.counters.evicted += 1;
         true
     }
 
     /// Deletes an entry now, whatever its timer says (`ip_vs_conn_del`): a template still
     /// controlling connections is kept; a connection's template goes too when nothing else
-    /// uses it and it never saw an established connection (not `ASSURED`).
-    pub(super) fn delete_entry(&mut self, h: ConnHandle) {
+    /// uses it and it never saw an established connection (not `ASSURED`), or, with
+    /// `even_assured` (the flush of a removed server's entries), whenever nothing else uses it.
+    pub(super) fn delete_entry(&mut self, h: ConnHandle, even_assured: bool) {
         let Some(e) = self.table.get(h) else { return };
         if e.is_template() && e.counter() > 0 {
             return;
         }
         let ctl = self.expire_entry(h);
         if let Some(t) = ctl {
-            let unused = self
-                .table
-                .get(t)
-                .is_some_and(|t| t.counter() == 0 && t.state() & super::TPL_ASSURED == 0);
+            let unused = self.table.get(t).is_some_and(|t| {
+                t.counter() == 0 && (even_assured || t.state() & super::TPL_ASSURED == 0)
+            });
             if unused {
                 self.expire_entry(t);
             }
@@ -193,7 +193,7 @@ impl<S: Scheduler> Director<'_, S> {
         let Some(start) = self.sweep else { return 0 };
         let cap = self.table.capacity() as u32;
         let end = start.saturating_add(budget.max(1)).min(cap);
-        let mut n = 0;
+        let before = self.table.len();
         for i in start..end {
             let h = ConnHandle(i);
             let gone = self.table.get(h).is_some_and(|e| {
@@ -204,12 +204,11 @@ impl<S: Scheduler> Director<'_, S> {
                         .is_some_and(|d| d.flags.0 & DestFlags::AVAILABLE == 0)
             });
             if gone {
-                self.delete_entry(h);
-                n += 1;
+                self.delete_entry(h, true);
             }
         }
         self.sweep = if end >= cap { None } else { Some(end) };
-        n
+        before - self.table.len()
     }
 
     /// Marks the template controlling `h` as `ASSURED` (`ip_vs_control_assure_ct`): a

@@ -578,7 +578,7 @@ impl<S: Scheduler> Director<'_, S> {
                     self.counters.sync.superseded += 1;
                     return false;
                 }
-                self.delete_entry(h);
+                self.delete_entry(h, false);
                 found = None;
             }
         }
