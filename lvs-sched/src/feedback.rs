@@ -526,13 +526,14 @@ impl<const N: usize> WeightController for Classic<N> {
             if (self.milli[i] + 500) / 1000 != *w as u64 {
                 self.milli[i] = *w as u64 * 1000;
             }
-            let base = self.base[i] as i64;
+            let base = self.base[i] as i128;
             let err = (target - self.aggregate_load(r) as i64).clamp(-1000, 1000) as i32;
-            let step =
-                base * 1000 * self.cfg.gain_permille as i64 * cbrt_permille(err) as i64 / 1_000_000;
-            let hi = base as u64 * self.cfg.scale.max(1) as u64 * 1000;
-            let new = (self.milli[i] as i64 + step).clamp(1000, hi.max(1000) as i64) as u64;
+            let step = base * 1000 * self.cfg.gain_permille as i128 * cbrt_permille(err) as i128
+                / 1_000_000;
+            let hi = base * self.cfg.scale.max(1) as i128 * 1000;
+            let new = (self.milli[i] as i128 + step).clamp(1000, hi.max(1000)) as u64;
             let min_change = base as u64 * self.cfg.threshold_permille as u64;
+            // (base <= 65535, so the product fits)
             if new.abs_diff(self.milli[i]) >= min_change.max(1) {
                 self.milli[i] = new;
             }
@@ -696,7 +697,8 @@ impl<const N: usize> WeightController for Headroom<N> {
                 let conns = r.active_conns.max(cfg.min_conns).max(1) as i128;
                 let step = (1000 + cfg.gain_permille as i128 * gap_milli / conns / 1000)
                     .clamp(step_lo, step_hi);
-                self.milli[i] = ((self.milli[i] as i128 * step / 1000) as u64).clamp(lo, hi);
+                self.milli[i] =
+                    (self.milli[i] as i128 * step / 1000).clamp(lo as i128, hi as i128) as u64;
                 total += self.milli[i] as u128;
             }
             // 3. renormalise to the base mean, then bound
