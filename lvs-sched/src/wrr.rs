@@ -129,6 +129,39 @@ impl Wrr {
     }
 }
 
+impl Wrr {
+    /// Skips, in one step, the full passes that cannot find a server.
+    ///
+    /// A full pass (from the head, no `stop`) with `cw > m`, where `m` is the largest weight
+    /// without OVERLOAD, fails; the kernel then lowers `cw` by `di`, and as long as `cw` stays
+    /// above `di` nothing else changes (no reset, `last_pass` false, no `stop`). So the run of
+    /// such passes ends at the first `cw <= max(m, di)`, reached after
+    /// `ceil((cw - max(m, di)) / di)` steps, where `last_pass` and `stop` are evaluated once.
+    /// Decisions and state are exactly the kernel's; only the number of passes drops from up to
+    /// `mw / di` to a handful (the kernel's loop is O(weights x servers) per pick).
+    fn fast_forward(
+        &mut self,
+        m: i32,
+        restarted: bool,
+        last: Option<usize>,
+        last_pass: &mut bool,
+        stop: &mut Option<usize>,
+    ) {
+        let target = i64::from(m.max(self.di));
+        let (cw, di) = (i64::from(self.cw), i64::from(self.di));
+        if cw <= target {
+            return;
+        }
+        let steps = (cw - target + di - 1) / di;
+        // cw - steps * di lies in (target - di, target], so within 1..=i32::MAX.
+        self.cw = (cw - steps * di) as i32;
+        *last_pass = self.cw <= self.di;
+        if *last_pass && restarted && last.is_some() {
+            *stop = last;
+        }
+    }
+}
+
 impl Scheduler for Wrr {
     fn name(&self) -> &'static str {
         "wrr"
@@ -163,26 +196,41 @@ impl Scheduler for Wrr {
         let mut stop: Option<usize> = None;
         let mut last_pass = false;
         let mut restarted = false;
+        // The largest weight among servers without OVERLOAD, learnt from a failed full pass.
+        let mut best_ok: Option<i32> = None;
         let n = dests.order().len();
         // Terminates: each pass lowers cw by di >= 1; the first reset to mw either fails (scan
         // began at the head) or sets `restarted`, after which the pass with cw <= di sets `stop`
         // to `last`, a listed member that the next pass reaches; a second reset always fails
         // because the pass before it had cw <= di (last_pass).
         loop {
+            if pos.is_none() && stop.is_none() {
+                if let Some(m) = best_ok {
+                    self.fast_forward(m, restarted, last, &mut last_pass, &mut stop);
+                }
+            }
+            let full = pos.is_none() && stop.is_none();
+            let mut seen_ok = 0i32;
             let start = pos.map_or(0, |p| p + 1);
             for i in start..n {
                 let Some((id, d)) = member(dests, i) else {
                     continue;
                 };
-                if !d.is_overloaded() && weight(d) >= self.cw {
-                    self.cl = Cursor::at(id, i);
-                    return Some(id);
+                if !d.is_overloaded() {
+                    if weight(d) >= self.cw {
+                        self.cl = Cursor::at(id, i);
+                        return Some(id);
+                    }
+                    seen_ok = seen_ok.max(weight(d));
                 }
                 if stop == Some(i) {
                     // err_over with `dest` on the stop server
                     self.cl = Cursor::at(id, i);
                     return None;
                 }
+            }
+            if full {
+                best_ok = Some(seen_ok);
             }
             pos = None;
             self.cw = self.cw.wrapping_sub(self.di);
@@ -198,6 +246,129 @@ impl Scheduler for Wrr {
             if last_pass && restarted && last.is_some() {
                 stop = last;
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+    use lvs_core::dest::DestFlags;
+    use lvs_core::{Dest, Endpoint, FlowKey, Instant, Protocol};
+    use proptest::prelude::*;
+    use std::vec::Vec;
+
+    /// The kernel's loop pass by pass, without the fast-forward.
+    fn schedule_plain(w: &mut Wrr, dests: &DestSet<'_>) -> Option<DestId> {
+        let mut pos = w.cl.resolve(dests);
+        if w.mw == 0 {
+            return None;
+        }
+        let last = pos;
+        let (mut stop, mut last_pass, mut restarted) = (None, false, false);
+        loop {
+            for i in pos.map_or(0, |p| p + 1)..dests.order().len() {
+                let Some((id, d)) = member(dests, i) else {
+                    continue;
+                };
+                if !d.is_overloaded() && weight(d) >= w.cw {
+                    w.cl = Cursor::at(id, i);
+                    return Some(id);
+                }
+                if stop == Some(i) {
+                    w.cl = Cursor::at(id, i);
+                    return None;
+                }
+            }
+            pos = None;
+            w.cw -= w.di;
+            if w.cw <= 0 {
+                w.cw = w.mw;
+                if last_pass || last.is_none() {
+                    w.cl = Cursor::HEAD;
+                    return None;
+                }
+                restarted = true;
+            }
+            last_pass = w.cw <= w.di;
+            if last_pass && restarted && last.is_some() {
+                stop = last;
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn fast_forward_changes_nothing(
+            dests in prop::collection::vec((prop_oneof![0u32..=4, 0u32..=3000], any::<bool>()), 1..7),
+            steps in prop::collection::vec((any::<usize>(), prop_oneof![0u32..=4, 0u32..=3000], 0u8..4), 1..60),
+        ) {
+            let mut pool: Vec<Dest> = dests
+                .iter()
+                .enumerate()
+                .map(|(i, &(w, o))| {
+                    let mut d = Dest::with_counts(Endpoint::v4([198, 18, 1, i as u8], 80), w, 0, 0);
+                    d.set_flag(DestFlags::OVERLOAD, o);
+                    d
+                })
+                .collect();
+            let order: Vec<DestId> = (0..pool.len() as u16).map(DestId).collect();
+            let req = SchedRequest {
+                flow: FlowKey::new(Protocol::Tcp, Endpoint::v4([1, 1, 1, 1], 1), Endpoint::v4([2, 2, 2, 2], 80)),
+                now: Instant::ZERO,
+            };
+            let mut fast = Wrr::new();
+            fast.init_service(&DestSet::new(&pool, &order));
+            let mut plain = fast.clone();
+            for (i, w, kind) in steps {
+                let id = order[i % order.len()];
+                match kind {
+                    0 => {
+                        pool[id.index()].weight = w;
+                        let set = DestSet::new(&pool, &order);
+                        fast.upd_dest(&set, id);
+                        plain.upd_dest(&set, id);
+                    }
+                    1 => {
+                        let d = &mut pool[id.index()];
+                        let o = d.is_overloaded();
+                        d.set_flag(DestFlags::OVERLOAD, !o);
+                    }
+                    _ => {
+                        let set = DestSet::new(&pool, &order);
+                        let a = fast.schedule(&set, &req);
+                        let b = schedule_plain(&mut plain, &set);
+                        prop_assert_eq!(a, b);
+                        prop_assert_eq!(&fast, &plain);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn huge_weights_are_fast() {
+        // One usable server of weight 1 next to an overloaded one of weight i32::MAX: the
+        // kernel's loop would take 2^31 passes per pick.
+        let mut pool = [
+            Dest::with_counts(Endpoint::v4([198, 18, 1, 1], 80), i32::MAX as u32, 0, 0),
+            Dest::with_counts(Endpoint::v4([198, 18, 1, 2], 80), 1, 0, 0),
+        ];
+        pool[0].set_flag(DestFlags::OVERLOAD, true);
+        let order = [DestId(0), DestId(1)];
+        let set = DestSet::new(&pool, &order);
+        let req = SchedRequest {
+            flow: FlowKey::new(
+                Protocol::Tcp,
+                Endpoint::v4([1, 1, 1, 1], 1),
+                Endpoint::v4([2, 2, 2, 2], 80),
+            ),
+            now: Instant::ZERO,
+        };
+        let mut w = Wrr::new();
+        w.init_service(&set);
+        for _ in 0..4 {
+            assert_eq!(w.schedule(&set, &req), Some(DestId(1)));
         }
     }
 }
