@@ -1,0 +1,181 @@
+//! lvsd: a userspace IPVS director on Linux interfaces.
+//!
+//! It reads the rules `ipvsadm-save -n` prints, opens an `AF_PACKET` socket on each interface
+//! it is given, answers ARP and NDP for its virtual addresses and its own addresses, resolves
+//! real servers and clients with ARP/NDP of its own, and forwards by NAT, IP tunnel (IPIP/GUE)
+//! or direct routing as each real server is configured, with the `lvs-core` director deciding
+//! and `lvs-forward` rewriting. Listings are ipvsadm's. See `examples/e2e/README.md`
+//! ("Running a director") for a walk-through, and `lvsd --help` for the options.
+//!
+//! The host the director runs on must not route or answer for the VIPs itself: IP forwarding
+//! off, VIPs not assigned to its kernel, and (best) no kernel addresses on lvsd's interfaces.
+
+#[path = "lvsd/config.rs"]
+mod config;
+#[path = "lvsd/control.rs"]
+mod control;
+#[path = "lvsd/daemon.rs"]
+mod daemon;
+#[path = "lvsd/neigh.rs"]
+mod neigh;
+#[path = "lvsd/offload.rs"]
+mod offload;
+#[path = "lvsd/rules.rs"]
+mod rules;
+#[path = "lvsd/sched.rs"]
+mod sched;
+#[path = "lvsd/sys.rs"]
+mod sys;
+
+use config::{apply_sysctl, iface_info, Options, Routes};
+use daemon::{Daemon, Iface, SignalFlags};
+use lvs_core::director::{Director, DirectorConfig, OwnedMemory};
+use lvs_core::hash::SipKey;
+use lvs_core::Instant;
+use rules::RuleSet;
+use std::io::{Read, Write};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::process::ExitCode;
+
+fn random_words() -> [u64; 4] {
+    let mut b = [0u8; 32];
+    let ok = std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut b))
+        .is_ok();
+    if !ok {
+        // no urandom: time and pid are weak, but the hash seed only needs to be unguessable
+        // for flooding attacks, which a test bed does not face
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        b[..16].copy_from_slice(&t.to_le_bytes());
+        b[16..20].copy_from_slice(&std::process::id().to_le_bytes());
+    }
+    let w = |i: usize| u64::from_le_bytes(b[i * 8..i * 8 + 8].try_into().unwrap_or([0; 8]));
+    [w(0), w(1), w(2), w(3)]
+}
+
+fn load_rules(opts: &Options) -> Result<RuleSet, String> {
+    let text = std::fs::read_to_string(&opts.rules)
+        .map_err(|e| format!("{}: {e}", opts.rules.display()))?;
+    RuleSet::from_text(&text).map_err(|errs| {
+        let mut s = format!(
+            "{}: {} rejected line(s), nothing started:",
+            opts.rules.display(),
+            errs.len()
+        );
+        for e in errs {
+            s.push_str(&format!("\n  {}: {e}", opts.rules.display()));
+        }
+        s
+    })
+}
+
+fn run(args: &[String]) -> Result<(), String> {
+    let opts = Options::parse(args)?;
+    let set = load_rules(&opts)?;
+    let words = random_words();
+    let mut cfg = DirectorConfig::new(SipKey(words[0], words[1]));
+    for (n, v) in &opts.sysctls {
+        apply_sysctl(&mut cfg, n, *v);
+    }
+    let mut mem = OwnedMemory::new(opts.conns, opts.services, opts.dests);
+    let start = std::time::Instant::now();
+    let mut dir =
+        Director::new(cfg, mem.borrow(), Instant::ZERO).map_err(|e| format!("director: {e}"))?;
+    rules::sync(&mut dir, &set, words[2], Instant::ZERO).map_err(|e| e.to_string())?;
+    if opts.check {
+        print!("{}", control::save(&dir));
+        return Ok(());
+    }
+    let mut ifaces = Vec::new();
+    for name in &opts.ifaces {
+        let info = iface_info(name)?;
+        let sock = sys::PacketSocket::open(info.index, opts.promisc)
+            .map_err(|e| format!("{name}: AF_PACKET socket: {e} (lvsd needs CAP_NET_RAW)"))?;
+        ifaces.push(Iface { info, sock });
+    }
+    let own: Vec<_> = opts
+        .addrs
+        .iter()
+        .map(|(i, p)| (opts.ifaces.iter().position(|x| x == i).unwrap_or(0), *p))
+        .collect();
+    let routes = Routes::new(&own, &opts.routes)?;
+    let control = match &opts.control {
+        Some(p) => {
+            let _ = std::fs::remove_file(p);
+            let l = UnixListener::bind(p).map_err(|e| format!("{}: {e}", p.display()))?;
+            l.set_nonblocking(true).map_err(|e| e.to_string())?;
+            Some(l)
+        }
+        None => None,
+    };
+    let signals = SignalFlags::default();
+    let (wake_r, wake_w) = UnixStream::pair().map_err(|e| e.to_string())?;
+    wake_r.set_nonblocking(true).map_err(|e| e.to_string())?;
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1};
+    for (sig, flag) in [
+        (SIGUSR1, &signals.usr1),
+        (SIGHUP, &signals.hup),
+        (SIGTERM, &signals.term),
+        (SIGINT, &signals.term),
+    ] {
+        signal_hook::flag::register(sig, flag.clone()).map_err(|e| e.to_string())?;
+        let w = wake_w.try_clone().map_err(|e| e.to_string())?;
+        signal_hook::low_level::pipe::register(sig, w).map_err(|e| e.to_string())?;
+    }
+    let mut d = Daemon::new(
+        dir,
+        ifaces,
+        own,
+        routes,
+        opts,
+        words[2],
+        SipKey(words[3], words[0] ^ words[3]),
+        start,
+    );
+    eprintln!(
+        "lvsd: {} service(s) on {}; pid {}",
+        d.dir.services().count(),
+        d.ifaces
+            .iter()
+            .map(|i| format!(
+                "{} ({}, mtu {})",
+                i.info.name,
+                config::mac_str(&i.info.mac),
+                i.info.mtu
+            ))
+            .collect::<Vec<_>>()
+            .join(", "),
+        std::process::id()
+    );
+    let r = d.run(control.as_ref(), &wake_r, &signals);
+    let l = d.stats_listing();
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(l.as_bytes());
+    let _ = out.flush();
+    if let Some(p) = &d.opts.control {
+        let _ = std::fs::remove_file(p);
+    }
+    r.map_err(|e| format!("poll: {e}"))
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("ctl") {
+        if args.len() < 3 {
+            eprintln!("usage: lvsd ctl SOCKET COMMAND...");
+            return ExitCode::from(2);
+        }
+        let code = daemon::ctl(&args[1], &args[2..].join(" "));
+        return ExitCode::from(code as u8);
+    }
+    match run(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("lvsd: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,489 @@
+//! Command line, interfaces, lvsd's own addresses and its routing table.
+
+use lvs_core::director::Defense;
+use lvs_core::{IpAddr, Ipv4Addr, Ipv6Addr};
+use lvs_forward::wire::MacAddr;
+use std::fmt;
+use std::path::PathBuf;
+
+/// The usage text.
+pub const USAGE: &str = "\
+usage: lvsd --rules FILE --iface IFACE [--iface IFACE ...] [options]
+       lvsd --rules FILE --check
+       lvsd ctl SOCKET COMMAND...
+
+A userspace IPVS director on Linux interfaces (AF_PACKET). The rules file is what
+`ipvsadm-save -n` prints (and `ipvsadm-restore` reads).
+
+options:
+  --rules FILE            the rules (required)
+  --iface IFACE           serve this interface (repeat for several)
+  --addr IFACE=IP/LEN     lvsd's own address on IFACE (repeat; IPv4 and IPv6). lvsd answers
+                          ARP/NDP and ping for it, uses it as the source of its own requests,
+                          tunnels and ICMP errors, and routes the prefix out of IFACE
+  --route PREFIX=GATEWAY  send traffic for PREFIX (or `default`) through GATEWAY, which must
+                          be inside one of the --addr prefixes (repeat)
+  --control PATH          Unix socket for runtime commands (see `lvsd ctl`)
+  --conns N               connection table size (rounded up to a power of two; 65536)
+  --services N            most virtual services (64)
+  --dests N               most real servers over all services (1024)
+  --sysctl NAME=VALUE     expire_nodest_conn, expire_quiescent_template, sloppy_tcp,
+                          drop_entry (0/1), secure_tcp (0..3), conn_reuse_mode (0..3), as the
+                          kernel's net.ipv4.vs.* sysctls
+  --promisc               put the interfaces in promiscuous mode
+  --check                 parse the rules and options, print the rules back, and exit
+  -v, --verbose           log every configuration change and dropped packet class
+
+signals: SIGUSR1 prints `ipvsadm -L -n --stats`; SIGHUP reloads the rules file (only what
+changed is applied; connections are kept); SIGTERM/SIGINT print the stats and exit.
+
+control commands (one per `lvsd ctl` call): any rules line (-A -E -D -C -a -e -d),
+-L/-l [-n] [--stats|--rate|--thresholds|--persistent-conn|--tun-info] [--exact] [-c]
+[--nosort] [-t|-u|-f SERVICE], -S [-n], -Z, reload, status, neigh, sysctl [NAME=VALUE]";
+
+/// An address of lvsd's own on an interface.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Prefix {
+    /// The address.
+    pub addr: IpAddr,
+    /// Prefix length.
+    pub len: u8,
+}
+
+impl Prefix {
+    /// Whether `a` is inside the prefix.
+    pub fn contains(&self, a: &IpAddr) -> bool {
+        match (self.addr, a) {
+            (IpAddr::V4(n), IpAddr::V4(a)) => {
+                let m = if self.len == 0 {
+                    0
+                } else {
+                    u32::MAX << (32 - u32::from(self.len.min(32)))
+                };
+                u32::from(n) & m == u32::from(*a) & m
+            }
+            (IpAddr::V6(n), IpAddr::V6(a)) => {
+                let m = if self.len == 0 {
+                    0
+                } else {
+                    u128::MAX << (128 - u32::from(self.len.min(128)))
+                };
+                u128::from(n) & m == u128::from(*a) & m
+            }
+            _ => false,
+        }
+    }
+
+    fn parse(s: &str) -> Result<Prefix, String> {
+        let (a, l) = s
+            .split_once('/')
+            .ok_or_else(|| format!("{s:?}: expected ADDRESS/LENGTH"))?;
+        let addr: IpAddr = a.parse().map_err(|_| format!("{a:?}: not an IP address"))?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let len: u8 = l
+            .parse()
+            .ok()
+            .filter(|&n| n <= max)
+            .ok_or_else(|| format!("{l:?}: not a prefix length 0..={max}"))?;
+        Ok(Prefix { addr, len })
+    }
+}
+
+impl fmt::Display for Prefix {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.addr, self.len)
+    }
+}
+
+/// A static route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RouteSpec {
+    /// Destination prefix.
+    pub dest: Prefix,
+    /// Next hop.
+    pub via: IpAddr,
+}
+
+/// Parsed command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Options {
+    /// Rules file.
+    pub rules: PathBuf,
+    /// Interfaces by name.
+    pub ifaces: Vec<String>,
+    /// (interface name, own address).
+    pub addrs: Vec<(String, Prefix)>,
+    /// Static routes.
+    pub routes: Vec<RouteSpec>,
+    /// Control socket.
+    pub control: Option<PathBuf>,
+    /// Connection table size.
+    pub conns: usize,
+    /// Service capacity.
+    pub services: usize,
+    /// Real-server capacity.
+    pub dests: usize,
+    /// sysctl settings in order.
+    pub sysctls: Vec<(String, u32)>,
+    /// Promiscuous mode.
+    pub promisc: bool,
+    /// Only check.
+    pub check: bool,
+    /// Verbose logging.
+    pub verbose: bool,
+}
+
+/// The sysctls lvsd knows, with their largest values.
+pub const SYSCTLS: &[(&str, u32)] = &[
+    ("expire_nodest_conn", 1),
+    ("expire_quiescent_template", 1),
+    ("sloppy_tcp", 1),
+    ("secure_tcp", 3),
+    ("drop_entry", 1),
+    ("conn_reuse_mode", 3),
+];
+
+/// Parses `NAME=VALUE` for a known sysctl.
+pub fn parse_sysctl(s: &str) -> Result<(String, u32), String> {
+    let (n, v) = s
+        .split_once('=')
+        .ok_or_else(|| format!("{s:?}: expected NAME=VALUE"))?;
+    let max = SYSCTLS
+        .iter()
+        .find(|(k, _)| *k == n)
+        .map(|(_, m)| *m)
+        .ok_or_else(|| {
+            let names: Vec<_> = SYSCTLS.iter().map(|(k, _)| *k).collect();
+            format!("unknown sysctl {n:?} (known: {})", names.join(", "))
+        })?;
+    let v: u32 = v
+        .parse()
+        .ok()
+        .filter(|&x| x <= max)
+        .ok_or_else(|| format!("{n}: value must be 0..={max}"))?;
+    Ok((n.to_string(), v))
+}
+
+/// The value a sysctl reads back as.
+pub fn sysctl_value(cfg: &lvs_core::director::DirectorConfig, name: &str) -> u32 {
+    match name {
+        "expire_nodest_conn" => u32::from(cfg.expire_nodest_conn),
+        "expire_quiescent_template" => u32::from(cfg.expire_quiescent_template),
+        "sloppy_tcp" => u32::from(cfg.sloppy_tcp),
+        "secure_tcp" => match cfg.secure_tcp {
+            Defense::Off => 0,
+            Defense::Auto => 1,
+            Defense::Always => 3,
+        },
+        "drop_entry" => u32::from(cfg.drop_entry),
+        "conn_reuse_mode" => u32::from(cfg.conn_reuse_mode),
+        _ => 0,
+    }
+}
+
+/// Applies a sysctl to a director configuration.
+pub fn apply_sysctl(cfg: &mut lvs_core::director::DirectorConfig, name: &str, v: u32) {
+    match name {
+        "expire_nodest_conn" => cfg.expire_nodest_conn = v != 0,
+        "expire_quiescent_template" => cfg.expire_quiescent_template = v != 0,
+        "sloppy_tcp" => cfg.sloppy_tcp = v != 0,
+        "secure_tcp" => {
+            cfg.secure_tcp = match v {
+                0 => Defense::Off,
+                1 | 2 => Defense::Auto,
+                _ => Defense::Always,
+            }
+        }
+        "drop_entry" => cfg.drop_entry = v != 0,
+        "conn_reuse_mode" => cfg.conn_reuse_mode = v as u8,
+        _ => {}
+    }
+}
+
+impl Options {
+    /// Parses the daemon's arguments (without the program name).
+    ///
+    /// # Errors
+    /// A message naming the bad argument.
+    pub fn parse(args: &[String]) -> Result<Options, String> {
+        let mut o = Options {
+            rules: PathBuf::new(),
+            ifaces: Vec::new(),
+            addrs: Vec::new(),
+            routes: Vec::new(),
+            control: None,
+            conns: 65536,
+            services: 64,
+            dests: 1024,
+            sysctls: Vec::new(),
+            promisc: false,
+            check: false,
+            verbose: false,
+        };
+        let mut rules = None;
+        let mut it = args.iter();
+        while let Some(a) = it.next() {
+            let (name, inline) = match a.split_once('=') {
+                Some((n, v)) if n.starts_with("--") => (n, Some(v.to_string())),
+                _ => (a.as_str(), None),
+            };
+            let mut value = || -> Result<String, String> {
+                match &inline {
+                    Some(v) => Ok(v.clone()),
+                    None => it
+                        .next()
+                        .cloned()
+                        .ok_or_else(|| format!("{name} needs a value")),
+                }
+            };
+            let number = |v: String, max: usize| -> Result<usize, String> {
+                v.parse::<usize>()
+                    .ok()
+                    .filter(|&n| n >= 1 && n <= max)
+                    .ok_or_else(|| format!("{name}: {v:?} is not a number in 1..={max}"))
+            };
+            match name {
+                "--rules" => rules = Some(PathBuf::from(value()?)),
+                "--iface" => {
+                    let v = value()?;
+                    if o.ifaces.contains(&v) {
+                        return Err(format!("--iface {v} given twice"));
+                    }
+                    o.ifaces.push(v)
+                }
+                "--addr" => {
+                    let v = value()?;
+                    let (i, p) = v
+                        .split_once('=')
+                        .ok_or_else(|| format!("--addr {v:?}: expected IFACE=IP/LEN"))?;
+                    o.addrs.push((i.to_string(), Prefix::parse(p)?));
+                }
+                "--route" => {
+                    let v = value()?;
+                    let (d, g) = v
+                        .split_once('=')
+                        .ok_or_else(|| format!("--route {v:?}: expected PREFIX=GATEWAY"))?;
+                    let via: IpAddr = g
+                        .parse()
+                        .map_err(|_| format!("--route {v:?}: gateway is not an address"))?;
+                    let dest = if d == "default" {
+                        Prefix {
+                            addr: if via.is_ipv4() {
+                                IpAddr::V4(Ipv4Addr::UNSPECIFIED)
+                            } else {
+                                IpAddr::V6(Ipv6Addr::UNSPECIFIED)
+                            },
+                            len: 0,
+                        }
+                    } else {
+                        Prefix::parse(d)?
+                    };
+                    if dest.addr.is_ipv4() != via.is_ipv4() {
+                        return Err(format!("--route {v:?}: families differ"));
+                    }
+                    o.routes.push(RouteSpec { dest, via });
+                }
+                "--control" => o.control = Some(PathBuf::from(value()?)),
+                "--conns" => o.conns = number(value()?, 1 << 24)?,
+                "--services" => o.services = number(value()?, 4096)?,
+                "--dests" => o.dests = number(value()?, 65535)?,
+                "--sysctl" => o.sysctls.push(parse_sysctl(&value()?)?),
+                "--promisc" => o.promisc = true,
+                "--check" => o.check = true,
+                "-v" | "--verbose" => o.verbose = true,
+                "-h" | "--help" => return Err(USAGE.to_string()),
+                _ => return Err(format!("unknown argument {a:?}\n{USAGE}")),
+            }
+        }
+        o.rules = rules.ok_or_else(|| format!("--rules is required\n{USAGE}"))?;
+        if !o.check && o.ifaces.is_empty() {
+            return Err(format!("at least one --iface is required\n{USAGE}"));
+        }
+        for (i, p) in &o.addrs {
+            if !o.ifaces.contains(i) && !o.check {
+                return Err(format!("--addr {i}={p}: {i} is not an --iface"));
+            }
+        }
+        for r in &o.routes {
+            if !o.addrs.iter().any(|(_, p)| p.contains(&r.via)) {
+                return Err(format!(
+                    "--route {}={}: the gateway is not inside any --addr prefix",
+                    r.dest, r.via
+                ));
+            }
+        }
+        Ok(o)
+    }
+}
+
+/// What lvsd knows about an interface.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IfaceInfo {
+    /// Name.
+    pub name: String,
+    /// Kernel index.
+    pub index: u32,
+    /// MAC address.
+    pub mac: MacAddr,
+    /// MTU.
+    pub mtu: u32,
+}
+
+/// Reads an interface's index, MAC and MTU from sysfs.
+///
+/// # Errors
+/// When the interface does not exist or is not Ethernet-like.
+pub fn iface_info(name: &str) -> Result<IfaceInfo, String> {
+    let base = format!("/sys/class/net/{name}");
+    let read = |f: &str| {
+        std::fs::read_to_string(format!("{base}/{f}"))
+            .map(|s| s.trim().to_string())
+            .map_err(|e| format!("interface {name}: {f}: {e}"))
+    };
+    let index = read("ifindex")?
+        .parse()
+        .map_err(|_| format!("interface {name}: bad ifindex"))?;
+    let mtu = read("mtu")?
+        .parse()
+        .map_err(|_| format!("interface {name}: bad mtu"))?;
+    let mac = parse_mac(&read("address")?)
+        .ok_or_else(|| format!("interface {name}: not an Ethernet interface"))?;
+    Ok(IfaceInfo {
+        name: name.to_string(),
+        index,
+        mac,
+        mtu,
+    })
+}
+
+/// Parses `aa:bb:cc:dd:ee:ff`.
+pub fn parse_mac(s: &str) -> Option<MacAddr> {
+    let mut m = [0u8; 6];
+    let mut parts = s.split(':');
+    for b in m.iter_mut() {
+        *b = u8::from_str_radix(parts.next()?, 16).ok()?;
+    }
+    parts.next().is_none().then_some(MacAddr(m))
+}
+
+/// Formats a MAC address.
+pub fn mac_str(m: &MacAddr) -> String {
+    let b = m.0;
+    format!(
+        "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+        b[0], b[1], b[2], b[3], b[4], b[5]
+    )
+}
+
+/// A route: connected (no gateway) or through a gateway, out of an interface (index into
+/// lvsd's interface list).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Route {
+    /// Destination prefix.
+    pub dest: Prefix,
+    /// Gateway, `None` for on-link.
+    pub via: Option<IpAddr>,
+    /// Outgoing interface.
+    pub iface: usize,
+}
+
+/// The routing table: connected prefixes from the addresses, then the static routes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Routes {
+    /// Every route.
+    pub routes: Vec<Route>,
+}
+
+impl Routes {
+    /// Builds the table; `addrs` are (interface index, own prefix).
+    ///
+    /// # Errors
+    /// A gateway that no connected prefix holds.
+    pub fn new(addrs: &[(usize, Prefix)], statics: &[RouteSpec]) -> Result<Routes, String> {
+        let mut routes: Vec<Route> = addrs
+            .iter()
+            .map(|&(iface, p)| Route {
+                dest: p,
+                via: None,
+                iface,
+            })
+            .collect();
+        for s in statics {
+            let iface = addrs
+                .iter()
+                .filter(|(_, p)| p.contains(&s.via))
+                .max_by_key(|(_, p)| p.len)
+                .map(|(i, _)| *i)
+                .ok_or_else(|| format!("route {}: gateway {} is not on-link", s.dest, s.via))?;
+            routes.push(Route {
+                dest: s.dest,
+                via: Some(s.via),
+                iface,
+            });
+        }
+        Ok(Routes { routes })
+    }
+
+    /// The longest-prefix route for `dst`: (interface, next hop).
+    pub fn lookup(&self, dst: &IpAddr) -> Option<(usize, IpAddr)> {
+        self.routes
+            .iter()
+            .filter(|r| r.dest.contains(dst))
+            .max_by_key(|r| (r.dest.len, r.via.is_none()))
+            .map(|r| (r.iface, r.via.unwrap_or(*dst)))
+    }
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    fn args(s: &str) -> Vec<String> {
+        s.split_whitespace().map(String::from).collect()
+    }
+
+    #[test]
+    fn options_and_routes() {
+        let o = Options::parse(&args(
+            "--rules r --iface d0 --iface d1 --addr d0=198.18.0.1/24 --addr d1=198.18.1.1/24 \
+             --addr d1=2001:db8:1::1/64 --route default=198.18.0.254 --route 198.19.0.0/16=198.18.1.254 \
+             --sysctl expire_nodest_conn=1 --control=/tmp/s",
+        ))
+        .unwrap();
+        assert_eq!(o.ifaces, ["d0", "d1"]);
+        assert_eq!(o.sysctls, [("expire_nodest_conn".to_string(), 1)]);
+        assert_eq!(o.control, Some(PathBuf::from("/tmp/s")));
+        let addrs: Vec<_> = o
+            .addrs
+            .iter()
+            .map(|(i, p)| (o.ifaces.iter().position(|x| x == i).unwrap(), *p))
+            .collect();
+        let r = Routes::new(&addrs, &o.routes).unwrap();
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert_eq!(r.lookup(&ip("198.18.1.11")), Some((1, ip("198.18.1.11"))));
+        assert_eq!(r.lookup(&ip("198.19.3.4")), Some((1, ip("198.18.1.254"))));
+        assert_eq!(r.lookup(&ip("203.0.113.9")), Some((0, ip("198.18.0.254"))));
+        assert_eq!(
+            r.lookup(&ip("2001:db8:1::11")),
+            Some((1, ip("2001:db8:1::11")))
+        );
+        assert_eq!(r.lookup(&ip("2001:db8:2::11")), None);
+        for bad in [
+            "--rules r",
+            "--iface d0",
+            "--rules r --iface d0 --addr d1=198.18.0.1/24",
+            "--rules r --iface d0 --addr d0=198.18.0.1/33",
+            "--rules r --iface d0 --route default=198.18.0.254",
+            "--rules r --iface d0 --sysctl nope=1",
+            "--rules r --iface d0 --sysctl conn_reuse_mode=4",
+            "--rules r --iface d0 --bogus",
+        ] {
+            assert!(Options::parse(&args(bad)).is_err(), "{bad}");
+        }
+        assert_eq!(
+            parse_mac("02:00:00:00:00:0a"),
+            Some(MacAddr([2, 0, 0, 0, 0, 10]))
+        );
+        assert_eq!(parse_mac("02:00:00:00:00"), None);
+    }
+}

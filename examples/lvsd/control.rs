@@ -1,0 +1,335 @@
+//! ipvsadm's listings of a running director, and the parsing of control commands.
+//!
+//! Listings are ipvsadm 1.31's formats (through `lvs_core::ipvsadm`), sorted as ipvsadm sorts
+//! them (services by protocol/address/port or mark, real servers by address and port) unless
+//! `--nosort` is given.
+
+use crate::sched::Sched;
+use lvs_core::director::Director;
+use lvs_core::ipvsadm::{
+    cmp_dests, cmp_services, parse_rule, write_list, write_save, DestRow, ListHeader, ListMode,
+    Rule, ServiceRow,
+};
+use lvs_core::{AddrFamily, Endpoint, Instant, Protocol, Scheduler, ServiceKey};
+use std::fmt::Write;
+
+/// Options of `-L`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ListOpts {
+    /// Which table.
+    pub mode: ListMode,
+    /// `-c`: connections instead of services.
+    pub conns: bool,
+    /// Sort like ipvsadm (default) or keep the director's order (`--nosort`).
+    pub nosort: bool,
+    /// Only this service.
+    pub service: Option<ServiceKey>,
+}
+
+/// A control command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command<'a> {
+    /// A rule (`-A`, `-a`, `-e`...).
+    Rule(Rule<'a>),
+    /// `-L`.
+    List(ListOpts),
+    /// `-S`.
+    Save,
+    /// `-Z`.
+    Zero,
+    /// `reload`.
+    Reload,
+    /// `status`.
+    Status,
+    /// `neigh`.
+    Neigh,
+    /// `sysctl` or `sysctl NAME=VALUE`.
+    Sysctl(Option<(String, u32)>),
+}
+
+fn service_arg(opt: &str, v: &str) -> Result<ServiceKey, String> {
+    let proto = match opt {
+        "-t" | "--tcp-service" => Protocol::Tcp,
+        "-u" | "--udp-service" => Protocol::Udp,
+        "--sctp-service" => Protocol::Sctp,
+        _ => {
+            let mark: u32 = v
+                .parse()
+                .ok()
+                .filter(|&m| m != 0)
+                .ok_or_else(|| format!("bad fwmark {v:?}"))?;
+            return Ok(ServiceKey::Fwmark {
+                af: AddrFamily::Ipv4,
+                mark,
+            });
+        }
+    };
+    let vip: Endpoint = v
+        .parse()
+        .map_err(|_| format!("illegal virtual server address[:port] {v:?}"))?;
+    Ok(ServiceKey::Addr { proto, vip })
+}
+
+/// Parses a control line.
+///
+/// # Errors
+/// A message for a line that is neither a listing command, an lvsd command nor a valid rule.
+pub fn parse_command(line: &str) -> Result<Command<'_>, String> {
+    let toks: Vec<&str> = line
+        .split_whitespace()
+        .filter(|t| *t != "ipvsadm")
+        .collect();
+    match toks.first().copied() {
+        None => return Err("empty command".into()),
+        Some("reload") if toks.len() == 1 => return Ok(Command::Reload),
+        Some("status") if toks.len() == 1 => return Ok(Command::Status),
+        Some("neigh") if toks.len() == 1 => return Ok(Command::Neigh),
+        Some("sysctl") => {
+            return match toks.len() {
+                1 => Ok(Command::Sysctl(None)),
+                2 => crate::config::parse_sysctl(toks[1]).map(|s| Command::Sysctl(Some(s))),
+                _ => Err("usage: sysctl [NAME=VALUE]".into()),
+            }
+        }
+        _ => {}
+    }
+    // expand single-dash bundles of flags without values (-Ln, -lnc)
+    let mut words: Vec<String> = Vec::new();
+    for t in &toks {
+        if t.len() > 2 && t.starts_with('-') && !t.starts_with("--") {
+            words.extend(t[1..].chars().map(|c| format!("-{c}")));
+        } else {
+            words.push((*t).to_string());
+        }
+    }
+    let is = |w: &str, names: &[&str]| names.contains(&w);
+    let cmd = words
+        .iter()
+        .find(|w| is(w, &["-L", "-l", "--list", "-S", "--save", "-Z", "--zero"]));
+    let Some(cmd) = cmd.cloned() else {
+        return parse_rule(line)
+            .map(Command::Rule)
+            .map_err(|e| e.to_string());
+    };
+    let mut opts = ListOpts::default();
+    let (mut stats, mut rate, mut exact) = (false, false, false);
+    let mut it = words.iter();
+    while let Some(w) = it.next() {
+        match w.as_str() {
+            "-L" | "-l" | "--list" | "-S" | "--save" | "-Z" | "--zero" => {
+                if *w != cmd
+                    && !(is(w, &["-L", "-l", "--list"]) && is(&cmd, &["-L", "-l", "--list"]))
+                {
+                    return Err("multiple commands specified".into());
+                }
+            }
+            "-n" | "--numeric" => {}
+            "--stats" => stats = true,
+            "--rate" => rate = true,
+            "--exact" | "-X" => exact = true,
+            "--thresholds" => opts.mode = ListMode::Thresholds,
+            "--persistent-conn" => opts.mode = ListMode::PersistentConn,
+            "--tun-info" => opts.mode = ListMode::TunInfo,
+            "-c" | "--connection" => opts.conns = true,
+            "--nosort" => opts.nosort = true,
+            "--sort" => opts.nosort = false,
+            "-t" | "--tcp-service" | "-u" | "--udp-service" | "--sctp-service" | "-f"
+            | "--fwmark-service" => {
+                let v = it
+                    .next()
+                    .ok_or_else(|| format!("option {w} requires an argument"))?;
+                opts.service = Some(service_arg(w, v)?);
+            }
+            other => return Err(format!("unknown option {other:?} for {cmd}")),
+        }
+    }
+    if stats && rate {
+        return Err("--stats and --rate are exclusive".into());
+    }
+    if stats {
+        opts.mode = ListMode::Stats { exact };
+    } else if rate {
+        opts.mode = ListMode::Rate { exact };
+    }
+    Ok(match cmd.as_str() {
+        "-S" | "--save" => Command::Save,
+        "-Z" | "--zero" => Command::Zero,
+        _ => Command::List(opts),
+    })
+}
+
+fn rows<'d>(
+    dir: &'d Director<'_, Sched>,
+    opts: &ListOpts,
+) -> Vec<ServiceRow<'static, Vec<DestRow>>> {
+    let mut svcs: Vec<_> = dir
+        .services()
+        .filter(|(_, s)| opts.service.is_none_or(|k| k == s.config.key))
+        .collect();
+    if !opts.nosort {
+        svcs.sort_by(|a, b| cmp_services(&a.1.config.key, &b.1.config.key));
+    }
+    svcs.into_iter()
+        .map(|(id, s)| {
+            let mut dests: Vec<DestRow> = dir
+                .dests(id)
+                .iter()
+                .map(|(did, d)| {
+                    let mut r = DestRow::from_dest(d);
+                    if let Some(st) = dir.dest_stats(did) {
+                        r.counters = st.counters;
+                        r.rates = st.rates();
+                    }
+                    r
+                })
+                .collect();
+            if !opts.nosort {
+                dests.sort_by(|a, b| cmp_dests(&a.addr, &b.addr));
+            }
+            let mut row = ServiceRow::new(&s.config, s.sched.name(), dests);
+            row.flags = s.sched.sched_flags();
+            row.counters = s.stats.counters;
+            row.rates = s.stats.rates();
+            row
+        })
+        .collect()
+}
+
+/// Writes an `ipvsadm -L -n ...` listing.
+pub fn list(dir: &Director<'_, Sched>, opts: &ListOpts, now: Instant) -> String {
+    let mut out = String::new();
+    if opts.conns {
+        let _ = dir.write_conns(&mut out, now);
+        return out;
+    }
+    let header = ListHeader::new(dir.table().capacity() as u32);
+    let _ = write_list(&mut out, &header, rows(dir, opts), opts.mode);
+    out
+}
+
+/// Writes an `ipvsadm -S -n` dump.
+pub fn save(dir: &Director<'_, Sched>) -> String {
+    let mut out = String::new();
+    let _ = write_save(&mut out, rows(dir, &ListOpts::default()));
+    out
+}
+
+/// Appends `name value` lines.
+pub fn kv(out: &mut String, name: &str, v: impl std::fmt::Display) {
+    let _ = writeln!(out, "{name} {v}");
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+    use crate::rules::{sync, RuleSet};
+    use lvs_core::director::{DirectorConfig, OwnedMemory};
+    use lvs_core::hash::SipKey;
+
+    #[test]
+    fn commands_parse() {
+        assert_eq!(
+            parse_command("-L -n --stats --exact").unwrap(),
+            Command::List(ListOpts {
+                mode: ListMode::Stats { exact: true },
+                ..ListOpts::default()
+            })
+        );
+        assert_eq!(
+            parse_command("ipvsadm -Lnc").unwrap(),
+            Command::List(ListOpts {
+                conns: true,
+                ..ListOpts::default()
+            })
+        );
+        assert!(matches!(
+            parse_command("-L -n -t 198.18.0.10:80 --rate").unwrap(),
+            Command::List(ListOpts {
+                mode: ListMode::Rate { exact: false },
+                service: Some(ServiceKey::Addr { .. }),
+                ..
+            })
+        ));
+        assert_eq!(parse_command("-S -n").unwrap(), Command::Save);
+        assert_eq!(parse_command("-Z").unwrap(), Command::Zero);
+        assert_eq!(parse_command("reload").unwrap(), Command::Reload);
+        assert_eq!(
+            parse_command("sysctl expire_nodest_conn=1").unwrap(),
+            Command::Sysctl(Some(("expire_nodest_conn".into(), 1)))
+        );
+        assert!(matches!(
+            parse_command("-e -t 198.18.0.10:80 -r 198.18.1.11:80 -m -w 0").unwrap(),
+            Command::Rule(Rule::EditDest { .. })
+        ));
+        assert!(parse_command("-L --stats --rate").is_err());
+        assert!(parse_command("-L -S").is_err());
+        assert!(parse_command("-L --bogus").is_err());
+        assert!(parse_command("-a -t 198.18.0.10:80").is_err());
+        assert!(parse_command("").is_err());
+    }
+
+    #[test]
+    fn listings_are_sorted_like_ipvsadm() {
+        let text = "\
+-A -t 198.18.0.20:80 -s wrr
+-a -t 198.18.0.20:80 -r 198.18.1.12 -g -w 2
+-a -t 198.18.0.20:80 -r 198.18.1.11 -g -w 3
+-A -t 198.18.0.10:80 -s rr
+-a -t 198.18.0.10:80 -r 198.18.1.11:80 -m
+";
+        let mut mem = OwnedMemory::new(4096, 4, 8);
+        let mut dir = Director::new(
+            DirectorConfig::new(SipKey(1, 2)),
+            mem.borrow(),
+            Instant::ZERO,
+        )
+        .unwrap();
+        sync(
+            &mut dir,
+            &RuleSet::from_text(text).unwrap(),
+            1,
+            Instant::ZERO,
+        )
+        .unwrap();
+        let l = list(&dir, &ListOpts::default(), Instant::ZERO);
+        assert_eq!(
+            l,
+            "\
+IP Virtual Server version 1.2.1 (size=4096)
+Prot LocalAddress:Port Scheduler Flags
+  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn
+TCP  198.18.0.10:80 rr
+  -> 198.18.1.11:80               Masq    1      0          0         
+TCP  198.18.0.20:80 wrr
+  -> 198.18.1.11:80               Route   3      0          0         
+  -> 198.18.1.12:80               Route   2      0          0         
+"
+        );
+        let s = save(&dir);
+        assert_eq!(
+            s,
+            "\
+-A -t 198.18.0.10:80 -s rr
+-a -t 198.18.0.10:80 -r 198.18.1.11:80 -m -w 1
+-A -t 198.18.0.20:80 -s wrr
+-a -t 198.18.0.20:80 -r 198.18.1.11:80 -g -w 3
+-a -t 198.18.0.20:80 -r 198.18.1.12:80 -g -w 2
+"
+        );
+        // what -S prints loads back to the same director state
+        let back = RuleSet::from_text(&s).unwrap();
+        assert_eq!(back.services.len(), 2);
+        let st = list(
+            &dir,
+            &ListOpts {
+                mode: ListMode::Stats { exact: true },
+                ..ListOpts::default()
+            },
+            Instant::ZERO,
+        );
+        assert!(
+            st.contains("Conns   InPkts  OutPkts  InBytes OutBytes"),
+            "{st}"
+        );
+    }
+}

@@ -1,0 +1,231 @@
+//! The system calls lvsd needs that have no safe wrapper in std: an `AF_PACKET` socket bound to
+//! one interface, and `poll(2)`. All of lvsd's `unsafe` code is in this file; every block is a
+//! single FFI call whose pointer arguments come from live Rust references of the stated size.
+//!
+//! The socket is opened with `PACKET_VNET_HDR`, so every frame read or written is preceded by a
+//! 10-byte `struct virtio_net_hdr` ([`VnetHdr`]): the kernel tells lvsd which received frames
+//! still need their transport checksum (`CHECKSUM_PARTIAL`, normal for frames that crossed a
+//! veth from a local TCP stack) and which are TSO/GRO super-frames with their segment size, so
+//! that lvsd can finish them in software instead of forwarding broken or oversized frames.
+//! `PACKET_IGNORE_OUTGOING` keeps lvsd from reading back its own transmissions.
+
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+// <linux/if_packet.h>, <linux/if_ether.h>: fixed kernel ABI values.
+const SOL_PACKET: libc::c_int = 263;
+const PACKET_ADD_MEMBERSHIP: libc::c_int = 1;
+const PACKET_MR_PROMISC: libc::c_ushort = 1;
+const PACKET_VNET_HDR: libc::c_int = 15;
+const PACKET_IGNORE_OUTGOING: libc::c_int = 23;
+const ETH_P_ALL: u16 = 0x0003;
+
+/// Length of the `virtio_net_hdr` in front of every frame.
+pub const VNET_HDR_LEN: usize = 10;
+
+/// `virtio_net_hdr` flags and GSO types.
+pub mod vnet {
+    /// The transport checksum is not done: sum from `csum_start`, store at `+csum_offset`.
+    pub const F_NEEDS_CSUM: u8 = 1;
+    /// No segmentation.
+    pub const GSO_NONE: u8 = 0;
+    /// TCP over IPv4 segmentation.
+    pub const GSO_TCPV4: u8 = 1;
+    /// TCP over IPv6 segmentation.
+    pub const GSO_TCPV6: u8 = 4;
+    /// UDP segmentation (`UDP_SEGMENT`).
+    pub const GSO_UDP_L4: u8 = 5;
+    /// ECN bit on top of a GSO type.
+    pub const GSO_ECN: u8 = 0x80;
+}
+
+/// A `struct virtio_net_hdr` (host byte order, as `PACKET_VNET_HDR` uses on little- and
+/// big-endian hosts alike for legacy headers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct VnetHdr {
+    /// [`vnet::F_NEEDS_CSUM`] and friends.
+    pub flags: u8,
+    /// [`vnet::GSO_TCPV4`] and friends.
+    pub gso_type: u8,
+    /// Length of the headers before the payload.
+    pub hdr_len: u16,
+    /// Segment size (MSS) of a GSO frame.
+    pub gso_size: u16,
+    /// Where the checksum starts, from the frame start.
+    pub csum_start: u16,
+    /// Where the checksum is stored, from `csum_start`.
+    pub csum_offset: u16,
+}
+
+impl VnetHdr {
+    /// Reads the header from the first 10 bytes of `b`.
+    pub fn read(b: &[u8]) -> Option<VnetHdr> {
+        let b = b.get(..VNET_HDR_LEN)?;
+        let u = |i: usize| u16::from_ne_bytes([b[i], b[i + 1]]);
+        Some(VnetHdr {
+            flags: b[0],
+            gso_type: b[1],
+            hdr_len: u(2),
+            gso_size: u(4),
+            csum_start: u(6),
+            csum_offset: u(8),
+        })
+    }
+}
+
+/// An `AF_PACKET`/`SOCK_RAW` socket bound to one interface, with `PACKET_VNET_HDR`.
+#[derive(Debug)]
+pub struct PacketSocket {
+    fd: OwnedFd,
+}
+
+fn check(r: libc::c_int) -> io::Result<libc::c_int> {
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(r)
+    }
+}
+
+impl PacketSocket {
+    /// Opens a socket on interface `ifindex` that sees every frame (all EtherTypes), optionally
+    /// putting the interface in promiscuous mode for as long as the socket lives.
+    pub fn open(ifindex: u32, promisc: bool) -> io::Result<PacketSocket> {
+        // Protocol 0 receives nothing until bind() names the interface, so no frame of another
+        // interface slips in between socket() and bind().
+        // SAFETY: no pointers; the result is checked before use.
+        let fd = check(unsafe {
+            libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0)
+        })?;
+        // SAFETY: `fd` is a fresh descriptor that nothing else owns.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        let s = PacketSocket { fd };
+        s.set_int(SOL_PACKET, PACKET_VNET_HDR, 1)?;
+        s.set_int(SOL_PACKET, PACKET_IGNORE_OUTGOING, 1)?;
+        // big buffers so that bursts survive a slow pass of the loop; FORCE needs CAP_NET_ADMIN
+        for (force, plain) in [
+            (libc::SO_RCVBUFFORCE, libc::SO_RCVBUF),
+            (libc::SO_SNDBUFFORCE, libc::SO_SNDBUF),
+        ] {
+            if s.set_int(libc::SOL_SOCKET, force, 8 << 20).is_err() {
+                let _ = s.set_int(libc::SOL_SOCKET, plain, 8 << 20);
+            }
+        }
+        // SAFETY: sockaddr_ll is plain old data; all-zero is a valid value.
+        let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+        sll.sll_family = libc::AF_PACKET as u16;
+        sll.sll_protocol = ETH_P_ALL.to_be();
+        sll.sll_ifindex = ifindex as i32;
+        // SAFETY: `sll` is a valid sockaddr_ll and the length passed is its size.
+        check(unsafe {
+            libc::bind(
+                s.fd.as_raw_fd(),
+                (&sll as *const libc::sockaddr_ll).cast(),
+                std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
+            )
+        })?;
+        if promisc {
+            // SAFETY: packet_mreq is plain old data; all-zero is a valid value.
+            let mut mr: libc::packet_mreq = unsafe { std::mem::zeroed() };
+            mr.mr_ifindex = ifindex as i32;
+            mr.mr_type = PACKET_MR_PROMISC;
+            // SAFETY: `mr` is a valid packet_mreq and the length passed is its size.
+            check(unsafe {
+                libc::setsockopt(
+                    s.fd.as_raw_fd(),
+                    SOL_PACKET,
+                    PACKET_ADD_MEMBERSHIP,
+                    (&mr as *const libc::packet_mreq).cast(),
+                    std::mem::size_of::<libc::packet_mreq>() as libc::socklen_t,
+                )
+            })?;
+        }
+        Ok(s)
+    }
+
+    fn set_int(&self, level: libc::c_int, name: libc::c_int, v: libc::c_int) -> io::Result<()> {
+        // SAFETY: `v` lives across the call and the length passed is its size.
+        check(unsafe {
+            libc::setsockopt(
+                self.fd.as_raw_fd(),
+                level,
+                name,
+                (&v as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        })
+        .map(drop)
+    }
+
+    /// Reads one frame (virtio header first) into `buf` without blocking; `Ok(None)` when
+    /// nothing is queued.
+    pub fn recv(&self, buf: &mut [u8]) -> io::Result<Option<usize>> {
+        // SAFETY: the pointer and length describe `buf`, which is writable for the call.
+        let n = unsafe {
+            libc::recv(
+                self.fd.as_raw_fd(),
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                libc::MSG_DONTWAIT | libc::MSG_TRUNC,
+            )
+        };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            return match e.kind() {
+                io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted => Ok(None),
+                _ => Err(e),
+            };
+        }
+        Ok(Some(n as usize))
+    }
+
+    /// Sends one frame; `buf` starts with the virtio header. Blocks while the socket's send
+    /// buffer is full.
+    pub fn send(&self, buf: &[u8]) -> io::Result<()> {
+        loop {
+            // SAFETY: the pointer and length describe `buf`, readable for the call.
+            let n = unsafe { libc::send(self.fd.as_raw_fd(), buf.as_ptr().cast(), buf.len(), 0) };
+            if n >= 0 {
+                return Ok(());
+            }
+            let e = io::Error::last_os_error();
+            if e.kind() != io::ErrorKind::Interrupted {
+                return Err(e);
+            }
+        }
+    }
+}
+
+impl AsRawFd for PacketSocket {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+}
+
+/// Waits until one of `fds` is readable or `timeout_ms` passes (`-1`: no limit); returns for
+/// each descriptor whether it is readable (or in error, which a read then reports).
+/// Interrupted by a signal, it returns with nothing readable.
+pub fn poll_readable(fds: &[RawFd], timeout_ms: i32, ready: &mut Vec<bool>) -> io::Result<()> {
+    let mut pfds: Vec<libc::pollfd> = fds
+        .iter()
+        .map(|&fd| libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        })
+        .collect();
+    // SAFETY: the pointer and count describe `pfds`, writable for the call.
+    let r = unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, timeout_ms) };
+    ready.clear();
+    if r < 0 {
+        let e = io::Error::last_os_error();
+        ready.resize(fds.len(), false);
+        return if e.kind() == io::ErrorKind::Interrupted {
+            Ok(())
+        } else {
+            Err(e)
+        };
+    }
+    ready.extend(pfds.iter().map(|p| p.revents != 0));
+    Ok(())
+}
