@@ -7,6 +7,14 @@ mod sync_decode {
     include!("../../fuzz/targets/sync_decode.rs");
 }
 
+mod director_stateful {
+    include!("../../fuzz/targets/director_stateful.rs");
+}
+
+mod rules_parse {
+    include!("../../fuzz/targets/rules_parse.rs");
+}
+
 fn fuzz_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz")
 }
@@ -63,4 +71,36 @@ fn sync_decode_seeds_decode_as_laid_out() {
         decode("unknown_options"),
         vec![Err(SyncError::UnknownMandatoryOption(5)), Ok(())]
     );
+}
+
+#[test]
+fn director_stateful_corpus_and_artifacts() {
+    let n = replay("director_stateful", director_stateful::run);
+    assert!(n >= 6, "the hand-made seeds are missing ({n} files)");
+}
+
+#[test]
+fn rules_parse_corpus_and_artifacts() {
+    let n = replay("rules_parse", rules_parse::run);
+    assert!(n >= 6, "the hand-made seeds are missing ({n} files)");
+}
+
+/// Fixed pseudo-random inputs through the stateful target, so that stable runs exercise it
+/// beyond the corpus.
+#[test]
+fn director_stateful_pseudo_random_inputs() {
+    let mut x = 0x2545_f491_4f6c_dd1du64;
+    for len in [64usize, 256, 1024, 4096] {
+        for _ in 0..16 {
+            let data: Vec<u8> = (0..len)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    x as u8
+                })
+                .collect();
+            director_stateful::run(&data);
+        }
+    }
 }
