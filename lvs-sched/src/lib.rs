@@ -28,6 +28,7 @@ extern crate std;
 
 pub mod feedback;
 pub mod random;
+pub mod registry;
 #[cfg_attr(
     not(all(
         feature = "sched-rr",
@@ -44,10 +45,20 @@ pub mod random;
 )]
 mod util;
 
+#[cfg(feature = "sched-dh")]
+pub mod dh;
 #[cfg(feature = "sched-fo")]
 pub mod fo;
+#[cfg(feature = "sched-lblc")]
+pub mod lblc;
+#[cfg(feature = "sched-lblcr")]
+pub mod lblcr;
 #[cfg(feature = "sched-lc")]
 pub mod lc;
+#[cfg(any(feature = "sched-lblc", feature = "sched-lblcr"))]
+mod locality;
+#[cfg(feature = "sched-mh")]
+pub mod mh;
 #[cfg(feature = "sched-nq")]
 pub mod nq;
 #[cfg(feature = "sched-ovf")]
@@ -56,24 +67,14 @@ pub mod ovf;
 pub mod rr;
 #[cfg(feature = "sched-sed")]
 pub mod sed;
+#[cfg(feature = "sched-sh")]
+pub mod sh;
 #[cfg(feature = "sched-twos")]
 pub mod twos;
 #[cfg(feature = "sched-wlc")]
 pub mod wlc;
 #[cfg(feature = "sched-wrr")]
 pub mod wrr;
-#[cfg(feature = "sched-dh")]
-pub mod dh;
-#[cfg(feature = "sched-lblc")]
-pub mod lblc;
-#[cfg(feature = "sched-lblcr")]
-pub mod lblcr;
-#[cfg(any(feature = "sched-lblc", feature = "sched-lblcr"))]
-mod locality;
-#[cfg(feature = "sched-mh")]
-pub mod mh;
-#[cfg(feature = "sched-sh")]
-pub mod sh;
 
 #[cfg(feature = "sched-fo")]
 pub use fo::Fo;
@@ -93,3 +94,5 @@ pub use twos::Twos;
 pub use wlc::Wlc;
 #[cfg(feature = "sched-wrr")]
 pub use wrr::Wrr;
+
+pub use registry::{AnyScheduler, SchedError, SchedFlags, SchedOptions};

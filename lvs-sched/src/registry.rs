@@ -1,0 +1,588 @@
+//! Choosing a scheduler by its kernel name: [`AnyScheduler`], an enum with one variant per
+//! scheduler (each behind its `sched-*` feature) and `match` dispatch, no `Box<dyn>`.
+//!
+//! ```
+//! use lvs_sched::registry::{AnyScheduler, SchedOptions};
+//! use lvs_core::Scheduler;
+//! let s = AnyScheduler::from_name("wlc", &SchedOptions::default()).unwrap();
+//! assert_eq!(s.name(), "wlc");
+//! assert!(AnyScheduler::from_name("maglev", &SchedOptions::default()).is_err());
+//! ```
+
+use core::fmt;
+use lvs_core::{DestId, DestSet, Instant, SchedRequest, Scheduler};
+
+#[cfg(feature = "sched-dh")]
+use crate::dh::Dh;
+#[cfg(feature = "sched-fo")]
+use crate::fo::Fo;
+#[cfg(feature = "sched-lblc")]
+use crate::lblc::Lblc;
+#[cfg(feature = "sched-lblcr")]
+use crate::lblcr::Lblcr;
+#[cfg(feature = "sched-lc")]
+use crate::lc::Lc;
+#[cfg(feature = "sched-mh")]
+use crate::mh::{Mh, MhError};
+#[cfg(feature = "sched-nq")]
+use crate::nq::Nq;
+#[cfg(feature = "sched-ovf")]
+use crate::ovf::Ovf;
+#[cfg(feature = "sched-twos")]
+use crate::random::SplitMix64;
+#[cfg(feature = "sched-rr")]
+use crate::rr::Rr;
+#[cfg(feature = "sched-sed")]
+use crate::sed::Sed;
+#[cfg(feature = "sched-sh")]
+use crate::sh::Sh;
+#[cfg(feature = "sched-twos")]
+use crate::twos::Twos;
+#[cfg(feature = "sched-wlc")]
+use crate::wlc::Wlc;
+#[cfg(feature = "sched-wrr")]
+use crate::wrr::Wrr;
+
+/// The kernel's 14 scheduler names, in `ipvsadm(8)` order.
+pub const NAMES: [&str; 14] = [
+    "rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "fo", "ovf", "mh", "twos",
+];
+
+/// Per-service scheduler flags (`ipvsadm -b`).
+///
+/// The kernel keeps these as the generic service bits `IP_VS_SVC_F_SCHED1` (0x0008, the
+/// `*-fallback` flags) and `IP_VS_SVC_F_SCHED2` (0x0010, the `*-port` flags), which each
+/// scheduler interprets its own way; so in the kernel `-b sh-port` on an mh service turns on
+/// mh-port. Here each scheduler reads only the flags named after it;
+/// [`SchedFlags::from_svc_bits`] gives the kernel's sharing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct SchedFlags {
+    /// `sh-fallback`: sh probes other buckets when the hashed server is unavailable.
+    pub sh_fallback: bool,
+    /// `sh-port`: sh hashes the client port too (TCP, UDP, SCTP).
+    pub sh_port: bool,
+    /// `mh-fallback`: mh rehashes when the looked-up server is unavailable.
+    pub mh_fallback: bool,
+    /// `mh-port`: mh hashes the client port too.
+    pub mh_port: bool,
+}
+
+impl SchedFlags {
+    /// `IP_VS_SVC_F_SCHED1`.
+    pub const SCHED1: u32 = 0x0008;
+    /// `IP_VS_SVC_F_SCHED2`.
+    pub const SCHED2: u32 = 0x0010;
+    /// `IP_VS_SVC_F_SCHED3` (no scheduler uses it).
+    pub const SCHED3: u32 = 0x0020;
+
+    /// Flags from a service's kernel flag word: SCHED1 sets both fallbacks, SCHED2 both port
+    /// flags, as the kernel's shared bits behave.
+    ///
+    /// ```
+    /// use lvs_sched::registry::SchedFlags;
+    /// let f = SchedFlags::from_svc_bits(SchedFlags::SCHED2);
+    /// assert!(f.sh_port && f.mh_port && !f.sh_fallback);
+    /// assert_eq!(f.svc_bits(), SchedFlags::SCHED2);
+    /// ```
+    pub const fn from_svc_bits(bits: u32) -> Self {
+        let fallback = bits & Self::SCHED1 != 0;
+        let port = bits & Self::SCHED2 != 0;
+        SchedFlags {
+            sh_fallback: fallback,
+            sh_port: port,
+            mh_fallback: fallback,
+            mh_port: port,
+        }
+    }
+
+    /// The kernel flag word these flags set.
+    pub const fn svc_bits(&self) -> u32 {
+        let mut bits = 0;
+        if self.sh_fallback || self.mh_fallback {
+            bits |= Self::SCHED1;
+        }
+        if self.sh_port || self.mh_port {
+            bits |= Self::SCHED2;
+        }
+        bits
+    }
+
+    /// Sets a flag by its `ipvsadm -b` name: `sh-fallback`, `sh-port`, `mh-fallback`,
+    /// `mh-port`, or the generic `flag-1` / `flag-2` / `flag-3` (which set the kernel bits, see
+    /// [`SchedFlags::from_svc_bits`]; `flag-3` has no effect).
+    ///
+    /// # Errors
+    /// [`SchedError::UnknownFlag`] for any other name.
+    pub fn set_by_name(&mut self, name: &str) -> Result<(), SchedError> {
+        match name {
+            "sh-fallback" => self.sh_fallback = true,
+            "sh-port" => self.sh_port = true,
+            "mh-fallback" => self.mh_fallback = true,
+            "mh-port" => self.mh_port = true,
+            "flag-1" => {
+                self.sh_fallback = true;
+                self.mh_fallback = true;
+            }
+            "flag-2" => {
+                self.sh_port = true;
+                self.mh_port = true;
+            }
+            "flag-3" => {}
+            _ => return Err(SchedError::UnknownFlag),
+        }
+        Ok(())
+    }
+}
+
+/// Options for [`AnyScheduler::from_name`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SchedOptions {
+    /// `ipvsadm -b` flags.
+    pub flags: SchedFlags,
+    /// mh's lookup table size, a prime from the kernel's list (default 4093, the kernel's
+    /// `CONFIG_IP_VS_MH_TAB_INDEX` 12). [`AnyScheduler`] holds `Mh` with its default capacity,
+    /// so larger sizes fail with [`SchedError::Mh`]; build `Mh::<65537>` directly for those.
+    pub mh_table_size: u32,
+    /// Seed of twos' [`random::SplitMix64`](crate::random::SplitMix64) generator.
+    pub twos_seed: u64,
+}
+
+impl Default for SchedOptions {
+    fn default() -> Self {
+        SchedOptions {
+            flags: SchedFlags::default(),
+            mh_table_size: 4093,
+            twos_seed: 0,
+        }
+    }
+}
+
+/// Why [`AnyScheduler::from_name`] or [`SchedFlags::set_by_name`] failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SchedError {
+    /// Not one of the kernel's scheduler names ([`NAMES`]).
+    UnknownName,
+    /// A kernel scheduler whose `sched-*` feature is not compiled in.
+    Disabled {
+        /// The scheduler's name.
+        name: &'static str,
+    },
+    /// Not a scheduler flag name.
+    UnknownFlag,
+    /// mh rejected the table size.
+    #[cfg(feature = "sched-mh")]
+    Mh(MhError),
+}
+
+impl fmt::Display for SchedError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SchedError::UnknownName => f.write_str("unknown scheduler name"),
+            SchedError::Disabled { name } => {
+                write!(
+                    f,
+                    "scheduler {name} is not compiled in (feature sched-{name})"
+                )
+            }
+            SchedError::UnknownFlag => f.write_str(
+                "unknown scheduler flag (sh-fallback, sh-port, mh-fallback, mh-port, flag-1..3)",
+            ),
+            #[cfg(feature = "sched-mh")]
+            SchedError::Mh(e) => write!(f, "mh: {e}"),
+        }
+    }
+}
+
+impl core::error::Error for SchedError {}
+
+#[cfg(feature = "sched-mh")]
+impl From<MhError> for SchedError {
+    fn from(e: MhError) -> Self {
+        SchedError::Mh(e)
+    }
+}
+
+/// Any of the kernel's schedulers, chosen at run time.
+///
+/// Dispatch is a `match`; nothing is boxed. The enum is as large as its largest variant:
+/// with every feature that is lblcr (its 1024-entry pool of 8-server sets), about 66 KiB; lblc
+/// takes about 42 KiB and mh (4093-slot table and setup cache) about 20 KiB, the others under
+/// 1 KiB (a unit test of this module pins these bounds). Keep one per service, in a `static`
+/// or on the heap of the embedder's choice rather than in deep stack frames, and build with
+/// fewer `sched-*` features to shrink it.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum AnyScheduler {
+    /// `rr`.
+    #[cfg(feature = "sched-rr")]
+    Rr(Rr),
+    /// `wrr`.
+    #[cfg(feature = "sched-wrr")]
+    Wrr(Wrr),
+    /// `lc`.
+    #[cfg(feature = "sched-lc")]
+    Lc(Lc),
+    /// `wlc`.
+    #[cfg(feature = "sched-wlc")]
+    Wlc(Wlc),
+    /// `lblc`.
+    #[cfg(feature = "sched-lblc")]
+    Lblc(Lblc),
+    /// `lblcr`.
+    #[cfg(feature = "sched-lblcr")]
+    Lblcr(Lblcr),
+    /// `dh`.
+    #[cfg(feature = "sched-dh")]
+    Dh(Dh),
+    /// `sh`.
+    #[cfg(feature = "sched-sh")]
+    Sh(Sh),
+    /// `sed`.
+    #[cfg(feature = "sched-sed")]
+    Sed(Sed),
+    /// `nq`.
+    #[cfg(feature = "sched-nq")]
+    Nq(Nq),
+    /// `fo`.
+    #[cfg(feature = "sched-fo")]
+    Fo(Fo),
+    /// `ovf`.
+    #[cfg(feature = "sched-ovf")]
+    Ovf(Ovf),
+    /// `mh`.
+    #[cfg(feature = "sched-mh")]
+    Mh(Mh),
+    /// `twos`, drawing from a seeded [`SplitMix64`].
+    #[cfg(feature = "sched-twos")]
+    Twos(Twos<SplitMix64>),
+}
+
+/// `match` over every compiled-in variant, binding the scheduler as `$s`.
+macro_rules! dispatch {
+    ($self:expr, [$($bind:tt)*] $s:ident => $e:expr) => {
+        match *$self {
+            #[cfg(feature = "sched-rr")]
+            AnyScheduler::Rr($($bind)* $s) => $e,
+            #[cfg(feature = "sched-wrr")]
+            AnyScheduler::Wrr($($bind)* $s) => $e,
+            #[cfg(feature = "sched-lc")]
+            AnyScheduler::Lc($($bind)* $s) => $e,
+            #[cfg(feature = "sched-wlc")]
+            AnyScheduler::Wlc($($bind)* $s) => $e,
+            #[cfg(feature = "sched-lblc")]
+            AnyScheduler::Lblc($($bind)* $s) => $e,
+            #[cfg(feature = "sched-lblcr")]
+            AnyScheduler::Lblcr($($bind)* $s) => $e,
+            #[cfg(feature = "sched-dh")]
+            AnyScheduler::Dh($($bind)* $s) => $e,
+            #[cfg(feature = "sched-sh")]
+            AnyScheduler::Sh($($bind)* $s) => $e,
+            #[cfg(feature = "sched-sed")]
+            AnyScheduler::Sed($($bind)* $s) => $e,
+            #[cfg(feature = "sched-nq")]
+            AnyScheduler::Nq($($bind)* $s) => $e,
+            #[cfg(feature = "sched-fo")]
+            AnyScheduler::Fo($($bind)* $s) => $e,
+            #[cfg(feature = "sched-ovf")]
+            AnyScheduler::Ovf($($bind)* $s) => $e,
+            #[cfg(feature = "sched-mh")]
+            AnyScheduler::Mh($($bind)* $s) => $e,
+            #[cfg(feature = "sched-twos")]
+            AnyScheduler::Twos($($bind)* $s) => $e,
+        }
+    };
+}
+
+/// One constructor per scheduler, each its own (non-inlined) function so that `from_name`
+/// holds no temporaries of the large variants: unoptimised builds give every temporary its
+/// own stack slot, and 14 of them would take about 2 MiB of stack.
+macro_rules! makers {
+    ($($fn:ident $feature:literal $name:literal |$o:ident| $build:expr;)*) => {$(
+        #[inline(never)]
+        fn $fn($o: &SchedOptions) -> Result<AnyScheduler, SchedError> {
+            let _ = $o;
+            #[cfg(feature = $feature)]
+            return $build;
+            #[cfg(not(feature = $feature))]
+            return Err(SchedError::Disabled { name: $name });
+        }
+    )*};
+}
+
+makers! {
+    make_rr "sched-rr" "rr" |_o| Ok(AnyScheduler::Rr(Rr::new()));
+    make_wrr "sched-wrr" "wrr" |_o| Ok(AnyScheduler::Wrr(Wrr::new()));
+    make_lc "sched-lc" "lc" |_o| Ok(AnyScheduler::Lc(Lc::new()));
+    make_wlc "sched-wlc" "wlc" |_o| Ok(AnyScheduler::Wlc(Wlc::new()));
+    make_lblc "sched-lblc" "lblc" |_o| Ok(AnyScheduler::Lblc(Lblc::new()));
+    make_lblcr "sched-lblcr" "lblcr" |_o| Ok(AnyScheduler::Lblcr(Lblcr::new()));
+    make_dh "sched-dh" "dh" |_o| Ok(AnyScheduler::Dh(Dh::new()));
+    make_sh "sched-sh" "sh" |o| Ok(AnyScheduler::Sh(Sh::new(o.flags.sh_fallback, o.flags.sh_port)));
+    make_sed "sched-sed" "sed" |_o| Ok(AnyScheduler::Sed(Sed::new()));
+    make_nq "sched-nq" "nq" |_o| Ok(AnyScheduler::Nq(Nq::new()));
+    make_fo "sched-fo" "fo" |_o| Ok(AnyScheduler::Fo(Fo::new()));
+    make_ovf "sched-ovf" "ovf" |_o| Ok(AnyScheduler::Ovf(Ovf::new()));
+    make_mh "sched-mh" "mh" |o| match Mh::new(o.mh_table_size, o.flags.mh_fallback, o.flags.mh_port) {
+        Ok(m) => Ok(AnyScheduler::Mh(m)),
+        Err(e) => Err(SchedError::Mh(e)),
+    };
+    make_twos "sched-twos" "twos" |o| Ok(AnyScheduler::Twos(Twos::new(SplitMix64::new(o.twos_seed))));
+}
+
+macro_rules! from_impls {
+    ($($feature:literal $variant:ident $ty:ty),* $(,)?) => {$(
+        #[cfg(feature = $feature)]
+        impl From<$ty> for AnyScheduler {
+            fn from(s: $ty) -> Self {
+                AnyScheduler::$variant(s)
+            }
+        }
+    )*};
+}
+
+from_impls! {
+    "sched-rr" Rr Rr, "sched-wrr" Wrr Wrr, "sched-lc" Lc Lc, "sched-wlc" Wlc Wlc,
+    "sched-lblc" Lblc Lblc, "sched-lblcr" Lblcr Lblcr, "sched-dh" Dh Dh, "sched-sh" Sh Sh,
+    "sched-sed" Sed Sed, "sched-nq" Nq Nq, "sched-fo" Fo Fo, "sched-ovf" Ovf Ovf,
+    "sched-mh" Mh Mh, "sched-twos" Twos Twos<SplitMix64>,
+}
+
+impl AnyScheduler {
+    /// The scheduler the kernel registers as `name`, configured from `opts` (sh reads
+    /// `sh_fallback`/`sh_port`, mh reads `mh_fallback`/`mh_port` and `mh_table_size`, twos
+    /// reads `twos_seed`).
+    ///
+    /// Call [`Scheduler::init_service`] before the first decision, as a director does when it
+    /// binds a scheduler to a service.
+    ///
+    /// # Errors
+    /// [`SchedError::UnknownName`] for a name not in [`NAMES`], [`SchedError::Disabled`] when
+    /// its feature is off, [`SchedError::Mh`] for an unsupported mh table size.
+    ///
+    /// ```
+    /// use lvs_sched::registry::{AnyScheduler, SchedError, SchedOptions};
+    /// let opts = SchedOptions { mh_table_size: 4000, ..SchedOptions::default() };
+    /// assert!(matches!(AnyScheduler::from_name("mh", &opts), Err(SchedError::Mh(_))));
+    /// ```
+    pub fn from_name(name: &str, opts: &SchedOptions) -> Result<AnyScheduler, SchedError> {
+        match name {
+            "rr" => make_rr(opts),
+            "wrr" => make_wrr(opts),
+            "lc" => make_lc(opts),
+            "wlc" => make_wlc(opts),
+            "lblc" => make_lblc(opts),
+            "lblcr" => make_lblcr(opts),
+            "dh" => make_dh(opts),
+            "sh" => make_sh(opts),
+            "sed" => make_sed(opts),
+            "nq" => make_nq(opts),
+            "fo" => make_fo(opts),
+            "ovf" => make_ovf(opts),
+            "mh" => make_mh(opts),
+            "twos" => make_twos(opts),
+            _ => Err(SchedError::UnknownName),
+        }
+    }
+}
+
+// With no scheduler compiled in, the enum is empty and the arguments go unused.
+#[cfg_attr(
+    not(any(
+        feature = "sched-rr",
+        feature = "sched-wrr",
+        feature = "sched-lc",
+        feature = "sched-wlc",
+        feature = "sched-lblc",
+        feature = "sched-lblcr",
+        feature = "sched-dh",
+        feature = "sched-sh",
+        feature = "sched-sed",
+        feature = "sched-nq",
+        feature = "sched-fo",
+        feature = "sched-ovf",
+        feature = "sched-mh",
+        feature = "sched-twos"
+    )),
+    allow(unused_variables)
+)]
+impl Scheduler for AnyScheduler {
+    fn name(&self) -> &'static str {
+        dispatch!(self, [ref] s => s.name())
+    }
+
+    fn init_service(&mut self, dests: &DestSet<'_>) {
+        dispatch!(self, [ref mut] s => s.init_service(dests))
+    }
+
+    fn add_dest(&mut self, dests: &DestSet<'_>, id: DestId) {
+        dispatch!(self, [ref mut] s => s.add_dest(dests, id))
+    }
+
+    fn del_dest(&mut self, dests: &DestSet<'_>, id: DestId, position: usize) {
+        dispatch!(self, [ref mut] s => s.del_dest(dests, id, position))
+    }
+
+    fn upd_dest(&mut self, dests: &DestSet<'_>, id: DestId) {
+        dispatch!(self, [ref mut] s => s.upd_dest(dests, id))
+    }
+
+    #[inline]
+    fn counts_changed(&mut self, dests: &DestSet<'_>, id: DestId) {
+        dispatch!(self, [ref mut] s => s.counts_changed(dests, id))
+    }
+
+    #[inline]
+    fn schedule(&mut self, dests: &DestSet<'_>, req: &SchedRequest) -> Option<DestId> {
+        dispatch!(self, [ref mut] s => s.schedule(dests, req))
+    }
+
+    fn tick(&mut self, dests: &DestSet<'_>, now: Instant) {
+        dispatch!(self, [ref mut] s => s.tick(dests, now))
+    }
+}
+
+#[cfg(all(
+    test,
+    feature = "sched-rr",
+    feature = "sched-wrr",
+    feature = "sched-lc",
+    feature = "sched-wlc",
+    feature = "sched-lblc",
+    feature = "sched-lblcr",
+    feature = "sched-dh",
+    feature = "sched-sh",
+    feature = "sched-sed",
+    feature = "sched-nq",
+    feature = "sched-fo",
+    feature = "sched-ovf",
+    feature = "sched-mh",
+    feature = "sched-twos"
+))]
+mod test {
+    use super::*;
+    use lvs_core::{Dest, Endpoint, FlowKey, Protocol};
+
+    #[test]
+    fn every_kernel_name_builds_and_reports_its_name() {
+        for name in NAMES {
+            let s = AnyScheduler::from_name(name, &SchedOptions::default()).unwrap();
+            assert_eq!(s.name(), name);
+        }
+        assert_eq!(
+            AnyScheduler::from_name("WLC", &SchedOptions::default()).unwrap_err(),
+            SchedError::UnknownName
+        );
+        assert_eq!(
+            AnyScheduler::from_name("", &SchedOptions::default()).unwrap_err(),
+            SchedError::UnknownName
+        );
+    }
+
+    #[test]
+    fn options_reach_the_schedulers() {
+        let mut opts = SchedOptions::default();
+        opts.flags.set_by_name("sh-port").unwrap();
+        opts.flags.set_by_name("mh-fallback").unwrap();
+        match AnyScheduler::from_name("sh", &opts).unwrap() {
+            AnyScheduler::Sh(s) => assert!(s.port() && !s.fallback()),
+            other => panic!("{other:?}"),
+        }
+        match AnyScheduler::from_name("mh", &opts).unwrap() {
+            AnyScheduler::Mh(m) => {
+                assert!(m.fallback() && !m.port());
+                assert_eq!(m.table_size(), 4093);
+            }
+            other => panic!("{other:?}"),
+        }
+        opts.mh_table_size = 251;
+        match AnyScheduler::from_name("mh", &opts).unwrap() {
+            AnyScheduler::Mh(m) => assert_eq!(m.table_size(), 251),
+            other => panic!("{other:?}"),
+        }
+        opts.mh_table_size = 4092;
+        assert_eq!(
+            AnyScheduler::from_name("mh", &opts).unwrap_err(),
+            SchedError::Mh(MhError::UnsupportedSize { size: 4092 })
+        );
+        assert_eq!(
+            opts.flags.set_by_name("sh-ports"),
+            Err(SchedError::UnknownFlag)
+        );
+    }
+
+    #[test]
+    fn twos_seed_is_used() {
+        let pool: [Dest; 8] = core::array::from_fn(|i| {
+            Dest::with_counts(Endpoint::v4([198, 18, 1, i as u8], 80), 1, 0, 0)
+        });
+        let order: [DestId; 8] = core::array::from_fn(|i| DestId(i as u16));
+        let set = DestSet::new(&pool, &order);
+        let req = SchedRequest {
+            flow: FlowKey::new(
+                Protocol::Tcp,
+                Endpoint::v4([1, 1, 1, 1], 1),
+                Endpoint::v4([2, 2, 2, 2], 80),
+            ),
+            now: Instant::ZERO,
+        };
+        let run = |seed| {
+            let opts = SchedOptions {
+                twos_seed: seed,
+                ..SchedOptions::default()
+            };
+            let mut s = AnyScheduler::from_name("twos", &opts).unwrap();
+            s.init_service(&set);
+            let mut v = [DestId(0); 16];
+            for x in &mut v {
+                *x = s.schedule(&set, &req).unwrap();
+            }
+            v
+        };
+        assert_eq!(run(1), run(1));
+        assert_ne!(run(1), run(2));
+    }
+
+    #[test]
+    fn dispatch_reaches_the_state() {
+        // wrr through the enum gives the kernel's 4,3,2 cycle, so every callback is forwarded.
+        let pool = [
+            Dest::with_counts(Endpoint::v4([198, 18, 1, 1], 80), 4, 0, 0),
+            Dest::with_counts(Endpoint::v4([198, 18, 1, 2], 80), 3, 0, 0),
+            Dest::with_counts(Endpoint::v4([198, 18, 1, 3], 80), 2, 0, 0),
+        ];
+        let order = [DestId(0), DestId(1), DestId(2)];
+        let set = DestSet::new(&pool, &order);
+        let req = SchedRequest {
+            flow: FlowKey::new(
+                Protocol::Tcp,
+                Endpoint::v4([1, 1, 1, 1], 1),
+                Endpoint::v4([2, 2, 2, 2], 80),
+            ),
+            now: Instant::ZERO,
+        };
+        let mut s: AnyScheduler = Wrr::new().into();
+        s.init_service(&set);
+        let got: [u16; 9] = core::array::from_fn(|_| s.schedule(&set, &req).unwrap().0);
+        assert_eq!(got, [0, 0, 1, 0, 1, 2, 0, 1, 2]);
+    }
+
+    #[test]
+    fn size_is_documented() {
+        use core::mem::size_of;
+        // The type doc promises about 66 KiB (lblcr), 42 KiB (lblc), 20 KiB (mh), others < 1 KiB.
+        let kib = |n: usize| n.div_ceil(1024);
+        assert!((60..=72).contains(&kib(size_of::<AnyScheduler>())));
+        assert!((38..=48).contains(&kib(size_of::<Lblc>())));
+        assert!((18..=24).contains(&kib(size_of::<Mh>())));
+        assert!(size_of::<Dh>() < 1024 && size_of::<Sh>() < 1024 && size_of::<Wrr>() < 1024);
+    }
+
+    #[test]
+    fn flag_bits_round_trip() {
+        let f = SchedFlags::from_svc_bits(SchedFlags::SCHED1 | SchedFlags::SCHED3);
+        assert!(f.sh_fallback && f.mh_fallback && !f.sh_port && !f.mh_port);
+        assert_eq!(f.svc_bits(), SchedFlags::SCHED1);
+        assert_eq!(SchedFlags::default().svc_bits(), 0);
+    }
+}
