@@ -861,7 +861,7 @@ fn build_clients(cfg: &MemoryConfig) -> (Vec<Client>, Vec<u64>) {
 /// refuses its setup.
 pub fn run_memory_balance(cfg: &MemoryConfig) -> Result<MemoryResult, SimError> {
     let n = cfg.mem_mb.len();
-    if n < 2 || n > MAX_SERVERS || cfg.cpu_speed.len() != n {
+    if !(2..=MAX_SERVERS).contains(&n) || cfg.cpu_speed.len() != n {
         return Err(SimError::BadConfig(format!(
             "need 2..={MAX_SERVERS} servers with one memory size and one CPU speed each"
         )));
@@ -1055,8 +1055,8 @@ fn run_memory_variant(cfg: &MemoryConfig, v: &Variant) -> Result<MemoryRun, SimE
             }
             MemEv::Sample => {
                 times.push(now as f64 / 1e6);
-                for s in 0..n {
-                    free[s].push(sim.srv[s].free_mb(cfg));
+                for (f, h) in free.iter_mut().zip(&sim.srv) {
+                    f.push(h.free_mb(cfg));
                 }
                 sim.q.push(now + sample_us, MemEv::Sample);
             }
@@ -1074,11 +1074,9 @@ fn run_memory_variant(cfg: &MemoryConfig, v: &Variant) -> Result<MemoryRun, SimE
         .collect();
     let mut diff = 0.0;
     let pairs = (n * (n - 1) / 2) as f64;
-    for k in 0..times.len() {
-        for i in 0..n {
-            for j in i + 1..n {
-                diff += (free[i][k] - free[j][k]).abs();
-            }
+    for (i, fi) in free.iter().enumerate() {
+        for fj in &free[i + 1..] {
+            diff += fi.iter().zip(fj).map(|(a, b)| (a - b).abs()).sum::<f64>();
         }
     }
     Ok(MemoryRun {
