@@ -203,6 +203,7 @@ impl<V: Copy, const N: usize> Table<V, N> {
     }
 
     #[inline]
+    #[cfg_attr(not(feature = "sched-lblcr"), allow(dead_code))]
     pub(crate) fn slot_mut(&mut self, i: u16) -> Option<&mut Slot<V>> {
         self.slots.get_mut(i as usize).filter(|s| s.used)
     }
@@ -388,7 +389,7 @@ impl<V: Copy, const N: usize> Table<V, N> {
 
     /// The timer handler (`ip_vs_lblc_check_expire`).
     pub(crate) fn check_expire(&mut self, now: Instant) {
-        if self.counter % COUNT_FOR_FULL_EXPIRATION == 0 {
+        if self.counter.is_multiple_of(COUNT_FOR_FULL_EXPIRATION) {
             // ip_vs_lblc_full_check: every bucket, from rover + 1 round to rover
             let mut j = self.rover as usize;
             for _ in 0..TAB_SIZE {

@@ -324,13 +324,11 @@ impl<const CAP: usize, const SETUP: usize> Mh<CAP, SETUP> {
         }
         self.gcd = g;
         // ip_vs_mh_shift_weight
-        self.rshift = if g == 0 {
-            0
-        } else {
-            let mw = max_lw as u32 / g;
+        // (gcd 0: no weights, shift 0)
+        self.rshift = (max_lw as u32).checked_div(g).map_or(0, |mw| {
             let fls = u32::BITS - mw.leading_zeros();
             fls.saturating_sub(self.bits)
-        };
+        });
         // ip_vs_mh_reassign
         let m = self.size as usize;
         if order.len() > m || order.len() >= FREE as usize || m > CAP || m < 2 {
