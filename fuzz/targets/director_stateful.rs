@@ -421,7 +421,7 @@ pub fn run(data: &[u8]) {
         let ins = d.table().stats().inserted;
         let what = format!("step {step} op {op} on {}", if on_b { "b" } else { "a" });
         match op {
-            0 | 1 | 2 => {
+            0..=2 => {
                 let p = packet(&mut cur, None);
                 let v = d.handle_inbound(now, &p);
                 check_verdict(&before, d, &v, &what);

@@ -1796,13 +1796,8 @@ impl<S: Scheduler> Director<'_, S> {
         let rows = self.table.iter().map(|(_, e)| {
             let state = match e.proto() {
                 // templates have their own states (`ip_vs_ctpl_state_name_table`)
-                _ if e.is_template() => {
-                    if e.state() & TPL_ASSURED != 0 {
-                        "ASSURED"
-                    } else {
-                        "NONE"
-                    }
-                }
+                _ if e.is_template() && e.state() & TPL_ASSURED != 0 => "ASSURED",
+                _ if e.is_template() => "NONE",
                 Protocol::Tcp => TcpState::from_u8(e.state()).map_or("ERR!", |s| s.name()),
                 Protocol::Udp => "UDP",
                 _ => "NONE",
