@@ -1,0 +1,93 @@
+//! One scheduling decision for every kernel scheduler at 8, 64 and 1024 real servers:
+//! groups `sched/<name>_<n>`, function `lvs`.
+//!
+//! Servers carry fixed, realistic counters (weights 1..=100 with a few quiesced, hundreds of
+//! active and thousands of inactive connections, none idle so nq cannot stop early); the
+//! counters do not move between iterations, so the stateless scans do the same work each time
+//! while rr/wrr advance their cursors. Requests rotate through 4096 client addresses and ports
+//! and 4096 destination addresses, so dh/sh/mh hash varied keys and lblc/lblcr see a mix of
+//! hits and misses.
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use lvs_core::{
+    Dest, DestId, DestSet, Endpoint, FlowKey, Instant, Ipv4Addr, Protocol, SchedRequest, Scheduler,
+};
+use lvs_sched::registry::{AnyScheduler, SchedOptions, NAMES};
+use std::hint::black_box;
+
+const SIZES: [usize; 3] = [8, 64, 1024];
+const REQS: usize = 4096;
+
+/// A small deterministic generator for the fixtures.
+fn mix(i: u64) -> u64 {
+    let mut z = i.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+fn pool(n: usize) -> (Vec<Dest>, Vec<DestId>) {
+    let pool = (0..n)
+        .map(|i| {
+            let r = mix(i as u64);
+            let addr = Endpoint::new(Ipv4Addr::from_bits(0xC612_0100 + i as u32).into(), 80);
+            let weight = if r % 20 == 0 {
+                0
+            } else {
+                1 + (r >> 8) as u32 % 100
+            };
+            let active = 1 + (r >> 16) as u32 % 800;
+            let inactive = (r >> 32) as u32 % 5000;
+            Dest::with_counts(addr, weight, active, inactive)
+        })
+        .collect();
+    // list order: the kernel's newest-first, i.e. reverse of insertion
+    let order = (0..n as u16).rev().map(DestId).collect();
+    (pool, order)
+}
+
+fn requests() -> Vec<SchedRequest> {
+    (0..REQS as u64)
+        .map(|i| {
+            let r = mix(i ^ 0xABCD);
+            let client = Endpoint::new(
+                Ipv4Addr::from_bits(0xC613_0000 | (r as u32 & 0xFFFF)).into(),
+                1024 + (r >> 16) as u16 % 60000,
+            );
+            let vip = Endpoint::new(
+                Ipv4Addr::from_bits(0xCB00_7100 | (r >> 40) as u32 % 4096).into(),
+                80,
+            );
+            SchedRequest {
+                flow: FlowKey::new(Protocol::Tcp, client, vip),
+                now: Instant::from_secs(1),
+            }
+        })
+        .collect()
+}
+
+fn bench(c: &mut Criterion) {
+    let reqs = requests();
+    for name in NAMES {
+        for n in SIZES {
+            let (pool, order) = pool(n);
+            let set = DestSet::new(&pool, &order);
+            // boxed: AnyScheduler holds lblcr's and mh's tables
+            let mut s = Box::new(AnyScheduler::from_name(name, &SchedOptions::default()).unwrap());
+            s.init_service(&set);
+            let mut i = 0usize;
+            let mut group = c.benchmark_group(format!("sched/{name}_{n}"));
+            group.bench_function("lvs", |b| {
+                b.iter(|| {
+                    let req = &reqs[i % REQS];
+                    i = i.wrapping_add(1);
+                    black_box(s.schedule(black_box(&set), req))
+                })
+            });
+            group.finish();
+        }
+    }
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
