@@ -5,7 +5,7 @@
 //! active and thousands of inactive connections, none idle so nq cannot stop early); the
 //! counters do not move between iterations, so the stateless scans do the same work each time
 //! while rr/wrr advance their cursors. Requests rotate through 4096 client addresses and ports
-//! and 4096 destination addresses, so dh/sh/mh hash varied keys and lblc/lblcr see a mix of
+//! and 4096 destination addresses (203.0.0.0/20), so dh/sh/mh hash varied keys and lblc/lblcr see a mix of
 //! hits and misses.
 
 use criterion::{criterion_group, criterion_main, Criterion};
@@ -31,7 +31,7 @@ fn pool(n: usize) -> (Vec<Dest>, Vec<DestId>) {
         .map(|i| {
             let r = mix(i as u64);
             let addr = Endpoint::new(Ipv4Addr::from_bits(0xC612_0100 + i as u32).into(), 80);
-            let weight = if r % 20 == 0 {
+            let weight = if r.is_multiple_of(20) {
                 0
             } else {
                 1 + (r >> 8) as u32 % 100
@@ -55,7 +55,7 @@ fn requests() -> Vec<SchedRequest> {
                 1024 + (r >> 16) as u16 % 60000,
             );
             let vip = Endpoint::new(
-                Ipv4Addr::from_bits(0xCB00_7100 | (r >> 40) as u32 % 4096).into(),
+                Ipv4Addr::from_bits(0xCB00_0000 | ((r >> 40) as u32 % 4096)).into(),
                 80,
             );
             SchedRequest {
