@@ -27,6 +27,15 @@
 extern crate std;
 
 pub mod feedback;
+#[cfg(any(
+    feature = "sched-lc",
+    feature = "sched-wlc",
+    feature = "sched-sed",
+    feature = "sched-nq",
+    feature = "sched-fo",
+    feature = "sched-ovf"
+))]
+pub mod index;
 pub mod random;
 pub mod registry;
 #[cfg_attr(

@@ -213,6 +213,8 @@ impl From<MhError> for SchedError {
 /// fewer `sched-*` features to shrink it.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
+// The brief: no boxing; the large variants are documented above.
+#[allow(clippy::large_enum_variant)]
 pub enum AnyScheduler {
     /// `rr`.
     #[cfg(feature = "sched-rr")]
