@@ -2,7 +2,9 @@
 """Capture and check tunnelled frames for the lvsd end-to-end test (standard library only).
 
   tuncheck.py capture IFACE SECONDS OUT   record every frame seen on IFACE (run it inside the
-                                           namespace that owns IFACE) into OUT
+                                           namespace that owns IFACE) into OUT; OUT.ready
+                                           appears once it listens; it stops after SECONDS
+                                           or as soon as OUT.stop exists
   tuncheck.py check CLIENT_CAP VIP:PORT DIRECTOR_ADDR RS_CAP:RIP:KIND[:PORT] ...
                                            check the tunnelled frames each real server received
 
@@ -17,6 +19,7 @@ the veth to finish). Prints one line per real server: `RIP KIND frames=N flows=M
 on any bad frame.
 """
 
+import os
 import socket
 import struct
 import sys
@@ -28,17 +31,25 @@ ETH_P_ALL = 0x0003
 def capture(iface, seconds, out):
     s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
     s.bind((iface, 0))
-    s.settimeout(0.1)
+    s.settimeout(0.05)
     end = time.monotonic() + float(seconds)
     n = 0
+    open(out + ".ready", "w").close()
     with open(out, "wb") as f:
-        while time.monotonic() < end:
+        while time.monotonic() < end and not os.path.exists(out + ".stop"):
             try:
                 b = s.recv(65600)
             except socket.timeout:
                 continue
             f.write(struct.pack("!I", len(b)) + b)
-            f.flush()
+            n += 1
+        s.setblocking(False)
+        while True:  # what is still queued was seen before the stop
+            try:
+                b = s.recv(65600)
+            except (BlockingIOError, InterruptedError):
+                break
+            f.write(struct.pack("!I", len(b)) + b)
             n += 1
     print(f"captured {n} frames on {iface}", file=sys.stderr)
 
@@ -176,7 +187,15 @@ def check(argv):
                 bad.append(f"inner packet {sport}/{seq} was never sent by the client")
                 continue
             if not any(same_but_ttl_and_sums(inner, o) for o in origs):
-                bad.append(f"inner packet {sport}/{seq} differs from what the client sent")
+                diffs = [
+                    [i for i in range(min(len(inner), len(o))) if inner[i] != o[i]]
+                    + ([f"len {len(inner)}/{len(o)}"] if len(inner) != len(o) else [])
+                    for o in origs
+                ]
+                bad.append(
+                    f"inner packet {sport}/{seq} differs from what the client sent "
+                    f"(differing bytes against each of {len(origs)} copies: {diffs})"
+                )
                 continue
             flows.add(sport)
         print(f"{socket.inet_ntoa(rip)} {kind} frames={n} flows={len(flows)}")

@@ -158,10 +158,7 @@ pub fn parse_command(line: &str) -> Result<Command<'_>, String> {
     })
 }
 
-fn rows<'d>(
-    dir: &'d Director<'_, Sched>,
-    opts: &ListOpts,
-) -> Vec<ServiceRow<'static, Vec<DestRow>>> {
+fn rows(dir: &Director<'_, Sched>, opts: &ListOpts) -> Vec<ServiceRow<'static, Vec<DestRow>>> {
     let mut svcs: Vec<_> = dir
         .services()
         .filter(|(_, s)| opts.service.is_none_or(|k| k == s.config.key))

@@ -91,6 +91,7 @@ fn ms_instant(ms: u64) -> Instant {
 
 impl<'d> Daemon<'d> {
     /// A daemon over a configured director.
+    #[allow(clippy::too_many_arguments)] // one call site, each part built separately
     pub fn new(
         dir: Director<'d, Sched>,
         ifaces: Vec<Iface>,

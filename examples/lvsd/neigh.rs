@@ -184,7 +184,7 @@ impl NeighCache {
             .iter()
             .map(|(k, e)| (k.0, k.1, e.mac, now.saturating_sub(e.updated)))
             .collect();
-        v.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+        v.sort_by_key(|e| (e.0, e.1));
         v
     }
 }
