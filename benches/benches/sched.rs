@@ -7,11 +7,17 @@
 //! while rr/wrr advance their cursors. Requests rotate through 4096 client addresses and ports
 //! and 4096 destination addresses (203.0.0.0/20), so dh/sh/mh hash varied keys and lblc/lblcr see a mix of
 //! hits and misses.
+//!
+//! For lc, wlc, sed, nq, fo and ovf the group also has `lvs_indexed`: the tournament-tree
+//! variant (`lvs_sched::index`), timed as one decision plus the `counts_changed` a director
+//! makes for the new connection on the chosen server (the index's cost moves there).
 
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::measurement::WallTime;
+use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion};
 use lvs_core::{
     Dest, DestId, DestSet, Endpoint, FlowKey, Instant, Ipv4Addr, Protocol, SchedRequest, Scheduler,
 };
+use lvs_sched::index::{FoIndexed, LcIndexed, NqIndexed, OvfIndexed, SedIndexed, WlcIndexed};
 use lvs_sched::registry::{AnyScheduler, SchedOptions, NAMES};
 use std::hint::black_box;
 
@@ -66,6 +72,28 @@ fn requests() -> Vec<SchedRequest> {
         .collect()
 }
 
+fn indexed<S: Scheduler>(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    s: S,
+    set: &DestSet<'_>,
+    reqs: &[SchedRequest],
+) {
+    let mut s = Box::new(s);
+    s.init_service(set);
+    let mut i = 0usize;
+    group.bench_function("lvs_indexed", |b| {
+        b.iter(|| {
+            let req = &reqs[i % REQS];
+            i = i.wrapping_add(1);
+            let got = s.schedule(black_box(set), req);
+            if let Some(id) = got {
+                s.counts_changed(set, id);
+            }
+            black_box(got)
+        })
+    });
+}
+
 fn bench(c: &mut Criterion) {
     let reqs = requests();
     for name in NAMES {
@@ -84,6 +112,15 @@ fn bench(c: &mut Criterion) {
                     black_box(s.schedule(black_box(&set), req))
                 })
             });
+            match name {
+                "lc" => indexed(&mut group, LcIndexed::<1024>::new(), &set, &reqs),
+                "wlc" => indexed(&mut group, WlcIndexed::<1024>::new(), &set, &reqs),
+                "sed" => indexed(&mut group, SedIndexed::<1024>::new(), &set, &reqs),
+                "nq" => indexed(&mut group, NqIndexed::<1024>::new(), &set, &reqs),
+                "fo" => indexed(&mut group, FoIndexed::<1024>::new(), &set, &reqs),
+                "ovf" => indexed(&mut group, OvfIndexed::<1024>::new(), &set, &reqs),
+                _ => {}
+            }
             group.finish();
         }
     }
