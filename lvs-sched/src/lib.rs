@@ -11,9 +11,17 @@
 //! | [`wrr`] | `ip_vs_wrr.c` | cursor, current weight, gcd, max weight |
 //! | [`lc`], [`wlc`], [`sed`], [`nq`], [`fo`], [`ovf`] | `ip_vs_{lc,wlc,sed,nq,fo,ovf}.c` | none (linear scan) |
 //! | [`twos`] | `ip_vs_twos.c` | a [`random::RandomSource`] |
+//! | `dh`, `sh`, `mh`, `lblc`, `lblcr` | `ip_vs_{dh,sh,mh,lblc,lblcr}.c` | tables |
 //!
 //! Each scheduler sits behind its `sched-*` feature. `schedule` never allocates and never
 //! panics on any [`lvs_core::DestSet`].
+//!
+//! - [`registry::AnyScheduler`] picks a scheduler by its kernel name (`"wlc"`), with `match`
+//!   dispatch and no boxing.
+//! - [`index`] has O(log N)-update, O(1)-decision versions of the scanning schedulers (lc, wlc,
+//!   sed, nq, fo, ovf) for services with hundreds or thousands of servers, with the kernel's
+//!   exact decisions.
+//! - [`random`] supplies twos' randomness ([`random::SplitMix64`], or the embedder's own).
 #![no_std]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
