@@ -97,6 +97,8 @@ impl Dh {
                 }
             };
             let Some((id, _)) = next else {
+                // an empty service: every bucket is NULL, as the kernel resets them
+                self.buckets = [DestId(0); TAB_SIZE];
                 break;
             };
             *b = id;

@@ -522,6 +522,19 @@ const fn gcd(mut a: u32, mut b: u32) -> u32 {
 }
 
 impl<const CAP: usize, const SETUP: usize> Scheduler for Mh<CAP, SETUP> {
+    /// The `-b` flags this scheduler was built with, for listings.
+    fn sched_flags(&self) -> lvs_core::ipvsadm::SchedFlags {
+        use lvs_core::ipvsadm::SchedFlags;
+        let mut f = SchedFlags::NONE;
+        if self.fallback() {
+            f = f | SchedFlags::MH_FALLBACK;
+        }
+        if self.port() {
+            f = f | SchedFlags::MH_PORT;
+        }
+        f
+    }
+
     fn name(&self) -> &'static str {
         "mh"
     }

@@ -413,6 +413,10 @@ impl Scheduler for AnyScheduler {
         dispatch!(self, [ref] s => s.name())
     }
 
+    fn sched_flags(&self) -> lvs_core::ipvsadm::SchedFlags {
+        dispatch!(self, [ref] s => s.sched_flags())
+    }
+
     fn init_service(&mut self, dests: &DestSet<'_>) {
         dispatch!(self, [ref mut] s => s.init_service(dests))
     }

@@ -94,6 +94,11 @@ impl Sh {
         let mut it = dests.iter();
         let mut cur = it.next();
         self.filled = cur.is_some();
+        if !self.filled {
+            // an empty service: every bucket is NULL, as the kernel resets them
+            self.buckets = [DestId(0); TAB_SIZE];
+            return;
+        }
         let mut d_count: i64 = 0;
         for b in self.buckets.iter_mut() {
             let Some((id, d)) = cur else {
@@ -141,6 +146,19 @@ fn usable(d: &Dest) -> bool {
 }
 
 impl Scheduler for Sh {
+    /// The `-b` flags this scheduler was built with, for listings.
+    fn sched_flags(&self) -> lvs_core::ipvsadm::SchedFlags {
+        use lvs_core::ipvsadm::SchedFlags;
+        let mut f = SchedFlags::NONE;
+        if self.fallback() {
+            f = f | SchedFlags::SH_FALLBACK;
+        }
+        if self.port() {
+            f = f | SchedFlags::SH_PORT;
+        }
+        f
+    }
+
     fn name(&self) -> &'static str {
         "sh"
     }

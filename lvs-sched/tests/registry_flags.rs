@@ -1,0 +1,22 @@
+//! Scheduler flags survive into listings: `AnyScheduler::sched_flags` reports what `-b` set.
+
+use lvs_core::ipvsadm::SchedFlags as ListFlags;
+use lvs_core::Scheduler;
+use lvs_sched::{AnyScheduler, SchedOptions};
+
+#[test]
+fn sh_and_mh_report_their_flags() {
+    let mut o = SchedOptions::default();
+    o.flags.sh_port = true;
+    let sh = AnyScheduler::from_name("sh", &o).unwrap();
+    assert_eq!(sh.sched_flags(), ListFlags::SH_PORT);
+    o.flags.mh_fallback = true;
+    o.flags.mh_port = true;
+    let mh = AnyScheduler::from_name("mh", &o).unwrap();
+    assert_eq!(
+        mh.sched_flags(),
+        ListFlags::MH_FALLBACK | ListFlags::MH_PORT
+    );
+    let wlc = AnyScheduler::from_name("wlc", &o).unwrap();
+    assert_eq!(wlc.sched_flags(), ListFlags::NONE);
+}
