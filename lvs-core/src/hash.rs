@@ -94,6 +94,9 @@ mod test {
     fn hash_32_matches_kernel_formula() {
         assert_eq!(hash_32(1, 32), GOLDEN_RATIO_32);
         assert_eq!(hash_32(1, 8), GOLDEN_RATIO_32 >> 24);
-        assert_eq!(hash_32(0xdead_beef, 10), 0xdead_beefu32.wrapping_mul(0x61C8_8647) >> 22);
+        assert_eq!(
+            hash_32(0xdead_beef, 10),
+            0xdead_beefu32.wrapping_mul(0x61C8_8647) >> 22
+        );
     }
 }
