@@ -92,7 +92,7 @@
 //!
 //! # Choices where IPVS has none (documented deviations)
 //! - A full table refuses the new flow ([`DropReason::TableFull`], counted) and never evicts an
-//!   established entry.
+//!   established entry; with `drop_entry` it evicts embryonic ones first (see above).
 //! - SCTP is scheduled on any packet and tracked with one state (the kernel has a full SCTP state
 //!   machine).
 //! - A template's count of controlled connections is 16 bits, saturating.

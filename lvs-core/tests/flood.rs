@@ -234,7 +234,7 @@ fn run(name: &str, cfg: DirectorConfig, flood: Flood, persistent: bool) -> Repor
     println!(
         "{name:<44} capacity {CAP}, established flows {ESTABLISHED}, SYNs sent {}, refused {}, \
          evicted {}, established forwarded {:.1}% ({}/{}), replies {}, new legit clients {}/{}, \
-         max table {} ({} bytes of slots)",
+         max table {} ({} bytes of slots, {} bytes of director)",
         r.flood_syns,
         r.refused,
         r.evicted,
@@ -246,6 +246,7 @@ fn run(name: &str, cfg: DirectorConfig, flood: Flood, persistent: bool) -> Repor
         r.legit_tried,
         r.max_len,
         CAP * core::mem::size_of::<lvs_core::conn::ConnSlot>(),
+        core::mem::size_of::<Director<'_, TestRr>>(),
     );
     r
 }
