@@ -710,10 +710,17 @@ impl<'a, S: Scheduler> Director<'a, S> {
         if self.find_service(&config.key).is_some() {
             return Err(ConfigError::ServiceExists);
         }
-        let idx = self
-            .services
-            .iter()
-            .position(|s| s.is_none())
+        // A removed service's slot stays reserved while its removed real servers still hold
+        // connections (the kernel keeps the service object alive through their references), so
+        // their traffic and timeouts are never attributed to a newcomer.
+        let dests = &*self.dests;
+        let referenced = |i: usize| {
+            dests
+                .iter()
+                .any(|d| d.flags.0 & DestFlags::IN_USE != 0 && d.service as usize == i)
+        };
+        let idx = (0..self.services.len())
+            .find(|&i| self.services[i].is_none() && !referenced(i))
             .ok_or(ConfigError::ServicesFull)?;
         // a new service's (empty) segment goes where its slot order says
         let start = self.services[..idx]

@@ -672,3 +672,48 @@ fn service_removal_keeps_other_flows() {
         Verdict::Deliver
     );
 }
+
+#[test]
+fn removed_service_slot_is_not_reused_while_referenced() {
+    let mut mem = Mem::new(64);
+    let mut d = Director::new(DirectorConfig::new(SipKey(5, 6)), mem.borrow(), t(0)).unwrap();
+    let s1 = d.add_service(tcp_svc(), TestRr::default()).unwrap();
+    let a = d
+        .add_dest(s1, DestConfig::new(rs(1), FwdMethod::Masq, 1))
+        .unwrap();
+    let c = client(1, 1);
+    assert_eq!(fwd_dest(d.handle_inbound(t(0), &pkt(c, SYN))), a);
+    d.remove_service(s1).unwrap();
+    // a new service must not take the slot the old one's connections still point into
+    let vip2 = Endpoint::v4([198, 18, 0, 2], 80);
+    let s2 = d
+        .add_service(
+            ServiceConfig::new(ServiceKey::Addr {
+                proto: Protocol::Tcp,
+                vip: vip2,
+            }),
+            TestRr::default(),
+        )
+        .unwrap();
+    assert_ne!(s1, s2);
+    let before = d.service(s2).unwrap().stats.counters;
+    let _ = d.handle_inbound(t(1), &pkt(c, ACK));
+    assert_eq!(
+        d.service(s2).unwrap().stats.counters,
+        before,
+        "old flow not counted on the newcomer"
+    );
+    // once the old connection is gone the slot is free again
+    d.handle_timeout(t(200));
+    let vip3 = Endpoint::v4([198, 18, 0, 3], 80);
+    let s3 = d
+        .add_service(
+            ServiceConfig::new(ServiceKey::Addr {
+                proto: Protocol::Tcp,
+                vip: vip3,
+            }),
+            TestRr::default(),
+        )
+        .unwrap();
+    assert_eq!(s3, s1);
+}
