@@ -24,6 +24,8 @@ mod offload;
 mod rules;
 #[path = "lvsd/sched.rs"]
 mod sched;
+#[path = "lvsd/syncd.rs"]
+mod syncd;
 #[path = "lvsd/sys.rs"]
 mod sys;
 
@@ -80,6 +82,12 @@ fn run(args: &[String]) -> Result<(), String> {
     for (n, v) in &opts.sysctls {
         apply_sysctl(&mut cfg, n, *v);
     }
+    if let Some(s) = &opts.sync {
+        cfg.sync = syncd::role(s.mode);
+        // --check may run where the interface is not: size for a 1500-byte MTU then
+        let mtu = syncd::iface_index_mtu(&s.iface).map_or(1500, |(_, m)| m);
+        cfg.sync_max_len = s.max_len(mtu);
+    }
     let mut mem = OwnedMemory::new(opts.conns, opts.services, opts.dests);
     let start = std::time::Instant::now();
     let mut dir =
@@ -102,6 +110,21 @@ fn run(args: &[String]) -> Result<(), String> {
         .map(|(i, p)| (opts.ifaces.iter().position(|x| x == i).unwrap_or(0), *p))
         .collect();
     let routes = Routes::new(&own, &opts.routes)?;
+    let sync = match &opts.sync {
+        Some(s) => {
+            let mine: Vec<lvs_core::Ipv4Addr> = opts
+                .addrs
+                .iter()
+                .filter(|(i, _)| *i == s.iface)
+                .filter_map(|(_, p)| match p.addr {
+                    lvs_core::IpAddr::V4(a) => Some(a),
+                    lvs_core::IpAddr::V6(_) => None,
+                })
+                .collect();
+            Some(syncd::SyncLink::open(s, &mine)?)
+        }
+        None => None,
+    };
     let control = match &opts.control {
         Some(p) => {
             let _ = std::fs::remove_file(p);
@@ -135,6 +158,24 @@ fn run(args: &[String]) -> Result<(), String> {
         SipKey(words[3], words[0] ^ words[3]),
         start,
     );
+    if let Some(l) = sync {
+        eprintln!(
+            "lvsd: sync {} on {} from {}, group {}:{} ttl {}, syncid {}, maxlen {}",
+            match l.opts.mode {
+                config::SyncMode::Master => "master",
+                config::SyncMode::Backup => "backup",
+                config::SyncMode::Both => "master and backup",
+            },
+            l.opts.iface,
+            l.local,
+            l.opts.group,
+            l.opts.port,
+            l.opts.ttl,
+            l.opts.syncid,
+            l.max_len
+        );
+        d.sync = Some(l);
+    }
     eprintln!(
         "lvsd: {} service(s) on {}; pid {}",
         d.dir.services().count(),

@@ -31,6 +31,16 @@ options:
                           drop_entry (0/1), secure_tcp (0..3), conn_reuse_mode (0..3), as the
                           kernel's net.ipv4.vs.* sysctls
   --promisc               put the interfaces in promiscuous mode
+  --sync ROLE             connection sync daemon: master, backup or both (`--start-daemon ROLE`
+                          as ipvsadm; master and backup given twice make both)
+  --sync-iface IFACE      the interface sync messages go out of and come in on
+                          (`--mcast-interface`); it needs a kernel IPv4 address
+  --syncid N              sync ID 0..=255 (0): a master stamps it, a backup applies only
+                          messages carrying it (a backup with 0 applies all)
+  --mcast-group ADDR      IPv4 multicast group (224.0.0.81)
+  --mcast-port PORT       UDP port (8848)
+  --mcast-ttl N           multicast TTL 1..=255 (1)
+  --sync-maxlen N         largest message payload (the sync interface's MTU less 28)
   --check                 parse the rules and options, print the rules back, and exit
   -v, --verbose           log every configuration change and dropped packet class
 
@@ -39,7 +49,72 @@ changed is applied; connections are kept); SIGTERM/SIGINT print the stats and ex
 
 control commands (one per `lvsd ctl` call): any rules line (-A -E -D -C -a -e -d),
 -L/-l [-n] [--stats|--rate|--thresholds|--persistent-conn|--tun-info] [--exact] [-c]
-[--nosort] [-t|-u|-f SERVICE], -S [-n], -Z, reload, status, neigh, sysctl [NAME=VALUE]";
+[--nosort] [-t|-u|-f SERVICE], -L --daemon, -S [-n], -Z, reload, status, neigh,
+sysctl [NAME=VALUE]";
+
+/// The side of connection synchronisation lvsd plays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncMode {
+    /// Send this director's connections.
+    Master,
+    /// Install a master's connections.
+    Backup,
+    /// Both (as a kernel running both sync daemons).
+    Both,
+}
+
+impl SyncMode {
+    fn parse(s: &str) -> Result<SyncMode, String> {
+        match s {
+            "master" => Ok(SyncMode::Master),
+            "backup" => Ok(SyncMode::Backup),
+            "both" => Ok(SyncMode::Both),
+            _ => Err(format!("--sync {s:?}: expected master, backup or both")),
+        }
+    }
+
+    /// Whether this side sends.
+    pub fn sends(self) -> bool {
+        matches!(self, SyncMode::Master | SyncMode::Both)
+    }
+
+    /// Whether this side receives.
+    pub fn receives(self) -> bool {
+        matches!(self, SyncMode::Backup | SyncMode::Both)
+    }
+}
+
+/// Connection synchronisation settings (`ipvsadm --start-daemon` and its options).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncOpts {
+    /// Master, backup or both.
+    pub mode: SyncMode,
+    /// The interface the multicast group is used on.
+    pub iface: String,
+    /// Sync ID.
+    pub syncid: u8,
+    /// Multicast group.
+    pub group: Ipv4Addr,
+    /// UDP port.
+    pub port: u16,
+    /// Multicast TTL.
+    pub ttl: u8,
+    /// Largest message payload; `None`: the interface's MTU less the IPv4 and UDP headers.
+    pub maxlen: Option<u16>,
+}
+
+/// Smallest message payload lvsd lets a master use: a header and one IPv6 record.
+pub const SYNC_MIN_LEN: u16 = (lvs_core::sync::HEADER_LEN + lvs_core::sync::RECORD_V6_LEN) as u16;
+
+impl SyncOpts {
+    /// The message size a master uses on an interface of `mtu` bytes: `--sync-maxlen` (or the
+    /// MTU less the IPv4 and UDP headers), at most that, at least [`SYNC_MIN_LEN`], as the
+    /// kernel clamps `sync_maxlen`.
+    pub fn max_len(&self, mtu: u32) -> u16 {
+        let link = mtu.saturating_sub(28).min(65507) as u16;
+        self.maxlen.unwrap_or(link).min(link).max(SYNC_MIN_LEN)
+    }
+}
 
 /// An address of lvsd's own on an interface.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -131,6 +206,8 @@ pub struct Options {
     pub check: bool,
     /// Verbose logging.
     pub verbose: bool,
+    /// Connection synchronisation.
+    pub sync: Option<SyncOpts>,
 }
 
 /// The sysctls lvsd knows, with their largest values.
@@ -219,8 +296,17 @@ impl Options {
             promisc: false,
             check: false,
             verbose: false,
+            sync: None,
         };
         let mut rules = None;
+        let mut sync_mode: Option<SyncMode> = None;
+        let mut sync_iface: Option<String> = None;
+        let mut sync_extra: Vec<&str> = Vec::new(); // sync options given, for the error
+        let mut syncid = 0u8;
+        let mut group = lvs_core::sync::SYNC_GROUP_V4;
+        let mut port = lvs_core::sync::SYNC_PORT;
+        let mut ttl = 1u8;
+        let mut maxlen = None;
         let mut it = args.iter();
         while let Some(a) = it.next() {
             let (name, inline) = match a.split_once('=') {
@@ -288,6 +374,51 @@ impl Options {
                 "--services" => o.services = number(value()?, 4096)?,
                 "--dests" => o.dests = number(value()?, 65535)?,
                 "--sysctl" => o.sysctls.push(parse_sysctl(&value()?)?),
+                "--sync" | "--start-daemon" => {
+                    let m = SyncMode::parse(&value()?)?;
+                    sync_mode = Some(match (sync_mode, m) {
+                        (None, m) => m,
+                        (Some(SyncMode::Master), SyncMode::Backup)
+                        | (Some(SyncMode::Backup), SyncMode::Master) => SyncMode::Both,
+                        _ => return Err(format!("{name}: sync role given twice")),
+                    });
+                }
+                "--sync-iface" | "--mcast-interface" => {
+                    if sync_iface.is_some() {
+                        return Err(format!("{name} given twice"));
+                    }
+                    sync_iface = Some(value()?);
+                }
+                "--syncid" => {
+                    let v = value()?;
+                    syncid = v
+                        .parse()
+                        .map_err(|_| format!("--syncid {v:?}: not a number in 0..=255"))?;
+                    sync_extra.push("--syncid");
+                }
+                "--mcast-group" => {
+                    let v = value()?;
+                    group = v
+                        .parse::<Ipv4Addr>()
+                        .ok()
+                        .filter(Ipv4Addr::is_multicast)
+                        .ok_or_else(|| {
+                            format!("--mcast-group {v:?}: not an IPv4 multicast address")
+                        })?;
+                    sync_extra.push("--mcast-group");
+                }
+                "--mcast-port" => {
+                    port = number(value()?, 65535)? as u16;
+                    sync_extra.push("--mcast-port");
+                }
+                "--mcast-ttl" => {
+                    ttl = number(value()?, 255)? as u8;
+                    sync_extra.push("--mcast-ttl");
+                }
+                "--sync-maxlen" => {
+                    maxlen = Some(number(value()?, 65507)? as u16);
+                    sync_extra.push("--sync-maxlen");
+                }
                 "--promisc" => o.promisc = true,
                 "--check" => o.check = true,
                 "-v" | "--verbose" => o.verbose = true,
@@ -296,6 +427,28 @@ impl Options {
             }
         }
         o.rules = rules.ok_or_else(|| format!("--rules is required\n{USAGE}"))?;
+        o.sync = match (sync_mode, sync_iface) {
+            (Some(mode), Some(iface)) => Some(SyncOpts {
+                mode,
+                iface,
+                syncid,
+                group,
+                port,
+                ttl,
+                maxlen,
+            }),
+            (Some(_), None) => {
+                return Err("--sync needs --sync-iface IFACE (the multicast interface)".into())
+            }
+            (None, Some(_)) => {
+                sync_extra.insert(0, "--sync-iface");
+                None
+            }
+            (None, None) => None,
+        };
+        if let Some(opt) = sync_extra.first().filter(|_| o.sync.is_none()) {
+            return Err(format!("{opt} needs --sync master|backup|both"));
+        }
         if !o.check && o.ifaces.is_empty() {
             return Err(format!("at least one --iface is required\n{USAGE}"));
         }
@@ -485,5 +638,82 @@ mod test {
             Some(MacAddr([2, 0, 0, 0, 0, 10]))
         );
         assert_eq!(parse_mac("02:00:00:00:00"), None);
+    }
+
+    #[test]
+    fn sync_options() {
+        let base = "--rules r --iface d0";
+        let p = |extra: &str| Options::parse(&args(&format!("{base} {extra}")));
+        assert_eq!(p("").unwrap().sync, None);
+        let o = p("--sync master --sync-iface y0 --syncid 7").unwrap();
+        assert_eq!(
+            o.sync,
+            Some(SyncOpts {
+                mode: SyncMode::Master,
+                iface: "y0".into(),
+                syncid: 7,
+                group: Ipv4Addr::new(224, 0, 0, 81),
+                port: 8848,
+                ttl: 1,
+                maxlen: None,
+            })
+        );
+        // ipvsadm's spelling, twice for both roles
+        let o = p("--start-daemon master --mcast-interface eth1 --syncid 1 --start-daemon backup")
+            .unwrap()
+            .sync
+            .unwrap();
+        assert_eq!(
+            (o.mode, o.iface.as_str(), o.syncid),
+            (SyncMode::Both, "eth1", 1)
+        );
+        let o = p(
+            "--sync=backup --sync-iface=y0 --mcast-group 239.1.2.3 --mcast-port 9000 \
+                   --mcast-ttl 4 --sync-maxlen 1000",
+        )
+        .unwrap()
+        .sync
+        .unwrap();
+        assert_eq!(o.mode, SyncMode::Backup);
+        assert!(o.mode.receives() && !o.mode.sends());
+        assert_eq!(
+            (o.group, o.port, o.ttl, o.maxlen),
+            (Ipv4Addr::new(239, 1, 2, 3), 9000, 4, Some(1000))
+        );
+        assert_eq!(
+            p("--sync both --sync-iface y0").unwrap().sync.unwrap().mode,
+            SyncMode::Both
+        );
+        assert_eq!(
+            p("--sync both --sync-iface y0")
+                .unwrap()
+                .sync
+                .unwrap()
+                .syncid,
+            0
+        );
+        for bad in [
+            "--sync master",                  // no interface
+            "--sync-iface y0",                // no role
+            "--syncid 3",                     // no role
+            "--mcast-ttl 2 --sync-iface y0",  // no role
+            "--sync primary --sync-iface y0", // unknown role
+            "--sync master --sync master --sync-iface y0",
+            "--sync both --sync backup --sync-iface y0",
+            "--sync master --sync-iface y0 --sync-iface y1",
+            "--sync master --sync-iface y0 --syncid 256",
+            "--sync master --sync-iface y0 --syncid -1",
+            "--sync master --sync-iface y0 --mcast-group 198.18.0.1",
+            "--sync master --sync-iface y0 --mcast-group ff02::81",
+            "--sync master --sync-iface y0 --mcast-port 0",
+            "--sync master --sync-iface y0 --mcast-ttl 0",
+            "--sync master --sync-iface y0 --mcast-ttl 256",
+            "--sync master --sync-iface y0 --sync-maxlen 70000",
+            "--sync master --sync-iface",
+        ] {
+            assert!(p(bad).is_err(), "{bad}");
+        }
+        assert!(p("--sync-iface y0").unwrap_err().contains("needs --sync"));
+        assert!(p("--sync master").unwrap_err().contains("--sync-iface"));
     }
 }

@@ -41,6 +41,8 @@ pub enum Command<'a> {
     Reload,
     /// `status`.
     Status,
+    /// `-L --daemon`: the sync daemons.
+    Daemon,
     /// `neigh`.
     Neigh,
     /// `sysctl` or `sysctl NAME=VALUE`.
@@ -112,7 +114,7 @@ pub fn parse_command(line: &str) -> Result<Command<'_>, String> {
             .map_err(|e| e.to_string());
     };
     let mut opts = ListOpts::default();
-    let (mut stats, mut rate, mut exact) = (false, false, false);
+    let (mut stats, mut rate, mut exact, mut daemon) = (false, false, false, false);
     let mut it = words.iter();
     while let Some(w) = it.next() {
         match w.as_str() {
@@ -132,6 +134,7 @@ pub fn parse_command(line: &str) -> Result<Command<'_>, String> {
             "--tun-info" => opts.mode = ListMode::TunInfo,
             "-c" | "--connection" => opts.conns = true,
             "--nosort" => opts.nosort = true,
+            "--daemon" => daemon = true,
             "--sort" => opts.nosort = false,
             "-t" | "--tcp-service" | "-u" | "--udp-service" | "--sctp-service" | "-f"
             | "--fwmark-service" => {
@@ -145,6 +148,12 @@ pub fn parse_command(line: &str) -> Result<Command<'_>, String> {
     }
     if stats && rate {
         return Err("--stats and --rate are exclusive".into());
+    }
+    if daemon {
+        if !is(&cmd, &["-L", "-l", "--list"]) {
+            return Err(format!("--daemon is a listing option, not for {cmd}"));
+        }
+        return Ok(Command::Daemon);
     }
     if stats {
         opts.mode = ListMode::Stats { exact };
@@ -250,6 +259,12 @@ mod test {
         assert_eq!(parse_command("-S -n").unwrap(), Command::Save);
         assert_eq!(parse_command("-Z").unwrap(), Command::Zero);
         assert_eq!(parse_command("reload").unwrap(), Command::Reload);
+        assert_eq!(parse_command("-L --daemon").unwrap(), Command::Daemon);
+        assert_eq!(
+            parse_command("ipvsadm -ln --daemon").unwrap(),
+            Command::Daemon
+        );
+        assert!(parse_command("-S --daemon").is_err());
         assert_eq!(
             parse_command("sysctl expire_nodest_conn=1").unwrap(),
             Command::Sysctl(Some(("expire_nodest_conn".into(), 1)))

@@ -6,6 +6,10 @@
 //! (`nat`, `dr`, `tunnel`, `icmp`) → next hop from lvsd's routes → MAC from the neighbour
 //! cache (or a queue while ARP/NDP asks) → `AF_PACKET` send.
 //!
+//! With `--sync`, the loop also reads the sync socket (each datagram to
+//! `Director::apply_sync`) and sends what `Director::poll_sync` has due; its poll timeout
+//! includes `Director::sync_poll_at` ([`crate::syncd`]).
+//!
 //! lvsd never hands packets to its host: what is neither for a virtual service nor an ARP, NDP
 //! or ping for one of lvsd's addresses is counted and dropped, like a director whose kernel
 //! has IP forwarding off.
@@ -16,6 +20,7 @@ use crate::neigh::{self, NeighCache, Resolved};
 use crate::offload;
 use crate::rules::{self, RuleSet};
 use crate::sched::Sched;
+use crate::syncd::SyncLink;
 use crate::sys::{self, vnet, PacketSocket, VnetHdr, VNET_HDR_LEN};
 use lvs_core::director::{Director, DropReason};
 use lvs_core::hash::SipKey;
@@ -78,6 +83,8 @@ pub struct Daemon<'d> {
     pub counters: BTreeMap<&'static str, u64>,
     /// Options.
     pub opts: Options,
+    /// Connection sync sockets (`--sync`).
+    pub sync: Option<SyncLink>,
     seed: u64,
     pcfg: ProcessConfig,
     start: std::time::Instant,
@@ -111,6 +118,7 @@ impl<'d> Daemon<'d> {
             neigh: NeighCache::default(),
             counters: BTreeMap::new(),
             opts,
+            sync: None,
             seed,
             pcfg: ProcessConfig::new(Ipv4Addr::UNSPECIFIED, Ipv6Addr::UNSPECIFIED, tun_key),
             start,
@@ -270,6 +278,13 @@ impl<'d> Daemon<'d> {
                 Err(e) => (false, format!("{e}\n")),
             },
             Command::Status => (true, self.status()),
+            Command::Daemon => (
+                true,
+                self.sync
+                    .as_ref()
+                    .map(SyncLink::daemon_listing)
+                    .unwrap_or_default(),
+            ),
             Command::Neigh => {
                 let mut out = String::new();
                 for (i, ip, mac, age) in self.neigh.entries(now) {
@@ -312,6 +327,30 @@ impl<'d> Daemon<'d> {
         control::kv(&mut out, "director.rescheduled", c.rescheduled);
         control::kv(&mut out, "director.connections", self.dir.table().len());
         control::kv(&mut out, "neigh.dropped", self.neigh.dropped);
+        if let Some(l) = &self.sync {
+            let s = c.sync;
+            for (k, v) in [
+                ("director.sync.queued", s.queued),
+                ("director.sync.queue_full", s.queue_full),
+                ("director.sync.messages_sent", s.messages_sent),
+                ("director.sync.records_sent", s.records_sent),
+                ("director.sync.stale", s.stale),
+                ("director.sync.applied", s.applied),
+                ("director.sync.rejected", s.rejected),
+                ("director.sync.malformed", s.malformed),
+                ("director.sync.ignored", s.ignored),
+                ("director.sync.unbound", s.unbound),
+                ("director.sync.superseded", s.superseded),
+                ("director.sync.table_full", s.table_full),
+                ("sync.rx_datagrams", l.counters.rx_datagrams),
+                ("sync.rx_errors", l.counters.rx_errors),
+                ("sync.rx_own", l.counters.rx_own),
+                ("sync.tx_messages", l.counters.tx_messages),
+                ("sync.tx_errors", l.counters.tx_errors),
+            ] {
+                control::kv(&mut out, k, v);
+            }
+        }
         out
     }
 
@@ -746,9 +785,14 @@ impl<'d> Daemon<'d> {
         let mut fds: Vec<RawFd> = self.ifaces.iter().map(|i| i.sock.as_raw_fd()).collect();
         let n_if = fds.len();
         fds.push(sig_wake.as_raw_fd());
-        if let Some(c) = control {
-            fds.push(c.as_raw_fd());
-        }
+        let mut slot = |fd: Option<RawFd>| {
+            fd.map(|fd| {
+                fds.push(fd);
+                fds.len() - 1
+            })
+        };
+        let control_slot = slot(control.map(AsRawFd::as_raw_fd));
+        let sync_slot = slot(self.sync.as_ref().and_then(SyncLink::rx_fd));
         let mut ready = Vec::new();
         loop {
             if signals.term.swap(false, Ordering::SeqCst) {
@@ -773,6 +817,11 @@ impl<'d> Daemon<'d> {
             }
             if let Some(t) = self.neigh.next_deadline() {
                 deadline = deadline.min(t);
+            }
+            if self.sync.as_ref().is_some_and(SyncLink::sends) {
+                if let Some(t) = self.dir.sync_poll_at() {
+                    deadline = deadline.min(t.total_millis());
+                }
             }
             let timeout = deadline.saturating_sub(now) as i32;
             sys::poll_readable(&fds, timeout, &mut ready)?;
@@ -801,12 +850,16 @@ impl<'d> Daemon<'d> {
                 let mut b = [0u8; 64];
                 while matches!((&*sig_wake).read(&mut b), Ok(n) if n > 0) {}
             }
-            if ready.get(n_if + 1) == Some(&true) {
+            let is_ready = |slot: Option<usize>| slot.is_some_and(|i| ready.get(i) == Some(&true));
+            if is_ready(control_slot) {
                 if let Some(c) = control {
                     while let Ok((s, _)) = c.accept() {
                         self.serve_control(s);
                     }
                 }
+            }
+            if is_ready(sync_slot) {
+                self.sync_receive();
             }
             let now = self.now_ms();
             if self
@@ -819,7 +872,39 @@ impl<'d> Daemon<'d> {
             for (ifc, ip) in self.neigh.poll(now) {
                 self.solicit(ifc, ip);
             }
+            self.sync_send();
         }
+    }
+
+    /// Applies the sync messages waiting on the sync socket.
+    fn sync_receive(&mut self) {
+        let Some(mut link) = self.sync.take() else {
+            return;
+        };
+        let now = ms_instant(self.now_ms());
+        let verbose = self.opts.verbose;
+        link.receive(&mut self.dir, now, |m| {
+            if verbose {
+                eprintln!("lvsd: {m}");
+            }
+        });
+        self.sync = Some(link);
+    }
+
+    /// Sends the sync messages the director has due. Send errors are logged when verbose, and
+    /// the first one always.
+    fn sync_send(&mut self) {
+        let Some(mut link) = self.sync.take() else {
+            return;
+        };
+        let now = ms_instant(self.now_ms());
+        let quiet = !self.opts.verbose && link.counters.tx_errors > 0;
+        link.send(&mut self.dir, now, |m| {
+            if !quiet {
+                eprintln!("lvsd: {m}");
+            }
+        });
+        self.sync = Some(link);
     }
 
     fn serve_control(&mut self, mut s: UnixStream) {

@@ -8,8 +8,14 @@
 //! veth from a local TCP stack) and which are TSO/GRO super-frames with their segment size, so
 //! that lvsd can finish them in software instead of forwarding broken or oversized frames.
 //! `PACKET_IGNORE_OUTGOING` keeps lvsd from reading back its own transmissions.
+//!
+//! For connection sync it also reads the kernel's IPv4 addresses of an interface
+//! (`getifaddrs(3)`) and sets the two socket options std has no setter for
+//! (`IP_MULTICAST_IF` by interface index, `SO_BINDTODEVICE`).
 
+use std::ffi::CStr;
 use std::io;
+use std::net::Ipv4Addr;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 // <linux/if_packet.h>, <linux/if_ether.h>: fixed kernel ABI values.
@@ -228,4 +234,80 @@ pub fn poll_readable(fds: &[RawFd], timeout_ms: i32, ready: &mut Vec<bool>) -> i
     }
     ready.extend(pfds.iter().map(|p| p.revents != 0));
     Ok(())
+}
+
+/// The IPv4 addresses the kernel has on interface `name`, in the kernel's order.
+///
+/// # Errors
+/// `getifaddrs` failing.
+pub fn kernel_ipv4_addrs(name: &str) -> io::Result<Vec<Ipv4Addr>> {
+    let mut head: *mut libc::ifaddrs = std::ptr::null_mut();
+    // SAFETY: `head` is a valid out-pointer; the list is freed below.
+    check(unsafe { libc::getifaddrs(&mut head) })?;
+    let mut out = Vec::new();
+    let mut p = head;
+    while !p.is_null() {
+        // SAFETY: `p` is a non-null node of the list getifaddrs returned, alive until
+        // freeifaddrs; its name is a NUL-terminated string and a non-null `ifa_addr` points to
+        // a sockaddr whose family says its type (sockaddr_in for AF_INET).
+        unsafe {
+            let ifa = &*p;
+            if !ifa.ifa_addr.is_null()
+                && i32::from((*ifa.ifa_addr).sa_family) == libc::AF_INET
+                && CStr::from_ptr(ifa.ifa_name).to_bytes() == name.as_bytes()
+            {
+                let sin = &*(ifa.ifa_addr as *const libc::sockaddr_in);
+                out.push(Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr)));
+            }
+            p = ifa.ifa_next;
+        }
+    }
+    // SAFETY: `head` came from getifaddrs and is freed once.
+    unsafe { libc::freeifaddrs(head) };
+    Ok(out)
+}
+
+/// `IP_MULTICAST_IF`: multicast from `sock` leaves through interface `ifindex`, from `addr`.
+///
+/// # Errors
+/// The kernel's refusal.
+pub fn set_multicast_if_v4(sock: &impl AsRawFd, ifindex: u32, addr: Ipv4Addr) -> io::Result<()> {
+    let mr = libc::ip_mreqn {
+        imr_multiaddr: libc::in_addr { s_addr: 0 },
+        imr_address: libc::in_addr {
+            s_addr: u32::from(addr).to_be(),
+        },
+        imr_ifindex: ifindex as libc::c_int,
+    };
+    // SAFETY: `mr` is a valid ip_mreqn and the length passed is its size.
+    check(unsafe {
+        libc::setsockopt(
+            sock.as_raw_fd(),
+            libc::IPPROTO_IP,
+            libc::IP_MULTICAST_IF,
+            (&mr as *const libc::ip_mreqn).cast(),
+            std::mem::size_of::<libc::ip_mreqn>() as libc::socklen_t,
+        )
+    })
+    .map(drop)
+}
+
+/// `SO_BINDTODEVICE`: `sock` receives only what arrives on interface `name` (needs
+/// `CAP_NET_RAW`).
+///
+/// # Errors
+/// The kernel's refusal.
+pub fn bind_to_device(sock: &impl AsRawFd, name: &str) -> io::Result<()> {
+    // SAFETY: the pointer and length describe `name`'s bytes, readable for the call (the
+    // kernel takes the length, no NUL is needed).
+    check(unsafe {
+        libc::setsockopt(
+            sock.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_BINDTODEVICE,
+            name.as_ptr().cast(),
+            name.len() as libc::socklen_t,
+        )
+    })
+    .map(drop)
 }
