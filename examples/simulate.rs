@@ -38,13 +38,21 @@ memory-balance (published workload: 100 clients every 30 s for 15 min, 40-reques
   --client-kbps X        client bandwidth (default 1000)
   --agenda P,R,W         page visits, board reads, posts per agenda (default 8,4,4; 3 GIFs/page)
   --k K                  damping constant of published alternative 2 (default 100)
-  --compare LIST         comma-separated SCHED[+CTRL][@SECONDS], CTRL in alt1, alt2, lvs-dfb,
-                         headroom (default wlc,rr,wlc+alt1@60,wlc+alt2@60,
-                         wlc+lvs-dfb@5,wlc+alt2@2,wlc+headroom@2)
+  --compare LIST         comma-separated SCHED[+CTRL][@SECONDS]; SCHED in rr, wrr, lc, wlc, sed,
+                         nq, twos, p2c[:COST[:WINDOW]]; CTRL in alt1, alt2, lvs-dfb, headroom
+                         (default wlc,rr,wlc+alt1@60,wlc+alt2@60,wlc+lvs-dfb@5,wlc+alt2@2,
+                         wlc+headroom@2,twos,p2c:3500:0@1,p2c@1). For p2c the interval is how
+                         often it gets reports; COST and WINDOW override the two options below
   --max-clients N        Apache MaxClients (default 150)
   --hr-gain/--hr-step/--hr-smooth/--hr-range/--hr-min-conns N
                          headroom controller settings (per-mille; defaults of HeadroomConfig)
+  --hr-deadband-kb N     headroom controller deadband on the gap to the mean (default 0)
   --dfb-gain N           lvs-dfb step gain, per-mille of the base weight (default 500)
+  --p2c-cost N           p2c memory per connection in flight, KiB (default 1500)
+  --p2c-window-ms N      p2c in-flight window, ms; 0 counts connections since the report
+                         (default 200)
+  --p2c-smooth N         p2c weight of a new report in the headroom, per-mille (default 1000)
+  --p2c-independent      p2c draws its two servers independently (default: two different ones)
 
 throughput-scaling (LVS-NAT, four clients downloading random files):
   --link-mbps X          director link (default 100)
@@ -53,7 +61,8 @@ throughput-scaling (LVS-NAT, four clients downloading random files):
   --clients N            clients (default 4)
   --streams N            concurrent downloads per client (default 8)
   --servers-list LIST    server counts (default 2,4,6,8)
-  --schedulers LIST      schedulers (default rr,wrr,lc,wlc)
+  --schedulers LIST      schedulers among rr, wrr, lc, wlc, sed, nq, twos, p2c (default
+                         rr,wrr,lc,wlc)
   --sets LIST            file sets among light, heavy, mixed (default all)
   --warmup-s X           warm-up (default 20)
   --window-s X           measured window (default 120)
@@ -83,7 +92,7 @@ impl Args {
                 return Err(format!("unexpected argument {a:?}"));
             };
             let value = match name {
-                "help" | "hetero" => None,
+                "help" | "hetero" | "p2c-independent" => None,
                 _ => Some(it.next().ok_or(format!("--{name} needs a value"))?),
             };
             list.push((name.to_string(), value));
@@ -182,7 +191,12 @@ fn memory(args: &Args, seed: u64, out: &Path) -> Result<(), String> {
         "hr-smooth",
         "hr-range",
         "hr-min-conns",
+        "hr-deadband-kb",
         "dfb-gain",
+        "p2c-cost",
+        "p2c-independent",
+        "p2c-window-ms",
+        "p2c-smooth",
     ]);
     args.check(&known)?;
     let d = MemoryConfig::default();
@@ -236,11 +250,27 @@ fn memory(args: &Args, seed: u64, out: &Path) -> Result<(), String> {
             smoothing_permille: args.num("hr-smooth", d.headroom.smoothing_permille)?,
             range: args.num("hr-range", d.headroom.range)?,
             min_conns: args.num("hr-min-conns", d.headroom.min_conns)?,
+            deadband_kb: args.num("hr-deadband-kb", d.headroom.deadband_kb)?,
             ..d.headroom
         },
         classic: lvs_sched::feedback::ClassicConfig {
             gain_permille: args.num("dfb-gain", d.classic.gain_permille)?,
             ..d.classic
+        },
+        p2c: lvs_sched::p2c::P2cConfig {
+            conn_cost_kb: args.num("p2c-cost", d.p2c.conn_cost_kb)?,
+            distinct: !args.has("p2c-independent"),
+            smoothing_permille: args.num("p2c-smooth", d.p2c.smoothing_permille)?,
+            in_flight: match args.num(
+                "p2c-window-ms",
+                match d.p2c.in_flight {
+                    lvs_sched::p2c::InFlight::Window { window_ms } => window_ms,
+                    lvs_sched::p2c::InFlight::Scheduled => 0,
+                },
+            )? {
+                0 => lvs_sched::p2c::InFlight::Scheduled,
+                w => lvs_sched::p2c::InFlight::Window { window_ms: w },
+            },
         },
         ..d
     };

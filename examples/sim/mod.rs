@@ -10,7 +10,8 @@
 //! Two experiments:
 //! - [`run_memory_balance`]: Apache/Perl-CGI servers (prefork process pools, CGI children,
 //!   processor sharing, swap slowdown) under virtual clients replaying agendas; wlc with and
-//!   without feedback controllers (`lvs_sched::feedback`); free memory per server over time.
+//!   without feedback controllers (`lvs_sched::feedback`), and the p2c scheduler fed the same
+//!   reports (`lvs_sched::p2c`); free memory per server over time.
 //! - [`run_throughput`]: file downloads through a director whose link has a fixed bandwidth,
 //!   max-min fair sharing between the link, the real servers and the clients; rr, wrr, lc and
 //!   wlc on 2..8 servers; connections, output bytes and packets per second from the director's
@@ -31,11 +32,14 @@ use lvs_core::{
 use lvs_sched::feedback::{
     Classic, ClassicConfig, FreeMemory, Headroom, HeadroomConfig, LoadReport, WeightController,
 };
+use lvs_sched::p2c::{InFlight, P2c, P2cConfig};
 use lvs_sched::random::SplitMix64;
-use lvs_sched::{Lc, Rr, Wlc, Wrr};
+use lvs_sched::{Lc, Nq, Rr, Sed, Twos, Wlc, Wrr};
+use std::cell::RefCell;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 use std::fmt::{self, Write as _};
+use std::rc::Rc;
 
 /// Most real servers a run can have.
 pub const MAX_SERVERS: usize = 64;
@@ -88,16 +92,29 @@ pub enum SchedKind {
     Lc,
     /// Weighted least connection.
     Wlc,
+    /// Shortest expected delay.
+    Sed,
+    /// Never queue.
+    Nq,
+    /// The kernel's power of two choices on connection counts.
+    Twos,
+    /// Power of two choices on reported memory headroom (`lvs_sched::p2c`); the simulator
+    /// hands it the load reports at the variant's interval.
+    P2c,
 }
 
 impl SchedKind {
-    /// Parses `rr`, `wrr`, `lc`, `wlc`.
+    /// Parses `rr`, `wrr`, `lc`, `wlc`, `sed`, `nq`, `twos`, `p2c`.
     pub fn parse(s: &str) -> Option<Self> {
         Some(match s {
             "rr" => SchedKind::Rr,
             "wrr" => SchedKind::Wrr,
             "lc" => SchedKind::Lc,
             "wlc" => SchedKind::Wlc,
+            "sed" => SchedKind::Sed,
+            "nq" => SchedKind::Nq,
+            "twos" => SchedKind::Twos,
+            "p2c" => SchedKind::P2c,
             _ => return None,
         })
     }
@@ -108,17 +125,37 @@ impl SchedKind {
             SchedKind::Wrr => "wrr",
             SchedKind::Lc => "lc",
             SchedKind::Wlc => "wlc",
+            SchedKind::Sed => "sed",
+            SchedKind::Nq => "nq",
+            SchedKind::Twos => "twos",
+            SchedKind::P2c => "p2c",
         }
     }
-    fn build(self) -> SimSched {
+    /// The scheduler, and for p2c the handle through which the simulator feeds it reports.
+    fn build(self, seed: u64, p2c: P2cConfig) -> (SimSched, Option<P2cHandle>) {
         match self {
-            SchedKind::Rr => SimSched::Rr(Rr::new()),
-            SchedKind::Wrr => SimSched::Wrr(Wrr::new()),
-            SchedKind::Lc => SimSched::Lc(Lc::new()),
-            SchedKind::Wlc => SimSched::Wlc(Wlc::new()),
+            SchedKind::Rr => (SimSched::Rr(Rr::new()), None),
+            SchedKind::Wrr => (SimSched::Wrr(Wrr::new()), None),
+            SchedKind::Lc => (SimSched::Lc(Lc::new()), None),
+            SchedKind::Wlc => (SimSched::Wlc(Wlc::new()), None),
+            SchedKind::Sed => (SimSched::Sed(Sed::new()), None),
+            SchedKind::Nq => (SimSched::Nq(Nq::new()), None),
+            SchedKind::Twos => {
+                let rng = SplitMix64::new(seed ^ 0x0970_C0DE_0000_0001);
+                (SimSched::Twos(Twos::new(rng)), None)
+            }
+            SchedKind::P2c => {
+                let rng = SplitMix64::new(seed ^ 0x0970_C0DE_0000_0002);
+                let h = Rc::new(RefCell::new(P2c::new(rng, p2c)));
+                (SimSched::P2c(h.clone()), Some(h))
+            }
         }
     }
 }
+
+/// The p2c scheduler, shared between the director (which schedules with it) and the
+/// simulator's monitor (which hands it reports).
+pub type P2cHandle = Rc<RefCell<P2c<SplitMix64, MAX_SERVERS>>>;
 
 /// One type over the lvs-sched schedulers (pure delegation).
 #[derive(Debug)]
@@ -131,6 +168,14 @@ pub enum SimSched {
     Lc(Lc),
     /// wlc
     Wlc(Wlc),
+    /// sed
+    Sed(Sed),
+    /// nq
+    Nq(Nq),
+    /// twos
+    Twos(Twos<SplitMix64>),
+    /// p2c on reported load
+    P2c(P2cHandle),
 }
 
 macro_rules! each {
@@ -140,6 +185,13 @@ macro_rules! each {
             SimSched::Wrr($x) => $e,
             SimSched::Lc($x) => $e,
             SimSched::Wlc($x) => $e,
+            SimSched::Sed($x) => $e,
+            SimSched::Nq($x) => $e,
+            SimSched::Twos($x) => $e,
+            SimSched::P2c(h) => {
+                let $x = &mut *h.borrow_mut();
+                $e
+            }
         }
     };
 }
@@ -215,7 +267,7 @@ fn t_ms(us: u64) -> Instant {
 fn setup<'a>(
     mem: &'a mut OwnedMemory<SimSched>,
     seed: u64,
-    sched: SchedKind,
+    sched: SimSched,
     weights: &[u32],
 ) -> Result<(Director<'a, SimSched>, ServiceId, Vec<usize>), SimError> {
     let key = SipKey(seed ^ 0x5151, seed.rotate_left(17) ^ 0xA5A5);
@@ -227,7 +279,7 @@ fn setup<'a>(
                 proto: Protocol::Tcp,
                 vip: VIP,
             }),
-            sched.build(),
+            sched,
         )
         .map_err(derr)?;
     // DestId -> server index
@@ -396,11 +448,17 @@ pub struct Variant {
     pub controller: ControllerKind,
     /// Report interval, seconds.
     pub interval_s: f64,
+    /// p2c only: overrides of the configured cost per connection (KiB) and window (ms, 0 for
+    /// the since-the-report count).
+    pub p2c_override: (Option<u32>, Option<u32>),
 }
 
 impl Variant {
     /// Parses `SCHED[+CTRL][@SECONDS]`, CTRL one of alt1, alt2, lvs-dfb, headroom;
-    /// `k` is alternative 2's damping, `default_s` the interval when none is given.
+    /// `k` is alternative 2's damping, `default_s` the interval when none is given. For `p2c`
+    /// the interval is how often the scheduler gets reports, and `p2c:COST` or
+    /// `p2c:COST:WINDOW` override the configured cost per connection (KiB) and window (ms; 0
+    /// counts the connections scheduled since the report instead).
     pub fn parse(s: &str, k: u32, default_s: f64) -> Option<Variant> {
         let (body, interval_s) = match s.split_once('@') {
             Some((b, i)) => (b, i.trim_end_matches('s').parse::<f64>().ok()?),
@@ -413,7 +471,17 @@ impl Variant {
             Some((a, b)) => (a, Some(b)),
             None => (body, None),
         };
-        let sched = SchedKind::parse(sched)?;
+        let (sched, p2c_override) = match sched.split_once(':') {
+            Some(("p2c", o)) => {
+                let (c, w) = match o.split_once(':') {
+                    Some((c, w)) => (c.parse().ok()?, Some(w.parse().ok()?)),
+                    None => (o.parse().ok()?, None),
+                };
+                (SchedKind::P2c, (Some(c), w))
+            }
+            Some(_) => return None,
+            None => (SchedKind::parse(sched)?, (None, None)),
+        };
         let controller = match ctrl {
             None => ControllerKind::None,
             Some("alt1") => ControllerKind::Alt1,
@@ -423,6 +491,13 @@ impl Variant {
             Some(_) => return None,
         };
         let label = match ctrl {
+            None if sched == SchedKind::P2c => {
+                let mut l = String::from("p2c");
+                for o in [p2c_override.0, p2c_override.1].into_iter().flatten() {
+                    let _ = write!(l, ":{o}");
+                }
+                format!("{l}@{interval_s}s")
+            }
             None => sched.name().to_string(),
             Some(c) => format!("{}+{}@{}s", sched.name(), c, interval_s),
         };
@@ -431,7 +506,22 @@ impl Variant {
             sched,
             controller,
             interval_s,
+            p2c_override,
         })
+    }
+
+    /// The p2c settings this variant runs with.
+    fn p2c_config(&self, cfg: &MemoryConfig) -> P2cConfig {
+        let mut c = cfg.p2c;
+        if let Some(cost) = self.p2c_override.0 {
+            c.conn_cost_kb = cost;
+        }
+        match self.p2c_override.1 {
+            Some(0) => c.in_flight = InFlight::Scheduled,
+            Some(w) => c.in_flight = InFlight::Window { window_ms: w },
+            None => {}
+        }
+        c
     }
 
     fn build(&self, cfg: &MemoryConfig) -> Option<Box<dyn WeightController>> {
@@ -498,6 +588,8 @@ pub struct MemoryConfig {
     pub classic: ClassicConfig,
     /// Settings of the headroom controller (its memory per connection is `mem_per_conn_kb`).
     pub headroom: HeadroomConfig,
+    /// Settings of the p2c scheduler.
+    pub p2c: P2cConfig,
 }
 
 impl Default for MemoryConfig {
@@ -530,6 +622,9 @@ impl Default for MemoryConfig {
                 "wlc+lvs-dfb@5",
                 "wlc+alt2@2",
                 "wlc+headroom@2",
+                "twos",
+                "p2c:3500:0@1",
+                "p2c@1",
             ]
             .iter()
             .filter_map(|s| Variant::parse(s, k, 60.0))
@@ -537,6 +632,7 @@ impl Default for MemoryConfig {
             sample_s: 1.0,
             classic: ClassicConfig::DEFAULT,
             headroom: HeadroomConfig::DEFAULT,
+            p2c: P2cConfig::DEFAULT,
         }
     }
 }
@@ -883,7 +979,8 @@ fn run_memory_variant(cfg: &MemoryConfig, v: &Variant) -> Result<MemoryRun, SimE
     let n = cfg.mem_mb.len();
     let mut mem = OwnedMemory::<SimSched>::new(1 << 16, 1, n);
     let mut weights = vec![1u32; n];
-    let (mut dir, svc, by_id) = setup(&mut mem, cfg.seed, v.sched, &weights)?;
+    let (built, p2c) = v.sched.build(cfg.seed, v.p2c_config(cfg));
+    let (mut dir, svc, by_id) = setup(&mut mem, cfg.seed, built, &weights)?;
     debug_assert!(by_id.iter().take(n).enumerate().all(|(i, &s)| s == i));
     let mut ctrl = v.build(cfg);
     let (clients, starts) = build_clients(cfg);
@@ -916,7 +1013,7 @@ fn run_memory_variant(cfg: &MemoryConfig, v: &Variant) -> Result<MemoryRun, SimE
             .push(1_000_000 + s as u64 * 1000, MemEv::Maintain(s as u16));
     }
     let report_us = (v.interval_s * 1e6) as u64;
-    if ctrl.is_some() {
+    if ctrl.is_some() || p2c.is_some() {
         sim.q.push(report_us, MemEv::Report);
     }
     let sample_us = (cfg.sample_s.max(0.01) * 1e6) as u64;
@@ -1033,13 +1130,17 @@ fn run_memory_variant(cfg: &MemoryConfig, v: &Variant) -> Result<MemoryRun, SimE
                 sim.q.push(now + 1_000_000, MemEv::Maintain(s16));
             }
             MemEv::Report => {
+                let mut reports = Vec::with_capacity(n);
+                for s in 0..n {
+                    sim.srv[s].advance(cfg, now);
+                    let active = dir.dest(DestId(s as u16)).map(|d| d.active).unwrap_or(0);
+                    reports.push(sim.report(now, s, active));
+                }
+                if let Some(h) = &p2c {
+                    // n <= MAX_SERVERS was checked: the reports always fit
+                    let _ = h.borrow_mut().set_reports(&reports);
+                }
                 if let Some(c) = ctrl.as_mut() {
-                    let mut reports = Vec::with_capacity(n);
-                    for s in 0..n {
-                        sim.srv[s].advance(cfg, now);
-                        let active = dir.dest(DestId(s as u16)).map(|d| d.active).unwrap_or(0);
-                        reports.push(sim.report(now, s, active));
-                    }
                     let old = weights.clone();
                     if c.update(&reports, &mut weights).is_ok() {
                         for s in 0..n {
@@ -1365,7 +1466,8 @@ fn run_throughput_point(
     let fast = |i: usize| cfg.hetero && i % 2 == 1;
     let weights: Vec<u32> = (0..n).map(|i| if fast(i) { 2 } else { 1 }).collect();
     let mut mem = OwnedMemory::<SimSched>::new(1 << 15, 1, n);
-    let (mut dir, _svc, _) = setup(&mut mem, cfg.seed, sched, &weights)?;
+    let (built, _) = sched.build(cfg.seed, P2cConfig::DEFAULT);
+    let (mut dir, _svc, _) = setup(&mut mem, cfg.seed, built, &weights)?;
     // capacities in payload bytes per µs (the wire also carries 40 header bytes per segment)
     let wire = (MSS + HDR) as f64 / MSS as f64;
     let caps = Caps {

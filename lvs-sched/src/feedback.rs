@@ -24,6 +24,9 @@
 //!   correction is integrated (weights keep what earlier steps learned), bounded per step and
 //!   overall, and renormalised so the weights do not drift.
 //!
+//! Weights act at the monitor's pace and cannot undo herding that forms within one round trip;
+//! [`crate::p2c`] is a scheduler that takes the same reports and decides per connection.
+//!
 //! # The no-starvation rule (every controller)
 //! - A server whose report is fresh ([`LoadReport::fresh`]) gets a weight in `1..=65535`: a
 //!   formula that would give 0 (a server stuck on I/O, the fullest server under alternative 1
@@ -557,6 +560,9 @@ pub struct HeadroomConfig {
     pub max_step_permille: u32,
     /// Weight of a new report in the smoothed headroom, per-mille (1000: no smoothing).
     pub smoothing_permille: u32,
+    /// Gaps to the mean smaller than this, KiB, count as no gap (the weight keeps what it has
+    /// learned); larger gaps count only by their excess over it. 0: no deadband.
+    pub deadband_kb: u32,
     /// Active connections assumed at least (keeps the relative step finite on idle servers).
     pub min_conns: u32,
     /// Weights stay within `base / range ..= base · range`.
@@ -569,12 +575,13 @@ impl HeadroomConfig {
     /// Defaults: 3500 KiB per connection, correct 50% of the gap per update, at most 2% per
     /// step (wlc's overhead counts every TIME_WAIT entry, so a large weight step sends a burst
     /// of new connections to one server; small frequent steps avoid it), no smoothing beyond
-    /// the monitor's own interval, at least 4 connections, range 4, base 1000.
+    /// the monitor's own interval, no deadband, at least 4 connections, range 4, base 1000.
     pub const DEFAULT: HeadroomConfig = HeadroomConfig {
         mem_per_conn_kb: 3500,
         gain_permille: 500,
         max_step_permille: 20,
         smoothing_permille: 1000,
+        deadband_kb: 0,
         min_conns: 4,
         range: 4,
         base: 1000,
@@ -594,7 +601,8 @@ impl Default for HeadroomConfig {
 /// 1. headroom `h = free - swapped · c` (a swapped-out process is a connection's worth of
 ///    memory the server lacks; `free` alone stops falling at the swap watermark), smoothed
 ///    `s ← s + α (h - s)`;
-/// 2. gap in connections `g = (s - mean s) / c`, and relative step `1 + gain · g / max(active,
+/// 2. gap in connections `g = (s - mean s) / c` (first shrunk toward 0 by the deadband, if
+///    any), and relative step `1 + gain · g / max(active,
 ///    min_conns)`, clamped to `[1/(1+max_step), 1+max_step]` (wlc keeps active connections
 ///    proportional to weights, so this step moves about `gain · g` connections);
 /// 3. the weight (kept in thousandths) is multiplied by the step, all fresh weights are
@@ -693,7 +701,10 @@ impl<const N: usize> WeightController for Headroom<N> {
                 if !r.fresh {
                     continue;
                 }
-                let gap_milli = (self.smooth[i] as i128 - mean) * 1000 / c;
+                let gap = self.smooth[i] as i128 - mean;
+                let band = cfg.deadband_kb as i128;
+                let gap = gap.signum() * (gap.abs() - band).max(0);
+                let gap_milli = gap * 1000 / c;
                 let conns = r.active_conns.max(cfg.min_conns).max(1) as i128;
                 let step = (1000 + cfg.gain_permille as i128 * gap_milli / conns / 1000)
                     .clamp(step_lo, step_hi);
@@ -931,6 +942,30 @@ mod tests {
         assert_eq!(h2.update(&two(40, 40), &mut w2), Ok(0));
         assert_eq!(h2.headroom(0), Some(40 * 1024));
         assert_eq!(h2.headroom(5), None);
+    }
+
+    #[test]
+    fn headroom_deadband_ignores_small_gaps_and_shrinks_large_ones() {
+        let cfg = HeadroomConfig {
+            deadband_kb: 4 * 1024,
+            max_step_permille: 1000,
+            ..HeadroomConfig::DEFAULT
+        };
+        let mut h = Headroom::<2>::new(cfg);
+        let mut w = [1000, 1000];
+        // a 6 MB gap is 3 MB from the mean on each side: inside the 4 MB band
+        assert_eq!(h.update(&two(40, 46), &mut w), Ok(0));
+        assert_eq!(w, [1000, 1000]);
+        // a 20 MB gap: 10 MB from the mean, 6 MB beyond the band; without the band it moves more
+        h.update(&two(40, 60), &mut w).unwrap();
+        let mut plain = Headroom::<2>::new(HeadroomConfig {
+            deadband_kb: 0,
+            ..cfg
+        });
+        let mut wp = [1000, 1000];
+        plain.update(&two(40, 60), &mut wp).unwrap();
+        assert!(w[1] > w[0], "{w:?}");
+        assert!(wp[1] - wp[0] > w[1] - w[0], "{wp:?} {w:?}");
     }
 
     #[test]

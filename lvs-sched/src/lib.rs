@@ -44,6 +44,7 @@ pub mod feedback;
     feature = "sched-ovf"
 ))]
 pub mod index;
+pub mod p2c;
 pub mod random;
 pub mod registry;
 #[cfg_attr(

@@ -1,9 +1,15 @@
 //! Properties of the feedback controllers on random load reports.
 
+use lvs_core::dest::DestFlags;
+use lvs_core::{
+    Dest, DestId, DestSet, Endpoint, FlowKey, Instant, Protocol, SchedRequest, Scheduler,
+};
 use lvs_sched::feedback::{
     Classic, ClassicConfig, FreeMemory, Headroom, HeadroomConfig, LoadReport, Target,
     WeightController, MAX_WEIGHT,
 };
+use lvs_sched::p2c::{InFlight, P2c, P2cConfig};
+use lvs_sched::random::SplitMix64;
 use proptest::prelude::*;
 
 fn report() -> impl Strategy<Value = LoadReport> {
@@ -53,6 +59,12 @@ fn controllers() -> Vec<Box<dyn WeightController>> {
             mem_per_conn_kb: 0,
             min_conns: 0,
             smoothing_permille: 0,
+            deadband_kb: 0,
+        })),
+        Box::new(Headroom::<8>::new(HeadroomConfig {
+            smoothing_permille: 300,
+            deadband_kb: u32::MAX,
+            ..HeadroomConfig::DEFAULT
         })),
     ]
 }
@@ -129,5 +141,68 @@ proptest! {
             prop_assert!(c.update(&r, &mut w).is_err());
             prop_assert_eq!(&w, &before);
         }
+    }
+
+    /// p2c on any reports, servers, settings and clock: it picks an eligible server (weight
+    /// above 0, not overloaded) whenever there is one, never any other, and `None` only when
+    /// there is none; the same seed gives the same picks.
+    #[test]
+    fn p2c_picks_only_eligible_servers(
+        servers in prop::collection::vec((prop_oneof![0u32..=3, any::<u32>()], any::<bool>(), any::<u32>(), any::<u32>()), 0..8),
+        rounds in prop::collection::vec((prop::collection::vec(report(), 0..=8), prop::collection::vec(any::<u16>(), 1..20)), 1..5),
+        cost in prop_oneof![Just(0u32), 1u32..5000, Just(u32::MAX)],
+        window in prop_oneof![Just(None), Just(Some(0u32)), Just(Some(u32::MAX)), (1u32..1000).prop_map(Some)],
+        distinct in any::<bool>(),
+        smoothing in prop_oneof![Just(0u32), 1u32..=1000, Just(u32::MAX)],
+        seed in any::<u64>(),
+    ) {
+        let pool: Vec<Dest> = servers
+            .iter()
+            .enumerate()
+            .map(|(i, &(w, over, active, inactive))| {
+                let mut d = Dest::with_counts(Endpoint::v4([198, 18, 1, i as u8 + 1], 80), w, active, inactive);
+                d.set_flag(DestFlags::OVERLOAD, over);
+                d
+            })
+            .collect();
+        let order: Vec<DestId> = (0..pool.len() as u16).rev().map(DestId).collect();
+        let set = DestSet::new(&pool, &order);
+        let eligible = |id: DestId| {
+            let d = &pool[id.index()];
+            d.weight > 0 && d.weight <= i32::MAX as u32 && !d.is_overloaded()
+        };
+        let any_eligible = order.iter().any(|&id| eligible(id));
+        let cfg = P2cConfig {
+            conn_cost_kb: cost,
+            distinct,
+            in_flight: match window {
+                None => InFlight::Scheduled,
+                Some(w) => InFlight::Window { window_ms: w },
+            },
+            smoothing_permille: smoothing,
+        };
+        let run = || -> Result<Vec<Option<DestId>>, TestCaseError> {
+            // 6 slots of state for up to 8 servers: the last ones schedule without reports
+            let mut p = P2c::<_, 6>::new(SplitMix64::new(seed), cfg);
+            let mut picks = Vec::new();
+            for (reports, times) in &rounds {
+                let fit = p.set_reports(reports);
+                prop_assert_eq!(fit.is_err(), reports.len() > 6);
+                for &t in times {
+                    let req = SchedRequest {
+                        flow: FlowKey::new(Protocol::Tcp, Endpoint::v4([198, 19, 0, 1], 40000), Endpoint::v4([198, 18, 0, 1], 80)),
+                        now: Instant::from_millis(u64::from(t)),
+                    };
+                    let pick = p.schedule(&set, &req);
+                    match pick {
+                        Some(id) => prop_assert!(eligible(id), "picked {:?}", id),
+                        None => prop_assert!(!any_eligible),
+                    }
+                    picks.push(pick);
+                }
+            }
+            Ok(picks)
+        };
+        prop_assert_eq!(run()?, run()?);
     }
 }
