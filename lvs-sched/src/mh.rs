@@ -525,14 +525,17 @@ impl<const CAP: usize, const SETUP: usize> Scheduler for Mh<CAP, SETUP> {
     /// The `-b` flags this scheduler was built with, for listings.
     fn sched_flags(&self) -> lvs_core::ipvsadm::SchedFlags {
         use lvs_core::ipvsadm::SchedFlags;
-        let mut f = SchedFlags::NONE;
-        if self.fallback() {
-            f = f | SchedFlags::MH_FALLBACK;
-        }
-        if self.port() {
-            f = f | SchedFlags::MH_PORT;
-        }
-        f
+        let fallback = if self.fallback() {
+            SchedFlags::MH_FALLBACK
+        } else {
+            SchedFlags::NONE
+        };
+        let port = if self.port() {
+            SchedFlags::MH_PORT
+        } else {
+            SchedFlags::NONE
+        };
+        fallback | port
     }
 
     fn name(&self) -> &'static str {

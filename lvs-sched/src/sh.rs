@@ -149,14 +149,17 @@ impl Scheduler for Sh {
     /// The `-b` flags this scheduler was built with, for listings.
     fn sched_flags(&self) -> lvs_core::ipvsadm::SchedFlags {
         use lvs_core::ipvsadm::SchedFlags;
-        let mut f = SchedFlags::NONE;
-        if self.fallback() {
-            f = f | SchedFlags::SH_FALLBACK;
-        }
-        if self.port() {
-            f = f | SchedFlags::SH_PORT;
-        }
-        f
+        let fallback = if self.fallback() {
+            SchedFlags::SH_FALLBACK
+        } else {
+            SchedFlags::NONE
+        };
+        let port = if self.port() {
+            SchedFlags::SH_PORT
+        } else {
+            SchedFlags::NONE
+        };
+        fallback | port
     }
 
     fn name(&self) -> &'static str {
