@@ -16,7 +16,6 @@ use lvs_forward::tunnel::{encapsulate, gue_source_port, TunnelParams};
 use lvs_forward::{dr, ChecksumCaps, MacAddr};
 use std::hint::black_box;
 
-#[allow(dead_code)]
 #[rustfmt::skip]
 #[path = "../../lvs-forward/tests/data/vectors.rs"]
 mod vectors;
