@@ -181,6 +181,9 @@ proptest! {
     #[test]
     fn tunnel_roundtrip(p in pkt(), outer_v6 in any::<bool>(), gue in any::<bool>(), csum in any::<bool>(),
                         s in any::<[u8; 16]>(), d in any::<[u8; 16]>(), hash in any::<u32>(), extra in 0usize..16) {
+        // an inner datagram addressed to the GUE port itself would make the oracle (which
+        // decapsulates recursively by port) read its payload as another GUE header
+        prop_assume!(p.src.port != 6080 && p.dst.port != 6080);
         let inner = build(&p, p.src, p.dst);
         let kind = if gue { TunnelKind::Gue { port: 6080, csum } } else { TunnelKind::Ipip };
         let params = TunnelParams { kind, flow_hash: hash, ..TunnelParams::ipip(addr(outer_v6, s), addr(outer_v6, d)) };
@@ -190,7 +193,7 @@ proptest! {
         let e = encapsulate(&mut b, head, inner.len(), &params, &CAPS).unwrap();
         prop_assert_eq!(e.start, extra);
         prop_assert_eq!(&b[head..], &inner[..]);
-        verify(&b[e.start..], false, Some(6080));
+        verify(&b[e.start..], false, if gue { Some(6080) } else { None });
         let dcap = decapsulate(&b, e.start, Some(6080), &CAPS).unwrap();
         prop_assert_eq!(&b[dcap.start..dcap.start + dcap.len], &inner[..]);
         prop_assert_eq!(dcap.outer_src, params.src);
