@@ -38,6 +38,7 @@ extern crate std;
 pub mod checksum;
 pub mod dr;
 pub mod error;
+mod fast;
 pub mod icmp;
 pub mod nat;
 pub mod parse;

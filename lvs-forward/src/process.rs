@@ -13,6 +13,7 @@
 //! IP packet, of which the frame's own 14-byte Ethernet header provides 14).
 
 use crate::error::ForwardError;
+use crate::fast;
 use crate::icmp::{build_error, nat_icmp, IcmpErrorKind};
 use crate::nat::{nat_in, nat_out};
 use crate::parse::{parse_ethernet, Parsed};
@@ -21,9 +22,12 @@ use crate::tunnel::{encapsulate, flow_hash, TunnelParams};
 use crate::wire::{self, ChecksumCaps};
 use core::fmt;
 use lvs_core::addr::Direction;
-use lvs_core::director::{Director, DropReason, PacketMeta, Verdict};
+use lvs_core::director::{Director, DropReason, PacketMeta, Verdict, BURST_MAX};
 use lvs_core::hash::SipKey;
-use lvs_core::{DestId, FwdMethod, Instant, IpAddr, Ipv4Addr, Ipv6Addr, Scheduler};
+use lvs_core::{
+    DestId, Endpoint, FlowKey, FwdMethod, Instant, IpAddr, Ipv4Addr, Ipv6Addr, Protocol, Scheduler,
+    TcpFlags,
+};
 
 /// Settings of the per-packet path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -169,7 +173,7 @@ pub fn process_frame<S: Scheduler>(
             required: frame_start.saturating_add(frame_len),
         }));
     };
-    let p = match parse_ethernet(&buf[frame_start..end]) {
+    let p = match parse(&buf[frame_start..end]) {
         Ok(p) => p,
         Err(e) => return Action::Drop(DropCause::Parse(e)),
     };
@@ -182,6 +186,151 @@ pub fn process_frame<S: Scheduler>(
         }
     };
     apply(verdict, &p, buf, frame_start, end, cfg, out)
+}
+
+/// One frame of a burst for [`process_burst`]: the frame is `buf[start..start + len]`, with
+/// `buf[..start]` as headroom, as for [`process_frame`].
+#[derive(Debug)]
+pub struct BurstFrame<'b> {
+    /// The buffer holding the frame.
+    pub buf: &'b mut [u8],
+    /// Offset of the Ethernet header in `buf`.
+    pub start: usize,
+    /// Length of the frame.
+    pub len: usize,
+    /// The packet's firewall mark, 0 for none.
+    pub fwmark: u32,
+}
+
+impl<'b> BurstFrame<'b> {
+    /// A frame at `buf[start..start + len]` without a firewall mark.
+    pub fn new(buf: &'b mut [u8], start: usize, len: usize) -> Self {
+        BurstFrame {
+            buf,
+            start,
+            len,
+            fwmark: 0,
+        }
+    }
+}
+
+/// Processes a burst of frames: the same result, frame by frame, as calling [`process_frame`]
+/// on each in order, but faster for many flows.
+///
+/// `actions[i]` receives frame `i`'s action; at most `min(frames.len(), actions.len())` frames
+/// are processed and that number is returned. ICMP errors the director answers with are
+/// written one after another into `out`, in frame order: the bytes of the `k`-th
+/// [`Action::Respond`] start at the sum of the `len`s of the earlier ones. A response that does
+/// not fit in what is left of `out` makes its frame's action a drop, as [`process_frame`] does
+/// with too small an `out`.
+pub fn process_burst<S: Scheduler>(
+    dir: &mut Director<'_, S>,
+    now: Instant,
+    frames: &mut [BurstFrame<'_>],
+    cfg: &ProcessConfig,
+    actions: &mut [Action],
+    out: &mut [u8],
+) -> usize {
+    let n = frames.len().min(actions.len());
+    let mut used = 0;
+    let blank = PacketMeta::new(
+        FlowKey::new(
+            Protocol::Tcp,
+            Endpoint::v4([0; 4], 0),
+            Endpoint::v4([0; 4], 0),
+        ),
+        TcpFlags::NONE,
+        0,
+    );
+    for (fs, acts) in frames[..n]
+        .chunks_mut(BURST_MAX)
+        .zip(actions[..n].chunks_mut(BURST_MAX))
+    {
+        let mut parsed: [Option<Parsed>; BURST_MAX] = [None; BURST_MAX];
+        let mut verdicts = [Verdict::Deliver; BURST_MAX];
+        // consecutive packets for the director's burst call, by frame index
+        let mut run = [0usize; BURST_MAX];
+        let mut metas = [blank; BURST_MAX];
+        let mut got = [Verdict::Deliver; BURST_MAX];
+        let mut run_len = 0;
+        let flush = |dir: &mut Director<'_, S>,
+                     run: &[usize],
+                     metas: &[PacketMeta],
+                     got: &mut [Verdict],
+                     verdicts: &mut [Verdict]| {
+            dir.handle_packet_burst(now, metas, got);
+            for (&i, v) in run.iter().zip(got.iter()) {
+                verdicts[i] = *v;
+            }
+        };
+        for (i, (f, a)) in fs.iter().zip(acts.iter_mut()).enumerate() {
+            let Some(frame) = f
+                .start
+                .checked_add(f.len)
+                .and_then(|e| f.buf.get(f.start..e))
+            else {
+                *a = Action::Drop(DropCause::Forward(ForwardError::BufferTooSmall {
+                    required: f.start.saturating_add(f.len),
+                }));
+                continue;
+            };
+            let p = match parse(frame) {
+                Ok(p) => p,
+                Err(e) => {
+                    *a = Action::Drop(DropCause::Parse(e));
+                    continue;
+                }
+            };
+            parsed[i] = Some(p);
+            match p.icmp.and_then(|i| i.quote) {
+                Some(q) => {
+                    // in order: the packets before it first
+                    flush(
+                        dir,
+                        &run[..run_len],
+                        &metas[..run_len],
+                        &mut got[..run_len],
+                        &mut verdicts,
+                    );
+                    run_len = 0;
+                    verdicts[i] = dir.handle_icmp_error(now, &q.quoted, p.ip_len as u32);
+                }
+                None => {
+                    let mut meta = PacketMeta::new(p.flow, p.tcp_flags, p.ip_len as u32);
+                    meta.fwmark = f.fwmark;
+                    metas[run_len] = meta;
+                    run[run_len] = i;
+                    run_len += 1;
+                }
+            }
+        }
+        flush(
+            dir,
+            &run[..run_len],
+            &metas[..run_len],
+            &mut got[..run_len],
+            &mut verdicts,
+        );
+        for (i, (f, a)) in fs.iter_mut().zip(acts.iter_mut()).enumerate() {
+            let Some(p) = &parsed[i] else { continue };
+            let end = f.start + f.len;
+            let rest = out.get_mut(used..).unwrap_or_default();
+            *a = apply(verdicts[i], p, f.buf, f.start, end, cfg, rest);
+            if let Action::Respond { len, .. } = *a {
+                used += len;
+            }
+        }
+    }
+    n
+}
+
+/// [`parse_ethernet`], through the common case's shortcut when it applies.
+#[inline]
+fn parse(frame: &[u8]) -> Result<Parsed, wire::Error> {
+    match fast::parse_v4_l4(frame) {
+        Some(p) => Ok(p),
+        None => parse_ethernet(frame),
+    }
 }
 
 fn respond(
@@ -225,6 +374,29 @@ fn apply(
             )
         }
         Verdict::Drop(r) => Action::Drop(DropCause::Director(r)),
+        Verdict::Forward(f)
+            if f.method == FwdMethod::Masq
+                && (cfg.mtu == 0 || check_mtu(p, cfg.mtu).is_ok())
+                && fast::ttl_and_nat_in_v4(
+                    &mut buf[frame_start..end],
+                    p,
+                    &f.daddr,
+                    cfg.decrement_ttl,
+                    caps,
+                )
+                .is_some() =>
+        {
+            // the common case, done in one pass with the general path's exact result
+            Action::Transmit {
+                start: frame_start + p.l3,
+                len: p.ip_len,
+                next_hop: f.daddr.addr,
+                to: Peer::RealServer {
+                    dest: f.dest,
+                    method: f.method,
+                },
+            }
+        }
         Verdict::Forward(f) => {
             let frame = &mut buf[frame_start..end];
             if cfg.decrement_ttl {

@@ -1,0 +1,604 @@
+//! The per-packet path at one million live connections, lvs beside a naive implementation in
+//! the same criterion group and run:
+//!
+//! - `fastpath/nat_established_1M`: one established IPv4/TCP flow's packet, one call per
+//!   packet: parse the Ethernet frame, find the connection among 1 000 000 live ones, update
+//!   its state, timer and counters, decrement the TTL and rewrite the destination (NAT).
+//! - `fastpath/nat_established_burst32_1M`: the same work, 32 packets per call
+//!   (`lvs_forward::process::process_burst`: all parsed and hashed first, the table slots
+//!   prefetched, then each finished in order). Time is per burst of 32.
+//! - `fastpath/new_conn_wlc64`: a SYN of a new flow: parse, look up (a miss among 1M), schedule
+//!   with wlc over 64 real servers, insert, rewrite. Every new connection is deleted again
+//!   outside the timed region, so the table stays at 1M.
+//!
+//! `naive` is what one might write with std and a packet crate: `etherparse` to parse, a
+//! `std::collections::HashMap` keyed by the 5-tuple (std's SipHash-1-3), the kernel's wlc scan
+//! for new flows, and both checksums recomputed in full.
+//!
+//! The frames are real bytes (Ethernet + IPv4 + TCP, padded to 60 bytes), one per flow, in a
+//! pseudo-random order over all 1M flows; each iteration copies the next frame into a work
+//! buffer (the same 64-byte copy on both sides). Before timing, both sides process the same
+//! frames and the output bytes are compared.
+//!
+//! `LVS_BENCH_FLOWS` overrides the number of live connections (default 1 000 000).
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use etherparse::{NetSlice, PacketBuilder, SlicedPacket, TransportSlice};
+use lvs_core::conn::ConnKey;
+use lvs_core::director::{Director, DirectorConfig, OwnedMemory};
+use lvs_core::hash::SipKey;
+use lvs_core::{
+    DestConfig, Endpoint, FwdMethod, Instant, IpAddr, Ipv4Addr, Protocol, ServiceConfig, ServiceKey,
+};
+use lvs_forward::process::{process_burst, process_frame, Action, BurstFrame, ProcessConfig};
+use lvs_sched::registry::{AnyScheduler, SchedOptions};
+use std::collections::HashMap;
+use std::hint::black_box;
+use std::time::Duration as StdDuration;
+
+const CAP: usize = 1 << 20;
+const RS: usize = 64;
+const VIP: [u8; 4] = [198, 18, 0, 1];
+const VPORT: u16 = 80;
+const RPORT: u16 = 8080;
+const FRAME_LEN: usize = 60;
+const BURST: usize = 32;
+/// New flows per timed chunk of the new-connection bench (then deleted, untimed).
+const NEW_CHUNK: usize = 512;
+/// Distinct new flows cycled through by the new-connection bench.
+const NEW_POOL: usize = 1 << 18;
+
+const CMAC: [u8; 6] = [2, 0, 0, 0, 0, 1];
+const DMAC: [u8; 6] = [2, 0, 0, 0, 0, 2];
+
+/// One frame per cache line.
+#[derive(Clone, Copy)]
+#[repr(C, align(64))]
+struct Frame([u8; 64]);
+
+fn flows() -> usize {
+    std::env::var("LVS_BENCH_FLOWS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1_000_000)
+        .min(CAP - 4096)
+}
+
+/// A small deterministic generator for the fixtures (splitmix64).
+fn mix(i: u64) -> u64 {
+    let mut z = i.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// Client `i`: 16 ports on each of 65 536 addresses of 100.64.0.0/10.
+fn client(i: u32) -> ([u8; 4], u16) {
+    let a = 0x6440_0000u32 | (i >> 4);
+    (a.to_be_bytes(), 20_000 + (i & 15) as u16 * 2011)
+}
+
+/// A fresh client for new flows (a range disjoint from the live ones).
+fn new_client(i: u32) -> ([u8; 4], u16) {
+    let a = 0x6480_0000u32 | (i >> 4);
+    (a.to_be_bytes(), 20_000 + (i & 15) as u16 * 2011)
+}
+
+fn rs_addr(k: usize) -> [u8; 4] {
+    [10, 1, (k >> 8) as u8, (k & 0xff) as u8 + 1]
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Syn,
+    Ack,
+}
+
+fn frame(c: ([u8; 4], u16), kind: Kind, seq: u32) -> Frame {
+    let b = PacketBuilder::ethernet2(CMAC, DMAC)
+        .ipv4(c.0, VIP, 64)
+        .tcp(c.1, VPORT, seq, 64_240);
+    let b = match kind {
+        Kind::Syn => b.syn(),
+        Kind::Ack => b.ack(seq ^ 0x5555),
+    };
+    let mut v = Vec::with_capacity(64);
+    b.write(&mut v, &[]).unwrap();
+    assert_eq!(v.len(), 54);
+    let mut f = Frame([0; 64]);
+    f.0[..54].copy_from_slice(&v);
+    f
+}
+
+// ----- lvs ---------------------------------------------------------------------------------
+
+fn process_cfg() -> ProcessConfig {
+    ProcessConfig::new(
+        Ipv4Addr::new(10, 0, 0, 254),
+        "2001:db8::fe".parse().unwrap(),
+        SipKey(3, 4),
+    )
+}
+
+#[inline(never)]
+fn lvs_one(
+    dir: &mut Director<'_, AnyScheduler>,
+    now: Instant,
+    cfg: &ProcessConfig,
+    f: &Frame,
+    out: &mut [u8],
+) -> Frame {
+    let mut buf = *f;
+    let a = process_frame(dir, now, &mut buf.0, 0, FRAME_LEN, 0, cfg, out);
+    debug_assert!(matches!(a, Action::Transmit { .. }), "{a:?}");
+    let _ = black_box(a);
+    buf
+}
+
+// ----- naive -------------------------------------------------------------------------------
+
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+struct Tuple {
+    proto: u8,
+    src: [u8; 4],
+    sport: u16,
+    dst: [u8; 4],
+    dport: u16,
+}
+
+#[derive(Clone, Copy)]
+struct NaiveConn {
+    dest: u16,
+    state: u8,
+    last_ms: u64,
+    pkts: u64,
+    bytes: u64,
+}
+
+#[derive(Clone, Copy, Default)]
+struct NaiveDest {
+    addr: [u8; 4],
+    port: u16,
+    weight: u32,
+    active: u32,
+    inactive: u32,
+    inpkts: u64,
+    inbytes: u64,
+}
+
+struct Naive {
+    map: HashMap<Tuple, NaiveConn>,
+    /// Servers in the kernel's list order (newest first).
+    dests: Vec<NaiveDest>,
+    pkts: u64,
+    bytes: u64,
+}
+
+const ST_SYN_RECV: u8 = 3;
+const ST_ESTABLISHED: u8 = 1;
+const ST_FIN_WAIT: u8 = 4;
+const ST_CLOSE: u8 = 8;
+
+impl Naive {
+    /// The kernel's wlc: the first usable server, then strict weighted replacement.
+    fn wlc(&self) -> Option<usize> {
+        let oh = |d: &NaiveDest| (d.active << 8) + d.inactive;
+        let mut least = self.dests.iter().position(|d| d.weight > 0)?;
+        for (i, d) in self.dests.iter().enumerate().skip(least + 1) {
+            let l = &self.dests[least];
+            if u64::from(oh(l)) * u64::from(d.weight) > u64::from(oh(d)) * u64::from(l.weight) {
+                least = i;
+            }
+        }
+        Some(least)
+    }
+
+    /// Parse, find or schedule, update, rewrite with full checksums. `false`: not forwarded.
+    fn process(&mut self, now_ms: u64, buf: &mut [u8]) -> bool {
+        let (ip_bytes, tcp_bytes, l3, l4) = {
+            let Ok(s) = SlicedPacket::from_ethernet(buf) else {
+                return false;
+            };
+            let (Some(NetSlice::Ipv4(ip)), Some(TransportSlice::Tcp(t))) = (s.net, s.transport)
+            else {
+                return false;
+            };
+            let mut iph = ip.header().to_header();
+            let mut tcp = t.to_header();
+            let key = Tuple {
+                proto: 6,
+                src: iph.source,
+                sport: tcp.source_port,
+                dst: iph.destination,
+                dport: tcp.destination_port,
+            };
+            let len = u64::from(iph.total_len);
+            let conn = match self.map.get_mut(&key) {
+                Some(c) => {
+                    c.state = if tcp.rst {
+                        ST_CLOSE
+                    } else if tcp.fin {
+                        ST_FIN_WAIT
+                    } else if tcp.ack && c.state == ST_SYN_RECV {
+                        let d = &mut self.dests[c.dest as usize];
+                        d.inactive -= 1;
+                        d.active += 1;
+                        ST_ESTABLISHED
+                    } else {
+                        c.state
+                    };
+                    c.last_ms = now_ms;
+                    c.pkts += 1;
+                    c.bytes += len;
+                    *c
+                }
+                None => {
+                    if !(tcp.syn && key.dst == VIP && key.dport == VPORT) {
+                        return false;
+                    }
+                    let Some(d) = self.wlc() else { return false };
+                    self.dests[d].inactive += 1;
+                    let c = NaiveConn {
+                        dest: d as u16,
+                        state: ST_SYN_RECV,
+                        last_ms: now_ms,
+                        pkts: 1,
+                        bytes: len,
+                    };
+                    self.map.insert(key, c);
+                    c
+                }
+            };
+            let d = &mut self.dests[conn.dest as usize];
+            d.inpkts += 1;
+            d.inbytes += len;
+            self.pkts += 1;
+            self.bytes += len;
+            iph.time_to_live -= 1;
+            iph.destination = d.addr;
+            tcp.destination_port = d.port;
+            iph.header_checksum = iph.calc_header_checksum();
+            tcp.checksum = tcp.calc_checksum_ipv4(&iph, t.payload()).unwrap();
+            let base = buf.as_ptr() as usize;
+            let l3 = ip.header().slice().as_ptr() as usize - base;
+            let l4 = t.slice().as_ptr() as usize - base;
+            (iph.to_bytes(), tcp.to_bytes(), l3, l4)
+        };
+        buf[l3..l3 + ip_bytes.len()].copy_from_slice(&ip_bytes);
+        buf[l4..l4 + tcp_bytes.len()].copy_from_slice(&tcp_bytes);
+        true
+    }
+
+    fn remove(&mut self, c: ([u8; 4], u16)) {
+        let key = Tuple {
+            proto: 6,
+            src: c.0,
+            sport: c.1,
+            dst: VIP,
+            dport: VPORT,
+        };
+        if let Some(conn) = self.map.remove(&key) {
+            let d = &mut self.dests[conn.dest as usize];
+            if conn.state == ST_ESTABLISHED {
+                d.active -= 1;
+            } else {
+                d.inactive -= 1;
+            }
+        }
+    }
+}
+
+#[inline(never)]
+fn naive_one(n: &mut Naive, now_ms: u64, f: &Frame) -> Frame {
+    let mut buf = *f;
+    let ok = n.process(now_ms, &mut buf.0[..FRAME_LEN]);
+    debug_assert!(ok);
+    black_box(ok);
+    buf
+}
+
+#[inline(never)]
+fn profile_lvs(
+    dir: &mut Director<'_, AnyScheduler>,
+    now: Instant,
+    cfg: &ProcessConfig,
+    pool: &[Frame],
+    packets: usize,
+    out: &mut [u8],
+) {
+    for k in 0..packets {
+        black_box(lvs_one(dir, now, cfg, &pool[k % pool.len()], out));
+    }
+}
+
+#[inline(never)]
+fn profile_naive(n: &mut Naive, now_ms: u64, pool: &[Frame], packets: usize) {
+    for k in 0..packets {
+        black_box(naive_one(n, now_ms, &pool[k % pool.len()]));
+    }
+}
+
+// ----- the benches -------------------------------------------------------------------------
+
+fn bench(c: &mut Criterion) {
+    let n = flows();
+    let t0 = std::time::Instant::now();
+    let mut mem = OwnedMemory::<AnyScheduler>::new(CAP, 4, 256);
+    let seed = SipKey(0x243f_6a88_85a3_08d3, 0x1319_8a2e_0370_7344);
+    let mut dir = Director::new(DirectorConfig::new(seed), mem.borrow(), Instant::ZERO).unwrap();
+    let vip = Endpoint::v4(VIP, VPORT);
+    let svc = dir
+        .add_service(
+            ServiceConfig::new(ServiceKey::Addr {
+                proto: Protocol::Tcp,
+                vip,
+            }),
+            AnyScheduler::from_name("wlc", &SchedOptions::default()).unwrap(),
+        )
+        .unwrap();
+    for k in 0..RS {
+        let w = 1 + (mix(k as u64) % 4) as u32;
+        dir.add_dest(
+            svc,
+            DestConfig::new(Endpoint::v4(rs_addr(k), RPORT), FwdMethod::Masq, w),
+        )
+        .unwrap();
+    }
+    let cfg = process_cfg();
+    let mut out = [0u8; 1500];
+    let now = Instant::from_secs(1);
+    let now_ms = now.total_millis();
+
+    // 1M established connections on both sides: a SYN then an ACK per flow
+    let mut naive = Naive {
+        map: HashMap::with_capacity(n + 2 * NEW_CHUNK),
+        dests: dir
+            .dests(svc)
+            .iter()
+            .map(|(_, d)| NaiveDest {
+                addr: match d.addr.addr {
+                    IpAddr::V4(a) => a.octets(),
+                    IpAddr::V6(_) => unreachable!(),
+                },
+                port: d.addr.port,
+                weight: d.weight,
+                ..NaiveDest::default()
+            })
+            .collect(),
+        pkts: 0,
+        bytes: 0,
+    };
+    for i in 0..n as u32 {
+        for kind in [Kind::Syn, Kind::Ack] {
+            let f = frame(client(i), kind, i);
+            let a = lvs_one(&mut dir, now, &cfg, &f, &mut out);
+            let b = naive_one(&mut naive, now_ms, &f);
+            if i < 4096 {
+                assert!(
+                    a.0[..FRAME_LEN] == b.0[..FRAME_LEN],
+                    "setup flow {i}: outputs differ"
+                );
+            }
+        }
+    }
+    assert_eq!(dir.table().len(), n);
+    assert_eq!(naive.map.len(), n);
+    for (k, (_, d)) in dir.dests(svc).iter().enumerate() {
+        assert_eq!(
+            (d.active, d.inactive),
+            (naive.dests[k].active, naive.dests[k].inactive)
+        );
+    }
+    // the probe order: every flow once, shuffled
+    let mut order: Vec<u32> = (0..n as u32).collect();
+    for i in (1..order.len()).rev() {
+        let j = (mix(i as u64) % (i as u64 + 1)) as usize;
+        order.swap(i, j);
+    }
+    let pool: Vec<Frame> = order
+        .iter()
+        .map(|&i| frame(client(i), Kind::Ack, i.wrapping_mul(7)))
+        .collect();
+    // same output bytes, and the same state afterwards
+    for f in pool.iter().take(1 << 16) {
+        let a = lvs_one(&mut dir, now, &cfg, f, &mut out);
+        let b = naive_one(&mut naive, now_ms, f);
+        assert!(a.0[..FRAME_LEN] == b.0[..FRAME_LEN], "outputs differ");
+    }
+    let mut bufs = [Frame([0; 64]); BURST];
+    let mut acts = [Action::Deliver; BURST];
+    let mut resp = [0u8; 1500];
+    for (k, chunk) in pool.chunks_exact(BURST).take(256).enumerate() {
+        bufs.copy_from_slice(chunk);
+        let mut frames: [BurstFrame<'_>; BURST] = bufs
+            .each_mut()
+            .map(|b| BurstFrame::new(&mut b.0[..], 0, FRAME_LEN));
+        process_burst(&mut dir, now, &mut frames, &cfg, &mut acts, &mut resp);
+        for (j, f) in chunk.iter().enumerate() {
+            assert!(matches!(acts[j], Action::Transmit { .. }));
+            let b = naive_one(&mut naive, now_ms, f);
+            assert!(
+                bufs[j].0[..FRAME_LEN] == b.0[..FRAME_LEN],
+                "burst {k}/{j} differs"
+            );
+        }
+    }
+    eprintln!(
+        "fastpath: {n} live connections ready in {:.1?}; lvs table {} MiB",
+        t0.elapsed(),
+        (CAP * 64) >> 20
+    );
+
+    if let Ok(mode) = std::env::var("LVS_FASTPATH_PROFILE") {
+        // run one side alone for a profiler (perf, callgrind), no criterion
+        let packets: usize = std::env::var("LVS_FASTPATH_PACKETS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(1_000_000);
+        let t = std::time::Instant::now();
+        match mode.as_str() {
+            "lvs" => profile_lvs(&mut dir, now, &cfg, &pool, packets, &mut out),
+            "naive" => profile_naive(&mut naive, now_ms, &pool, packets),
+            "burst" => {
+                let bursts = pool.len() / BURST;
+                for k in 0..packets / BURST {
+                    let k = k % bursts;
+                    bufs.copy_from_slice(&pool[k * BURST..(k + 1) * BURST]);
+                    let mut frames: [BurstFrame<'_>; BURST] = bufs
+                        .each_mut()
+                        .map(|b| BurstFrame::new(&mut b.0[..], 0, FRAME_LEN));
+                    process_burst(&mut dir, now, &mut frames, &cfg, &mut acts, &mut resp);
+                    black_box(&bufs);
+                }
+            }
+            other => panic!("LVS_FASTPATH_PROFILE={other}: lvs, naive or burst"),
+        }
+        eprintln!(
+            "{mode}: {packets} packets, {:.1} ns/packet",
+            t.elapsed().as_nanos() as f64 / packets as f64
+        );
+        std::process::exit(0);
+    }
+
+    // ----- established, one packet per call
+    let mut g = c.benchmark_group("fastpath/nat_established_1M");
+    g.throughput(Throughput::Elements(1));
+    let mut k = 0usize;
+    g.bench_function("lvs", |b| {
+        b.iter(|| {
+            k = if k + 1 == pool.len() { 0 } else { k + 1 };
+            lvs_one(&mut dir, now, &cfg, &pool[k], &mut out)
+        })
+    });
+    let mut k = 0usize;
+    g.bench_function("naive", |b| {
+        b.iter(|| {
+            k = if k + 1 == pool.len() { 0 } else { k + 1 };
+            naive_one(&mut naive, now_ms, &pool[k])
+        })
+    });
+    g.finish();
+
+    // ----- established, 32 packets per call
+    let mut g = c.benchmark_group("fastpath/nat_established_burst32_1M");
+    g.throughput(Throughput::Elements(BURST as u64));
+    let bursts = pool.len() / BURST;
+    let mut k = 0usize;
+    g.bench_function("lvs", |b| {
+        b.iter(|| {
+            k = if k + 1 == bursts { 0 } else { k + 1 };
+            bufs.copy_from_slice(&pool[k * BURST..(k + 1) * BURST]);
+            let mut frames: [BurstFrame<'_>; BURST] = bufs
+                .each_mut()
+                .map(|b| BurstFrame::new(&mut b.0[..], 0, FRAME_LEN));
+            process_burst(&mut dir, now, &mut frames, &cfg, &mut acts, &mut resp);
+            black_box(&bufs);
+        })
+    });
+    let mut k = 0usize;
+    g.bench_function("naive", |b| {
+        b.iter(|| {
+            k = if k + 1 == bursts { 0 } else { k + 1 };
+            bufs.copy_from_slice(&pool[k * BURST..(k + 1) * BURST]);
+            for f in bufs.iter_mut() {
+                black_box(naive.process(now_ms, &mut f.0[..FRAME_LEN]));
+            }
+            black_box(&bufs);
+        })
+    });
+    g.finish();
+
+    // ----- new connections: SYNs of fresh flows (cold buckets), deleted again untimed
+    let new_pool: Vec<Frame> = (0..NEW_POOL as u32)
+        .map(|i| frame(new_client(i), Kind::Syn, i))
+        .collect();
+    let new_key = |i: usize| {
+        let (a, p) = new_client(i as u32);
+        ConnKey {
+            proto: Protocol::Tcp,
+            caddr: IpAddr::V4(Ipv4Addr::from(a)),
+            cport: p,
+            vaddr: IpAddr::V4(Ipv4Addr::from(VIP)),
+            vport: VPORT,
+        }
+    };
+    let drop_range = |dir: &mut Director<'_, AnyScheduler>, from: usize, m: usize| {
+        for i in from..from + m {
+            let h = dir
+                .table()
+                .find(&new_key(i), false)
+                .expect("new connection present");
+            assert!(dir.drop_conn(h));
+        }
+    };
+    // same decisions and bytes on both sides for a few chunks of new flows
+    for r in 0..4 {
+        let from = r * NEW_CHUNK;
+        for f in &new_pool[from..from + NEW_CHUNK] {
+            let a = lvs_one(&mut dir, now, &cfg, f, &mut out);
+            let b = naive_one(&mut naive, now_ms, f);
+            assert!(
+                a.0[..FRAME_LEN] == b.0[..FRAME_LEN],
+                "new flow outputs differ"
+            );
+        }
+        drop_range(&mut dir, from, NEW_CHUNK);
+        for i in from..from + NEW_CHUNK {
+            naive.remove(new_client(i as u32));
+        }
+    }
+    assert_eq!(dir.table().len(), n);
+    assert_eq!(naive.map.len(), n);
+    let mut g = c.benchmark_group("fastpath/new_conn_wlc64");
+    g.throughput(Throughput::Elements(1));
+    let mut nk = 0usize;
+    g.bench_function("lvs", |b| {
+        b.iter_custom(|iters| {
+            let mut total = StdDuration::ZERO;
+            let mut left = iters as usize;
+            while left > 0 {
+                let m = left.min(NEW_CHUNK);
+                if nk + m > NEW_POOL {
+                    nk = 0;
+                }
+                let t = std::time::Instant::now();
+                for f in &new_pool[nk..nk + m] {
+                    black_box(lvs_one(&mut dir, now, &cfg, f, &mut out));
+                }
+                total += t.elapsed();
+                drop_range(&mut dir, nk, m);
+                nk += m;
+                left -= m;
+            }
+            total
+        })
+    });
+    let mut nk = 0usize;
+    g.bench_function("naive", |b| {
+        b.iter_custom(|iters| {
+            let mut total = StdDuration::ZERO;
+            let mut left = iters as usize;
+            while left > 0 {
+                let m = left.min(NEW_CHUNK);
+                if nk + m > NEW_POOL {
+                    nk = 0;
+                }
+                let t = std::time::Instant::now();
+                for f in &new_pool[nk..nk + m] {
+                    black_box(naive_one(&mut naive, now_ms, f));
+                }
+                total += t.elapsed();
+                for i in nk..nk + m {
+                    naive.remove(new_client(i as u32));
+                }
+                nk += m;
+                left -= m;
+            }
+            total
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

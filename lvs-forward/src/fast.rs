@@ -1,0 +1,282 @@
+//! The common case of the per-packet path, without the general code's repeated checks: an
+//! untagged Ethernet frame carrying an unfragmented IPv4 packet without options, with a TCP or
+//! UDP header, forwarded by NAT.
+//!
+//! Each function here either produces exactly what the general code would (the same
+//! [`Parsed`], the same bytes) or declines (`None`), and the caller then takes the general
+//! path; the tests check the equivalence on generated packets.
+
+use crate::checksum;
+use crate::parse::{EthInfo, FragInfo, Parsed};
+use crate::wire::{ChecksumCaps, MacAddr};
+use lvs_core::{AddrFamily, Endpoint, FlowKey, IpAddr, Ipv4Addr, Protocol, TcpFlags};
+
+const ETH: usize = 14;
+
+#[inline(always)]
+fn be16(b: &[u8], at: usize) -> u16 {
+    u16::from_be_bytes([b[at], b[at + 1]])
+}
+
+/// [`crate::parse::parse_ethernet`] for an untagged IPv4 frame whose header has no options,
+/// that is not a fragment, and carries a whole TCP or UDP header: the same [`Parsed`]. `None`
+/// for anything else (the general parser then decides).
+#[inline]
+pub(crate) fn parse_v4_l4(frame: &[u8]) -> Option<Parsed> {
+    // Ethernet + 20-byte IPv4 header
+    let h: &[u8; ETH + 20] = frame.get(..ETH + 20)?.try_into().ok()?;
+    if h[12] != 0x08 || h[13] != 0x00 || h[ETH] != 0x45 {
+        return None;
+    }
+    let total = usize::from(be16(h, ETH + 2));
+    // frag offset 0 and MF clear
+    if be16(h, ETH + 6) & 0x3fff != 0 || total < 20 || frame.len() < ETH + total {
+        return None;
+    }
+    let proto = h[ETH + 9];
+    let seg = &frame[ETH + 20..ETH + total];
+    let (sport, dport, hdr_len, tcp_flags) = match proto {
+        6 => {
+            if seg.len() < 20 {
+                return None;
+            }
+            let hl = usize::from(seg[12] >> 4) * 4;
+            if hl < 20 || hl > seg.len() {
+                return None;
+            }
+            (be16(seg, 0), be16(seg, 2), hl, TcpFlags(seg[13]))
+        }
+        17 => {
+            if seg.len() < 8 {
+                return None;
+            }
+            let len = usize::from(be16(seg, 4));
+            if !(8..=seg.len()).contains(&len) {
+                return None;
+            }
+            (be16(seg, 0), be16(seg, 2), 8, TcpFlags::NONE)
+        }
+        _ => return None,
+    };
+    let mut dst = [0u8; 6];
+    dst.copy_from_slice(&h[0..6]);
+    let mut src = [0u8; 6];
+    src.copy_from_slice(&h[6..12]);
+    let a = |at: usize| IpAddr::V4(Ipv4Addr::new(h[at], h[at + 1], h[at + 2], h[at + 3]));
+    Some(Parsed {
+        eth: Some(EthInfo {
+            src: MacAddr(src),
+            dst: MacAddr(dst),
+            vlan: None,
+        }),
+        l3: ETH,
+        l4: ETH + 20,
+        payload: ETH + 20 + hdr_len,
+        family: AddrFamily::Ipv4,
+        ip_len: total,
+        ttl: h[ETH + 8],
+        tos: h[ETH + 1],
+        dont_frag: h[ETH + 6] & 0x40 != 0,
+        frag: FragInfo {
+            is_fragment: false,
+            first: true,
+            more: false,
+            ident: u32::from(be16(h, ETH + 4)),
+        },
+        flow: FlowKey::new(
+            Protocol::from(proto),
+            Endpoint::new(a(ETH + 12), sport),
+            Endpoint::new(a(ETH + 16), dport),
+        ),
+        tcp_flags,
+        icmp: None,
+    })
+}
+
+/// What the general path does to a NAT-forwarded packet that [`parse_v4_l4`] accepted, when
+/// its TTL is above 1 and it passes the MTU check: decrement the TTL (with
+/// `decrement_ttl`), then rewrite the destination to `real` (`nat_in`), updating the
+/// checksums incrementally in the same order, so the bytes are identical. `frame` is the
+/// frame `p` describes (offsets from its start). `None`, with the frame untouched, when the
+/// packet is not such a packet.
+#[inline]
+pub(crate) fn ttl_and_nat_in_v4(
+    frame: &mut [u8],
+    p: &Parsed,
+    real: &Endpoint,
+    decrement_ttl: bool,
+    caps: &ChecksumCaps,
+) -> Option<()> {
+    let IpAddr::V4(new_addr) = real.addr else {
+        return None;
+    };
+    let proto = p.flow.proto;
+    if p.l3 != ETH
+        || p.l4 != ETH + 20
+        || p.family != AddrFamily::Ipv4
+        || p.icmp.is_some()
+        || !matches!(proto, Protocol::Tcp | Protocol::Udp)
+    {
+        return None;
+    }
+    let end = ETH + p.ip_len;
+    let need = if proto == Protocol::Tcp { 20 } else { 8 };
+    if frame.len() < end || ETH + 20 + need > end || frame[ETH] != 0x45 {
+        return None;
+    }
+    if decrement_ttl {
+        let ttl = frame[ETH + 8];
+        if ttl <= 1 {
+            return None;
+        }
+        frame[ETH + 8] = ttl - 1;
+        if caps.ipv4.tx() {
+            let pr = frame[ETH + 9];
+            let c = checksum::update_u16(
+                be16(frame, ETH + 10),
+                u16::from_be_bytes([ttl, pr]),
+                u16::from_be_bytes([ttl - 1, pr]),
+            );
+            frame[ETH + 10..ETH + 12].copy_from_slice(&c.to_be_bytes());
+        }
+    }
+    let mut old = [0u8; 4];
+    old.copy_from_slice(&frame[ETH + 16..ETH + 20]);
+    let new = new_addr.octets();
+    let addr_sum = checksum::diff4(old, new, 0);
+    if caps.ipv4.tx() {
+        let c = checksum::finish(checksum::diff4(
+            old,
+            new,
+            checksum::start(be16(frame, ETH + 10)),
+        ));
+        frame[ETH + 10..ETH + 12].copy_from_slice(&c.to_be_bytes());
+    }
+    let l4 = ETH + 20;
+    let port_sum = checksum::diff2(be16(frame, l4 + 2), real.port, 0);
+    if proto == Protocol::Tcp {
+        if caps.tcp.tx() {
+            let c = l4 + 16;
+            let v = checksum::finish(checksum::start(be16(frame, c)) + addr_sum + port_sum);
+            frame[c..c + 2].copy_from_slice(&v.to_be_bytes());
+        }
+    } else if caps.udp.tx() {
+        let c = l4 + 6;
+        let old = be16(frame, c);
+        if old != 0 {
+            let v = checksum::finish(checksum::start(old) + addr_sum + port_sum);
+            let v = if v == 0 { 0xffff } else { v };
+            frame[c..c + 2].copy_from_slice(&v.to_be_bytes());
+        }
+    }
+    frame[ETH + 16..ETH + 20].copy_from_slice(&new);
+    frame[l4 + 2..l4 + 4].copy_from_slice(&real.port.to_be_bytes());
+    Some(())
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+    use crate::nat::nat_in;
+    use crate::parse::parse_ethernet;
+    use crate::route::decrement_ttl;
+    use proptest::prelude::*;
+    use std::vec::Vec;
+
+    /// An Ethernet + IPv4 + TCP/UDP frame, valid or not depending on the knobs.
+    #[allow(clippy::too_many_arguments)]
+    fn frame(
+        proto: u8,
+        ihl_byte: u8,
+        frag: u16,
+        ttl: u8,
+        total_delta: i32,
+        doff: u8,
+        payload: usize,
+        pad: usize,
+        bytes: [u8; 16],
+    ) -> Vec<u8> {
+        let l4len = if proto == 17 { 8 } else { 20 } + payload;
+        let total = (20 + l4len) as i32 + total_delta;
+        let mut f = Vec::new();
+        f.extend_from_slice(&[2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x08, 0x00]);
+        let mut ip = [0u8; 20];
+        ip[0] = ihl_byte;
+        ip[1] = bytes[0];
+        ip[2..4].copy_from_slice(&(total.max(0) as u16).to_be_bytes());
+        ip[4..6].copy_from_slice(&[bytes[1], bytes[2]]);
+        ip[6..8].copy_from_slice(&frag.to_be_bytes());
+        ip[8] = ttl;
+        ip[9] = proto;
+        ip[12..16].copy_from_slice(&bytes[3..7]);
+        ip[16..20].copy_from_slice(&[198, 18, 0, 1]);
+        let c = checksum::checksum(&ip);
+        ip[10..12].copy_from_slice(&c.to_be_bytes());
+        f.extend_from_slice(&ip);
+        let mut l4 = std::vec![0u8; l4len];
+        l4[0..2].copy_from_slice(&[bytes[7], bytes[8]]);
+        l4[2..4].copy_from_slice(&80u16.to_be_bytes());
+        if proto == 17 {
+            l4[4..6].copy_from_slice(&(l4len as u16).to_be_bytes());
+            l4[6..8].copy_from_slice(&[bytes[9], bytes[10]]);
+        } else if l4len >= 20 {
+            l4[12] = doff << 4;
+            l4[13] = bytes[11];
+            l4[16..18].copy_from_slice(&[bytes[9], bytes[10]]);
+        }
+        for (i, b) in l4.iter_mut().enumerate().skip(20) {
+            *b = bytes[12 + i % 4];
+        }
+        f.extend_from_slice(&l4);
+        f.extend(core::iter::repeat_n(0, pad));
+        f
+    }
+
+    proptest! {
+        #[test]
+        fn fast_parse_and_nat_match_the_general_path(
+            proto in prop_oneof![Just(6u8), Just(17u8), Just(1u8)],
+            ihl_byte in prop_oneof![8 => Just(0x45u8), 1 => Just(0x46u8), 1 => Just(0x44u8)],
+            frag in prop_oneof![8 => Just(0u16), 1 => Just(0x4000u16), 1 => Just(0x2000u16), 1 => Just(1u16)],
+            ttl in prop_oneof![Just(0u8), Just(1u8), Just(2u8), Just(64u8), Just(255u8)],
+            total_delta in prop_oneof![8 => Just(0i32), 1 => -30i32..30],
+            doff in prop_oneof![8 => Just(5u8), 1 => 0u8..16],
+            payload in 0usize..40,
+            pad in 0usize..12,
+            bytes in any::<[u8; 16]>(),
+            rport in any::<u16>(),
+            raddr in any::<[u8; 4]>(),
+            dec in any::<bool>(),
+        ) {
+            let f = frame(proto, ihl_byte, frag, ttl, total_delta, doff, payload, pad, bytes);
+            let general = parse_ethernet(&f);
+            let fast = parse_v4_l4(&f);
+            if let Some(p) = fast {
+                prop_assert_eq!(Ok(p), general);
+            }
+            // well-formed TCP/UDP without options or fragmentation is always taken fast
+            if ihl_byte == 0x45 && frag & 0x3fff == 0 && total_delta == 0 && proto != 1
+                && (proto == 17 || doff == 5) {
+                prop_assert!(fast.is_some());
+            }
+            let Ok(p) = general else { return Ok(()) };
+            let caps = ChecksumCaps::software();
+            let real = Endpoint::v4(raddr, rport);
+            let mut a = f.clone();
+            let mut b = f.clone();
+            let slow = (|| {
+                if dec {
+                    decrement_ttl(&mut a, &p, &caps).ok()?;
+                }
+                nat_in(&mut a, &p, real, &caps).ok()
+            })();
+            match ttl_and_nat_in_v4(&mut b, &p, &real, dec, &caps) {
+                Some(()) => {
+                    prop_assert!(slow.is_some());
+                    prop_assert_eq!(a, b);
+                }
+                None => prop_assert_eq!(&b, &f),
+            }
+        }
+    }
+}
