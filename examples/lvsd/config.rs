@@ -50,7 +50,8 @@ changed is applied; connections are kept); SIGTERM/SIGINT print the stats and ex
 control commands (one per `lvsd ctl` call): any rules line (-A -E -D -C -a -e -d),
 -L/-l [-n] [--stats|--rate|--thresholds|--persistent-conn|--tun-info] [--exact] [-c]
 [--nosort] [-t|-u|-f SERVICE], -L --daemon, -S [-n], -Z, reload, status, neigh,
-sysctl [NAME=VALUE]";
+sysctl [NAME=VALUE], announce (gratuitous ARP/NA for every VIP and own address: run it on
+a backup taking over)";
 
 /// The side of connection synchronisation lvsd plays.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

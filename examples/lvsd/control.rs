@@ -43,6 +43,8 @@ pub enum Command<'a> {
     Status,
     /// `-L --daemon`: the sync daemons.
     Daemon,
+    /// `announce`: gratuitous ARP / unsolicited NA for every VIP and own address.
+    Announce,
     /// `neigh`.
     Neigh,
     /// `sysctl` or `sysctl NAME=VALUE`.
@@ -86,6 +88,7 @@ pub fn parse_command(line: &str) -> Result<Command<'_>, String> {
         Some("reload") if toks.len() == 1 => return Ok(Command::Reload),
         Some("status") if toks.len() == 1 => return Ok(Command::Status),
         Some("neigh") if toks.len() == 1 => return Ok(Command::Neigh),
+        Some("announce") if toks.len() == 1 => return Ok(Command::Announce),
         Some("sysctl") => {
             return match toks.len() {
                 1 => Ok(Command::Sysctl(None)),
@@ -260,6 +263,7 @@ mod test {
         assert_eq!(parse_command("-Z").unwrap(), Command::Zero);
         assert_eq!(parse_command("reload").unwrap(), Command::Reload);
         assert_eq!(parse_command("-L --daemon").unwrap(), Command::Daemon);
+        assert_eq!(parse_command("announce").unwrap(), Command::Announce);
         assert_eq!(
             parse_command("ipvsadm -ln --daemon").unwrap(),
             Command::Daemon

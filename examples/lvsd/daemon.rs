@@ -179,18 +179,47 @@ impl<'d> Daemon<'d> {
         self.vips = new;
         self.pick_tunnel_sources();
         for (v, ifc) in announce {
-            if let IpAddr::V4(a) = v {
-                let targets: Vec<usize> = match ifc {
-                    Some(i) => vec![i],
-                    None => (0..self.ifaces.len()).collect(),
-                };
-                for i in targets {
+            if v.is_ipv4() {
+                self.announce_on(v, ifc);
+            }
+        }
+    }
+
+    /// Announces `a` on interface `ifc` (every interface for `None`): a gratuitous ARP for an
+    /// IPv4 address, an unsolicited neighbour advertisement for an IPv6 one.
+    fn announce_on(&mut self, a: IpAddr, ifc: Option<usize>) {
+        let targets: Vec<usize> = match ifc {
+            Some(i) => vec![i],
+            None => (0..self.ifaces.len()).collect(),
+        };
+        for i in targets {
+            let mac = self.ifaces[i].info.mac;
+            match a {
+                IpAddr::V4(a) => {
                     let mut f = [0u8; neigh::ARP_FRAME_LEN];
-                    neigh::arp_request(self.ifaces[i].info.mac, a, a, &mut f);
+                    neigh::arp_request(mac, a, a, &mut f);
+                    self.send_copy(i, &f);
+                }
+                IpAddr::V6(a) => {
+                    let mut f = [0u8; neigh::NA_FRAME_LEN];
+                    neigh::unsolicited_advert(mac, a, &mut f);
                     self.send_copy(i, &f);
                 }
             }
+            self.count("tx.announcements");
         }
+    }
+
+    /// `announce`: announces every VIP and every address of lvsd's own on the interfaces it
+    /// answers for them on, so that neighbours move their entries to this director's MACs (a
+    /// backup taking over, with MACs of its own). Returns the addresses announced.
+    pub fn announce(&mut self) -> Vec<IpAddr> {
+        let mut all: Vec<(IpAddr, Option<usize>)> = self.vips.clone();
+        all.extend(self.own.iter().map(|(i, p)| (p.addr, Some(*i))));
+        for &(a, ifc) in &all {
+            self.announce_on(a, ifc);
+        }
+        all.into_iter().map(|(a, _)| a).collect()
     }
 
     /// The outer source of tunnels, per family: lvsd's address on the interface toward the
@@ -278,6 +307,11 @@ impl<'d> Daemon<'d> {
                 Err(e) => (false, format!("{e}\n")),
             },
             Command::Status => (true, self.status()),
+            Command::Announce => {
+                let a = self.announce();
+                let list: Vec<String> = a.iter().map(ToString::to_string).collect();
+                (true, format!("announced {}\n", list.join(" ")))
+            }
             Command::Daemon => (
                 true,
                 self.sync

@@ -254,6 +254,38 @@ pub fn neighbour_solicit(
     icmp[2..4].copy_from_slice(&c.to_be_bytes());
 }
 
+/// Length of an unsolicited neighbour advertisement frame with the target link-layer option.
+pub const NA_FRAME_LEN: usize = 14 + 40 + 32;
+
+/// Writes an unsolicited neighbour advertisement (RFC 4861 section 7.2.6) of `addr` at
+/// `mac` to all nodes (ff02::1), with the Override flag and the target link-layer address option,
+/// into `out`: IPv6's gratuitous ARP.
+pub fn unsolicited_advert(mac: MacAddr, addr: Ipv6Addr, out: &mut [u8; NA_FRAME_LEN]) {
+    let dst = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1).octets();
+    out[..6].copy_from_slice(&MacAddr::ipv6_multicast(&dst).0);
+    out[6..12].copy_from_slice(&mac.0);
+    out[12..14].copy_from_slice(&[0x86, 0xdd]);
+    let ip = &mut out[14..54];
+    ip.fill(0);
+    ip[0] = 0x60;
+    ip[4..6].copy_from_slice(&32u16.to_be_bytes());
+    ip[6] = 58;
+    ip[7] = 255;
+    ip[8..24].copy_from_slice(&addr.octets());
+    ip[24..40].copy_from_slice(&dst);
+    let icmp = &mut out[54..86];
+    icmp.fill(0);
+    icmp[0] = 136;
+    icmp[4] = 0x20; // Override
+    icmp[8..24].copy_from_slice(&addr.octets());
+    icmp[24] = 2; // target link-layer address option
+    icmp[25] = 1;
+    icmp[26..32].copy_from_slice(&mac.0);
+    let ph = checksum::pseudo_header_v6(&addr.octets(), &dst, 58, 32);
+    let c = checksum::finish(checksum::add(ph, icmp));
+    icmp[2..4].copy_from_slice(&c.to_be_bytes());
+}
+
 /// A neighbour advertisement read from a frame: the target and its link-layer address (the
 /// target option, else the frame's source MAC).
 pub fn parse_advert(frame: &[u8]) -> Option<(Ipv6Addr, MacAddr)> {
@@ -314,6 +346,16 @@ mod test {
         assert_eq!(parse_advert(&na), Some((target, tmac)));
         na[60] ^= 1;
         assert_eq!(parse_advert(&na), None);
+    }
+
+    #[test]
+    fn unsolicited_advert_is_valid() {
+        let a: Ipv6Addr = "2001:db8:1::1".parse().unwrap();
+        let mut na = [0u8; NA_FRAME_LEN];
+        unsolicited_advert(MAC, a, &mut na);
+        assert_eq!(parse_advert(&na), Some((a, MAC)));
+        assert_eq!(na[..6], [0x33, 0x33, 0, 0, 0, 1]);
+        assert_eq!(na[58], 0x20, "override, not solicited, not router");
     }
 
     #[test]
