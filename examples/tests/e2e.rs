@@ -1,27 +1,29 @@
-//! End-to-end test of the lvsd example: builds it, runs `examples/e2e/run.sh` (network
-//! namespaces, veth pairs, a bridge, python HTTP servers, curl) under a hard timeout, prints the
-//! script's output and fails if the script fails.
+//! End-to-end tests of the lvsd example: build it, run `examples/e2e/run.sh` (network
+//! namespaces, veth pairs, a bridge, python HTTP servers, curl) and `examples/e2e/failover.sh`
+//! (a master and a backup director with connection sync, downloads surviving a takeover), each
+//! under a hard timeout, one after the other; print the script's output and fail if it fails.
 //!
-//! Needs root, `ip netns`, curl and python3. Without them it prints a `SKIPPED:` line (on the
+//! Need root, `ip netns`, curl and python3. Without them each prints a `SKIPPED:` line (on the
 //! real stderr, so that it shows even when output is captured) and passes.
 
 use std::io::{Read, Write};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// The script takes about 20 s here and is written to stay under 3 minutes; past this it is
-/// killed.
-const HARD_TIMEOUT: Duration = Duration::from_secs(300);
+/// run.sh takes about 20 s here and is written to stay under 3 minutes; past this it is killed.
+const RUN_TIMEOUT: Duration = Duration::from_secs(300);
+/// failover.sh takes about 15 s and stops itself after 100 s.
+const FAILOVER_TIMEOUT: Duration = Duration::from_secs(150);
+
+/// The scripts share the machine's two cores and time their traffic: one at a time.
+static SERIAL: Mutex<()> = Mutex::new(());
 
 /// Writes to the process's stderr directly, past the test harness's capture.
 fn loud(msg: &str) {
     let _ = writeln!(std::io::stderr(), "{msg}");
-}
-
-fn skip(why: &str) {
-    loud(&format!("SKIPPED: lvsd end-to-end test: {why}"));
 }
 
 fn is_root() -> bool {
@@ -72,8 +74,13 @@ fn target_and_profile() -> (PathBuf, String) {
     (target, profile)
 }
 
-#[test]
-fn lvsd_end_to_end_in_network_namespaces() {
+/// Checks the prerequisites and builds lvsd; `None` (after a `SKIPPED:` line) when the test
+/// cannot run here.
+fn prepare(what: &str) -> Option<PathBuf> {
+    let skip = |why: &str| {
+        loud(&format!("SKIPPED: lvsd {what} test: {why}"));
+        None
+    };
     if !is_root() {
         return skip("not root (network namespaces and AF_PACKET need it)");
     }
@@ -100,17 +107,24 @@ fn lvsd_end_to_end_in_network_namespaces() {
     assert!(st.success(), "cargo build --example lvsd failed");
     let lvsd = target.join(&profile).join("examples").join("lvsd");
     assert!(lvsd.exists(), "{} was not built", lvsd.display());
+    Some(lvsd)
+}
 
-    let script = manifest.join("e2e").join("run.sh");
+/// Runs `examples/e2e/SCRIPT LVSD` in its own process group under `timeout`, prints its output,
+/// and checks that it succeeded and printed `marker`.
+fn run_script(script: &str, lvsd: &Path, timeout: Duration, marker: &str) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("e2e")
+        .join(script);
     let mut child = Command::new("bash")
         .arg(&script)
-        .arg(&lvsd)
+        .arg(lvsd)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         // its own process group, so that a timeout ends the script and everything it started
         .process_group(0)
         .spawn()
-        .expect("starting run.sh");
+        .expect("starting the script");
     let mut out = child.stdout.take().expect("piped stdout");
     let reader = std::thread::spawn(move || {
         let mut s = String::new();
@@ -119,10 +133,10 @@ fn lvsd_end_to_end_in_network_namespaces() {
     });
     let start = Instant::now();
     let status = loop {
-        if let Some(st) = child.try_wait().expect("waiting for run.sh") {
+        if let Some(st) = child.try_wait().expect("waiting for the script") {
             break Some(st);
         }
-        if start.elapsed() > HARD_TIMEOUT {
+        if start.elapsed() > timeout {
             // TERM lets the script's trap remove its namespaces; KILL if it does not go
             let pg = format!("-{}", child.id());
             let _ = Command::new("kill").args(["-TERM", "--", &pg]).status();
@@ -135,12 +149,26 @@ fn lvsd_end_to_end_in_network_namespaces() {
     };
     let output = reader.join().unwrap_or_default();
     loud(&output);
+    let name = script.display();
     match status {
-        None => panic!("run.sh did not finish within {HARD_TIMEOUT:?}"),
-        Some(st) => assert!(st.success(), "run.sh failed ({st})"),
+        None => panic!("{name} did not finish within {timeout:?}"),
+        Some(st) => assert!(st.success(), "{name} failed ({st})"),
     }
-    assert!(
-        output.contains("E2E PASSED"),
-        "run.sh did not report success"
-    );
+    assert!(output.contains(marker), "{name} did not report success");
+}
+
+#[test]
+fn lvsd_end_to_end_in_network_namespaces() {
+    let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(lvsd) = prepare("end-to-end") {
+        run_script("run.sh", &lvsd, RUN_TIMEOUT, "E2E PASSED");
+    }
+}
+
+#[test]
+fn lvsd_failover_with_connection_sync() {
+    let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(lvsd) = prepare("failover") {
+        run_script("failover.sh", &lvsd, FAILOVER_TIMEOUT, "FAILOVER PASSED");
+    }
 }
