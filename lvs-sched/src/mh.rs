@@ -45,7 +45,8 @@
 //! `SETUP` servers in list order (default 1024: 12 KiB). Servers beyond that are still
 //! placed exactly, by recomputing their permutation and scanning it from its start (every slot
 //! before the cursor is taken, so the first free slot is the same), which is slower.
-//! `size_of::<Mh>()` is 20 496 bytes; `size_of::<Mh<65537>>()` is 143 384 bytes.
+//! `size_of::<Mh>()` is 20 496 bytes; `size_of::<Mh<65537>>()` is 143 384 bytes. A rebuild
+//! also uses about 33 KiB of stack (a bitmap of taken slots, kept in L1 while it is filled).
 //!
 //! # Deviations
 //! - More servers than `M` (or ≥ 65535 servers): the kernel refuses the rebuild (`-EINVAL`)
@@ -447,36 +448,171 @@ fn add_mod(a: u32, b: u32, m: u32) -> u32 {
     }
 }
 
-/// The first free slot (list position [`FREE`]) in the sequence `c, c + skip, c + 2·skip, …`
-/// (mod `m`). One exists while the table is not full: `m` is prime, so the sequence visits
-/// every slot. (Probing a separate 8 KiB bitmap or four candidates at a time measured no
-/// faster: the table fits in L2 and the cost is the loop exit's branch miss per claim.)
-#[inline(always)]
-fn next_free(table: &[DestId], mut c: u32, skip: u32, m: u32) -> u32 {
-    while table.get(c as usize).is_some_and(|t| t.0 != FREE) {
-        c = add_mod(c, skip, m);
+/// Words of the population's bitmap of taken slots: bit `x` and bit `x + M` both stand for
+/// slot `x`, for sizes up to the largest supported (131071): 32 KiB on the stack during a
+/// rebuild, so the probes hit L1, and a candidate `c + k·skip` with both terms below `M`
+/// needs no reduction before its test.
+const TAKEN_WORDS: usize = 4096;
+/// Free slots at which the population switches from walking permutations to picking, for
+/// each claim, the free slot that comes first in the claimant's permutation.
+const DIRECT_FREE: u32 = 150;
+
+/// The population's state of the table: which slots are taken, and in the last phase, the
+/// list of the free ones.
+struct Taken {
+    bits: [u64; TAKEN_WORDS],
+    free: [u32; DIRECT_FREE as usize],
+    n_free: usize,
+}
+
+impl Taken {
+    /// Whether slot `c` (or `c - M`, for `M <= c < 2M`) is taken, as 0 or 1.
+    #[inline(always)]
+    fn bit(&self, c: u32) -> u32 {
+        (self.bits[(c / 64) as usize % TAKEN_WORDS] >> (c % 64)) as u32 & 1
     }
-    c
+
+    #[inline(always)]
+    fn set(&mut self, c: u32, m: u32) {
+        for x in [c, c + m] {
+            self.bits[(x / 64) as usize % TAKEN_WORDS] |= 1 << (x % 64);
+        }
+    }
+
+    /// The first free slot in `c, c + skip, c + 2·skip, …` (mod `m`), `c` included, testing
+    /// `K` candidates per step from independent sums (so neither the modular additions nor the
+    /// loop's branch form a chain per probe). One exists while the table is not full: `m` is
+    /// prime, so the sequence visits every slot.
+    #[inline(always)]
+    fn walk<const K: usize>(&self, mut c: u32, skip: u32, m: u32) -> u32 {
+        let mut step = [0u32; K];
+        for k in 1..K {
+            step[k] = add_mod(step[k - 1], skip, m);
+        }
+        let stride = add_mod(step[K - 1], skip, m);
+        loop {
+            let mut busy = 0u32;
+            for (k, s) in step.iter().enumerate() {
+                busy |= self.bit(c + s) << k;
+            }
+            if busy != (1 << K) - 1 {
+                return add_mod(c, step[(!busy).trailing_zeros() as usize % K], m);
+            }
+            c = add_mod(c, stride, m);
+        }
+    }
+
+    /// [`Taken::walk`] by arithmetic, for the last [`DIRECT_FREE`] slots, when a walk would
+    /// take about `M / free` probes: the free slot `x` whose index in the sequence,
+    /// `(x − c)·skip⁻¹ mod m`, is smallest. Takes it off the free list.
+    fn pick_direct(&mut self, c: u32, skip: u32, m: u32) -> u32 {
+        let inv = u64::from(inv_mod(skip, m));
+        let m64 = u64::from(m);
+        // Barrett reduction of products below m²: q is ⌊p/m⌋ or one less
+        let r = u64::MAX / m64;
+        let mut best = (u64::MAX, 0);
+        for (i, &x) in self.free[..self.n_free].iter().enumerate() {
+            let p = u64::from(add_mod(x, m - c, m)) * inv;
+            let q = ((u128::from(p) * u128::from(r)) >> 64) as u64;
+            let mut k = p - q * m64;
+            if k >= m64 {
+                k -= m64;
+            }
+            if k < best.0 {
+                best = (k, i);
+            }
+        }
+        let x = self.free[best.1];
+        self.n_free -= 1;
+        self.free[best.1] = self.free[self.n_free];
+        x
+    }
+}
+
+/// `a⁻¹ mod m` for `0 < a < m`, `m` prime (extended Euclid).
+fn inv_mod(a: u32, m: u32) -> u32 {
+    let (mut t, mut nt, mut r, mut nr) = (0i64, 1i64, i64::from(m), i64::from(a));
+    while nr != 0 {
+        let q = r / nr;
+        (t, nt) = (nt, t - q * nt);
+        (r, nr) = (nr, r - q * nr);
+    }
+    t.rem_euclid(i64::from(m)) as u32
+}
+
+impl Taken {
+    /// Claims the first free slot of the sequence from `c` (see [`Taken::walk`]) when
+    /// `filled` slots of `m` are taken: four candidates per step while a quarter of the
+    /// table is free, then eight; for the last [`DIRECT_FREE`] slots, arithmetic on the free
+    /// list instead of a walk (those walks would cost about half of all probes).
+    #[inline(always)]
+    fn claim(&mut self, c: u32, skip: u32, m: u32, filled: u32) -> u32 {
+        let free = m - filled;
+        let x = if free > DIRECT_FREE {
+            if free > m / 4 {
+                self.walk::<4>(c, skip, m)
+            } else {
+                self.walk::<8>(c, skip, m)
+            }
+        } else {
+            if self.n_free == 0 {
+                for x in 0..m {
+                    if self.bit(x) == 0 && self.n_free < self.free.len() {
+                        self.free[self.n_free] = x;
+                        self.n_free += 1;
+                    }
+                }
+            }
+            self.pick_direct(c, skip, m)
+        };
+        self.set(x, m);
+        x
+    }
 }
 
 /// The population loop of `ip_vs_mh_populate`, writing list positions into `table`.
 ///
 /// Each round gives every server with turns `turns` consecutive slots, each the next free
-/// slot of its permutation. gcd > 0 means some server has turns, so every round claims a slot
-/// and the loop ends once all `M` are taken. Servers past the `setup` cache recompute their
-/// permutation and scan it from the start: every slot before the kernel's cursor is taken, so
-/// the first free one is the slot it would claim.
+/// slot of its permutation (found by [`Taken::claim`]). gcd > 0 means some server has turns,
+/// so every round claims a slot and the loop ends once all `M` are taken. A server's cursor
+/// is kept one step past the slot it claimed last (the kernel's cursor stays on that slot,
+/// which is taken, so its next search starts one step further too). Servers past the `setup`
+/// cache recompute their permutation and scan it from the start: every slot before the
+/// kernel's cursor is taken, so the first free one is the slot it would claim.
 fn fill(table: &mut [DestId], setup: &mut [Setup], ctx: &Ctx<'_, '_>) {
     let m = ctx.m;
     let n = ctx.order.len();
-    let cached = n.min(setup.len());
+    let mut taken = Taken {
+        bits: [0; TAKEN_WORDS],
+        free: [0; DIRECT_FREE as usize],
+        n_free: 0,
+    };
     let mut filled: u32 = 0;
-    'rounds: loop {
+    if let Some(setup) = setup.get_mut(..n) {
+        // every server's cursor is cached
+        loop {
+            for (pos, s) in setup.iter_mut().enumerate() {
+                for _ in 0..s.turns {
+                    let c = taken.claim(s.perm, s.skip, m, filled);
+                    s.perm = add_mod(c, s.skip, m);
+                    if let Some(t) = table.get_mut(c as usize) {
+                        *t = DestId(pos as u16);
+                    }
+                    filled += 1;
+                    if filled == m {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+    let cached = setup.len();
+    loop {
         for pos in 0..n {
             let (mut cursor, skip, turns) = if pos < cached {
                 match setup.get(pos) {
                     Some(s) => (s.perm, s.skip, s.turns),
-                    None => break,
+                    None => return,
                 }
             } else {
                 let d = ctx.order.get(pos).and_then(|&id| ctx.dests.get(id));
@@ -488,14 +624,14 @@ fn fill(table: &mut [DestId], setup: &mut [Setup], ctx: &Ctx<'_, '_>) {
                 (offset, skip, turns)
             };
             for _ in 0..turns {
-                let c = next_free(table, cursor, skip, m);
-                cursor = c;
+                let c = taken.claim(cursor, skip, m, filled);
+                cursor = add_mod(c, skip, m);
                 if let Some(t) = table.get_mut(c as usize) {
                     *t = DestId(pos as u16);
                 }
                 filled += 1;
                 if filled == m {
-                    break 'rounds;
+                    return;
                 }
             }
             if let Some(s) = setup.get_mut(pos) {
@@ -563,5 +699,96 @@ impl<const CAP: usize, const SETUP: usize> Scheduler for Mh<CAP, SETUP> {
     fn schedule(&mut self, dests: &DestSet<'_>, req: &SchedRequest) -> Option<DestId> {
         let (addr, port) = self.key(req);
         self.lookup(dests, &addr, port)
+    }
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+    use lvs_core::{Endpoint, Ipv4Addr};
+    use std::vec::Vec;
+
+    /// The population as the kernel writes it: a plain walk over a table of list positions.
+    fn reference(setup: &[(u32, u32, u32)], m: u32) -> Vec<u16> {
+        let mut table = std::vec![FREE; m as usize];
+        let mut perm: Vec<u32> = setup.iter().map(|s| s.0).collect();
+        let mut filled = 0;
+        loop {
+            for (pos, &(_, skip, turns)) in setup.iter().enumerate() {
+                for _ in 0..turns {
+                    let mut c = perm[pos];
+                    while table[c as usize] != FREE {
+                        c = add_mod(c, skip, m);
+                    }
+                    table[c as usize] = pos as u16;
+                    perm[pos] = c;
+                    filled += 1;
+                    if filled == m {
+                        return table;
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn fast_population_is_the_kernel_walk() {
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut rnd = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for (m, n) in [
+            (251, 3),
+            (251, 250),
+            (4093, 40),
+            (4093, 1000),
+            (65537, 1000),
+            (65521, 7),
+        ] {
+            for round in 0..3 {
+                let pool: Vec<Dest> = (0..n)
+                    .map(|_| {
+                        let a = Endpoint::new(Ipv4Addr::from_bits(rnd() as u32).into(), 80);
+                        let w = if round == 0 {
+                            1
+                        } else {
+                            1 + (rnd() % 20) as u32
+                        };
+                        Dest::with_counts(a, w, 0, 0)
+                    })
+                    .collect();
+                let order: Vec<DestId> = (0..n as u16).rev().map(DestId).collect();
+                let set = DestSet::new(&pool, &order);
+                let mut mh =
+                    std::boxed::Box::new(Mh::<65537>::with_table_size(m, false, false).unwrap());
+                mh.init_service(&set);
+                let ctx = Ctx {
+                    order: &order,
+                    dests: &set,
+                    m,
+                    gcd: mh.gcd,
+                    rshift: mh.rshift,
+                };
+                let setup: Vec<(u32, u32, u32)> = order
+                    .iter()
+                    .map(|&id| {
+                        let d = set.get(id);
+                        let (o, s) = ctx.perm_of(d);
+                        (o, s, ctx.turns_of(d))
+                    })
+                    .collect();
+                let want = reference(&setup, m);
+                let got: Vec<u16> = mh
+                    .slots()
+                    .unwrap()
+                    .iter()
+                    .map(|id| order.iter().position(|o| o == id).unwrap() as u16)
+                    .collect();
+                assert!(want == got, "m {m}, n {n}, round {round}");
+            }
+        }
     }
 }

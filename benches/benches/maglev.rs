@@ -1,0 +1,73 @@
+//! Maglev lookup-table builds: group `maglev/build_1000`, 1000 backends into M = 65537 slots
+//! (the paper's size), lvs's `mh` scheduler (the kernel's `ip_vs_mh` population, exact)
+//! beside the Maglev crates a user would pick instead: `maglev-hash` 0.1.0 and `maglev` 0.2.1.
+//! The three hash backends differently (so their tables differ); each builds a full table of
+//! the same size for the same number of equally weighted backends.
+//!
+//! `maglev` 0.2.1 materialises every backend's whole permutation (1000 × 65537 `usize`s,
+//! 500 MiB) before filling the table; it is timed with fewer samples.
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use lvs_core::{Dest, DestId, DestSet, Endpoint, Ipv4Addr, Scheduler};
+use lvs_sched::mh::Mh;
+use std::hint::black_box;
+use std::time::Duration;
+
+const BACKENDS: usize = 1000;
+const M: usize = 65537;
+
+fn pool() -> (Vec<Dest>, Vec<DestId>) {
+    let pool = (0..BACKENDS)
+        .map(|i| {
+            let addr = Endpoint::new(Ipv4Addr::from_bits(0x0A00_0000 + i as u32).into(), 80);
+            Dest::with_counts(addr, 1, 0, 0)
+        })
+        .collect();
+    let order = (0..BACKENDS as u16).rev().map(DestId).collect();
+    (pool, order)
+}
+
+fn bench(c: &mut Criterion) {
+    let (pool, order) = pool();
+    let set = DestSet::new(&pool, &order);
+    let names: Vec<String> = (0..BACKENDS).map(|i| format!("backend-{i}")).collect();
+
+    // sanity: every slot is assigned and the split is fair
+    let mut mh = Box::new(Mh::<65537>::with_table_size(M as u32, false, false).unwrap());
+    mh.init_service(&set);
+    let slots = mh.slots().unwrap();
+    assert_eq!(slots.len(), M);
+    let mut per = vec![0u32; BACKENDS];
+    for s in slots {
+        per[s.index()] += 1;
+    }
+    assert!(per.iter().all(|&k| (65..=66).contains(&k)), "uneven split");
+    let t = maglev_hash::MaglevTable::with_capacity(names.clone(), M);
+    assert_eq!(t.capacity(), M);
+
+    let mut g = c.benchmark_group("maglev/build_1000");
+    g.bench_function("lvs", |b| {
+        b.iter(|| {
+            mh.init_service(black_box(&set));
+            black_box(mh.slot(0))
+        })
+    });
+    g.bench_function("maglev_hash_0_1", |b| {
+        b.iter(|| {
+            let t = maglev_hash::MaglevTable::with_capacity(black_box(names.clone()), M);
+            black_box(t.capacity())
+        })
+    });
+    g.sample_size(10);
+    g.measurement_time(Duration::from_secs(8));
+    g.bench_function("maglev_0_2", |b| {
+        b.iter(|| {
+            let t = maglev::Maglev::with_capacity(black_box(names.clone()), M);
+            black_box(maglev::ConsistentHasher::capacity(&t))
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
