@@ -11,6 +11,13 @@
 //! For lc, wlc, sed, nq, fo and ovf the group also has `lvs_indexed`: the tournament-tree
 //! variant (`lvs_sched::index`), timed as one decision plus the `counts_changed` a director
 //! makes for the new connection on the chosen server (the index's cost moves there).
+//!
+//! Baselines from crates.io, where a crate a user would pick instead exists, over the same
+//! servers and requests: `weighted_rs_0_1` (`weighted-rs` 0.1.3's `RoundrobinWeight`, the LVS
+//! wrr algorithm) in `sched/wrr_*`, and `maglev_hash_0_1` (`maglev-hash` 0.1.0's
+//! `MaglevTable`, a lookup of the client address and port in a table of the same 4093 slots)
+//! in `sched/mh_*`. Neither tracks connection counts or server state, so they do less per
+//! decision than the kernel's rules.
 
 use criterion::measurement::WallTime;
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion};
@@ -119,6 +126,27 @@ fn bench(c: &mut Criterion) {
                 "nq" => indexed(&mut group, NqIndexed::<1024>::new(), &set, &reqs),
                 "fo" => indexed(&mut group, FoIndexed::<1024>::new(), &set, &reqs),
                 "ovf" => indexed(&mut group, OvfIndexed::<1024>::new(), &set, &reqs),
+                "wrr" => {
+                    let mut w = weighted_rs::RoundrobinWeight::new();
+                    for (id, d) in set.iter() {
+                        weighted_rs::Weight::add(&mut w, id.0, d.weight as isize);
+                    }
+                    group.bench_function("weighted_rs_0_1", |b| {
+                        b.iter(|| black_box(weighted_rs::Weight::next(&mut w)))
+                    });
+                }
+                "mh" => {
+                    let nodes: Vec<Endpoint> = set.iter().map(|(_, d)| d.addr).collect();
+                    let t = maglev_hash::MaglevTable::with_capacity(nodes, 4093);
+                    let mut i = 0usize;
+                    group.bench_function("maglev_hash_0_1", |b| {
+                        b.iter(|| {
+                            let req = &reqs[i % REQS];
+                            i = i.wrapping_add(1);
+                            black_box(t.get(black_box(&req.flow.src)))
+                        })
+                    });
+                }
                 _ => {}
             }
             group.finish();
