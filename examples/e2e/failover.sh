@@ -25,8 +25,8 @@
 set -euo pipefail
 
 LVSD=${1:?usage: failover.sh /path/to/lvsd}
-if [ "$(id -u)" != 0 ] || ! command -v ip >/dev/null; then
-  echo "SKIPPED: failover test needs root and ip(8)"
+if [ "$(id -u)" != 0 ] || ! command -v ip >/dev/null || ! command -v tc >/dev/null; then
+  echo "SKIPPED: failover test needs root, ip(8) and tc(8)"
   exit 0
 fi
 P=lvsfo$$
@@ -36,7 +36,7 @@ WORK=$(mktemp -d /tmp/lvs-failover.XXXXXX)
 START=$SECONDS
 LIMIT=100 # seconds: every loop below also checks this
 A_PID= B_PID=
-SIZE=3145728 RATE=300k
+SIZE=3145728 RATE=2400kbit # 300 kB/s: about 10 s per download
 
 cleanup() {
   local rc=$?
@@ -125,8 +125,7 @@ nsx "$NS_C" ip addr add 198.18.1.2/24 dev c1
 nsx "$NS_C" ip link set c0 up
 nsx "$NS_C" ip link set c1 up
 nsx "$NS_C" sysctl -qw net.ipv4.conf.c0.rp_filter=0 net.ipv4.conf.c1.rp_filter=0
-# a small receive window: a rate-limited download must not sit in the client's socket buffer
-# before the takeover, the real servers keep sending until the end
+# a small receive window: little of a download sits in flight or in the client's socket buffer
 nsx "$NS_C" sysctl -qw net.ipv4.tcp_rmem="4096 65536 131072"
 
 declare -A WHO # sha256 -> server
@@ -138,6 +137,8 @@ for i in 1 2; do
     net.ipv4.conf.eth0.arp_ignore=1 net.ipv4.conf.eth0.arp_announce=2
   nsx "$ns" ip addr add "198.18.1.1$i/24" dev eth0
   nsx "$ns" ip link set eth0 up
+  # the servers send at RATE (curl's --limit-rate lets some transfers run ahead of it)
+  nsx "$ns" tc qdisc add dev eth0 root tbf rate "$RATE" burst 32kb latency 400ms
   nsx "$ns" ip route add default via 198.18.1.1 # NAT: back through the director
   nsx "$ns" ip addr add 198.18.0.20/32 dev lo # DR: the VIP, answered directly
   nsx "$ns" ip rule add from 198.18.0.20 lookup 100
@@ -201,11 +202,9 @@ done
 
 # ---------------------------------------------------------------------------------------------
 say "two long downloads ($SIZE bytes at $RATE each): NAT 198.18.0.10 and DR 198.18.0.20"
-nsx "$NS_C" curl -sSf --max-time 60 --limit-rate $RATE -o "$WORK/nat.big" http://198.18.0.10/big \
-  2> "$WORK/nat.curl" &
+nsx "$NS_C" curl -sSf --max-time 60 -o "$WORK/nat.big" http://198.18.0.10/big 2> "$WORK/nat.curl" &
 NAT_PID=$!
-nsx "$NS_C" curl -sSf --max-time 60 --limit-rate $RATE -o "$WORK/dr.big" http://198.18.0.20/big \
-  2> "$WORK/dr.curl" &
+nsx "$NS_C" curl -sSf --max-time 60 -o "$WORK/dr.big" http://198.18.0.20/big 2> "$WORK/dr.curl" &
 DR_PID=$!
 
 say "waiting for the backup to learn both connections from the master's sync messages"
@@ -235,7 +234,8 @@ sed 's/^/    /' "$WORK/b.conns"
 [ "$(stat_of b fwd.masq)" = 0 ] && [ "$(stat_of b fwd.route)" = 0 ] \
   || die "the backup forwarded before the takeover"
 sleep 2 # let the downloads run on the master a little longer
-kill -0 $NAT_PID 2>/dev/null && kill -0 $DR_PID 2>/dev/null || die "a download ended early"
+kill -0 $NAT_PID 2>/dev/null && kill -0 $DR_PID 2>/dev/null \
+  || die "a download ended early: nat $(size_of "$WORK/nat.big") bytes $(cat "$WORK/nat.curl"), dr $(size_of "$WORK/dr.big") bytes $(cat "$WORK/dr.curl")"
 sent=$(stat_of a director.sync.messages_sent) records=$(stat_of a director.sync.records_sent)
 master_fwd=$(( $(stat_of a fwd.masq) + $(stat_of a fwd.route) ))
 
@@ -280,7 +280,7 @@ echo "$gw" | grep -q "$mac_b1" || die "$nat_who's gateway entry is not the backu
 read -r _ nat_in _ _ nat_out <<< "$(svc_stats b 198.18.0.10:80)"
 read -r _ dr_in _ _ _ <<< "$(svc_stats b 198.18.0.20:80)"
 say "  through the backup: NAT InPkts=$nat_in OutBytes=$nat_out, DR InPkts=$dr_in"
-# what the client's TCP had received but curl not yet written (its window, at most 128 KiB)
+# what the client's TCP had received but curl not yet written (at most its window, 128 KiB)
 # went through the master
 [ "$nat_out" -ge $((SIZE - nat_at - 131072)) ] \
   || die "the backup relayed only $nat_out bytes of the NAT download"

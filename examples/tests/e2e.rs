@@ -3,7 +3,7 @@
 //! (a master and a backup director with connection sync, downloads surviving a takeover), each
 //! under a hard timeout, one after the other; print the script's output and fail if it fails.
 //!
-//! Need root, `ip netns`, curl and python3. Without them each prints a `SKIPPED:` line (on the
+//! Need root, `ip netns`, tc, curl and python3. Without them each prints a `SKIPPED:` line (on the
 //! real stderr, so that it shows even when output is captured) and passes.
 
 use std::io::{Read, Write};
@@ -84,7 +84,7 @@ fn prepare(what: &str) -> Option<PathBuf> {
     if !is_root() {
         return skip("not root (network namespaces and AF_PACKET need it)");
     }
-    for tool in ["ip", "curl", "python3", "sha256sum", "timeout"] {
+    for tool in ["ip", "tc", "curl", "python3", "sha256sum", "timeout"] {
         if !have(tool) {
             return skip(&format!("{tool} is not installed"));
         }
