@@ -183,16 +183,18 @@ start_lvsd() { # a|b NS SYNC-OPTIONS...: lvsd's pid in LAST_PID
 }
 start_lvsd a "$NS_A" --start-daemon master --mcast-interface y0 --syncid 7
 A_PID=$LAST_PID
-start_lvsd b "$NS_B" --sync backup --sync-iface y0 --syncid 7
+# the backup runs both daemons, as a pair that can fail back would; it must not apply its own
+start_lvsd b "$NS_B" --sync both --sync-iface y0 --syncid 7
 B_PID=$LAST_PID
 ctl a -L --daemon > "$WORK/a.daemon"
 ctl b -L --daemon > "$WORK/b.daemon"
 grep -qx "master sync daemon (mcast=y0, syncid=7, maxlen=1472, group=224.0.0.81, port=8848, ttl=1)" \
   "$WORK/a.daemon" || die "master's -L --daemon: $(cat "$WORK/a.daemon")"
-grep -qx "backup sync daemon (mcast=y0, syncid=7, .*)" "$WORK/b.daemon" \
+grep -q "^master sync daemon (mcast=y0, syncid=7, " "$WORK/b.daemon" \
+  && grep -q "^backup sync daemon (mcast=y0, syncid=7, " "$WORK/b.daemon" \
   || die "backup's -L --daemon: $(cat "$WORK/b.daemon")"
 say "  A: $(cat "$WORK/a.daemon")"
-say "  B: $(cat "$WORK/b.daemon")"
+while read -r l; do say "  B: $l"; done < "$WORK/b.daemon"
 
 say "through the master: NAT and DR answer"
 for vip in 198.18.0.10 198.18.0.20; do
@@ -298,7 +300,9 @@ done
 w=$(nsx "$NS_C" curl -sf --max-time 5 http://198.18.0.10/name) || die "NAT VIP does not answer"
 applied=$(stat_of b director.sync.applied) dgrams=$(stat_of b sync.rx_datagrams)
 unbound=$(stat_of b director.sync.unbound) rx_err=$(stat_of b sync.rx_errors)
+rx_own=$(stat_of b sync.rx_own) b_sent=$(stat_of b director.sync.messages_sent)
 [ "$rx_err" = 0 ] && [ "$unbound" = 0 ] || die "backup: $rx_err bad datagrams, $unbound unbound records"
+[ "$rx_own" = 0 ] || die "the backup received $rx_own of its own messages"
 kill -TERM "$B_PID"
 for _ in $(seq 1 50); do kill -0 "$B_PID" 2>/dev/null || break; sleep 0.1; done
 B_PID=
@@ -309,5 +313,5 @@ echo "master: $master_fwd frames forwarded, $sent sync messages / $records recor
 echo "backup: $dgrams datagrams, $applied records applied, $synced entries held ($templates templates) before takeover; $(cat "$WORK/announce")"
 echo "nat 198.18.0.10:80 -> $nat_who: $SIZE bytes, sha256 ok; $nat_at written before the takeover, $((SIZE - nat_at)) after (backup OutBytes $nat_out)"
 echo "dr  198.18.0.20:80 -> $dr_who: $SIZE bytes, sha256 ok; $dr_at written before the takeover, $((SIZE - dr_at)) after (backup InPkts $dr_in)"
-echo "after takeover: persistent DR client ->$per; new NAT connection -> $w"
+echo "after takeover: persistent DR client ->$per; new NAT connection -> $w; the backup (also master) sent $b_sent sync messages"
 echo "FAILOVER PASSED: 2 downloads survived the takeover intact"
