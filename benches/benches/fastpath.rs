@@ -11,6 +11,10 @@
 //!   with wlc over 64 real servers, insert, rewrite. Every new connection is deleted again
 //!   outside the timed region, so the table stays at 1M.
 //!
+//! The director schedules with `lvs_sched::index::WlcIndexed` (the kernel's wlc decisions from
+//! a tournament tree the director keeps current through `counts_changed`); the naive side
+//! scans the 64 servers as the kernel does, and both must pick the same server.
+//!
 //! `naive` is what one might write with std and a packet crate: `etherparse` to parse, a
 //! `std::collections::HashMap` keyed by the 5-tuple (std's SipHash-1-3), the kernel's wlc scan
 //! for new flows, and both checksums recomputed in full.
@@ -31,7 +35,10 @@ use lvs_core::{
     DestConfig, Endpoint, FwdMethod, Instant, IpAddr, Ipv4Addr, Protocol, ServiceConfig, ServiceKey,
 };
 use lvs_forward::process::{process_burst, process_frame, Action, BurstFrame, ProcessConfig};
-use lvs_sched::registry::{AnyScheduler, SchedOptions};
+use lvs_sched::index::WlcIndexed;
+
+/// The scheduler: the kernel's wlc decisions, from an index instead of a scan.
+type Sched = WlcIndexed;
 use std::collections::HashMap;
 use std::hint::black_box;
 use std::time::Duration as StdDuration;
@@ -122,7 +129,7 @@ fn process_cfg() -> ProcessConfig {
 
 #[inline(never)]
 fn lvs_one(
-    dir: &mut Director<'_, AnyScheduler>,
+    dir: &mut Director<'_, Sched>,
     now: Instant,
     cfg: &ProcessConfig,
     f: &Frame,
@@ -299,7 +306,7 @@ fn naive_one(n: &mut Naive, now_ms: u64, f: &Frame) -> Frame {
 
 #[inline(never)]
 fn profile_lvs(
-    dir: &mut Director<'_, AnyScheduler>,
+    dir: &mut Director<'_, Sched>,
     now: Instant,
     cfg: &ProcessConfig,
     pool: &[Frame],
@@ -308,6 +315,42 @@ fn profile_lvs(
 ) {
     for k in 0..packets {
         black_box(lvs_one(dir, now, cfg, &pool[k % pool.len()], out));
+    }
+}
+
+#[inline(never)]
+fn profile_burst(
+    dir: &mut Director<'_, Sched>,
+    now: Instant,
+    cfg: &ProcessConfig,
+    pool: &[Frame],
+    packets: usize,
+    resp: &mut [u8],
+) {
+    let mut bufs = [Frame([0; 64]); BURST];
+    let mut acts = [Action::Deliver; BURST];
+    let bursts = pool.len() / BURST;
+    for k in 0..packets / BURST {
+        let k = k % bursts;
+        bufs.copy_from_slice(&pool[k * BURST..(k + 1) * BURST]);
+        let mut frames: [BurstFrame<'_>; BURST] = bufs
+            .each_mut()
+            .map(|b| BurstFrame::new(&mut b.0[..], 0, FRAME_LEN));
+        process_burst(dir, now, &mut frames, cfg, &mut acts, resp);
+        black_box(&bufs);
+    }
+}
+
+#[inline(never)]
+fn profile_new(
+    dir: &mut Director<'_, Sched>,
+    now: Instant,
+    cfg: &ProcessConfig,
+    frames: &[Frame],
+    out: &mut [u8],
+) {
+    for f in frames {
+        black_box(lvs_one(dir, now, cfg, f, out));
     }
 }
 
@@ -323,7 +366,7 @@ fn profile_naive(n: &mut Naive, now_ms: u64, pool: &[Frame], packets: usize) {
 fn bench(c: &mut Criterion) {
     let n = flows();
     let t0 = std::time::Instant::now();
-    let mut mem = OwnedMemory::<AnyScheduler>::new(CAP, 4, 256);
+    let mut mem = OwnedMemory::<Sched>::new(CAP, 4, 256);
     let seed = SipKey(0x243f_6a88_85a3_08d3, 0x1319_8a2e_0370_7344);
     let mut dir = Director::new(DirectorConfig::new(seed), mem.borrow(), Instant::ZERO).unwrap();
     let vip = Endpoint::v4(VIP, VPORT);
@@ -333,7 +376,7 @@ fn bench(c: &mut Criterion) {
                 proto: Protocol::Tcp,
                 vip,
             }),
-            AnyScheduler::from_name("wlc", &SchedOptions::default()).unwrap(),
+            WlcIndexed::new(),
         )
         .unwrap();
     for k in 0..RS {
@@ -439,19 +482,29 @@ fn bench(c: &mut Criterion) {
         match mode.as_str() {
             "lvs" => profile_lvs(&mut dir, now, &cfg, &pool, packets, &mut out),
             "naive" => profile_naive(&mut naive, now_ms, &pool, packets),
-            "burst" => {
-                let bursts = pool.len() / BURST;
-                for k in 0..packets / BURST {
-                    let k = k % bursts;
-                    bufs.copy_from_slice(&pool[k * BURST..(k + 1) * BURST]);
-                    let mut frames: [BurstFrame<'_>; BURST] = bufs
-                        .each_mut()
-                        .map(|b| BurstFrame::new(&mut b.0[..], 0, FRAME_LEN));
-                    process_burst(&mut dir, now, &mut frames, &cfg, &mut acts, &mut resp);
-                    black_box(&bufs);
+            "burst" => profile_burst(&mut dir, now, &cfg, &pool, packets, &mut resp),
+            "new" => {
+                // SYNs of fresh flows, each chunk deleted again outside `profile_new`
+                let frames: Vec<Frame> = (0..NEW_CHUNK as u32)
+                    .map(|i| frame(new_client(i), Kind::Syn, i))
+                    .collect();
+                for _ in 0..packets / NEW_CHUNK {
+                    profile_new(&mut dir, now, &cfg, &frames, &mut out);
+                    for i in 0..NEW_CHUNK as u32 {
+                        let (a, p) = new_client(i);
+                        let key = ConnKey {
+                            proto: Protocol::Tcp,
+                            caddr: IpAddr::V4(Ipv4Addr::from(a)),
+                            cport: p,
+                            vaddr: IpAddr::V4(Ipv4Addr::from(VIP)),
+                            vport: VPORT,
+                        };
+                        let h = dir.table().find(&key, false).expect("present");
+                        dir.drop_conn(h);
+                    }
                 }
             }
-            other => panic!("LVS_FASTPATH_PROFILE={other}: lvs, naive or burst"),
+            other => panic!("LVS_FASTPATH_PROFILE={other}: lvs, naive, burst or new"),
         }
         eprintln!(
             "{mode}: {packets} packets, {:.1} ns/packet",
@@ -522,7 +575,7 @@ fn bench(c: &mut Criterion) {
             vport: VPORT,
         }
     };
-    let drop_range = |dir: &mut Director<'_, AnyScheduler>, from: usize, m: usize| {
+    let drop_range = |dir: &mut Director<'_, Sched>, from: usize, m: usize| {
         for i in from..from + m {
             let h = dir
                 .table()

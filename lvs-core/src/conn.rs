@@ -664,6 +664,18 @@ impl<'a> ConnTable<'a> {
         now: Instant,
         timeout: Duration,
     ) -> Result<ConnHandle, InsertError> {
+        let hash = self.hash(new.key.proto, &new.key.caddr, new.key.cport);
+        self.insert_hashed(hash, new, now, timeout)
+    }
+
+    /// [`ConnTable::insert_with_timeout`] with `hash`, the [`ConnTable::hash`] of the key.
+    pub(crate) fn insert_hashed(
+        &mut self,
+        hash: u32,
+        new: NewConn,
+        now: Instant,
+        timeout: Duration,
+    ) -> Result<ConnHandle, InsertError> {
         let (caddr, v6) = addr_bytes(&new.key.caddr);
         let (vaddr, v6b) = addr_bytes(&new.key.vaddr);
         if v6 != v6b {
@@ -673,7 +685,6 @@ impl<'a> ConnTable<'a> {
             self.stats.refused_full += 1;
             return Err(InsertError::Full);
         }
-        let hash = self.hash(new.key.proto, &new.key.caddr, new.key.cport);
         let idx = self.free;
         let bucket = (hash & self.mask) as usize;
         let head = self.slots[bucket].head;

@@ -503,6 +503,9 @@ pub struct Director<'a, S: Scheduler> {
     // the last client key the reply check of `handle_packet` hashed, packed (see
     // `memo_key`), and its hash: packets toward one virtual service all check the same key
     reply_memo: (u64, u32),
+    // the last service lookup: (fwmark, protocol, destination) and its answer; cleared
+    // whenever a service is added, edited or removed
+    svc_memo: Option<(u32, Protocol, Endpoint, Option<ServiceId>)>,
 }
 
 impl<S: Scheduler> fmt::Debug for Director<'_, S> {
@@ -586,6 +589,7 @@ impl<'a, S: Scheduler> Director<'a, S> {
             sweep: None,
             last_now: now,
             reply_memo: (0, 0),
+            svc_memo: None,
         })
     }
 
@@ -738,6 +742,7 @@ impl<'a, S: Scheduler> Director<'a, S> {
             .max()
             .unwrap_or(0);
         sched.init_service(&DestSet::new(self.dests, &[]));
+        self.svc_memo = None;
         self.services[idx] = Some(Service {
             config,
             sched,
@@ -776,6 +781,7 @@ impl<'a, S: Scheduler> Director<'a, S> {
             .as_mut()
             .ok_or(ConfigError::NoSuchService)?;
         svc.config = config;
+        self.svc_memo = None;
         if let Some(mut s) = sched {
             s.init_service(&DestSet::new(self.dests, &self.order[a..b]));
             svc.sched = s;
@@ -805,6 +811,7 @@ impl<'a, S: Scheduler> Director<'a, S> {
             }
         }
         self.services[id.0 as usize] = None;
+        self.svc_memo = None;
         self.start_nodest_sweep();
         Ok(())
     }
@@ -955,6 +962,21 @@ impl<'a, S: Scheduler> Director<'a, S> {
     }
 
     // ----- packet path ---------------------------------------------------------------------
+
+    /// [`Director::lookup_service`], remembering the last answer: packets toward one virtual
+    /// service find it without a scan of the service slots.
+    #[inline]
+    fn lookup_service_memo(&mut self, pkt: &PacketMeta) -> Option<ServiceId> {
+        let key = (pkt.fwmark, pkt.flow.proto, pkt.flow.dst);
+        if let Some((m, p, d, found)) = self.svc_memo {
+            if (m, p, d) == key {
+                return found;
+            }
+        }
+        let found = self.lookup_service(pkt);
+        self.svc_memo = Some((key.0, key.1, key.2, found));
+        found
+    }
 
     fn lookup_service(&self, pkt: &PacketMeta) -> Option<ServiceId> {
         let flow = &pkt.flow;
@@ -1264,13 +1286,15 @@ impl<'a, S: Scheduler> Director<'a, S> {
         if flow.src.family() != flow.dst.family() {
             return Verdict::Drop(DropReason::Malformed);
         }
+        // the connection key's hash (non-first fragments are never looked up)
+        let h = match hash {
+            Some(h) => h,
+            None if pkt.non_first_fragment => 0,
+            None => self.table.hash(flow.proto, &flow.src.addr, flow.src.port),
+        };
         let mut found = if pkt.non_first_fragment {
             None
         } else {
-            let h = match hash {
-                Some(h) => h,
-                None => self.table.hash(flow.proto, &flow.src.addr, flow.src.port),
-            };
             match (flow.src.addr, flow.dst.addr) {
                 (IpAddr::V4(c), IpAddr::V4(v)) => self.table.find_v4(
                     h,
@@ -1348,7 +1372,7 @@ impl<'a, S: Scheduler> Director<'a, S> {
         if pkt.non_first_fragment {
             return Verdict::Drop(DropReason::Fragment);
         }
-        let Some(svc) = self.lookup_service(pkt) else {
+        let Some(svc) = self.lookup_service_memo(pkt) else {
             return Verdict::Deliver;
         };
         if flow.proto == Protocol::Tcp
@@ -1356,7 +1380,7 @@ impl<'a, S: Scheduler> Director<'a, S> {
         {
             return Verdict::Deliver;
         }
-        self.schedule_new(svc, pkt, now)
+        self.schedule_new(svc, pkt, now, h)
     }
 
     fn forward_existing(&mut self, h: ConnHandle, pkt: &PacketMeta, now: Instant) -> Verdict {
@@ -1403,7 +1427,14 @@ impl<'a, S: Scheduler> Director<'a, S> {
         out.filter(|d| self.dests.get(d.index()).is_some_and(|d| d.is_available()))
     }
 
-    fn schedule_new(&mut self, svc: ServiceId, pkt: &PacketMeta, now: Instant) -> Verdict {
+    /// Schedules a new flow; `hash` is the table hash of its connection key.
+    fn schedule_new(
+        &mut self,
+        svc: ServiceId,
+        pkt: &PacketMeta,
+        now: Instant,
+        hash: u32,
+    ) -> Verdict {
         let flow = pkt.flow;
         let Some(cfg) = self.service(svc).map(|s| s.config) else {
             return Verdict::Deliver;
@@ -1527,7 +1558,7 @@ impl<'a, S: Scheduler> Director<'a, S> {
             state: 0,
             flags: conn_flags | cf::INACTIVE,
         };
-        let h = match self.table.insert_with_timeout(nc, now, initial) {
+        let h = match self.table.insert_hashed(hash, nc, now, initial) {
             Ok(h) => h,
             Err(e) => {
                 if conn_flags & cf::CONTROLLED != 0 {

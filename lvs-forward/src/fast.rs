@@ -18,79 +18,110 @@ fn be16(b: &[u8], at: usize) -> u16 {
     u16::from_be_bytes([b[at], b[at + 1]])
 }
 
-/// [`crate::parse::parse_ethernet`] for an untagged IPv4 frame whose header has no options,
-/// that is not a fragment, and carries a whole TCP or UDP header: the same [`Parsed`]. `None`
-/// for anything else (the general parser then decides).
-#[inline]
-pub(crate) fn parse_v4_l4(frame: &[u8]) -> Option<Parsed> {
-    // Ethernet + 20-byte IPv4 header
-    let h: &[u8; ETH + 20] = frame.get(..ETH + 20)?.try_into().ok()?;
+/// A [`Parsed`] to parse into.
+pub(crate) const BLANK: Parsed = Parsed {
+    eth: None,
+    l3: 0,
+    l4: 0,
+    payload: 0,
+    family: AddrFamily::Ipv4,
+    ip_len: 0,
+    ttl: 0,
+    tos: 0,
+    dont_frag: false,
+    frag: FragInfo {
+        is_fragment: false,
+        first: true,
+        more: false,
+        ident: 0,
+    },
+    flow: FlowKey::new(
+        Protocol::Unknown(0),
+        Endpoint::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0),
+        Endpoint::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0),
+    ),
+    tcp_flags: TcpFlags::NONE,
+    icmp: None,
+};
+
+/// [`parse_v4_l4`] writing into `p` (which is left as it was when this returns false): no
+/// copies of the large [`Parsed`] on the way.
+#[inline(always)]
+pub(crate) fn parse_v4_l4_into(frame: &[u8], p: &mut Parsed) -> bool {
+    let Some(h) = frame.get(..ETH + 20) else {
+        return false;
+    };
     if h[12] != 0x08 || h[13] != 0x00 || h[ETH] != 0x45 {
-        return None;
+        return false;
     }
     let total = usize::from(be16(h, ETH + 2));
     // frag offset 0 and MF clear
     if be16(h, ETH + 6) & 0x3fff != 0 || total < 20 || frame.len() < ETH + total {
-        return None;
+        return false;
     }
     let proto = h[ETH + 9];
     let seg = &frame[ETH + 20..ETH + total];
     let (sport, dport, hdr_len, tcp_flags) = match proto {
         6 => {
             if seg.len() < 20 {
-                return None;
+                return false;
             }
             let hl = usize::from(seg[12] >> 4) * 4;
             if hl < 20 || hl > seg.len() {
-                return None;
+                return false;
             }
             (be16(seg, 0), be16(seg, 2), hl, TcpFlags(seg[13]))
         }
         17 => {
             if seg.len() < 8 {
-                return None;
+                return false;
             }
             let len = usize::from(be16(seg, 4));
             if !(8..=seg.len()).contains(&len) {
-                return None;
+                return false;
             }
             (be16(seg, 0), be16(seg, 2), 8, TcpFlags::NONE)
         }
-        _ => return None,
+        _ => return false,
     };
-    let mut dst = [0u8; 6];
-    dst.copy_from_slice(&h[0..6]);
-    let mut src = [0u8; 6];
-    src.copy_from_slice(&h[6..12]);
+    let mac = |at: usize| MacAddr([h[at], h[at + 1], h[at + 2], h[at + 3], h[at + 4], h[at + 5]]);
     let a = |at: usize| IpAddr::V4(Ipv4Addr::new(h[at], h[at + 1], h[at + 2], h[at + 3]));
-    Some(Parsed {
-        eth: Some(EthInfo {
-            src: MacAddr(src),
-            dst: MacAddr(dst),
-            vlan: None,
-        }),
-        l3: ETH,
-        l4: ETH + 20,
-        payload: ETH + 20 + hdr_len,
-        family: AddrFamily::Ipv4,
-        ip_len: total,
-        ttl: h[ETH + 8],
-        tos: h[ETH + 1],
-        dont_frag: h[ETH + 6] & 0x40 != 0,
-        frag: FragInfo {
-            is_fragment: false,
-            first: true,
-            more: false,
-            ident: u32::from(be16(h, ETH + 4)),
-        },
-        flow: FlowKey::new(
-            Protocol::from(proto),
-            Endpoint::new(a(ETH + 12), sport),
-            Endpoint::new(a(ETH + 16), dport),
-        ),
-        tcp_flags,
-        icmp: None,
-    })
+    p.eth = Some(EthInfo {
+        src: mac(6),
+        dst: mac(0),
+        vlan: None,
+    });
+    p.l3 = ETH;
+    p.l4 = ETH + 20;
+    p.payload = ETH + 20 + hdr_len;
+    p.family = AddrFamily::Ipv4;
+    p.ip_len = total;
+    p.ttl = h[ETH + 8];
+    p.tos = h[ETH + 1];
+    p.dont_frag = h[ETH + 6] & 0x40 != 0;
+    p.frag = FragInfo {
+        is_fragment: false,
+        first: true,
+        more: false,
+        ident: u32::from(be16(h, ETH + 4)),
+    };
+    p.flow = FlowKey::new(
+        Protocol::from(proto),
+        Endpoint::new(a(ETH + 12), sport),
+        Endpoint::new(a(ETH + 16), dport),
+    );
+    p.tcp_flags = tcp_flags;
+    p.icmp = None;
+    true
+}
+
+/// [`crate::parse::parse_ethernet`] for an untagged IPv4 frame whose header has no options,
+/// that is not a fragment, and carries a whole TCP or UDP header: the same [`Parsed`]. `None`
+/// for anything else (the general parser then decides).
+#[cfg(test)]
+pub(crate) fn parse_v4_l4(frame: &[u8]) -> Option<Parsed> {
+    let mut p = BLANK;
+    parse_v4_l4_into(frame, &mut p).then_some(p)
 }
 
 /// What the general path does to a NAT-forwarded packet that [`parse_v4_l4`] accepted, when

@@ -173,10 +173,10 @@ pub fn process_frame<S: Scheduler>(
             required: frame_start.saturating_add(frame_len),
         }));
     };
-    let p = match parse(&buf[frame_start..end]) {
-        Ok(p) => p,
-        Err(e) => return Action::Drop(DropCause::Parse(e)),
-    };
+    let mut p = fast::BLANK;
+    if let Err(e) = parse_into(&buf[frame_start..end], &mut p) {
+        return Action::Drop(DropCause::Parse(e));
+    }
     let verdict = match p.icmp.and_then(|i| i.quote) {
         Some(q) => dir.handle_icmp_error(now, &q.quoted, p.ip_len as u32),
         None => {
@@ -185,7 +185,7 @@ pub fn process_frame<S: Scheduler>(
             dir.handle_packet(now, &meta)
         }
     };
-    apply(verdict, &p, buf, frame_start, end, cfg, out)
+    apply(&verdict, &p, buf, frame_start, end, cfg, out)
 }
 
 /// One frame of a burst for [`process_burst`]: the frame is `buf[start..start + len]`, with
@@ -246,7 +246,8 @@ pub fn process_burst<S: Scheduler>(
         .chunks_mut(BURST_MAX)
         .zip(actions[..n].chunks_mut(BURST_MAX))
     {
-        let mut parsed: [Option<Parsed>; BURST_MAX] = [None; BURST_MAX];
+        let mut parsed = [fast::BLANK; BURST_MAX];
+        let mut ok = [false; BURST_MAX];
         let mut verdicts = [Verdict::Deliver; BURST_MAX];
         // consecutive packets for the director's burst call, by frame index
         let mut run = [0usize; BURST_MAX];
@@ -274,14 +275,12 @@ pub fn process_burst<S: Scheduler>(
                 }));
                 continue;
             };
-            let p = match parse(frame) {
-                Ok(p) => p,
-                Err(e) => {
-                    *a = Action::Drop(DropCause::Parse(e));
-                    continue;
-                }
-            };
-            parsed[i] = Some(p);
+            let p = &mut parsed[i];
+            if let Err(e) = parse_into(frame, p) {
+                *a = Action::Drop(DropCause::Parse(e));
+                continue;
+            }
+            ok[i] = true;
             match p.icmp.and_then(|i| i.quote) {
                 Some(q) => {
                     // in order: the packets before it first
@@ -312,10 +311,12 @@ pub fn process_burst<S: Scheduler>(
             &mut verdicts,
         );
         for (i, (f, a)) in fs.iter_mut().zip(acts.iter_mut()).enumerate() {
-            let Some(p) = &parsed[i] else { continue };
+            if !ok[i] {
+                continue;
+            }
             let end = f.start + f.len;
             let rest = out.get_mut(used..).unwrap_or_default();
-            *a = apply(verdicts[i], p, f.buf, f.start, end, cfg, rest);
+            *a = apply(&verdicts[i], &parsed[i], f.buf, f.start, end, cfg, rest);
             if let Action::Respond { len, .. } = *a {
                 used += len;
             }
@@ -324,13 +325,13 @@ pub fn process_burst<S: Scheduler>(
     n
 }
 
-/// [`parse_ethernet`], through the common case's shortcut when it applies.
-#[inline]
-fn parse(frame: &[u8]) -> Result<Parsed, wire::Error> {
-    match fast::parse_v4_l4(frame) {
-        Some(p) => Ok(p),
-        None => parse_ethernet(frame),
+/// [`parse_ethernet`] into `p`, through the common case's shortcut when it applies.
+#[inline(always)]
+fn parse_into(frame: &[u8], p: &mut Parsed) -> Result<(), wire::Error> {
+    if !fast::parse_v4_l4_into(frame, p) {
+        *p = parse_ethernet(frame)?;
     }
+    Ok(())
 }
 
 fn respond(
@@ -351,8 +352,9 @@ fn respond(
 
 /// Applies a verdict to the frame at `buf[frame_start..end]` that `p` describes (offsets
 /// relative to `frame_start`).
+#[inline]
 fn apply(
-    verdict: Verdict,
+    verdict: &Verdict,
     p: &Parsed,
     buf: &mut [u8],
     frame_start: usize,
@@ -361,7 +363,7 @@ fn apply(
     out: &mut [u8],
 ) -> Action {
     let caps = &cfg.caps;
-    match verdict {
+    match *verdict {
         Verdict::Deliver => Action::Deliver,
         Verdict::Drop(DropReason::NoDestination) => {
             // ip_vs_leave: "port unreachable" back to the client, then drop
