@@ -525,6 +525,33 @@ impl<'a> ConnTable<'a> {
         self.slots.get(idx as usize).map_or(NIL, |s| s.chain)
     }
 
+    /// Whether slot `idx` holds the connection (not a template) a packet of `flow` from its
+    /// client belongs to (what [`ConnTable::find_hashed`] looks for).
+    #[inline]
+    pub(crate) fn matches_flow(&self, idx: u32, flow: &crate::addr::FlowKey) -> bool {
+        let Some(s) = self.slots.get(idx as usize) else {
+            return false;
+        };
+        if s.cport != flow.src.port
+            || s.vport != flow.dst.port
+            || s.proto != flow.proto.number()
+            || s.flags & flags::TEMPLATE != 0
+        {
+            return false;
+        }
+        match (flow.src.addr, flow.dst.addr) {
+            (IpAddr::V4(c), IpAddr::V4(v)) => {
+                s.flags & flags::IPV6 == 0
+                    && s.caddr[..4] == c.octets()
+                    && s.vaddr[..4] == v.octets()
+            }
+            (IpAddr::V6(c), IpAddr::V6(v)) => {
+                s.flags & flags::IPV6 != 0 && s.caddr == c.octets() && s.vaddr == v.octets()
+            }
+            _ => false,
+        }
+    }
+
     /// [`ConnTable::find_hashed`] for an IPv4 connection (not a template), by its parts.
     #[inline]
     pub(crate) fn find_v4(

@@ -117,6 +117,7 @@ use core::fmt;
 
 mod defense;
 mod replication;
+mod svc_index;
 
 pub use defense::{Defense, EMBRYO_RING_LEN};
 use replication::SYNC_CTL_ASSURED;
@@ -125,6 +126,11 @@ pub use replication::{SyncCounters, SyncRole, SYNC_OUTBOX_LEN};
 /// Packets [`Director::handle_packet_burst`] prepares together (longer bursts are taken in
 /// groups of this size).
 pub const BURST_MAX: usize = 32;
+/// Chain steps a burst walks ahead for its packets (the expected chain at full load is
+/// about one entry long; longer chains finish on the packet's own lookup).
+const PREFETCH_STEPS: usize = 3;
+/// No slot (the table's end-of-chain mark).
+const NIL: u32 = u32::MAX;
 
 /// Template state bit `IP_VS_CTPL_S_ASSURED`: a connection it controlled was established.
 const TPL_ASSURED: u8 = 1;
@@ -506,6 +512,8 @@ pub struct Director<'a, S: Scheduler> {
     // the last service lookup: (fwmark, protocol, destination) and its answer; cleared
     // whenever a service is added, edited or removed
     svc_memo: Option<(u32, Protocol, Endpoint, Option<ServiceId>)>,
+    // service key -> slot, rebuilt whenever a service is added, edited or removed
+    svc_index: svc_index::SvcIndex,
 }
 
 impl<S: Scheduler> fmt::Debug for Director<'_, S> {
@@ -540,6 +548,36 @@ fn conn_dport(svc: Option<&ServiceConfig>, dest: &Dest, vport: u16) -> u16 {
             }
         }
     }
+}
+
+/// The kernel's service lookup by a scan of every slot (`__ip_vs_service_find` over the
+/// table, then `__ip_vs_svc_fwm_find`): a firewall-mark match wins at once, else the exact
+/// address and port, else the address with port 0, each the first in slot order.
+fn scan_service<S>(services: &[Option<Service<S>>], pkt: &PacketMeta) -> Option<ServiceId> {
+    let flow = &pkt.flow;
+    let af = flow.dst.family();
+    let mut exact = None;
+    let mut wildcard = None;
+    for (i, s) in services.iter().enumerate() {
+        let Some(s) = s else { continue };
+        match s.config.key {
+            ServiceKey::Fwmark { af: maf, mark } => {
+                if pkt.fwmark != 0 && mark == pkt.fwmark && maf == af {
+                    return Some(ServiceId(i as u16));
+                }
+            }
+            ServiceKey::Addr { proto, vip } => {
+                if proto == flow.proto && vip.addr == flow.dst.addr {
+                    if vip.port == flow.dst.port {
+                        exact = exact.or(Some(ServiceId(i as u16)));
+                    } else if vip.port == 0 {
+                        wildcard = wildcard.or(Some(ServiceId(i as u16)));
+                    }
+                }
+            }
+        }
+    }
+    exact.or(wildcard)
 }
 
 fn prefix_for(addr: &IpAddr, prefix_len: u8) -> u8 {
@@ -590,6 +628,7 @@ impl<'a, S: Scheduler> Director<'a, S> {
             last_now: now,
             reply_memo: (0, 0),
             svc_memo: None,
+            svc_index: svc_index::SvcIndex::new(),
         })
     }
 
@@ -751,6 +790,7 @@ impl<'a, S: Scheduler> Director<'a, S> {
             order_len: 0,
             next_tick: Instant::ZERO,
         });
+        self.svc_index.rebuild(self.services);
         Ok(ServiceId(idx as u16))
     }
 
@@ -781,11 +821,12 @@ impl<'a, S: Scheduler> Director<'a, S> {
             .as_mut()
             .ok_or(ConfigError::NoSuchService)?;
         svc.config = config;
-        self.svc_memo = None;
         if let Some(mut s) = sched {
             s.init_service(&DestSet::new(self.dests, &self.order[a..b]));
             svc.sched = s;
         }
+        self.svc_memo = None;
+        self.svc_index.rebuild(self.services);
         Ok(())
     }
 
@@ -812,6 +853,7 @@ impl<'a, S: Scheduler> Director<'a, S> {
         }
         self.services[id.0 as usize] = None;
         self.svc_memo = None;
+        self.svc_index.rebuild(self.services);
         self.start_nodest_sweep();
         Ok(())
     }
@@ -978,31 +1020,16 @@ impl<'a, S: Scheduler> Director<'a, S> {
         found
     }
 
+    /// The service a new flow belongs to: a firewall-mark service matching the packet's mark,
+    /// else the service on its destination address and port, else the one on its address with
+    /// port 0. Found through the key index, or by a scan when there are too many services.
     fn lookup_service(&self, pkt: &PacketMeta) -> Option<ServiceId> {
-        let flow = &pkt.flow;
-        let af = flow.dst.family();
-        let mut exact = None;
-        let mut wildcard = None;
-        for (i, s) in self.services.iter().enumerate() {
-            let Some(s) = s else { continue };
-            match s.config.key {
-                ServiceKey::Fwmark { af: maf, mark } => {
-                    if pkt.fwmark != 0 && mark == pkt.fwmark && maf == af {
-                        return Some(ServiceId(i as u16));
-                    }
-                }
-                ServiceKey::Addr { proto, vip } => {
-                    if proto == flow.proto && vip.addr == flow.dst.addr {
-                        if vip.port == flow.dst.port {
-                            exact = exact.or(Some(ServiceId(i as u16)));
-                        } else if vip.port == 0 {
-                            wildcard = wildcard.or(Some(ServiceId(i as u16)));
-                        }
-                    }
-                }
-            }
+        if self.svc_index.usable() {
+            self.svc_index
+                .lookup(self.services, pkt.fwmark, pkt.flow.proto, &pkt.flow.dst)
+        } else {
+            scan_service(self.services, pkt)
         }
-        exact.or(wildcard)
     }
 
     fn timeout_of(
@@ -1741,17 +1768,32 @@ impl<'a, S: Scheduler> Director<'a, S> {
                     .table
                     .hash(p.flow.proto, &p.flow.src.addr, p.flow.src.port);
             }
-            // independent loads, issued back to back: their cache misses overlap
-            let mut heads = [0u32; 2 * BURST_MAX];
+            // Walk every chain the group needs in lockstep: each step's loads are independent
+            // of one another, so their cache misses overlap. Cursors at even places follow the
+            // inbound lookups and stop at the entry that matches; odd places follow the reply
+            // checks, once per distinct bucket.
+            let mut cur = [NIL; 2 * BURST_MAX];
             for i in 0..pk.len() {
-                heads[2 * i] = self.table.bucket_head(ih[i]);
-                heads[2 * i + 1] = self.table.bucket_head(rh[i]);
+                cur[2 * i] = self.table.bucket_head(ih[i]);
+                if i == 0 || rh[i] != rh[i - 1] {
+                    cur[2 * i + 1] = self.table.bucket_head(rh[i]);
+                }
             }
-            let mut sink = 0u32;
-            for &h in &heads[..2 * pk.len()] {
-                sink ^= self.table.chain_of(h);
+            for _ in 0..PREFETCH_STEPS {
+                let mut pending = false;
+                for (j, c) in cur[..2 * pk.len()].iter_mut().enumerate() {
+                    if *c == NIL {
+                        continue;
+                    }
+                    let flow = &pk[j / 2].flow;
+                    let stop = j % 2 == 0 && self.table.matches_flow(*c, flow);
+                    *c = if stop { NIL } else { self.table.chain_of(*c) };
+                    pending |= *c != NIL;
+                }
+                if !pending {
+                    break;
+                }
             }
-            core::hint::black_box(sink);
             for (i, (p, v)) in pk.iter().zip(vs.iter_mut()).enumerate() {
                 *v = self.packet_hashed(now, p, rh[i], Some(ih[i]));
             }
