@@ -1411,18 +1411,36 @@ impl<'a, S: Scheduler> Director<'a, S> {
     }
 
     fn forward_existing(&mut self, h: ConnHandle, pkt: &PacketMeta, now: Instant) -> Verdict {
-        self.table.touch(h, now);
-        self.transition(h, TcpDir::Input, pkt.tcp_flags, now);
-        let Some(e) = self.table.get(h).copied() else {
+        // Most packets leave the state as it is: then `transition` would only compute that,
+        // so it runs only for those that change it.
+        let secure = self.secure_tcp_active();
+        let Some(e) = self.table.get(h) else {
             return Verdict::Drop(DropReason::Malformed);
         };
-        if let Some(mut m) = self.table.entry_mut(h) {
-            m.set_counter(e.counter().wrapping_add(1));
+        let changes = e.proto() == Protocol::Tcp && {
+            let dir = if e.no_output() {
+                TcpDir::InputOnly
+            } else {
+                TcpDir::Input
+            };
+            let cur = TcpState::from_u8(e.state()).unwrap_or(TcpState::Close);
+            tcp_transition(cur, dir, pkt.tcp_flags, secure) != cur
+        };
+        self.table.touch(h, now);
+        if changes {
+            self.transition(h, TcpDir::Input, pkt.tcp_flags, now);
         }
-        let dest = e.dest();
+        let Some(mut m) = self.table.entry_mut(h) else {
+            return Verdict::Drop(DropReason::Malformed);
+        };
+        let c = m.get().counter();
+        m.set_counter(c.wrapping_add(1));
+        let (dest, vaddr) = (m.get().dest(), m.get().vaddr());
         self.account_in(dest, pkt.len);
-        self.sync_after_packet(h, now);
-        self.forward_verdict(Some(h), dest, e.vaddr(), false)
+        if self.cfg.sync.policy().is_some() {
+            self.sync_after_packet(h, now);
+        }
+        self.forward_verdict(Some(h), dest, vaddr, false)
     }
 
     fn forward_verdict(
