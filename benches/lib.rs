@@ -60,9 +60,12 @@ pub fn read_medians(root: &Path) -> Vec<Median> {
                         continue;
                     };
                     let median = est.find("\"median\"").map(|i| &est[i..]);
+                    // `BenchmarkId::from_parameter` names the function in `value_str`
+                    let function = string_after(&b, "\"function_id\"")
+                        .or_else(|| string_after(&b, "\"value_str\""));
                     let (Some(group), Some(function), Some(ns)) = (
                         string_after(&b, "\"group_id\""),
-                        string_after(&b, "\"function_id\""),
+                        function,
                         median.and_then(|m| number_after(m, "\"point_estimate\"")),
                     ) else {
                         continue;

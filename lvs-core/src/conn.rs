@@ -11,6 +11,11 @@
 //! port, keyed with SipHash-1-3 and a 128-bit seed from the embedder (HashDoS resistance).
 //! A client-to-VIP packet and a real-server-to-client reply therefore land in the same chain.
 //!
+//! A new entry goes into its bucket's own slot when that slot is free (else into the most
+//! recently freed slot), so a lookup often finds its entry on the cache line it reads for the
+//! bucket's head; slots are 64-byte aligned, one line each. The free list is doubly linked
+//! (through the free slots' `chain` and `tprev`) so that any free slot can be taken.
+//!
 //! # Expiry
 //! Timeouts are lazy: a packet only records when it was seen (`touched`); an entry is filed on a
 //! timer wheel (8192 slots of 128 ms, a 1048 s span) at its expiry when its state changes. When
@@ -434,13 +439,12 @@ impl<'a> ConnTable<'a> {
             return Err(TableError::BadCapacity { len });
         }
         let n = len as u32;
+        // the free list, doubly linked through `chain` (next) and `tprev` (previous)
         for (i, s) in storage.iter_mut().enumerate() {
+            let i = i as u32;
             *s = ConnSlot::EMPTY;
-            s.chain = if (i as u32) + 1 < n {
-                i as u32 + 1
-            } else {
-                NIL
-            };
+            s.chain = if i + 1 < n { i + 1 } else { NIL };
+            s.tprev = if i > 0 { i - 1 } else { NIL };
         }
         Ok(ConnTable {
             slots: storage,
@@ -525,6 +529,24 @@ impl<'a> ConnTable<'a> {
         self.slots.get(idx as usize).map_or(NIL, |s| s.chain)
     }
 
+    /// The first step of [`ConnTable::find_v4`]'s walk for `flow` in bucket `hash`: `NIL`
+    /// if the bucket's own slot holds the flow's connection, else the next slot to look at.
+    /// Reading it is how a burst brings the bucket's line into the cache.
+    #[inline]
+    pub(crate) fn home_step(&self, hash: u32, flow: &crate::addr::FlowKey) -> u32 {
+        let b = hash & self.mask;
+        let Some(s) = self.slots.get(b as usize) else {
+            return NIL;
+        };
+        if self.matches_flow(b, flow) {
+            NIL
+        } else if s.head == b {
+            s.chain
+        } else {
+            s.head
+        }
+    }
+
     /// Whether slot `idx` holds the connection (not a template) a packet of `flow` from its
     /// client belongs to (what [`ConnTable::find_hashed`] looks for).
     #[inline]
@@ -532,7 +554,8 @@ impl<'a> ConnTable<'a> {
         let Some(s) = self.slots.get(idx as usize) else {
             return false;
         };
-        if s.cport != flow.src.port
+        if !s.in_use()
+            || s.cport != flow.src.port
             || s.vport != flow.dst.port
             || s.proto != flow.proto.number()
             || s.flags & flags::TEMPLATE != 0
@@ -552,7 +575,10 @@ impl<'a> ConnTable<'a> {
         }
     }
 
-    /// [`ConnTable::find_hashed`] for an IPv4 connection (not a template), by its parts.
+    /// [`ConnTable::find_hashed`] for an IPv4 connection (not a template), by its parts,
+    /// looking at the bucket's own slot first: the same answer as long as no two connections
+    /// share a key, which the director ensures (it inserts a connection only after a lookup
+    /// of its key found none).
     #[inline]
     pub(crate) fn find_v4(
         &self,
@@ -563,10 +589,18 @@ impl<'a> ConnTable<'a> {
         vaddr: [u8; 4],
         vport: u16,
     ) -> Option<ConnHandle> {
-        let mut i = self.bucket_head(hash);
+        // The bucket's own slot first: it is on the line just read for the head, and holds
+        // the bucket's oldest entry if that was placed there. The director keeps connection
+        // keys unique, so the first match is the only one, wherever the chain puts it.
+        let b = hash & self.mask;
+        let mut i = b;
+        let mut home = true;
         while let Some(s) = self.slots.get(i as usize) {
-            // an IPv4 entry's address bytes past the fourth are zero
-            if s.cport == cport
+            let next = if home { s.head } else { s.chain };
+            // an IPv4 entry's address bytes past the fourth are zero (and a free slot's flags
+            // are zero)
+            if s.flags & flags::IN_USE != 0
+                && s.cport == cport
                 && s.vport == vport
                 && s.proto == proto
                 && s.flags & (flags::IPV6 | flags::TEMPLATE) == 0
@@ -575,7 +609,12 @@ impl<'a> ConnTable<'a> {
             {
                 return Some(ConnHandle(i));
             }
-            i = s.chain;
+            home = false;
+            i = next;
+            if i == b {
+                // checked already
+                i = self.slots.get(i as usize).map_or(NIL, |s| s.chain);
+            }
         }
         None
     }
@@ -712,11 +751,17 @@ impl<'a> ConnTable<'a> {
             self.stats.refused_full += 1;
             return Err(InsertError::Full);
         }
-        let idx = self.free;
         let bucket = (hash & self.mask) as usize;
+        // the bucket's own slot when it is free: a lookup then finds the entry on the line
+        // that holds the bucket's head
+        let idx = if self.slots[bucket].in_use() {
+            self.free
+        } else {
+            bucket as u32
+        };
+        self.take_free(idx);
         let head = self.slots[bucket].head;
         let s = &mut self.slots[idx as usize];
-        self.free = s.chain;
         s.caddr = caddr;
         s.vaddr = vaddr;
         s.cport = new.key.cport;
@@ -755,16 +800,42 @@ impl<'a> ConnTable<'a> {
         };
         self.unlink_chain(idx, key_hash);
         self.unfile(idx);
-        let free = self.free;
         let s = &mut self.slots[idx as usize];
         *s = ConnSlot {
             head: s.head,
             ..ConnSlot::EMPTY
         };
-        s.chain = free;
-        self.free = idx;
+        self.push_free(idx);
         self.len -= 1;
         self.stats.removed += 1;
+    }
+
+    /// Takes free slot `idx` off the free list (doubly linked through `chain` and `tprev`).
+    fn take_free(&mut self, idx: u32) {
+        let (prev, next) = {
+            let s = &self.slots[idx as usize];
+            (s.tprev, s.chain)
+        };
+        if prev == NIL {
+            self.free = next;
+        } else {
+            self.slots[prev as usize].chain = next;
+        }
+        if next != NIL {
+            self.slots[next as usize].tprev = prev;
+        }
+    }
+
+    /// Puts the emptied slot `idx` at the front of the free list.
+    fn push_free(&mut self, idx: u32) {
+        let free = self.free;
+        if free != NIL {
+            self.slots[free as usize].tprev = idx;
+        }
+        let s = &mut self.slots[idx as usize];
+        s.chain = free;
+        s.tprev = NIL;
+        self.free = idx;
     }
 
     fn unlink_chain(&mut self, idx: u32, hash: u32) {
@@ -1111,6 +1182,62 @@ mod test {
                 siphash::<1, 3>(seed, &buf) as u32
             );
         }
+    }
+
+    /// Random inserts and removals: every live entry is found (by the public lookup and the
+    /// director's home-first one), the free list holds exactly the free slots with consistent
+    /// back links, and entries sit in their bucket's own slot whenever it was free.
+    #[test]
+    fn free_list_and_home_slots_stay_consistent() {
+        let mut s = vec![ConnSlot::EMPTY; 64];
+        let mut t = ConnTable::new(&mut s, SipKey(3, 4), Instant::ZERO).unwrap();
+        let mut live: Vec<(ConnKey, ConnHandle)> = Vec::new();
+        let mut x = 0x853c_49e6_748f_ea9bu64;
+        let mut homes = 0;
+        for step in 0..5000u32 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            if !x.is_multiple_of(3) && live.len() < 64 {
+                let k = key(step, (x >> 8) as u16);
+                let b = t.hash(k.proto, &k.caddr, k.cport) & t.mask;
+                let home_free = t.get(ConnHandle(b)).is_none();
+                let h = t.insert(nc(k), Instant::ZERO).unwrap();
+                assert_eq!(
+                    home_free,
+                    h.0 == b,
+                    "placed in its own slot iff that was free"
+                );
+                homes += usize::from(home_free);
+                live.push((k, h));
+            } else if !live.is_empty() {
+                let (_, h) = live.swap_remove((x >> 16) as usize % live.len());
+                t.remove(h);
+            }
+            for (k, h) in &live {
+                assert_eq!(t.find(k, false), Some(*h));
+                let hash = t.hash(k.proto, &k.caddr, k.cport);
+                let (IpAddr::V4(c), IpAddr::V4(v)) = (k.caddr, k.vaddr) else {
+                    unreachable!()
+                };
+                let found = t.find_v4(hash, 6, c.octets(), k.cport, v.octets(), k.vport);
+                assert_eq!(found, Some(*h));
+            }
+            // the free list: exactly the free slots, linked both ways
+            let mut n = 0;
+            let (mut prev, mut i) = (NIL, t.free);
+            while i != NIL {
+                let sl = &t.slots[i as usize];
+                assert!(!sl.in_use());
+                assert_eq!(sl.tprev, prev);
+                n += 1;
+                prev = i;
+                i = sl.chain;
+            }
+            assert_eq!(n, t.free_slots());
+            assert_eq!(t.len(), live.len());
+        }
+        assert!(homes > 100, "{homes}");
     }
 
     #[test]

@@ -1792,7 +1792,7 @@ impl<'a, S: Scheduler> Director<'a, S> {
             // checks, once per distinct bucket.
             let mut cur = [NIL; 2 * BURST_MAX];
             for i in 0..pk.len() {
-                cur[2 * i] = self.table.bucket_head(ih[i]);
+                cur[2 * i] = self.table.home_step(ih[i], &pk[i].flow);
                 if i == 0 || rh[i] != rh[i - 1] {
                     cur[2 * i + 1] = self.table.bucket_head(rh[i]);
                 }
