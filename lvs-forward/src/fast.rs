@@ -51,6 +51,9 @@ pub(crate) fn parse_v4_l4_into(frame: &[u8], p: &mut Parsed) -> bool {
     let Some(h) = frame.get(..ETH + 20) else {
         return false;
     };
+    let Ok(h) = <&[u8; ETH + 20]>::try_from(h) else {
+        return false;
+    };
     if h[12] != 0x08 || h[13] != 0x00 || h[ETH] != 0x45 {
         return false;
     }
@@ -152,50 +155,54 @@ pub(crate) fn ttl_and_nat_in_v4(
     }
     let end = ETH + p.ip_len;
     let need = if proto == Protocol::Tcp { 20 } else { 8 };
-    if frame.len() < end || ETH + 20 + need > end || frame[ETH] != 0x45 {
+    if frame.len() < end || ETH + 20 + need > end {
         return None;
     }
-    if decrement_ttl {
-        let ttl = frame[ETH + 8];
-        if ttl <= 1 {
-            return None;
-        }
-        frame[ETH + 8] = ttl - 1;
-        if caps.ipv4.tx() {
-            let pr = frame[ETH + 9];
-            let c = checksum::update_u16(
-                be16(frame, ETH + 10),
-                u16::from_be_bytes([ttl, pr]),
-                u16::from_be_bytes([ttl - 1, pr]),
-            );
-            frame[ETH + 10..ETH + 12].copy_from_slice(&c.to_be_bytes());
-        }
+    // Ethernet, IPv4 and the first 20 bytes of the transport header, as a fixed-size array
+    // (frames are at least 60 bytes on the wire; shorter ones take the general path)
+    let frame: &mut [u8; ETH + 40] = frame.get_mut(..ETH + 40)?.try_into().ok()?;
+    if frame[ETH] != 0x45 {
+        return None;
     }
-    let mut old = [0u8; 4];
-    old.copy_from_slice(&frame[ETH + 16..ETH + 20]);
+    let ttl = frame[ETH + 8];
+    if decrement_ttl && ttl <= 1 {
+        return None;
+    }
+    // All checks done: mutate. Each checksum takes one sum of the RFC 1624 terms the general
+    // path adds in steps (`!old + new` per changed 16-bit word): one's-complement addition is
+    // associative, and a partial sum is zero only if all its terms are, so the folded result,
+    // zero representation included, is the same.
+    let word = |b: &[u8], at: usize| u32::from(be16(b, at));
+    let (o0, o1) = (word(&frame[..], ETH + 16), word(&frame[..], ETH + 18));
     let new = new_addr.octets();
-    let addr_sum = checksum::diff4(old, new, 0);
+    let (n0, n1) = (word(&new, 0), word(&new, 2));
+    let addr_sum = (o0 ^ 0xffff) + n0 + (o1 ^ 0xffff) + n1;
     if caps.ipv4.tx() {
-        let c = checksum::finish(checksum::diff4(
-            old,
-            new,
-            checksum::start(be16(frame, ETH + 10)),
-        ));
+        let mut sum = (word(&frame[..], ETH + 10) ^ 0xffff) + addr_sum;
+        if decrement_ttl {
+            let pr = u32::from(frame[ETH + 9]);
+            let t = u32::from(ttl) << 8 | pr;
+            sum += (t ^ 0xffff) + (t - 0x100);
+        }
+        let c = checksum::finish(sum);
         frame[ETH + 10..ETH + 12].copy_from_slice(&c.to_be_bytes());
     }
+    if decrement_ttl {
+        frame[ETH + 8] = ttl - 1;
+    }
     let l4 = ETH + 20;
-    let port_sum = checksum::diff2(be16(frame, l4 + 2), real.port, 0);
+    let port_sum = (word(&frame[..], l4 + 2) ^ 0xffff) + u32::from(real.port);
     if proto == Protocol::Tcp {
         if caps.tcp.tx() {
             let c = l4 + 16;
-            let v = checksum::finish(checksum::start(be16(frame, c)) + addr_sum + port_sum);
+            let v = checksum::finish((word(&frame[..], c) ^ 0xffff) + addr_sum + port_sum);
             frame[c..c + 2].copy_from_slice(&v.to_be_bytes());
         }
     } else if caps.udp.tx() {
         let c = l4 + 6;
-        let old = be16(frame, c);
+        let old = word(&frame[..], c);
         if old != 0 {
-            let v = checksum::finish(checksum::start(old) + addr_sum + port_sum);
+            let v = checksum::finish((old ^ 0xffff) + addr_sum + port_sum);
             let v = if v == 0 { 0xffff } else { v };
             frame[c..c + 2].copy_from_slice(&v.to_be_bytes());
         }
@@ -261,6 +268,44 @@ mod test {
         f.extend_from_slice(&l4);
         f.extend(core::iter::repeat_n(0, pad));
         f
+    }
+
+    /// Checksum fields, addresses and ports at the one's-complement edges (0x0000, 0xffff):
+    /// the one-sum update writes what the general path's steps write.
+    #[test]
+    fn edge_checksums_match_the_general_path() {
+        let edges = [0x0000u16, 0x0001, 0x7fff, 0xfffe, 0xffff];
+        let caps = ChecksumCaps::software();
+        for proto in [6u8, 17] {
+            for &ipc in &edges {
+                for &l4c in &edges {
+                    for &a in &edges {
+                        for &port in &edges {
+                            for dec in [false, true] {
+                                let mut f = frame(proto, 0x45, 0, 64, 0, 5, 0, 18, [0; 16]);
+                                f[24..26].copy_from_slice(&ipc.to_be_bytes());
+                                f[30..32].copy_from_slice(&a.to_be_bytes());
+                                let at = if proto == 6 { 34 + 16 } else { 34 + 6 };
+                                f[at..at + 2].copy_from_slice(&l4c.to_be_bytes());
+                                let p = parse_ethernet(&f).unwrap();
+                                let real = Endpoint::v4([a as u8, (a >> 8) as u8, 0xff, 0], port);
+                                let mut g = f.clone();
+                                if dec {
+                                    decrement_ttl(&mut g, &p, &caps).unwrap();
+                                }
+                                nat_in(&mut g, &p, real, &caps).unwrap();
+                                let mut h = f.clone();
+                                assert_eq!(
+                                    ttl_and_nat_in_v4(&mut h, &p, &real, dec, &caps),
+                                    Some(())
+                                );
+                                assert_eq!(g, h, "proto {proto} ip {ipc:#x} l4 {l4c:#x} addr {a:#x} port {port:#x}");
+                            }
+                        }
+                    }
+                }
+            }
+        }
     }
 
     proptest! {

@@ -259,6 +259,11 @@ pub fn process_burst<S: Scheduler>(
                      metas: &[PacketMeta],
                      got: &mut [Verdict],
                      verdicts: &mut [Verdict]| {
+            if run.last().is_some_and(|&l| l + 1 == run.len()) {
+                // frames 0..n in order (run positions increase): the verdicts go in place
+                dir.handle_packet_burst(now, metas, &mut verdicts[..run.len()]);
+                return;
+            }
             dir.handle_packet_burst(now, metas, got);
             for (&i, v) in run.iter().zip(got.iter()) {
                 verdicts[i] = *v;
