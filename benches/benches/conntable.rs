@@ -33,13 +33,34 @@ fn bench_size(c: &mut Criterion, n: usize) {
     for i in 0..n as u32 {
         let k = key(i);
         table
-            .insert_with_timeout(NewConn { key: k, dest: DestId(1), state: 1, flags: 0 }, Instant::ZERO, Duration::from_secs(900))
+            .insert_with_timeout(
+                NewConn {
+                    key: k,
+                    dest: DestId(1),
+                    state: 1,
+                    flags: 0,
+                },
+                Instant::ZERO,
+                Duration::from_secs(900),
+            )
             .unwrap();
-        map.insert(k, StdConn { _dest: 1, _state: 1 });
+        map.insert(
+            k,
+            StdConn {
+                _dest: 1,
+                _state: 1,
+            },
+        );
     }
-    let label = if n >= 1_000_000 { format!("{}M", n / 1_000_000) } else { format!("{}k", n / 1000) };
+    let label = if n >= 1_000_000 {
+        format!("{}M", n / 1_000_000)
+    } else {
+        format!("{}k", n / 1000)
+    };
     // a fixed pseudo-random probe order so both sides see the same keys
-    let probes: Vec<ConnKey> = (0..4096u32).map(|i| key(i.wrapping_mul(2_654_435_761) % n as u32)).collect();
+    let probes: Vec<ConnKey> = (0..4096u32)
+        .map(|i| key(i.wrapping_mul(2_654_435_761) % n as u32))
+        .collect();
 
     let mut g = c.benchmark_group(format!("conntable/lookup_{label}"));
     let mut i = 0usize;
@@ -69,7 +90,16 @@ fn bench_size(c: &mut Criterion, n: usize) {
             },
             |k| {
                 let h = table
-                    .insert_with_timeout(NewConn { key: k, dest: DestId(2), state: 3, flags: 0 }, Instant::ZERO, Duration::from_secs(60))
+                    .insert_with_timeout(
+                        NewConn {
+                            key: k,
+                            dest: DestId(2),
+                            state: 3,
+                            flags: 0,
+                        },
+                        Instant::ZERO,
+                        Duration::from_secs(60),
+                    )
                     .unwrap();
                 table.remove(h);
             },
@@ -84,7 +114,13 @@ fn bench_size(c: &mut Criterion, n: usize) {
                 key(j | 0x8000_0000)
             },
             |k| {
-                map.insert(k, StdConn { _dest: 2, _state: 3 });
+                map.insert(
+                    k,
+                    StdConn {
+                        _dest: 2,
+                        _state: 3,
+                    },
+                );
                 map.remove(&k);
             },
             BatchSize::SmallInput,

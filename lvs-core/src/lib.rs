@@ -46,6 +46,6 @@ pub use sched::{SchedRequest, Scheduler};
 pub use time::{Duration, Instant};
 pub mod service;
 pub use service::{Persistence, ServiceConfig, ServiceId};
+pub mod ipvsadm;
 pub mod stats;
 pub mod sync;
-pub mod ipvsadm;
