@@ -892,16 +892,26 @@ impl<'a> ConnTable<'a> {
         };
         let age = (now.total_millis() as u32).wrapping_sub(s.touched) as u64;
         let deadline = now.total_millis() + timeout.total_millis().saturating_sub(age);
+        if s.tprev == HEAD_TAG | self.slot_for(deadline) as u32 {
+            // already first in the list it would be filed at the front of: nothing changes
+            return;
+        }
         self.unfile(idx);
         self.file(idx, deadline);
     }
 
-    fn file(&mut self, idx: u32, deadline_ms: u64) {
+    /// The wheel slot an entry due at `deadline_ms` is filed in.
+    #[inline]
+    fn slot_for(&self, deadline_ms: u64) -> usize {
         let mut tick = tick_of(deadline_ms);
         if tick <= self.wheel_tick {
             tick = self.wheel_tick + 1;
         }
-        let slot = (tick as usize) & (WHEEL_SLOTS - 1);
+        (tick as usize) & (WHEEL_SLOTS - 1)
+    }
+
+    fn file(&mut self, idx: u32, deadline_ms: u64) {
+        let slot = self.slot_for(deadline_ms);
         let head = self.wheel[slot];
         if head != NIL {
             self.slots[head as usize].tprev = idx;
@@ -1365,6 +1375,36 @@ mod test {
         assert!(next >= Instant::from_secs(15) && next <= Instant::from_millis(15_128));
         assert_eq!(
             t.next_expired(Instant::from_secs(16), &mut budget, |_| to),
+            Some(b)
+        );
+    }
+
+    /// Refiling an entry into the slot it heads changes nothing; any other entry of that slot
+    /// moves to the front of the slot's list, as filing it anew does.
+    #[test]
+    fn refile_in_place_keeps_the_list_order() {
+        let mut s = vec![ConnSlot::EMPTY; 16];
+        let mut t = ConnTable::new(&mut s, SipKey(1, 1), Instant::ZERO).unwrap();
+        let to = Duration::from_secs(10);
+        let a = t
+            .insert_with_timeout(nc(key(1, 1)), Instant::ZERO, to)
+            .unwrap();
+        let b = t
+            .insert_with_timeout(nc(key(2, 2)), Instant::ZERO, to)
+            .unwrap();
+        // b was filed last, so it is found first
+        assert_eq!(t.scan_filed(10, |_| true), Some(b));
+        t.refile(b, to, Instant::ZERO);
+        assert_eq!(t.scan_filed(10, |_| true), Some(b));
+        t.refile(a, to, Instant::ZERO);
+        assert_eq!(t.scan_filed(10, |_| true), Some(a));
+        let mut budget = 10;
+        assert_eq!(
+            t.next_expired(Instant::from_secs(11), &mut budget, |_| to),
+            Some(a)
+        );
+        assert_eq!(
+            t.next_expired(Instant::from_secs(11), &mut budget, |_| to),
             Some(b)
         );
     }

@@ -1596,7 +1596,28 @@ impl<'a, S: Scheduler> Director<'a, S> {
             vaddr: flow.dst.addr,
             vport: flow.dst.port,
         };
-        let initial = self.cfg.timeouts.of(flow.proto, 0);
+        // Filed at once with the timeout of the state its first packet gives it (as the
+        // transition below will compute it, table pressure included), so that the transition
+        // finds it already where it would file it.
+        let initial = if flow.proto == Protocol::Tcp {
+            let dir = if conn_flags & cf::NOOUTPUT != 0 {
+                TcpDir::InputOnly
+            } else {
+                TcpDir::Input
+            };
+            let secure = match self.cfg.secure_tcp {
+                Defense::Off => false,
+                Defense::Always => true,
+                // pressure as it will be with this entry in the table
+                Defense::Auto => {
+                    self.table.free_slots().saturating_sub(1) <= self.cfg.defense_threshold as usize
+                }
+            };
+            let st = tcp_transition(TcpState::None, dir, pkt.tcp_flags, secure);
+            self.cfg.timeouts.of(Protocol::Tcp, st as u8)
+        } else {
+            self.cfg.timeouts.of(flow.proto, 0)
+        };
         let nc = NewConn {
             key,
             dest,
