@@ -1784,10 +1784,13 @@ impl<'a, S: Scheduler> Director<'a, S> {
     /// `min(pkts.len(), verdicts.len())` packets and returns that number.
     ///
     /// Faster than one call per packet when the table is much larger than the CPU caches:
-    /// each group of up to [`BURST_MAX`] packets is first hashed, then the bucket heads of all
-    /// of them are read, then the first entries of their chains, so that the memory accesses of
-    /// the whole group overlap instead of following one another; then each packet is handled
-    /// in order on lines already in the cache.
+    /// each group of up to [`BURST_MAX`] packets is first hashed, then the bucket slots of all
+    /// of them are read, then their chains a step at a time for the whole group (up to the
+    /// entry each lookup will find), so that the memory accesses of the group overlap instead
+    /// of following one another; then each packet is handled in order, on lines already in the
+    /// cache. The walks ahead only read: every packet's own handling looks up the table as
+    /// [`Director::handle_packet`] does, so packets earlier in the burst that add or remove
+    /// connections are seen by later ones exactly as one call per packet would see them.
     pub fn handle_packet_burst(
         &mut self,
         now: Instant,
