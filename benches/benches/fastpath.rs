@@ -5,8 +5,9 @@
 //!   packet: parse the Ethernet frame, find the connection among 1 000 000 live ones, update
 //!   its state, timer and counters, decrement the TTL and rewrite the destination (NAT).
 //! - `fastpath/nat_established_burst32_1M`: the same work, 32 packets per call
-//!   (`lvs_forward::process::process_burst`: all parsed and hashed first, the table slots
-//!   prefetched, then each finished in order). Time is per burst of 32.
+//!   (`lvs_forward::process::process_burst`: all parsed and hashed first, the table's chains
+//!   walked for the whole burst together, then each finished in order). Time is per burst of
+//!   32.
 //! - `fastpath/new_conn_wlc64`: a SYN of a new flow: parse, look up (a miss among 1M), schedule
 //!   with wlc over 64 real servers, insert, rewrite. Every new connection is deleted again
 //!   outside the timed region, so the table stays at 1M.
@@ -24,7 +25,14 @@
 //! buffer (the same 64-byte copy on both sides). Before timing, both sides process the same
 //! frames and the output bytes are compared.
 //!
-//! `LVS_BENCH_FLOWS` overrides the number of live connections (default 1 000 000).
+//! Environment:
+//! - `LVS_BENCH_FLOWS`: the number of live connections (default 1 000 000).
+//! - `LVS_BENCH_HUGEPAGES=1`: ask for transparent huge pages on the table's storage
+//!   (`madvise`; the naive side's `HashMap` is unaffected).
+//! - `LVS_FASTPATH_PROFILE=lvs|burst|new|naive` (with `LVS_FASTPATH_PACKETS`, default 1M):
+//!   after the setup and checks, run that side alone in a plain loop and print ns/packet, for
+//!   `perf` or `valgrind --tool=callgrind --toggle-collect='fastpath::profile_*'`. (`new` reuses
+//!   512 new flows per round, so its buckets are warm: use it for instruction counts.)
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use etherparse::{NetSlice, PacketBuilder, SlicedPacket, TransportSlice};
