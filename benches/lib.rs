@@ -37,7 +37,9 @@ fn number_after(json: &str, key: &str) -> Option<f64> {
 /// The string after `"key":` in `json`.
 fn string_after(json: &str, key: &str) -> Option<String> {
     let at = json.find(key)? + key.len();
-    let rest = json[at..].trim_start_matches([':', ' ']).strip_prefix('"')?;
+    let rest = json[at..]
+        .trim_start_matches([':', ' '])
+        .strip_prefix('"')?;
     Some(rest[..rest.find('"')?].to_string())
 }
 
@@ -139,7 +141,10 @@ mod test {
     fn reads_criterion_json() {
         let b = r#"{"group_id":"sched/rr_8","function_id":"lvs","value_str":null,"throughput":{"Elements":32},"full_id":"x"}"#;
         let e = r#"{"mean":{"point_estimate":5.0},"median":{"confidence_interval":{"confidence_level":0.95,"lower_bound":1.0,"upper_bound":2.0},"point_estimate":1.5e2,"standard_error":0.1}}"#;
-        assert_eq!(string_after(b, "\"group_id\"").as_deref(), Some("sched/rr_8"));
+        assert_eq!(
+            string_after(b, "\"group_id\"").as_deref(),
+            Some("sched/rr_8")
+        );
         assert_eq!(number_after(b, "\"Elements\""), Some(32.0));
         let m = &e[e.find("\"median\"").unwrap()..];
         assert_eq!(number_after(m, "\"point_estimate\""), Some(150.0));
