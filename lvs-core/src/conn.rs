@@ -164,24 +164,6 @@ fn bytes_addr(b: &[u8; 16], v6: bool) -> IpAddr {
     }
 }
 
-#[inline(always)]
-fn sipround(v: &mut [u64; 4]) {
-    v[0] = v[0].wrapping_add(v[1]);
-    v[1] = v[1].rotate_left(13);
-    v[1] ^= v[0];
-    v[0] = v[0].rotate_left(32);
-    v[2] = v[2].wrapping_add(v[3]);
-    v[3] = v[3].rotate_left(16);
-    v[3] ^= v[2];
-    v[0] = v[0].wrapping_add(v[3]);
-    v[3] = v[3].rotate_left(21);
-    v[3] ^= v[0];
-    v[2] = v[2].wrapping_add(v[1]);
-    v[1] = v[1].rotate_left(17);
-    v[1] ^= v[2];
-    v[2] = v[2].rotate_left(32);
-}
-
 /// `siphash::<1, 3>(key, &[proto, port (big-endian), addr])`, truncated to 32 bits: the
 /// 7-byte message and its length fit in the one final block, so this is that block's
 /// compression round and the three finalisation rounds, without the byte loop.
@@ -189,19 +171,7 @@ fn sipround(v: &mut [u64; 4]) {
 fn siphash13_v4(key: SipKey, proto: u8, addr: [u8; 4], port: u16) -> u32 {
     let p = port.to_be_bytes();
     let m = u64::from_le_bytes([proto, p[0], p[1], addr[0], addr[1], addr[2], addr[3], 7]);
-    let mut v = [
-        key.0 ^ 0x736f_6d65_7073_6575,
-        key.1 ^ 0x646f_7261_6e64_6f6d,
-        key.0 ^ 0x6c79_6765_6e65_7261,
-        key.1 ^ 0x7465_6462_7974_6573 ^ m,
-    ];
-    sipround(&mut v);
-    v[0] ^= m;
-    v[2] ^= 0xff;
-    sipround(&mut v);
-    sipround(&mut v);
-    sipround(&mut v);
-    (v[0] ^ v[1] ^ v[2] ^ v[3]) as u32
+    crate::hash::siphash13_block(key, m) as u32
 }
 
 /// What identifies a connection or template, and what it is bound to.

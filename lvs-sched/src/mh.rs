@@ -121,37 +121,7 @@ pub fn hsiphash_u32(key: SipKey, v: u32) -> u32 {
     // the 4 message bytes and the length byte fit in the final block: one compression round
     // and the three finalisation rounds of `siphash::<1, 3>`, without its byte loop
     let m = u64::from(v) | 4 << 56;
-    let mut v = [
-        key.0 ^ 0x736f_6d65_7073_6575,
-        key.1 ^ 0x646f_7261_6e64_6f6d,
-        key.0 ^ 0x6c79_6765_6e65_7261,
-        key.1 ^ 0x7465_6462_7974_6573 ^ m,
-    ];
-    sipround(&mut v);
-    v[0] ^= m;
-    v[2] ^= 0xff;
-    sipround(&mut v);
-    sipround(&mut v);
-    sipround(&mut v);
-    (v[0] ^ v[1] ^ v[2] ^ v[3]) as u32
-}
-
-#[inline(always)]
-fn sipround(v: &mut [u64; 4]) {
-    v[0] = v[0].wrapping_add(v[1]);
-    v[1] = v[1].rotate_left(13);
-    v[1] ^= v[0];
-    v[0] = v[0].rotate_left(32);
-    v[2] = v[2].wrapping_add(v[3]);
-    v[3] = v[3].rotate_left(16);
-    v[3] ^= v[2];
-    v[0] = v[0].wrapping_add(v[3]);
-    v[3] = v[3].rotate_left(21);
-    v[3] ^= v[0];
-    v[2] = v[2].wrapping_add(v[1]);
-    v[1] = v[1].rotate_left(17);
-    v[1] ^= v[2];
-    v[2] = v[2].rotate_left(32);
+    lvs_core::hash::siphash13_block(key, m) as u32
 }
 
 /// `ip_vs_mh_hashkey`: `hsiphash(offset + port + fold(addr))`, `port` in host order.
