@@ -49,3 +49,8 @@ pub use service::{Persistence, ServiceConfig, ServiceId};
 pub mod ipvsadm;
 pub mod stats;
 pub mod sync;
+
+/// The examples of this crate's README, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

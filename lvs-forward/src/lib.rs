@@ -49,3 +49,8 @@ pub mod wire;
 
 pub use error::ForwardError;
 pub use wire::{Checksum, ChecksumCaps, MacAddr};
+
+/// The examples of this crate's README, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

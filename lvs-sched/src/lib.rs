@@ -114,3 +114,8 @@ pub use wlc::Wlc;
 pub use wrr::Wrr;
 
 pub use registry::{AnyScheduler, SchedError, SchedFlags, SchedOptions};
+
+/// The examples of this crate's README, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
