@@ -39,42 +39,30 @@ const MAX_EVICT_PER_FLOW: u32 = 4;
 /// expired, or its slot may hold another connection now): every candidate is checked when it
 /// is taken.
 pub(super) struct EmbryoRing {
-    slots: [u32; EMBRYO_RING_LEN],
-    head: usize,
-    len: usize,
+    slots: heapless::Deque<u32, EMBRYO_RING_LEN>,
 }
 
 impl EmbryoRing {
     pub(super) const fn new() -> Self {
         EmbryoRing {
-            slots: [0; EMBRYO_RING_LEN],
-            head: 0,
-            len: 0,
+            slots: heapless::Deque::new(),
         }
     }
 
     pub(super) fn push(&mut self, h: u32) {
-        let tail = (self.head + self.len) % EMBRYO_RING_LEN;
-        self.slots[tail] = h;
-        if self.len == EMBRYO_RING_LEN {
-            self.head = (self.head + 1) % EMBRYO_RING_LEN;
-        } else {
-            self.len += 1;
+        if self.slots.is_full() {
+            self.slots.pop_front();
         }
+        // cannot fail: a slot was just made free
+        let _ = self.slots.push_back(h);
     }
 
     fn pop(&mut self) -> Option<u32> {
-        if self.len == 0 {
-            return None;
-        }
-        let h = self.slots[self.head];
-        self.head = (self.head + 1) % EMBRYO_RING_LEN;
-        self.len -= 1;
-        Some(h)
+        self.slots.pop_front()
     }
 
     pub(super) fn len(&self) -> usize {
-        self.len
+        self.slots.len()
     }
 }
 

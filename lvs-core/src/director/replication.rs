@@ -96,9 +96,7 @@ struct OutItem {
 /// The master's queue of entries to send: handles, not records; a record is built from the
 /// entry's state when its message is built.
 pub(super) struct Outbox {
-    items: [OutItem; SYNC_OUTBOX_LEN],
-    head: usize,
-    len: usize,
+    items: heapless::Deque<OutItem, SYNC_OUTBOX_LEN>,
     // estimated bytes of the queued records
     bytes: usize,
 }
@@ -106,22 +104,18 @@ pub(super) struct Outbox {
 impl Outbox {
     pub(super) const fn new() -> Self {
         Outbox {
-            items: [OutItem { handle: 0, at: 0 }; SYNC_OUTBOX_LEN],
-            head: 0,
-            len: 0,
+            items: heapless::Deque::new(),
             bytes: 0,
         }
     }
 
     fn front(&self) -> Option<OutItem> {
-        (self.len > 0).then(|| self.items[self.head])
+        self.items.front().copied()
     }
 
     fn pop(&mut self, record_len: usize) {
-        if self.len > 0 {
-            self.head = (self.head + 1) % SYNC_OUTBOX_LEN;
-            self.len -= 1;
-            self.bytes = if self.len == 0 {
+        if self.items.pop_front().is_some() {
+            self.bytes = if self.items.is_empty() {
                 0
             } else {
                 self.bytes.saturating_sub(record_len)
@@ -131,7 +125,7 @@ impl Outbox {
 
     /// Queued entries (some may have gone stale).
     pub(super) fn len(&self) -> usize {
-        self.len
+        self.items.len()
     }
 }
 
@@ -301,16 +295,14 @@ impl<S: Scheduler> Director<'_, S> {
         }
         let len = record_len(e);
         let ob = &mut self.outbox;
-        if ob.len == SYNC_OUTBOX_LEN {
-            self.counters.sync.queue_full += 1;
-            return;
-        }
-        let tail = (ob.head + ob.len) % SYNC_OUTBOX_LEN;
-        ob.items[tail] = OutItem {
+        let item = OutItem {
             handle: h.0,
             at: now.total_millis() as u32,
         };
-        ob.len += 1;
+        if ob.items.push_back(item).is_err() {
+            self.counters.sync.queue_full += 1;
+            return;
+        }
         ob.bytes += len;
         if let Some(mut m) = self.table.entry_mut(h) {
             let b = m.get().sync_byte();
@@ -348,7 +340,7 @@ impl<S: Scheduler> Director<'_, S> {
     }
 
     fn outbox_full(&self) -> bool {
-        HEADER_LEN + self.outbox.bytes > self.sync_max_len() || self.outbox.len >= MAX_RECORDS
+        HEADER_LEN + self.outbox.bytes > self.sync_max_len() || self.outbox.len() >= MAX_RECORDS
     }
 
     /// Fills `buf` with the next version-1 sync message for `syncid` and returns its length,
