@@ -139,6 +139,63 @@ impl<S: Scheduler> Svc<S> {
     }
 }
 
+/// A script of edits and expected decisions, run against a service fixture. Tokens, separated
+/// by spaces (servers are letters, `A` = `DestId(0)`):
+///
+/// | token | meaning |
+/// |---|---|
+/// | `?ABA` | the next three decisions (counters untouched) are A, B, A; `-` is none |
+/// | `a?AB` / `i?AB` | the next decisions, each opening an active / inactive connection |
+/// | `A=3/10` | server A now has 3 active and 10 inactive connections |
+/// | `A!` / `A~` | server A's OVERLOAD flag set / cleared |
+/// | `A:w5` | server A's weight edited to 5 |
+/// | `+5` | a server of weight 5 added at the head of the list |
+/// | `-B` | server B removed |
+impl<S: Scheduler> Svc<S> {
+    /// Runs `script` (see above); panics naming the first token whose decisions differ.
+    pub fn run(&mut self, script: &str) {
+        for tok in script.split_whitespace() {
+            let at = |what: &str| format!("`{tok}` of `{script}`: {what}");
+            let b = tok.as_bytes();
+            match b {
+                [b'?', rest @ ..] => {
+                    assert_eq!(self.picks(rest.len()), &tok[1..], "{}", at("picks"))
+                }
+                [m @ (b'a' | b'i'), b'?', rest @ ..] => assert_eq!(
+                    self.connects(rest.len(), *m == b'a'),
+                    &tok[2..],
+                    "{}",
+                    at("connects")
+                ),
+                [b'+', ..] => {
+                    self.add(tok[1..].parse().expect("+WEIGHT"));
+                }
+                [b'-', c] => self.del(id(*c as char)),
+                [c, b'!'] => self.set_overload(id(*c as char), true),
+                [c, b'~'] => self.set_overload(id(*c as char), false),
+                [c, b':', b'w', ..] => {
+                    self.set_weight(id(*c as char), tok[3..].parse().expect("X:wWEIGHT"))
+                }
+                [c, b'=', ..] => {
+                    let (a, i) = tok[2..].split_once('/').expect("X=ACTIVE/INACTIVE");
+                    self.set_counts(id(*c as char), a.parse().unwrap(), i.parse().unwrap());
+                }
+                _ => panic!("{}", at("unknown token")),
+            }
+        }
+    }
+}
+
+/// Runs each `(what, weights, script)` case on a fresh service of `make()` holding servers with
+/// `weights` (see [`Svc::run`]).
+pub fn cases<S: Scheduler>(make: fn() -> S, cases: &[(&str, &[u32], &str)]) {
+    for (what, weights, script) in cases {
+        let mut s = Svc::with_weights(make(), weights);
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| s.run(script)));
+        assert!(r.is_ok(), "{} case `{what}` failed", s.s.name());
+    }
+}
+
 /// Server `i` as a letter, `-` for none.
 pub fn letter(id: Option<DestId>) -> char {
     match id {
