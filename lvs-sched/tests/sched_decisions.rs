@@ -8,215 +8,109 @@ use common::{cases, id, Svc};
 use lvs_sched::{Fo, Lc, Nq, Ovf, Rr, Sed, Wlc, Wrr};
 
 #[test]
+#[rustfmt::skip]
 fn lc() {
-    cases(
-        Lc::new,
-        &[
-            // overhead = active << 8 | inactive: 256 vs 255, then a tie goes to the first listed
-            (
-                "least overhead wins, active counts 256",
-                &[1, 5],
-                "A=1/0 B=0/255 ?B B=0/256 ?A",
-            ),
-            (
-                "weight is ignored except zero",
-                &[1, 100],
-                "A=0/10 B=0/11 ?A A:w0 ?B",
-            ),
-            (
-                "overloaded and quiesced are skipped even when idle",
-                &[0, 1, 1],
-                "C=5/5 B! ?C C! ?-",
-            ),
-            ("empty", &[], "?-"),
-            ("all weight zero", &[0, 0], "?-"),
-            ("the newest server wins ties", &[], "+1 +1 +1 ?C"),
-            // every new connection adds 1 to inactive; ties go to the first listed
-            (
-                "fills servers evenly with inactive connections",
-                &[1, 1, 1],
-                "i?ABCABCA",
-            ),
-            // (1 << 24) << 8 wraps to 0 in 32 bits, as in the kernel
-            (
-                "overhead is an unsigned int that wraps",
-                &[1, 1],
-                "A=1/0 B=16777216/0 ?B",
-            ),
-        ],
-    );
+    cases(Lc::new, &[
+        // overhead = active << 8 | inactive: 256 vs 255, then a tie goes to the first listed
+        ("least overhead wins, active counts 256", &[1, 5], "A=1/0 B=0/255 ?B B=0/256 ?A"),
+        ("weight is ignored except zero", &[1, 100], "A=0/10 B=0/11 ?A A:w0 ?B"),
+        ("overloaded and quiesced are skipped even when idle", &[0, 1, 1], "C=5/5 B! ?C C! ?-"),
+        ("empty", &[], "?-"),
+        ("all weight zero", &[0, 0], "?-"),
+        ("the newest server wins ties", &[], "+1 +1 +1 ?C"),
+        // every new connection adds 1 to inactive; ties go to the first listed
+        ("fills servers evenly with inactive connections", &[1, 1, 1], "i?ABCABCA"),
+        // (1 << 24) << 8 wraps to 0 in 32 bits, as in the kernel
+        ("overhead is an unsigned int that wraps", &[1, 1], "A=1/0 B=16777216/0 ?B"),
+    ]);
 }
 
 #[test]
+#[rustfmt::skip]
 fn wlc() {
-    cases(
-        Wlc::new,
-        &[
-            ("overhead per weight", &[1, 3], "A=1/0 B=2/0 ?B"), // 256/1 vs 512/3
-            ("ties go to the first listed", &[1, 2], "A=1/0 B=2/0 ?A"), // 256/1 vs 512/2
-            // A (weight 0) cannot start; C (weight 0, idle) cannot replace: 2560*0 > 0*1 is false
-            ("later weight zero never wins", &[0, 1, 0], "B=10/0 ?B"),
-            (
-                "overloaded are skipped, none usable is none",
-                &[1, 1],
-                "B=3/0 A! ?B B! ?-",
-            ),
-            ("all weight zero", &[0, 0, 0], "?-"),
-            ("weights 3:1 with new connections", &[3, 1], "i?ABAAABAAAB"),
-            // 5_120_000 * 1000 > 25_600 * 65535 only in 64 bits (in 32 bits the sides swap)
-            (
-                "products are 64-bit",
-                &[65535, 1000],
-                "A=20000/0 B=100/0 ?B",
-            ),
-            // 256/2 = 128 vs 127/1, then a tie goes to A
-            (
-                "inactive connections count one each",
-                &[2, 1],
-                "A=1/0 B=0/127 ?B B=0/128 ?A",
-            ),
-        ],
-    );
+    cases(Wlc::new, &[
+        ("overhead per weight", &[1, 3], "A=1/0 B=2/0 ?B"), // 256/1 vs 512/3
+        ("ties go to the first listed", &[1, 2], "A=1/0 B=2/0 ?A"), // 256/1 vs 512/2
+        // A (weight 0) cannot start; C (weight 0, idle) cannot replace: 2560*0 > 0*1 is false
+        ("later weight zero never wins", &[0, 1, 0], "B=10/0 ?B"),
+        ("overloaded are skipped, none usable is none", &[1, 1], "B=3/0 A! ?B B! ?-"),
+        ("all weight zero", &[0, 0, 0], "?-"),
+        ("weights 3:1 with new connections", &[3, 1], "i?ABAAABAAAB"),
+        // 5_120_000 * 1000 > 25_600 * 65535 only in 64 bits (in 32 bits the sides swap)
+        ("products are 64-bit", &[65535, 1000], "A=20000/0 B=100/0 ?B"),
+        // 256/2 = 128 vs 127/1, then a tie goes to A
+        ("inactive connections count one each", &[2, 1], "A=1/0 B=0/127 ?B B=0/128 ?A"),
+    ]);
 }
 
 #[test]
+#[rustfmt::skip]
 fn sed() {
-    cases(
-        Sed::new,
-        &[
-            // (active + 1) / weight: A 1/1, B 2/2 tie → first; then B 2/3
-            ("expected delay", &[1, 2], "B=1/0 ?A B:w3 ?B"),
-            (
-                "inactive connections are ignored",
-                &[1, 1],
-                "A=0/10000 B=1/0 ?A",
-            ),
-            // all idle: 1/w, the largest weight wins (wlc would pick the first); UDP never becomes
-            // active, so B keeps winning
-            ("idle servers go to the heaviest", &[1, 2], "?B i?BBBBB"),
-            ("weights 1:2 with active connections", &[1, 2], "a?BABBAB"),
-            ("quiesced, overloaded and none", &[0, 1, 5], "C! ?B B:w0 ?-"),
-        ],
-    );
+    cases(Sed::new, &[
+        // (active + 1) / weight: A 1/1, B 2/2 tie → first; then B 2/3
+        ("expected delay", &[1, 2], "B=1/0 ?A B:w3 ?B"),
+        ("inactive connections are ignored", &[1, 1], "A=0/10000 B=1/0 ?A"),
+        // all idle: 1/w, the largest weight wins (wlc would pick the first); UDP never becomes
+        // active, so B keeps winning
+        ("idle servers go to the heaviest", &[1, 2], "?B i?BBBBB"),
+        ("weights 1:2 with active connections", &[1, 2], "a?BABBAB"),
+        ("quiesced, overloaded and none", &[0, 1, 5], "C! ?B B:w0 ?-"),
+    ]);
 }
 
 #[test]
+#[rustfmt::skip]
 fn nq() {
-    cases(
-        Nq::new,
-        &[
-            (
-                "the first idle server wins whatever its weight",
-                &[100, 1, 1],
-                "A=1/0 B=0/500 ?B",
-            ),
-            // A idle but weight 0, B idle but overloaded, C busy, D idle
-            (
-                "idle but quiesced or overloaded is skipped",
-                &[0, 1, 1, 1],
-                "B! C=1/0 ?D",
-            ),
-            // A 2/1 vs B 3/3; then B 6/3 = 2/1 ties and the first wins
-            (
-                "without idle servers the sed rule applies",
-                &[1, 3],
-                "A=1/0 B=2/0 ?B B=5/0 ?A",
-            ),
-            // idle A, B, C in list order; then (a+1)/w: A 2/1, B 2/2, C 2/3 → C; C 3/3 vs B 2/2 → B
-            (
-                "fills every server once, then by expected delay",
-                &[1, 2, 3],
-                "a?ABCCBC",
-            ),
-            (
-                "UDP always takes the first usable server",
-                &[1, 9],
-                "i?AAAA",
-            ),
-            ("nothing usable", &[0, 1], "B! ?-"),
-        ],
-    );
+    cases(Nq::new, &[
+        ("the first idle server wins whatever its weight", &[100, 1, 1], "A=1/0 B=0/500 ?B"),
+        // A idle but weight 0, B idle but overloaded, C busy, D idle
+        ("idle but quiesced or overloaded is skipped", &[0, 1, 1, 1], "B! C=1/0 ?D"),
+        // A 2/1 vs B 3/3; then B 6/3 = 2/1 ties and the first wins
+        ("without idle servers the sed rule applies", &[1, 3], "A=1/0 B=2/0 ?B B=5/0 ?A"),
+        // idle A, B, C in list order; then (a+1)/w: A 2/1, B 2/2, C 2/3 → C; C 3/3 vs B 2/2 → B
+        ("fills every server once, then by expected delay", &[1, 2, 3], "a?ABCCBC"),
+        ("UDP always takes the first usable server", &[1, 9], "i?AAAA"),
+        ("nothing usable", &[0, 1], "B! ?-"),
+    ]);
 }
 
 #[test]
+#[rustfmt::skip]
 fn fo() {
-    cases(
-        Fo::new,
-        &[
-            (
-                "the first server with the highest weight",
-                &[2, 5, 5],
-                "a?BBB",
-            ),
-            (
-                "fails over when overloaded or quiesced",
-                &[2, 5, 5],
-                "B! ?C C:w0 ?A A! ?- B~ ?B",
-            ),
-            ("load is ignored", &[3, 2], "A=1000000/1000000 ?A"),
-            ("all weight zero", &[0, 0], "?-"),
-            (
-                "a newer server with equal weight takes over",
-                &[4],
-                "?A +4 ?B",
-            ),
-        ],
-    );
+    cases(Fo::new, &[
+        ("the first server with the highest weight", &[2, 5, 5], "a?BBB"),
+        ("fails over when overloaded or quiesced", &[2, 5, 5], "B! ?C C:w0 ?A A! ?- B~ ?B"),
+        ("load is ignored", &[3, 2], "A=1000000/1000000 ?A"),
+        ("all weight zero", &[0, 0], "?-"),
+        ("a newer server with equal weight takes over", &[4], "?A +4 ?B"),
+    ]);
 }
 
 #[test]
+#[rustfmt::skip]
 fn ovf() {
-    cases(
-        Ovf::new,
-        &[
-            (
-                "active equal to weight is still eligible",
-                &[5, 3],
-                "A=5/0 ?A A=6/0 ?B",
-            ),
-            // B (w2) takes 3 (0, 1, 2 active ≤ 2), then A takes 2, then nobody
-            ("overflows in weight order", &[1, 2], "a?BBBAA-"),
-            // UDP never becomes active, so always the heaviest
-            (
-                "inactive connections are ignored",
-                &[5, 1],
-                "A=0/1000 ?A i?AAAAAAAAAAAAAAAAAAAA",
-            ),
-            (
-                "ties go to the first listed; skips",
-                &[0, 3, 3, 4],
-                "D! ?B B! C! ?-",
-            ),
-        ],
-    );
+    cases(Ovf::new, &[
+        ("active equal to weight is still eligible", &[5, 3], "A=5/0 ?A A=6/0 ?B"),
+        // B (w2) takes 3 (0, 1, 2 active ≤ 2), then A takes 2, then nobody
+        ("overflows in weight order", &[1, 2], "a?BBBAA-"),
+        // UDP never becomes active, so always the heaviest
+        ("inactive connections are ignored", &[5, 1], "A=0/1000 ?A i?AAAAAAAAAAAAAAAAAAAA"),
+        ("ties go to the first listed; skips", &[0, 3, 3, 4], "D! ?B B! C! ?-"),
+    ]);
 }
 
 #[test]
+#[rustfmt::skip]
 fn rr() {
-    cases(
-        Rr::new,
-        &[
-            ("cycles in list order", &[1, 1, 1], "?ABCABCA"),
-            (
-                "weights only matter as zero or not",
-                &[5, 1, 100],
-                "?ABCABC",
-            ),
-            (
-                "skips quiesced and overloaded",
-                &[1, 0, 1, 1],
-                "C! ?ADAD C~ ?ACDA",
-            ),
-            // only A is usable: the second pass reaches the cursor itself again
-            ("the cursor itself is checked last", &[1, 0, 0], "?AAA"),
-            (
-                "a server added before the first pick is first",
-                &[],
-                "?- +1 +1 ?BABA",
-            ),
-            ("load is ignored", &[1, 3], "a?ABAB"),
-        ],
-    );
+    cases(Rr::new, &[
+        ("cycles in list order", &[1, 1, 1], "?ABCABCA"),
+        ("weights only matter as zero or not", &[5, 1, 100], "?ABCABC"),
+        ("skips quiesced and overloaded", &[1, 0, 1, 1], "C! ?ADAD C~ ?ACDA"),
+        // only A is usable: the second pass reaches the cursor itself again
+        ("the cursor itself is checked last", &[1, 0, 0], "?AAA"),
+        ("a server added before the first pick is first", &[], "?- +1 +1 ?BABA"),
+        ("load is ignored", &[1, 3], "a?ABAB"),
+    ]);
 }
 
 #[test]
@@ -258,44 +152,18 @@ fn wrr_state(s: &Svc<Wrr>) -> (i32, i32, i32) {
 }
 
 #[test]
+#[rustfmt::skip]
 fn wrr() {
-    cases(
-        Wrr::new,
-        &[
-            (
-                "weights 4:3:2 give AABABCABC",
-                &[4, 3, 2],
-                "?AABABCABCAABABCABC",
-            ),
-            (
-                "a weight-zero server is never chosen",
-                &[0, 2, 0, 1],
-                "?BBDBBD",
-            ),
-            (
-                "all weights zero give none until one is set",
-                &[0, 0],
-                "?--- B:w2 ?BBB",
-            ),
-            // cl = C, cw = 1 → end of the pass, cw reset to 4: A
-            (
-                "an overloaded server is skipped",
-                &[4, 3, 2],
-                "A! ?BBCBCBBCBC A~ ?AABABCABC",
-            ),
-            // mw = 3 < cw = 4 after the edit: cw = 3
-            (
-                "lowering the max weight below cw restarts",
-                &[4, 3, 2],
-                "?A A:w1 ?BBCABC",
-            ),
-            (
-                "removing the last chosen server",
-                &[1, 1, 1],
-                "?AB -B ?ACAC",
-            ),
-        ],
-    );
+    cases(Wrr::new, &[
+        ("weights 4:3:2 give AABABCABC", &[4, 3, 2], "?AABABCABCAABABCABC"),
+        ("a weight-zero server is never chosen", &[0, 2, 0, 1], "?BBDBBD"),
+        ("all weights zero give none until one is set", &[0, 0], "?--- B:w2 ?BBB"),
+        // cl = C, cw = 1 → end of the pass, cw reset to 4: A
+        ("an overloaded server is skipped", &[4, 3, 2], "A! ?BBCBCBBCBC A~ ?AABABCABC"),
+        // mw = 3 < cw = 4 after the edit: cw = 3
+        ("lowering the max weight below cw restarts", &[4, 3, 2], "?A A:w1 ?BBCABC"),
+        ("removing the last chosen server", &[1, 1, 1], "?AB -B ?ACAC"),
+    ]);
 }
 
 #[test]
