@@ -8,7 +8,7 @@
 //! - [`checksum`]: RFC 1071 sums and the RFC 1624 incremental updates IPVS uses
 //!   (`ip_vs_check_diff2/4/16`).
 //! - [`wire`]: smoltcp-style `Packet<T>` views and `Repr`s for Ethernet, ARP, IPv4, IPv6, TCP,
-//!   UDP, ICMPv4 and ICMPv6 (with neighbour discovery).
+//!   UDP, ICMPv4 and ICMPv6 (with neighbour discovery), and VRRP version 3 advertisements.
 //! - [`parse`]: one call from an Ethernet frame or a bare IP packet to a [`parse::Parsed`]
 //!   (offsets, the [`lvs_core::FlowKey`], TCP flags, lengths, fragment facts, and the quoted flow
 //!   of an ICMP error).
@@ -18,6 +18,8 @@
 //!   too big" and "time exceeded" replies), [`tunnel`] (IPIP and GUE encapsulation,
 //!   `ip_vs_tunnel_xmit`, and decapsulation), [`dr`] (direct routing and Ethernet headers), and
 //!   [`route`] (the TTL decrement and MTU check the kernel does on every forwarded packet).
+//! - [`vrrp`]: VIP failover between directors, a sans-I/O VRRP version 3 (RFC 5798) state
+//!   machine that takes packets and time and returns advertisement bytes and transitions.
 //!
 //! A forwarding step, as the kernel orders it, is: [`parse::parse_ethernet`] → ask the director
 //! → [`route::decrement_ttl`] → [`route::check_mtu`] (or the check built into
@@ -45,6 +47,7 @@ pub mod parse;
 pub mod process;
 pub mod route;
 pub mod tunnel;
+pub mod vrrp;
 pub mod wire;
 
 pub use error::ForwardError;

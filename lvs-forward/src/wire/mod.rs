@@ -27,6 +27,7 @@ pub mod ipv4;
 pub mod ipv6;
 pub mod tcp;
 pub mod udp;
+pub mod vrrp;
 
 pub use self::ethernet::{EtherType, Frame as EthernetFrame, MacAddr, Repr as EthernetRepr};
 pub use self::icmpv4::{Packet as Icmpv4Packet, Repr as Icmpv4Repr};
