@@ -12,16 +12,16 @@ use std::net::IpAddr;
 // keepalived 2.2.7, captured with tcpdump: vrid 51, priority 150, advert_int 1, version 3,
 // VIPs 198.18.0.10 and 198.18.0.20, from 198.18.0.3 (the IPv4 packet, Ethernet header cut).
 static KEEPALIVED_V4: [u8; 36] = [
-    0x45, 0xc0, 0x00, 0x24, 0x00, 0x01, 0x00, 0x00, 0xff, 0x70, 0x14, 0x81, 0xc6, 0x12, 0x00,
-    0x03, 0xe0, 0x00, 0x00, 0x12, 0x31, 0x33, 0x96, 0x02, 0x00, 0x64, 0x05, 0x7a, 0xc6, 0x12,
-    0x00, 0x0a, 0xc6, 0x12, 0x00, 0x14,
+    0x45, 0xc0, 0x00, 0x24, 0x00, 0x01, 0x00, 0x00, 0xff, 0x70, 0x14, 0x81, 0xc6, 0x12, 0x00, 0x03,
+    0xe0, 0x00, 0x00, 0x12, 0x31, 0x33, 0x96, 0x02, 0x00, 0x64, 0x05, 0x7a, 0xc6, 0x12, 0x00, 0x0a,
+    0xc6, 0x12, 0x00, 0x14,
 ];
 // The IPv6 one: vrid 52, priority 100, VIP 2001:db8::10, from fe80::6436:aeff:fe46:4782.
 static KEEPALIVED_V6: [u8; 64] = [
-    0x6c, 0x04, 0x8b, 0x7f, 0x00, 0x18, 0x70, 0xff, 0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0x64, 0x36,
-    0xae, 0xff, 0xfe, 0x46, 0x47, 0x82, 0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x12,
-    0x31, 0x34, 0x64, 0x01, 0x00, 0x64, 0xe5, 0x7f, 0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0x10,
+    0x6c, 0x04, 0x8b, 0x7f, 0x00, 0x18, 0x70, 0xff, 0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0x64, 0x36, 0xae,
+    0xff, 0xfe, 0x46, 0x47, 0x82, 0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x12, 0x31,
+    0x34, 0x64, 0x01, 0x00, 0x64, 0xe5, 0x7f, 0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0x10,
 ];
 
 fn ip(s: &str) -> IpAddr {
@@ -63,7 +63,12 @@ fn advert_from(r: &Router, priority: u8) -> Vec<u8> {
     };
     let dst = ip("224.0.0.18");
     let mut msg = vec![0u8; repr.buffer_len()];
-    repr.emit(&mut Packet::new_unchecked(&mut msg[..]), &c.primary, &dst, Checksum::Both);
+    repr.emit(
+        &mut Packet::new_unchecked(&mut msg[..]),
+        &c.primary,
+        &dst,
+        Checksum::Both,
+    );
     let mut p = vec![
         0x45, 0xc0, 0, 0, 0, 0, 0, 0, 255, 112, 0, 0, 0, 0, 0, 0, 224, 0, 0, 18,
     ];
@@ -138,7 +143,10 @@ fn backup_follows_keepalived_then_takes_over() {
     let mut buf = [0u8; 64];
     let n = adv.write_ip(&mut buf).unwrap();
     let rx = Received::from_ip_packet(&buf[..n]).unwrap();
-    assert_eq!((rx.src, rx.dst, rx.hop_limit), (ip("198.18.0.1"), ip("224.0.0.18"), 255));
+    assert_eq!(
+        (rx.src, rx.dst, rx.hop_limit),
+        (ip("198.18.0.1"), ip("224.0.0.18"), 255)
+    );
     let back = Repr::parse(
         &Packet::new_unchecked(rx.message),
         &rx.src,
@@ -146,7 +154,10 @@ fn backup_follows_keepalived_then_takes_over() {
         Checksum::Both,
     )
     .unwrap();
-    assert_eq!((back.vrid, back.priority, back.max_adver_int), (51, 100, 100));
+    assert_eq!(
+        (back.vrid, back.priority, back.max_adver_int),
+        (51, 100, 100)
+    );
     // the master re-advertises every interval
     assert_eq!(r.poll_timeout(), Some(t(5609)));
     r.handle_timeout(t(5609));
@@ -168,7 +179,10 @@ fn keepalived_v6_advert_accepted() {
     feed(&mut r, t(10), &KEEPALIVED_V6).unwrap();
     assert_eq!(r.counters().rx_adverts, 1);
     // and an IPv4 advert is the wrong family
-    assert_eq!(feed(&mut r, t(10), &KEEPALIVED_V4), Err(DropReason::FamilyMismatch));
+    assert_eq!(
+        feed(&mut r, t(10), &KEEPALIVED_V4),
+        Err(DropReason::FamilyMismatch)
+    );
 }
 
 #[test]
@@ -230,7 +244,10 @@ fn priority_zero_and_shutdown() {
     assert_eq!(b.counters().rx_priority_zero, 1);
     assert_eq!(b.poll_timeout(), Some(t(6000 + 609)));
     // a stopped router drops everything
-    assert_eq!(feed(&mut m, t(6001), &KEEPALIVED_V4), Err(DropReason::NotRunning));
+    assert_eq!(
+        feed(&mut m, t(6001), &KEEPALIVED_V4),
+        Err(DropReason::NotRunning)
+    );
 }
 
 #[test]
@@ -238,7 +255,10 @@ fn address_owner_is_master_at_once() {
     let mut o = Router::new(cfg(255, "198.18.0.1")).unwrap();
     o.start(t(0));
     assert_eq!(o.state(), State::Master);
-    assert!(matches!(actions(&mut o)[..], [Action::Send(_), Action::EnterMaster]));
+    assert!(matches!(
+        actions(&mut o)[..],
+        [Action::Send(_), Action::EnterMaster]
+    ));
     assert_eq!(feed(&mut o, t(1), &KEEPALIVED_V4), Err(DropReason::Owner));
 }
 

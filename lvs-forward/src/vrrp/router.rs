@@ -59,7 +59,10 @@ impl Advert {
                     ident: 0,
                     dont_frag: false,
                 };
-                r.emit(&mut Ipv4Packet::new_unchecked(&mut out[..]), &ChecksumCaps::software());
+                r.emit(
+                    &mut Ipv4Packet::new_unchecked(&mut out[..]),
+                    &ChecksumCaps::software(),
+                );
                 out[crate::wire::ipv4::HEADER_LEN..].copy_from_slice(msg);
                 Some(n)
             }
@@ -85,6 +88,9 @@ impl Advert {
 }
 
 /// What the caller must do, in the order given.
+// The advert is carried by value (no allocation in a no_std library); actions come once per
+// advertisement interval, so their size does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
     /// Send this advertisement.
@@ -253,8 +259,7 @@ impl Router {
         if self.state == State::Initialize {
             return Err(DropReason::NotRunning);
         }
-        if rx.src.is_ipv4() != self.cfg.primary.is_ipv4() || rx.dst.is_ipv4() != rx.src.is_ipv4()
-        {
+        if rx.src.is_ipv4() != self.cfg.primary.is_ipv4() || rx.dst.is_ipv4() != rx.src.is_ipv4() {
             return Err(DropReason::FamilyMismatch);
         }
         if rx.hop_limit != vrrp::TTL {

@@ -172,7 +172,8 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
     /// Sets the Max Advertise Interval (centiseconds, 12 bits; the reserved bits are zeroed).
     #[inline]
     pub fn set_max_adver_int(&mut self, v: u16) {
-        self.buffer.as_mut()[field::MAX_ADVER_INT].copy_from_slice(&(v & MAX_ADVER_INT).to_be_bytes());
+        self.buffer.as_mut()[field::MAX_ADVER_INT]
+            .copy_from_slice(&(v & MAX_ADVER_INT).to_be_bytes());
     }
     /// Sets the checksum field.
     #[inline]
@@ -399,7 +400,11 @@ impl Repr {
         dst: &IpAddr,
         checksum: Checksum,
     ) {
-        assert_eq!(p.buffer.as_ref().len(), self.buffer_len(), "VRRP buffer length");
+        assert_eq!(
+            p.buffer.as_ref().len(),
+            self.buffer_len(),
+            "VRRP buffer length"
+        );
         p.set_version_and_type(VERSION, TYPE_ADVERTISEMENT);
         p.set_vrid(self.vrid);
         p.set_priority(self.priority);
@@ -445,7 +450,9 @@ mod test {
     ];
     const SRC4: IpAddr = IpAddr::V4(Ipv4Addr::new(198, 18, 0, 3));
     const DST4: IpAddr = IpAddr::V4(GROUP_V4);
-    const SRC6: IpAddr = IpAddr::V6(Ipv6Addr::new(0xfe80, 0, 0, 0, 0x6436, 0xaeff, 0xfe46, 0x4782));
+    const SRC6: IpAddr = IpAddr::V6(Ipv6Addr::new(
+        0xfe80, 0, 0, 0, 0x6436, 0xaeff, 0xfe46, 0x4782,
+    ));
     const DST6: IpAddr = IpAddr::V6(GROUP_V6);
 
     fn v4_repr() -> Repr {
@@ -453,16 +460,25 @@ mod test {
             vrid: 51,
             priority: 150,
             max_adver_int: 100,
-            addrs: AddrList::new(&["198.18.0.10".parse().unwrap(), "198.18.0.20".parse().unwrap()])
-                .unwrap(),
+            addrs: AddrList::new(&[
+                "198.18.0.10".parse().unwrap(),
+                "198.18.0.20".parse().unwrap(),
+            ])
+            .unwrap(),
         }
     }
 
     #[test]
     fn deconstruct() {
         let p = Packet::new_checked(&V4_ADVERT[..]).unwrap();
-        assert_eq!((p.version(), p.msg_type(), p.vrid(), p.priority()), (3, 1, 51, 150));
-        assert_eq!((p.addr_count(), p.max_adver_int(), p.checksum()), (2, 100, 0x057a));
+        assert_eq!(
+            (p.version(), p.msg_type(), p.vrid(), p.priority()),
+            (3, 1, 51, 150)
+        );
+        assert_eq!(
+            (p.addr_count(), p.max_adver_int(), p.checksum()),
+            (2, 100, 0x057a)
+        );
         assert!(p.verify_checksum(&SRC4, &DST4));
         assert!(!p.verify_checksum(&IpAddr::V4(Ipv4Addr::new(198, 18, 0, 4)), &DST4));
     }
@@ -474,20 +490,33 @@ mod test {
         let p = Packet::new_unchecked(&V6_ADVERT[..]);
         let r = Repr::parse(&p, &SRC6, &DST6, Checksum::Both).unwrap();
         assert_eq!((r.vrid, r.priority, r.max_adver_int), (52, 100, 100));
-        assert_eq!(r.addrs.as_slice(), &["2001:db8::10".parse::<IpAddr>().unwrap()]);
+        assert_eq!(
+            r.addrs.as_slice(),
+            &["2001:db8::10".parse::<IpAddr>().unwrap()]
+        );
     }
 
     #[test]
     fn emit_matches_keepalived() {
         let r = v4_repr();
         let mut buf = [0u8; 16];
-        r.emit(&mut Packet::new_unchecked(&mut buf[..]), &SRC4, &DST4, Checksum::Both);
+        r.emit(
+            &mut Packet::new_unchecked(&mut buf[..]),
+            &SRC4,
+            &DST4,
+            Checksum::Both,
+        );
         assert_eq!(buf, V4_ADVERT);
         let p = Packet::new_unchecked(&V6_ADVERT[..]);
         let r6 = Repr::parse(&p, &SRC6, &DST6, Checksum::Both).unwrap();
         let mut buf = [0u8; 24];
         assert_eq!(r6.buffer_len(), 24);
-        r6.emit(&mut Packet::new_unchecked(&mut buf[..]), &SRC6, &DST6, Checksum::Both);
+        r6.emit(
+            &mut Packet::new_unchecked(&mut buf[..]),
+            &SRC6,
+            &DST6,
+            Checksum::Both,
+        );
         assert_eq!(buf, V6_ADVERT);
     }
 
@@ -509,17 +538,30 @@ mod test {
         assert_eq!(parse(&long), Err(AdvertError::BadLength));
         // a v4 message read as if it came over IPv6 claims 32 address bytes
         let p = Packet::new_unchecked(&V4_ADVERT[..]);
-        assert_eq!(Repr::parse(&p, &SRC6, &DST6, Checksum::Both), Err(AdvertError::BadLength));
+        assert_eq!(
+            Repr::parse(&p, &SRC6, &DST6, Checksum::Both),
+            Err(AdvertError::BadLength)
+        );
         // zero addresses, zero interval (with valid checksums)
         let mut r = v4_repr();
         r.addrs = AddrList::default();
         let mut b = [0u8; 8];
-        r.emit(&mut Packet::new_unchecked(&mut b[..]), &SRC4, &DST4, Checksum::Both);
+        r.emit(
+            &mut Packet::new_unchecked(&mut b[..]),
+            &SRC4,
+            &DST4,
+            Checksum::Both,
+        );
         assert_eq!(parse(&b), Err(AdvertError::BadAddrCount(0)));
         let mut r = v4_repr();
         r.max_adver_int = 0;
         let mut b = [0u8; 16];
-        r.emit(&mut Packet::new_unchecked(&mut b[..]), &SRC4, &DST4, Checksum::Both);
+        r.emit(
+            &mut Packet::new_unchecked(&mut b[..]),
+            &SRC4,
+            &DST4,
+            Checksum::Both,
+        );
         assert_eq!(parse(&b), Err(AdvertError::ZeroInterval));
     }
 
