@@ -16,6 +16,12 @@ mod config;
 mod control;
 #[path = "lvsd/daemon.rs"]
 mod daemon;
+#[path = "lvsd/http.rs"]
+mod http;
+#[path = "lvsd/metrics.rs"]
+mod metrics;
+#[path = "lvsd/mgmt.rs"]
+mod mgmt;
 #[path = "lvsd/neigh.rs"]
 mod neigh;
 #[path = "lvsd/offload.rs"]
@@ -158,6 +164,20 @@ fn run(args: &[String]) -> Result<(), String> {
         SipKey(words[3], words[0] ^ words[3]),
         start,
     );
+    if let Some(addr) = d.opts.http {
+        let tokens = match &d.opts.http_tokens {
+            Some(p) => {
+                let text =
+                    std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?;
+                http::Tokens::parse(&text).map_err(|e| format!("{}: {e}", p.display()))?
+            }
+            None => http::Tokens::default(),
+        };
+        let (client, rx) = mgmt::link(&wake_w).map_err(|e| e.to_string())?;
+        http::spawn(addr, client, tokens)?;
+        d.mgmt = Some(rx);
+        eprintln!("lvsd: status page, API and /metrics on http://{addr}/");
+    }
     if let Some(l) = sync {
         eprintln!(
             "lvsd: sync {} on {} from {}, group {}:{} ttl {}, syncid {}, maxlen {}",

@@ -24,6 +24,11 @@ options:
   --route PREFIX=GATEWAY  send traffic for PREFIX (or `default`) through GATEWAY, which must
                           be inside one of the --addr prefixes (repeat)
   --control PATH          Unix socket for runtime commands (see `lvsd ctl`)
+  --http ADDR:PORT        serve the status page, the JSON API (/api/v1/status,
+                          /api/v1/command) and Prometheus /metrics there (e.g.
+                          127.0.0.1:9180; bind to localhost unless a firewall guards it)
+  --http-tokens FILE      `ROLE TOKEN` lines (viewer, operator, admin) for the HTTP API;
+                          without it, reads are open and writes refused
   --conns N               connection table size (rounded up to a power of two; 65536)
   --services N            most virtual services (64)
   --dests N               most real servers over all services (1024)
@@ -193,6 +198,10 @@ pub struct Options {
     pub routes: Vec<RouteSpec>,
     /// Control socket.
     pub control: Option<PathBuf>,
+    /// HTTP management address.
+    pub http: Option<std::net::SocketAddr>,
+    /// HTTP API tokens file.
+    pub http_tokens: Option<PathBuf>,
     /// Connection table size.
     pub conns: usize,
     /// Service capacity.
@@ -290,6 +299,8 @@ impl Options {
             addrs: Vec::new(),
             routes: Vec::new(),
             control: None,
+            http: None,
+            http_tokens: None,
             conns: 65536,
             services: 64,
             dests: 1024,
@@ -371,6 +382,14 @@ impl Options {
                     o.routes.push(RouteSpec { dest, via });
                 }
                 "--control" => o.control = Some(PathBuf::from(value()?)),
+                "--http" => {
+                    let v = value()?;
+                    o.http = Some(
+                        v.parse()
+                            .map_err(|_| format!("--http {v:?}: expected ADDRESS:PORT"))?,
+                    );
+                }
+                "--http-tokens" => o.http_tokens = Some(PathBuf::from(value()?)),
                 "--conns" => o.conns = number(value()?, 1 << 24)?,
                 "--services" => o.services = number(value()?, 4096)?,
                 "--dests" => o.dests = number(value()?, 65535)?,

@@ -170,7 +170,8 @@ pub fn parse_command(line: &str) -> Result<Command<'_>, String> {
     })
 }
 
-fn rows(dir: &Director<'_, Sched>, opts: &ListOpts) -> Vec<ServiceRow<'static, Vec<DestRow>>> {
+/// The listing rows of the services `opts` selects, sorted like ipvsadm's unless `--nosort`.
+pub fn rows(dir: &Director<'_, Sched>, opts: &ListOpts) -> Vec<ServiceRow<'static, Vec<DestRow>>> {
     let mut svcs: Vec<_> = dir
         .services()
         .filter(|(_, s)| opts.service.is_none_or(|k| k == s.config.key))

@@ -85,6 +85,8 @@ pub struct Daemon<'d> {
     pub opts: Options,
     /// Connection sync sockets (`--sync`).
     pub sync: Option<SyncLink>,
+    /// Requests from the HTTP management thread (`--http`).
+    pub mgmt: Option<std::sync::mpsc::Receiver<crate::mgmt::Request>>,
     seed: u64,
     pcfg: ProcessConfig,
     start: std::time::Instant,
@@ -119,6 +121,7 @@ impl<'d> Daemon<'d> {
             counters: BTreeMap::new(),
             opts,
             sync: None,
+            mgmt: None,
             seed,
             pcfg: ProcessConfig::new(Ipv4Addr::UNSPECIFIED, Ipv6Addr::UNSPECIFIED, tun_key),
             start,
@@ -140,7 +143,7 @@ impl<'d> Daemon<'d> {
         *self.counters.entry(what).or_insert(0) += 1;
     }
 
-    fn log(&self, msg: &str) {
+    pub(crate) fn log(&self, msg: &str) {
         eprintln!("lvsd: {msg}");
     }
 
@@ -895,6 +898,7 @@ impl<'d> Daemon<'d> {
             if is_ready(sync_slot) {
                 self.sync_receive();
             }
+            self.serve_mgmt();
             let now = self.now_ms();
             if self
                 .dir

@@ -1,0 +1,165 @@
+#!/usr/bin/env bash
+# End-to-end test of lvsd's management plane (`--http`): a known workload through a NAT service,
+# then /metrics, the JSON API and the stats listing saved for the Rust test to compare with an
+# independent parser; the API's refusals (no token, viewer token, forged token, oversized
+# body, bad command, path traversal, wrong method) each checked to change nothing; a drain
+# through the API shown by the director's own listing.
+#
+#   mgmt.sh /path/to/lvsd OUTDIR      (as root; about 10 s)
+#
+# Topology (198.18.0.0/15 only): client ns c0 198.18.0.2 -- d0 director ns d1 -- br0 -- rs1, rs2
+# (198.18.1.11, .12, python http.server on :8080, default route via lvsd's 198.18.1.1).
+set -euo pipefail
+
+LVSD=${1:?usage: mgmt.sh /path/to/lvsd OUTDIR}
+OUT=${2:?usage: mgmt.sh /path/to/lvsd OUTDIR}
+P=lvsmg$$
+NS_C=$P-c NS_D=$P-d NS_S=$P-s NS_R1=$P-r1 NS_R2=$P-r2
+WORK=$(mktemp -d /tmp/lvs-mgmt.XXXXXX)
+CTL=$WORK/ctl.sock
+START=$SECONDS
+LIMIT=60
+LVSD_PID=
+N=24
+API=http://127.0.0.1:9180
+VIEWER=viewer-0123456789abcdef
+OPERATOR=operator-fedcba9876543210
+
+cleanup() {
+  local rc=$?
+  set +e
+  [ -n "$LVSD_PID" ] && kill "$LVSD_PID" 2>/dev/null
+  for ns in "$NS_C" "$NS_D" "$NS_S" "$NS_R1" "$NS_R2"; do
+    if ip netns list | grep -qw "$ns"; then
+      for pid in $(ip netns pids "$ns" 2>/dev/null); do kill "$pid" 2>/dev/null; done
+      sleep 0.1
+      for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$pid" 2>/dev/null; done
+      ip netns del "$ns" 2>/dev/null
+    fi
+  done
+  [ "$rc" != 0 ] && { echo "---- lvsd stderr ----"; tail -30 "$WORK/lvsd.err" 2>/dev/null; }
+  rm -rf "$WORK"
+  exit "$rc"
+}
+trap cleanup EXIT INT TERM
+
+say() { printf '[%3ds] %s\n' "$((SECONDS - START))" "$*"; }
+die() { say "FAIL: $*"; exit 1; }
+in_time() { [ $((SECONDS - START)) -lt $LIMIT ] || die "time limit of ${LIMIT}s reached"; }
+nsx() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
+ctl() { "$LVSD" ctl "$CTL" "$@"; }
+# http CODE-FILE curl-args...: the status code of one request from the director namespace
+http() { nsx "$NS_D" curl -s -o "$WORK/body" -w '%{http_code}' --max-time 5 "$@" || echo 000; }
+
+mkdir -p "$OUT"
+say "topology: client, director, switch, two real servers"
+for ns in "$NS_C" "$NS_D" "$NS_S" "$NS_R1" "$NS_R2"; do
+  ip netns add "$ns"
+  nsx "$ns" ip link set lo up
+done
+nsx "$NS_S" ip link add br0 type bridge
+nsx "$NS_S" ip link set br0 up
+ip link add c0 netns "$NS_C" type veth peer name d0 netns "$NS_D"
+ip link add d1 netns "$NS_D" type veth peer name sd netns "$NS_S"
+nsx "$NS_S" ip link set sd master br0 up
+for i in 1 2; do
+  ns=$P-r$i
+  ip link add eth0 netns "$ns" type veth peer name "s$i" netns "$NS_S"
+  nsx "$NS_S" ip link set "s$i" master br0 up
+  nsx "$ns" ip addr add "198.18.1.1$i/24" dev eth0
+  nsx "$ns" ip link set eth0 up
+  nsx "$ns" ip route add default via 198.18.1.1
+  mkdir -p "$WORK/rs$i"
+  echo "rs$i" > "$WORK/rs$i/name"
+  nsx "$ns" python3 -m http.server 8080 --bind 198.18.1.1$i --directory "$WORK/rs$i" \
+    >/dev/null 2>&1 &
+done
+nsx "$NS_D" sysctl -qw net.ipv4.ip_forward=0 net.ipv6.conf.all.disable_ipv6=1
+nsx "$NS_D" ip link set d0 up
+nsx "$NS_D" ip link set d1 up
+nsx "$NS_C" ip addr add 198.18.0.2/24 dev c0
+nsx "$NS_C" ip link set c0 up
+nsx "$NS_C" ip route add default via 198.18.0.1
+for i in 1 2; do
+  for _ in $(seq 1 50); do
+    nsx "$P-r$i" curl -sf -o /dev/null --max-time 1 "http://198.18.1.1$i:8080/name" && break
+    sleep 0.1
+  done
+done
+
+cat > "$WORK/rules" <<EOF
+-A -t 198.18.0.10:80 -s rr
+-a -t 198.18.0.10:80 -r 198.18.1.11:8080 -m -w 1
+-a -t 198.18.0.10:80 -r 198.18.1.12:8080 -m -w 1
+EOF
+printf 'viewer %s\noperator %s\n' "$VIEWER" "$OPERATOR" > "$WORK/tokens"
+
+say "starting lvsd with --http"
+nsx "$NS_D" "$LVSD" --rules "$WORK/rules" --iface d0 --iface d1 \
+  --addr d0=198.18.0.1/24 --addr d1=198.18.1.1/24 --control "$CTL" \
+  --http 127.0.0.1:9180 --http-tokens "$WORK/tokens" > "$WORK/lvsd.out" 2> "$WORK/lvsd.err" &
+for _ in $(seq 1 50); do [ -S "$CTL" ] && break; sleep 0.1; done
+[ -S "$CTL" ] || die "lvsd did not start: $(cat "$WORK/lvsd.err")"
+LVSD_PID=$(sed -n 's/^lvsd: .* pid \([0-9]*\)$/\1/p' "$WORK/lvsd.err")
+for _ in $(seq 1 50); do [ "$(http "$API/metrics")" = 200 ] && break; sleep 0.1; done
+
+say "a known workload: $N requests through the VIP"
+ok=0
+for _ in $(seq 1 $N); do
+  in_time
+  name=$(nsx "$NS_C" curl -sf --max-time 5 http://198.18.0.10/name) && ok=$((ok + 1))
+  case "$name" in rs1|rs2) ;; *) die "unexpected answer: $name" ;; esac
+done
+[ "$ok" = "$N" ] || die "$ok of $N requests served"
+# every connection closed: let the last FIN/ACK exchange finish before reading counters
+sleep 1
+
+say "scrape /metrics, the JSON API and the stats listing"
+[ "$(http "$API/metrics")" = 200 ] || die "/metrics: $(cat "$WORK/body")"
+cp "$WORK/body" "$OUT/metrics.txt"
+ctl -L -n --stats --exact > "$OUT/stats.txt" || die "ctl --stats failed"
+[ "$(http -H "Authorization: Bearer $VIEWER" "$API/api/v1/status")" = 200 ] || die "status API"
+cp "$WORK/body" "$OUT/status.json"
+echo "$N" > "$OUT/requests"
+[ "$(http "$API/")" = 200 ] && grep -q "<title>lvsd</title>" "$WORK/body" || die "status page"
+
+say "refusals change nothing"
+ctl -S -n > "$WORK/save.before"
+refused=0
+expect() { # expect CODE WHAT curl-args...
+  local want=$1 what=$2; shift 2
+  local got
+  got=$(http "$@")
+  [ "$got" = "$want" ] || die "$what: HTTP $got, expected $want ($(cat "$WORK/body"))"
+  refused=$((refused + 1))
+}
+DRAIN="-e -t 198.18.0.10:80 -r 198.18.1.11:8080 -m -w 0"
+expect 401 "write without a token" -X POST --data-binary "$DRAIN" "$API/api/v1/command"
+expect 403 "write with a viewer token" -X POST -H "Authorization: Bearer $VIEWER" \
+  --data-binary "$DRAIN" "$API/api/v1/command"
+expect 401 "write with a forged token" -X POST -H "Authorization: Bearer operator-fedcba987654321X" \
+  --data-binary "$DRAIN" "$API/api/v1/command"
+expect 401 "read with a forged token" -H "Authorization: Bearer nope-nope-nope-nope" "$API/api/v1/status"
+head -c 20000 /dev/zero | tr '\0' 'a' > "$WORK/big"
+expect 413 "oversized body" -X POST -H "Authorization: Bearer $OPERATOR" \
+  --data-binary @"$WORK/big" "$API/api/v1/command"
+expect 400 "SQL-looking address" -X POST -H "Authorization: Bearer $OPERATOR" \
+  --data-binary "-a -t 198.18.0.10:80 -r 1';DROP TABLE hosts;--:80 -m" "$API/api/v1/command"
+expect 400 "two commands in one body" -X POST -H "Authorization: Bearer $OPERATOR" \
+  --data-binary $'-Z\n-C' "$API/api/v1/command"
+expect 404 "path traversal" --path-as-is "$API/../../etc/passwd"
+expect 405 "wrong method" -X PUT -H "Authorization: Bearer $OPERATOR" \
+  --data-binary "$DRAIN" "$API/api/v1/command"
+ctl -S -n > "$WORK/save.after"
+changed=0
+cmp -s "$WORK/save.before" "$WORK/save.after" || changed=1
+grep -q "DROP\|etc/passwd\|$OPERATOR\|$VIEWER" "$WORK/lvsd.err" && die "a secret or hostile input reached the log"
+echo "MGMT authz-refused=$refused changed=$changed"
+[ "$changed" = 0 ] || die "a refused request changed the rules"
+
+say "an operator drains a real server through the API"
+[ "$(http -X POST -H "Authorization: Bearer $OPERATOR" --data-binary "$DRAIN" "$API/api/v1/command")" = 200 ] \
+  || die "drain refused: $(cat "$WORK/body")"
+ctl -L -n | grep -Eq '198\.18\.1\.11:8080 +Masq +0 ' || die "weight not 0: $(ctl -L -n)"
+echo "MGMT api-drain=ok"
+say "done"

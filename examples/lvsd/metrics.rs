@@ -1,0 +1,321 @@
+//! `/metrics`: a [`Snapshot`] in the OpenMetrics text format, under node_exporter's IPVS metric
+//! names and labels so dashboards built for kernel IPVS work unchanged, plus lvsd's own.
+//!
+//! node_exporter's `ipvs` collector names: the totals `node_ipvs_connections_total`,
+//! `node_ipvs_{incoming,outgoing}_{packets,bytes}_total` (no labels, `/proc/net/ip_vs_stats`),
+//! and per real server `node_ipvs_backend_connections_{active,inactive}` and
+//! `node_ipvs_backend_weight` with the labels `local_address`, `local_port`, `remote_address`,
+//! `remote_port`, `proto` (`TCP`, `UDP`, `SCTP`, `FWM`) and `local_mark` (empty for an address
+//! service; a firewall-mark service has empty `local_address`/`local_port`).
+//!
+//! lvsd's own: per-service and per-server traffic counters (`lvs_service_*`,
+//! `lvs_backend_*`), connection-table fill, and every named counter of the `status` command as
+//! `lvsd_events_total{event=...}` (drops by reason among them).
+
+use crate::mgmt::{Snapshot, Traffic, VirtualService};
+use prometheus_client::encoding::text::encode;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+/// The content type of [`render`]'s output.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// node_exporter's labels of a real server.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Backend {
+    local_address: String,
+    local_port: String,
+    remote_address: String,
+    remote_port: String,
+    proto: String,
+    local_mark: String,
+}
+
+/// The labels of a virtual service (node_exporter's, less the real server).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Service {
+    local_address: String,
+    local_port: String,
+    proto: String,
+    local_mark: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Event {
+    event: String,
+}
+
+fn service_labels(s: &VirtualService) -> Service {
+    let fwm = s.protocol == "fwmark";
+    Service {
+        local_address: if fwm {
+            String::new()
+        } else {
+            s.address.clone()
+        },
+        local_port: if fwm {
+            String::new()
+        } else {
+            s.port.to_string()
+        },
+        proto: if fwm {
+            "FWM".into()
+        } else {
+            s.protocol.to_uppercase()
+        },
+        local_mark: if fwm {
+            s.fwmark.to_string()
+        } else {
+            String::new()
+        },
+    }
+}
+
+fn counter(reg: &mut Registry, name: &str, help: &str, v: u64) {
+    let c: Counter = Counter::default();
+    c.inc_by(v);
+    reg.register(name, help, c);
+}
+
+/// Registers the five traffic counters of `labels -> Traffic` under `prefix`.
+fn traffic_families<L>(reg: &mut Registry, prefix: &str, what: &str, rows: &[(L, &Traffic)])
+where
+    L: EncodeLabelSet + Clone + std::hash::Hash + Eq + std::fmt::Debug + Send + Sync + 'static,
+{
+    type Pick = fn(&Traffic) -> u64;
+    let fields: [(&str, &str, Pick); 5] = [
+        ("connections", "connections scheduled", |t| t.conns),
+        ("incoming_packets", "packets from clients", |t| t.inpkts),
+        ("outgoing_packets", "packets to clients", |t| t.outpkts),
+        ("incoming_bytes", "bytes from clients", |t| t.inbytes),
+        ("outgoing_bytes", "bytes to clients", |t| t.outbytes),
+    ];
+    for (name, help, pick) in fields {
+        let fam = Family::<L, Counter>::default();
+        for (l, t) in rows {
+            fam.get_or_create(l).inc_by(pick(t));
+        }
+        reg.register(format!("{prefix}_{name}"), format!("{what}: {help}"), fam);
+    }
+}
+
+/// The snapshot as OpenMetrics text.
+pub fn render(s: &Snapshot) -> String {
+    let mut reg = Registry::default();
+    let t = &s.totals;
+    counter(
+        &mut reg,
+        "node_ipvs_connections",
+        "The total number of connections made.",
+        t.conns,
+    );
+    counter(
+        &mut reg,
+        "node_ipvs_incoming_packets",
+        "The total number of incoming packets.",
+        t.inpkts,
+    );
+    counter(
+        &mut reg,
+        "node_ipvs_outgoing_packets",
+        "The total number of outgoing packets.",
+        t.outpkts,
+    );
+    counter(
+        &mut reg,
+        "node_ipvs_incoming_bytes",
+        "The total amount of incoming data.",
+        t.inbytes,
+    );
+    counter(
+        &mut reg,
+        "node_ipvs_outgoing_bytes",
+        "The total amount of outgoing data.",
+        t.outbytes,
+    );
+
+    let active = Family::<Backend, Gauge>::default();
+    let inactive = Family::<Backend, Gauge>::default();
+    let weight = Family::<Backend, Gauge>::default();
+    let mut svc_rows = Vec::new();
+    let mut backend_rows = Vec::new();
+    for svc in &s.services {
+        let sl = service_labels(svc);
+        for r in &svc.real_servers {
+            let b = Backend {
+                local_address: sl.local_address.clone(),
+                local_port: sl.local_port.clone(),
+                remote_address: r.address.clone(),
+                remote_port: r.port.to_string(),
+                proto: sl.proto.clone(),
+                local_mark: sl.local_mark.clone(),
+            };
+            active.get_or_create(&b).set(i64::from(r.active));
+            inactive.get_or_create(&b).set(i64::from(r.inactive));
+            weight.get_or_create(&b).set(i64::from(r.weight));
+            backend_rows.push((b, &r.traffic));
+        }
+        svc_rows.push((sl, &svc.traffic));
+    }
+    reg.register(
+        "node_ipvs_backend_connections_active",
+        "The current active connections by local and remote address.",
+        active,
+    );
+    reg.register(
+        "node_ipvs_backend_connections_inactive",
+        "The current inactive connections by local and remote address.",
+        inactive,
+    );
+    reg.register(
+        "node_ipvs_backend_weight",
+        "The current backend weight by local and remote address.",
+        weight,
+    );
+    traffic_families(&mut reg, "lvs_service", "per virtual service", &svc_rows);
+    traffic_families(&mut reg, "lvs_backend", "per real server", &backend_rows);
+
+    let entries: Gauge = Gauge::default();
+    entries.set(s.table_entries as i64);
+    reg.register(
+        "lvs_table_entries",
+        "Connection-table entries in use (connections and templates).",
+        entries,
+    );
+    let cap: Gauge = Gauge::default();
+    cap.set(s.table_capacity as i64);
+    reg.register("lvs_table_capacity", "Connection-table capacity.", cap);
+    let events = Family::<Event, Counter>::default();
+    for (k, v) in &s.counters {
+        // gauges among the status lines are not events
+        if k != "director.connections" {
+            events.get_or_create(&Event { event: k.clone() }).inc_by(*v);
+        }
+    }
+    reg.register(
+        "lvsd_events",
+        "lvsd's and the director's named counters (frames, drops by reason, refusals, sync).",
+        events,
+    );
+    let mut out = String::new();
+    // writing into a String cannot fail
+    let _ = encode(&mut out, &reg);
+    out
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+    use crate::mgmt::RealServer;
+    use std::collections::BTreeMap;
+
+    fn snapshot() -> Snapshot {
+        let t = |n: u64| Traffic {
+            conns: n,
+            inpkts: 10 * n,
+            outpkts: 20 * n,
+            inbytes: 1000 * n,
+            outbytes: 2000 * n,
+            ..Traffic::default()
+        };
+        let rs = |a: &str, w: u32, act: u32, n: u64| RealServer {
+            address: a.into(),
+            port: 8080,
+            forward: "masq",
+            weight: w,
+            active: act,
+            inactive: 1,
+            persistent: 0,
+            traffic: t(n),
+        };
+        Snapshot {
+            uptime_ms: 5,
+            sync_role: "none",
+            table_entries: 7,
+            table_capacity: 1024,
+            totals: t(5),
+            services: vec![
+                VirtualService {
+                    name: "TCP 198.18.0.10:80".into(),
+                    protocol: "tcp",
+                    address: "198.18.0.10".into(),
+                    port: 80,
+                    fwmark: 0,
+                    scheduler: "wlc".into(),
+                    traffic: t(5),
+                    real_servers: vec![rs("198.18.1.11", 3, 2, 3), rs("198.18.1.12", 1, 1, 2)],
+                },
+                VirtualService {
+                    name: "FWM 7".into(),
+                    protocol: "fwmark",
+                    address: String::new(),
+                    port: 0,
+                    fwmark: 7,
+                    scheduler: "rr".into(),
+                    traffic: t(0),
+                    real_servers: vec![rs("2001:db8::11", 0, 0, 0)],
+                },
+            ],
+            counters: BTreeMap::from([("drop.not_ours".to_string(), 4)]),
+        }
+    }
+
+    #[test]
+    fn node_exporter_names_and_labels_parse_back() {
+        let text = render(&snapshot());
+        let lines = text.lines().map(|l| Ok(l.to_string()));
+        let scrape = prometheus_parse::Scrape::parse(lines).expect("the text parses");
+        let value = |name: &str, labels: &[(&str, &str)]| -> f64 {
+            let s = scrape
+                .samples
+                .iter()
+                .find(|s| {
+                    s.metric == name
+                        && labels
+                            .iter()
+                            .all(|(k, v)| s.labels.get(k).unwrap_or_default() == *v)
+                })
+                .unwrap_or_else(|| panic!("no sample {name} {labels:?} in\n{text}"));
+            match s.value {
+                prometheus_parse::Value::Counter(v)
+                | prometheus_parse::Value::Gauge(v)
+                | prometheus_parse::Value::Untyped(v) => v,
+                ref other => panic!("{name}: unexpected {other:?}"),
+            }
+        };
+        assert_eq!(value("node_ipvs_connections_total", &[]), 5.0);
+        assert_eq!(value("node_ipvs_incoming_packets_total", &[]), 50.0);
+        assert_eq!(value("node_ipvs_outgoing_bytes_total", &[]), 10000.0);
+        let b1 = [
+            ("local_address", "198.18.0.10"),
+            ("local_port", "80"),
+            ("remote_address", "198.18.1.11"),
+            ("remote_port", "8080"),
+            ("proto", "TCP"),
+            ("local_mark", ""),
+        ];
+        assert_eq!(value("node_ipvs_backend_connections_active", &b1), 2.0);
+        assert_eq!(value("node_ipvs_backend_connections_inactive", &b1), 1.0);
+        assert_eq!(value("node_ipvs_backend_weight", &b1), 3.0);
+        assert_eq!(value("lvs_backend_connections_total", &b1), 3.0);
+        let fwm = [
+            ("local_address", ""),
+            ("remote_address", "2001:db8::11"),
+            ("proto", "FWM"),
+            ("local_mark", "7"),
+        ];
+        assert_eq!(value("node_ipvs_backend_weight", &fwm), 0.0);
+        assert_eq!(
+            value("lvs_service_incoming_bytes_total", &[("local_port", "80")]),
+            5000.0
+        );
+        assert_eq!(value("lvs_table_capacity", &[]), 1024.0);
+        assert_eq!(
+            value("lvsd_events_total", &[("event", "drop.not_ours")]),
+            4.0
+        );
+    }
+}
