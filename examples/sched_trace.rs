@@ -10,7 +10,8 @@
 //!   any of the 14 kernel names; `flags` (ipvsadm `-b` names) and `mh_table_size` optional.
 //! - `{"op":"add","dest":"198.18.1.1:80","weight":4,"upper":0,"lower":0}`: a real server, at
 //!   the head of the list (thresholds optional). Adding a removed server back revives it with
-//!   its counters, as the kernel does from its trash.
+//!   its counters, as the kernel does from its trash (its `last_weight` becomes the new weight,
+//!   even 0).
 //! - `{"op":"edit","dest":"198.18.1.1:80","weight":0,"upper":0,"lower":0}`: like `ipvsadm -e`.
 //! - `{"op":"del","dest":"198.18.1.1:80"}`
 //! - `{"op":"connect","client":"198.19.0.7:40001","dst":"203.0.113.9:80"}`: schedules a new TCP
@@ -161,10 +162,9 @@ impl Trace {
                 return Err(format!("real server {} already exists", cfg.addr))
             }
             Some(id) => {
-                // revived from the trash: counters kept, configuration applied
-                let d = &mut self.pool[id.index()];
-                d.apply_config(cfg);
-                d.set_flag(DestFlags::AVAILABLE, true);
+                // revived from the trash: counters kept, configuration applied, last_weight
+                // reset to the new weight as the kernel's add path does
+                self.pool[id.index()].revive(cfg);
                 id
             }
             None => {

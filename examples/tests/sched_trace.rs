@@ -51,6 +51,21 @@ fn rr_ipv6_cursor() {
     assert_eq!(trace(&input, 0).unwrap(), expected);
 }
 
+/// mh, a server deleted and added back from the trash with weight 0: the kernel's add path
+/// (`__ip_vs_update_dest(..., add=1)`) sets `last_weight` to 0, so the server gets no slots and
+/// its clients go to the other server instead of finding no server; an edit back to weight 1
+/// gives it its slots again.
+#[test]
+fn mh_revive_weight0() {
+    let (input, expected) = scenario("mh_revive_weight0");
+    let out = trace(&input, 0).unwrap();
+    assert_eq!(out, expected);
+    assert!(
+        !out.contains("none"),
+        "no client may go unscheduled:\n{out}"
+    );
+}
+
 #[test]
 fn bad_lines_are_reported_with_their_number() {
     let svc = "{\"op\":\"service\",\"scheduler\":\"rr\"}\n";

@@ -279,6 +279,16 @@ impl Dest {
         self.u_threshold = cfg.u_threshold;
         self.l_threshold = cfg.l_threshold;
     }
+
+    /// Takes a removed server back from the trash (`__ip_vs_update_dest` with `add` set):
+    /// applies `cfg` as [`Dest::apply_config`] does, except that `last_weight` becomes the new
+    /// weight even when it is 0, as the kernel's add path sets it; the counters are kept and the
+    /// server is marked available again.
+    pub fn revive(&mut self, cfg: &DestConfig) {
+        self.apply_config(cfg);
+        self.last_weight = cfg.weight;
+        self.set_flag(DestFlags::AVAILABLE, true);
+    }
 }
 
 /// The real servers of one service in the kernel's list order (most recently added first),

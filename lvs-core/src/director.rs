@@ -889,14 +889,7 @@ impl<'a, S: Scheduler> Director<'a, S> {
         });
         let idx = match trash {
             Some(i) => {
-                let d = &mut self.dests[i];
-                d.apply_config(&cfg);
-                d.last_weight = if cfg.weight != 0 {
-                    cfg.weight
-                } else {
-                    d.last_weight
-                };
-                d.set_flag(DestFlags::AVAILABLE, true);
+                self.dests[i].revive(&cfg);
                 i
             }
             None => {

@@ -717,3 +717,33 @@ fn removed_service_slot_is_not_reused_while_referenced() {
         .unwrap();
     assert_eq!(s3, s1);
 }
+
+/// A server removed while a connection still uses it stays in the trash; adding it back with
+/// weight 0 revives the same slot with its counters, and resets `last_weight` to 0 as the
+/// kernel's `__ip_vs_update_dest(..., add=1)` does (mh then gives it no slots).
+#[test]
+fn revive_from_trash_with_weight_0_resets_last_weight() {
+    let mut mem = Mem::new(64);
+    let (mut d, ids) = setup(&mut mem, 2, FwdMethod::Masq);
+    let s = d.find_service(&tcp_svc().key).unwrap();
+    let c = client(7, 40001);
+    assert_eq!(fwd_dest(d.handle_inbound(t(0), &pkt(c, SYN))), ids[1]);
+    d.edit_dest(s, DestConfig::new(rs(2), FwdMethod::Masq, 5))
+        .unwrap();
+    assert_eq!(d.dest(ids[1]).unwrap().last_weight, 5);
+    d.remove_dest(s, &rs(2)).unwrap();
+    let back = d
+        .add_dest(s, DestConfig::new(rs(2), FwdMethod::Masq, 0))
+        .unwrap();
+    assert_eq!(back, ids[1], "revived from the trash, not a new slot");
+    let rd = d.dest(back).unwrap();
+    assert_eq!(rd.inactive, 1, "counters kept");
+    assert_eq!(rd.weight, 0);
+    assert_eq!(rd.last_weight, 0, "add path sets last_weight even to 0");
+    // an edit to weight 0 afterwards keeps the last non-zero weight, as before
+    d.edit_dest(s, DestConfig::new(rs(2), FwdMethod::Masq, 3))
+        .unwrap();
+    d.edit_dest(s, DestConfig::new(rs(2), FwdMethod::Masq, 0))
+        .unwrap();
+    assert_eq!(d.dest(back).unwrap().last_weight, 3);
+}
