@@ -90,7 +90,9 @@ impl Scheduler for Sched {
     fn tick(&mut self, dests: &DestSet<'_>, now: Instant) {
         self.inner.tick(dests, now)
     }
-    const TICK_INTERVAL_MS: u64 = <AnyScheduler as Scheduler>::TICK_INTERVAL_MS;
+    fn tick_interval_ms(&self) -> u64 {
+        self.inner.tick_interval_ms()
+    }
     fn sched_flags(&self) -> SchedFlags {
         self.flags
     }

@@ -1950,7 +1950,7 @@ impl<'a, S: Scheduler> Director<'a, S> {
             let due = matches!(&self.services[i], Some(s) if s.next_tick <= now);
             if due {
                 if let Some(s) = self.services[i].as_mut() {
-                    s.next_tick = now + Duration::from_millis(S::TICK_INTERVAL_MS);
+                    s.next_tick = now + Duration::from_millis(s.sched.tick_interval_ms());
                 }
                 self.with_sched(ServiceId(i as u16), |s, set| s.tick(set, now));
             }

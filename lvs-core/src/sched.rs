@@ -8,6 +8,10 @@ use crate::addr::FlowKey;
 use crate::dest::{DestId, DestSet};
 use crate::time::Instant;
 
+mod flags;
+
+pub use flags::{SchedFlags, SchedFlagsDisplay};
+
 /// What a scheduler knows about the connection it places.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SchedRequest {
@@ -71,16 +75,93 @@ pub trait Scheduler {
     fn schedule(&mut self, dests: &DestSet<'_>, req: &SchedRequest) -> Option<DestId>;
 
     /// Periodic work (lblc's table collection); the director calls it at least every
-    /// [`Scheduler::TICK_INTERVAL_MS`].
+    /// [`Scheduler::tick_interval_ms`].
     fn tick(&mut self, dests: &DestSet<'_>, now: Instant) {
         let _ = (dests, now);
     }
 
     /// Interval for [`Scheduler::tick`], in milliseconds (the kernel's lblc timer is 60 s).
-    const TICK_INTERVAL_MS: u64 = 60_000;
+    fn tick_interval_ms(&self) -> u64 {
+        60_000
+    }
 
     /// The service's scheduler flags (`-b sh-port,...`) as listings show them.
-    fn sched_flags(&self) -> crate::ipvsadm::SchedFlags {
-        crate::ipvsadm::SchedFlags::NONE
+    fn sched_flags(&self) -> SchedFlags {
+        SchedFlags::NONE
+    }
+}
+
+/// Forwards every callback, so a director can hold `&mut dyn Scheduler` (or `&mut S`) while
+/// the caller owns the scheduler.
+impl<S: Scheduler + ?Sized> Scheduler for &mut S {
+    fn name(&self) -> &'static str {
+        (**self).name()
+    }
+    fn init_service(&mut self, dests: &DestSet<'_>) {
+        (**self).init_service(dests)
+    }
+    fn add_dest(&mut self, dests: &DestSet<'_>, id: DestId) {
+        (**self).add_dest(dests, id)
+    }
+    fn del_dest(&mut self, dests: &DestSet<'_>, id: DestId, position: usize) {
+        (**self).del_dest(dests, id, position)
+    }
+    fn upd_dest(&mut self, dests: &DestSet<'_>, id: DestId) {
+        (**self).upd_dest(dests, id)
+    }
+    #[inline]
+    fn counts_changed(&mut self, dests: &DestSet<'_>, id: DestId) {
+        (**self).counts_changed(dests, id)
+    }
+    #[inline]
+    fn schedule(&mut self, dests: &DestSet<'_>, req: &SchedRequest) -> Option<DestId> {
+        (**self).schedule(dests, req)
+    }
+    fn tick(&mut self, dests: &DestSet<'_>, now: Instant) {
+        (**self).tick(dests, now)
+    }
+    fn tick_interval_ms(&self) -> u64 {
+        (**self).tick_interval_ms()
+    }
+    fn sched_flags(&self) -> SchedFlags {
+        (**self).sched_flags()
+    }
+}
+
+/// Forwards every callback, so a director can own boxed schedulers of different types
+/// (`Box<dyn Scheduler>`, with the `alloc` feature).
+#[cfg(feature = "alloc")]
+impl<S: Scheduler + ?Sized> Scheduler for alloc::boxed::Box<S> {
+    fn name(&self) -> &'static str {
+        (**self).name()
+    }
+    fn init_service(&mut self, dests: &DestSet<'_>) {
+        (**self).init_service(dests)
+    }
+    fn add_dest(&mut self, dests: &DestSet<'_>, id: DestId) {
+        (**self).add_dest(dests, id)
+    }
+    fn del_dest(&mut self, dests: &DestSet<'_>, id: DestId, position: usize) {
+        (**self).del_dest(dests, id, position)
+    }
+    fn upd_dest(&mut self, dests: &DestSet<'_>, id: DestId) {
+        (**self).upd_dest(dests, id)
+    }
+    #[inline]
+    fn counts_changed(&mut self, dests: &DestSet<'_>, id: DestId) {
+        (**self).counts_changed(dests, id)
+    }
+    #[inline]
+    fn schedule(&mut self, dests: &DestSet<'_>, req: &SchedRequest) -> Option<DestId> {
+        (**self).schedule(dests, req)
+    }
+    fn tick(&mut self, dests: &DestSet<'_>, now: Instant) {
+        (**self).tick(dests, now)
+    }
+    fn tick_interval_ms(&self) -> u64 {
+        (**self).tick_interval_ms()
+    }
+    fn sched_flags(&self) -> SchedFlags {
+        (**self).sched_flags()
     }
 }

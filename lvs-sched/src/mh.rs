@@ -662,8 +662,8 @@ const fn gcd(mut a: u32, mut b: u32) -> u32 {
 
 impl<const CAP: usize, const SETUP: usize> Scheduler for Mh<CAP, SETUP> {
     /// The `-b` flags this scheduler was built with, for listings.
-    fn sched_flags(&self) -> lvs_core::ipvsadm::SchedFlags {
-        use lvs_core::ipvsadm::SchedFlags;
+    fn sched_flags(&self) -> lvs_core::sched::SchedFlags {
+        use lvs_core::sched::SchedFlags;
         let fallback = if self.fallback() {
             SchedFlags::MH_FALLBACK
         } else {

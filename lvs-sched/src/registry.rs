@@ -413,7 +413,7 @@ impl Scheduler for AnyScheduler {
         dispatch!(self, [ref] s => s.name())
     }
 
-    fn sched_flags(&self) -> lvs_core::ipvsadm::SchedFlags {
+    fn sched_flags(&self) -> lvs_core::sched::SchedFlags {
         dispatch!(self, [ref] s => s.sched_flags())
     }
 
@@ -445,6 +445,10 @@ impl Scheduler for AnyScheduler {
 
     fn tick(&mut self, dests: &DestSet<'_>, now: Instant) {
         dispatch!(self, [ref mut] s => s.tick(dests, now))
+    }
+
+    fn tick_interval_ms(&self) -> u64 {
+        dispatch!(self, [ref] s => s.tick_interval_ms())
     }
 }
 

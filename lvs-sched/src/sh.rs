@@ -147,8 +147,8 @@ fn usable(d: &Dest) -> bool {
 
 impl Scheduler for Sh {
     /// The `-b` flags this scheduler was built with, for listings.
-    fn sched_flags(&self) -> lvs_core::ipvsadm::SchedFlags {
-        use lvs_core::ipvsadm::SchedFlags;
+    fn sched_flags(&self) -> lvs_core::sched::SchedFlags {
+        use lvs_core::sched::SchedFlags;
         let fallback = if self.fallback() {
             SchedFlags::SH_FALLBACK
         } else {

@@ -33,125 +33,9 @@ pub use listing::{
 };
 pub use rules::{parse_rule, parse_rules, Rule, RuleError, RuleErrorKind, RuleOption, Rules};
 
-/// Scheduler flags (`-b`, `--sched-flags`): the kernel's three per-service scheduler bits
-/// `IP_VS_SVC_F_SCHED1..3`, whose meaning depends on the scheduler.
-///
-/// For `sh` and `mh`, bit 1 is `*-fallback` (skip an unavailable server to the next one) and
-/// bit 2 is `*-port` (hash the source port too); other schedulers only know them as
-/// `flag-1..3`.
-///
-/// ```
-/// use lvs_core::ipvsadm::SchedFlags;
-/// let f = SchedFlags::SH_FALLBACK | SchedFlags::SH_PORT;
-/// assert_eq!(f.display_for("sh").to_string(), "sh-fallback,sh-port");
-/// assert_eq!(f.display_for("wlc").to_string(), "flag-1,flag-2");
-/// assert_eq!(f.kernel_bits(), 0x18);
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
-pub struct SchedFlags(u8);
-
-impl SchedFlags {
-    /// No flags.
-    pub const NONE: SchedFlags = SchedFlags(0);
-    /// `flag-1` (`IP_VS_SVC_F_SCHED1`).
-    pub const FLAG_1: SchedFlags = SchedFlags(1);
-    /// `flag-2` (`IP_VS_SVC_F_SCHED2`).
-    pub const FLAG_2: SchedFlags = SchedFlags(2);
-    /// `flag-3` (`IP_VS_SVC_F_SCHED3`).
-    pub const FLAG_3: SchedFlags = SchedFlags(4);
-    /// `sh-fallback`: the sh scheduler skips an unavailable server (`flag-1`).
-    pub const SH_FALLBACK: SchedFlags = SchedFlags::FLAG_1;
-    /// `sh-port`: the sh scheduler hashes the source port as well (`flag-2`).
-    pub const SH_PORT: SchedFlags = SchedFlags::FLAG_2;
-    /// `mh-fallback`: the mh (Maglev) scheduler skips an unavailable server (`flag-1`).
-    pub const MH_FALLBACK: SchedFlags = SchedFlags::FLAG_1;
-    /// `mh-port`: the mh scheduler hashes the source port as well (`flag-2`).
-    pub const MH_PORT: SchedFlags = SchedFlags::FLAG_2;
-
-    /// Flags from bits 0..=2 (`flag-1` = 1, `flag-2` = 2, `flag-3` = 4); other bits are dropped.
-    pub const fn from_bits_truncate(bits: u8) -> Self {
-        SchedFlags(bits & 0x7)
-    }
-
-    /// The bits, `flag-1` = 1, `flag-2` = 2, `flag-3` = 4.
-    pub const fn bits(self) -> u8 {
-        self.0
-    }
-
-    /// The bits where the kernel keeps them in a service's flags (`IP_VS_SVC_F_SCHED1` = 0x8).
-    pub const fn kernel_bits(self) -> u32 {
-        (self.0 as u32) << 3
-    }
-
-    /// The scheduler flags out of a kernel service flags word.
-    pub const fn from_kernel_bits(flags: u32) -> Self {
-        SchedFlags(((flags >> 3) & 0x7) as u8)
-    }
-
-    /// Whether every flag of `other` is set.
-    pub const fn contains(self, other: SchedFlags) -> bool {
-        self.0 & other.0 == other.0
-    }
-
-    /// No flag is set.
-    pub const fn is_empty(self) -> bool {
-        self.0 == 0
-    }
-
-    /// The flags as ipvsadm names them for `scheduler`, comma separated (`sh-fallback,sh-port`).
-    ///
-    /// ipvsadm's `print_sched_flags` names bits 1 and 2 `sh-*`/`mh-*` for those schedulers and
-    /// `flag-N` otherwise. It prints nothing for bit 3 under sh/mh; this prints `flag-3` there,
-    /// so that the output can be read back.
-    pub const fn display_for(self, scheduler: &str) -> SchedFlagsDisplay<'_> {
-        SchedFlagsDisplay {
-            flags: self,
-            scheduler,
-        }
-    }
-}
-
-impl core::ops::BitOr for SchedFlags {
-    type Output = SchedFlags;
-    fn bitor(self, rhs: SchedFlags) -> SchedFlags {
-        SchedFlags(self.0 | rhs.0)
-    }
-}
-
-impl core::ops::BitOrAssign for SchedFlags {
-    fn bitor_assign(&mut self, rhs: SchedFlags) {
-        self.0 |= rhs.0;
-    }
-}
-
-/// [`SchedFlags`] named for a scheduler; see [`SchedFlags::display_for`].
-#[derive(Debug, Clone, Copy)]
-pub struct SchedFlagsDisplay<'a> {
-    flags: SchedFlags,
-    scheduler: &'a str,
-}
-
-impl fmt::Display for SchedFlagsDisplay<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let names: [&str; 3] = match self.scheduler {
-            "sh" => ["sh-fallback", "sh-port", "flag-3"],
-            "mh" => ["mh-fallback", "mh-port", "flag-3"],
-            _ => ["flag-1", "flag-2", "flag-3"],
-        };
-        let mut first = true;
-        for (i, name) in names.iter().enumerate() {
-            if self.flags.0 & (1 << i) != 0 {
-                if !first {
-                    f.write_str(",")?;
-                }
-                f.write_str(name)?;
-                first = false;
-            }
-        }
-        Ok(())
-    }
-}
+/// The scheduler flags live with the scheduler interface; re-exported here for the rule and
+/// listing code and for existing paths.
+pub use crate::sched::{SchedFlags, SchedFlagsDisplay};
 
 /// An address as glibc's `inet_ntop` prints it, which is what ipvsadm shows.
 ///
@@ -275,20 +159,5 @@ mod test {
         // ::0.0.1.0 has seven leading zero words: plain hex, as glibc
         assert_eq!(v6("::100"), "::100");
         assert_eq!(v6("fe80::abcd:ef01"), "fe80::abcd:ef01");
-    }
-
-    #[test]
-    fn sched_flags_names() {
-        let all = SchedFlags::FLAG_1 | SchedFlags::FLAG_2 | SchedFlags::FLAG_3;
-        assert_eq!(
-            all.display_for("mh").to_string(),
-            "mh-fallback,mh-port,flag-3"
-        );
-        assert_eq!(SchedFlags::FLAG_2.display_for("sh").to_string(), "sh-port");
-        assert_eq!(SchedFlags::NONE.display_for("sh").to_string(), "");
-        assert_eq!(SchedFlags::from_kernel_bits(0x20 | 0x1), SchedFlags::FLAG_3);
-        assert_eq!(SchedFlags::from_bits_truncate(0xff).bits(), 7);
-        assert!(all.contains(SchedFlags::MH_PORT));
-        assert!(!SchedFlags::FLAG_1.contains(SchedFlags::FLAG_2));
     }
 }
