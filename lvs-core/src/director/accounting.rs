@@ -1,0 +1,110 @@
+//! Per-server counters and stats: binding connections to real servers (`ip_vs_bind_dest`,
+//! `ip_vs_unbind_dest`) and byte/packet accounting.
+
+use super::*;
+
+impl<'a, S: Scheduler> Director<'a, S> {
+    pub(super) fn account_in(&mut self, dest: DestId, len: u32) {
+        let len = len as u64;
+        if let Some(st) = self.dest_stats.get_mut(dest.index()) {
+            st.counters.inpkts += 1;
+            st.counters.inbytes += len;
+        }
+        let svc = self.dests.get(dest.index()).map(|d| d.service as usize);
+        if let Some(Some(s)) = svc.and_then(|i| self.services.get_mut(i)) {
+            s.stats.counters.inpkts += 1;
+            s.stats.counters.inbytes += len;
+        }
+        self.total.counters.inpkts += 1;
+        self.total.counters.inbytes += len;
+    }
+
+    pub(super) fn account_out(&mut self, dest: DestId, len: u32) {
+        let len = len as u64;
+        if let Some(st) = self.dest_stats.get_mut(dest.index()) {
+            st.counters.outpkts += 1;
+            st.counters.outbytes += len;
+        }
+        let svc = self.dests.get(dest.index()).map(|d| d.service as usize);
+        if let Some(Some(s)) = svc.and_then(|i| self.services.get_mut(i)) {
+            s.stats.counters.outpkts += 1;
+            s.stats.counters.outbytes += len;
+        }
+        self.total.counters.outpkts += 1;
+        self.total.counters.outbytes += len;
+    }
+
+    pub(super) fn account_conn(&mut self, svc: ServiceId, dest: DestId) {
+        if let Some(st) = self.dest_stats.get_mut(dest.index()) {
+            st.counters.conns += 1;
+        }
+        if let Some(Some(s)) = self.services.get_mut(svc.0 as usize) {
+            s.stats.counters.conns += 1;
+        }
+        self.total.counters.conns += 1;
+    }
+
+    pub(super) fn notify_counts(&mut self, dest: DestId) {
+        let Some(d) = self.dests.get(dest.index()) else {
+            return;
+        };
+        if d.is_available() {
+            self.with_sched(ServiceId(d.service), |s, set| s.counts_changed(set, dest));
+        }
+    }
+
+    /// `ip_vs_bind_dest` for a new entry.
+    pub(super) fn bind(&mut self, dest: DestId, template: bool) {
+        if let Some(d) = self.dests.get_mut(dest.index()) {
+            if template {
+                d.persistent += 1;
+            } else {
+                d.inactive += 1;
+            }
+            d.check_overload_on_bind();
+        }
+        self.notify_counts(dest);
+    }
+
+    /// `ip_vs_bind_dest` for a connection installed by sync: counted as the master had it.
+    pub(super) fn bind_conn(&mut self, dest: DestId, inactive: bool) {
+        if let Some(d) = self.dests.get_mut(dest.index()) {
+            if inactive {
+                d.inactive += 1;
+            } else {
+                d.active += 1;
+            }
+            d.check_overload_on_bind();
+        }
+        self.notify_counts(dest);
+    }
+
+    /// `ip_vs_unbind_dest` for an entry going away.
+    pub(super) fn unbind(&mut self, dest: DestId, entry_flags: u8) {
+        if let Some(d) = self.dests.get_mut(dest.index()) {
+            if entry_flags & cf::TEMPLATE != 0 {
+                d.persistent = d.persistent.saturating_sub(1);
+            } else if entry_flags & cf::INACTIVE != 0 {
+                d.inactive = d.inactive.saturating_sub(1);
+            } else {
+                d.active = d.active.saturating_sub(1);
+            }
+            d.check_overload_on_unbind();
+            if !d.is_available() && d.active == 0 && d.inactive == 0 && d.persistent == 0 {
+                d.flags = DestFlags(0);
+            }
+        }
+        self.notify_counts(dest);
+    }
+
+    /// Zeroes all counters (`ipvsadm -Z`).
+    pub fn zero_stats(&mut self, now: Instant) {
+        self.total.zero(now);
+        for s in self.services.iter_mut().flatten() {
+            s.stats.zero(now);
+        }
+        for st in self.dest_stats.iter_mut() {
+            st.zero(now);
+        }
+    }
+}

@@ -1,0 +1,158 @@
+//! New connections: scheduling a flow to a real server and filing its entry
+//! (`ip_vs_schedule`).
+
+use super::*;
+
+impl<'a, S: Scheduler> Director<'a, S> {
+    pub(super) fn pick(&mut self, svc: ServiceId, flow: &FlowKey, now: Instant) -> Option<DestId> {
+        let req = SchedRequest { flow: *flow, now };
+        let mut out = None;
+        self.with_sched(svc, |s, set| out = s.schedule(set, &req));
+        out.filter(|d| self.dests.get(d.index()).is_some_and(|d| d.is_available()))
+    }
+
+    /// Schedules a new flow; `hash` is the table hash of its connection key.
+    pub(super) fn schedule_new(
+        &mut self,
+        svc: ServiceId,
+        pkt: &PacketMeta,
+        now: Instant,
+        hash: u32,
+    ) -> Verdict {
+        let flow = pkt.flow;
+        let Some(cfg) = self.service(svc).map(|s| s.config) else {
+            return Verdict::Deliver;
+        };
+        let one_packet = cfg.one_packet && flow.proto == Protocol::Udp;
+        let needed = usize::from(cfg.persistence.is_some()) + usize::from(!one_packet);
+        if needed > 0 {
+            self.make_room(needed);
+        }
+        let mut conn_flags = 0u8;
+        let mut tmpl = None;
+        let dest = if cfg.persistence.is_some() {
+            let (d, t) = match self.sched_persist(svc, &cfg, &flow, now) {
+                Ok(x) => x,
+                Err(v) => return v,
+            };
+            if !one_packet {
+                if let Some(mut m) = self.table.entry_mut(t) {
+                    let c = m.get().counter();
+                    m.set_counter(c.saturating_add(1));
+                }
+                conn_flags |= cf::CONTROLLED;
+            }
+            tmpl = Some(t);
+            d
+        } else {
+            let port_ok = match cfg.key {
+                ServiceKey::Addr { vip, .. } => vip.port == flow.dst.port,
+                ServiceKey::Fwmark { .. } => true,
+            };
+            if !port_ok {
+                self.counters.no_destination += 1;
+                return Verdict::Drop(DropReason::NoDestination);
+            }
+            match self.pick(svc, &flow, now) {
+                Some(d) => d,
+                None => {
+                    self.counters.no_destination += 1;
+                    return Verdict::Drop(DropReason::NoDestination);
+                }
+            }
+        };
+        let fwd = self
+            .dests
+            .get(dest.index())
+            .map(|d| d.fwd)
+            .unwrap_or_default();
+        if fwd != FwdMethod::Masq {
+            conn_flags |= cf::NOOUTPUT;
+        }
+        if one_packet {
+            // scheduled, counted, and gone: bind and unbind at once
+            self.bind(dest, false);
+            self.unbind(dest, cf::INACTIVE);
+            self.account_conn(svc, dest);
+            self.account_in(dest, pkt.len);
+            // the sync walk skips the one-packet connection and counts it against its template
+            if let Some(t) = tmpl {
+                self.sync_template_packet(t, now);
+            }
+            return self.forward_verdict(None, dest, flow.dst, true);
+        }
+        let key = ConnKey {
+            proto: flow.proto,
+            caddr: flow.src.addr,
+            cport: flow.src.port,
+            vaddr: flow.dst.addr,
+            vport: flow.dst.port,
+        };
+        // Filed at once with the timeout of the state its first packet gives it (as the
+        // transition below will compute it, table pressure included), so that the transition
+        // finds it already where it would file it.
+        let initial = if flow.proto == Protocol::Tcp {
+            let dir = if conn_flags & cf::NOOUTPUT != 0 {
+                TcpDir::InputOnly
+            } else {
+                TcpDir::Input
+            };
+            let secure = match self.cfg.secure_tcp {
+                Defense::Off => false,
+                Defense::Always => true,
+                // pressure as it will be with this entry in the table
+                Defense::Auto => {
+                    self.table.free_slots().saturating_sub(1) <= self.cfg.defense_threshold as usize
+                }
+            };
+            let st = tcp_transition(TcpState::None, dir, pkt.tcp_flags, secure);
+            self.cfg.timeouts.of(Protocol::Tcp, st as u8)
+        } else {
+            self.cfg.timeouts.of(flow.proto, 0)
+        };
+        let nc = NewConn {
+            key,
+            dest,
+            state: 0,
+            flags: conn_flags | cf::INACTIVE,
+        };
+        let h = match self.table.insert_hashed(hash, nc, now, initial) {
+            Ok(h) => h,
+            Err(e) => {
+                if conn_flags & cf::CONTROLLED != 0 {
+                    let cfgk = self.template_key(&cfg, &flow);
+                    if let Some(t) = self.table.find(&cfgk, true) {
+                        if let Some(mut m) = self.table.entry_mut(t) {
+                            let c = m.get().counter();
+                            m.set_counter(c.saturating_sub(1));
+                        }
+                    }
+                }
+                return self.refuse(e);
+            }
+        };
+        self.bind(dest, false);
+        self.account_conn(svc, dest);
+        self.transition(h, TcpDir::Input, pkt.tcp_flags, now);
+        if flow.proto != Protocol::Tcp {
+            let to = self.cfg.timeouts.of(flow.proto, 0);
+            self.table.refile(h, to, now);
+        }
+        if let Some(mut m) = self.table.entry_mut(h) {
+            m.set_counter(1);
+        }
+        self.account_in(dest, pkt.len);
+        self.sync_after_packet(h, now);
+        self.forward_verdict(Some(h), dest, flow.dst, true)
+    }
+
+    pub(super) fn refuse(&mut self, e: InsertError) -> Verdict {
+        match e {
+            InsertError::Full => {
+                self.counters.refused_full += 1;
+                Verdict::Drop(DropReason::TableFull)
+            }
+            InsertError::MixedFamilies => Verdict::Drop(DropReason::Malformed),
+        }
+    }
+}
