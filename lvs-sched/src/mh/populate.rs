@@ -1,0 +1,247 @@
+//! Populating the lookup table (`ip_vs_mh_populate`): each server's permutation, taken in
+//! turns by weight, with a bitmap of taken slots.
+
+use super::*;
+
+/// What the population needs to know about the service.
+pub(super) struct Ctx<'a, 'd> {
+    pub(super) order: &'a [DestId],
+    pub(super) dests: &'a DestSet<'d>,
+    pub(super) m: u32,
+    pub(super) gcd: u32,
+    pub(super) rshift: u32,
+}
+
+impl Ctx<'_, '_> {
+    /// `((lw / gcd) >> rshift) ?: (lw != 0)`, with non-positive last weights claiming nothing
+    /// (the kernel's negative quotient is skipped by its `turns < 1` test too).
+    #[inline]
+    pub(super) fn turns_of(&self, d: Option<&Dest>) -> u32 {
+        let lw = d.map_or(0, |d| d.last_weight as i32);
+        if lw <= 0 || self.gcd == 0 {
+            return 0;
+        }
+        let t = (lw as u32 / self.gcd) >> self.rshift;
+        if t == 0 {
+            1
+        } else {
+            t
+        }
+    }
+
+    /// A server's `(offset, skip)`.
+    #[inline]
+    pub(super) fn perm_of(&self, d: Option<&Dest>) -> (u32, u32) {
+        match d {
+            Some(d) => (
+                hashkey(&d.addr.addr, d.addr.port, HASH1_KEY, 0) % self.m,
+                hashkey(&d.addr.addr, d.addr.port, HASH2_KEY, 0) % (self.m - 1) + 1,
+            ),
+            None => (0, 1),
+        }
+    }
+}
+
+/// `(a + b) % m` for `a, b < m`.
+#[inline(always)]
+pub(super) fn add_mod(a: u32, b: u32, m: u32) -> u32 {
+    let s = a + b;
+    if s >= m {
+        s - m
+    } else {
+        s
+    }
+}
+
+/// Words of the population's bitmap of taken slots: bit `x` and bit `x + M` both stand for
+/// slot `x`, for sizes up to the largest supported (131071): 32 KiB on the stack during a
+/// rebuild, so the probes hit L1, and a candidate `c + k·skip` with both terms below `M`
+/// needs no reduction before its test.
+pub(super) const TAKEN_WORDS: usize = 4096;
+/// Free slots at which the population switches from walking permutations to picking, for
+/// each claim, the free slot that comes first in the claimant's permutation.
+pub(super) const DIRECT_FREE: u32 = 150;
+
+/// The population's state of the table: which slots are taken, and in the last phase, the
+/// list of the free ones.
+pub(super) struct Taken {
+    bits: [u64; TAKEN_WORDS],
+    free: [u32; DIRECT_FREE as usize],
+    n_free: usize,
+}
+
+impl Taken {
+    /// Whether slot `c` (or `c - M`, for `M <= c < 2M`) is taken, as 0 or 1.
+    #[inline(always)]
+    pub(super) fn bit(&self, c: u32) -> u32 {
+        (self.bits[(c / 64) as usize % TAKEN_WORDS] >> (c % 64)) as u32 & 1
+    }
+
+    #[inline(always)]
+    pub(super) fn set(&mut self, c: u32, m: u32) {
+        for x in [c, c + m] {
+            self.bits[(x / 64) as usize % TAKEN_WORDS] |= 1 << (x % 64);
+        }
+    }
+
+    /// The first free slot in `c, c + skip, c + 2·skip, …` (mod `m`), `c` included, testing
+    /// `K` candidates per step from independent sums (so neither the modular additions nor the
+    /// loop's branch form a chain per probe). One exists while the table is not full: `m` is
+    /// prime, so the sequence visits every slot.
+    #[inline(always)]
+    pub(super) fn walk<const K: usize>(&self, mut c: u32, skip: u32, m: u32) -> u32 {
+        let mut step = [0u32; K];
+        for k in 1..K {
+            step[k] = add_mod(step[k - 1], skip, m);
+        }
+        let stride = add_mod(step[K - 1], skip, m);
+        loop {
+            let mut busy = 0u32;
+            for (k, s) in step.iter().enumerate() {
+                busy |= self.bit(c + s) << k;
+            }
+            if busy != (1 << K) - 1 {
+                return add_mod(c, step[(!busy).trailing_zeros() as usize % K], m);
+            }
+            c = add_mod(c, stride, m);
+        }
+    }
+
+    /// [`Taken::walk`] by arithmetic, for the last [`DIRECT_FREE`] slots, when a walk would
+    /// take about `M / free` probes: the free slot `x` whose index in the sequence,
+    /// `(x − c)·skip⁻¹ mod m`, is smallest. Takes it off the free list.
+    pub(super) fn pick_direct(&mut self, c: u32, skip: u32, m: u32) -> u32 {
+        let inv = u64::from(inv_mod(skip, m));
+        let m64 = u64::from(m);
+        // Barrett reduction of products below m²: q is ⌊p/m⌋ or one less
+        let r = u64::MAX / m64;
+        let mut best = (u64::MAX, 0);
+        for (i, &x) in self.free[..self.n_free].iter().enumerate() {
+            let p = u64::from(add_mod(x, m - c, m)) * inv;
+            let q = ((u128::from(p) * u128::from(r)) >> 64) as u64;
+            let mut k = p - q * m64;
+            if k >= m64 {
+                k -= m64;
+            }
+            if k < best.0 {
+                best = (k, i);
+            }
+        }
+        let x = self.free[best.1];
+        self.n_free -= 1;
+        self.free[best.1] = self.free[self.n_free];
+        x
+    }
+}
+
+/// `a⁻¹ mod m` for `0 < a < m`, `m` prime (extended Euclid).
+pub(super) fn inv_mod(a: u32, m: u32) -> u32 {
+    let (mut t, mut nt, mut r, mut nr) = (0i64, 1i64, i64::from(m), i64::from(a));
+    while nr != 0 {
+        let q = r / nr;
+        (t, nt) = (nt, t - q * nt);
+        (r, nr) = (nr, r - q * nr);
+    }
+    t.rem_euclid(i64::from(m)) as u32
+}
+
+impl Taken {
+    /// Claims the first free slot of the sequence from `c` (see [`Taken::walk`]) when
+    /// `filled` slots of `m` are taken: four candidates per step while a quarter of the
+    /// table is free, then eight; for the last [`DIRECT_FREE`] slots, arithmetic on the free
+    /// list instead of a walk (those walks would cost about half of all probes).
+    #[inline(always)]
+    pub(super) fn claim(&mut self, c: u32, skip: u32, m: u32, filled: u32) -> u32 {
+        let free = m - filled;
+        let x = if free > DIRECT_FREE {
+            if free > m / 4 {
+                self.walk::<4>(c, skip, m)
+            } else {
+                self.walk::<8>(c, skip, m)
+            }
+        } else {
+            if self.n_free == 0 {
+                for x in 0..m {
+                    if self.bit(x) == 0 && self.n_free < self.free.len() {
+                        self.free[self.n_free] = x;
+                        self.n_free += 1;
+                    }
+                }
+            }
+            self.pick_direct(c, skip, m)
+        };
+        self.set(x, m);
+        x
+    }
+}
+
+/// The population loop of `ip_vs_mh_populate`, writing list positions into `table`.
+///
+/// Each round gives every server with turns `turns` consecutive slots, each the next free
+/// slot of its permutation (found by [`Taken::claim`]). gcd > 0 means some server has turns,
+/// so every round claims a slot and the loop ends once all `M` are taken. A server's cursor
+/// is kept one step past the slot it claimed last (the kernel's cursor stays on that slot,
+/// which is taken, so its next search starts one step further too). Servers past the `setup`
+/// cache recompute their permutation and scan it from the start: every slot before the
+/// kernel's cursor is taken, so the first free one is the slot it would claim.
+pub(super) fn fill(table: &mut [DestId], setup: &mut [Setup], ctx: &Ctx<'_, '_>) {
+    let m = ctx.m;
+    let n = ctx.order.len();
+    let mut taken = Taken {
+        bits: [0; TAKEN_WORDS],
+        free: [0; DIRECT_FREE as usize],
+        n_free: 0,
+    };
+    let mut filled: u32 = 0;
+    if let Some(setup) = setup.get_mut(..n) {
+        // every server's cursor is cached
+        loop {
+            for (pos, s) in setup.iter_mut().enumerate() {
+                for _ in 0..s.turns {
+                    let c = taken.claim(s.perm, s.skip, m, filled);
+                    s.perm = add_mod(c, s.skip, m);
+                    if let Some(t) = table.get_mut(c as usize) {
+                        *t = DestId(pos as u16);
+                    }
+                    filled += 1;
+                    if filled == m {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+    let cached = setup.len();
+    loop {
+        for pos in 0..n {
+            let (mut cursor, skip, turns) = if pos < cached {
+                match setup.get(pos) {
+                    Some(s) => (s.perm, s.skip, s.turns),
+                    None => return,
+                }
+            } else {
+                let d = ctx.order.get(pos).and_then(|&id| ctx.dests.get(id));
+                let turns = ctx.turns_of(d);
+                if turns == 0 {
+                    continue;
+                }
+                let (offset, skip) = ctx.perm_of(d);
+                (offset, skip, turns)
+            };
+            for _ in 0..turns {
+                let c = taken.claim(cursor, skip, m, filled);
+                cursor = add_mod(c, skip, m);
+                if let Some(t) = table.get_mut(c as usize) {
+                    *t = DestId(pos as u16);
+                }
+                filled += 1;
+                if filled == m {
+                    return;
+                }
+            }
+            if let Some(s) = setup.get_mut(pos) {
+                s.perm = cursor;
+            }
+        }
+    }
+}
