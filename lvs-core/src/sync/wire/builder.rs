@@ -8,7 +8,7 @@ use super::*;
 ///
 /// When [`push`](Self::push) reports [`SyncError::NoRoom`] or [`SyncError::TooManyRecords`],
 /// send the message and start a new one (the kernel queues the full buffer and allocates a new
-/// one); a master also sends a non-empty message that is [`FLUSH_TIME`](super::FLUSH_TIME) old.
+/// one); a master also sends a non-empty message that is [`FLUSH_TIME`](crate::sync::FLUSH_TIME) old.
 ///
 /// ```
 /// use lvs_core::addr::{Endpoint, Protocol};
@@ -39,7 +39,7 @@ pub struct SyncMessageBuilder<'a> {
 
 impl<'a> SyncMessageBuilder<'a> {
     /// Starts an empty message with `syncid` in `buf`, never growing past `max_len` bytes (the
-    /// master's `sync_maxlen`, for example [`default_max_len`](super::default_max_len)), nor past
+    /// master's `sync_maxlen`, for example [`default_max_len`](crate::sync::default_max_len)), nor past
     /// `buf`, nor past 65535.
     ///
     /// # Errors

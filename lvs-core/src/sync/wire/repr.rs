@@ -190,7 +190,7 @@ impl fmt::Debug for PeName {
 pub struct SyncConn {
     /// Transport protocol (IPPROTO_IP, 0, for fwmark templates).
     pub protocol: Protocol,
-    /// Connection flags as sent (`IP_VS_CONN_F_*`, see [`conn_flags`](super::conn_flags)).
+    /// Connection flags as sent (`IP_VS_CONN_F_*`, see [`conn_flags`](crate::sync::conn_flags)).
     pub flags: u32,
     /// Protocol state (`IP_VS_TCP_S_*`, ...) or template state (`IP_VS_CTPL_S_*`).
     pub state: u16,
