@@ -157,6 +157,25 @@ grep -q "DROP\|etc/passwd\|$OPERATOR\|$VIEWER" "$WORK/lvsd.err" && die "a secret
 echo "MGMT authz-refused=$refused changed=$changed"
 [ "$changed" = 0 ] || die "a refused request changed the rules"
 
+say "headless Chromium: live counts, token, drain button, screenshots"
+if command -v chromedriver >/dev/null && command -v chromium >/dev/null; then
+  nsx "$NS_D" chromedriver --port=9515 > "$WORK/chromedriver.log" 2>&1 &
+  for _ in $(seq 1 50); do
+    nsx "$NS_D" curl -sf -o /dev/null --max-time 1 http://127.0.0.1:9515/status && break
+    sleep 0.1
+  done
+  nsx "$NS_D" timeout 60 python3 "$(dirname "$0")/browser.py" http://127.0.0.1:9515 "$API/" \
+    "$NS_C" http://198.18.0.10/name 198.18.1.12:8080 "$OPERATOR" "$OUT" | tee "$WORK/browser.out"
+  shots=$(sed -n 's/^BROWSER ok screenshots=\([0-9]*\)$/\1/p' "$WORK/browser.out")
+  [ -n "$shots" ] || die "the browser run failed"
+  ctl -L -n | grep -Eq '198\.18\.1\.12:8080 +Masq +0 ' || die "page drain not applied: $(ctl -L -n)"
+  echo "MGMT browser=ok drained=ok screenshots=$shots"
+elif [ "${CI:-}" = true ]; then
+  die "chromium and chromedriver are needed under CI"
+else
+  say "SKIPPED: browser test (no chromium/chromedriver)"
+fi
+
 say "an operator drains a real server through the API"
 [ "$(http -X POST -H "Authorization: Bearer $OPERATOR" --data-binary "$DRAIN" "$API/api/v1/command")" = 200 ] \
   || die "drain refused: $(cat "$WORK/body")"
