@@ -1,0 +1,120 @@
+//! A scheduler with a feedback controller and its report interval.
+
+use super::*;
+
+/// A feedback controller choice.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ControllerKind {
+    /// No feedback: weights stay 1.
+    None,
+    /// Published alternative 1.
+    Alt1,
+    /// Published alternative 2 with damping `k`.
+    Alt2(u32),
+    /// The LVS project's dynamic feedback (defaults of `ClassicConfig`).
+    Classic,
+    /// lvs-sched's headroom controller (defaults of `HeadroomConfig`).
+    Headroom,
+}
+
+/// A scheduler with a controller and its report interval: one row group of the table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Variant {
+    /// Label in the table (`wlc+alt2@60s`).
+    pub label: String,
+    /// Scheduler.
+    pub sched: SchedKind,
+    /// Controller.
+    pub controller: ControllerKind,
+    /// Report interval, seconds.
+    pub interval_s: f64,
+    /// p2c only: overrides of the configured cost per connection (KiB) and window (ms, 0 for
+    /// the since-the-report count).
+    pub p2c_override: (Option<u32>, Option<u32>),
+}
+
+impl Variant {
+    /// Parses `SCHED[+CTRL][@SECONDS]`, CTRL one of alt1, alt2, lvs-dfb, headroom;
+    /// `k` is alternative 2's damping, `default_s` the interval when none is given. For `p2c`
+    /// the interval is how often the scheduler gets reports, and `p2c:COST` or
+    /// `p2c:COST:WINDOW` override the configured cost per connection (KiB) and window (ms; 0
+    /// counts the connections scheduled since the report instead).
+    pub fn parse(s: &str, k: u32, default_s: f64) -> Option<Variant> {
+        let (body, interval_s) = match s.split_once('@') {
+            Some((b, i)) => (b, i.trim_end_matches('s').parse::<f64>().ok()?),
+            None => (s, default_s),
+        };
+        if !(interval_s.is_finite() && interval_s >= 0.1) {
+            return None;
+        }
+        let (sched, ctrl) = match body.split_once('+') {
+            Some((a, b)) => (a, Some(b)),
+            None => (body, None),
+        };
+        let (sched, p2c_override) = match sched.split_once(':') {
+            Some(("p2c", o)) => {
+                let (c, w) = match o.split_once(':') {
+                    Some((c, w)) => (c.parse().ok()?, Some(w.parse().ok()?)),
+                    None => (o.parse().ok()?, None),
+                };
+                (SchedKind::P2c, (Some(c), w))
+            }
+            Some(_) => return None,
+            None => (SchedKind::parse(sched)?, (None, None)),
+        };
+        let controller = match ctrl {
+            None => ControllerKind::None,
+            Some("alt1") => ControllerKind::Alt1,
+            Some("alt2") => ControllerKind::Alt2(k),
+            Some("lvs-dfb") => ControllerKind::Classic,
+            Some("headroom") => ControllerKind::Headroom,
+            Some(_) => return None,
+        };
+        let label = match ctrl {
+            None if sched == SchedKind::P2c => {
+                let mut l = String::from("p2c");
+                for o in [p2c_override.0, p2c_override.1].into_iter().flatten() {
+                    let _ = write!(l, ":{o}");
+                }
+                format!("{l}@{interval_s}s")
+            }
+            None => sched.name().to_string(),
+            Some(c) => format!("{}+{}@{}s", sched.name(), c, interval_s),
+        };
+        Some(Variant {
+            label,
+            sched,
+            controller,
+            interval_s,
+            p2c_override,
+        })
+    }
+
+    /// The p2c settings this variant runs with.
+    pub(crate) fn p2c_config(&self, cfg: &MemoryConfig) -> P2cConfig {
+        let mut c = cfg.p2c;
+        if let Some(cost) = self.p2c_override.0 {
+            c.conn_cost_kb = cost;
+        }
+        match self.p2c_override.1 {
+            Some(0) => c.in_flight = InFlight::Scheduled,
+            Some(w) => c.in_flight = InFlight::Window { window_ms: w },
+            None => {}
+        }
+        c
+    }
+
+    pub(crate) fn build(&self, cfg: &MemoryConfig) -> Option<Box<dyn WeightController>> {
+        let c = cfg.mem_per_conn_kb;
+        Some(match self.controller {
+            ControllerKind::None => return None,
+            ControllerKind::Alt1 => Box::new(FreeMemory::alternative1(c)),
+            ControllerKind::Alt2(k) => Box::new(FreeMemory::alternative2(c, k)),
+            ControllerKind::Classic => Box::new(Classic::<MAX_SERVERS>::new(cfg.classic)),
+            ControllerKind::Headroom => Box::new(Headroom::<MAX_SERVERS>::new(HeadroomConfig {
+                mem_per_conn_kb: c,
+                ..cfg.headroom
+            })),
+        })
+    }
+}
