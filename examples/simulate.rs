@@ -2,57 +2,74 @@
 //! schedulers, in virtual time.
 //!
 //! ```text
-//! simulate --experiment memory-balance|throughput-scaling [--seed N] [--out DIR] [options]
+//! simulate --experiment paper-table1|memory-balance|fit-ram|throughput-scaling [options]
 //! ```
 //!
-//! It prints a table and writes `DIR/<experiment>.csv` and `DIR/<experiment>.svg`. Run with
-//! `--help` for the options; docs/simulation.md describes the models and their parameters.
+//! It prints a table and writes CSV files (and SVG plots) into `--out DIR`. Run with `--help`
+//! for the options; docs/simulation.md describes the models and their parameters.
 
 #[path = "sim/mod.rs"]
 mod sim;
 
-use plotters::prelude::*;
 use sim::{
-    FileSet, MemoryConfig, MemoryResult, SchedKind, ThroughputConfig, ThroughputResult, Variant,
+    Forwarding, MemoryConfig, MemoryRun, SchedKind, ThroughputConfig, Variant,
 };
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 const HELP: &str = "\
-simulate --experiment memory-balance|throughput-scaling [--seed N] [--out DIR] [options]
+simulate --experiment EXPERIMENT [--seed N | --seeds A..B] [--out DIR] [options]
+
+experiments:
+  paper-table1        WLC, alternative 1 and alternative 2 on the published testbed, weights
+                      every 60 s as published; writes paper-table1.csv (seeds 1..10)
+  memory-balance      every scheduler and controller on the published testbed; writes
+                      memory-balance-runs.csv, memory-balance.csv and memory-balance.svg
+  fit-ram             fits the RAM per server on the fit seeds 9001..9005 (WLC mean free
+                      memory = published Table 1) and prints it
+  throughput-scaling  LVS-NAT throughput against servers for the thesis's file sets; writes
+                      throughput-scaling.csv and .svg with the thesis's measured points
 
 common:
-  --seed N               random seed (default 1)
-  --out DIR              where to write <experiment>.csv and .svg (default .)
+  --seed N / --seeds A..B  seeds (inclusive range)
+  --out DIR                output directory (default .)
 
-memory-balance (published workload: 100 clients every 30 s for 15 min, 40-request agendas):
-  --servers N            number of equal servers (default 2)
-  --mem-mb A[,B,...]     memory per server, MB (one value for all, or one per server; default 128)
+testbed (memory experiments; defaults are the published testbed and docs/simulation.md):
+  --servers N            real servers (default 2)
+  --mem-mb A[,B,...]     RAM per server, MB (default: the fitted 207)
   --cpu-speed A[,B,...]  relative CPU speed per server (default 1)
-  --base-mb X            memory in use without httpd processes (default 32)
-  --clients N            clients per batch (default 100)
-  --batch-s X            seconds between batches (default 30)
-  --duration-s X         seconds during which batches are created (default 900)
-  --think-s X            mean think time between page views (default 7)
-  --rtt-ms X             client round-trip time (default 80)
-  --client-kbps X        client bandwidth (default 1000)
-  --agenda P,R,W         page visits, board reads, posts per agenda (default 8,4,4; 3 GIFs/page)
-  --k K                  damping constant of published alternative 2 (default 100)
-  --compare LIST         comma-separated SCHED[+CTRL][@SECONDS]; SCHED in rr, wrr, lc, wlc, sed,
-                         nq, twos, p2c[:COST[:WINDOW]]; CTRL in alt1, alt2, lvs-dfb, headroom
-                         (default wlc,rr,wlc+alt1@60,wlc+alt2@60,wlc+lvs-dfb@5,wlc+alt2@2,
-                         wlc+headroom@2,twos,p2c:3500:0@1,p2c@1). For p2c the interval is how
-                         often it gets reports; COST and WINDOW override the two options below
+  --base-mb X            memory in use without httpd (default 32)
+  --min-free-mb X        swap watermark (default 2)
+  --httpd-mb X           memory per httpd process (published 3.6)
+  --cgi-mb X             memory per CGI child (published 1.7)
+  --swap-slowdown X      CPU slowdown per swapped-out fraction of RAM (default 20)
+  --load-servers N       load servers (published 3)
+  --clients N            virtual clients per load server per batch (published 100)
+  --batch-s X            seconds between batches (published 30)
+  --duration-s X         seconds of load (published 900)
+  --agenda LETTERS       h html, g gif, b board, f form, p post (default: Figure 6, 40 requests)
+  --think-s X            mean think time before a page (default 7)
+  --cgi-cpu-scale X      multiplies the CGI classes' CPU times (default 1)
+  --cgi-io-scale X       multiplies the CGI classes' disk waits (default 1)
+  --rtt-ms X             client round trip (default 0.5: LAN)
+  --client-kbps X        one transfer's bandwidth (default 10000)
+  --timeout-s X          a later answer counts as failed (default 30)
+  --forwarding tun|nat   (published: tun)
+  --mem-per-conn-kb N    the published controllers' memory per connection (published 3500)
+  --k N|auto             alternative 2's k; auto = accesses per server per minute, clamped
+                         to 1..2000 (published; default)
   --max-clients N        Apache MaxClients (default 150)
-  --hr-gain/--hr-step/--hr-smooth/--hr-range/--hr-min-conns N
-                         headroom controller settings (per-mille; defaults of HeadroomConfig)
-  --hr-deadband-kb N     headroom controller deadband on the gap to the mean (default 0)
-  --dfb-gain N           lvs-dfb step gain, per-mille of the base weight (default 500)
-  --p2c-cost N           p2c memory per connection in flight, KiB (default 1500)
-  --p2c-window-ms N      p2c in-flight window, ms; 0 counts connections since the report
-                         (default 200)
-  --p2c-smooth N         p2c weight of a new report in the headroom, per-mille (default 1000)
-  --p2c-independent      p2c draws its two servers independently (default: two different ones)
+
+memory-balance:
+  --compare LIST         SCHED[+CTRL][@SECONDS], SCHED in rr, wrr, lc, wlc, sed, nq, twos,
+                         p2c; CTRL in alt1, alt2, lvs-dfb, headroom (default: rr, lc, wlc,
+                         twos and wlc+alt1, wlc+alt2, wlc+lvs-dfb, wlc+headroom, p2c at every
+                         period of --periods)
+  --periods LIST         report periods for every report-reading variant alike (default 60,1)
+  hyperparameters (fixed before evaluation; change them only on the tuning seeds):
+  --hr-gain/--hr-step/--hr-smooth/--hr-range/--hr-min-conns/--hr-deadband-kb N
+  --dfb-gain N, --p2c-cost N, --p2c-window-ms N, --p2c-smooth N, --p2c-independent
 
 throughput-scaling (LVS-NAT, four clients downloading random files):
   --link-mbps X          director link (default 100)
@@ -60,23 +77,58 @@ throughput-scaling (LVS-NAT, four clients downloading random files):
   --setup-ms X           per-request setup time at a server (default 5)
   --clients N            clients (default 4)
   --streams N            concurrent downloads per client (default 8)
-  --servers-list LIST    server counts (default 2,4,6,8)
-  --schedulers LIST      schedulers among rr, wrr, lc, wlc, sed, nq, twos, p2c (default
-                         rr,wrr,lc,wlc)
-  --sets LIST            file sets among light, heavy, mixed (default all)
+  --servers-list LIST    server counts (default 2,3,4,5,6,7,8)
+  --schedulers LIST      among rr, wrr, lc, wlc, sed, nq, twos, p2c (default rr,wrr,lc)
+  --sets LIST            among light, heavy, mixed (default all)
   --warmup-s X           warm-up (default 20)
   --window-s X           measured window (default 120)
   --hetero               every other server twice as fast, weight 2
 ";
 
+/// Why the program stops.
+enum Stop {
+    /// A message for stderr, exit status 1.
+    Error(String),
+    /// Stdout was closed (`| head`): stop quietly.
+    Closed,
+}
+
+impl From<String> for Stop {
+    fn from(s: String) -> Stop {
+        Stop::Error(s)
+    }
+}
+
+impl From<&str> for Stop {
+    fn from(s: &str) -> Stop {
+        Stop::Error(s.to_string())
+    }
+}
+
+type Res<T = ()> = Result<T, Stop>;
+
 fn main() -> ExitCode {
     match run(std::env::args().skip(1).collect()) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
+        Ok(()) | Err(Stop::Closed) => ExitCode::SUCCESS,
+        Err(Stop::Error(e)) => {
             eprintln!("simulate: {e}");
             ExitCode::FAILURE
         }
     }
+}
+
+/// Writes to stdout; a closed stdout stops the program quietly.
+fn say(s: &str) -> Res {
+    let mut o = std::io::stdout().lock();
+    match o.write_all(s.as_bytes()).and_then(|()| o.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(Stop::Closed),
+        Err(e) => Err(Stop::Error(format!("stdout: {e}"))),
+    }
+}
+
+fn write_file(path: &Path, text: &str) -> Res {
+    std::fs::write(path, text).map_err(|e| Stop::Error(format!("{}: {e}", path.display())))
 }
 
 struct Args {
@@ -86,7 +138,7 @@ struct Args {
 impl Args {
     fn parse(raw: Vec<String>) -> Result<Args, String> {
         let mut list = Vec::new();
-        let mut it = raw.into_iter().peekable();
+        let mut it = raw.into_iter();
         while let Some(a) = it.next() {
             let Some(name) = a.strip_prefix("--") else {
                 return Err(format!("unexpected argument {a:?}"));
@@ -113,8 +165,9 @@ impl Args {
         match self.get(name) {
             None => Ok(default),
             Some(v) => v
+                .trim()
                 .parse()
-                .map_err(|_| format!("--{name}: cannot read {v:?}")),
+                .map_err(|_| format!("--{name}: cannot read {v:?} as a number")),
         }
     }
     fn nums<T: std::str::FromStr>(&self, name: &str) -> Result<Option<Vec<T>>, String> {
@@ -125,7 +178,7 @@ impl Args {
                 .map(|x| {
                     x.trim()
                         .parse()
-                        .map_err(|_| format!("--{name}: cannot read {x:?}"))
+                        .map_err(|_| format!("--{name}: cannot read {x:?} as a number"))
                 })
                 .collect::<Result<Vec<T>, String>>()
                 .map(Some),
@@ -139,105 +192,174 @@ impl Args {
         }
         Ok(())
     }
+    /// `--seed N` or `--seeds A..B` (inclusive), else `default`.
+    fn seeds(&self, default: std::ops::RangeInclusive<u64>) -> Result<Vec<u64>, String> {
+        if let Some(r) = self.get("seeds") {
+            let (a, b) = r
+                .split_once("..")
+                .ok_or(format!("--seeds {r:?}: expected A..B"))?;
+            let a: u64 = a
+                .trim()
+                .parse()
+                .map_err(|_| format!("--seeds: cannot read {a:?}"))?;
+            let b: u64 = b
+                .trim_start_matches('=')
+                .trim()
+                .parse()
+                .map_err(|_| format!("--seeds: cannot read {b:?}"))?;
+            if a > b || b - a >= 10_000 {
+                return Err(format!("--seeds {r}: need A <= B and at most 10000 seeds"));
+            }
+            return Ok((a..=b).collect());
+        }
+        if self.has("seed") {
+            return Ok(vec![self.num("seed", 1)?]);
+        }
+        Ok(default.collect())
+    }
 }
 
-const COMMON: [&str; 4] = ["experiment", "seed", "out", "help"];
+const COMMON: [&str; 5] = ["experiment", "seed", "seeds", "out", "help"];
 
-fn run(raw: Vec<String>) -> Result<(), String> {
+const TESTBED: [&str; 23] = [
+    "servers",
+    "mem-mb",
+    "cpu-speed",
+    "base-mb",
+    "min-free-mb",
+    "httpd-mb",
+    "cgi-mb",
+    "swap-slowdown",
+    "load-servers",
+    "clients",
+    "batch-s",
+    "duration-s",
+    "agenda",
+    "think-s",
+    "cgi-cpu-scale",
+    "cgi-io-scale",
+    "rtt-ms",
+    "client-kbps",
+    "timeout-s",
+    "forwarding",
+    "mem-per-conn-kb",
+    "k",
+    "max-clients",
+];
+
+const HYPER: [&str; 13] = [
+    "hr-gain",
+    "hr-step",
+    "hr-smooth",
+    "hr-range",
+    "hr-min-conns",
+    "hr-deadband-kb",
+    "dfb-gain",
+    "p2c-cost",
+    "p2c-independent",
+    "p2c-window-ms",
+    "p2c-smooth",
+    "compare",
+    "periods",
+];
+
+fn run(raw: Vec<String>) -> Res {
     let args = Args::parse(raw)?;
     if args.has("help") {
-        print!("{HELP}");
-        return Ok(());
+        return say(HELP);
     }
-    let seed: u64 = args.num("seed", 1)?;
     let out = PathBuf::from(args.get("out").unwrap_or("."));
+    let exp = args.get("experiment");
+    let mut known = COMMON.to_vec();
+    match exp {
+        Some("memory-balance") => known.extend(TESTBED.iter().chain(HYPER.iter())),
+        Some("paper-table1" | "fit-ram") => known.extend(TESTBED),
+        Some("throughput-scaling") => known.extend(THROUGHPUT_OPTS),
+        Some(x) => return Err(format!("unknown experiment {x:?} (see --help)").into()),
+        None => return Err("--experiment is required (see --help)".into()),
+    }
+    args.check(&known)?;
+    let cfg = if exp == Some("throughput-scaling") {
+        None
+    } else {
+        let c = memory_config(&args)?;
+        c.validate().map_err(|e| e.to_string())?;
+        Some(c)
+    };
     std::fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
-    match args.get("experiment") {
-        Some("memory-balance") => memory(&args, seed, &out),
-        Some("throughput-scaling") => throughput(&args, seed, &out),
-        Some(x) => Err(format!("unknown experiment {x:?}")),
-        None => Err("--experiment memory-balance|throughput-scaling is required".into()),
+    match (exp, cfg) {
+        (Some("memory-balance"), Some(c)) => memory_balance(&args, c, &out),
+        (Some("paper-table1"), Some(c)) => paper_table1(&args, c, &out),
+        (Some("fit-ram"), Some(c)) => fit_ram(&args, c),
+        _ => throughput(&args, &out),
     }
 }
 
-fn per_server(v: Option<Vec<f64>>, n: usize, default: f64) -> Result<Vec<f64>, String> {
+fn per_server(name: &str, v: Option<Vec<f64>>, n: usize, default: f64) -> Result<Vec<f64>, String> {
     match v {
         None => Ok(vec![default; n]),
         Some(v) if v.len() == 1 => Ok(vec![v[0]; n]),
         Some(v) if v.len() == n => Ok(v),
-        Some(v) => Err(format!("{} values for {n} servers", v.len())),
+        Some(v) => Err(format!("--{name}: {} values for {n} servers", v.len())),
     }
 }
 
-fn memory(args: &Args, seed: u64, out: &Path) -> Result<(), String> {
-    let mut known = COMMON.to_vec();
-    known.extend([
-        "servers",
-        "mem-mb",
-        "cpu-speed",
-        "base-mb",
-        "clients",
-        "batch-s",
-        "duration-s",
-        "think-s",
-        "rtt-ms",
-        "client-kbps",
-        "agenda",
-        "k",
-        "compare",
-        "max-clients",
-        "hr-gain",
-        "hr-step",
-        "hr-smooth",
-        "hr-range",
-        "hr-min-conns",
-        "hr-deadband-kb",
-        "dfb-gain",
-        "p2c-cost",
-        "p2c-independent",
-        "p2c-window-ms",
-        "p2c-smooth",
-    ]);
-    args.check(&known)?;
+/// The testbed and hyperparameters from the flags (validated by the caller).
+fn memory_config(args: &Args) -> Result<MemoryConfig, String> {
     let d = MemoryConfig::default();
     let mem_list: Option<Vec<f64>> = args.nums("mem-mb")?;
     let n: usize = args.num("servers", mem_list.as_ref().map_or(2, |v| v.len().max(2)))?;
-    let k: u32 = args.num("k", 100)?;
-    let agenda = match args.nums::<u32>("agenda")? {
-        None => d.agenda,
-        Some(v) if v.len() == 3 => [v[0], v[1], v[2]],
-        Some(_) => return Err("--agenda needs three numbers".into()),
+    if !(2..=sim::MAX_SERVERS).contains(&n) {
+        return Err(format!("--servers {n}: need 2..={}", sim::MAX_SERVERS));
+    }
+    let agenda = match args.get("agenda") {
+        None => d.agenda.clone(),
+        Some(a) => sim::parse_agenda(a).ok_or(format!(
+            "--agenda {a:?}: letters h, g, b, f, p (html, gif, board, form, post)"
+        ))?,
     };
-    let variants = match args.get("compare") {
-        None => d
-            .variants
-            .iter()
-            .map(|v| {
-                let spec = match v.label.split_once('@') {
-                    Some((a, b)) => format!("{a}@{b}"),
-                    None => v.label.clone(),
-                };
-                Variant::parse(&spec, k, 60.0).ok_or(spec)
-            })
-            .collect::<Result<Vec<_>, _>>()?,
-        Some(list) => list
-            .split(',')
-            .map(|s| Variant::parse(s.trim(), k, 60.0).ok_or(format!("--compare: bad entry {s:?}")))
-            .collect::<Result<Vec<_>, _>>()?,
+    let mut classes = d.classes;
+    let cpu: f64 = args.num("cgi-cpu-scale", 1.0)?;
+    let io: f64 = args.num("cgi-io-scale", 1.0)?;
+    for (name, v) in [("cgi-cpu-scale", cpu), ("cgi-io-scale", io)] {
+        if !(v.is_finite() && (0.0..=1000.0).contains(&v)) {
+            return Err(format!("--{name} {v}: must be from 0 to 1000"));
+        }
+    }
+    for c in classes.iter_mut().filter(|c| c.cgi) {
+        c.cpu_ms *= cpu;
+        c.io_ms *= io;
+    }
+    let forwarding = match args.get("forwarding") {
+        None | Some("tun") => Forwarding::Tunnel,
+        Some("nat") => Forwarding::Nat,
+        Some(x) => return Err(format!("--forwarding {x:?}: tun or nat")),
     };
-    let cfg = MemoryConfig {
-        seed,
-        mem_mb: per_server(mem_list, n, 128.0)?,
-        cpu_speed: per_server(args.nums("cpu-speed")?, n, 1.0)?,
+    let alt2_k = match args.get("k") {
+        None | Some("auto") => None,
+        Some(_) => Some(args.num("k", 0u32)?),
+    };
+    Ok(MemoryConfig {
+        mem_mb: per_server("mem-mb", mem_list, n, sim::FITTED_RAM_MB)?,
+        cpu_speed: per_server("cpu-speed", args.nums("cpu-speed")?, n, 1.0)?,
         base_mb: args.num("base-mb", d.base_mb)?,
+        min_free_mb: args.num("min-free-mb", d.min_free_mb)?,
+        httpd_mb: args.num("httpd-mb", d.httpd_mb)?,
+        cgi_mb: args.num("cgi-mb", d.cgi_mb)?,
+        swap_slowdown: args.num("swap-slowdown", d.swap_slowdown)?,
+        load_servers: args.num("load-servers", d.load_servers)?,
         clients_per_batch: args.num("clients", d.clients_per_batch)?,
         batch_interval_s: args.num("batch-s", d.batch_interval_s)?,
         duration_s: args.num("duration-s", d.duration_s)?,
+        agenda,
+        classes,
         think_s: args.num("think-s", d.think_s)?,
         rtt_ms: args.num("rtt-ms", d.rtt_ms)?,
         client_kbps: args.num("client-kbps", d.client_kbps)?,
-        agenda,
-        variants,
+        timeout_s: args.num("timeout-s", d.timeout_s)?,
+        forwarding,
+        mem_per_conn_kb: args.num("mem-per-conn-kb", d.mem_per_conn_kb)?,
+        alt2_k,
         apache: [
             d.apache[0],
             d.apache[1],
@@ -273,33 +395,133 @@ fn memory(args: &Args, seed: u64, out: &Path) -> Result<(), String> {
             },
         },
         ..d
-    };
-    let res = sim::run_memory_balance(&cfg).map_err(|e| e.to_string())?;
-    print!("{}", res.table());
-    let csv = out.join("memory-balance.csv");
-    std::fs::write(&csv, res.csv()).map_err(|e| format!("{}: {e}", csv.display()))?;
-    let svg = out.join("memory-balance.svg");
-    plot_memory(&res, &svg).map_err(|e| format!("{}: {e}", svg.display()))?;
-    println!("wrote {} and {}", csv.display(), svg.display());
-    Ok(())
+    })
 }
 
-fn throughput(args: &Args, seed: u64, out: &Path) -> Result<(), String> {
-    let mut known = COMMON.to_vec();
-    known.extend([
-        "link-mbps",
-        "server-mbps",
-        "setup-ms",
-        "clients",
-        "streams",
-        "servers-list",
-        "schedulers",
-        "sets",
-        "warmup-s",
-        "window-s",
-        "hetero",
-    ]);
-    args.check(&known)?;
+/// The report-reading variants, each at every period.
+const REPORTED: [&str; 5] = [
+    "wlc+alt1",
+    "wlc+alt2",
+    "wlc+lvs-dfb",
+    "wlc+headroom",
+    "p2c",
+];
+
+fn memory_balance(args: &Args, mut cfg: MemoryConfig, out: &Path) -> Res {
+    let periods: Vec<f64> = args.nums("periods")?.unwrap_or(vec![60.0, 1.0]);
+    if periods.is_empty() || periods.iter().any(|p| !(p.is_finite() && *p >= 0.1)) {
+        return Err("--periods: report periods of at least 0.1 s".into());
+    }
+    let base: Vec<String> = match args.get("compare") {
+        Some(l) => l.split(',').map(|s| s.trim().to_string()).collect(),
+        None => ["rr", "lc", "wlc", "twos"]
+            .iter()
+            .chain(REPORTED.iter())
+            .map(|s| s.to_string())
+            .collect(),
+    };
+    let mut variants = Vec::new();
+    for spec in &base {
+        let v = Variant::parse(spec, periods[0]).ok_or(format!("--compare: bad entry {spec:?}"))?;
+        if v.uses_reports() && !spec.contains('@') {
+            variants.extend(periods.iter().map(|&p| v.at_interval(p)));
+        } else {
+            variants.push(v);
+        }
+    }
+    cfg.variants = variants;
+    let seeds = args.seeds(1..=1)?;
+    let mut runs: Vec<MemoryRun> = Vec::new();
+    let mut runs_csv = format!("{}\n", sim::RUNS_HEADER);
+    for &seed in &seeds {
+        cfg.seed = seed;
+        let res = sim::run_memory_balance(&cfg).map_err(|e| e.to_string())?;
+        say(&format!("seed {seed}\n{}", res.table()))?;
+        for r in &res.runs {
+            runs_csv.push_str(&r.csv_line());
+            runs_csv.push('\n');
+        }
+        if seed == seeds[0] {
+            let svg = out.join("memory-balance.svg");
+            sim::plot_memory(&res, &svg).map_err(|e| format!("{}: {e}", svg.display()))?;
+        }
+        // the time series are only needed for the plot
+        runs.extend(res.runs.into_iter().map(|mut r| {
+            r.times = Vec::new();
+            r.free = Vec::new();
+            r
+        }));
+    }
+    let rows = sim::summarise(&runs);
+    say(&format!(
+        "summary over seeds {}..{}\n{}",
+        seeds[0],
+        seeds[seeds.len() - 1],
+        sim::summary_table(&rows)
+    ))?;
+    write_file(&out.join("memory-balance-runs.csv"), &runs_csv)?;
+    write_file(&out.join("memory-balance.csv"), &sim::summary_csv(&rows))?;
+    say(&format!(
+        "wrote memory-balance-runs.csv, memory-balance.csv and memory-balance.svg in {}\n",
+        out.display()
+    ))
+}
+
+fn paper_table1(args: &Args, mut cfg: MemoryConfig, out: &Path) -> Res {
+    let seeds = args.seeds(1..=10)?;
+    cfg.variants = ["wlc", "wlc+alt1@60", "wlc+alt2@60"]
+        .iter()
+        .filter_map(|s| Variant::parse(s, 60.0))
+        .collect();
+    let mut runs = Vec::new();
+    for &seed in &seeds {
+        cfg.seed = seed;
+        let res = sim::run_memory_balance(&cfg).map_err(|e| e.to_string())?;
+        say(&format!("seed {seed}\n{}", res.table()))?;
+        runs.extend(res.runs);
+    }
+    let t = sim::paper_table1(&runs);
+    say(&t.table())?;
+    write_file(&out.join("paper-table1.csv"), &t.csv())?;
+    say(&format!("wrote {}\n", out.join("paper-table1.csv").display()))
+}
+
+fn fit_ram(args: &Args, mut cfg: MemoryConfig) -> Res {
+    let seeds = args.seeds(sim::FIT_SEEDS)?;
+    cfg.variants = vec![Variant::parse("wlc", 60.0).ok_or("wlc")?];
+    let mut mean_free = 0.0;
+    for &seed in &seeds {
+        cfg.seed = seed;
+        let res = sim::run_memory_balance(&cfg).map_err(|e| e.to_string())?;
+        let r = &res.runs[0];
+        let f = r.avg_free_kb.iter().sum::<f64>() / r.avg_free_kb.len() as f64;
+        say(&format!("seed {seed}: WLC mean free {f:.0} KB\n"))?;
+        mean_free += f / seeds.len() as f64;
+    }
+    let ram = cfg.mem_mb[0] + (sim::PUBLISHED_WLC_MEAN_FREE_KB - mean_free) / 1024.0;
+    say(&format!(
+        "RAM {:.1} MB gives WLC mean free {mean_free:.0} KB; published {:.0} KB; fitted RAM \
+         {ram:.1} MB (free memory is RAM minus the load's use while nothing swaps)\n",
+        cfg.mem_mb[0],
+        sim::PUBLISHED_WLC_MEAN_FREE_KB
+    ))
+}
+
+const THROUGHPUT_OPTS: [&str; 11] = [
+    "link-mbps",
+    "server-mbps",
+    "setup-ms",
+    "clients",
+    "streams",
+    "servers-list",
+    "schedulers",
+    "sets",
+    "warmup-s",
+    "window-s",
+    "hetero",
+];
+
+fn throughput(args: &Args, out: &Path) -> Res {
     let d = ThroughputConfig::default();
     let schedulers = match args.get("schedulers") {
         None => d.schedulers.clone(),
@@ -312,11 +534,12 @@ fn throughput(args: &Args, seed: u64, out: &Path) -> Result<(), String> {
         None => d.sets.clone(),
         Some(l) => l
             .split(',')
-            .map(|s| FileSet::named(s.trim()).ok_or(format!("--sets: unknown {s:?}")))
+            .map(|s| sim::FileSet::named(s.trim()).ok_or(format!("--sets: unknown {s:?}")))
             .collect::<Result<_, _>>()?,
     };
+    let seeds = args.seeds(1..=1)?;
     let cfg = ThroughputConfig {
-        seed,
+        seed: seeds[0],
         schedulers,
         sets,
         server_counts: args
@@ -332,212 +555,12 @@ fn throughput(args: &Args, seed: u64, out: &Path) -> Result<(), String> {
         hetero: args.has("hetero"),
         ..d
     };
+    cfg.validate().map_err(|e| e.to_string())?;
+    std::fs::create_dir_all(out).map_err(|e| format!("{}: {e}", out.display()))?;
     let res = sim::run_throughput(&cfg).map_err(|e| e.to_string())?;
-    print!("{}", res.table());
-    let csv = out.join("throughput-scaling.csv");
-    std::fs::write(&csv, res.csv()).map_err(|e| format!("{}: {e}", csv.display()))?;
+    say(&res.table())?;
+    write_file(&out.join("throughput-scaling.csv"), &res.csv())?;
     let svg = out.join("throughput-scaling.svg");
-    plot_throughput(&res, &svg).map_err(|e| format!("{}: {e}", svg.display()))?;
-    println!("wrote {} and {}", csv.display(), svg.display());
-    Ok(())
-}
-
-type PlotResult = Result<(), Box<dyn std::error::Error>>;
-
-const PALETTE: [RGBColor; 8] = [
-    RGBColor(31, 119, 180),
-    RGBColor(214, 39, 40),
-    RGBColor(44, 160, 44),
-    RGBColor(255, 127, 14),
-    RGBColor(148, 103, 189),
-    RGBColor(140, 86, 75),
-    RGBColor(227, 119, 194),
-    RGBColor(23, 190, 207),
-];
-
-fn plot_memory(res: &MemoryResult, path: &Path) -> PlotResult {
-    let panels = res.runs.len().max(1);
-    let root = SVGBackend::new(path, (1000, 190 * panels as u32 + 40)).into_drawing_area();
-    root.fill(&WHITE)?;
-    let (title, body) = root.split_vertically(40);
-    title.titled(
-        "Free memory per real server over time (memory-balance)",
-        ("sans-serif", 20),
-    )?;
-    let areas = body.split_evenly((panels, 1));
-    let tmax = res
-        .runs
-        .iter()
-        .flat_map(|r| r.times.last().copied())
-        .fold(1.0, f64::max);
-    let ymax = res
-        .runs
-        .iter()
-        .flat_map(|r| r.free.iter().flatten().copied())
-        .fold(1.0, f64::max)
-        * 1.05;
-    for (run, area) in res.runs.iter().zip(areas.iter()) {
-        let mut chart = ChartBuilder::on(area)
-            .caption(
-                format!("{}: mean |diff| {:.2} MB", run.label, run.mean_abs_diff_mb),
-                ("sans-serif", 15),
-            )
-            .margin(6)
-            .x_label_area_size(28)
-            .y_label_area_size(50)
-            .build_cartesian_2d(0f64..tmax, 0f64..ymax)?;
-        chart
-            .configure_mesh()
-            .x_desc("time (s)")
-            .y_desc("free MB")
-            .light_line_style(WHITE)
-            .draw()?;
-        for (s, free) in run.free.iter().enumerate() {
-            let color = PALETTE[s % PALETTE.len()];
-            chart
-                .draw_series(LineSeries::new(
-                    run.times.iter().copied().zip(free.iter().copied()),
-                    color.stroke_width(1),
-                ))?
-                .label(format!("server {s}"))
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color));
-        }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .draw()?;
-    }
-    root.present()?;
-    Ok(())
-}
-
-fn plot_throughput(res: &ThroughputResult, path: &Path) -> PlotResult {
-    let root = SVGBackend::new(path, (1100, 520)).into_drawing_area();
-    root.fill(&WHITE)?;
-    let (title, body) = root.split_vertically(40);
-    title.titled(
-        "LVS-NAT throughput against real servers (throughput-scaling)",
-        ("sans-serif", 20),
-    )?;
-    let (left, right) = body.split_horizontally(550);
-    let xmax = res.rows.iter().map(|r| r.servers).max().unwrap_or(1) as f64 + 0.5;
-    let xmin = res.rows.iter().map(|r| r.servers).min().unwrap_or(1) as f64 - 0.5;
-    let ymax = res
-        .rows
-        .iter()
-        .map(|r| r.out_bps / 1e6)
-        .fold(res.link_bps / 1e6, f64::max)
-        * 1.15;
-    let mut series: Vec<(String, String)> = Vec::new();
-    for r in &res.rows {
-        let key = (r.sched.to_string(), r.set.clone());
-        if !series.contains(&key) {
-            series.push(key);
-        }
-    }
-    let sets: Vec<String> = {
-        let mut v: Vec<String> = Vec::new();
-        for (_, s) in &series {
-            if !v.contains(s) {
-                v.push(s.clone());
-            }
-        }
-        v
-    };
-    let scheds: Vec<String> = {
-        let mut v: Vec<String> = Vec::new();
-        for (s, _) in &series {
-            if !v.contains(s) {
-                v.push(s.clone());
-            }
-        }
-        v
-    };
-    // left: output bytes per second against servers, link capacity dashed
-    let mut chart = ChartBuilder::on(&left)
-        .caption("output MB/s (IP bytes)", ("sans-serif", 15))
-        .margin(8)
-        .x_label_area_size(30)
-        .y_label_area_size(50)
-        .build_cartesian_2d(xmin..xmax, 0f64..ymax)?;
-    chart
-        .configure_mesh()
-        .x_desc("real servers")
-        .y_desc("MB/s")
-        .light_line_style(WHITE)
-        .draw()?;
-    let cap = res.link_bps / 1e6;
-    chart
-        .draw_series(DashedLineSeries::new(
-            vec![(xmin, cap), (xmax, cap)],
-            6,
-            4,
-            BLACK.stroke_width(1),
-        ))?
-        .label(format!("director link {cap:.1} MB/s"))
-        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], BLACK));
-    for (sched, set) in &series {
-        let color = PALETTE[sets.iter().position(|s| s == set).unwrap_or(0) % PALETTE.len()];
-        let width = 1 + scheds.iter().position(|s| s == sched).unwrap_or(0) as u32 / 2;
-        let pts: Vec<(f64, f64)> = res
-            .rows
-            .iter()
-            .filter(|r| r.sched == sched && &r.set == set)
-            .map(|r| (r.servers as f64, r.out_bps / 1e6))
-            .collect();
-        chart
-            .draw_series(LineSeries::new(pts.clone(), color.stroke_width(width)))?
-            .label(format!("{set} {sched}"))
-            .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(width))
-            });
-        chart.draw_series(
-            pts.iter()
-                .map(|&(x, y)| Circle::new((x, y), 3, color.filled())),
-        )?;
-    }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .label_font(("sans-serif", 10))
-        .draw()?;
-    // right: connections per second against output packets per second
-    let pmax = res.rows.iter().map(|r| r.out_pps).fold(1.0, f64::max) * 1.1;
-    let cmax = res.rows.iter().map(|r| r.cps).fold(0.1, f64::max) * 1.1;
-    let mut chart = ChartBuilder::on(&right)
-        .caption("connections/s against output packets/s", ("sans-serif", 15))
-        .margin(8)
-        .x_label_area_size(30)
-        .y_label_area_size(50)
-        .build_cartesian_2d(0f64..pmax, 0f64..cmax)?;
-    chart
-        .configure_mesh()
-        .x_desc("output packets/s")
-        .y_desc("connections/s")
-        .light_line_style(WHITE)
-        .draw()?;
-    for set in &sets {
-        let color = PALETTE[sets.iter().position(|s| s == set).unwrap_or(0) % PALETTE.len()];
-        chart
-            .draw_series(
-                res.rows
-                    .iter()
-                    .filter(|r| &r.set == set)
-                    .map(|r| Circle::new((r.out_pps, r.cps), 4, color.filled())),
-            )?
-            .label(set.clone())
-            .legend(move |(x, y)| Circle::new((x + 9, y), 4, color.filled()));
-    }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .draw()?;
-    root.present()?;
-    Ok(())
+    sim::plot_throughput(&res, &svg).map_err(|e| format!("{}: {e}", svg.display()))?;
+    say(&format!("wrote throughput-scaling.csv and .svg in {}\n", out.display()))
 }

@@ -1,9 +1,40 @@
-//! The memory-balance experiment: Apache/Perl-CGI servers behind the director.
+//! The memory-balance experiment: Apache/Perl-CGI servers behind the director, the published
+//! testbed of the memory-feedback study by default.
 
 use super::*;
 
-/// The memory-balance experiment's parameters (defaults: the published testbed; the model is
-/// documented in docs/simulation.md).
+/// Mean free memory per server under WLC in the published Table 1, KB
+/// (`(129680.1 + 145873.9) / 2`): the target of the RAM fit.
+pub const PUBLISHED_WLC_MEAN_FREE_KB: f64 = 137_777.0;
+
+/// RAM per server, MB: the model's one fitted parameter. Fitted with
+/// `simulate --experiment fit-ram` (WLC, fit seeds 9001..=9005, never used for evaluation) so
+/// that WLC's mean free memory over the loaded 15 minutes lands on
+/// [`PUBLISHED_WLC_MEAN_FREE_KB`].
+pub const FITTED_RAM_MB: f64 = 207.0;
+
+/// How the director forwards to the real servers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Forwarding {
+    /// IP tunnelling as published: replies go straight to the clients, the director sees only
+    /// the client's packets (the kernel's input-only state table).
+    Tunnel,
+    /// LVS-NAT: the replies pass the director too.
+    Nat,
+}
+
+impl Forwarding {
+    pub(crate) fn method(self) -> FwdMethod {
+        match self {
+            Forwarding::Tunnel => FwdMethod::Tunnel,
+            Forwarding::Nat => FwdMethod::Masq,
+        }
+    }
+}
+
+/// The memory-balance experiment's parameters. The defaults are the published testbed and
+/// this model's documented assumptions (docs/simulation.md); every assumption is a flag of
+/// `simulate`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MemoryConfig {
     /// Seed.
@@ -16,33 +47,41 @@ pub struct MemoryConfig {
     pub base_mb: f64,
     /// Free memory the kernel keeps before it swaps (watermark), MB.
     pub min_free_mb: f64,
-    /// Resident memory of one httpd process, MB.
+    /// Resident memory of one httpd process, MB (published: 3.6).
     pub httpd_mb: f64,
-    /// Memory of one CGI child, MB.
+    /// Memory of one CGI child, MB (published: 1.7).
     pub cgi_mb: f64,
     /// CPU slowdown per unit of swapped-out fraction of memory.
     pub swap_slowdown: f64,
     /// Apache prefork: StartServers, MinSpareServers, MaxSpareServers, MaxClients.
     pub apache: [u32; 4],
-    /// Virtual clients created per batch.
+    /// Load servers (published: 3).
+    pub load_servers: u32,
+    /// Virtual clients each load server creates per batch (published: 100).
     pub clients_per_batch: u32,
-    /// Seconds between batches.
+    /// Seconds between batches (published: 30).
     pub batch_interval_s: f64,
-    /// Seconds during which batches are created.
+    /// Seconds during which batches are created (published: 15 minutes).
     pub duration_s: f64,
-    /// HTML page visits (each followed by `gifs_per_page` images), board reads and posts per
-    /// agenda.
-    pub agenda: [u32; 3],
-    /// Images per page.
-    pub gifs_per_page: u32,
-    /// Mean think time between page views, s.
+    /// The agenda every client replays, as indices into `classes` (published: Figure 6).
+    pub agenda: Vec<u8>,
+    /// The request classes.
+    pub classes: [ReqClass; 5],
+    /// Mean think time before a page (a non-GIF request), s.
     pub think_s: f64,
-    /// Client round-trip time, ms.
+    /// Client round-trip time, ms (published: an isolated Ethernet LAN).
     pub rtt_ms: f64,
-    /// Client bandwidth, kbit/s.
+    /// Bandwidth of one client's transfer, kbit/s.
     pub client_kbps: f64,
-    /// Mean memory per connection the published controllers assume, KiB.
+    /// A request not answered within this many seconds counts as timed out.
+    pub timeout_s: f64,
+    /// Forwarding method (published: tunnelling).
+    pub forwarding: Forwarding,
+    /// Mean memory per connection the published controllers assume, KiB (published: 3500).
     pub mem_per_conn_kb: u32,
+    /// Alternative 2's `k`; `None` (the published rule) sets it at every report to the
+    /// accesses per real server in the last minute, clamped to 1..=2000.
+    pub alt2_k: Option<u32>,
     /// The variants to compare.
     pub variants: Vec<Variant>,
     /// Sampling period of the free-memory series, s.
@@ -57,10 +96,9 @@ pub struct MemoryConfig {
 
 impl Default for MemoryConfig {
     fn default() -> Self {
-        let k = 100;
         MemoryConfig {
             seed: 1,
-            mem_mb: vec![128.0; 2],
+            mem_mb: vec![FITTED_RAM_MB; 2],
             cpu_speed: vec![1.0; 2],
             base_mb: 32.0,
             min_free_mb: 2.0,
@@ -68,30 +106,23 @@ impl Default for MemoryConfig {
             cgi_mb: 1.7,
             swap_slowdown: 20.0,
             apache: [5, 5, 10, 150],
+            load_servers: 3,
             clients_per_batch: 100,
             batch_interval_s: 30.0,
             duration_s: 900.0,
-            agenda: [8, 4, 4],
-            gifs_per_page: 3,
+            agenda: figure6_agenda(),
+            classes: CLASSES,
             think_s: 7.0,
-            rtt_ms: 80.0,
-            client_kbps: 1000.0,
+            rtt_ms: 0.5,
+            client_kbps: 10_000.0,
+            timeout_s: 30.0,
+            forwarding: Forwarding::Tunnel,
             mem_per_conn_kb: 3500,
-            variants: [
-                "wlc",
-                "rr",
-                "wlc+alt1@60",
-                "wlc+alt2@60",
-                "wlc+lvs-dfb@5",
-                "wlc+alt2@2",
-                "wlc+headroom@2",
-                "twos",
-                "p2c:3500:0@1",
-                "p2c@1",
-            ]
-            .iter()
-            .filter_map(|s| Variant::parse(s, k, 60.0))
-            .collect(),
+            alt2_k: None,
+            variants: ["wlc", "wlc+alt1@60", "wlc+alt2@60"]
+                .iter()
+                .filter_map(|s| Variant::parse(s, 60.0))
+                .collect(),
             sample_s: 1.0,
             classic: ClassicConfig::DEFAULT,
             headroom: HeadroomConfig::DEFAULT,
@@ -100,14 +131,99 @@ impl Default for MemoryConfig {
     }
 }
 
-/// Per-variant result of the memory-balance experiment.
+impl MemoryConfig {
+    /// Checks that the parameters describe a physically possible testbed.
+    ///
+    /// # Errors
+    /// [`SimError::BadConfig`] naming the first impossible parameter.
+    pub fn validate(&self) -> Result<(), SimError> {
+        let bad = |s: String| Err(SimError::BadConfig(s));
+        let n = self.mem_mb.len();
+        if !(2..=MAX_SERVERS).contains(&n) || self.cpu_speed.len() != n {
+            return bad(format!(
+                "need 2..={MAX_SERVERS} servers with one memory size and one CPU speed each"
+            ));
+        }
+        let need = self.base_mb + self.httpd_mb * self.apache[0] as f64 + self.min_free_mb;
+        for &m in &self.mem_mb {
+            if !(m.is_finite() && m >= need && m <= 1e7) {
+                return bad(format!(
+                    "--mem-mb {m}: a server needs at least {need} MB (base {} MB, {} start \
+                     servers of {} MB, {} MB watermark)",
+                    self.base_mb, self.apache[0], self.httpd_mb, self.min_free_mb
+                ));
+            }
+        }
+        for &c in &self.cpu_speed {
+            if !(c.is_finite() && c > 0.0 && c <= 1e3) {
+                return bad(format!("--cpu-speed {c}: must be above 0 and at most 1000"));
+            }
+        }
+        let nonneg = [
+            ("base-mb", self.base_mb),
+            ("min-free-mb", self.min_free_mb),
+            ("httpd-mb", self.httpd_mb),
+            ("cgi-mb", self.cgi_mb),
+            ("swap-slowdown", self.swap_slowdown),
+            ("think-s", self.think_s),
+            ("rtt-ms", self.rtt_ms),
+        ];
+        for (name, v) in nonneg {
+            if !(v.is_finite() && (0.0..=1e6).contains(&v)) {
+                return bad(format!("--{name} {v}: must be a number from 0 to 1000000"));
+            }
+        }
+        let positive = [
+            ("batch-s", self.batch_interval_s),
+            ("duration-s", self.duration_s),
+            ("client-kbps", self.client_kbps),
+            ("timeout-s", self.timeout_s),
+            ("sample-s", self.sample_s),
+        ];
+        for (name, v) in positive {
+            if !(v.is_finite() && v > 0.0 && v <= 1e7) {
+                return bad(format!("--{name} {v}: must be above 0"));
+            }
+        }
+        if self.duration_s / self.batch_interval_s > 1e4 {
+            return bad("--duration-s / --batch-s: more than 10000 batches".into());
+        }
+        let clients = self.clients_per_batch as u64 * self.load_servers as u64;
+        if clients == 0 || clients > 10_000 {
+            return bad(format!(
+                "--clients {} x --load-servers {}: need 1..=10000 clients per batch",
+                self.clients_per_batch, self.load_servers
+            ));
+        }
+        let [start, min_spare, max_spare, max_clients] = self.apache;
+        if max_clients == 0 || start > max_clients || min_spare > max_spare {
+            return bad("--max-clients: Apache needs 0 < StartServers <= MaxClients".into());
+        }
+        if self.agenda.is_empty() || self.agenda.len() > 1000 {
+            return bad("--agenda: needs 1..=1000 requests".into());
+        }
+        if self.mem_per_conn_kb == 0 {
+            return bad("--mem-per-conn-kb: must be above 0".into());
+        }
+        if let Some(k) = self.alt2_k {
+            if !(1..=K_MAX).contains(&k) {
+                return bad(format!("--k {k}: published range is 1..=2000"));
+            }
+        }
+        if self.variants.is_empty() {
+            return bad("no scheduler to compare".into());
+        }
+        Ok(())
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) enum MemEv {
+enum MemEv {
     ClientStart(u32),
     ClientNext(u32),
     Arrive(u32),
     CpuDone(u16, u64),
+    IoDone(u32),
     XferDone(u32),
     Maintain(u16),
     Report,
@@ -115,8 +231,19 @@ pub(crate) enum MemEv {
     Expire,
 }
 
+#[derive(Debug, Clone, Copy)]
+struct Req {
+    client: u32,
+    port: u16,
+    class: u8,
+    server: u16,
+    work_us: f64,
+    io_us: u64,
+    start_us: u64,
+}
+
 #[derive(Debug, Default)]
-pub(crate) struct Httpd {
+struct Httpd {
     total_mb: f64,
     speed: f64,
     pool: u32,
@@ -129,19 +256,9 @@ pub(crate) struct Httpd {
     spawn_rate: u32,
     busy_us: u64,
     report_from_us: u64,
+    swapped: f64,
     max_swapped: f64,
-}
-
-pub(crate) struct MemSim<'c> {
-    cfg: &'c MemoryConfig,
-    q: Queue<MemEv>,
-    clients: Vec<Client>,
-    reqs: Vec<Req>,
-    free_reqs: Vec<u32>,
-    srv: Vec<Httpd>,
-    requests: u64,
-    latency_sum_us: u64,
-    live_clients: u32,
+    swap_out_mb: f64,
 }
 
 impl Httpd {
@@ -178,9 +295,35 @@ impl Httpd {
         }
         self.last_us = now;
     }
+    /// Accounts memory pushed out to swap since the last call.
+    fn track_swap(&mut self, c: &MemoryConfig) {
+        let sw = self.swapped_mb(c);
+        if sw > self.swapped {
+            self.swap_out_mb += sw - self.swapped;
+        }
+        self.swapped = sw;
+        self.max_swapped = self.max_swapped.max(sw);
+    }
 }
 
-impl<'c> MemSim<'c> {
+struct MemSim<'c> {
+    cfg: &'c MemoryConfig,
+    q: Queue<MemEv>,
+    clients: Vec<Client>,
+    reqs: Vec<Req>,
+    free_reqs: Vec<u32>,
+    srv: Vec<Httpd>,
+    live_clients: u32,
+    offered: u64,
+    refused: u64,
+    served: u64,
+    late: u64,
+    latencies_ms: Vec<u32>,
+    /// Connections the director sent to any server since the last report.
+    scheduled: u64,
+}
+
+impl MemSim<'_> {
     fn reschedule(&mut self, s: usize, now: u64) {
         let h = &mut self.srv[s];
         h.gen += 1;
@@ -192,14 +335,13 @@ impl<'c> MemSim<'c> {
     }
 
     fn start(&mut self, s: usize, r: u32) {
-        let class = CLASSES[self.reqs[r as usize].class as usize];
-        let work = self.reqs[r as usize].work_us;
+        let rq = self.reqs[r as usize];
         let h = &mut self.srv[s];
         h.busy += 1;
-        if class.cgi {
+        if self.cfg.classes[rq.class as usize].cgi {
             h.cgi += 1;
         }
-        h.jobs.push((r, work));
+        h.jobs.push((r, rq.work_us));
     }
 
     fn new_req(&mut self, rq: Req) -> u32 {
@@ -213,24 +355,28 @@ impl<'c> MemSim<'c> {
     }
 
     fn issue(&mut self, dir: &mut Director<'_, SimSched>, now: u64, c: u32) {
-        let cl = &mut self.clients[c as usize];
-        let Some(&class) = cl.agenda.get(cl.pos) else {
+        let pos = self.clients[c as usize].pos;
+        let Some(&class) = self.cfg.agenda.get(pos) else {
             self.live_clients -= 1;
             return;
         };
-        let port = 1024 + cl.pos as u16;
-        let k = CLASSES[class as usize];
+        self.offered += 1;
+        let k = self.cfg.classes[class as usize];
+        let cl = &mut self.clients[c as usize];
         let work_us = cl.rng.exp(k.cpu_ms * 1000.0);
+        let io_us = cl.rng.exp(k.io_ms * 1000.0) as u64;
+        let port = 1024 + pos as u16;
         let ep = client_ep(c, port);
         match syn(dir, now, ep) {
             Some(d) => {
-                let server = self.by_id(d);
+                self.scheduled += 1;
                 let r = self.new_req(Req {
                     client: c,
                     port,
                     class,
-                    server: server as u16,
+                    server: d.index() as u16,
                     work_us,
+                    io_us,
                     start_us: now,
                 });
                 let rtt = (self.cfg.rtt_ms * 1000.0) as u64;
@@ -238,20 +384,16 @@ impl<'c> MemSim<'c> {
             }
             None => {
                 // refused: the client moves on after its think time
+                self.refused += 1;
                 self.next_of(now, c);
             }
         }
     }
 
-    fn by_id(&self, d: DestId) -> usize {
-        // rs index is the DestId order in which setup() added servers
-        d.index()
-    }
-
     fn next_of(&mut self, now: u64, c: u32) {
         let cl = &mut self.clients[c as usize];
         cl.pos += 1;
-        if cl.pos >= cl.agenda.len() {
+        if cl.pos >= self.cfg.agenda.len() {
             self.live_clients -= 1;
             return;
         }
@@ -275,44 +417,44 @@ impl<'c> MemSim<'c> {
             .with_procs(run - blocked.min(run), blocked, swapped)
             .with_conns(active)
     }
+
+    /// The response leaves the server: at the client's bandwidth plus half a round trip.
+    fn send_response(&mut self, now: u64, r: u32) {
+        let rq = self.reqs[r as usize];
+        let k = self.cfg.classes[rq.class as usize];
+        let xfer = k.resp_bytes as f64 * 8.0 / (self.cfg.client_kbps * 1000.0) * 1e6
+            + self.cfg.rtt_ms * 500.0;
+        self.q.push(now + xfer as u64, MemEv::XferDone(r));
+    }
 }
-/// [`SimError::BadConfig`] for inconsistent parameters, [`SimError::Director`] if the director
-/// refuses its setup.
+
 /// Runs every variant of the memory-balance experiment.
 ///
 /// # Errors
-/// [`SimError::BadConfig`] for inconsistent parameters, [`SimError::Director`] if the director
+/// [`SimError::BadConfig`] for impossible parameters, [`SimError::Director`] if the director
 /// refuses its setup.
 pub fn run_memory_balance(cfg: &MemoryConfig) -> Result<MemoryResult, SimError> {
-    let n = cfg.mem_mb.len();
-    if !(2..=MAX_SERVERS).contains(&n) || cfg.cpu_speed.len() != n {
-        return Err(SimError::BadConfig(format!(
-            "need 2..={MAX_SERVERS} servers with one memory size and one CPU speed each"
-        )));
-    }
-    if cfg.clients_per_batch == 0 || cfg.batch_interval_s <= 0.0 || cfg.duration_s <= 0.0 {
-        return Err(SimError::BadConfig("empty workload".into()));
-    }
-    if cfg.variants.is_empty() {
-        return Err(SimError::BadConfig("no scheduler to compare".into()));
-    }
+    cfg.validate()?;
     let mut runs = Vec::new();
     for v in &cfg.variants {
         runs.push(run_memory_variant(cfg, v)?);
     }
-    Ok(MemoryResult { runs })
+    Ok(MemoryResult {
+        runs,
+        window_s: cfg.duration_s,
+    })
 }
 
-pub(crate) fn run_memory_variant(cfg: &MemoryConfig, v: &Variant) -> Result<MemoryRun, SimError> {
+fn run_memory_variant(cfg: &MemoryConfig, v: &Variant) -> Result<MemoryRun, SimError> {
     let n = cfg.mem_mb.len();
-    let mut mem = OwnedMemory::<SimSched>::new(1 << 16, 1, n);
+    let fwd = cfg.forwarding.method();
+    let nat = cfg.forwarding == Forwarding::Nat;
+    let mut mem = OwnedMemory::<SimSched>::new(1 << 17, 1, n);
     let mut weights = vec![1u32; n];
     let (built, p2c) = v.sched.build(cfg.seed, v.p2c_config(cfg));
-    let (mut dir, svc, by_id) = setup(&mut mem, cfg.seed, built, &weights)?;
-    debug_assert!(by_id.iter().take(n).enumerate().all(|(i, &s)| s == i));
+    let (mut dir, svc, _) = setup(&mut mem, cfg.seed, built, &weights, fwd)?;
     let mut ctrl = v.build(cfg);
     let (clients, starts) = build_clients(cfg);
-    let [start_servers, _, _, _] = cfg.apache;
     let mut sim = MemSim {
         cfg,
         q: Queue::new(),
@@ -323,14 +465,18 @@ pub(crate) fn run_memory_variant(cfg: &MemoryConfig, v: &Variant) -> Result<Memo
         srv: (0..n)
             .map(|i| Httpd {
                 total_mb: cfg.mem_mb[i],
-                speed: cfg.cpu_speed[i].max(1e-3),
-                pool: start_servers,
+                speed: cfg.cpu_speed[i],
+                pool: cfg.apache[0],
                 spawn_rate: 1,
                 ..Httpd::default()
             })
             .collect(),
-        requests: 0,
-        latency_sum_us: 0,
+        offered: 0,
+        refused: 0,
+        served: 0,
+        late: 0,
+        latencies_ms: Vec::new(),
+        scheduled: 0,
     };
     for (i, &t) in starts.iter().enumerate() {
         sim.q.push(t, MemEv::ClientStart(i as u32));
@@ -341,13 +487,14 @@ pub(crate) fn run_memory_variant(cfg: &MemoryConfig, v: &Variant) -> Result<Memo
             .push(1_000_000 + s as u64 * 1000, MemEv::Maintain(s as u16));
     }
     let report_us = (v.interval_s * 1e6) as u64;
-    if ctrl.is_some() || p2c.is_some() {
+    if v.uses_reports() {
         sim.q.push(report_us, MemEv::Report);
     }
-    let sample_us = (cfg.sample_s.max(0.01) * 1e6) as u64;
+    let sample_us = (cfg.sample_s * 1e6) as u64;
     sim.q.push(0, MemEv::Sample);
     sim.q.push(1_000_000, MemEv::Expire);
     let hard_end = ((cfg.duration_s + cfg.batch_interval_s + 3600.0) * 1e6) as u64;
+    let timeout_us = (cfg.timeout_s * 1e6) as u64;
     let mut times = Vec::new();
     let mut free: Vec<Vec<f64>> = vec![Vec::new(); n];
     let mut last_t = 0;
@@ -361,9 +508,13 @@ pub(crate) fn run_memory_variant(cfg: &MemoryConfig, v: &Variant) -> Result<Memo
                 let rq = sim.reqs[r as usize];
                 let s = rq.server as usize;
                 let ep = client_ep(rq.client, rq.port);
-                let rs = rs_addr(s);
-                outbound(&mut dir, now, rs, ep, SYNACK, 60);
-                let k = CLASSES[rq.class as usize];
+                if nat {
+                    outbound(&mut dir, now, rs_addr(s), ep, SYNACK, 60);
+                } else {
+                    // the handshake's last ACK; the request follows in the same instant
+                    inbound(&mut dir, now, ep, TcpFlags::ACK, HDR as u32);
+                }
+                let k = cfg.classes[rq.class as usize];
                 inbound(&mut dir, now, ep, PSHACK, (k.req_bytes + HDR) as u32);
                 sim.srv[s].advance(cfg, now);
                 if sim.srv[s].pool > sim.srv[s].busy {
@@ -389,38 +540,53 @@ pub(crate) fn run_memory_variant(cfg: &MemoryConfig, v: &Variant) -> Result<Memo
                     }
                 });
                 for r in done {
-                    let rq = sim.reqs[r as usize];
-                    let k = CLASSES[rq.class as usize];
-                    if k.cgi {
-                        sim.srv[s].cgi -= 1;
+                    let io = sim.reqs[r as usize].io_us;
+                    if io > 0 {
+                        sim.q.push(now + io, MemEv::IoDone(r));
+                    } else {
+                        sim.q.push(now, MemEv::IoDone(r));
                     }
-                    // response to the client at its bandwidth, plus half a round trip
-                    let xfer = k.resp_bytes as f64 * 8.0 / (cfg.client_kbps * 1000.0) * 1e6
-                        + cfg.rtt_ms * 500.0;
-                    sim.q.push(now + xfer as u64, MemEv::XferDone(r));
                 }
                 sim.reschedule(s, now);
+            }
+            MemEv::IoDone(r) => {
+                let rq = sim.reqs[r as usize];
+                if cfg.classes[rq.class as usize].cgi {
+                    sim.srv[rq.server as usize].cgi -= 1;
+                }
+                sim.send_response(now, r);
             }
             MemEv::XferDone(r) => {
                 let rq = sim.reqs[r as usize];
                 let s = rq.server as usize;
                 let ep = client_ep(rq.client, rq.port);
                 let rs = rs_addr(s);
-                let k = CLASSES[rq.class as usize];
-                let (full, rest) = segments(k.resp_bytes);
-                for _ in 0..full {
-                    outbound(&mut dir, now, rs, ep, TcpFlags::ACK, (MSS + HDR) as u32);
-                }
-                if rest > 0 {
-                    outbound(&mut dir, now, rs, ep, PSHACK, (rest + HDR) as u32);
+                let k = cfg.classes[rq.class as usize];
+                if nat {
+                    let (full, rest) = segments(k.resp_bytes);
+                    for _ in 0..full {
+                        outbound(&mut dir, now, rs, ep, TcpFlags::ACK, (MSS + HDR) as u32);
+                    }
+                    if rest > 0 {
+                        outbound(&mut dir, now, rs, ep, PSHACK, (rest + HDR) as u32);
+                    }
                 }
                 inbound(&mut dir, now, ep, TcpFlags::ACK, 40);
                 // Apache closes; the client answers with its own FIN; the server ACKs it
-                outbound(&mut dir, now, rs, ep, FINACK, 40);
+                if nat {
+                    outbound(&mut dir, now, rs, ep, FINACK, 40);
+                }
                 inbound(&mut dir, now, ep, FINACK, 40);
-                outbound(&mut dir, now, rs, ep, TcpFlags::ACK, 40);
-                sim.requests += 1;
-                sim.latency_sum_us += now - rq.start_us;
+                if nat {
+                    outbound(&mut dir, now, rs, ep, TcpFlags::ACK, 40);
+                }
+                let lat = now - rq.start_us;
+                if lat > timeout_us {
+                    sim.late += 1;
+                } else {
+                    sim.served += 1;
+                    sim.latencies_ms.push(lat.div_ceil(1000).min(u32::MAX as u64) as u32);
+                }
                 sim.free_reqs.push(r);
                 sim.srv[s].advance(cfg, now);
                 sim.srv[s].busy -= 1;
@@ -452,8 +618,7 @@ pub(crate) fn run_memory_variant(cfg: &MemoryConfig, v: &Variant) -> Result<Memo
                     };
                     sim.start(s, r);
                 }
-                let sw = sim.srv[s].swapped_mb(cfg);
-                sim.srv[s].max_swapped = sim.srv[s].max_swapped.max(sw);
+                sim.srv[s].track_swap(cfg);
                 sim.reschedule(s, now);
                 sim.q.push(now + 1_000_000, MemEv::Maintain(s16));
             }
@@ -468,12 +633,20 @@ pub(crate) fn run_memory_variant(cfg: &MemoryConfig, v: &Variant) -> Result<Memo
                     // n <= MAX_SERVERS was checked: the reports always fit
                     let _ = h.borrow_mut().set_reports(&reports);
                 }
+                if let Some(Ctrl::Free(f)) = ctrl.as_mut() {
+                    if f.k().is_some() && cfg.alt2_k.is_none() {
+                        // the published k: accesses per real server in the last minute
+                        let per_min = sim.scheduled as f64 * 60.0 / v.interval_s / n as f64;
+                        f.set_k((per_min.round() as u32).clamp(1, K_MAX));
+                    }
+                }
+                sim.scheduled = 0;
                 if let Some(c) = ctrl.as_mut() {
                     let old = weights.clone();
-                    if c.update(&reports, &mut weights).is_ok() {
+                    if c.update(&reports, &mut weights) {
                         for s in 0..n {
                             if weights[s] != old[s] {
-                                set_weight(&mut dir, svc, s, weights[s]);
+                                set_weight(&mut dir, svc, s, weights[s], fwd);
                             }
                         }
                     } else {
@@ -496,26 +669,21 @@ pub(crate) fn run_memory_variant(cfg: &MemoryConfig, v: &Variant) -> Result<Memo
         }
         last_t = now;
     }
-    let samples = times.len().max(1) as f64;
-    let avg_free_mb = free
-        .iter()
-        .map(|f| f.iter().sum::<f64>() / samples)
-        .collect();
-    let mut diff = 0.0;
-    let pairs = (n * (n - 1) / 2) as f64;
-    for (i, fi) in free.iter().enumerate() {
-        for fj in &free[i + 1..] {
-            diff += fi.iter().zip(fj).map(|(a, b)| (a - b).abs()).sum::<f64>();
-        }
-    }
-    Ok(MemoryRun {
-        label: v.label.clone(),
-        avg_free_mb,
-        mean_abs_diff_mb: diff / pairs / samples,
-        requests: sim.requests,
-        mean_latency_ms: sim.latency_sum_us as f64 / sim.requests.max(1) as f64 / 1000.0,
-        max_swapped_mb: sim.srv.iter().map(|h| h.max_swapped).fold(0.0, f64::max),
+    let window = times.iter().take_while(|&&t| t <= cfg.duration_s).count();
+    Ok(MemoryRun::measure(
+        v,
+        cfg.seed,
+        RunCounts {
+            offered: sim.offered,
+            served: sim.served,
+            refused: sim.refused,
+            late: sim.late,
+        },
+        sim.latencies_ms,
+        sim.srv.iter().map(|h| h.swap_out_mb).sum(),
+        sim.srv.iter().map(|h| h.max_swapped).fold(0.0, f64::max),
         times,
         free,
-    })
+        window,
+    ))
 }

@@ -14,12 +14,13 @@ pub(crate) fn t_ms(us: u64) -> Instant {
     Instant::from_millis(us / 1000)
 }
 
-/// A NAT virtual service with `weights.len()` real servers.
+/// A virtual service with `weights.len()` real servers forwarded by `fwd`.
 pub(crate) fn setup<'a>(
     mem: &'a mut OwnedMemory<SimSched>,
     seed: u64,
     sched: SimSched,
     weights: &[u32],
+    fwd: FwdMethod,
 ) -> Result<(Director<'a, SimSched>, ServiceId, Vec<usize>), SimError> {
     let key = SipKey(seed ^ 0x5151, seed.rotate_left(17) ^ 0xA5A5);
     let mut dir =
@@ -37,7 +38,7 @@ pub(crate) fn setup<'a>(
     let mut by_id = vec![usize::MAX; weights.len() + 1];
     for (i, &w) in weights.iter().enumerate() {
         let id = dir
-            .add_dest(svc, DestConfig::new(rs_addr(i), FwdMethod::Masq, w))
+            .add_dest(svc, DestConfig::new(rs_addr(i), fwd, w))
             .map_err(derr)?;
         if by_id.len() <= id.index() {
             by_id.resize(id.index() + 1, usize::MAX);
@@ -47,9 +48,15 @@ pub(crate) fn setup<'a>(
     Ok((dir, svc, by_id))
 }
 
-pub(crate) fn set_weight(dir: &mut Director<'_, SimSched>, svc: ServiceId, i: usize, w: u32) {
+pub(crate) fn set_weight(
+    dir: &mut Director<'_, SimSched>,
+    svc: ServiceId,
+    i: usize,
+    w: u32,
+    fwd: FwdMethod,
+) {
     // the destination exists and the weight is in range: a refusal would be a simulator bug
-    dir.edit_dest(svc, DestConfig::new(rs_addr(i), FwdMethod::Masq, w))
+    dir.edit_dest(svc, DestConfig::new(rs_addr(i), fwd, w))
         .expect("edit_dest on a configured server");
 }
 

@@ -85,6 +85,50 @@ impl Default for ThroughputConfig {
     }
 }
 
+impl ThroughputConfig {
+    /// Checks that the parameters describe a possible testbed.
+    ///
+    /// # Errors
+    /// [`SimError::BadConfig`] naming the first impossible parameter.
+    pub fn validate(&self) -> Result<(), SimError> {
+        let bad = |s: String| Err(SimError::BadConfig(s));
+        if self.server_counts.is_empty()
+            || self.server_counts.iter().any(|&n| n == 0 || n > MAX_SERVERS)
+        {
+            return bad(format!("--servers-list: server counts 1..={MAX_SERVERS}"));
+        }
+        if !(1..=1000).contains(&self.clients) || !(1..=1000).contains(&self.streams) {
+            return bad("--clients, --streams: 1..=1000 each".into());
+        }
+        for (name, v) in [
+            ("link-mbps", self.link_mbps),
+            ("server-mbps", self.server_mbps),
+            ("client-mbps", self.client_mbps),
+            ("window-s", self.window_s),
+        ] {
+            if !(v.is_finite() && v > 0.0 && v <= 1e6) {
+                return bad(format!("--{name} {v}: must be above 0"));
+            }
+        }
+        for (name, v) in [
+            ("setup-ms", self.server_setup_ms),
+            ("rtt-ms", self.rtt_ms),
+            ("warmup-s", self.warmup_s),
+        ] {
+            if !(v.is_finite() && (0.0..=1e6).contains(&v)) {
+                return bad(format!("--{name} {v}: must be a number from 0 to 1000000"));
+            }
+        }
+        if self.sets.is_empty() || self.sets.iter().any(|s| s.sizes.is_empty()) {
+            return bad("--sets: at least one non-empty file set".into());
+        }
+        if self.schedulers.is_empty() {
+            return bad("--schedulers: at least one".into());
+        }
+        Ok(())
+    }
+}
+
 /// One measured point.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ThroughputRow {
@@ -185,19 +229,7 @@ pub(crate) struct Flow {
 /// [`SimError::BadConfig`] for inconsistent parameters, [`SimError::Director`] if the director
 /// refuses its setup.
 pub fn run_throughput(cfg: &ThroughputConfig) -> Result<ThroughputResult, SimError> {
-    if cfg.server_counts.iter().any(|&n| n == 0 || n > MAX_SERVERS)
-        || cfg.clients == 0
-        || cfg.streams == 0
-        || cfg.window_s <= 0.0
-        || cfg.link_mbps <= 0.0
-        || cfg.server_mbps <= 0.0
-        || cfg.client_mbps <= 0.0
-        || cfg.sets.iter().any(|s| s.sizes.is_empty())
-    {
-        return Err(SimError::BadConfig(
-            "throughput parameters out of range".into(),
-        ));
-    }
+    cfg.validate()?;
     let mut rows = Vec::new();
     for set in &cfg.sets {
         for &sched in &cfg.schedulers {
@@ -275,7 +307,7 @@ pub(crate) fn run_throughput_point(
     let weights: Vec<u32> = (0..n).map(|i| if fast(i) { 2 } else { 1 }).collect();
     let mut mem = OwnedMemory::<SimSched>::new(1 << 15, 1, n);
     let (built, _) = sched.build(cfg.seed, P2cConfig::DEFAULT);
-    let (mut dir, _svc, _) = setup(&mut mem, cfg.seed, built, &weights)?;
+    let (mut dir, _svc, _) = setup(&mut mem, cfg.seed, built, &weights, FwdMethod::Masq)?;
     // capacities in payload bytes per µs (the wire also carries 40 header bytes per segment)
     let wire = (MSS + HDR) as f64 / MSS as f64;
     let caps = Caps {

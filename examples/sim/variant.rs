@@ -9,8 +9,8 @@ pub enum ControllerKind {
     None,
     /// Published alternative 1.
     Alt1,
-    /// Published alternative 2 with damping `k`.
-    Alt2(u32),
+    /// Published alternative 2 (its `k` comes from [`MemoryConfig::alt2_k`]).
+    Alt2,
     /// The LVS project's dynamic feedback (defaults of `ClassicConfig`).
     Classic,
     /// lvs-sched's headroom controller (defaults of `HeadroomConfig`).
@@ -35,11 +35,11 @@ pub struct Variant {
 
 impl Variant {
     /// Parses `SCHED[+CTRL][@SECONDS]`, CTRL one of alt1, alt2, lvs-dfb, headroom;
-    /// `k` is alternative 2's damping, `default_s` the interval when none is given. For `p2c`
+    /// `default_s` is the report interval when none is given. For `p2c`
     /// the interval is how often the scheduler gets reports, and `p2c:COST` or
     /// `p2c:COST:WINDOW` override the configured cost per connection (KiB) and window (ms; 0
     /// counts the connections scheduled since the report instead).
-    pub fn parse(s: &str, k: u32, default_s: f64) -> Option<Variant> {
+    pub fn parse(s: &str, default_s: f64) -> Option<Variant> {
         let (body, interval_s) = match s.split_once('@') {
             Some((b, i)) => (b, i.trim_end_matches('s').parse::<f64>().ok()?),
             None => (s, default_s),
@@ -65,7 +65,7 @@ impl Variant {
         let controller = match ctrl {
             None => ControllerKind::None,
             Some("alt1") => ControllerKind::Alt1,
-            Some("alt2") => ControllerKind::Alt2(k),
+            Some("alt2") => ControllerKind::Alt2,
             Some("lvs-dfb") => ControllerKind::Classic,
             Some("headroom") => ControllerKind::Headroom,
             Some(_) => return None,
@@ -104,17 +104,57 @@ impl Variant {
         c
     }
 
-    pub(crate) fn build(&self, cfg: &MemoryConfig) -> Option<Box<dyn WeightController>> {
+    /// Whether this variant reads load reports (a controller, or the p2c scheduler).
+    pub fn uses_reports(&self) -> bool {
+        self.controller != ControllerKind::None || self.sched == SchedKind::P2c
+    }
+
+    /// The same variant with another report interval (label updated).
+    pub fn at_interval(&self, interval_s: f64) -> Variant {
+        let body = self.label.split('@').next().unwrap_or(&self.label);
+        Variant {
+            label: if self.uses_reports() {
+                format!("{body}@{interval_s}s")
+            } else {
+                body.to_string()
+            },
+            interval_s,
+            ..self.clone()
+        }
+    }
+
+    pub(crate) fn build(&self, cfg: &MemoryConfig) -> Option<Ctrl> {
         let c = cfg.mem_per_conn_kb;
         Some(match self.controller {
             ControllerKind::None => return None,
-            ControllerKind::Alt1 => Box::new(FreeMemory::alternative1(c)),
-            ControllerKind::Alt2(k) => Box::new(FreeMemory::alternative2(c, k)),
-            ControllerKind::Classic => Box::new(Classic::<MAX_SERVERS>::new(cfg.classic)),
-            ControllerKind::Headroom => Box::new(Headroom::<MAX_SERVERS>::new(HeadroomConfig {
+            ControllerKind::Alt1 => Ctrl::Free(FreeMemory::alternative1(c)),
+            ControllerKind::Alt2 => {
+                Ctrl::Free(FreeMemory::alternative2(c, cfg.alt2_k.unwrap_or(K_MAX)))
+            }
+            ControllerKind::Classic => Ctrl::Other(Box::new(Classic::<MAX_SERVERS>::new(cfg.classic))),
+            ControllerKind::Headroom => Ctrl::Other(Box::new(Headroom::<MAX_SERVERS>::new(HeadroomConfig {
                 mem_per_conn_kb: c,
                 ..cfg.headroom
-            })),
+            }))),
         })
+    }
+}
+
+/// The largest `k` of the published alternative 2 ("between 1 and 2000").
+pub const K_MAX: u32 = 2000;
+
+/// A built controller: the published formulas stay concrete so the simulator can set their
+/// `k` from the accesses per minute, as published.
+pub(crate) enum Ctrl {
+    Free(FreeMemory),
+    Other(Box<dyn WeightController>),
+}
+
+impl Ctrl {
+    pub(crate) fn update(&mut self, r: &[LoadReport], w: &mut [u32]) -> bool {
+        match self {
+            Ctrl::Free(c) => c.update(r, w).is_ok(),
+            Ctrl::Other(c) => c.update(r, w).is_ok(),
+        }
     }
 }

@@ -1,4 +1,4 @@
-//! The memory-balance workload: request classes, agendas and virtual clients.
+//! The memory-balance workload: request classes, the published agenda and virtual clients.
 
 use super::*;
 
@@ -13,98 +13,140 @@ pub struct ReqClass {
     pub req_bytes: u64,
     /// Mean CPU time at full speed, ms (exponentially distributed).
     pub cpu_ms: f64,
-    /// Spawns a CGI child for its CPU phase.
+    /// Mean time spent waiting for the disk after the CPU phase, ms (exponentially
+    /// distributed; the CPU is free meanwhile, the processes keep their memory).
+    pub io_ms: f64,
+    /// Spawns a CGI child (Perl) for its CPU and I/O phases.
     pub cgi: bool,
 }
 
-/// The classes: HTML page, GIF image, CGI bulletin-board read, CGI form POST.
-pub const CLASSES: [ReqClass; 4] = [
+/// Index of the HTML class in [`CLASSES`].
+pub const HTML: u8 = 0;
+/// Index of the GIF class.
+pub const GIF: u8 = 1;
+/// Index of the bulletin-board list (CGI GET).
+pub const BOARD: u8 = 2;
+/// Index of the board's write form (CGI GET).
+pub const FORM: u8 = 3;
+/// Index of the board's POST (CGI, writes a file).
+pub const POST: u8 = 4;
+
+/// The classes of the published site: HTML page, GIF image, and the Perl bulletin board's list,
+/// form and POST (CGI). Sizes and times are this model's assumptions (docs/simulation.md).
+pub const CLASSES: [ReqClass; 5] = [
     ReqClass {
         name: "html",
         resp_bytes: 8 * 1024,
         req_bytes: 300,
-        cpu_ms: 3.0,
+        cpu_ms: 1.0,
+        io_ms: 0.0,
         cgi: false,
     },
     ReqClass {
         name: "gif",
-        resp_bytes: 5 * 1024,
+        resp_bytes: 3 * 1024,
         req_bytes: 300,
-        cpu_ms: 1.0,
+        cpu_ms: 0.3,
+        io_ms: 0.0,
         cgi: false,
     },
     ReqClass {
         name: "board",
         resp_bytes: 16 * 1024,
         req_bytes: 400,
-        cpu_ms: 25.0,
+        cpu_ms: 8.0,
+        io_ms: 30.0,
+        cgi: true,
+    },
+    ReqClass {
+        name: "form",
+        resp_bytes: 6 * 1024,
+        req_bytes: 400,
+        cpu_ms: 5.0,
+        io_ms: 10.0,
         cgi: true,
     },
     ReqClass {
         name: "post",
         resp_bytes: 2 * 1024,
-        req_bytes: 2 * 1024,
-        cpu_ms: 35.0,
+        req_bytes: 1024 + 600,
+        cpu_ms: 10.0,
+        io_ms: 60.0,
         cgi: true,
     },
 ];
 
+/// The published agenda (Figure 6 of the memory-feedback study), 40 requests replayed in
+/// order. The figure shows the bulletin-board part: a book-cover GIF, the board list
+/// (`board.cgi`), seven button GIFs, the write form (`board.cgi?j=form`) and a 1 KB POST. The
+/// rest of the 40 "html documents, graphic files and CGI applications" is not listed; this
+/// model fills it with the site's index page and its images: index + 5 GIFs, the board part
+/// three times, a second page + 3 GIFs. 2 HTML, 29 GIF and 9 CGI requests.
+pub fn figure6_agenda() -> Vec<u8> {
+    let mut a = vec![HTML, GIF, GIF, GIF, GIF, GIF];
+    for _ in 0..3 {
+        a.push(BOARD);
+        a.extend([GIF; 7]);
+        a.push(FORM);
+        a.push(POST);
+    }
+    a.extend([HTML, GIF, GIF, GIF]);
+    a
+}
+
+/// Parses an agenda given as letters: `h` HTML, `g` GIF, `b` board, `f` form, `p` POST.
+pub fn parse_agenda(s: &str) -> Option<Vec<u8>> {
+    s.chars()
+        .filter(|c| !c.is_whitespace())
+        .map(|c| match c {
+            'h' => Some(HTML),
+            'g' => Some(GIF),
+            'b' => Some(BOARD),
+            'f' => Some(FORM),
+            'p' => Some(POST),
+            _ => None,
+        })
+        .collect::<Option<Vec<u8>>>()
+        .filter(|a| !a.is_empty())
+}
+
 #[derive(Debug)]
 pub(crate) struct Client {
     pub(crate) rng: Rng,
-    pub(crate) agenda: Vec<u8>,
-    /// Think before request i (0: follows at once).
+    /// Think before request i (0: follows the previous response at once).
     pub(crate) think: Vec<f64>,
     pub(crate) pos: usize,
 }
 
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Req {
-    pub(crate) client: u32,
-    pub(crate) port: u16,
-    pub(crate) class: u8,
-    pub(crate) server: u16,
-    pub(crate) work_us: f64,
-    pub(crate) start_us: u64,
-}
-
+/// The virtual clients and their start times (µs). Each load server creates
+/// `clients_per_batch` clients every `batch_interval_s`; a client starts at a uniform moment
+/// within its batch's interval, replays the agenda in order and disappears. Before every
+/// non-GIF request (a new page) it thinks for an exponential time of mean `think_s`; images
+/// follow their page at once. Every client has its own random stream (common random numbers
+/// across variants).
 pub(crate) fn build_clients(cfg: &MemoryConfig) -> (Vec<Client>, Vec<u64>) {
     let batches = (cfg.duration_s / cfg.batch_interval_s).ceil().max(1.0) as u32;
-    let n = batches * cfg.clients_per_batch;
+    let per_batch = cfg.clients_per_batch * cfg.load_servers;
+    let n = batches * per_batch;
     let mut clients = Vec::with_capacity(n as usize);
     let mut starts = Vec::with_capacity(n as usize);
-    let [pages, reads, posts] = cfg.agenda;
     for i in 0..n {
         let mut rng = Rng::new(cfg.seed, 1000 + i as u64);
-        let b = i / cfg.clients_per_batch.max(1);
+        let b = i / per_batch.max(1);
         let start = (b as f64 + rng.unit()) * cfg.batch_interval_s;
-        // page views in random order; each page is followed at once by its images
-        let mut views: Vec<u8> = std::iter::repeat_n(0u8, pages as usize)
-            .chain(std::iter::repeat_n(2u8, reads as usize))
-            .chain(std::iter::repeat_n(3u8, posts as usize))
-            .collect();
-        for j in (1..views.len()).rev() {
-            let k = rng.below(j as u64 + 1) as usize;
-            views.swap(j, k);
-        }
-        let mut agenda = Vec::new();
-        let mut think = Vec::new();
-        for (vi, &v) in views.iter().enumerate() {
-            agenda.push(v);
-            think.push(if vi == 0 { 0.0 } else { rng.exp(cfg.think_s) });
-            if v == 0 {
-                for _ in 0..cfg.gifs_per_page {
-                    agenda.push(1);
-                    think.push(0.0);
+        let think = cfg
+            .agenda
+            .iter()
+            .enumerate()
+            .map(|(j, &c)| {
+                if j == 0 || c == GIF {
+                    0.0
+                } else {
+                    rng.exp(cfg.think_s)
                 }
-            }
-        }
-        clients.push(Client {
-            rng,
-            agenda,
-            think,
-            pos: 0,
-        });
+            })
+            .collect();
+        clients.push(Client { rng, think, pos: 0 });
         starts.push((start * 1e6) as u64);
     }
     (clients, starts)
