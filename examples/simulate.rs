@@ -11,9 +11,7 @@
 #[path = "sim/mod.rs"]
 mod sim;
 
-use sim::{
-    Forwarding, MemoryConfig, MemoryRun, SchedKind, ThroughputConfig, Variant,
-};
+use sim::{Forwarding, MemoryConfig, MemoryRun, SchedKind, ThroughputConfig, Variant};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -76,7 +74,8 @@ throughput-scaling (LVS-NAT, four clients downloading random files):
   --server-mbps X        what one real server can serve (default 40)
   --setup-ms X           per-request setup time at a server (default 5)
   --clients N            clients (default 4)
-  --streams N            concurrent downloads per client (default 8)
+  --streams LIST         the offered-load sweep: concurrent downloads per client
+                         (default 1,2,4,8,16)
   --servers-list LIST    server counts (default 2,3,4,5,6,7,8)
   --schedulers LIST      among rr, wrr, lc, wlc, sed, nq, twos, p2c (default rr,wrr,lc)
   --sets LIST            among light, heavy, mixed (default all)
@@ -399,13 +398,7 @@ fn memory_config(args: &Args) -> Result<MemoryConfig, String> {
 }
 
 /// The report-reading variants, each at every period.
-const REPORTED: [&str; 5] = [
-    "wlc+alt1",
-    "wlc+alt2",
-    "wlc+lvs-dfb",
-    "wlc+headroom",
-    "p2c",
-];
+const REPORTED: [&str; 5] = ["wlc+alt1", "wlc+alt2", "wlc+lvs-dfb", "wlc+headroom", "p2c"];
 
 fn memory_balance(args: &Args, mut cfg: MemoryConfig, out: &Path) -> Res {
     let periods: Vec<f64> = args.nums("periods")?.unwrap_or(vec![60.0, 1.0]);
@@ -483,7 +476,10 @@ fn paper_table1(args: &Args, mut cfg: MemoryConfig, out: &Path) -> Res {
     let t = sim::paper_table1(&runs);
     say(&t.table())?;
     write_file(&out.join("paper-table1.csv"), &t.csv())?;
-    say(&format!("wrote {}\n", out.join("paper-table1.csv").display()))
+    say(&format!(
+        "wrote {}\n",
+        out.join("paper-table1.csv").display()
+    ))
 }
 
 fn fit_ram(args: &Args, mut cfg: MemoryConfig) -> Res {
@@ -549,7 +545,7 @@ fn throughput(args: &Args, out: &Path) -> Res {
         server_mbps: args.num("server-mbps", d.server_mbps)?,
         server_setup_ms: args.num("setup-ms", d.server_setup_ms)?,
         clients: args.num("clients", d.clients)?,
-        streams: args.num("streams", d.streams)?,
+        streams: args.nums("streams")?.unwrap_or(d.streams.clone()),
         warmup_s: args.num("warmup-s", d.warmup_s)?,
         window_s: args.num("window-s", d.window_s)?,
         hetero: args.has("hetero"),
@@ -562,5 +558,8 @@ fn throughput(args: &Args, out: &Path) -> Res {
     write_file(&out.join("throughput-scaling.csv"), &res.csv())?;
     let svg = out.join("throughput-scaling.svg");
     sim::plot_throughput(&res, &svg).map_err(|e| format!("{}: {e}", svg.display()))?;
-    say(&format!("wrote throughput-scaling.csv and .svg in {}\n", out.display()))
+    say(&format!(
+        "wrote throughput-scaling.csv and .svg in {}\n",
+        out.display()
+    ))
 }

@@ -585,7 +585,8 @@ fn run_memory_variant(cfg: &MemoryConfig, v: &Variant) -> Result<MemoryRun, SimE
                     sim.late += 1;
                 } else {
                     sim.served += 1;
-                    sim.latencies_ms.push(lat.div_ceil(1000).min(u32::MAX as u64) as u32);
+                    sim.latencies_ms
+                        .push(lat.div_ceil(1000).min(u32::MAX as u64) as u32);
                 }
                 sim.free_reqs.push(r);
                 sim.srv[s].advance(cfg, now);

@@ -215,9 +215,9 @@ pub struct Interval {
 /// Two-sided 97.5 % quantile of Student's t with `df` degrees of freedom.
 fn t975(df: usize) -> f64 {
     const T: [f64; 30] = [
-        12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179,
-        2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064,
-        2.060, 2.056, 2.052, 2.048, 2.045, 2.042,
+        12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160,
+        2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056,
+        2.052, 2.048, 2.045, 2.042,
     ];
     match df {
         0 => f64::INFINITY,
@@ -306,7 +306,11 @@ pub fn summarise(runs: &[MemoryRun]) -> Vec<Summary> {
             }
         })
         .collect();
-    if let Some(w) = out.iter().find(|s| s.label == "wlc").map(|s| s.mean_abs_diff.mean) {
+    if let Some(w) = out
+        .iter()
+        .find(|s| s.label == "wlc")
+        .map(|s| s.mean_abs_diff.mean)
+    {
         for s in &mut out {
             s.ratio_vs_wlc = if s.mean_abs_diff.mean > 0.0 {
                 w / s.mean_abs_diff.mean

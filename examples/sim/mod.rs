@@ -54,9 +54,10 @@ mod workload;
 
 pub use memory::*;
 pub use metrics::*;
-pub use paper::*;
-pub use plot::*;
 use net::*;
+pub use paper::*;
+#[allow(unused_imports)] // the tests do not draw
+pub use plot::*;
 pub use sched::*;
 pub use thesis::*;
 pub use throughput::*;

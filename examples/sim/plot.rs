@@ -40,7 +40,12 @@ pub fn plot_memory(res: &MemoryResult, path: &Path) -> PlotResult {
     let inside = |r: &MemoryRun| {
         r.free
             .iter()
-            .flat_map(|f| f.iter().zip(&r.times).filter(|(_, &t)| t <= tmax).map(|(v, _)| *v))
+            .flat_map(|f| {
+                f.iter()
+                    .zip(&r.times)
+                    .filter(|(_, &t)| t <= tmax)
+                    .map(|(v, _)| *v)
+            })
             .collect::<Vec<f64>>()
     };
     let vals: Vec<f64> = res.runs.iter().filter(shown).flat_map(inside).collect();
@@ -107,130 +112,157 @@ pub fn plot_memory(res: &MemoryResult, path: &Path) -> PlotResult {
 }
 
 pub fn plot_throughput(res: &ThroughputResult, path: &Path) -> PlotResult {
-    let root = SVGBackend::new(path, (1100, 520)).into_drawing_area();
+    let all = res.peaks();
+    let peaks: Vec<&ThroughputRow> = res
+        .rows
+        .iter()
+        .filter(|r| r.streams == THESIS_STREAMS)
+        .collect();
+    let points = thesis_points();
+    let mut sets: Vec<&str> = Vec::new();
+    let mut scheds: Vec<&str> = Vec::new();
+    for r in &peaks {
+        if !sets.contains(&r.set.as_str()) {
+            sets.push(&r.set);
+        }
+        if !scheds.contains(&r.sched) {
+            scheds.push(r.sched);
+        }
+    }
+    let root = SVGBackend::new(path, (1200, 480)).into_drawing_area();
     root.fill(&WHITE)?;
     let (title, body) = root.split_vertically(40);
     title.titled(
-        "LVS-NAT throughput against real servers (throughput-scaling)",
-        ("sans-serif", 20),
+        "LVS-NAT output packets/s against real servers: simulated at the thesis's load (lines), \
+         the most over the offered-load sweep (grey) and the thesis's measurements (hollow markers)",
+        ("sans-serif", 16),
     )?;
-    let (left, right) = body.split_horizontally(550);
-    let xmax = res.rows.iter().map(|r| r.servers).max().unwrap_or(1) as f64 + 0.5;
-    let xmin = res.rows.iter().map(|r| r.servers).min().unwrap_or(1) as f64 - 0.5;
-    let ymax = res
-        .rows
+    let panels = body.split_evenly((1, sets.len().max(1)));
+    let xmin = peaks.iter().map(|r| r.servers).min().unwrap_or(1) as f64 - 0.5;
+    let xmax = peaks.iter().map(|r| r.servers).max().unwrap_or(1) as f64 + 0.5;
+    let wire = (MSS + HDR) as f64;
+    let link_pps = res.link_bps / wire;
+    let ymax = peaks
         .iter()
-        .map(|r| r.out_bps / 1e6)
-        .fold(res.link_bps / 1e6, f64::max)
-        * 1.15;
-    let mut series: Vec<(String, String)> = Vec::new();
-    for r in &res.rows {
-        let key = (r.sched.to_string(), r.set.clone());
-        if !series.contains(&key) {
-            series.push(key);
-        }
-    }
-    let sets: Vec<String> = {
-        let mut v: Vec<String> = Vec::new();
-        for (_, s) in &series {
-            if !v.contains(s) {
-                v.push(s.clone());
-            }
-        }
-        v
-    };
-    let scheds: Vec<String> = {
-        let mut v: Vec<String> = Vec::new();
-        for (s, _) in &series {
-            if !v.contains(s) {
-                v.push(s.clone());
-            }
-        }
-        v
-    };
-    // left: output bytes per second against servers, link capacity dashed
-    let mut chart = ChartBuilder::on(&left)
-        .caption("output MB/s (IP bytes)", ("sans-serif", 15))
-        .margin(8)
-        .x_label_area_size(30)
-        .y_label_area_size(50)
-        .build_cartesian_2d(xmin..xmax, 0f64..ymax)?;
-    chart
-        .configure_mesh()
-        .x_desc("real servers")
-        .y_desc("MB/s")
-        .light_line_style(WHITE)
-        .draw()?;
-    let cap = res.link_bps / 1e6;
-    chart
-        .draw_series(DashedLineSeries::new(
-            vec![(xmin, cap), (xmax, cap)],
-            6,
-            4,
-            BLACK.stroke_width(1),
-        ))?
-        .label(format!("director link {cap:.1} MB/s"))
-        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], BLACK));
-    for (sched, set) in &series {
-        let color = PALETTE[sets.iter().position(|s| s == set).unwrap_or(0) % PALETTE.len()];
-        let width = 1 + scheds.iter().position(|s| s == sched).unwrap_or(0) as u32 / 2;
-        let pts: Vec<(f64, f64)> = res
-            .rows
+        .map(|r| r.out_pps)
+        .chain(all.iter().map(|r| r.out_pps))
+        .chain(points.iter().map(|p| p.out_pps))
+        .fold(link_pps, f64::max)
+        * 1.12;
+    for (set, area) in sets.iter().zip(panels.iter()) {
+        let mut chart = ChartBuilder::on(area)
+            .caption(format!("{set} files"), ("sans-serif", 15))
+            .margin(8)
+            .x_label_area_size(30)
+            .y_label_area_size(55)
+            .build_cartesian_2d(xmin..xmax, 0f64..ymax)?;
+        chart
+            .configure_mesh()
+            .x_desc("real servers")
+            .y_desc("output packets/s")
+            .light_line_style(WHITE)
+            .draw()?;
+        chart
+            .draw_series(DashedLineSeries::new(
+                vec![(xmin, link_pps), (xmax, link_pps)],
+                3,
+                5,
+                BLACK.mix(0.6).stroke_width(1),
+            ))?
+            .label("100 Mbit/s link, full segments")
+            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], BLACK.mix(0.6)));
+        let grey: Vec<(f64, f64)> = all
             .iter()
-            .filter(|r| r.sched == sched && &r.set == set)
-            .map(|r| (r.servers as f64, r.out_bps / 1e6))
+            .filter(|r| r.set == *set && Some(&r.sched) == scheds.first())
+            .map(|r| (r.servers as f64, r.out_pps))
             .collect();
         chart
-            .draw_series(LineSeries::new(pts.clone(), color.stroke_width(width)))?
-            .label(format!("{set} {sched}"))
-            .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(width))
-            });
-        chart.draw_series(
-            pts.iter()
-                .map(|&(x, y)| Circle::new((x, y), 3, color.filled())),
-        )?;
-    }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .label_font(("sans-serif", 10))
-        .draw()?;
-    // right: connections per second against output packets per second
-    let pmax = res.rows.iter().map(|r| r.out_pps).fold(1.0, f64::max) * 1.1;
-    let cmax = res.rows.iter().map(|r| r.cps).fold(0.1, f64::max) * 1.1;
-    let mut chart = ChartBuilder::on(&right)
-        .caption("connections/s against output packets/s", ("sans-serif", 15))
-        .margin(8)
-        .x_label_area_size(30)
-        .y_label_area_size(50)
-        .build_cartesian_2d(0f64..pmax, 0f64..cmax)?;
-    chart
-        .configure_mesh()
-        .x_desc("output packets/s")
-        .y_desc("connections/s")
-        .light_line_style(WHITE)
-        .draw()?;
-    for set in &sets {
-        let color = PALETTE[sets.iter().position(|s| s == set).unwrap_or(0) % PALETTE.len()];
+            .draw_series(LineSeries::new(
+                grey,
+                RGBColor(150, 150, 150).stroke_width(1),
+            ))?
+            .label(format!(
+                "simulated {}, most over the sweep",
+                scheds.first().copied().unwrap_or("")
+            ))
+            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], RGBColor(150, 150, 150)));
+        let k = scheds.len().max(1) as f64;
+        for (si, sched) in scheds.iter().enumerate() {
+            let color = PALETTE[si % PALETTE.len()];
+            // a small sideways offset per scheduler so equal curves stay visible side by side
+            let dx = (si as f64 - (k - 1.0) / 2.0) * 0.08;
+            let sim: Vec<(f64, f64)> = peaks
+                .iter()
+                .filter(|r| r.sched == *sched && r.set == *set)
+                .map(|r| (r.servers as f64 + dx, r.out_pps))
+                .collect();
+            let dash = [(12u32, 0u32), (8, 4), (3, 3)][si % 3];
+            if dash.1 == 0 {
+                chart
+                    .draw_series(LineSeries::new(sim.clone(), color.stroke_width(2)))?
+                    .label(format!(
+                        "simulated {sched}, {THESIS_STREAMS} download per client"
+                    ))
+                    .legend(move |(x, y)| {
+                        PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
+                    });
+            } else {
+                chart
+                    .draw_series(DashedLineSeries::new(
+                        sim.clone(),
+                        dash.0,
+                        dash.1,
+                        color.stroke_width(2),
+                    ))?
+                    .label(format!(
+                        "simulated {sched}, {THESIS_STREAMS} download per client"
+                    ))
+                    .legend(move |(x, y)| {
+                        PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
+                    });
+            }
+            chart.draw_series(
+                sim.iter()
+                    .map(|&(x, y)| Circle::new((x, y), 2, color.filled())),
+            )?;
+            let th: Vec<(f64, f64)> = points
+                .iter()
+                .filter(|p| p.sched == *sched && p.set == *set && p.out_pps > 0.0)
+                .map(|p| (p.servers as f64 + dx, p.out_pps))
+                .collect();
+            if !th.is_empty() {
+                let style = color.stroke_width(2);
+                let label = format!("thesis {sched}");
+                match si % 3 {
+                    0 => {
+                        chart
+                            .draw_series(th.iter().map(|&p| Circle::new(p, 7, style)))?
+                            .label(label)
+                            .legend(move |(x, y)| Circle::new((x + 9, y), 5, style));
+                    }
+                    1 => {
+                        chart
+                            .draw_series(th.iter().map(|&p| TriangleMarker::new(p, 8, style)))?
+                            .label(label)
+                            .legend(move |(x, y)| TriangleMarker::new((x + 9, y), 6, style));
+                    }
+                    _ => {
+                        chart
+                            .draw_series(th.iter().map(|&p| Cross::new(p, 6, style)))?
+                            .label(label)
+                            .legend(move |(x, y)| Cross::new((x + 9, y), 5, style));
+                    }
+                }
+            }
+        }
         chart
-            .draw_series(
-                res.rows
-                    .iter()
-                    .filter(|r| &r.set == set)
-                    .map(|r| Circle::new((r.out_pps, r.cps), 4, color.filled())),
-            )?
-            .label(set.clone())
-            .legend(move |(x, y)| Circle::new((x + 9, y), 4, color.filled()));
+            .configure_series_labels()
+            .position(SeriesLabelPosition::LowerRight)
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .label_font(("sans-serif", 11))
+            .draw()?;
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .draw()?;
     root.present()?;
     Ok(())
 }

@@ -1,4 +1,5 @@
-//! The LVS-NAT thesis's measured throughput points (examples/thesis-throughput.csv).
+//! The LVS-NAT thesis's measured throughput points (`examples/thesis-throughput.csv`, which
+//! says where each comes from).
 
 /// One measured point of the thesis.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -9,9 +10,33 @@ pub struct ThesisPoint {
     pub set: &'static str,
     /// Real servers.
     pub servers: usize,
-    /// Measured throughput, MB/s.
-    pub mbytes_s: f64,
+    /// Output packets per second (0: not given).
+    pub out_pps: f64,
+    /// Output bytes per second (0: not given).
+    pub out_bps: f64,
 }
 
-/// The thesis's points (see the data file for where each comes from).
-pub const THESIS_POINTS: &[ThesisPoint] = &[];
+const DATA: &str = include_str!("../thesis-throughput.csv");
+
+/// The thesis's points, parsed from the data file (comment lines start with `#`).
+pub fn thesis_points() -> Vec<ThesisPoint> {
+    DATA.lines()
+        .filter(|l| !l.starts_with('#') && !l.starts_with("scheduler,"))
+        .filter_map(|l| {
+            let mut f = l.splitn(6, ',');
+            let sched = f.next()?;
+            let set = f.next()?;
+            let servers = f.next()?.parse().ok()?;
+            let num = |s: Option<&str>| s.and_then(|s| s.parse().ok()).unwrap_or(0.0);
+            let out_pps = num(f.next());
+            let out_bps = num(f.next());
+            Some(ThesisPoint {
+                sched,
+                set,
+                servers,
+                out_pps,
+                out_bps,
+            })
+        })
+        .collect()
+}

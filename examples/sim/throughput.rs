@@ -28,6 +28,13 @@ impl FileSet {
     }
 }
 
+/// The per-request setup time fitted to the thesis's rr/light/2-server point (1281 output
+/// packets/s with four clients downloading one file at a time), ms.
+pub const THESIS_SETUP_MS: f64 = 660.0;
+
+/// Concurrent downloads per client in the thesis (four clients, one download loop each).
+pub const THESIS_STREAMS: u32 = 1;
+
 /// The throughput experiment's parameters.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ThroughputConfig {
@@ -43,14 +50,15 @@ pub struct ThroughputConfig {
     pub link_mbps: f64,
     /// What one real server can serve, Mbit/s (disk, CPU and NIC together).
     pub server_mbps: f64,
-    /// Per-request setup time at a server, ms.
+    /// Per-request setup time at a server, ms; a server prepares one request at a time (the
+    /// throughput model's one fitted parameter, docs/simulation.md).
     pub server_setup_ms: f64,
     /// Each client's NIC, Mbit/s.
     pub client_mbps: f64,
     /// Clients.
     pub clients: u32,
-    /// Concurrent downloads per client.
-    pub streams: u32,
+    /// Concurrent downloads per client: the offered-load sweep (one run per value).
+    pub streams: Vec<u32>,
     /// Round-trip time, ms.
     pub rtt_ms: f64,
     /// Warm-up before measuring, s.
@@ -65,18 +73,18 @@ impl Default for ThroughputConfig {
     fn default() -> Self {
         ThroughputConfig {
             seed: 1,
-            schedulers: vec![SchedKind::Rr, SchedKind::Wrr, SchedKind::Lc, SchedKind::Wlc],
-            server_counts: vec![2, 4, 6, 8],
+            schedulers: vec![SchedKind::Rr, SchedKind::Wrr, SchedKind::Lc],
+            server_counts: (2..=8).collect(),
             sets: ["light", "heavy", "mixed"]
                 .iter()
                 .filter_map(|s| FileSet::named(s))
                 .collect(),
             link_mbps: 100.0,
-            server_mbps: 40.0,
-            server_setup_ms: 5.0,
+            server_mbps: 100.0,
+            server_setup_ms: THESIS_SETUP_MS,
             client_mbps: 100.0,
             clients: 4,
-            streams: 8,
+            streams: vec![1, 2, 4, 8],
             rtt_ms: 0.5,
             warmup_s: 20.0,
             window_s: 120.0,
@@ -93,11 +101,17 @@ impl ThroughputConfig {
     pub fn validate(&self) -> Result<(), SimError> {
         let bad = |s: String| Err(SimError::BadConfig(s));
         if self.server_counts.is_empty()
-            || self.server_counts.iter().any(|&n| n == 0 || n > MAX_SERVERS)
+            || self
+                .server_counts
+                .iter()
+                .any(|&n| n == 0 || n > MAX_SERVERS)
         {
             return bad(format!("--servers-list: server counts 1..={MAX_SERVERS}"));
         }
-        if !(1..=1000).contains(&self.clients) || !(1..=1000).contains(&self.streams) {
+        if !(1..=1000).contains(&self.clients)
+            || self.streams.is_empty()
+            || self.streams.iter().any(|s| !(1..=1000).contains(s))
+        {
             return bad("--clients, --streams: 1..=1000 each".into());
         }
         for (name, v) in [
@@ -138,6 +152,8 @@ pub struct ThroughputRow {
     pub servers: usize,
     /// File set.
     pub set: String,
+    /// Concurrent downloads per client (the offered load).
+    pub streams: u32,
     /// Connections per second.
     pub cps: f64,
     /// Output (director to clients) bytes per second.
@@ -158,36 +174,74 @@ pub struct ThroughputResult {
 impl ThroughputResult {
     /// CSV with the header `scheduler,servers,file_set,cps,out_bps,out_pps`.
     pub fn csv(&self) -> String {
-        let mut s = String::from("scheduler,servers,file_set,cps,out_bps,out_pps\n");
+        let mut s = String::from("scheduler,servers,file_set,streams,cps,out_bps,out_pps\n");
         for r in &self.rows {
             let _ = writeln!(
                 s,
-                "{},{},{},{:.3},{:.0},{:.1}",
-                r.sched, r.servers, r.set, r.cps, r.out_bps, r.out_pps
+                "{},{},{},{},{:.3},{:.0},{:.1}",
+                r.sched, r.servers, r.set, r.streams, r.cps, r.out_bps, r.out_pps
             );
         }
         s
     }
 
-    /// A plain-text table.
+    /// The largest output packet rate over the offered-load sweep for each scheduler, file
+    /// set and server count (the thesis reports the maximum over its load range), in row order.
+    pub fn peaks(&self) -> Vec<&ThroughputRow> {
+        let mut out: Vec<&ThroughputRow> = Vec::new();
+        for r in &self.rows {
+            match out
+                .iter_mut()
+                .find(|p| p.sched == r.sched && p.set == r.set && p.servers == r.servers)
+            {
+                Some(p) if p.out_pps < r.out_pps => *p = r,
+                Some(_) => {}
+                None => out.push(r),
+            }
+        }
+        out
+    }
+
+    /// A plain-text table of the rows at the thesis's offered load, with the thesis's point
+    /// where it gives one.
     pub fn table(&self) -> String {
         let mut s = String::new();
         let _ = writeln!(
             s,
-            "{:<5} {:>7} {:<6} {:>9} {:>12} {:>10} {:>8}",
-            "sched", "servers", "set", "conn/s", "out MB/s", "out pkt/s", "of link"
+            "{:<5} {:>7} {:<6} {:>7} {:>9} {:>10} {:>10} {:>8} {:>12}",
+            "sched",
+            "servers",
+            "set",
+            "streams",
+            "conn/s",
+            "out MB/s",
+            "out pkt/s",
+            "of link",
+            "thesis pkt/s"
         );
-        for r in &self.rows {
+        let points = thesis_points();
+        for r in self.rows.iter().filter(|r| r.streams == THESIS_STREAMS) {
+            let thesis = points
+                .iter()
+                .find(|p| {
+                    p.sched == r.sched
+                        && p.set == r.set
+                        && p.servers == r.servers
+                        && p.out_pps > 0.0
+                })
+                .map_or(String::from("-"), |p| format!("{:.0}", p.out_pps));
             let _ = writeln!(
                 s,
-                "{:<5} {:>7} {:<6} {:>9.2} {:>12.3} {:>10.0} {:>7.1}%",
+                "{:<5} {:>7} {:<6} {:>7} {:>9.2} {:>10.3} {:>10.0} {:>7.1}% {:>12}",
                 r.sched,
                 r.servers,
                 r.set,
+                r.streams,
                 r.cps,
                 r.out_bps / 1e6,
                 r.out_pps,
-                100.0 * r.out_bps / self.link_bps
+                100.0 * r.out_bps / self.link_bps,
+                thesis
             );
         }
         s
@@ -234,7 +288,9 @@ pub fn run_throughput(cfg: &ThroughputConfig) -> Result<ThroughputResult, SimErr
     for set in &cfg.sets {
         for &sched in &cfg.schedulers {
             for &n in &cfg.server_counts {
-                rows.push(run_throughput_point(cfg, sched, n, set)?);
+                for &streams in &cfg.streams {
+                    rows.push(run_throughput_point(cfg, sched, n, set, streams)?);
+                }
             }
         }
     }
@@ -302,6 +358,7 @@ pub(crate) fn run_throughput_point(
     sched: SchedKind,
     n: usize,
     set: &FileSet,
+    streams: u32,
 ) -> Result<ThroughputRow, SimError> {
     let fast = |i: usize| cfg.hetero && i % 2 == 1;
     let weights: Vec<u32> = (0..n).map(|i| if fast(i) { 2 } else { 1 }).collect();
@@ -318,7 +375,7 @@ pub(crate) fn run_throughput_point(
         client: cfg.client_mbps / 8.0 / wire,
         clients: cfg.clients as usize,
     };
-    let streams_total = cfg.clients * cfg.streams;
+    let streams_total = cfg.clients * streams;
     let mut rng: Vec<Rng> = (0..streams_total)
         .map(|s| Rng::new(cfg.seed, 10_000_000 + s as u64))
         .collect();
@@ -342,7 +399,8 @@ pub(crate) fn run_throughput_point(
     let mut gen = 0u64;
     let rtt = (cfg.rtt_ms * 1000.0) as u64;
     let setup_us = (cfg.server_setup_ms * 1000.0) as u64;
-    let streams = cfg.streams;
+    // each server prepares one request at a time (FIFO): when its worker is free again
+    let mut setup_free = vec![0u64; n];
     let client_of = move |s: u32| s / streams;
     while let Some((now, ev)) = q.pop() {
         if now > end {
@@ -380,10 +438,10 @@ pub(crate) fn run_throughput_point(
                 let r = &mut rng[s as usize];
                 let size = set.sizes[r.below(set.sizes.len() as u64) as usize];
                 // each stream of a client cycles through its own range of source ports
-                let span = (64_000 / cfg.streams).max(1);
+                let span = (64_000 / streams).max(1);
                 let p = &mut port[s as usize];
                 *p = (*p + 1) % span;
-                let p = (1024 + (s % cfg.streams) * span + *p) as u16;
+                let p = (1024 + (s % streams) * span + *p) as u16;
                 let ep = client_ep(client_of(s), p);
                 match syn(&mut dir, now, ep) {
                     Some(d) => {
@@ -410,7 +468,9 @@ pub(crate) fn run_throughput_point(
                                 (flows.len() - 1) as u32
                             }
                         };
-                        q.push(now + rtt + setup_us, TpEv::Ready(idx));
+                        let ready = (now + rtt).max(setup_free[server]) + setup_us;
+                        setup_free[server] = ready;
+                        q.push(ready, TpEv::Ready(idx));
                     }
                     None => q.push(now + 1_000_000, TpEv::Start(s)),
                 }
@@ -446,7 +506,7 @@ pub(crate) fn run_throughput_point(
             TpEv::Mark => marks.push(dir.total_stats().counters),
         }
         if reshare {
-            fair_rates(&mut flows, &caps, cfg.streams);
+            fair_rates(&mut flows, &caps, streams);
             gen += 1;
             let next = flows
                 .iter()
@@ -467,6 +527,7 @@ pub(crate) fn run_throughput_point(
         sched: sched.name(),
         servers: n,
         set: set.name.clone(),
+        streams,
         cps: (b.conns - a.conns) as f64 / w,
         out_bps: (b.outbytes - a.outbytes) as f64 / w,
         out_pps: (b.outpkts - a.outpkts) as f64 / w,

@@ -131,11 +131,15 @@ impl Variant {
             ControllerKind::Alt2 => {
                 Ctrl::Free(FreeMemory::alternative2(c, cfg.alt2_k.unwrap_or(K_MAX)))
             }
-            ControllerKind::Classic => Ctrl::Other(Box::new(Classic::<MAX_SERVERS>::new(cfg.classic))),
-            ControllerKind::Headroom => Ctrl::Other(Box::new(Headroom::<MAX_SERVERS>::new(HeadroomConfig {
-                mem_per_conn_kb: c,
-                ..cfg.headroom
-            }))),
+            ControllerKind::Classic => {
+                Ctrl::Other(Box::new(Classic::<MAX_SERVERS>::new(cfg.classic)))
+            }
+            ControllerKind::Headroom => {
+                Ctrl::Other(Box::new(Headroom::<MAX_SERVERS>::new(HeadroomConfig {
+                    mem_per_conn_kb: c,
+                    ..cfg.headroom
+                })))
+            }
         })
     }
 }
