@@ -187,7 +187,11 @@ fn throughput_is_deterministic_and_capped_by_the_link() {
     // the thesis's shapes: heavy files fill the link with two servers already; light files
     // are bound by the servers' per-request setup, so more servers carry more
     assert!(at("heavy", 2).out_bps > 0.95 * a.link_bps, "{:?}", a.rows);
-    assert!(at("light", 4).out_pps > 1.5 * at("light", 2).out_pps, "{:?}", a.rows);
+    assert!(
+        at("light", 4).out_pps > 1.5 * at("light", 2).out_pps,
+        "{:?}",
+        a.rows
+    );
     let points = sim::thesis_points();
     assert_eq!(points.len(), 20);
     assert!(points
