@@ -26,6 +26,10 @@ mod mgmt;
 mod neigh;
 #[path = "lvsd/offload.rs"]
 mod offload;
+#[path = "lvsd/registry.rs"]
+mod registry;
+#[path = "lvsd/registry_api.rs"]
+mod registry_api;
 #[path = "lvsd/rules.rs"]
 mod rules;
 #[path = "lvsd/sched.rs"]
@@ -173,8 +177,14 @@ fn run(args: &[String]) -> Result<(), String> {
             }
             None => http::Tokens::default(),
         };
+        let reg = match &d.opts.registry {
+            Some(p) => {
+                Some(registry::Registry::open(p).map_err(|e| format!("{}: {e:?}", p.display()))?)
+            }
+            None => None,
+        };
         let (client, rx) = mgmt::link(&wake_w).map_err(|e| e.to_string())?;
-        http::spawn(addr, client, tokens)?;
+        http::spawn(addr, client, tokens, reg)?;
         d.mgmt = Some(rx);
         eprintln!("lvsd: status page, API and /metrics on http://{addr}/");
     }

@@ -81,6 +81,12 @@ def main():
         js(sid, f"document.querySelector(\"{sel}\").click(); return true")
         wait(sid, f"const r = document.querySelector(\"tr[data-server='{SERVER}'] td.weight\");"
                   " return r && r.textContent === '0'", "the page to show weight 0")
+        # a hostile description renders as text: no script runs, the markup shows literally
+        wait(sid, "return !!document.querySelector(\"tr[data-host='xss'] td.desc\")", "the hosts table")
+        shown = js(sid, "return document.querySelector(\"tr[data-host='xss'] td.desc\").textContent")
+        ran = js(sid, "return window.__xss === 1")
+        if ran or "<script>" not in shown:
+            raise SystemExit(f"FAIL: the page did not escape a description: ran={ran} shown={shown!r}")
         shots.append(shot(sid, "status-page-drained.png"))
         call("POST", f"/session/{sid}/window/rect", {"width": 390, "height": 844})
         time.sleep(1.2)

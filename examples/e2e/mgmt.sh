@@ -92,16 +92,21 @@ cat > "$WORK/rules" <<EOF
 -a -t 198.18.0.10:80 -r 198.18.1.11:8080 -m -w 1
 -a -t 198.18.0.10:80 -r 198.18.1.12:8080 -m -w 1
 EOF
-printf 'viewer %s\noperator %s\n' "$VIEWER" "$OPERATOR" > "$WORK/tokens"
+ADMIN=admin-00112233445566778899
+printf 'viewer %s\noperator %s ops\nadmin %s\n' "$VIEWER" "$OPERATOR" "$ADMIN" > "$WORK/tokens"
+start_lvsd() {
+  nsx "$NS_D" "$LVSD" --rules "$WORK/rules" --iface d0 --iface d1 \
+    --addr d0=198.18.0.1/24 --addr d1=198.18.1.1/24 --control "$CTL" \
+    --http 127.0.0.1:9180 --http-tokens "$WORK/tokens" --registry "$WORK/registry.db" \
+    > "$WORK/lvsd.out" 2> "$WORK/lvsd.err" &
+  for _ in $(seq 1 50); do [ -S "$CTL" ] && break; sleep 0.1; done
+  [ -S "$CTL" ] || die "lvsd did not start: $(cat "$WORK/lvsd.err")"
+  LVSD_PID=$(sed -n 's/^lvsd: .* pid \([0-9]*\)$/\1/p' "$WORK/lvsd.err")
+  for _ in $(seq 1 50); do [ "$(http "$API/metrics")" = 200 ] && break; sleep 0.1; done
+}
 
-say "starting lvsd with --http"
-nsx "$NS_D" "$LVSD" --rules "$WORK/rules" --iface d0 --iface d1 \
-  --addr d0=198.18.0.1/24 --addr d1=198.18.1.1/24 --control "$CTL" \
-  --http 127.0.0.1:9180 --http-tokens "$WORK/tokens" > "$WORK/lvsd.out" 2> "$WORK/lvsd.err" &
-for _ in $(seq 1 50); do [ -S "$CTL" ] && break; sleep 0.1; done
-[ -S "$CTL" ] || die "lvsd did not start: $(cat "$WORK/lvsd.err")"
-LVSD_PID=$(sed -n 's/^lvsd: .* pid \([0-9]*\)$/\1/p' "$WORK/lvsd.err")
-for _ in $(seq 1 50); do [ "$(http "$API/metrics")" = 200 ] && break; sleep 0.1; done
+say "starting lvsd with --http and --registry"
+start_lvsd
 
 say "a known workload: $N requests through the VIP"
 ok=0
@@ -124,7 +129,9 @@ echo "$N" > "$OUT/requests"
 [ "$(http "$API/")" = 200 ] && grep -q "<title>lvsd</title>" "$WORK/body" || die "status page"
 
 say "refusals change nothing"
+reg() { http -H "Authorization: Bearer $ADMIN" "$API/api/v1/registry" >/dev/null; cat "$WORK/body"; }
 ctl -S -n > "$WORK/save.before"
+reg > "$WORK/reg.before"
 refused=0
 expect() { # expect CODE WHAT curl-args...
   local want=$1 what=$2; shift 2
@@ -150,12 +157,37 @@ expect 400 "two commands in one body" -X POST -H "Authorization: Bearer $OPERATO
 expect 404 "path traversal" --path-as-is "$API/../../etc/passwd"
 expect 405 "wrong method" -X PUT -H "Authorization: Bearer $OPERATOR" \
   --data-binary "$DRAIN" "$API/api/v1/command"
+H='{"name":"rs9","role":"real-server","addresses":["198.18.1.19"]}'
+OP=(-H "Authorization: Bearer $OPERATOR" -H "Content-Type: application/json")
+expect 401 "registry write without a token" -X POST --data-binary "$H" "$API/api/v1/hosts"
+expect 403 "registry write with a viewer token" -X POST -H "Authorization: Bearer $VIEWER" \
+  --data-binary "$H" "$API/api/v1/hosts"
+expect 400 "SQL-looking host name" -X POST "${OP[@]}" \
+  --data-binary '{"name":"x\u0027;DROP TABLE hosts;--","role":"other"}' "$API/api/v1/hosts"
+expect 400 "path traversal in a host name" -X POST "${OP[@]}" \
+  --data-binary '{"name":"../../etc/passwd","role":"other"}' "$API/api/v1/hosts"
+expect 400 "unknown JSON field" -X POST "${OP[@]}" \
+  --data-binary '{"name":"rs9","role":"other","is_admin":true}' "$API/api/v1/hosts"
+expect 413 "oversized JSON" -X POST "${OP[@]}" --data-binary @"$WORK/big" "$API/api/v1/hosts"
+expect 403 "the audit log with an operator token" -H "Authorization: Bearer $OPERATOR" \
+  "$API/api/v1/audit"
+expect 404 "deleting a host that is not there" -X DELETE "${OP[@]}" "$API/api/v1/hosts/nosuch"
 ctl -S -n > "$WORK/save.after"
 changed=0
 cmp -s "$WORK/save.before" "$WORK/save.after" || changed=1
+reg > "$WORK/reg.after"
+cmp -s "$WORK/reg.before" "$WORK/reg.after" || changed=1
 grep -q "DROP\|etc/passwd\|$OPERATOR\|$VIEWER" "$WORK/lvsd.err" && die "a secret or hostile input reached the log"
 echo "MGMT authz-refused=$refused changed=$changed"
 [ "$changed" = 0 ] || die "a refused request changed the rules"
+
+say "the registry: a host whose description is markup, audited"
+[ "$(http -X POST "${OP[@]}" --data-binary \
+  '{"name":"xss","role":"other","description":"<script>window.__xss=1</script><img src=x onerror=\"window.__xss=1\">"}' \
+  "$API/api/v1/hosts")" = 201 ] || die "host create: $(cat "$WORK/body")"
+[ "$(http -H "Authorization: Bearer $ADMIN" "$API/api/v1/audit")" = 200 ] || die "audit"
+python3 -c 'import json,sys; a=json.load(open(sys.argv[1]))[0]; sys.exit(not (a["who"], a["action"], a["object"]) == ("ops", "create", "host/xss"))' \
+  "$WORK/body" || die "audit: $(cat "$WORK/body")"
 
 say "headless Chromium: live counts, token, drain button, screenshots"
 if command -v chromedriver >/dev/null && command -v chromium >/dev/null; then
@@ -181,4 +213,49 @@ say "an operator drains a real server through the API"
   || die "drain refused: $(cat "$WORK/body")"
 ctl -L -n | grep -Eq '198\.18\.1\.11:8080 +Masq +0 ' || die "weight not 0: $(ctl -L -n)"
 echo "MGMT api-drain=ok"
+
+say "crash safety: kill -9 during a burst of registry writes"
+cat > "$WORK/writer.py" <<'PY'
+import json, sys, urllib.request
+api, token, acked = sys.argv[1:4]
+with open(acked, "w") as out:
+    for i in range(2000):
+        body = json.dumps({"name": f"h{i:04}", "role": "real-server",
+                           "addresses": [f"198.19.{i // 250}.{i % 250 + 1}"], "cpu": "x86_64",
+                           "memory_mb": 1024 + i, "description": "written under fire"}).encode()
+        req = urllib.request.Request(api + "/api/v1/hosts", data=body, method="POST",
+            headers={"Authorization": "Bearer " + token, "Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=5) as r:
+                if r.status == 201:
+                    out.write(f"h{i:04}\n"); out.flush()
+        except Exception:
+            break
+PY
+nsx "$NS_D" python3 "$WORK/writer.py" "$API" "$OPERATOR" "$WORK/acked" &
+WRITER=$!
+for _ in $(seq 1 100); do [ "$( { wc -l < "$WORK/acked"; } 2>/dev/null || echo 0)" -ge 40 ] && break; sleep 0.05; done
+kill -9 "$LVSD_PID"
+wait "$WRITER" 2>/dev/null || true
+rm -f "$CTL"
+acked=$(wc -l < "$WORK/acked")
+[ "$acked" -ge 1 ] || die "no write was acknowledged before the kill"
+start_lvsd
+[ "$(http -H "Authorization: Bearer $VIEWER" "$API/api/v1/hosts")" = 200 ] || die "hosts after restart"
+python3 - "$WORK/body" "$WORK/acked" "$WORK/registry.db" > "$WORK/crash.out" <<'PY'
+import json, sqlite3, sys
+hosts = {h["name"]: h for h in json.load(open(sys.argv[1]))}
+acked = [l.strip() for l in open(sys.argv[2]) if l.strip()]
+lost = [n for n in acked if n not in hosts]
+# every stored record is whole: all fields, the values the writer sent
+half = [n for n, h in hosts.items() if n.startswith("h") and n != "h" and
+        (h["description"] != "written under fire" or h["memory_mb"] != 1024 + int(n[1:]))]
+db = sqlite3.connect(sys.argv[3])
+ok = db.execute("pragma integrity_check").fetchone()[0]
+print(len(acked), len(lost), len(half), ok)
+PY
+read -r n lost half integrity < "$WORK/crash.out"
+echo "MGMT crash-writes-acked=$n lost=$lost"
+[ "$lost" = 0 ] && [ "$half" = 0 ] && [ "$integrity" = ok ] \
+  || die "after kill -9: lost=$lost half-written=$half integrity=$integrity"
 say "done"

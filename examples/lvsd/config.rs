@@ -27,8 +27,10 @@ options:
   --http ADDR:PORT        serve the status page, the JSON API (/api/v1/status,
                           /api/v1/command) and Prometheus /metrics there (e.g.
                           127.0.0.1:9180; bind to localhost unless a firewall guards it)
-  --http-tokens FILE      `ROLE TOKEN` lines (viewer, operator, admin) for the HTTP API;
-                          without it, reads are open and writes refused
+  --http-tokens FILE      `ROLE TOKEN [NAME]` lines (viewer, operator, admin) for the HTTP
+                          API; without it, reads are open and writes refused
+  --registry FILE         the host and cluster registry (SQLite, created if missing), served
+                          under /api/v1/hosts, /api/v1/clusters, /api/v1/audit with --http
   --conns N               connection table size (rounded up to a power of two; 65536)
   --services N            most virtual services (64)
   --dests N               most real servers over all services (1024)
@@ -202,6 +204,8 @@ pub struct Options {
     pub http: Option<std::net::SocketAddr>,
     /// HTTP API tokens file.
     pub http_tokens: Option<PathBuf>,
+    /// Registry database.
+    pub registry: Option<PathBuf>,
     /// Connection table size.
     pub conns: usize,
     /// Service capacity.
@@ -301,6 +305,7 @@ impl Options {
             control: None,
             http: None,
             http_tokens: None,
+            registry: None,
             conns: 65536,
             services: 64,
             dests: 1024,
@@ -390,6 +395,7 @@ impl Options {
                     );
                 }
                 "--http-tokens" => o.http_tokens = Some(PathBuf::from(value()?)),
+                "--registry" => o.registry = Some(PathBuf::from(value()?)),
                 "--conns" => o.conns = number(value()?, 1 << 24)?,
                 "--services" => o.services = number(value()?, 4096)?,
                 "--dests" => o.dests = number(value()?, 65535)?,

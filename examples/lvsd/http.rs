@@ -7,9 +7,10 @@
 //! | `GET /metrics` | OpenMetrics text ([`crate::metrics`]) | anyone |
 //! | `GET /api/v1/status` | the [`crate::mgmt::Snapshot`] as JSON | viewer (anyone without `--http-tokens`) |
 //! | `POST /api/v1/command` | runs one control command (`lvsd ctl` syntax, the body as text); JSON `{"ok":..,"output":..}` | operator, admin |
+//! | `/api/v1/hosts`, `/api/v1/clusters`, ... | the registry (`--registry FILE`), see [`crate::registry_api`] | by method |
 //!
-//! Access: `--http-tokens FILE` holds lines `ROLE TOKEN` (`viewer`, `operator`, `admin`; `#`
-//! comments). A request presents `Authorization: Bearer TOKEN`. Without the file, reads are
+//! Access: `--http-tokens FILE` holds lines `ROLE TOKEN [NAME]` (`viewer`, `operator`,
+//! `admin`; the name is what the audit log records; `#` comments). A request presents `Authorization: Bearer TOKEN`. Without the file, reads are
 //! open and every write is refused: a management port never accepts changes from anyone by
 //! default. Tokens travel in a header, never in a cookie, so a page of another origin cannot
 //! make the browser send one (no CSRF); tokens are compared in constant time and never
@@ -17,6 +18,8 @@
 
 use crate::metrics;
 use crate::mgmt::Client;
+use crate::registry::Registry;
+use crate::registry_api;
 use std::io::Read;
 use std::net::SocketAddr;
 use tiny_http::{Header, Method, Request, Response, Server};
@@ -40,7 +43,7 @@ pub enum Role {
 /// The tokens of `--http-tokens`.
 #[derive(Debug, Default, Clone)]
 pub struct Tokens {
-    entries: Vec<(Role, Vec<u8>)>,
+    entries: Vec<(Role, Vec<u8>, String)>,
 }
 
 impl Tokens {
@@ -72,10 +75,20 @@ impl Tokens {
                     i + 1
                 ));
             }
+            let name = match it.next() {
+                Some(n) if crate::registry::valid_name(n) => n.to_string(),
+                Some(_) => {
+                    return Err(format!(
+                        "line {}: a token name is 1-64 of A-Z a-z 0-9 . _ -",
+                        i + 1
+                    ))
+                }
+                None => format!("{role:?}").to_lowercase(),
+            };
             if it.next().is_some() {
-                return Err(format!("line {}: expected `ROLE TOKEN`", i + 1));
+                return Err(format!("line {}: expected `ROLE TOKEN [NAME]`", i + 1));
             }
-            entries.push((role, token.as_bytes().to_vec()));
+            entries.push((role, token.as_bytes().to_vec(), name));
         }
         Ok(Tokens { entries })
     }
@@ -85,19 +98,25 @@ impl Tokens {
         !self.entries.is_empty()
     }
 
-    /// The role of a presented token (constant time in the token's bytes).
-    pub fn role(&self, presented: &[u8]) -> Option<Role> {
-        let mut found = None;
-        for (role, t) in &self.entries {
+    /// The role and name of a presented token (constant time in the token's bytes).
+    pub fn who(&self, presented: &[u8]) -> Option<(Role, &str)> {
+        let mut found: Option<(Role, &str)> = None;
+        for (role, t, name) in &self.entries {
             let mut diff = u8::from(t.len() != presented.len());
             for (i, b) in t.iter().enumerate() {
                 diff |= b ^ presented.get(i).copied().unwrap_or(0);
             }
-            if diff == 0 {
-                found = found.max(Some(*role));
+            if diff == 0 && found.is_none_or(|(r, _)| *role > r) {
+                found = Some((*role, name));
             }
         }
         found
+    }
+
+    /// The role of a presented token.
+    #[cfg(test)]
+    pub fn role(&self, presented: &[u8]) -> Option<Role> {
+        self.who(presented).map(|(r, _)| r)
     }
 }
 
@@ -112,7 +131,8 @@ pub struct Answer {
     pub body: String,
 }
 
-fn json(status: u16, v: &serde_json::Value) -> Answer {
+/// A JSON answer.
+pub fn json(status: u16, v: &serde_json::Value) -> Answer {
     Answer {
         status,
         content_type: "application/json",
@@ -120,7 +140,8 @@ fn json(status: u16, v: &serde_json::Value) -> Answer {
     }
 }
 
-fn error(status: u16, msg: &str) -> Answer {
+/// A JSON error answer `{"error": msg}`.
+pub fn error(status: u16, msg: &str) -> Answer {
     json(status, &serde_json::json!({ "error": msg }))
 }
 
@@ -129,16 +150,27 @@ fn error(status: u16, msg: &str) -> Answer {
 pub fn handle(
     client: &Client,
     tokens: &Tokens,
+    registry: Option<&mut Registry>,
     method: &str,
     path: &str,
     auth: Option<&str>,
     body: Option<&str>,
 ) -> Answer {
-    let role = auth
+    let who = auth
         .and_then(|a| a.strip_prefix("Bearer "))
-        .and_then(|t| tokens.role(t.trim().as_bytes()));
+        .and_then(|t| tokens.who(t.trim().as_bytes()));
+    let role = who.map(|(r, _)| r);
     let presented_bad = auth.is_some() && role.is_none();
     let path = path.split('?').next().unwrap_or("");
+    if let Some(reg) = registry {
+        if presented_bad {
+            if let Some(a) = registry_api::route(reg, method, path, None, body) {
+                return a;
+            }
+        } else if let Some(a) = registry_api::route(reg, method, path, who, body) {
+            return a;
+        }
+    }
     match (method, path) {
         ("GET", "/") | ("GET", "/index.html") => Answer {
             status: 200,
@@ -200,10 +232,12 @@ fn header(name: &str, value: &str) -> Option<Header> {
     Header::from_bytes(name.as_bytes(), value.as_bytes()).ok()
 }
 
-fn serve_one(client: &Client, tokens: &Tokens, mut req: Request) {
+fn serve_one(client: &Client, tokens: &Tokens, registry: Option<&mut Registry>, mut req: Request) {
     let method = match req.method() {
         Method::Get => "GET",
         Method::Post => "POST",
+        Method::Put => "PUT",
+        Method::Delete => "DELETE",
         _ => "OTHER",
     };
     let path = req.url().to_string();
@@ -226,6 +260,7 @@ fn serve_one(client: &Client, tokens: &Tokens, mut req: Request) {
     let a = handle(
         client,
         tokens,
+        registry,
         method,
         &path,
         auth.as_deref(),
@@ -253,13 +288,18 @@ fn serve_one(client: &Client, tokens: &Tokens, mut req: Request) {
 ///
 /// # Errors
 /// The address cannot be bound.
-pub fn spawn(addr: SocketAddr, client: Client, tokens: Tokens) -> Result<(), String> {
+pub fn spawn(
+    addr: SocketAddr,
+    client: Client,
+    tokens: Tokens,
+    mut registry: Option<Registry>,
+) -> Result<(), String> {
     let server = Server::http(addr).map_err(|e| format!("--http {addr}: {e}"))?;
     std::thread::Builder::new()
         .name("lvsd-http".into())
         .spawn(move || {
             for req in server.incoming_requests() {
-                serve_one(&client, &tokens, req);
+                serve_one(&client, &tokens, registry.as_mut(), req);
             }
         })
         .map_err(|e| e.to_string())?;
@@ -283,7 +323,7 @@ mod test {
             .unwrap_err()
             .contains("line 1"));
         assert!(Tokens::parse("admin short").unwrap_err().contains("16"));
-        let e = Tokens::parse("admin abcdefghijklmnopq extra").unwrap_err();
+        let e = Tokens::parse("admin abcdefghijklmnopq name extra").unwrap_err();
         assert!(
             !e.contains("abcdefghijklmnopq"),
             "the token is never quoted: {e}"

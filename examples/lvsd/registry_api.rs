@@ -1,0 +1,124 @@
+//! The registry's part of the JSON API ([`crate::http`]):
+//!
+//! | method and path | answer | who |
+//! |---|---|---|
+//! | `GET /api/v1/hosts`, `GET /api/v1/clusters` | every record | viewer |
+//! | `POST /api/v1/hosts`, `POST /api/v1/clusters` | creates one (JSON body; 201, 409 if it exists) | operator |
+//! | `PUT /api/v1/hosts/NAME`, `PUT /api/v1/clusters/NAME` | replaces one (the body's name must be NAME) | operator |
+//! | `DELETE /api/v1/hosts/NAME`, `DELETE /api/v1/clusters/NAME` | removes one | operator |
+//! | `GET /api/v1/registry` | hosts and clusters, one JSON document (export) | viewer |
+//! | `GET /api/v1/registry.ldif` | the same as LDIF | viewer |
+//! | `GET /api/v1/audit` | the newest 200 changes: who, what, when | admin |
+//!
+//! Unknown JSON fields, names outside `A-Z a-z 0-9 . _ -`, bad addresses: 400 and nothing
+//! changes.
+
+use crate::http::{error, json, Answer, Role};
+use crate::registry::{Cluster, Host, Kind, Registry, RegistryError};
+
+fn stored(e: &RegistryError) -> Answer {
+    match e {
+        RegistryError::Invalid(m) => error(400, m),
+        RegistryError::NotFound => error(404, "no such record"),
+        RegistryError::Exists => error(409, "a record of that name exists"),
+        RegistryError::Storage(m) => {
+            eprintln!("lvsd: registry: {m}");
+            error(500, "the registry failed; see lvsd's log")
+        }
+    }
+}
+
+fn listed<T: serde::Serialize>(r: Result<Vec<T>, RegistryError>) -> Answer {
+    match r.map(serde_json::to_value) {
+        Ok(Ok(v)) => json(200, &v),
+        Ok(Err(_)) => error(500, "not serialisable"),
+        Err(e) => stored(&e),
+    }
+}
+
+/// Answers `method path` when it is a registry resource (`None` otherwise). `who` is the
+/// caller's role and token name, already authenticated; `body` the bounded body.
+pub fn route(
+    reg: &mut Registry,
+    method: &str,
+    path: &str,
+    who: Option<(Role, &str)>,
+    body: Option<&str>,
+) -> Option<Answer> {
+    let rest = path.strip_prefix("/api/v1/")?;
+    let (kind, name) = match rest.split_once('/') {
+        Some(("hosts", n)) => (Some(Kind::Host), Some(n)),
+        Some(("clusters", n)) => (Some(Kind::Cluster), Some(n)),
+        None if rest == "hosts" => (Some(Kind::Host), None),
+        None if rest == "clusters" => (Some(Kind::Cluster), None),
+        None if ["registry", "registry.ldif", "audit"].contains(&rest) => (None, None),
+        _ => return None,
+    };
+    let need = match (method, kind, rest) {
+        ("GET", _, "audit") => Role::Admin,
+        ("GET", _, _) => Role::Viewer,
+        _ => Role::Operator,
+    };
+    let Some((role, name_of_caller)) = who else {
+        return Some(error(401, "a token is needed"));
+    };
+    if role < need {
+        return Some(error(403, "this token's role may not do that"));
+    }
+    let Some(kind) = kind else {
+        return Some(match rest {
+            "audit" => listed(reg.audit(200)),
+            "registry.ldif" => match reg.ldif("dc=lvs") {
+                Ok(t) => Answer {
+                    status: 200,
+                    content_type: "text/plain; charset=utf-8",
+                    body: t,
+                },
+                Err(e) => stored(&e),
+            },
+            _ => match (reg.hosts(), reg.clusters()) {
+                (Ok(h), Ok(c)) => json(200, &serde_json::json!({ "hosts": h, "clusters": c })),
+                (Err(e), _) | (_, Err(e)) => stored(&e),
+            },
+        });
+    };
+    let parse_body = || -> Result<serde_json::Value, Answer> {
+        let b = body.ok_or_else(|| error(413, "request body too large"))?;
+        serde_json::from_str(b).map_err(|e| error(400, &format!("bad JSON: {e}")))
+    };
+    let result = match (method, name) {
+        ("GET", None) => {
+            return Some(match kind {
+                Kind::Host => listed(reg.hosts()),
+                Kind::Cluster => listed(reg.clusters()),
+            })
+        }
+        ("POST", None) | ("PUT", Some(_)) => {
+            let v = match parse_body() {
+                Ok(v) => v,
+                Err(a) => return Some(a),
+            };
+            let create = name.is_none();
+            let named = |n: &str| name.is_none_or(|want| want == n);
+            match kind {
+                Kind::Host => match serde_json::from_value::<Host>(v) {
+                    Ok(h) if named(&h.name) => reg.put_host(&h, create, name_of_caller),
+                    Ok(_) => return Some(error(400, "the body's name differs from the path's")),
+                    Err(e) => return Some(error(400, &format!("bad host: {e}"))),
+                },
+                Kind::Cluster => match serde_json::from_value::<Cluster>(v) {
+                    Ok(c) if named(&c.name) => reg.put_cluster(&c, create, name_of_caller),
+                    Ok(_) => return Some(error(400, "the body's name differs from the path's")),
+                    Err(e) => return Some(error(400, &format!("bad cluster: {e}"))),
+                },
+            }
+            .map(|()| if create { 201 } else { 200 })
+        }
+        ("DELETE", Some(n)) => reg.delete(kind, n, name_of_caller).map(|()| 200),
+        _ => return Some(error(405, "method not allowed")),
+    };
+    Some(match result {
+        Ok(status) => json(status, &serde_json::json!({ "ok": true })),
+        Err(e) => stored(&e),
+    })
+}
