@@ -120,6 +120,7 @@ mod config;
 mod control;
 mod defense;
 mod expiry;
+#[cfg(feature = "ipvsadm")]
 mod listing;
 mod memory;
 mod packet;

@@ -12,6 +12,8 @@
 //! - [`conn`]: the fixed-capacity connection table.
 //! - [`director`]: services, scheduling, persistence and verdicts.
 //! - [`stats`]: counters and the kernel's rate estimator.
+//! - `ipvsadm` (feature `ipvsadm`): the `ipvsadm-save`/`-restore` rule language and the
+//!   `ipvsadm -L -n` listings, for tools and daemons; a firmware build leaves it out.
 //!
 //! There are no clocks, no random numbers and no sockets inside: time comes in as an argument,
 //! hash keys are constructor arguments, and outputs are returned as values.
@@ -46,6 +48,7 @@ pub use sched::{SchedRequest, Scheduler};
 pub use time::{Duration, Instant};
 pub mod service;
 pub use service::{Persistence, ServiceConfig, ServiceId};
+#[cfg(feature = "ipvsadm")]
 pub mod ipvsadm;
 pub mod stats;
 pub mod sync;

@@ -497,6 +497,7 @@ fn quiescent_templates_expire_only_with_the_option() {
     }
 }
 
+#[cfg(feature = "ipvsadm")]
 #[test]
 fn templates_become_assured_and_are_listed_so() {
     let mut mem = Mem::new(64);

@@ -1,6 +1,6 @@
 //! Scheduler flags survive into listings: `AnyScheduler::sched_flags` reports what `-b` set.
 
-use lvs_core::ipvsadm::SchedFlags as ListFlags;
+use lvs_core::sched::SchedFlags as ListFlags;
 use lvs_core::Scheduler;
 use lvs_sched::{AnyScheduler, SchedOptions};
 
