@@ -28,7 +28,14 @@ struct StdConn {
 fn bench_size(c: &mut Criterion, n: usize) {
     let cap = (n + n / 4).next_power_of_two();
     let mut storage = vec![ConnSlot::EMPTY; cap];
-    let mut table = ConnTable::new(&mut storage, SipKey(0x1234, 0x5678), Instant::ZERO).unwrap();
+    let mut wheel = Box::new(lvs_core::conn::TimerWheel::new());
+    let mut table = ConnTable::new(
+        &mut storage,
+        &mut wheel,
+        SipKey(0x1234, 0x5678),
+        Instant::ZERO,
+    )
+    .unwrap();
     let mut map: HashMap<ConnKey, StdConn> = HashMap::with_capacity(cap);
     for i in 0..n as u32 {
         let k = key(i);

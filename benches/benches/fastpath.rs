@@ -140,6 +140,7 @@ struct Memory {
     dests: Vec<Dest>,
     stats: Vec<Stats>,
     order: Vec<DestId>,
+    fixed: Box<lvs_core::director::DirectorFixed>,
 }
 
 impl Memory {
@@ -167,6 +168,7 @@ impl Memory {
             dests: vec![blank; dests],
             stats: vec![Stats::default(); dests],
             order: vec![DestId(0); dests],
+            fixed: Box::default(),
         }
     }
 
@@ -177,6 +179,7 @@ impl Memory {
             dests: &mut self.dests,
             dest_stats: &mut self.stats,
             order: &mut self.order,
+            fixed: &mut self.fixed,
         }
     }
 }

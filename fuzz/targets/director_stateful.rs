@@ -92,6 +92,7 @@ struct Mem {
     dests: Vec<Dest>,
     stats: Vec<Stats>,
     order: Vec<DestId>,
+    fixed: Box<lvs_core::director::DirectorFixed>,
 }
 
 impl Mem {
@@ -107,6 +108,7 @@ impl Mem {
             dests: vec![blank; POOL],
             stats: vec![Stats::default(); POOL],
             order: vec![DestId(0); POOL],
+            fixed: Box::default(),
         }
     }
     fn borrow(&mut self) -> DirectorMemory<'_, Rr> {
@@ -116,6 +118,7 @@ impl Mem {
             dests: &mut self.dests,
             dest_stats: &mut self.stats,
             order: &mut self.order,
+            fixed: &mut self.fixed,
         }
     }
 }

@@ -34,6 +34,7 @@ mod table;
 #[cfg(test)]
 mod tests;
 mod wheel;
+pub use wheel::TimerWheel;
 
 const NIL: u32 = u32::MAX;
 // `tprev` of the head of the list being processed by `next_expired`
@@ -357,14 +358,15 @@ pub struct TableStats {
     pub removed: u64,
 }
 
-/// The connection table over caller-provided storage.
+/// The connection table over caller-provided storage: the slots and the timer wheel.
 ///
 /// ```
-/// use lvs_core::conn::{ConnKey, ConnSlot, ConnTable, NewConn};
+/// use lvs_core::conn::{ConnKey, ConnSlot, ConnTable, NewConn, TimerWheel};
 /// use lvs_core::hash::SipKey;
 /// use lvs_core::{DestId, Instant, Protocol};
 /// let mut storage = [ConnSlot::EMPTY; 64];
-/// let mut t = ConnTable::new(&mut storage, SipKey(1, 2), Instant::ZERO).unwrap();
+/// let mut wheel = TimerWheel::new();
+/// let mut t = ConnTable::new(&mut storage, &mut wheel, SipKey(1, 2), Instant::ZERO).unwrap();
 /// let key = ConnKey { proto: Protocol::Tcp, caddr: "198.19.0.7".parse().unwrap(), cport: 40001,
 ///                     vaddr: "198.18.0.1".parse().unwrap(), vport: 80 };
 /// let h = t.insert(NewConn { key, dest: DestId(0), state: 0, flags: 0 }, Instant::ZERO).unwrap();
@@ -376,8 +378,7 @@ pub struct ConnTable<'a> {
     seed: SipKey,
     free: u32,
     len: u32,
-    wheel: [u32; WHEEL_SLOTS],
-    wheel_bits: [u64; WHEEL_WORDS],
+    wheel: &'a mut TimerWheel,
     // last wheel tick processed completely
     wheel_tick: u64,
     // detached list of the slot being processed

@@ -131,9 +131,9 @@ mod svc_index;
 
 pub use config::DirectorConfig;
 pub use defense::{Defense, EMBRYO_RING_LEN};
-pub use memory::DirectorMemory;
 #[cfg(feature = "alloc")]
 pub use memory::OwnedMemory;
+pub use memory::{memory_bytes, DirectorFixed, DirectorMemory};
 use replication::SYNC_CTL_ASSURED;
 pub use replication::{SyncCounters, SyncRole, SYNC_OUTBOX_LEN};
 
@@ -339,7 +339,7 @@ pub struct DirectorCounters {
 /// The director.
 ///
 /// ```
-/// use lvs_core::director::{Director, DirectorConfig, DirectorMemory, PacketMeta, Service, Verdict};
+/// use lvs_core::director::{Director, DirectorConfig, DirectorFixed, DirectorMemory, PacketMeta, Service, Verdict};
 /// use lvs_core::conn::ConnSlot;
 /// use lvs_core::stats::Stats;
 /// use lvs_core::{Dest, DestConfig, DestId, DestSet, Endpoint, FlowKey, FwdMethod, Instant, Protocol,
@@ -359,8 +359,9 @@ pub struct DirectorCounters {
 /// let mut services: [Option<Service<First>>; 2] = [None, None];
 /// let blank = Dest::new(&DestConfig::new(Endpoint::v4([0; 4], 0), FwdMethod::Masq, 0));
 /// let (mut dests, mut stats, mut order) = ([blank; 4], [Stats::default(); 4], [DestId(0); 4]);
+/// let mut fixed = DirectorFixed::new(); // timer wheel, rings, service index: 47 KiB
 /// let mem = DirectorMemory { conns: &mut conns, services: &mut services, dests: &mut dests,
-///                            dest_stats: &mut stats, order: &mut order };
+///                            dest_stats: &mut stats, order: &mut order, fixed: &mut fixed };
 /// let mut dir = Director::new(DirectorConfig::new(SipKey(1, 2)), mem, Instant::ZERO).unwrap();
 /// let vip = Endpoint::v4([198, 18, 0, 1], 80);
 /// let svc = dir.add_service(ServiceConfig::new(ServiceKey::Addr { proto: Protocol::Tcp, vip }), First).unwrap();
@@ -382,8 +383,8 @@ pub struct Director<'a, S: Scheduler> {
     total: Stats,
     counters: DirectorCounters,
     next_estimate: Instant,
-    embryos: defense::EmbryoRing,
-    outbox: replication::Outbox,
+    embryos: &'a mut defense::EmbryoRing,
+    outbox: &'a mut replication::Outbox,
     // next slot of the sweep of removed real servers' entries
     sweep: Option<u32>,
     // the latest time a call carried
@@ -395,7 +396,7 @@ pub struct Director<'a, S: Scheduler> {
     // whenever a service is added, edited or removed
     svc_memo: Option<(u32, Protocol, Endpoint, Option<ServiceId>)>,
     // service key -> slot, rebuilt whenever a service is added, edited or removed
-    svc_index: svc_index::SvcIndex,
+    svc_index: &'a mut svc_index::SvcIndex,
 }
 
 impl<S: Scheduler> fmt::Debug for Director<'_, S> {

@@ -43,6 +43,7 @@ struct Mem {
     dests: Vec<Dest>,
     stats: Vec<Stats>,
     order: Vec<DestId>,
+    fixed: Box<lvs_core::director::DirectorFixed>,
 }
 
 impl Mem {
@@ -58,6 +59,7 @@ impl Mem {
             dests: vec![b; 16],
             stats: vec![Stats::default(); 16],
             order: vec![DestId(0); 16],
+            fixed: Box::default(),
         }
     }
 }
@@ -71,6 +73,7 @@ fn director(mem: &mut Mem) -> Director<'_, Least> {
             dests: &mut mem.dests,
             dest_stats: &mut mem.stats,
             order: &mut mem.order,
+            fixed: &mut mem.fixed,
         },
         Instant::ZERO,
     )

@@ -74,6 +74,7 @@ struct Mem {
     dests: Vec<Dest>,
     stats: Vec<Stats>,
     order: Vec<DestId>,
+    fixed: Box<lvs_core::director::DirectorFixed>,
 }
 
 impl Mem {
@@ -89,6 +90,7 @@ impl Mem {
             dests: vec![b; 8],
             stats: vec![Stats::default(); 8],
             order: vec![DestId(0); 8],
+            fixed: Box::default(),
         }
     }
     fn borrow(&mut self) -> DirectorMemory<'_, First> {
@@ -98,6 +100,7 @@ impl Mem {
             dests: &mut self.dests,
             dest_stats: &mut self.stats,
             order: &mut self.order,
+            fixed: &mut self.fixed,
         }
     }
 }

@@ -3,12 +3,13 @@
 use super::*;
 
 impl<'a> ConnTable<'a> {
-    /// A table over `storage` (length a power of two), hashing with `seed`.
+    /// A table over `storage` (length a power of two) and `wheel`, hashing with `seed`.
     ///
     /// # Errors
     /// [`TableError::BadCapacity`] if the length is not a power of two in 2..=2^31.
     pub fn new(
         storage: &'a mut [ConnSlot],
+        wheel: &'a mut TimerWheel,
         seed: SipKey,
         now: Instant,
     ) -> Result<Self, TableError> {
@@ -17,6 +18,7 @@ impl<'a> ConnTable<'a> {
             return Err(TableError::BadCapacity { len });
         }
         let n = len as u32;
+        *wheel = TimerWheel::new();
         // the free list, doubly linked through `chain` (next) and `tprev` (previous)
         for (i, s) in storage.iter_mut().enumerate() {
             let i = i as u32;
@@ -30,8 +32,7 @@ impl<'a> ConnTable<'a> {
             seed,
             free: 0,
             len: 0,
-            wheel: [NIL; WHEEL_SLOTS],
-            wheel_bits: [0; WHEEL_WORDS],
+            wheel,
             wheel_tick: now.total_millis() / WHEEL_TICK_MS,
             proc_head: NIL,
             stats: TableStats::default(),

@@ -51,7 +51,8 @@ pub(super) fn v4_hash_is_siphash13_of_the_key_bytes() {
 #[test]
 pub(super) fn free_list_and_home_slots_stay_consistent() {
     let mut s = vec![ConnSlot::EMPTY; 64];
-    let mut t = ConnTable::new(&mut s, SipKey(3, 4), Instant::ZERO).unwrap();
+    let mut w = TimerWheel::new();
+    let mut t = ConnTable::new(&mut s, &mut w, SipKey(3, 4), Instant::ZERO).unwrap();
     let mut live: Vec<(ConnKey, ConnHandle)> = Vec::new();
     let mut x = 0x853c_49e6_748f_ea9bu64;
     let mut homes = 0;
@@ -110,7 +111,7 @@ pub(super) fn slot_is_64_bytes() {
 pub(super) fn rejects_bad_capacity() {
     let mut s = vec![ConnSlot::EMPTY; 100];
     assert_eq!(
-        ConnTable::new(&mut s, SipKey(0, 0), Instant::ZERO).err(),
+        ConnTable::new(&mut s, &mut TimerWheel::new(), SipKey(0, 0), Instant::ZERO).err(),
         Some(TableError::BadCapacity { len: 100 })
     );
 }
@@ -118,7 +119,8 @@ pub(super) fn rejects_bad_capacity() {
 #[test]
 pub(super) fn insert_find_remove_and_full_policy() {
     let mut s = vec![ConnSlot::EMPTY; 8];
-    let mut t = ConnTable::new(&mut s, SipKey(7, 9), Instant::ZERO).unwrap();
+    let mut w = TimerWheel::new();
+    let mut t = ConnTable::new(&mut s, &mut w, SipKey(7, 9), Instant::ZERO).unwrap();
     let mut hs = Vec::new();
     for i in 0..8 {
         hs.push(
@@ -156,7 +158,8 @@ pub(super) fn insert_find_remove_and_full_policy() {
 #[test]
 pub(super) fn reply_lookup_uses_same_chain() {
     let mut s = vec![ConnSlot::EMPTY; 16];
-    let mut t = ConnTable::new(&mut s, SipKey(1, 1), Instant::ZERO).unwrap();
+    let mut w = TimerWheel::new();
+    let mut t = ConnTable::new(&mut s, &mut w, SipKey(1, 1), Instant::ZERO).unwrap();
     let k = key(5, 4242);
     let h = t.insert(nc(k), Instant::ZERO).unwrap();
     let client = Endpoint::new(k.caddr, k.cport);
@@ -174,7 +177,8 @@ pub(super) fn reply_lookup_uses_same_chain() {
 #[test]
 pub(super) fn ipv6_and_ipv4_do_not_collide() {
     let mut s = vec![ConnSlot::EMPTY; 16];
-    let mut t = ConnTable::new(&mut s, SipKey(1, 1), Instant::ZERO).unwrap();
+    let mut w = TimerWheel::new();
+    let mut t = ConnTable::new(&mut s, &mut w, SipKey(1, 1), Instant::ZERO).unwrap();
     let k6 = ConnKey {
         proto: Protocol::Tcp,
         caddr: "2001:db8::7".parse().unwrap(),
@@ -198,7 +202,8 @@ pub(super) fn ipv6_and_ipv4_do_not_collide() {
 #[test]
 pub(super) fn wheel_expires_lazily_and_refiles_touched_entries() {
     let mut s = vec![ConnSlot::EMPTY; 16];
-    let mut t = ConnTable::new(&mut s, SipKey(1, 1), Instant::ZERO).unwrap();
+    let mut w = TimerWheel::new();
+    let mut t = ConnTable::new(&mut s, &mut w, SipKey(1, 1), Instant::ZERO).unwrap();
     let to = Duration::from_secs(10);
     let a = t
         .insert_with_timeout(nc(key(1, 1)), Instant::ZERO, to)
@@ -235,7 +240,8 @@ pub(super) fn wheel_expires_lazily_and_refiles_touched_entries() {
 #[test]
 pub(super) fn refile_in_place_keeps_the_list_order() {
     let mut s = vec![ConnSlot::EMPTY; 16];
-    let mut t = ConnTable::new(&mut s, SipKey(1, 1), Instant::ZERO).unwrap();
+    let mut w = TimerWheel::new();
+    let mut t = ConnTable::new(&mut s, &mut w, SipKey(1, 1), Instant::ZERO).unwrap();
     let to = Duration::from_secs(10);
     let a = t
         .insert_with_timeout(nc(key(1, 1)), Instant::ZERO, to)
@@ -263,7 +269,8 @@ pub(super) fn refile_in_place_keeps_the_list_order() {
 #[test]
 pub(super) fn refile_shortens_deadline() {
     let mut s = vec![ConnSlot::EMPTY; 16];
-    let mut t = ConnTable::new(&mut s, SipKey(1, 1), Instant::ZERO).unwrap();
+    let mut w = TimerWheel::new();
+    let mut t = ConnTable::new(&mut s, &mut w, SipKey(1, 1), Instant::ZERO).unwrap();
     let h = t
         .insert_with_timeout(nc(key(1, 1)), Instant::ZERO, Duration::from_secs(900))
         .unwrap();
@@ -283,7 +290,8 @@ pub(super) fn refile_shortens_deadline() {
 #[test]
 pub(super) fn budget_bounds_work_and_far_deadlines_survive_wraps() {
     let mut s = vec![ConnSlot::EMPTY; 64];
-    let mut t = ConnTable::new(&mut s, SipKey(1, 1), Instant::ZERO).unwrap();
+    let mut w = TimerWheel::new();
+    let mut t = ConnTable::new(&mut s, &mut w, SipKey(1, 1), Instant::ZERO).unwrap();
     let short = Duration::from_secs(1);
     let long = Duration::from_secs(5000); // beyond one wheel turn (1048 s)
     for i in 0..20 {

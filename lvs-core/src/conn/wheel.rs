@@ -3,6 +3,40 @@
 
 use super::*;
 
+/// The timer wheel's heads: [`WHEEL_SLOTS`] list heads and a bitmap of the non-empty ones
+/// (33 KiB, independent of the table's capacity). The caller provides it with the slots;
+/// [`ConnTable::new`] resets it.
+#[derive(Clone)]
+pub struct TimerWheel {
+    pub(super) heads: [u32; WHEEL_SLOTS],
+    pub(super) bits: [u64; WHEEL_WORDS],
+}
+
+impl TimerWheel {
+    /// An empty wheel.
+    pub const fn new() -> Self {
+        TimerWheel {
+            heads: [NIL; WHEEL_SLOTS],
+            bits: [0; WHEEL_WORDS],
+        }
+    }
+}
+
+impl Default for TimerWheel {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for TimerWheel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let filed = self.bits.iter().map(|w| w.count_ones()).sum::<u32>();
+        f.debug_struct("TimerWheel")
+            .field("busy_slots", &filed)
+            .finish()
+    }
+}
+
 #[inline]
 pub(super) fn tick_of(ms: u64) -> u64 {
     ms.div_ceil(WHEEL_TICK_MS)
@@ -38,7 +72,7 @@ impl<'a> ConnTable<'a> {
 
     pub(super) fn file(&mut self, idx: u32, deadline_ms: u64) {
         let slot = self.slot_for(deadline_ms);
-        let head = self.wheel[slot];
+        let head = self.wheel.heads[slot];
         if head != NIL {
             self.slots[head as usize].tprev = idx;
         }
@@ -46,8 +80,8 @@ impl<'a> ConnTable<'a> {
         // a list head's `tprev` names its wheel slot, so unlinking it needs no search
         s.tprev = HEAD_TAG | slot as u32;
         s.tnext = head;
-        self.wheel[slot] = idx;
-        self.wheel_bits[slot / 64] |= 1 << (slot % 64);
+        self.wheel.heads[slot] = idx;
+        self.wheel.bits[slot / 64] |= 1 << (slot % 64);
     }
 
     pub(super) fn unfile(&mut self, idx: u32) {
@@ -65,9 +99,9 @@ impl<'a> ConnTable<'a> {
             self.proc_head = next;
         } else if prev & HEAD_TAG != 0 {
             let slot = (prev & !HEAD_TAG) as usize & (WHEEL_SLOTS - 1);
-            self.wheel[slot] = next;
+            self.wheel.heads[slot] = next;
             if next == NIL {
-                self.wheel_bits[slot / 64] &= !(1 << (slot % 64));
+                self.wheel.bits[slot / 64] &= !(1 << (slot % 64));
             }
         } else {
             self.slots[prev as usize].tnext = next;
@@ -87,7 +121,7 @@ impl<'a> ConnTable<'a> {
         // scan the bitmap circularly from `start`
         for k in 0..=WHEEL_WORDS {
             let w = (start / 64 + k) % WHEEL_WORDS;
-            let mut bits = self.wheel_bits[w];
+            let mut bits = self.wheel.bits[w];
             if k == 0 {
                 bits &= !0u64 << (start % 64);
             } else if k == WHEEL_WORDS {
@@ -156,12 +190,12 @@ impl<'a> ConnTable<'a> {
             for _ in 0..steps {
                 self.wheel_tick += 1;
                 let slot = (self.wheel_tick as usize) & (WHEEL_SLOTS - 1);
-                let head = self.wheel[slot];
+                let head = self.wheel.heads[slot];
                 if head != NIL {
                     self.slots[head as usize].tprev = PROC_TAG;
                     self.proc_head = head;
-                    self.wheel[slot] = NIL;
-                    self.wheel_bits[slot / 64] &= !(1 << (slot % 64));
+                    self.wheel.heads[slot] = NIL;
+                    self.wheel.bits[slot / 64] &= !(1 << (slot % 64));
                     moved = true;
                     break;
                 }
@@ -206,7 +240,7 @@ impl<'a> ConnTable<'a> {
         let start = ((self.wheel_tick + 1) as usize) & (WHEEL_SLOTS - 1);
         for k in 0..=WHEEL_WORDS {
             let w = (start / 64 + k) % WHEEL_WORDS;
-            let mut bits = self.wheel_bits[w];
+            let mut bits = self.wheel.bits[w];
             if k == 0 {
                 bits &= !0u64 << (start % 64);
             } else if k == WHEEL_WORDS {
@@ -215,7 +249,7 @@ impl<'a> ConnTable<'a> {
             while bits != 0 {
                 let slot = w * 64 + bits.trailing_zeros() as usize;
                 bits &= bits - 1;
-                match walk(self.wheel[slot], &mut budget) {
+                match walk(self.wheel.heads[slot], &mut budget) {
                     Ok(Some(h)) => return Some(h),
                     Ok(None) => {}
                     Err(()) => return None,

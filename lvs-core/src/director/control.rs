@@ -20,7 +20,16 @@ impl<'a, S: Scheduler> Director<'a, S> {
         if mem.dest_stats.len() != n || mem.order.len() != n || n > u16::MAX as usize {
             return Err(ConfigError::BadMemory);
         }
-        let table = ConnTable::new(mem.conns, cfg.hash_seed, now)?;
+        let DirectorFixed {
+            wheel,
+            embryos,
+            outbox,
+            svc_index,
+        } = mem.fixed;
+        let table = ConnTable::new(mem.conns, wheel, cfg.hash_seed, now)?;
+        *embryos = defense::EmbryoRing::new();
+        *outbox = replication::Outbox::new();
+        *svc_index = svc_index::SvcIndex::new();
         for s in mem.services.iter_mut() {
             *s = None;
         }
@@ -38,13 +47,13 @@ impl<'a, S: Scheduler> Director<'a, S> {
             total: Stats::new(now),
             counters: DirectorCounters::default(),
             next_estimate: now + ESTIMATOR_INTERVAL,
-            embryos: defense::EmbryoRing::new(),
-            outbox: replication::Outbox::new(),
+            embryos,
+            outbox,
             sweep: None,
             last_now: now,
             reply_memo: (0, 0),
             svc_memo: None,
-            svc_index: svc_index::SvcIndex::new(),
+            svc_index,
         })
     }
 

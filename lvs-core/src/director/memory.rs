@@ -1,6 +1,7 @@
 //! The memory a director works in, provided by the caller (or owned, with `alloc`).
 
 use super::*;
+use crate::conn::TimerWheel;
 
 /// The memory a director works in, all provided by the caller.
 ///
@@ -18,6 +19,91 @@ pub struct DirectorMemory<'a, S> {
     pub dest_stats: &'a mut [Stats],
     /// Scratch for every service's list order.
     pub order: &'a mut [DestId],
+    /// The fixed-size working state.
+    pub fixed: &'a mut DirectorFixed,
+}
+
+/// A director's working state of fixed size, whatever its capacities: the connection table's
+/// timer wheel, the embryo ring, the sync outbox and the service index (about 47 KiB, see
+/// [`memory_bytes`]). Provided by the caller, like the rest of [`DirectorMemory`], so that a
+/// [`Director`] value stays small; [`Director::new`] resets it.
+pub struct DirectorFixed {
+    pub(super) wheel: TimerWheel,
+    pub(super) embryos: defense::EmbryoRing,
+    pub(super) outbox: replication::Outbox,
+    pub(super) svc_index: svc_index::SvcIndex,
+}
+
+impl DirectorFixed {
+    /// Fresh state.
+    pub const fn new() -> Self {
+        DirectorFixed {
+            wheel: TimerWheel::new(),
+            embryos: defense::EmbryoRing::new(),
+            outbox: replication::Outbox::new(),
+            svc_index: svc_index::SvcIndex::new(),
+        }
+    }
+}
+
+impl Default for DirectorFixed {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for DirectorFixed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DirectorFixed").finish_non_exhaustive()
+    }
+}
+
+/// Bytes a director with scheduler type `S` takes in all: the [`Director`] value, its
+/// [`DirectorFixed`], and its [`DirectorMemory`] slices for `conns` connections (rounded up to
+/// a power of two, as [`OwnedMemory::new`] does), `services` service slots and `dests` real
+/// servers:
+///
+/// ```text
+/// size_of::<Director<S>>() + size_of::<DirectorFixed>()
+///   + conns.next_power_of_two() * 64                           (ConnSlot)
+///   + services * size_of::<Option<Service<S>>>()               (config, stats, scheduler)
+///   + dests * (size_of::<Dest>() + size_of::<Stats>() + 2)     (server, stats, list order)
+/// ```
+///
+/// A scheduler's state lives in its service slot, so `S` sets the per-service cost: a
+/// concrete type costs what that algorithm needs; `AnyScheduler` costs its largest variant;
+/// `Box<dyn Scheduler>` costs a pointer in the slot plus the boxed scheduler on the heap (not
+/// counted here). Nothing else is allocated, ever.
+///
+/// ```
+/// use lvs_core::director::{memory_bytes, Director, DirectorFixed};
+/// use lvs_core::sched::Scheduler;
+/// # struct First;
+/// # impl Scheduler for First {
+/// #     fn name(&self) -> &'static str { "first" }
+/// #     fn schedule(&mut self, d: &lvs_core::DestSet<'_>, _: &lvs_core::SchedRequest) -> Option<lvs_core::DestId> { None }
+/// # }
+/// const BYTES: usize = memory_bytes::<First>(1 << 16, 16, 256);
+/// assert!(BYTES > (1 << 16) * 64 + core::mem::size_of::<DirectorFixed>());
+/// assert!(core::mem::size_of::<Director<'static, First>>() < 1024);
+/// ```
+pub const fn memory_bytes<S: Scheduler>(conns: usize, services: usize, dests: usize) -> usize {
+    use core::mem::size_of;
+    let conns = if conns < 2 {
+        2
+    } else {
+        conns.next_power_of_two()
+    };
+    let dests = if dests > u16::MAX as usize {
+        u16::MAX as usize
+    } else {
+        dests
+    };
+    size_of::<Director<'_, S>>()
+        + size_of::<DirectorFixed>()
+        + conns * size_of::<ConnSlot>()
+        + services * size_of::<Option<Service<S>>>()
+        + dests * (size_of::<Dest>() + size_of::<Stats>() + size_of::<DestId>())
 }
 
 /// Owned director memory (needs the `alloc` feature).
@@ -29,6 +115,7 @@ pub struct OwnedMemory<S> {
     dests: alloc::vec::Vec<Dest>,
     dest_stats: alloc::vec::Vec<Stats>,
     order: alloc::vec::Vec<DestId>,
+    fixed: alloc::boxed::Box<DirectorFixed>,
 }
 
 #[cfg(feature = "alloc")]
@@ -45,6 +132,7 @@ impl<S> OwnedMemory<S> {
             dests: alloc::vec![Dest::new(&DestConfig::new(Endpoint::v4([0; 4], 0), FwdMethod::DirectRoute, 0)); dests],
             dest_stats: alloc::vec![Stats::default(); dests],
             order: alloc::vec![DestId(0); dests],
+            fixed: alloc::boxed::Box::new(DirectorFixed::new()),
         }
     }
 
@@ -56,6 +144,7 @@ impl<S> OwnedMemory<S> {
             dests: &mut self.dests,
             dest_stats: &mut self.dest_stats,
             order: &mut self.order,
+            fixed: &mut self.fixed,
         }
     }
 }

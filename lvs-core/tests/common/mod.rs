@@ -49,6 +49,7 @@ pub struct Mem {
     dests: Vec<Dest>,
     stats: Vec<Stats>,
     order: Vec<DestId>,
+    fixed: Box<lvs_core::director::DirectorFixed>,
 }
 
 impl Mem {
@@ -64,6 +65,7 @@ impl Mem {
             dests: vec![proto; 32],
             stats: vec![Stats::default(); 32],
             order: vec![DestId(0); 32],
+            fixed: Box::default(),
         }
     }
     pub fn borrow(&mut self) -> DirectorMemory<'_, TestRr> {
@@ -73,6 +75,7 @@ impl Mem {
             dests: &mut self.dests,
             dest_stats: &mut self.stats,
             order: &mut self.order,
+            fixed: &mut self.fixed,
         }
     }
 }
