@@ -310,10 +310,8 @@ fn service(op: Op, seed: u64) -> Result<AnyScheduler, String> {
     else {
         return Err("the first operation must be \"service\"".into());
     };
-    let mut opts = SchedOptions {
-        twos_seed: seed,
-        ..SchedOptions::default()
-    };
+    let mut opts = SchedOptions::default();
+    opts.twos_seed = seed;
     if let Some(size) = mh_table_size {
         opts.mh_table_size = size;
     }

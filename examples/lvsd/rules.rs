@@ -172,6 +172,7 @@ impl RuleSet {
                     .ok_or_else(|| ConfigError::NoSuchDest.to_string())?;
                 s.dests.remove(j);
             }
+            _ => return Err("unsupported command".into()),
         }
         Ok(())
     }
@@ -380,6 +381,7 @@ pub fn apply_rule(dir: &mut Director<'_, Sched>, rule: &Rule<'_>, seed: u64) -> 
             let id = svc(dir, &service)?;
             dir.remove_dest(id, &addr).map_err(|e| e.to_string())
         }
+        _ => Err("unsupported command".into()),
     }
 }
 
@@ -391,18 +393,8 @@ pub fn snapshot(dir: &Director<'_, Sched>) -> RuleSet {
             .services()
             .map(|(id, s)| {
                 // list order is newest first; a rule set lists in the order of addition
-                let mut dests: Vec<DestConfig> = dir
-                    .dests(id)
-                    .iter()
-                    .map(|(_, d)| DestConfig {
-                        addr: d.addr,
-                        fwd: d.fwd,
-                        tunnel: d.tunnel,
-                        weight: d.weight,
-                        u_threshold: d.u_threshold,
-                        l_threshold: d.l_threshold,
-                    })
-                    .collect();
+                let mut dests: Vec<DestConfig> =
+                    dir.dests(id).iter().map(|(_, d)| d.config()).collect();
                 dests.reverse();
                 ServiceSpec {
                     config: s.config,

@@ -47,11 +47,9 @@ impl Sched {
     /// # Errors
     /// [`UnknownScheduler`] for a name the registry does not know.
     pub fn from_name(name: &str, flags: SchedFlags, seed: u64) -> Result<Self, UnknownScheduler> {
-        let opts = SchedOptions {
-            flags: registry::SchedFlags::from_svc_bits(flags.kernel_bits()),
-            twos_seed: seed,
-            ..SchedOptions::default()
-        };
+        let mut opts = SchedOptions::default();
+        opts.flags = registry::SchedFlags::from_svc_bits(flags.kernel_bits());
+        opts.twos_seed = seed;
         let inner = AnyScheduler::from_name(name, &opts).map_err(|e| UnknownScheduler {
             name: name.into(),
             reason: e.to_string(),

@@ -304,6 +304,7 @@ pub struct NewConn {
 
 /// Why an insert failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum InsertError {
     /// Every slot is in use.
     Full,
@@ -324,6 +325,7 @@ impl core::error::Error for InsertError {}
 
 /// Why a table could not be built.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum TableError {
     /// Storage length is not a power of two between 2 and 2^31.
     BadCapacity {
@@ -349,6 +351,7 @@ impl core::error::Error for TableError {}
 
 /// Table-level counters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct TableStats {
     /// Entries inserted.
     pub inserted: u64,

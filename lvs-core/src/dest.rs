@@ -77,6 +77,7 @@ pub enum TunnelKind {
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+#[non_exhaustive]
 pub struct DestConfig {
     /// Real server address and port (port 0: use the packet's destination port).
     pub addr: Endpoint,
@@ -112,6 +113,12 @@ impl DestConfig {
     pub const fn with_thresholds(mut self, upper: u32, lower: u32) -> Self {
         self.u_threshold = upper;
         self.l_threshold = lower;
+        self
+    }
+
+    /// The same configuration with tunnel encapsulation `tunnel` (for [`FwdMethod::Tunnel`]).
+    pub const fn with_tunnel(mut self, tunnel: TunnelKind) -> Self {
+        self.tunnel = tunnel;
         self
     }
 
@@ -188,6 +195,18 @@ impl Dest {
             inactive: 0,
             persistent: 0,
             service: 0,
+        }
+    }
+
+    /// The server's configuration as [`DestConfig`] (what `ipvsadm -a`/`-e` would set).
+    pub const fn config(&self) -> DestConfig {
+        DestConfig {
+            addr: self.addr,
+            fwd: self.fwd,
+            tunnel: self.tunnel,
+            weight: self.weight,
+            u_threshold: self.u_threshold,
+            l_threshold: self.l_threshold,
         }
     }
 

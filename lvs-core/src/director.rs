@@ -230,6 +230,7 @@ pub struct Reply {
 
 /// Why a packet is dropped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum DropReason {
     /// The connection table is full; the new flow was refused.
     TableFull,
@@ -272,6 +273,7 @@ pub enum Verdict {
 
 /// Why a configuration change was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ConfigError {
     /// A service with that key exists.
     ServiceExists,
@@ -316,6 +318,7 @@ impl From<TableError> for ConfigError {
 
 /// Director-wide counters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct DirectorCounters {
     /// New flows refused because the table was full.
     pub refused_full: u64,

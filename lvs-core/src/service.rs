@@ -6,6 +6,7 @@ use crate::time::Duration;
 /// Client persistence (`-p TIMEOUT [-M NETMASK]`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+#[non_exhaustive]
 pub struct Persistence {
     /// How long a template outlives its last use (`-p`, default 300 s).
     pub timeout: Duration,
@@ -44,6 +45,7 @@ impl Persistence {
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+#[non_exhaustive]
 pub struct ServiceConfig {
     /// What the service matches.
     pub key: ServiceKey,

@@ -162,6 +162,7 @@ impl LoadReport {
 
 /// Why an update was refused. Nothing is changed when it is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum FeedbackError {
     /// `reports` and `weights` differ in length.
     LengthMismatch,

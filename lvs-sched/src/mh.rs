@@ -142,6 +142,7 @@ pub fn hashkey(addr: &IpAddr, port: u16, key: SipKey, offset: u32) -> u32 {
 
 /// Why an [`Mh`] could not be built.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum MhError {
     /// The size is neither in [`PRIMES`] nor [`MAGLEV_PAPER_SIZE`].
     UnsupportedSize {

@@ -136,6 +136,7 @@ impl SchedFlags {
 
 /// Options for [`AnyScheduler::from_name`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub struct SchedOptions {
     /// `ipvsadm -b` flags.
     pub flags: SchedFlags,

@@ -44,27 +44,31 @@ fn controllers() -> Vec<Box<dyn WeightController>> {
         Box::new(FreeMemory::alternative2(3500, 100)),
         Box::new(FreeMemory::alternative2(1, 0)),
         Box::new(Classic::<8>::new(ClassicConfig::DEFAULT)),
-        Box::new(Classic::<8>::new(ClassicConfig {
-            target: Target::Fixed(950),
-            gain_permille: u32::MAX,
-            scale: u32::MAX,
-            ..ClassicConfig::DEFAULT
+        Box::new(Classic::<8>::new({
+            let mut c = ClassicConfig::DEFAULT;
+            c.target = Target::Fixed(950);
+            c.gain_permille = u32::MAX;
+            c.scale = u32::MAX;
+            c
         })),
         Box::new(Headroom::<8>::new(HeadroomConfig::DEFAULT)),
-        Box::new(Headroom::<8>::new(HeadroomConfig {
-            gain_permille: u32::MAX,
-            max_step_permille: u32::MAX,
-            range: u32::MAX,
-            base: u32::MAX,
-            mem_per_conn_kb: 0,
-            min_conns: 0,
-            smoothing_permille: 0,
-            deadband_kb: 0,
+        Box::new(Headroom::<8>::new({
+            let mut c = HeadroomConfig::DEFAULT;
+            c.gain_permille = u32::MAX;
+            c.max_step_permille = u32::MAX;
+            c.range = u32::MAX;
+            c.base = u32::MAX;
+            c.mem_per_conn_kb = 0;
+            c.min_conns = 0;
+            c.smoothing_permille = 0;
+            c.deadband_kb = 0;
+            c
         })),
-        Box::new(Headroom::<8>::new(HeadroomConfig {
-            smoothing_permille: 300,
-            deadband_kb: u32::MAX,
-            ..HeadroomConfig::DEFAULT
+        Box::new(Headroom::<8>::new({
+            let mut c = HeadroomConfig::DEFAULT;
+            c.smoothing_permille = 300;
+            c.deadband_kb = u32::MAX;
+            c
         })),
     ]
 }
@@ -172,15 +176,14 @@ proptest! {
             d.weight > 0 && d.weight <= i32::MAX as u32 && !d.is_overloaded()
         };
         let any_eligible = order.iter().any(|&id| eligible(id));
-        let cfg = P2cConfig {
-            conn_cost_kb: cost,
-            distinct,
-            in_flight: match window {
-                None => InFlight::Scheduled,
-                Some(w) => InFlight::Window { window_ms: w },
-            },
-            smoothing_permille: smoothing,
+        let mut cfg = P2cConfig::DEFAULT;
+        cfg.conn_cost_kb = cost;
+        cfg.distinct = distinct;
+        cfg.in_flight = match window {
+            None => InFlight::Scheduled,
+            Some(w) => InFlight::Window { window_ms: w },
         };
+        cfg.smoothing_permille = smoothing;
         let run = || -> Result<Vec<Option<DestId>>, TestCaseError> {
             // 6 slots of state for up to 8 servers: the last ones schedule without reports
             let mut p = P2c::<_, 6>::new(SplitMix64::new(seed), cfg);

@@ -4,6 +4,7 @@ use super::*;
 
 /// Tunables that the kernel exposes as sysctls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct DirectorConfig {
     /// Key of the connection-table hash. Choose it at random at start-up.
     pub hash_seed: SipKey,

@@ -45,6 +45,7 @@ impl SyncRole {
 
 /// Connection-synchronisation counters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct SyncCounters {
     /// Entries queued for sending.
     pub queued: u64,

@@ -75,6 +75,7 @@ impl fmt::Display for ListHeader {
 
 /// Which `ipvsadm -L -n` table to write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum ListMode {
     /// `-L -n`: scheduler, flags, persistence; forwarding, weight and connection counts.
     #[default]

@@ -62,6 +62,7 @@ pub const MAX_THRESHOLD: u32 = i32::MAX as u32;
 
 /// One ipvsadm command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Rule<'a> {
     /// `-A`: add a virtual service.
     AddService {
@@ -114,6 +115,7 @@ pub enum Rule<'a> {
 
 /// Every option ipvsadm knows, for naming options in errors.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum RuleOption {
     /// `-A`, `--add-service`.
     AddService,
@@ -343,6 +345,7 @@ impl fmt::Display for RuleOption {
 
 /// Why a rule line was rejected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum RuleErrorKind {
     /// The line has no command (`-A`, `-E`, `-D`, `-C`, `-a`, `-e`, `-d`), or its first option
     /// is not one.

@@ -245,6 +245,7 @@ pub const fn protocol_num_states(protocol: u8) -> Option<u16> {
 /// record makes the kernel drop the rest of the message (the decoder yields the error and
 /// stops), a *rejected* record is skipped and decoding goes on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum SyncError {
     /// The buffer is shorter than the header it needs (fatal).
     HeaderTruncated {

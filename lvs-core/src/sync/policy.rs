@@ -79,6 +79,7 @@ pub struct SyncPolicy {
 
 /// A rejected sync setting (the kernel refuses the sysctl write with `EINVAL`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum SyncPolicyError {
     /// `sync_threshold` must have `threshold < period` unless `period` is 0, and both must fit
     /// a C `int`.
