@@ -2,7 +2,9 @@
 #![no_std]
 
 use lvs_core::conn::ConnSlot;
-use lvs_core::director::{Director, DirectorConfig, DirectorMemory, PacketMeta, Service, Verdict};
+use lvs_core::director::{
+    Director, DirectorConfig, DirectorFixed, DirectorMemory, PacketMeta, Service, Verdict,
+};
 use lvs_core::hash::SipKey;
 use lvs_core::stats::Stats;
 use lvs_core::{
@@ -24,12 +26,14 @@ pub extern "C" fn lvs_nostd_smoke() -> u32 {
     let mut dests = [blank; 2];
     let mut stats = [Stats::default(); 2];
     let mut order = [DestId(0); 2];
+    let mut fixed = DirectorFixed::new();
     let mem = DirectorMemory {
         conns: &mut conns,
         services: &mut services,
         dests: &mut dests,
         dest_stats: &mut stats,
         order: &mut order,
+        fixed: &mut fixed,
     };
     let Ok(mut d) = Director::new(DirectorConfig::new(SipKey(1, 2)), mem, Instant::ZERO) else {
         return 0;
