@@ -172,6 +172,7 @@ pub struct Service<S> {
 
 /// What the director needs to know about a packet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct PacketMeta {
     /// The packet's 5-tuple as on the wire.
     pub flow: FlowKey,

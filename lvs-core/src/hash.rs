@@ -19,6 +19,7 @@ pub const fn hash_32(val: u32, bits: u32) -> u32 {
 
 /// A 128-bit SipHash key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct SipKey(pub u64, pub u64);
 
 #[inline(always)]

@@ -176,6 +176,7 @@ pub fn tcp_transition(cur: TcpState, dir: TcpDir, flags: TcpFlags, secure: bool)
 
 /// Per-state timeouts, all configurable (`ipvsadm --set tcp tcpfin udp` sets three of them).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[non_exhaustive]
 pub struct Timeouts {
     /// Timeout of each TCP state, indexed by [`TcpState`] number.

@@ -4,6 +4,7 @@ use super::*;
 
 /// Tunables that the kernel exposes as sysctls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[non_exhaustive]
 pub struct DirectorConfig {
     /// Key of the connection-table hash. Choose it at random at start-up.

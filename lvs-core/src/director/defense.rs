@@ -14,6 +14,7 @@ use crate::dest::DestFlags;
 /// a fixed-capacity table makes free slots the resource that runs out, and it is checked on
 /// every new flow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub enum Defense {
     /// Never on (`0`, the default).
     #[default]

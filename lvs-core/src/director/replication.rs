@@ -16,6 +16,7 @@ use crate::time::Duration;
 
 /// Which side of connection synchronisation a director plays (`ipvsadm --start-daemon`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub enum SyncRole {
     /// No synchronisation (the default).
     #[default]

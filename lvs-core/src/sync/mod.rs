@@ -97,6 +97,7 @@ pub const fn default_max_len(mcast_family: AddrFamily) -> usize {
 
 /// Which message format a master emits or a received message uses (`sync_version`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub enum SyncVersion {
     /// The original IPv4-only format.
     V0,

@@ -68,6 +68,7 @@ use core::fmt;
 /// assert_eq!(sent, [3, 53, 103]); // pkts % 50 == 3
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct SyncPolicy {
     threshold: u32,
     period: u32,
