@@ -365,7 +365,8 @@ impl AnyScheduler {
     ///
     /// ```
     /// use lvs_sched::registry::{AnyScheduler, SchedError, SchedOptions};
-    /// let opts = SchedOptions { mh_table_size: 4000, ..SchedOptions::default() };
+    /// let mut opts = SchedOptions::default();
+    /// opts.mh_table_size = 4000;
     /// assert!(matches!(AnyScheduler::from_name("mh", &opts), Err(SchedError::Mh(_))));
     /// ```
     pub fn from_name(name: &str, opts: &SchedOptions) -> Result<AnyScheduler, SchedError> {
