@@ -71,7 +71,7 @@ fn random_words() -> [u64; 4] {
 fn load_rules(opts: &Options) -> Result<RuleSet, String> {
     let text = std::fs::read_to_string(&opts.rules)
         .map_err(|e| format!("{}: {e}", opts.rules.display()))?;
-    RuleSet::from_text(&text).map_err(|errs| {
+    rules::load(&text).map_err(|errs| {
         let mut s = format!(
             "{}: {} rejected line(s), nothing started:",
             opts.rules.display(),

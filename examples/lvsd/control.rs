@@ -232,7 +232,7 @@ pub fn kv(out: &mut String, name: &str, v: impl std::fmt::Display) {
 #[cfg(test)]
 mod test {
     use super::*;
-    use crate::rules::{sync, RuleSet};
+    use crate::rules::{self, sync};
     use lvs_core::director::{DirectorConfig, OwnedMemory};
     use lvs_core::hash::SipKey;
 
@@ -301,13 +301,7 @@ mod test {
             Instant::ZERO,
         )
         .unwrap();
-        sync(
-            &mut dir,
-            &RuleSet::from_text(text).unwrap(),
-            1,
-            Instant::ZERO,
-        )
-        .unwrap();
+        sync(&mut dir, &rules::load(text).unwrap(), 1, Instant::ZERO).unwrap();
         let l = list(&dir, &ListOpts::default(), Instant::ZERO);
         assert_eq!(
             l,
@@ -334,7 +328,7 @@ TCP  198.18.0.20:80 wrr
 "
         );
         // what -S prints loads back to the same director state
-        let back = RuleSet::from_text(&s).unwrap();
+        let back = rules::load(&s).unwrap();
         assert_eq!(back.services.len(), 2);
         let st = list(
             &dir,

@@ -18,7 +18,7 @@ use crate::config::{mac_str, IfaceInfo, Options, Prefix, Routes};
 use crate::control::{self, Command, ListOpts};
 use crate::neigh::{self, NeighCache, Resolved};
 use crate::offload;
-use crate::rules::{self, RuleSet};
+use crate::rules;
 use crate::sched::Sched;
 use crate::syncd::SyncLink;
 use crate::sys::{self, vnet, PacketSocket, VnetHdr, VNET_HDR_LEN};
@@ -266,7 +266,7 @@ impl<'d> Daemon<'d> {
     pub fn reload(&mut self) -> Result<rules::Changes, String> {
         let text = std::fs::read_to_string(&self.opts.rules)
             .map_err(|e| format!("{}: {e}", self.opts.rules.display()))?;
-        let set = RuleSet::from_text(&text).map_err(|errs| {
+        let set = rules::load(&text).map_err(|errs| {
             errs.iter()
                 .map(|e| format!("{}: {e}", self.opts.rules.display()))
                 .collect::<Vec<_>>()

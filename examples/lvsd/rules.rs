@@ -1,51 +1,14 @@
-//! From ipvsadm rules to a running director: a rules text becomes a [`RuleSet`] (what
-//! `ipvsadm-restore` would leave in the kernel after running its lines in order), and
-//! [`sync`] makes a director match a rule set with the fewest changes, so that a reload keeps
-//! every service, real server, counter and connection that did not change.
-//!
-//! Single commands from the control channel go through [`apply_rule`], which is what ipvsadm
-//! does for one command line.
+//! From ipvsadm rules to a running director, with lvsd's schedulers: the rule set, the
+//! reconcile and single commands are the library's (`lvs_core::ipvsadm::reconcile`); this
+//! module adds lvsd's checks (the scheduler exists, real servers share their service's address
+//! family) and builds schedulers with lvsd's seed.
 
 use crate::sched::Sched;
-use lvs_core::director::{ConfigError, Director};
-use lvs_core::ipvsadm::{parse_rules, Rule, SchedFlags};
-use lvs_core::{DestConfig, Endpoint, Instant, Scheduler, ServiceConfig, ServiceKey};
-use std::fmt;
-
-/// One service of a rule set.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ServiceSpec {
-    /// Key, persistence, one-packet scheduling.
-    pub config: ServiceConfig,
-    /// Scheduler name (`-s`).
-    pub scheduler: String,
-    /// Scheduler flags (`-b`).
-    pub flags: SchedFlags,
-    /// Real servers in the order they were added.
-    pub dests: Vec<DestConfig>,
-}
-
-/// The state a rules text describes.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct RuleSet {
-    /// Services in the order they were added.
-    pub services: Vec<ServiceSpec>,
-}
-
-/// A rejected line.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LineError {
-    /// 1-based line number.
-    pub line: usize,
-    /// Why.
-    pub reason: String,
-}
-
-impl fmt::Display for LineError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "line {}: {}", self.line, self.reason)
-    }
-}
+use lvs_core::director::Director;
+use lvs_core::ipvsadm::reconcile::{self, LineError, ReconcileError};
+pub use lvs_core::ipvsadm::reconcile::{Changes, RuleSet};
+use lvs_core::ipvsadm::{Rule, SchedFlags};
+use lvs_core::Instant;
 
 /// Checks that lvsd can run a rule, beyond what the parser checks.
 fn check_rule(rule: &Rule<'_>) -> Result<(), String> {
@@ -73,156 +36,13 @@ fn check_rule(rule: &Rule<'_>) -> Result<(), String> {
     }
 }
 
-impl RuleSet {
-    /// Parses a rules text and runs it on an empty rule set. Every line is checked; all
-    /// problems are returned, each with its line number.
-    ///
-    /// # Errors
-    /// The rejected lines: syntax (from `lvs_core::ipvsadm`), unknown schedulers, and commands
-    /// that fail in order (a real server added twice, a service edited before it exists...).
-    pub fn from_text(text: &str) -> Result<RuleSet, Vec<LineError>> {
-        let mut set = RuleSet::default();
-        let mut errors = Vec::new();
-        for item in parse_rules(text) {
-            match item {
-                Err(e) => errors.push(LineError {
-                    line: e.line,
-                    reason: e.kind.to_string(),
-                }),
-                Ok((line, rule)) => {
-                    if let Err(reason) = check_rule(&rule).and_then(|()| set.apply(&rule)) {
-                        errors.push(LineError { line, reason });
-                    }
-                }
-            }
-        }
-        if errors.is_empty() {
-            Ok(set)
-        } else {
-            Err(errors)
-        }
-    }
-
-    fn find(&self, key: &ServiceKey) -> Option<usize> {
-        self.services.iter().position(|s| s.config.key == *key)
-    }
-
-    /// Runs one command on the rule set, with the kernel's refusals.
-    ///
-    /// # Errors
-    /// The kernel's error text for a command that cannot apply.
-    pub fn apply(&mut self, rule: &Rule<'_>) -> Result<(), String> {
-        let no_svc = || ConfigError::NoSuchService.to_string();
-        match *rule {
-            Rule::AddService {
-                config,
-                scheduler,
-                flags,
-            } => {
-                if self.find(&config.key).is_some() {
-                    return Err(ConfigError::ServiceExists.to_string());
-                }
-                self.services.push(ServiceSpec {
-                    config,
-                    scheduler: scheduler.into(),
-                    flags,
-                    dests: Vec::new(),
-                });
-            }
-            Rule::EditService {
-                config,
-                scheduler,
-                flags,
-            } => {
-                let i = self.find(&config.key).ok_or_else(no_svc)?;
-                let s = &mut self.services[i];
-                s.config = config;
-                s.scheduler = scheduler.into();
-                s.flags = flags;
-            }
-            Rule::DelService { service } => {
-                let i = self.find(&service).ok_or_else(no_svc)?;
-                self.services.remove(i);
-            }
-            Rule::Clear => self.services.clear(),
-            Rule::AddDest { service, dest } => {
-                let i = self.find(&service).ok_or_else(no_svc)?;
-                let s = &mut self.services[i];
-                if s.dests.iter().any(|d| d.addr == dest.addr) {
-                    return Err(ConfigError::DestExists.to_string());
-                }
-                s.dests.push(dest);
-            }
-            Rule::EditDest { service, dest } => {
-                let i = self.find(&service).ok_or_else(no_svc)?;
-                let d = self.services[i]
-                    .dests
-                    .iter_mut()
-                    .find(|d| d.addr == dest.addr)
-                    .ok_or_else(|| ConfigError::NoSuchDest.to_string())?;
-                *d = dest;
-            }
-            Rule::DelDest { service, addr } => {
-                let i = self.find(&service).ok_or_else(no_svc)?;
-                let s = &mut self.services[i];
-                let j = s
-                    .dests
-                    .iter()
-                    .position(|d| d.addr == addr)
-                    .ok_or_else(|| ConfigError::NoSuchDest.to_string())?;
-                s.dests.remove(j);
-            }
-            _ => return Err("unsupported command".into()),
-        }
-        Ok(())
-    }
-}
-
-/// What [`sync`] changed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Changes {
-    /// Services added.
-    pub services_added: usize,
-    /// Services whose settings or scheduler changed.
-    pub services_edited: usize,
-    /// Services removed.
-    pub services_removed: usize,
-    /// Real servers added.
-    pub dests_added: usize,
-    /// Real servers whose weight, method or thresholds changed.
-    pub dests_edited: usize,
-    /// Real servers removed.
-    pub dests_removed: usize,
-}
-
-impl fmt::Display for Changes {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "services +{} ~{} -{}, real servers +{} ~{} -{}",
-            self.services_added,
-            self.services_edited,
-            self.services_removed,
-            self.dests_added,
-            self.dests_edited,
-            self.dests_removed
-        )
-    }
-}
-
-/// A change the director refused.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SyncError {
-    /// What was being done.
-    pub what: String,
-    /// The director's reason.
-    pub error: ConfigError,
-}
-
-impl fmt::Display for SyncError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.what, self.error)
-    }
+/// Parses a rules text into a rule set with lvsd's checks; every problem is returned with its
+/// line number.
+///
+/// # Errors
+/// The rejected lines.
+pub fn load(text: &str) -> Result<RuleSet, Vec<LineError>> {
+    RuleSet::from_text_with(text, check_rule)
 }
 
 fn new_sched(name: &str, flags: SchedFlags, seed: u64) -> Sched {
@@ -231,19 +51,8 @@ fn new_sched(name: &str, flags: SchedFlags, seed: u64) -> Sched {
         .unwrap_or_else(|_| Sched::from_name("wlc", flags, seed).expect("wlc is always available"))
 }
 
-fn same_dest(have: &lvs_core::Dest, want: &DestConfig) -> bool {
-    have.weight == want.weight
-        && have.fwd == want.fwd
-        && have.tunnel == want.tunnel
-        && have.u_threshold == want.u_threshold
-        && have.l_threshold == want.l_threshold
-}
-
-/// Makes `dir` run `want`: removes what is gone, edits what changed, adds what is new (in the
-/// rule set's order). Unchanged services keep their scheduler state and counters; a service
-/// whose scheduler name or flags changed gets a fresh scheduler (as `ipvsadm -E -s` does).
-/// Connections are never touched: those of removed real servers go on (or not) as the
-/// director's `expire_nodest_conn` says.
+/// Makes `dir` run `want` with the fewest changes ([`reconcile::reconcile`]); a new scheduler
+/// for the rule set's `i`-th service is seeded with `seed ^ i`.
 ///
 /// # Errors
 /// The first change the director refused (memory full); the changes before it stay applied.
@@ -252,76 +61,11 @@ pub fn sync(
     want: &RuleSet,
     seed: u64,
     now: Instant,
-) -> Result<Changes, SyncError> {
+) -> Result<Changes, ReconcileError> {
     let _ = now;
-    let mut ch = Changes::default();
-    let err = |what: String| move |error| SyncError { what, error };
-    // 1. services that are gone
-    let gone: Vec<_> = dir
-        .services()
-        .filter(|(_, s)| !want.services.iter().any(|w| w.config.key == s.config.key))
-        .map(|(id, _)| id)
-        .collect();
-    for id in gone {
-        let key = dir.service(id).map(|s| s.config.key);
-        dir.remove_service(id)
-            .map_err(err(format!("removing service {key:?}")))?;
-        ch.services_removed += 1;
-    }
-    // 2. services in both, and new ones, in rule-set order
-    for (i, spec) in want.services.iter().enumerate() {
-        let key = spec.config.key;
-        let id = match dir.find_service(&key) {
-            Some(id) => {
-                let (cfg, name, flags) = {
-                    let s = dir.service(id).expect("found above");
-                    (s.config, s.sched.name(), s.sched.sched_flags())
-                };
-                let sched_changed = name != spec.scheduler || flags != spec.flags;
-                if sched_changed || cfg != spec.config {
-                    let sched = sched_changed
-                        .then(|| new_sched(&spec.scheduler, spec.flags, seed ^ i as u64));
-                    dir.edit_service(id, spec.config, sched)
-                        .map_err(err(format!("editing service {key}")))?;
-                    ch.services_edited += 1;
-                }
-                id
-            }
-            None => {
-                let sched = new_sched(&spec.scheduler, spec.flags, seed ^ i as u64);
-                let id = dir
-                    .add_service(spec.config, sched)
-                    .map_err(err(format!("adding service {key}")))?;
-                ch.services_added += 1;
-                id
-            }
-        };
-        let have: Vec<(Endpoint, lvs_core::Dest)> =
-            dir.dests(id).iter().map(|(_, d)| (d.addr, *d)).collect();
-        for (addr, _) in &have {
-            if !spec.dests.iter().any(|d| d.addr == *addr) {
-                dir.remove_dest(id, addr)
-                    .map_err(err(format!("removing real server {addr} of {key}")))?;
-                ch.dests_removed += 1;
-            }
-        }
-        for d in &spec.dests {
-            match have.iter().find(|(a, _)| *a == d.addr) {
-                Some((_, cur)) if same_dest(cur, d) => {}
-                Some(_) => {
-                    dir.edit_dest(id, *d)
-                        .map_err(err(format!("editing real server {} of {key}", d.addr)))?;
-                    ch.dests_edited += 1;
-                }
-                None => {
-                    dir.add_dest(id, *d)
-                        .map_err(err(format!("adding real server {} of {key}", d.addr)))?;
-                    ch.dests_added += 1;
-                }
-            }
-        }
-    }
-    Ok(ch)
+    reconcile::reconcile(dir, want, |spec, i| {
+        new_sched(&spec.scheduler, spec.flags, seed ^ i as u64)
+    })
 }
 
 /// Runs one ipvsadm command on the director (the control channel's `-A`, `-e`, `-d`...).
@@ -330,81 +74,13 @@ pub fn sync(
 /// The director's refusal, or an unknown scheduler.
 pub fn apply_rule(dir: &mut Director<'_, Sched>, rule: &Rule<'_>, seed: u64) -> Result<(), String> {
     check_rule(rule)?;
-    let svc = |dir: &Director<'_, Sched>, key: &ServiceKey| {
-        dir.find_service(key)
-            .ok_or_else(|| ConfigError::NoSuchService.to_string())
-    };
-    match *rule {
-        Rule::AddService {
-            config,
-            scheduler,
-            flags,
-        } => {
-            let s = new_sched(scheduler, flags, seed);
-            dir.add_service(config, s)
-                .map(drop)
-                .map_err(|e| e.to_string())
-        }
-        Rule::EditService {
-            config,
-            scheduler,
-            flags,
-        } => {
-            let id = svc(dir, &config.key)?;
-            let changed = dir
-                .service(id)
-                .is_some_and(|s| s.sched.name() != scheduler || s.sched.sched_flags() != flags);
-            let sched = changed.then(|| new_sched(scheduler, flags, seed));
-            dir.edit_service(id, config, sched)
-                .map_err(|e| e.to_string())
-        }
-        Rule::DelService { service } => {
-            let id = svc(dir, &service)?;
-            dir.remove_service(id).map_err(|e| e.to_string())
-        }
-        Rule::Clear => {
-            let ids: Vec<_> = dir.services().map(|(id, _)| id).collect();
-            for id in ids {
-                dir.remove_service(id).map_err(|e| e.to_string())?;
-            }
-            Ok(())
-        }
-        Rule::AddDest { service, dest } => {
-            let id = svc(dir, &service)?;
-            dir.add_dest(id, dest).map(drop).map_err(|e| e.to_string())
-        }
-        Rule::EditDest { service, dest } => {
-            let id = svc(dir, &service)?;
-            dir.edit_dest(id, dest).map(drop).map_err(|e| e.to_string())
-        }
-        Rule::DelDest { service, addr } => {
-            let id = svc(dir, &service)?;
-            dir.remove_dest(id, &addr).map_err(|e| e.to_string())
-        }
-        _ => Err("unsupported command".into()),
-    }
+    reconcile::apply_rule(dir, rule, |name, flags| Ok(new_sched(name, flags, seed)))
 }
 
 /// The director's configuration as a rule set (tests compare it with a file).
 #[cfg(test)]
 pub fn snapshot(dir: &Director<'_, Sched>) -> RuleSet {
-    RuleSet {
-        services: dir
-            .services()
-            .map(|(id, s)| {
-                // list order is newest first; a rule set lists in the order of addition
-                let mut dests: Vec<DestConfig> =
-                    dir.dests(id).iter().map(|(_, d)| d.config()).collect();
-                dests.reverse();
-                ServiceSpec {
-                    config: s.config,
-                    scheduler: s.sched.name().into(),
-                    flags: s.sched.sched_flags(),
-                    dests,
-                }
-            })
-            .collect(),
-    }
+    RuleSet::snapshot(dir)
 }
 
 #[cfg(test)]
@@ -412,7 +88,7 @@ mod test {
     use super::*;
     use lvs_core::director::{DirectorConfig, OwnedMemory, PacketMeta, Verdict};
     use lvs_core::hash::SipKey;
-    use lvs_core::{FlowKey, FwdMethod, Protocol, TcpFlags};
+    use lvs_core::{Endpoint, FlowKey, FwdMethod, Protocol, ServiceKey, TcpFlags};
 
     const RULES: &str = "\
 # web, NAT
@@ -451,7 +127,7 @@ mod test {
 
     #[test]
     fn rules_load_into_a_director() {
-        let set = RuleSet::from_text(RULES).unwrap();
+        let set = load(RULES).unwrap();
         assert_eq!(set.services.len(), 3);
         assert_eq!(
             set.services[1].config.persistence.unwrap().timeout.secs(),
@@ -507,7 +183,7 @@ mod test {
 -a -t 198.18.0.10:80 -r [2001:db8::1]:80 -m
 -L -n
 ";
-        let errs = RuleSet::from_text(text).unwrap_err();
+        let errs = load(text).unwrap_err();
         let lines: Vec<_> = errs.iter().map(|e| e.line).collect();
         assert_eq!(lines, [2, 3, 4, 5, 6, 7, 8], "{errs:?}");
         assert_eq!(errs[0].to_string(), "line 2: illegal weight (0..=65535)");
@@ -528,13 +204,13 @@ mod test {
 -D -t 198.18.0.20:80
 -E -t 198.18.0.10:80 -s lc
 ";
-        let set = RuleSet::from_text(text).unwrap();
+        let set = load(text).unwrap();
         assert_eq!(set.services.len(), 1);
         let s = &set.services[0];
         assert_eq!(s.scheduler, "lc");
         assert_eq!(s.dests.len(), 1);
         assert_eq!(s.dests[0].weight, 0);
-        assert!(RuleSet::from_text("-A -t 198.18.0.10:80\n-C\n")
+        assert!(load("-A -t 198.18.0.10:80\n-C\n")
             .unwrap()
             .services
             .is_empty());
@@ -544,13 +220,7 @@ mod test {
     fn reload_diff_keeps_flows_and_counters() {
         let mut mem = OwnedMemory::new(1024, 8, 32);
         let mut dir = director(&mut mem);
-        sync(
-            &mut dir,
-            &RuleSet::from_text(RULES).unwrap(),
-            7,
-            Instant::ZERO,
-        )
-        .unwrap();
+        sync(&mut dir, &load(RULES).unwrap(), 7, Instant::ZERO).unwrap();
         // an established flow on the NAT service
         let vip = Endpoint::v4([198, 18, 0, 10], 80);
         let flow = FlowKey::new(Protocol::Tcp, Endpoint::v4([198, 18, 0, 2], 40000), vip);
@@ -584,19 +254,9 @@ mod test {
             w("198.18.1.11"),
             w("198.18.1.12"),
         );
-        let want = RuleSet::from_text(&text).unwrap();
+        let want = load(&text).unwrap();
         let ch = sync(&mut dir, &want, 7, Instant::ZERO).unwrap();
-        assert_eq!(
-            ch,
-            Changes {
-                services_added: 1,
-                services_edited: 1,
-                services_removed: 1,
-                dests_added: 1,
-                dests_edited: 1,
-                dests_removed: 0,
-            }
-        );
+        assert_eq!(ch.to_string(), "services +1 ~1 -1, real servers +1 ~1 -0");
         // same service slot, counters kept, the flow still goes where it went
         assert_eq!(
             dir.find_service(&ServiceKey::Addr {
@@ -631,13 +291,7 @@ mod test {
         // removing the server with the flow: its packets are dropped (expire_nodest_conn=0) ...
         let one =
             format!("-A -t 198.18.0.10:80 -s rr\n-a -t 198.18.0.10:80 -r {other}:80 -m -w 1\n");
-        let ch = sync(
-            &mut dir,
-            &RuleSet::from_text(&one).unwrap(),
-            7,
-            Instant::ZERO,
-        )
-        .unwrap();
+        let ch = sync(&mut dir, &load(&one).unwrap(), 7, Instant::ZERO).unwrap();
         assert_eq!((ch.dests_removed, ch.services_removed), (1, 2));
         assert!(matches!(
             dir.handle_inbound(Instant::from_millis(30), &PacketMeta::new(flow, ack, 52)),

@@ -25,6 +25,8 @@ use crate::addr::{Endpoint, IpAddr, Ipv6Addr};
 use core::fmt;
 
 pub mod listing;
+#[cfg(feature = "alloc")]
+pub mod reconcile;
 pub mod rules;
 
 pub use listing::{
