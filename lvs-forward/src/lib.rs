@@ -46,6 +46,7 @@ pub mod nat;
 pub mod parse;
 pub mod process;
 pub mod route;
+pub mod splice;
 pub mod tunnel;
 pub mod vrrp;
 pub mod wire;

@@ -1,0 +1,60 @@
+//! The decision point of delayed binding: the splicer buffers the client's first bytes and asks
+//! a [`ContentClassifier`] which real server gets the connection.
+//!
+//! HTTP ([`super::http::HttpClassifier`]) and a TLS ClientHello reader fit the same trait: both
+//! look at a prefix of the stream, ask for more until it is complete, then choose, or refuse
+//! with a response the splicer sends before closing.
+
+use core::net::SocketAddrV4;
+
+/// The connection being classified, as the client addressed it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FlowInfo {
+    /// Client address and port.
+    pub client: SocketAddrV4,
+    /// Virtual service address and port the client connected to.
+    pub vip: SocketAddrV4,
+}
+
+/// What to do with a connection after looking at its buffered bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Classification {
+    /// The prefix is incomplete; ask again when more bytes arrive.
+    NeedMore,
+    /// Splice the connection to this real server.
+    Choose(SocketAddrV4),
+    /// Send these bytes to the client (e.g. an HTTP 400 response or a TLS alert), then close.
+    Reject(&'static [u8]),
+    /// Reset the connection without a response.
+    Reset,
+}
+
+/// Chooses a real server from the first bytes of a connection.
+///
+/// The splicer calls [`ContentClassifier::classify`] each time new in-order bytes were
+/// buffered, with everything buffered so far (`data` grows; it never loses a prefix), until it
+/// returns something other than [`Classification::NeedMore`]. When the per-connection buffer is
+/// full and the answer is still `NeedMore`, it calls [`ContentClassifier::overflow`] instead.
+pub trait ContentClassifier {
+    /// Classifies the buffered prefix of a connection.
+    fn classify(&mut self, flow: &FlowInfo, data: &[u8]) -> Classification;
+
+    /// The buffer is full and the prefix is still incomplete (a header flood). The default
+    /// resets the connection; HTTP answers 431.
+    fn overflow(&mut self, flow: &FlowInfo) -> Classification {
+        let _ = flow;
+        Classification::Reset
+    }
+
+    /// A connection spliced to `server` has ended (FIN both ways, a reset, a timeout, or the
+    /// server never answered), so that a least-connections scheduler can count it down.
+    fn closed(&mut self, server: SocketAddrV4) {
+        let _ = server;
+    }
+}
+
+impl<F: FnMut(&FlowInfo, &[u8]) -> Classification> ContentClassifier for F {
+    fn classify(&mut self, flow: &FlowInfo, data: &[u8]) -> Classification {
+        self(flow, data)
+    }
+}
