@@ -161,11 +161,19 @@ impl Conn {
             port: self.vip.port(),
             seq_add: self.delta(),
             ack_add: 0,
-            ack_floor: (!self.replay_done()).then(|| self.c_isn.wrapping_add(1).wrapping_add(u32::from(self.buf_len))),
+            ack_floor: (!self.replay_done()).then(|| {
+                self.c_isn
+                    .wrapping_add(1)
+                    .wrapping_add(u32::from(self.buf_len))
+            }),
             sack_add: 0,
             tsval_add: self.ts_off,
             tsecr_add: 0,
-            win_shift_in: if self.c_ws.is_some() { self.s_ws.unwrap_or(0) } else { 0 },
+            win_shift_in: if self.c_ws.is_some() {
+                self.s_ws.unwrap_or(0)
+            } else {
+                0
+            },
             win_shift_out: self.d_ws,
         }
     }

@@ -112,7 +112,9 @@ pub fn make(
 ) -> (u32, u32) {
     let t = period(now) & 31;
     let bits = opts.ts_bits();
-    let isn = (t << 27) | (u32::from(opts.mss_index & 7) << 24) | mac(key, flow, c_isn, t, opts.mss_index & 7, bits);
+    let isn = (t << 27)
+        | (u32::from(opts.mss_index & 7) << 24)
+        | mac(key, flow, c_isn, t, opts.mss_index & 7, bits);
     (isn, (ts_clock & !31) | bits)
 }
 
@@ -176,26 +178,43 @@ mod test {
     use super::*;
 
     const KEY: SipKey = SipKey(1, 2);
-    const FLOW: CookieFlow = CookieFlow { client: ([198, 18, 0, 1], 40000), vip: ([198, 18, 0, 100], 80) };
+    const FLOW: CookieFlow = CookieFlow {
+        client: ([198, 18, 0, 1], 40000),
+        vip: ([198, 18, 0, 100], 80),
+    };
 
     #[test]
     fn round_trip_all_options() {
         let now = Instant::from_secs(1000);
-        for mss in [None, Some(100), Some(536), Some(1400), Some(1460), Some(9000)] {
+        for mss in [
+            None,
+            Some(100),
+            Some(536),
+            Some(1400),
+            Some(1460),
+            Some(9000),
+        ] {
             for ws in [None, Some(0), Some(7), Some(14)] {
                 for sack in [false, true] {
                     for ts in [false, true] {
                         let o = CookieOptions::from_syn(mss, ws, sack, ts);
                         let (isn, tsval) = make(KEY, &FLOW, 0xffff_fff0, &o, now, 123_456);
                         let echo = ts.then_some(tsval);
-                        let got = check(KEY, &FLOW, 0xffff_fff1, isn.wrapping_add(1), echo, now).unwrap();
+                        let got =
+                            check(KEY, &FLOW, 0xffff_fff1, isn.wrapping_add(1), echo, now).unwrap();
                         assert_eq!(got, o);
                         assert!(o.mss() <= mss.unwrap_or(536).max(536));
                         // a period later still valid, two periods later not
                         let later = Instant::from_secs(1000 + PERIOD_SECS);
-                        assert!(check(KEY, &FLOW, 0xffff_fff1, isn.wrapping_add(1), echo, later).is_ok());
+                        assert!(
+                            check(KEY, &FLOW, 0xffff_fff1, isn.wrapping_add(1), echo, later)
+                                .is_ok()
+                        );
                         let stale = Instant::from_secs(1000 + 2 * PERIOD_SECS);
-                        assert_eq!(check(KEY, &FLOW, 0xffff_fff1, isn.wrapping_add(1), echo, stale), Err(CookieError::Expired));
+                        assert_eq!(
+                            check(KEY, &FLOW, 0xffff_fff1, isn.wrapping_add(1), echo, stale),
+                            Err(CookieError::Expired)
+                        );
                     }
                 }
             }
@@ -210,14 +229,34 @@ mod test {
         let ok = check(KEY, &FLOW, 78, isn + 1, Some(tsval), now);
         assert!(ok.is_ok());
         // other client ISN, port, key, bits in TSecr, MSS index
-        assert_eq!(check(KEY, &FLOW, 79, isn + 1, Some(tsval), now), Err(CookieError::BadMac));
-        let other = CookieFlow { client: ([198, 18, 0, 1], 40001), ..FLOW };
-        assert_eq!(check(KEY, &other, 78, isn + 1, Some(tsval), now), Err(CookieError::BadMac));
-        assert_eq!(check(SipKey(1, 3), &FLOW, 78, isn + 1, Some(tsval), now), Err(CookieError::BadMac));
-        assert_eq!(check(KEY, &FLOW, 78, isn + 1, Some(tsval ^ 1), now), Err(CookieError::BadMac));
-        assert_eq!(check(KEY, &FLOW, 78, (isn ^ (1 << 24)) + 1, Some(tsval), now), Err(CookieError::BadMac));
+        assert_eq!(
+            check(KEY, &FLOW, 79, isn + 1, Some(tsval), now),
+            Err(CookieError::BadMac)
+        );
+        let other = CookieFlow {
+            client: ([198, 18, 0, 1], 40001),
+            ..FLOW
+        };
+        assert_eq!(
+            check(KEY, &other, 78, isn + 1, Some(tsval), now),
+            Err(CookieError::BadMac)
+        );
+        assert_eq!(
+            check(SipKey(1, 3), &FLOW, 78, isn + 1, Some(tsval), now),
+            Err(CookieError::BadMac)
+        );
+        assert_eq!(
+            check(KEY, &FLOW, 78, isn + 1, Some(tsval ^ 1), now),
+            Err(CookieError::BadMac)
+        );
+        assert_eq!(
+            check(KEY, &FLOW, 78, (isn ^ (1 << 24)) + 1, Some(tsval), now),
+            Err(CookieError::BadMac)
+        );
         // a blind guess over many ACK numbers almost never passes (2^-24 each)
-        let hits = (0..20_000u32).filter(|g| check(KEY, &FLOW, 78, g.wrapping_mul(2_654_435_761), None, now).is_ok()).count();
+        let hits = (0..20_000u32)
+            .filter(|g| check(KEY, &FLOW, 78, g.wrapping_mul(2_654_435_761), None, now).is_ok())
+            .count();
         assert!(hits <= 1);
     }
 }

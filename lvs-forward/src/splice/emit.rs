@@ -60,7 +60,9 @@ pub fn build_ipv4_tcp(out: &mut [u8], seg: &Segment<'_>) -> Result<usize, NoRoom
     }
     let olen = seg.options.len();
     let ip = &mut out[..20];
-    ip.copy_from_slice(&[0x45, 0, 0, 0, 0, 0, 0x40, 0, 64, 6, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    ip.copy_from_slice(&[
+        0x45, 0, 0, 0, 0, 0, 0x40, 0, 64, 6, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    ]);
     ip[2..4].copy_from_slice(&(total as u16).to_be_bytes());
     ip[12..16].copy_from_slice(&seg.src.0);
     ip[16..20].copy_from_slice(&seg.dst.0);
@@ -97,13 +99,21 @@ mod test {
             ack: Some(2),
             flags: 0x02,
             window: 8192,
-            options: OptionsEmit { mss: Some(1460), wscale: Some(7), sack_permitted: true, timestamp: Some((1, 2)) },
+            options: OptionsEmit {
+                mss: Some(1460),
+                wscale: Some(7),
+                sack_permitted: true,
+                timestamp: Some((1, 2)),
+            },
             payload: &[],
         };
         let n = build_ipv4_tcp(&mut b, &s).unwrap();
         assert_eq!(n, 60);
         let p = crate::parse::parse_ip(&b[..n]).unwrap();
         assert!(p.tcp_flags.syn() && p.tcp_flags.ack());
-        assert_eq!(build_ipv4_tcp(&mut b[..59], &s), Err(NoRoom { required: 60 }));
+        assert_eq!(
+            build_ipv4_tcp(&mut b[..59], &s),
+            Err(NoRoom { required: 60 })
+        );
     }
 }

@@ -8,12 +8,14 @@ use core::net::SocketAddrV4;
 pub const MAX_HEADERS: usize = 64;
 
 /// `400 Bad Request`, sent for a malformed request head.
-pub const RESPONSE_400: &[u8] = b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\nconnection: close\r\n\r\n";
+pub const RESPONSE_400: &[u8] =
+    b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\nconnection: close\r\n\r\n";
 /// `431 Request Header Fields Too Large`, sent when the head exceeds the buffer or
 /// [`MAX_HEADERS`].
 pub const RESPONSE_431: &[u8] = b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-length: 0\r\nconnection: close\r\n\r\n";
 /// `503 Service Unavailable`, sent when no server can take the request.
-pub const RESPONSE_503: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\nconnection: close\r\n\r\n";
+pub const RESPONSE_503: &[u8] =
+    b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\nconnection: close\r\n\r\n";
 
 /// Chooses a real server for a parsed request head.
 pub trait Router {
@@ -57,7 +59,10 @@ pub struct HttpClassifier<R> {
 impl<R: Router> HttpClassifier<R> {
     /// Wraps a router.
     pub fn new(router: R) -> Self {
-        HttpClassifier { router, stats: HttpStats::default() }
+        HttpClassifier {
+            router,
+            stats: HttpStats::default(),
+        }
     }
 }
 
@@ -111,19 +116,47 @@ mod test {
 
     #[test]
     fn partial_complete_bad() {
-        let mut c = HttpClassifier::new(|_: &FlowInfo, r: &httparse::Request<'_, '_>| (r.path == Some("/a")).then_some(S1));
-        assert_eq!(c.classify(&FLOW, b"GET /a HTTP/1.1\r\nHost: x\r\n"), Classification::NeedMore);
-        assert_eq!(c.classify(&FLOW, b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n"), Classification::Choose(S1));
-        assert_eq!(c.classify(&FLOW, b"GET /b HTTP/1.1\r\n\r\n"), Classification::Reject(RESPONSE_503));
-        assert_eq!(c.classify(&FLOW, b"GET /a HTTP/1.1\x01\r\n\r\n"), Classification::Reject(RESPONSE_400));
-        assert_eq!(c.classify(&FLOW, b"\x00\x01garbage"), Classification::Reject(RESPONSE_400));
+        let mut c = HttpClassifier::new(|_: &FlowInfo, r: &httparse::Request<'_, '_>| {
+            (r.path == Some("/a")).then_some(S1)
+        });
+        assert_eq!(
+            c.classify(&FLOW, b"GET /a HTTP/1.1\r\nHost: x\r\n"),
+            Classification::NeedMore
+        );
+        assert_eq!(
+            c.classify(&FLOW, b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n"),
+            Classification::Choose(S1)
+        );
+        assert_eq!(
+            c.classify(&FLOW, b"GET /b HTTP/1.1\r\n\r\n"),
+            Classification::Reject(RESPONSE_503)
+        );
+        assert_eq!(
+            c.classify(&FLOW, b"GET /a HTTP/1.1\x01\r\n\r\n"),
+            Classification::Reject(RESPONSE_400)
+        );
+        assert_eq!(
+            c.classify(&FLOW, b"\x00\x01garbage"),
+            Classification::Reject(RESPONSE_400)
+        );
         let mut flood = std::vec::Vec::from(&b"GET / HTTP/1.1\r\n"[..]);
         for _ in 0..MAX_HEADERS + 1 {
             flood.extend_from_slice(b"a: b\r\n");
         }
         flood.extend_from_slice(b"\r\n");
-        assert_eq!(c.classify(&FLOW, &flood), Classification::Reject(RESPONSE_431));
+        assert_eq!(
+            c.classify(&FLOW, &flood),
+            Classification::Reject(RESPONSE_431)
+        );
         assert_eq!(c.overflow(&FLOW), Classification::Reject(RESPONSE_431));
-        assert_eq!(c.stats, HttpStats { routed: 1, bad_request: 2, too_large: 2, unavailable: 1 });
+        assert_eq!(
+            c.stats,
+            HttpStats {
+                routed: 1,
+                bad_request: 2,
+                too_large: 2,
+                unavailable: 1
+            }
+        );
     }
 }

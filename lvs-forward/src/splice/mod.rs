@@ -33,6 +33,7 @@
 //!   the client without them.
 //! - Reject responses must fit one segment of the client's MSS.
 
+mod buffering;
 pub mod classify;
 pub mod conn;
 pub mod cookie;
@@ -43,7 +44,10 @@ pub mod rewrite;
 mod splicer;
 mod table;
 mod transmit;
+mod verdict;
 
 pub use classify::{Classification, ContentClassifier, FlowInfo};
 pub use conn::{Conn, Phase};
-pub use splicer::{SpliceConfig, SpliceDrop, SpliceStats, SpliceVerdict, Splicer, Toward, Transmit};
+pub use splicer::{
+    SpliceConfig, SpliceDrop, SpliceStats, SpliceVerdict, Splicer, Toward, Transmit,
+};

@@ -82,20 +82,24 @@ impl Options {
                     }
                     let body = &block[i + 2..i + len];
                     match k {
-                        kind::MSS if len == 4 => o.mss = Some(u16::from_be_bytes([body[0], body[1]])),
+                        kind::MSS if len == 4 => {
+                            o.mss = Some(u16::from_be_bytes([body[0], body[1]]))
+                        }
                         kind::WSCALE if len == 3 => o.wscale = Some(body[0].min(MAX_WSCALE)),
                         kind::SACK_PERM if len == 2 => o.sack_permitted = true,
                         kind::TIMESTAMP if len == 10 => {
                             o.timestamp = Some((be32(&body[0..4]), be32(&body[4..8])));
                             o.timestamp_at = i + 2;
                         }
-                        kind::SACK if len >= 10 && (len - 2) % 8 == 0 && len <= 34 => {
+                        kind::SACK if len >= 10 && (len - 2).is_multiple_of(8) && len <= 34 => {
                             o.sack_at = i + 2;
                             o.sack_blocks = ((len - 2) / 8) as u8;
                         }
-                        kind::MSS | kind::WSCALE | kind::SACK_PERM | kind::TIMESTAMP | kind::SACK => {
-                            return Err(bad)
-                        }
+                        kind::MSS
+                        | kind::WSCALE
+                        | kind::SACK_PERM
+                        | kind::TIMESTAMP
+                        | kind::SACK => return Err(bad),
                         _ => {}
                     }
                     i += len;
@@ -165,7 +169,11 @@ impl OptionsEmit {
         }
         match (self.sack_permitted, self.timestamp) {
             (sack, Some((val, ecr))) => {
-                let head = if sack { [kind::SACK_PERM, 2] } else { [kind::NOP, kind::NOP] };
+                let head = if sack {
+                    [kind::SACK_PERM, 2]
+                } else {
+                    [kind::NOP, kind::NOP]
+                };
                 out[i..i + 2].copy_from_slice(&head);
                 out[i + 2] = kind::TIMESTAMP;
                 out[i + 3] = 10;
@@ -197,13 +205,21 @@ mod test {
             for wscale in [None, Some(0), Some(7), Some(14)] {
                 for sack_permitted in [false, true] {
                     for timestamp in [None, Some((0xdead_beef, 7))] {
-                        let e = OptionsEmit { mss, wscale, sack_permitted, timestamp };
+                        let e = OptionsEmit {
+                            mss,
+                            wscale,
+                            sack_permitted,
+                            timestamp,
+                        };
                         let mut b = [0u8; MAX_EMIT_LEN];
                         let n = e.emit(&mut b);
                         assert_eq!(n, e.len());
                         assert_eq!(n % 4, 0);
                         let p = Options::parse(&b[..n]).unwrap();
-                        assert_eq!((p.mss, p.wscale, p.sack_permitted, p.timestamp), (mss, wscale, sack_permitted, timestamp));
+                        assert_eq!(
+                            (p.mss, p.wscale, p.sack_permitted, p.timestamp),
+                            (mss, wscale, sack_permitted, timestamp)
+                        );
                         if timestamp.is_some() {
                             assert_eq!(be32(&b[p.timestamp_at..]), 0xdead_beef);
                         }
@@ -223,11 +239,20 @@ mod test {
         assert_eq!((p.sack_at, p.sack_blocks), (4, 2));
         assert_eq!(Options::parse(&[2, 4, 5]), Err(BadOptions { offset: 0 }));
         assert_eq!(Options::parse(&[1, 3, 2, 1]), Err(BadOptions { offset: 1 }));
-        assert_eq!(Options::parse(&[5, 9, 0, 0, 0, 0, 0, 0, 0]), Err(BadOptions { offset: 0 }));
+        assert_eq!(
+            Options::parse(&[5, 9, 0, 0, 0, 0, 0, 0, 0]),
+            Err(BadOptions { offset: 0 })
+        );
         assert_eq!(Options::parse(&[99]), Err(BadOptions { offset: 0 }));
         assert_eq!(Options::parse(&[3, 3, 200, 0]).unwrap().wscale, Some(14));
         // unknown option skipped, END stops
-        assert_eq!(Options::parse(&[30, 3, 0, 0, 2, 4, 1, 0]).unwrap().mss, None);
-        assert_eq!(Options::parse(&[30, 3, 0, 2, 4, 1, 0]).unwrap().mss, Some(256));
+        assert_eq!(
+            Options::parse(&[30, 3, 0, 0, 2, 4, 1, 0]).unwrap().mss,
+            None
+        );
+        assert_eq!(
+            Options::parse(&[30, 3, 0, 2, 4, 1, 0]).unwrap().mss,
+            Some(256)
+        );
     }
 }

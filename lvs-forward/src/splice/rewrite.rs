@@ -150,7 +150,8 @@ pub fn rewrite_ipv4(pkt: &mut [u8], map: &SegmentMap) -> Result<u8, RewriteError
     if doff < 20 || doff > seg.len() {
         return Err(RewriteError::Malformed);
     }
-    let opts = super::options::Options::parse(&seg[20..doff]).map_err(|_| RewriteError::BadOptions)?;
+    let opts =
+        super::options::Options::parse(&seg[20..doff]).map_err(|_| RewriteError::BadOptions)?;
     let flags = seg[13];
 
     // addresses and port: the pseudo-header and the port both feed the TCP checksum
@@ -158,7 +159,12 @@ pub fn rewrite_ipv4(pkt: &mut [u8], map: &SegmentMap) -> Result<u8, RewriteError
         Endpoint::Source => (12, 0),
         Endpoint::Destination => (16, 2),
     };
-    let old_addr = [ip[addr_at], ip[addr_at + 1], ip[addr_at + 2], ip[addr_at + 3]];
+    let old_addr = [
+        ip[addr_at],
+        ip[addr_at + 1],
+        ip[addr_at + 2],
+        ip[addr_at + 3],
+    ];
     let ip_sum = diff4(old_addr, map.addr, start(rd16(ip, 10)));
     ip[addr_at..addr_at + 4].copy_from_slice(&map.addr);
     ip[10..12].copy_from_slice(&finish(ip_sum).to_be_bytes());
@@ -186,7 +192,11 @@ pub fn rewrite_ipv4(pkt: &mut [u8], map: &SegmentMap) -> Result<u8, RewriteError
     }
     let w = rd16(seg, 14);
     // the window of a SYN is never scaled (RFC 7323 section 2.2)
-    let w2 = if flags & 0x02 != 0 { w } else { rescale_window(w, map.win_shift_in, map.win_shift_out) };
+    let w2 = if flags & 0x02 != 0 {
+        w
+    } else {
+        rescale_window(w, map.win_shift_in, map.win_shift_out)
+    };
     if w2 != w {
         acc = diff2(w, w2, acc);
         seg[14..16].copy_from_slice(&w2.to_be_bytes());
@@ -230,7 +240,13 @@ mod test {
         let src = [pkt[12], pkt[13], pkt[14], pkt[15]];
         let dst = [pkt[16], pkt[17], pkt[18], pkt[19]];
         let p = crate::wire::TcpPacket::new_checked(&pkt[20..total]).unwrap();
-        assert!(p.verify_checksum(&IpAddr::V4(Ipv4Addr::from(src)), &IpAddr::V4(Ipv4Addr::from(dst))), "tcp checksum");
+        assert!(
+            p.verify_checksum(
+                &IpAddr::V4(Ipv4Addr::from(src)),
+                &IpAddr::V4(Ipv4Addr::from(dst))
+            ),
+            "tcp checksum"
+        );
     }
 
     #[test]
@@ -244,7 +260,10 @@ mod test {
             ack: Some(0x0000_0010),
             flags: 0x10,
             window: 1000,
-            options: OptionsEmit { timestamp: Some((5, 0xffff_ff00)), ..OptionsEmit::default() },
+            options: OptionsEmit {
+                timestamp: Some((5, 0xffff_ff00)),
+                ..OptionsEmit::default()
+            },
             payload: b"hello, odd length",
         };
         let n = build_ipv4_tcp(&mut b, &seg).unwrap();
@@ -327,11 +346,20 @@ mod test {
         // malformed input leaves the buffer alone
         let before = p;
         p[32] = 0xf0;
-        assert_eq!(rewrite_ipv4(&mut p[..n], &map), Err(RewriteError::Malformed));
+        assert_eq!(
+            rewrite_ipv4(&mut p[..n], &map),
+            Err(RewriteError::Malformed)
+        );
         p[32] = before[32];
         p[43] = 9;
-        assert_eq!(rewrite_ipv4(&mut p[..n], &map), Err(RewriteError::BadOptions));
-        assert_eq!(rewrite_ipv4(&mut p[..10], &map), Err(RewriteError::Malformed));
+        assert_eq!(
+            rewrite_ipv4(&mut p[..n], &map),
+            Err(RewriteError::BadOptions)
+        );
+        assert_eq!(
+            rewrite_ipv4(&mut p[..10], &map),
+            Err(RewriteError::Malformed)
+        );
     }
 
     #[test]

@@ -70,7 +70,11 @@ impl<const N: usize> Index<N> {
                 break;
             }
             let k = home(e - 1) as usize & mask;
-            let stays = if i <= j { i < k && k <= j } else { i < k || k <= j };
+            let stays = if i <= j {
+                i < k && k <= j
+            } else {
+                i < k || k <= j
+            };
             if !stays {
                 self.entries[i] = e;
                 i = j;
@@ -131,7 +135,11 @@ pub(crate) struct Queue<const N: usize> {
 
 impl<const N: usize> Queue<N> {
     pub(crate) const fn new() -> Self {
-        Queue { ring: [0; N], head: 0, len: 0 }
+        Queue {
+            ring: [0; N],
+            head: 0,
+            len: 0,
+        }
     }
 
     pub(crate) fn push(&mut self, s: u16) -> bool {
@@ -184,7 +192,10 @@ mod test {
     #[test]
     fn free_list_and_queue() {
         let mut f: FreeList<4> = FreeList::new(3);
-        assert_eq!((f.pop(), f.pop(), f.pop(), f.pop()), (Some(0), Some(1), Some(2), None));
+        assert_eq!(
+            (f.pop(), f.pop(), f.pop(), f.pop()),
+            (Some(0), Some(1), Some(2), None)
+        );
         f.push(1);
         assert_eq!(f.len(), 1);
         let mut q: Queue<2> = Queue::new();

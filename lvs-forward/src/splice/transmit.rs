@@ -39,7 +39,8 @@ impl<C: ContentClassifier, const N: usize> Splicer<'_, C, N> {
     /// Tears a connection down: resets to the sides asked for (sent by `poll_transmit`, which
     /// then frees it), or frees it now.
     pub(crate) fn abort(&mut self, i: usize, rst_client: bool, rst_server: bool) {
-        let bits = if rst_client { pending::RST_CLIENT } else { 0 } | if rst_server { pending::RST_SERVER } else { 0 };
+        let bits = if rst_client { pending::RST_CLIENT } else { 0 }
+            | if rst_server { pending::RST_SERVER } else { 0 };
         if bits == 0 {
             self.free_conn(i);
             return;
@@ -58,9 +59,13 @@ impl<C: ContentClassifier, const N: usize> Splicer<'_, C, N> {
         self.release_slot(i);
         let conns = &self.conns;
         let secret = self.cfg.secret;
-        self.by_client.remove(c.h_client, i as u16, |s| conns[usize::from(s)].map_or(0, |o| o.h_client));
+        self.by_client.remove(c.h_client, i as u16, |s| {
+            conns[usize::from(s)].map_or(0, |o| o.h_client)
+        });
         if c.phase != Phase::Buffering && c.phase != Phase::Rejecting {
-            self.by_server.remove(c.h_server, i as u16, |s| conns[usize::from(s)].map_or(0, |o| o.h_server));
+            self.by_server.remove(c.h_server, i as u16, |s| {
+                conns[usize::from(s)].map_or(0, |o| o.h_server)
+            });
             self.classifier.closed(c.server);
         }
         let _ = secret;
@@ -85,10 +90,17 @@ impl<C: ContentClassifier, const N: usize> Splicer<'_, C, N> {
             if c.pending == 0 {
                 continue;
             }
-            let bit = [pending::RST_CLIENT, pending::RST_SERVER, pending::SYN, pending::RESPONSE, pending::ACK_SERVER, pending::REPLAY]
-                .into_iter()
-                .find(|b| c.pending & b != 0)
-                .unwrap_or(0);
+            let bit = [
+                pending::RST_CLIENT,
+                pending::RST_SERVER,
+                pending::SYN,
+                pending::RESPONSE,
+                pending::ACK_SERVER,
+                pending::REPLAY,
+            ]
+            .into_iter()
+            .find(|b| c.pending & b != 0)
+            .unwrap_or(0);
             let r = self.frame(now, i, bit, out);
             let mut c = match self.conns[i] {
                 Some(c) => c,
@@ -98,7 +110,9 @@ impl<C: ContentClassifier, const N: usize> Splicer<'_, C, N> {
                 c.pending &= !bit;
             }
             self.conns[i] = Some(c);
-            if c.pending & (pending::RST_CLIENT | pending::RST_SERVER) == 0 && bit & (pending::RST_CLIENT | pending::RST_SERVER) != 0 {
+            if c.pending & (pending::RST_CLIENT | pending::RST_SERVER) == 0
+                && bit & (pending::RST_CLIENT | pending::RST_SERVER) != 0
+            {
                 self.free_conn(i);
             } else if c.pending != 0 {
                 self.want(i, 0);
@@ -124,16 +138,41 @@ impl<C: ContentClassifier, const N: usize> Splicer<'_, C, N> {
                 self.stats.resets += 1;
                 let seq = match c.phase {
                     Phase::Spliced => c.s_high.wrapping_add(c.delta()),
-                    Phase::Rejecting => c.d_isn.wrapping_add(2).wrapping_add(c.response.len() as u32),
+                    Phase::Rejecting => c
+                        .d_isn
+                        .wrapping_add(2)
+                        .wrapping_add(c.response.len() as u32),
                     _ => c.d_isn.wrapping_add(1),
                 };
-                let s = Segment { src: ep(c.vip), dst: ep(c.client), seq, ack: Some(c.rcv_nxt), flags: 0x04, window: 0, options: OptionsEmit::default(), payload: &[] };
+                let s = Segment {
+                    src: ep(c.vip),
+                    dst: ep(c.client),
+                    seq,
+                    ack: Some(c.rcv_nxt),
+                    flags: 0x04,
+                    window: 0,
+                    options: OptionsEmit::default(),
+                    payload: &[],
+                };
                 (s, Toward::Client)
             }
             pending::RST_SERVER => {
                 self.stats.resets += 1;
-                let seq = if c.phase == Phase::Spliced { c.c_high } else { c.c_isn.wrapping_add(1) };
-                let s = Segment { src: ep(c.client), dst: ep(c.server), seq, ack: None, flags: 0x04, window: 0, options: OptionsEmit::default(), payload: &[] };
+                let seq = if c.phase == Phase::Spliced {
+                    c.c_high
+                } else {
+                    c.c_isn.wrapping_add(1)
+                };
+                let s = Segment {
+                    src: ep(c.client),
+                    dst: ep(c.server),
+                    seq,
+                    ack: None,
+                    flags: 0x04,
+                    window: 0,
+                    options: OptionsEmit::default(),
+                    payload: &[],
+                };
                 (s, Toward::Server)
             }
             pending::SYN => {
@@ -145,7 +184,12 @@ impl<C: ContentClassifier, const N: usize> Splicer<'_, C, N> {
                     ack: None,
                     flags: 0x02,
                     window,
-                    options: OptionsEmit { mss: Some(c.c_mss), wscale: c.c_ws, sack_permitted: c.c_sack, timestamp: c.c_ts.then_some((c.ts_recent, 0)) },
+                    options: OptionsEmit {
+                        mss: Some(c.c_mss),
+                        wscale: c.c_ws,
+                        sack_permitted: c.c_sack,
+                        timestamp: c.c_ts.then_some((c.ts_recent, 0)),
+                    },
                     payload: &[],
                 };
                 (s, Toward::Server)
@@ -160,7 +204,10 @@ impl<C: ContentClassifier, const N: usize> Splicer<'_, C, N> {
                     ack: Some(c.rcv_nxt),
                     flags: 0x09,
                     window: 0,
-                    options: OptionsEmit { timestamp: c.c_ts.then_some((ts, c.ts_recent)), ..OptionsEmit::default() },
+                    options: OptionsEmit {
+                        timestamp: c.c_ts.then_some((ts, c.ts_recent)),
+                        ..OptionsEmit::default()
+                    },
                     payload,
                 };
                 (s, Toward::Client)
@@ -170,23 +217,33 @@ impl<C: ContentClassifier, const N: usize> Splicer<'_, C, N> {
                 let window = rescale_window(c.c_wnd, map.win_shift_in, map.win_shift_out);
                 let mut seq = c.c_isn.wrapping_add(1).wrapping_add(u32::from(c.buf_len));
                 if bit == pending::REPLAY && c.replay_next < c.buf_len {
-                    let max = usize::from(c.s_mss).min(out.len().saturating_sub(DATA_OVERHEAD)).max(1);
+                    let max = usize::from(c.s_mss)
+                        .min(out.len().saturating_sub(DATA_OVERHEAD))
+                        .max(1);
                     let in_flight = u32::from(c.replay_next - c.srv_acked.min(c.replay_next));
-                    let allowed = c.srv_wnd.saturating_sub(in_flight).max(if in_flight == 0 { 1 } else { 0 }) as usize;
+                    let allowed =
+                        c.srv_wnd
+                            .saturating_sub(in_flight)
+                            .max(if in_flight == 0 { 1 } else { 0 })
+                            as usize;
                     let n = usize::from(c.buf_len - c.replay_next).min(max).min(allowed);
                     if n == 0 {
                         return None;
                     }
-                    let Some(slot) = c.slot else { return None };
+                    let slot = c.slot?;
                     let at = usize::from(slot) * self.slot_size + usize::from(c.replay_next);
                     payload = &self.slab[at..at + n];
-                    seq = c.c_isn.wrapping_add(1).wrapping_add(u32::from(c.replay_next));
+                    seq = c
+                        .c_isn
+                        .wrapping_add(1)
+                        .wrapping_add(u32::from(c.replay_next));
                     c.replay_next += n as u16;
                     self.conns[i] = Some(c);
                 } else if bit == pending::REPLAY {
                     return None;
                 }
-                let last = seq.wrapping_add(payload.len() as u32) == c.c_isn.wrapping_add(1).wrapping_add(u32::from(c.buf_len));
+                let last = seq.wrapping_add(payload.len() as u32)
+                    == c.c_isn.wrapping_add(1).wrapping_add(u32::from(c.buf_len));
                 let s = Segment {
                     src: ep(c.client),
                     dst: ep(c.server),
@@ -194,7 +251,10 @@ impl<C: ContentClassifier, const N: usize> Splicer<'_, C, N> {
                     ack: Some(c.s_isn.wrapping_add(1)),
                     flags: if last && !payload.is_empty() { 0x08 } else { 0 },
                     window,
-                    options: OptionsEmit { timestamp: c.s_ts.then_some((c.ts_recent, c.srv_ts_recent)), ..OptionsEmit::default() },
+                    options: OptionsEmit {
+                        timestamp: c.s_ts.then_some((c.ts_recent, c.srv_ts_recent)),
+                        ..OptionsEmit::default()
+                    },
                     payload,
                 };
                 (s, Toward::Server)
