@@ -124,6 +124,7 @@ impl<C: ContentClassifier, const N: usize> Splicer<'_, C, N> {
             let flow = FlowInfo {
                 client: c.client,
                 vip: c.vip,
+                now,
             };
             let full = usize::from(c.buf_len) == self.slot_size;
             let data = match c.slot {

@@ -14,6 +14,8 @@ pub struct FlowInfo {
     pub client: SocketAddrV4,
     /// Virtual service address and port the client connected to.
     pub vip: SocketAddrV4,
+    /// The time the bytes arrived (for schedulers with time-based state, such as lblc).
+    pub now: lvs_core::Instant,
 }
 
 /// What to do with a connection after looking at its buffered bytes.

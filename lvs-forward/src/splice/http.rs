@@ -111,6 +111,7 @@ mod test {
     const FLOW: FlowInfo = FlowInfo {
         client: SocketAddrV4::new(Ipv4Addr::new(198, 18, 0, 1), 1000),
         vip: SocketAddrV4::new(Ipv4Addr::new(198, 18, 0, 100), 80),
+        now: lvs_core::Instant::ZERO,
     };
     const S1: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::new(198, 18, 1, 1), 80);
 
