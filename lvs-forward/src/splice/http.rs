@@ -1,6 +1,8 @@
 //! HTTP/1.x request-head classification with `httparse`: the request line and headers are
 //! parsed from the buffered bytes, then a [`Router`] chooses the real server.
 
+pub use httparse;
+
 use super::classify::{Classification, ContentClassifier, FlowInfo};
 use core::net::SocketAddrV4;
 
