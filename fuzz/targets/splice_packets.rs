@@ -237,7 +237,7 @@ pub fn run(data: &[u8]) {
                 let j = k % w.servers.len();
                 let s = w.servers[j];
                 let kind = c.u8();
-                let (flags, seq, opts) = if kind % 3 == 0 {
+                let (flags, seq, opts) = if kind.is_multiple_of(3) {
                     let isn = c.u32();
                     w.servers[j].s_isn = isn;
                     (0x02, isn, options(&mut c))
