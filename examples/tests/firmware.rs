@@ -40,7 +40,8 @@ fn skip_or_fail(why: &str) {
 fn host_lines() -> String {
     let mut conns = vec![ConnSlot::EMPTY; scenario::CONNS];
     let mut small = Box::new(scenario::SmallMemory::new());
-    let mut dir = scenario::director(&mut conns, &mut small).expect("director");
+    let mut fixed = Box::new(lvs_core::director::DirectorFixed::new());
+    let mut dir = scenario::director(&mut conns, &mut small, &mut fixed).expect("director");
     let mut fw = scenario::Firmware::new(&mut dir);
     let mut out = String::new();
     fw.run_script(&mut out);

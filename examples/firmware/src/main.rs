@@ -23,6 +23,7 @@ use cortex_m::peripheral::syst::SystClkSource;
 use cortex_m_rt::{entry, exception, ExceptionFrame};
 use cortex_m_semihosting::{debug, hio};
 use lvs_core::conn::ConnSlot;
+use lvs_core::director::DirectorFixed;
 use panic_semihosting as _;
 
 use scenario::{Firmware, SmallMemory, CONNS};
@@ -64,6 +65,7 @@ unsafe extern "C" {
 fn main() -> ! {
     static mut SMALL: SmallMemory = SmallMemory::new();
     static mut TABLE: [MaybeUninit<ConnSlot>; CONNS] = [const { MaybeUninit::uninit() }; CONNS];
+    static mut FIXED: MaybeUninit<DirectorFixed> = MaybeUninit::uninit();
 
     paint_stack();
 
@@ -79,7 +81,7 @@ fn main() -> ! {
         line: heapless::String::new(),
     };
     // used where it was built: a director is tens of KiB, and a move would copy it
-    let mut built = scenario::director(table, SMALL);
+    let mut built = scenario::director(table, SMALL, init_fixed(FIXED));
     let Ok(dir) = &mut built else {
         let _ = writeln!(out, "fw: setup failed");
         exit(false)
@@ -150,6 +152,13 @@ fn main() -> ! {
     );
     let _ = writeln!(out, "fw: done");
     exit(true)
+}
+
+/// Initialises the director's fixed state in its static (out of line: the value is built on
+/// this call's stack, which is then free again).
+#[inline(never)]
+fn init_fixed(slot: &'static mut MaybeUninit<DirectorFixed>) -> &'static mut DirectorFixed {
+    slot.write(DirectorFixed::new())
 }
 
 /// Paints the free stack (from the end of .bss to a little below the caller's frame).

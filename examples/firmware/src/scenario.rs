@@ -17,9 +17,11 @@ use core::fmt::Write;
 
 use lvs_core::conn::ConnSlot;
 use lvs_core::dest::DestSet;
-use lvs_core::director::{ConfigError, Director, DirectorConfig, DirectorMemory, Service};
+use lvs_core::director::{
+    ConfigError, Director, DirectorConfig, DirectorFixed, DirectorMemory, Service,
+};
 use lvs_core::hash::SipKey;
-use lvs_core::ipvsadm::SchedFlags;
+use lvs_core::sched::SchedFlags;
 use lvs_core::stats::Stats;
 use lvs_core::{
     Dest, DestConfig, DestId, Endpoint, FwdMethod, Instant, IpAddr, Ipv4Addr, Ipv6Addr, Protocol,
@@ -397,6 +399,7 @@ fn script(mut f: impl FnMut(Step)) {
 pub fn director<'a>(
     conns: &'a mut [ConnSlot],
     small: &'a mut SmallMemory,
+    fixed: &'a mut DirectorFixed,
 ) -> Result<Director<'a, FwSched>, ConfigError> {
     let mem = DirectorMemory {
         conns,
@@ -404,6 +407,7 @@ pub fn director<'a>(
         dests: &mut small.dests,
         dest_stats: &mut small.stats,
         order: &mut small.order,
+        fixed,
     };
     // built where it is returned (a director is tens of KiB: no copies on a small stack)
     let mut r = Director::new(
