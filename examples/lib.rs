@@ -1,1 +1,3 @@
 //! Shared code for the lvs example programs.
+
+pub mod fullnat;

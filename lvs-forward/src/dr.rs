@@ -5,8 +5,35 @@
 //! decrements the TTL on the way ([`crate::route::decrement_ttl`]); this module does not.
 
 use crate::error::ForwardError;
+use crate::process::ProcessConfig;
+use crate::rewrite::{Emit, PacketBuf, Rewriter};
+use crate::route::check_mtu;
 use crate::wire::ethernet::{self, EtherType, Frame};
 use crate::wire::{Error, EthernetRepr, MacAddr};
+use lvs_core::director::Forward;
+
+/// Direct routing as a [`Rewriter`]: the IP packet goes unchanged (after the MTU check of
+/// `cfg.mtu`) to the real server's address as next hop; the caller frames it to that
+/// server's MAC (with [`push_ethernet`] or [`dr_rewrite`]). Replies do not pass the director.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct DirectRouting;
+
+impl Rewriter for DirectRouting {
+    type Error = ForwardError;
+
+    #[inline]
+    fn forward(
+        &mut self,
+        pkt: PacketBuf<'_>,
+        f: &Forward,
+        cfg: &ProcessConfig,
+    ) -> Result<Emit, ForwardError> {
+        if cfg.mtu != 0 {
+            check_mtu(pkt.parsed, cfg.mtu)?;
+        }
+        Ok(pkt.in_place(f.daddr.addr))
+    }
+}
 
 /// Direct routing: sets the destination MAC of `frame` to the real server's and the source MAC
 /// to the director's. Nothing else changes.

@@ -16,6 +16,12 @@ pub enum ForwardError {
         /// Bytes of headroom needed.
         required: usize,
     },
+    /// Not enough room after the packet for what the method appends; leave at least
+    /// `required` bytes of tailroom.
+    InsufficientTailroom {
+        /// Bytes of tailroom needed.
+        required: usize,
+    },
     /// The output buffer is too small; it needs at least `required` bytes.
     BufferTooSmall {
         /// Bytes needed.
@@ -49,6 +55,9 @@ pub enum ForwardError {
     /// The operation does not apply to this packet (for example plain NAT on an ICMP error,
     /// which needs [`crate::icmp::nat_icmp`], or SCTP NAT on a fragment).
     Unsupported,
+    /// A forwarding method refused the packet for a reason of its own (see
+    /// [`crate::rewrite::Rewriter::Error`]).
+    Refused(&'static str),
 }
 
 impl From<wire::Error> for ForwardError {
@@ -64,6 +73,9 @@ impl fmt::Display for ForwardError {
             ForwardError::InsufficientHeadroom { required } => {
                 write!(f, "insufficient headroom: {required} bytes required")
             }
+            ForwardError::InsufficientTailroom { required } => {
+                write!(f, "insufficient tailroom: {required} bytes required")
+            }
             ForwardError::BufferTooSmall { required } => {
                 write!(f, "output buffer too small: {required} bytes required")
             }
@@ -77,6 +89,7 @@ impl fmt::Display for ForwardError {
                 f.write_str("no ICMP error may be sent about this packet")
             }
             ForwardError::Unsupported => f.write_str("operation not supported for this packet"),
+            ForwardError::Refused(why) => write!(f, "refused by the forwarding method: {why}"),
         }
     }
 }

@@ -4,6 +4,15 @@
 //! a flow key out; a verdict in, rewritten bytes out. `no_std`, allocation-free, no `unsafe`,
 //! and no panics on any input bytes.
 //!
+//! The extension point comes first: [`Rewriter`] (module [`rewrite`]) is a forwarding
+//! method over a byte buffer: what it needs from the director's verdict, the room it needs
+//! around the packet, its own error type. NAT ([`nat::Nat`]), IPIP ([`tunnel::Ipip`]), GUE
+//! ([`tunnel::Gue`]) and direct routing ([`dr::DirectRouting`]) are rewriters, and
+//! [`rewrite::Standard`] picks among them by the verdict as IPVS does. The packet path
+//! ([`process::process_frame_with`], [`process::process_burst_with`]) takes any rewriter as a
+//! generic parameter, so an embedder adds a method (FULLNAT, VXLAN, a hardware offload)
+//! without forking the crate, and the per-packet code stays monomorphised.
+//!
 //! Layers:
 //! - [`checksum`]: RFC 1071 sums and the RFC 1624 incremental updates IPVS uses
 //!   (`ip_vs_check_diff2/4/16`).
@@ -45,6 +54,7 @@ pub mod icmp;
 pub mod nat;
 pub mod parse;
 pub mod process;
+pub mod rewrite;
 pub mod route;
 pub mod splice;
 pub mod tunnel;
@@ -52,6 +62,7 @@ pub mod vrrp;
 pub mod wire;
 
 pub use error::ForwardError;
+pub use rewrite::Rewriter;
 pub use wire::{Checksum, ChecksumCaps, MacAddr};
 
 /// The examples of this crate's README, compiled and run as doctests.

@@ -27,9 +27,66 @@
 
 use crate::checksum;
 use crate::error::ForwardError;
+use crate::icmp::nat_icmp;
 use crate::parse::Parsed;
+use crate::process::ProcessConfig;
+use crate::rewrite::{Emit, PacketBuf, Rewriter};
+use crate::route::check_mtu;
 use crate::wire::{proto, ChecksumCaps, Error};
+use lvs_core::addr::Direction;
+use lvs_core::director::{Forward, Reply};
 use lvs_core::{AddrFamily, Endpoint, IpAddr};
+
+/// Masquerading as a [`Rewriter`]: forwarded packets get [`nat_in`] (ICMP errors about the
+/// flow [`nat_icmp`]) toward the verdict's real server, after the MTU check of
+/// `cfg.mtu`; replies get [`nat_out`] (or [`nat_icmp`]) back to the virtual service. Every
+/// forwarded packet is NATed, whatever method the verdict names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Nat;
+
+impl Rewriter for Nat {
+    type Error = ForwardError;
+
+    #[inline(always)]
+    fn nat_shortcut(&self, _: &Forward) -> bool {
+        true
+    }
+
+    #[inline]
+    fn forward(
+        &mut self,
+        mut pkt: PacketBuf<'_>,
+        f: &Forward,
+        cfg: &ProcessConfig,
+    ) -> Result<Emit, ForwardError> {
+        let p = pkt.parsed;
+        if cfg.mtu != 0 {
+            check_mtu(p, cfg.mtu)?;
+        }
+        if p.is_icmp_error() {
+            nat_icmp(pkt.frame_mut(), p, Direction::Input, f.daddr, &cfg.caps)?;
+        } else {
+            nat_in(pkt.frame_mut(), p, f.daddr, &cfg.caps)?;
+        }
+        Ok(pkt.in_place(f.daddr.addr))
+    }
+
+    #[inline]
+    fn reply(
+        &mut self,
+        mut pkt: PacketBuf<'_>,
+        r: &Reply,
+        cfg: &ProcessConfig,
+    ) -> Result<Emit, ForwardError> {
+        let p = pkt.parsed;
+        if p.is_icmp_error() {
+            nat_icmp(pkt.frame_mut(), p, Direction::Output, r.vaddr, &cfg.caps)?;
+        } else {
+            nat_out(pkt.frame_mut(), p, r.vaddr, &cfg.caps)?;
+        }
+        Ok(pkt.in_place(r.client.addr))
+    }
+}
 
 /// Which endpoint of a packet to rewrite.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

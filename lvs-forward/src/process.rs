@@ -4,7 +4,9 @@
 //! The order is the kernel's: parse, classify (`ip_vs_in`/`ip_vs_out`, or the ICMP variants for
 //! errors that quote a tracked flow), decrement the TTL, check the MTU (a DF packet that does not
 //! fit gets "fragmentation needed" / "packet too big" back, as `pmtu_disc=1` does), then the
-//! forwarding method's rewriter. The result is an [`Action`] describing bytes already in the
+//! forwarding method's [`Rewriter`]: [`Standard`] (IPVS's methods, chosen by the verdict) for
+//! [`process_frame`] and [`process_burst`], any other for [`process_frame_with`] and
+//! [`process_burst_with`]. The result is an [`Action`] describing bytes already in the
 //! caller's buffer; link-layer addressing (resolving the next hop's MAC) stays with the caller,
 //! who owns the neighbour cache.
 //!
@@ -25,14 +27,12 @@
 
 use crate::error::ForwardError;
 use crate::fast;
-use crate::icmp::{build_error, nat_icmp, IcmpErrorKind};
-use crate::nat::{nat_in, nat_out};
+use crate::icmp::{build_error, IcmpErrorKind};
 use crate::parse::{parse_ethernet, Parsed};
+use crate::rewrite::{PacketBuf, Rewriter, Standard};
 use crate::route::{check_mtu, decrement_ttl};
-use crate::tunnel::{encapsulate, flow_hash, TunnelParams};
 use crate::wire::{self, ChecksumCaps};
 use core::fmt;
-use lvs_core::addr::Direction;
 use lvs_core::director::{Director, DropReason, PacketMeta, Verdict, BURST_MAX};
 use lvs_core::hash::SipKey;
 use lvs_core::{
@@ -167,8 +167,37 @@ pub enum Action {
 /// assert!(matches!(a, Action::Drop(_)));
 /// ```
 #[allow(clippy::too_many_arguments)]
+#[inline]
 pub fn process_frame<S: Scheduler>(
     dir: &mut Director<'_, S>,
+    now: Instant,
+    buf: &mut [u8],
+    frame_start: usize,
+    frame_len: usize,
+    fwmark: u32,
+    cfg: &ProcessConfig,
+    out: &mut [u8],
+) -> Action {
+    process_frame_with(
+        dir,
+        &mut Standard,
+        now,
+        buf,
+        frame_start,
+        frame_len,
+        fwmark,
+        cfg,
+        out,
+    )
+}
+
+/// [`process_frame`] with the forwarding method `rw` instead of [`Standard`]: `rw` sees each
+/// parsed frame before the director ([`Rewriter::pre_classify`]) and rewrites what the
+/// director forwards or answers (see [`crate::rewrite`]). Monomorphised per rewriter type.
+#[allow(clippy::too_many_arguments)]
+pub fn process_frame_with<S: Scheduler, R: Rewriter + ?Sized>(
+    dir: &mut Director<'_, S>,
+    rw: &mut R,
     now: Instant,
     buf: &mut [u8],
     frame_start: usize,
@@ -189,6 +218,9 @@ pub fn process_frame<S: Scheduler>(
     if let Err(e) = parse_into(&buf[frame_start..end], &mut p) {
         return Action::Drop(DropCause::Parse(e));
     }
+    if let Err(e) = rw.pre_classify(&mut buf[frame_start..end], &mut p, cfg) {
+        return Action::Drop(DropCause::Forward(e.into()));
+    }
     let verdict = match p.icmp.and_then(|i| i.quote) {
         Some(q) => dir.handle_icmp_error(now, &q.quoted, p.ip_len as u32),
         None => {
@@ -197,7 +229,7 @@ pub fn process_frame<S: Scheduler>(
             dir.handle_packet(now, &meta)
         }
     };
-    apply(&verdict, &p, buf, frame_start, end, cfg, out)
+    apply(rw, &verdict, &p, buf, frame_start, end, cfg, out)
 }
 
 /// One frame of a burst for [`process_burst`]: the frame is `buf[start..start + len]`, with
@@ -238,8 +270,24 @@ impl<'b> BurstFrame<'b> {
 ///
 /// Frames are taken in groups of [`BURST_MAX`]; a call keeps a group's parse results and
 /// verdicts on the stack, about 12 KiB, and allocates nothing.
+#[inline]
 pub fn process_burst<S: Scheduler>(
     dir: &mut Director<'_, S>,
+    now: Instant,
+    frames: &mut [BurstFrame<'_>],
+    cfg: &ProcessConfig,
+    actions: &mut [Action],
+    out: &mut [u8],
+) -> usize {
+    process_burst_with(dir, &mut Standard, now, frames, cfg, actions, out)
+}
+
+/// [`process_burst`] with the forwarding method `rw` instead of [`Standard`], as
+/// [`process_frame_with`] is to [`process_frame`]: the same result, frame by frame, as calling
+/// [`process_frame_with`] on each in order.
+pub fn process_burst_with<S: Scheduler, R: Rewriter + ?Sized>(
+    dir: &mut Director<'_, S>,
+    rw: &mut R,
     now: Instant,
     frames: &mut [BurstFrame<'_>],
     cfg: &ProcessConfig,
@@ -284,11 +332,11 @@ pub fn process_burst<S: Scheduler>(
                 verdicts[i] = *v;
             }
         };
-        for (i, (f, a)) in fs.iter().zip(acts.iter_mut()).enumerate() {
+        for (i, (f, a)) in fs.iter_mut().zip(acts.iter_mut()).enumerate() {
             let Some(frame) = f
                 .start
                 .checked_add(f.len)
-                .and_then(|e| f.buf.get(f.start..e))
+                .and_then(|e| f.buf.get_mut(f.start..e))
             else {
                 *a = Action::Drop(DropCause::Forward(ForwardError::BufferTooSmall {
                     required: f.start.saturating_add(f.len),
@@ -298,6 +346,10 @@ pub fn process_burst<S: Scheduler>(
             let p = &mut parsed[i];
             if let Err(e) = parse_into(frame, p) {
                 *a = Action::Drop(DropCause::Parse(e));
+                continue;
+            }
+            if let Err(e) = rw.pre_classify(frame, p, cfg) {
+                *a = Action::Drop(DropCause::Forward(e.into()));
                 continue;
             }
             ok[i] = true;
@@ -336,7 +388,7 @@ pub fn process_burst<S: Scheduler>(
             }
             let end = f.start + f.len;
             let rest = out.get_mut(used..).unwrap_or_default();
-            *a = apply(&verdicts[i], &parsed[i], f.buf, f.start, end, cfg, rest);
+            *a = apply(rw, &verdicts[i], &parsed[i], f.buf, f.start, end, cfg, rest);
             if let Action::Respond { len, .. } = *a {
                 used += len;
             }
@@ -370,10 +422,29 @@ fn respond(
     }
 }
 
+/// Answers a failed rewrite: "fragmentation needed" / "packet too big" for
+/// [`ForwardError::MtuExceeded`], a drop otherwise.
+fn rewrite_failed(
+    e: ForwardError,
+    frame: &[u8],
+    p: &Parsed,
+    out: &mut [u8],
+    caps: &ChecksumCaps,
+) -> Action {
+    match e {
+        ForwardError::MtuExceeded { mtu } => {
+            respond(frame, p, IcmpErrorKind::too_big(p.family, mtu), out, caps)
+        }
+        e => Action::Drop(DropCause::Forward(e)),
+    }
+}
+
 /// Applies a verdict to the frame at `buf[frame_start..end]` that `p` describes (offsets
-/// relative to `frame_start`).
+/// relative to `frame_start`), with `rw`'s method.
 #[inline]
-fn apply(
+#[allow(clippy::too_many_arguments)]
+fn apply<R: Rewriter + ?Sized>(
+    rw: &mut R,
     verdict: &Verdict,
     p: &Parsed,
     buf: &mut [u8],
@@ -397,7 +468,7 @@ fn apply(
         }
         Verdict::Drop(r) => Action::Drop(DropCause::Director(r)),
         Verdict::Forward(f)
-            if f.method == FwdMethod::Masq
+            if rw.nat_shortcut(&f)
                 && (cfg.mtu == 0 || check_mtu(p, cfg.mtu).is_ok())
                 && fast::ttl_and_nat_in_v4(
                     &mut buf[frame_start..end],
@@ -420,111 +491,67 @@ fn apply(
             }
         }
         Verdict::Forward(f) => {
-            let frame = &mut buf[frame_start..end];
-            if cfg.decrement_ttl {
-                if let Err(e) = decrement_ttl(frame, p, caps) {
-                    return match e {
-                        ForwardError::TtlExpired => {
-                            respond(frame, p, IcmpErrorKind::TimeExceeded, out, caps)
-                        }
-                        e => Action::Drop(DropCause::Forward(e)),
-                    };
-                }
+            if let Err(a) = ttl(&mut buf[frame_start..end], p, cfg, out) {
+                return a;
             }
-            let to = Peer::RealServer {
-                dest: f.dest,
-                method: f.method,
-            };
-            let next_hop = f.daddr.addr;
-            match f.method {
-                FwdMethod::Masq | FwdMethod::DirectRoute => {
-                    if cfg.mtu != 0 {
-                        if let Err(ForwardError::MtuExceeded { mtu }) = check_mtu(p, cfg.mtu) {
-                            return respond(
-                                frame,
-                                p,
-                                IcmpErrorKind::too_big(p.family, mtu),
-                                out,
-                                caps,
-                            );
-                        }
-                    }
-                    if f.method == FwdMethod::Masq {
-                        let r = if p.is_icmp_error() {
-                            nat_icmp(frame, p, Direction::Input, f.daddr, caps)
-                        } else {
-                            nat_in(frame, p, f.daddr, caps)
-                        };
-                        if let Err(e) = r {
-                            return Action::Drop(DropCause::Forward(e));
-                        }
-                    }
-                    Action::Transmit {
-                        start: frame_start + p.l3,
-                        len: p.ip_len,
-                        next_hop,
-                        to,
-                    }
-                }
-                FwdMethod::Tunnel => {
-                    let src = match next_hop {
-                        IpAddr::V4(_) => IpAddr::V4(cfg.tunnel_src_v4),
-                        IpAddr::V6(_) => IpAddr::V6(cfg.tunnel_src_v6),
-                    };
-                    let params = TunnelParams {
-                        kind: f.tunnel,
-                        src,
-                        dst: next_hop,
-                        mtu: cfg.mtu,
-                        pmtu_disc: cfg.pmtu_disc,
-                        ident: 0,
-                        flow_hash: flow_hash(&p.flow, cfg.flow_key),
-                    };
-                    match encapsulate(buf, frame_start + p.l3, p.ip_len, &params, caps) {
-                        Ok(enc) => Action::Transmit {
-                            start: enc.start,
-                            len: enc.len,
-                            next_hop,
-                            to,
-                        },
-                        Err(ForwardError::MtuExceeded { mtu }) => respond(
-                            &buf[frame_start..end],
-                            p,
-                            IcmpErrorKind::too_big(p.family, mtu),
-                            out,
-                            caps,
-                        ),
-                        Err(e) => Action::Drop(DropCause::Forward(e)),
-                    }
-                }
+            let room = rw.room(&f);
+            let ip_start = frame_start + p.l3;
+            if ip_start < room.head {
+                return Action::Drop(DropCause::Forward(ForwardError::InsufficientHeadroom {
+                    required: room.head,
+                }));
+            }
+            if buf.len().saturating_sub(ip_start + p.ip_len) < room.tail {
+                return Action::Drop(DropCause::Forward(ForwardError::InsufficientTailroom {
+                    required: room.tail,
+                }));
+            }
+            match rw.forward(PacketBuf::new(buf, frame_start, p), &f, cfg) {
+                Ok(e) => Action::Transmit {
+                    start: e.start,
+                    len: e.len,
+                    next_hop: e.next_hop,
+                    to: Peer::RealServer {
+                        dest: f.dest,
+                        method: f.method,
+                    },
+                },
+                Err(e) => rewrite_failed(e.into(), &buf[frame_start..end], p, out, caps),
             }
         }
         Verdict::Reply(r) => {
-            let frame = &mut buf[frame_start..end];
-            if cfg.decrement_ttl {
-                if let Err(e) = decrement_ttl(frame, p, caps) {
-                    return match e {
-                        ForwardError::TtlExpired => {
-                            respond(frame, p, IcmpErrorKind::TimeExceeded, out, caps)
-                        }
-                        e => Action::Drop(DropCause::Forward(e)),
-                    };
-                }
+            if let Err(a) = ttl(&mut buf[frame_start..end], p, cfg, out) {
+                return a;
             }
-            let res = if p.is_icmp_error() {
-                nat_icmp(frame, p, Direction::Output, r.vaddr, caps)
-            } else {
-                nat_out(frame, p, r.vaddr, caps)
-            };
-            match res {
-                Ok(()) => Action::Transmit {
-                    start: frame_start + p.l3,
-                    len: p.ip_len,
-                    next_hop: r.client.addr,
+            match rw.reply(PacketBuf::new(buf, frame_start, p), &r, cfg) {
+                Ok(e) => Action::Transmit {
+                    start: e.start,
+                    len: e.len,
+                    next_hop: e.next_hop,
                     to: Peer::Client,
                 },
-                Err(e) => Action::Drop(DropCause::Forward(e)),
+                Err(e) => rewrite_failed(e.into(), &buf[frame_start..end], p, out, caps),
             }
         }
+    }
+}
+
+/// The TTL decrement of a forwarded packet when `cfg` asks for it; the action instead
+/// ("time exceeded", or a drop) when it fails.
+#[inline]
+fn ttl(frame: &mut [u8], p: &Parsed, cfg: &ProcessConfig, out: &mut [u8]) -> Result<(), Action> {
+    if !cfg.decrement_ttl {
+        return Ok(());
+    }
+    match decrement_ttl(frame, p, &cfg.caps) {
+        Ok(_) => Ok(()),
+        Err(ForwardError::TtlExpired) => Err(respond(
+            frame,
+            p,
+            IcmpErrorKind::TimeExceeded,
+            out,
+            &cfg.caps,
+        )),
+        Err(e) => Err(Action::Drop(DropCause::Forward(e))),
     }
 }

@@ -34,8 +34,11 @@
 //! already right after [`crate::route::decrement_ttl`] and the incremental rewriters).
 
 use crate::error::ForwardError;
+use crate::process::ProcessConfig;
+use crate::rewrite::{Emit, PacketBuf, Rewriter, Room};
 use crate::route::{is_relayed_icmp_v4, mtu_verdict};
 use crate::wire::{icmpv6, ipv4, ipv6, proto, udp, ChecksumCaps, Error};
+use lvs_core::director::Forward;
 use lvs_core::hash::{siphash, SipKey};
 use lvs_core::{AddrFamily, FlowKey, IpAddr, TunnelKind};
 
@@ -311,6 +314,101 @@ pub fn encapsulate(
         _ => return Err(ForwardError::FamilyMismatch),
     }
     Ok(Encapsulated { start, len: total })
+}
+
+/// IPIP as a [`Rewriter`]: every forwarded packet is [`encapsulate`]d in IPIP toward the
+/// verdict's real server, from `cfg.tunnel_src_v4` / `_v6`, with `cfg.mtu` and
+/// `cfg.pmtu_disc`. Needs [`overhead`] bytes of headroom in front of the IP header (20 or 40).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Ipip;
+
+/// GUE as a [`Rewriter`]: every forwarded packet is [`encapsulate`]d in GUE to UDP `port`
+/// (with the outer UDP checksum when `csum`), its source port spread by the flow's hash under
+/// `cfg.flow_key`; otherwise as [`Ipip`]. Needs [`overhead`] bytes of headroom (32 or 52).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Gue {
+    /// Destination UDP port.
+    pub port: u16,
+    /// Compute the outer UDP checksum.
+    pub csum: bool,
+}
+
+/// [`encapsulate`] the packet of `pkt` as `kind` toward `f`'s real server.
+#[inline]
+fn tunnel_forward(
+    kind: TunnelKind,
+    pkt: PacketBuf<'_>,
+    f: &Forward,
+    cfg: &ProcessConfig,
+) -> Result<Emit, ForwardError> {
+    let dst = f.daddr.addr;
+    let src = match dst {
+        IpAddr::V4(_) => IpAddr::V4(cfg.tunnel_src_v4),
+        IpAddr::V6(_) => IpAddr::V6(cfg.tunnel_src_v6),
+    };
+    let params = TunnelParams {
+        kind,
+        src,
+        dst,
+        mtu: cfg.mtu,
+        pmtu_disc: cfg.pmtu_disc,
+        ident: 0,
+        flow_hash: match kind {
+            TunnelKind::Ipip => 0,
+            TunnelKind::Gue { .. } => flow_hash(&pkt.parsed.flow, cfg.flow_key),
+        },
+    };
+    let (start, len) = (pkt.ip_start(), pkt.ip_len());
+    let enc = encapsulate(pkt.buf, start, len, &params, &cfg.caps)?;
+    Ok(Emit {
+        start: enc.start,
+        len: enc.len,
+        next_hop: dst,
+    })
+}
+
+impl Rewriter for Ipip {
+    type Error = ForwardError;
+
+    fn room(&self, f: &Forward) -> Room {
+        Room::head(overhead(TunnelKind::Ipip, AddrFamily::of(&f.daddr.addr)))
+    }
+
+    #[inline]
+    fn forward(
+        &mut self,
+        pkt: PacketBuf<'_>,
+        f: &Forward,
+        cfg: &ProcessConfig,
+    ) -> Result<Emit, ForwardError> {
+        tunnel_forward(TunnelKind::Ipip, pkt, f, cfg)
+    }
+}
+
+impl Rewriter for Gue {
+    type Error = ForwardError;
+
+    fn room(&self, f: &Forward) -> Room {
+        let kind = TunnelKind::Gue {
+            port: self.port,
+            csum: self.csum,
+        };
+        Room::head(overhead(kind, AddrFamily::of(&f.daddr.addr)))
+    }
+
+    #[inline]
+    fn forward(
+        &mut self,
+        pkt: PacketBuf<'_>,
+        f: &Forward,
+        cfg: &ProcessConfig,
+    ) -> Result<Emit, ForwardError> {
+        let kind = TunnelKind::Gue {
+            port: self.port,
+            csum: self.csum,
+        };
+        tunnel_forward(kind, pkt, f, cfg)
+    }
 }
 
 /// The tunnel a packet arrived through.

@@ -6,6 +6,7 @@ mod common;
 
 use etherparse::{PacketBuilder, SlicedPacket, TransportSlice};
 use lvs_core::conn::ConnSlot;
+use lvs_core::director::Forward;
 use lvs_core::director::{Director, DirectorConfig, DirectorMemory, Service};
 use lvs_core::hash::SipKey;
 use lvs_core::stats::Stats;
@@ -13,7 +14,12 @@ use lvs_core::{
     Dest, DestConfig, DestId, DestSet, Endpoint, FwdMethod, Instant, Protocol, SchedRequest,
     Scheduler, ServiceConfig, ServiceKey,
 };
-use lvs_forward::process::{process_frame, Action, Peer, ProcessConfig};
+use lvs_forward::process::{
+    process_frame, process_frame_with, Action, DropCause, Peer, ProcessConfig,
+};
+use lvs_forward::rewrite::{Emit, PacketBuf, Room, Standard};
+use lvs_forward::tunnel::Ipip;
+use lvs_forward::{ForwardError, Rewriter};
 
 /// The first available server in list order.
 struct First;
@@ -383,4 +389,109 @@ fn no_destination_answers_port_unreachable_and_strangers_are_delivered() {
         ),
         Action::Deliver
     );
+}
+
+/// A method that appends a 4-byte trailer to what it forwards (to exercise the room checks).
+struct Trailer;
+impl Rewriter for Trailer {
+    type Error = ForwardError;
+    fn room(&self, _: &Forward) -> Room {
+        Room { head: 0, tail: 4 }
+    }
+    fn forward(
+        &mut self,
+        pkt: PacketBuf<'_>,
+        f: &Forward,
+        _: &ProcessConfig,
+    ) -> Result<Emit, ForwardError> {
+        let end = pkt.ip_start() + pkt.ip_len();
+        pkt.buf[end..end + 4].copy_from_slice(b"TRLR");
+        let e = pkt.in_place(f.daddr.addr);
+        Ok(Emit {
+            len: e.len + 4,
+            ..e
+        })
+    }
+}
+
+#[test]
+fn rewriters_by_type_and_by_dyn_and_their_room() {
+    let mut mem = Mem::new();
+    let mut d = director(&mut mem, FwdMethod::Tunnel);
+    let mut out = [0u8; 1500];
+    let frame = || {
+        tcp_frame(
+            [198, 19, 0, 7],
+            [198, 18, 0, 1],
+            40001,
+            80,
+            true,
+            b"x",
+            true,
+        )
+    };
+    let run = |d: &mut Director<'_, First>,
+               rw: &mut dyn Rewriter<Error = ForwardError>,
+               buf: &mut Vec<u8>,
+               start: usize,
+               out: &mut [u8]| {
+        let n = buf.len() - start;
+        process_frame_with(d, rw, Instant::ZERO, buf, start, n, 0, &cfg(), out)
+    };
+    // the same packet by the standard set and by Ipip chosen at run time: the same bytes
+    let (mut a, mut b) = (frame(), frame());
+    let std_action = run(&mut d, &mut Standard, &mut a, HEADROOM, &mut out);
+    let ipip_action = run(&mut d, &mut Ipip, &mut b, HEADROOM, &mut out);
+    assert_eq!(std_action, ipip_action);
+    let Action::Transmit { start, len, .. } = ipip_action else {
+        panic!("{ipip_action:?}")
+    };
+    assert_eq!(a, b);
+    assert_eq!(b[start + 9], 4, "IPIP");
+    common::verify(&b[start..start + len], false, None);
+
+    // an IPIP header needs 20 bytes before the IP header: the frame's own 14 are not enough
+    let mut c = frame();
+    c.drain(..HEADROOM);
+    let before = c.clone();
+    let a = run(&mut d, &mut Ipip, &mut c, 0, &mut out);
+    assert_eq!(
+        a,
+        Action::Drop(DropCause::Forward(ForwardError::InsufficientHeadroom {
+            required: 20
+        }))
+    );
+    assert_eq!(
+        c[14 + 12..],
+        before[14 + 12..],
+        "addresses and payload untouched"
+    );
+
+    // tailroom: refused without it, used with it
+    let mut c = frame();
+    let a = run(&mut d, &mut Trailer, &mut c, HEADROOM, &mut out);
+    assert_eq!(
+        a,
+        Action::Drop(DropCause::Forward(ForwardError::InsufficientTailroom {
+            required: 4
+        }))
+    );
+    let mut c = frame();
+    c.extend_from_slice(&[0; 4]);
+    let n = c.len() - HEADROOM - 4;
+    let a = process_frame_with(
+        &mut d,
+        &mut Trailer,
+        Instant::ZERO,
+        &mut c,
+        HEADROOM,
+        n,
+        0,
+        &cfg(),
+        &mut out,
+    );
+    let Action::Transmit { start, len, .. } = a else {
+        panic!("{a:?}")
+    };
+    assert_eq!(&c[start + len - 4..start + len], b"TRLR");
 }
