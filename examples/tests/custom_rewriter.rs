@@ -135,6 +135,7 @@ struct Mem {
     dests: Vec<Dest>,
     stats: Vec<Stats>,
     order: Vec<DestId>,
+    fixed: Box<lvs_core::director::DirectorFixed>,
 }
 
 impl Mem {
@@ -150,6 +151,7 @@ impl Mem {
             dests: vec![b; 8],
             stats: vec![Stats::default(); 8],
             order: vec![DestId(0); 8],
+            fixed: Box::default(),
         }
     }
 
@@ -162,6 +164,7 @@ impl Mem {
             dests: &mut self.dests,
             dest_stats: &mut self.stats,
             order: &mut self.order,
+            fixed: &mut self.fixed,
         };
         let mut d = Director::new(DirectorConfig::new(SipKey(5, 6)), mem, Instant::ZERO).unwrap();
         let s = d

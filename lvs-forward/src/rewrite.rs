@@ -191,7 +191,8 @@ pub struct Emit {
 /// # let mut conns = [ConnSlot::EMPTY; 16]; let mut sv: [Option<Service<First>>; 1] = [None];
 /// # let b = Dest::new(&DestConfig::new(Endpoint::v4([0;4],0), FwdMethod::Masq, 0));
 /// # let (mut ds, mut st, mut or) = ([b; 2], [Stats::default(); 2], [DestId(0); 2]);
-/// # let mem = DirectorMemory { conns: &mut conns, services: &mut sv, dests: &mut ds, dest_stats: &mut st, order: &mut or };
+/// # let mut fx = lvs_core::director::DirectorFixed::new();
+/// # let mem = DirectorMemory { conns: &mut conns, services: &mut sv, dests: &mut ds, dest_stats: &mut st, order: &mut or, fixed: &mut fx };
 /// # let mut dir = Director::new(DirectorConfig::new(SipKey(1, 2)), mem, Instant::ZERO).unwrap();
 /// # let vip = Endpoint::v4([198, 18, 0, 1], 23);
 /// # let svc = dir.add_service(ServiceConfig::new(ServiceKey::Addr { proto: Protocol::Tcp, vip }), First).unwrap();
