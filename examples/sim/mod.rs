@@ -2,20 +2,20 @@
 //!
 //! It drives the real `lvs_core::director::Director` with the real `lvs_sched` schedulers:
 //! every request opens a TCP connection whose SYN, data and FIN segments pass through
-//! `Director::handle_inbound`/`handle_outbound` (LVS-NAT, so replies pass the director too),
+//! `Director::handle_inbound` (and, with LVS-NAT, the replies through `handle_outbound`),
 //! time advances through `Director::handle_timeout`, and feedback weights reach the schedulers
 //! through `Director::edit_dest`. Nothing here schedules by itself: the only decision the
 //! simulator takes is to obey the verdicts.
 //!
 //! Two experiments:
-//! - [`run_memory_balance`]: Apache/Perl-CGI servers (prefork process pools, CGI children,
-//!   processor sharing, swap slowdown) under virtual clients replaying agendas; wlc with and
-//!   without feedback controllers (`lvs_sched::feedback`), and the p2c scheduler fed the same
-//!   reports (`lvs_sched::p2c`); free memory per server over time.
-//! - [`run_throughput`]: file downloads through a director whose link has a fixed bandwidth,
-//!   max-min fair sharing between the link, the real servers and the clients; rr, wrr, lc and
-//!   wlc on 2..8 servers; connections, output bytes and packets per second from the director's
-//!   own counters.
+//! - [`run_memory_balance`]: the memory-feedback study's testbed (two Apache/Perl-CGI servers
+//!   behind an IP-tunnelling director on a LAN, three load servers replaying the Figure 6
+//!   agenda); every scheduler and feedback controller (`lvs_sched::feedback`, `lvs_sched::p2c`)
+//!   with the same report period; per-run metrics ([`MemoryRun`]), summaries with intervals
+//!   ([`summarise`]) and the published Table 1 ([`paper_table1`]).
+//! - [`run_throughput`]: the LVS-NAT thesis's downloads through a 100 Mbit/s director, max-min
+//!   fair sharing between the link, the real servers and the clients, an offered-load sweep on
+//!   2..8 servers, against the thesis's measured points ([`thesis_points`]).
 //!
 //! Same configuration and seed, same output, bit for bit: events are ordered by (time,
 //! sequence number), the random numbers come from seeded SplitMix64 streams, and every client
