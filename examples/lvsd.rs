@@ -30,6 +30,8 @@ mod offload;
 mod registry;
 #[path = "lvsd/registry_api.rs"]
 mod registry_api;
+#[path = "lvsd/rulefile.rs"]
+mod rulefile;
 #[path = "lvsd/rules.rs"]
 mod rules;
 #[path = "lvsd/sched.rs"]
@@ -69,9 +71,8 @@ fn random_words() -> [u64; 4] {
 }
 
 fn load_rules(opts: &Options) -> Result<RuleSet, String> {
-    let text = std::fs::read_to_string(&opts.rules)
-        .map_err(|e| format!("{}: {e}", opts.rules.display()))?;
-    rules::load(&text).map_err(|errs| {
+    let bytes = std::fs::read(&opts.rules).map_err(|e| format!("{}: {e}", opts.rules.display()))?;
+    rulefile::load(&bytes).map_err(|errs| {
         let mut s = format!(
             "{}: {} rejected line(s), nothing started:",
             opts.rules.display(),
@@ -234,13 +235,19 @@ fn run(args: &[String]) -> Result<(), String> {
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "-h" || a == "--help")
+        && args.first().map(String::as_str) != Some("ctl")
+    {
+        println!("{}", config::USAGE);
+        return ExitCode::SUCCESS;
+    }
     if args.first().map(String::as_str) == Some("ctl") {
         if args.len() < 3 {
             eprintln!("usage: lvsd ctl SOCKET COMMAND...");
             return ExitCode::from(2);
         }
         let code = daemon::ctl(&args[1], &args[2..].join(" "));
-        return ExitCode::from(code as u8);
+        return ExitCode::from(code);
     }
     match run(&args) {
         Ok(()) => ExitCode::SUCCESS,

@@ -56,9 +56,11 @@ changed is applied; connections are kept); SIGTERM/SIGINT print the stats and ex
 
 control commands (one per `lvsd ctl` call): any rules line (-A -E -D -C -a -e -d),
 -L/-l [-n] [--stats|--rate|--thresholds|--persistent-conn|--tun-info] [--exact] [-c]
-[--nosort] [-t|-u|-f SERVICE], -L --daemon, -S [-n], -Z, reload, status, neigh,
-sysctl [NAME=VALUE], announce (gratuitous ARP/NA for every VIP and own address: run it on
-a backup taking over)";
+[--nosort] [-t|-u|-f SERVICE], -L --daemon, -L --timeout, --set TCP TCPFIN UDP, -S [-n],
+-Z, reload, status, neigh, sysctl [NAME=VALUE], announce (gratuitous ARP/NA for every VIP
+and own address: run it on a backup taking over). Listings are always numeric (-L is -L -n:
+no resolver runs on the forwarding thread). `lvsd ctl` exits as ipvsadm would: 0, 1 for -L
+of a missing service, 2 for a command it rejects, 255 for a change the director refused.";
 
 /// The side of connection synchronisation lvsd plays.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -3,15 +3,57 @@
 //! Listings are ipvsadm 1.31's formats (through `lvs_core::ipvsadm`), sorted as ipvsadm sorts
 //! them (services by protocol/address/port or mark, real servers by address and port) unless
 //! `--nosort` is given.
+//!
+//! Listings are always numeric: `-L` without `-n` prints what `-L -n` prints. ipvsadm without
+//! `-n` resolves every address with a reverse DNS query and every port with
+//! `getservbyport`; lvsd answers control commands on its forwarding thread, where a resolver
+//! that waits seconds for a DNS server would stall every packet. Scripts use `-n` anyway.
+//!
+//! Each answer carries ipvsadm's exit code for the same command ([`Exit`]).
 
 use crate::sched::Sched;
 use lvs_core::director::Director;
 use lvs_core::ipvsadm::{
-    cmp_dests, cmp_services, parse_rule, write_list, write_save, DestRow, ListHeader, ListMode,
-    Rule, ServiceRow,
+    cmp_dests, cmp_services, parse_rule, write_list, write_save, write_service, write_title,
+    DestRow, ListHeader, ListMode, Rule, ServiceRow,
 };
-use lvs_core::{AddrFamily, Endpoint, Instant, Protocol, Scheduler, ServiceKey};
+use lvs_core::state::TcpState;
+use lvs_core::{AddrFamily, Duration, Endpoint, Instant, Protocol, Scheduler, ServiceKey};
 use std::fmt::Write;
+
+/// ipvsadm's exit codes, which `lvsd ctl` exits with.
+pub mod exit {
+    /// Success.
+    pub const OK: u8 = 0;
+    /// `-L` of a service that does not exist (ipvsadm's `list_service`: `exit(1)`).
+    pub const NO_SUCH_SERVICE: u8 = 1;
+    /// A command line ipvsadm rejects before doing anything (`fail(2, ...)`).
+    pub const USAGE: u8 = 2;
+    /// A command the kernel refused (ipvsadm returns -1 from `main`).
+    pub const REFUSED: u8 = 255;
+}
+
+/// The exit code and output of a control command.
+pub type Exit = (u8, String);
+
+/// The controls lvsd has besides ipvsadm's, for messages.
+pub const VERBS: &str = "reload, status, neigh, sysctl, announce";
+
+/// The message for a command line that failed to parse as an ipvsadm command.
+fn rule_error(line: &str, kind: lvs_core::ipvsadm::RuleErrorKind) -> String {
+    use lvs_core::ipvsadm::RuleErrorKind;
+    if kind == RuleErrorKind::MissingCommand {
+        if let Some(first) = line.split_whitespace().find(|t| *t != "ipvsadm") {
+            if !first.starts_with('-') {
+                return format!(
+                    "unknown command {first:?}: expected an ipvsadm command (-A -E -D -C -a \
+                     -e -d -L -S -Z --set) or one of {VERBS}"
+                );
+            }
+        }
+    }
+    crate::rulefile::describe(line, kind)
+}
 
 /// Options of `-L`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -49,6 +91,30 @@ pub enum Command<'a> {
     Neigh,
     /// `sysctl` or `sysctl NAME=VALUE`.
     Sysctl(Option<(String, u32)>),
+    /// `-L --timeout`.
+    Timeout,
+    /// `--set TCP TCPFIN UDP` (seconds; 0 leaves a value unchanged).
+    SetTimeout([Duration; 3]),
+}
+
+/// `--set TCP TCPFIN UDP`: three timeouts, each 0..=2678400 s as ipvsadm's `parse_timeout`.
+fn set_timeouts(args: &[&str]) -> Result<Command<'static>, String> {
+    if args.len() < 3 {
+        return Err("--set option requires 3 timeout values".into());
+    }
+    if let Some(extra) = args.get(3) {
+        return Err(format!("unexpected argument {extra}"));
+    }
+    let mut t = [Duration::ZERO; 3];
+    for (slot, a) in t.iter_mut().zip(args) {
+        let secs: u32 = a
+            .parse()
+            .ok()
+            .filter(|&s| s <= 86400 * 31)
+            .ok_or_else(|| format!("invalid timeout value `{a}' specified"))?;
+        *slot = Duration::from_secs(u64::from(secs));
+    }
+    Ok(Command::SetTimeout(t))
 }
 
 fn service_arg(opt: &str, v: &str) -> Result<ServiceKey, String> {
@@ -89,6 +155,7 @@ pub fn parse_command(line: &str) -> Result<Command<'_>, String> {
         Some("status") if toks.len() == 1 => return Ok(Command::Status),
         Some("neigh") if toks.len() == 1 => return Ok(Command::Neigh),
         Some("announce") if toks.len() == 1 => return Ok(Command::Announce),
+        Some("--set") => return set_timeouts(&toks[1..]),
         Some("sysctl") => {
             return match toks.len() {
                 1 => Ok(Command::Sysctl(None)),
@@ -114,10 +181,11 @@ pub fn parse_command(line: &str) -> Result<Command<'_>, String> {
     let Some(cmd) = cmd.cloned() else {
         return parse_rule(line)
             .map(Command::Rule)
-            .map_err(|e| e.to_string());
+            .map_err(|e| rule_error(line, e));
     };
     let mut opts = ListOpts::default();
     let (mut stats, mut rate, mut exact, mut daemon) = (false, false, false, false);
+    let mut timeout = false;
     let mut it = words.iter();
     while let Some(w) = it.next() {
         match w.as_str() {
@@ -138,6 +206,7 @@ pub fn parse_command(line: &str) -> Result<Command<'_>, String> {
             "-c" | "--connection" => opts.conns = true,
             "--nosort" => opts.nosort = true,
             "--daemon" => daemon = true,
+            "--timeout" => timeout = true,
             "--sort" => opts.nosort = false,
             "-t" | "--tcp-service" | "-u" | "--udp-service" | "--sctp-service" | "-f"
             | "--fwmark-service" => {
@@ -152,8 +221,21 @@ pub fn parse_command(line: &str) -> Result<Command<'_>, String> {
     if stats && rate {
         return Err("--stats and --rate are exclusive".into());
     }
+    let listing = is(&cmd, &["-L", "-l", "--list"]);
+    // ipvsadm: "options conflicts in the list command"
+    if (opts.conns || timeout || daemon) && (stats || rate || opts.mode == ListMode::Thresholds)
+        || (timeout || daemon) && opts.mode == ListMode::PersistentConn
+    {
+        return Err("options conflicts in the list command".into());
+    }
+    if timeout {
+        if !listing {
+            return Err(format!("--timeout is a listing option, not for {cmd}"));
+        }
+        return Ok(Command::Timeout);
+    }
     if daemon {
-        if !is(&cmd, &["-L", "-l", "--list"]) {
+        if !listing {
             return Err(format!("--daemon is a listing option, not for {cmd}"));
         }
         return Ok(Command::Daemon);
@@ -205,16 +287,39 @@ pub fn rows(dir: &Director<'_, Sched>, opts: &ListOpts) -> Vec<ServiceRow<'stati
         .collect()
 }
 
-/// Writes an `ipvsadm -L -n ...` listing.
-pub fn list(dir: &Director<'_, Sched>, opts: &ListOpts, now: Instant) -> String {
+/// Writes an `ipvsadm -L -n ...` listing, with ipvsadm's exit code.
+///
+/// With a service (`-L -n -t VIP:PORT`), ipvsadm's `list_service`: the column titles and that
+/// service only (no version line), or `No such service` and exit code 1 when it does not exist.
+pub fn list(dir: &Director<'_, Sched>, opts: &ListOpts, now: Instant) -> Exit {
     let mut out = String::new();
     if opts.conns {
-        let _ = dir.write_conns(&mut out, now);
-        return out;
+        let pe = opts.mode == ListMode::PersistentConn;
+        let _ = dir.write_conns_mode(&mut out, now, pe);
+        return (exit::OK, out);
+    }
+    if opts.service.is_some() {
+        let Some(row) = rows(dir, opts).into_iter().next() else {
+            return (exit::NO_SUCH_SERVICE, "No such service\n".into());
+        };
+        let _ = write_title(&mut out, opts.mode);
+        let _ = write_service(&mut out, row, opts.mode);
+        return (exit::OK, out);
     }
     let header = ListHeader::new(dir.table().capacity() as u32);
     let _ = write_list(&mut out, &header, rows(dir, opts), opts.mode);
-    out
+    (exit::OK, out)
+}
+
+/// `-L --timeout`: `Timeout (tcp tcpfin udp): 900 120 300`.
+pub fn timeouts(dir: &Director<'_, Sched>) -> String {
+    let t = &dir.config().timeouts;
+    format!(
+        "Timeout (tcp tcpfin udp): {} {} {}\n",
+        t.tcp[TcpState::Established as usize].secs(),
+        t.tcp[TcpState::FinWait as usize].secs(),
+        t.udp.secs()
+    )
 }
 
 /// Writes an `ipvsadm -S -n` dump.
@@ -302,7 +407,8 @@ mod test {
         )
         .unwrap();
         sync(&mut dir, &rules::load(text).unwrap(), 1, Instant::ZERO).unwrap();
-        let l = list(&dir, &ListOpts::default(), Instant::ZERO);
+        let (code, l) = list(&dir, &ListOpts::default(), Instant::ZERO);
+        assert_eq!(code, exit::OK);
         assert_eq!(
             l,
             "\
@@ -330,7 +436,7 @@ TCP  198.18.0.20:80 wrr
         // what -S prints loads back to the same director state
         let back = rules::load(&s).unwrap();
         assert_eq!(back.services.len(), 2);
-        let st = list(
+        let (_, st) = list(
             &dir,
             &ListOpts {
                 mode: ListMode::Stats { exact: true },
@@ -342,5 +448,140 @@ TCP  198.18.0.20:80 wrr
             st.contains("Conns   InPkts  OutPkts  InBytes OutBytes"),
             "{st}"
         );
+    }
+
+    fn director(mem: &mut OwnedMemory<Sched>) -> Director<'_, Sched> {
+        let text = "\
+-A -t 198.18.0.10:80 -s rr
+-a -t 198.18.0.10:80 -r 198.18.1.11:80 -m
+";
+        let mut dir = Director::new(
+            DirectorConfig::new(SipKey(1, 2)),
+            mem.borrow(),
+            Instant::ZERO,
+        )
+        .unwrap();
+        sync(&mut dir, &rules::load(text).unwrap(), 1, Instant::ZERO).unwrap();
+        dir
+    }
+
+    fn run(dir: &Director<'_, Sched>, line: &str) -> Exit {
+        match parse_command(line) {
+            Ok(Command::List(o)) => list(dir, &o, Instant::ZERO),
+            Ok(Command::Timeout) => (exit::OK, timeouts(dir)),
+            Ok(other) => panic!("{other:?}"),
+            Err(e) => (exit::USAGE, e),
+        }
+    }
+
+    #[test]
+    fn listing_a_missing_service_fails_like_ipvsadm() {
+        let mut mem = OwnedMemory::new(1024, 4, 8);
+        let dir = director(&mut mem);
+        // ipvsadm's list_service: "No such service" on stderr, exit 1
+        assert_eq!(
+            run(&dir, "-L -n -t 198.18.0.99:80"),
+            (exit::NO_SUCH_SERVICE, "No such service\n".into())
+        );
+        assert_eq!(
+            run(&dir, "-L -n -u 198.18.0.10:80").0,
+            exit::NO_SUCH_SERVICE
+        );
+        // an existing one: the titles and that service, no version line
+        let (code, out) = run(&dir, "-L -n -t 198.18.0.10:80");
+        assert_eq!(code, exit::OK);
+        assert_eq!(
+            out,
+            "\
+Prot LocalAddress:Port Scheduler Flags
+  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn
+TCP  198.18.0.10:80 rr
+  -> 198.18.1.11:80               Masq    1      0          0         
+"
+        );
+        // a service address that does not parse is a usage error, quoted
+        let (code, msg) = run(&dir, "-L -n -t 198.18.0.300:80");
+        assert_eq!(code, exit::USAGE);
+        assert!(msg.contains("\"198.18.0.300:80\""), "{msg}");
+    }
+
+    #[test]
+    fn timeouts_list_and_set() {
+        let mut mem = OwnedMemory::new(1024, 4, 8);
+        let mut dir = director(&mut mem);
+        assert_eq!(
+            run(&dir, "-L --timeout"),
+            (exit::OK, "Timeout (tcp tcpfin udp): 900 120 300\n".into())
+        );
+        let Ok(Command::SetTimeout([tcp, fin, udp])) = parse_command("--set 3600 0 60") else {
+            panic!("--set did not parse");
+        };
+        let mut c = *dir.config();
+        c.timeouts.set(tcp, fin, udp);
+        dir.set_config(c);
+        // 0 leaves tcpfin as it was, as ipvsadm
+        assert_eq!(
+            run(&dir, "ipvsadm -L --timeout").1,
+            "Timeout (tcp tcpfin udp): 3600 120 60\n"
+        );
+        assert_eq!(
+            parse_command("--set 1 2").unwrap_err(),
+            "--set option requires 3 timeout values"
+        );
+        assert_eq!(
+            parse_command("--set 1 2 x").unwrap_err(),
+            "invalid timeout value `x' specified"
+        );
+        assert_eq!(
+            parse_command("--set 1 2 2678401").unwrap_err(),
+            "invalid timeout value `2678401' specified"
+        );
+        assert_eq!(
+            parse_command("--set 1 2 3 4").unwrap_err(),
+            "unexpected argument 4"
+        );
+        assert_eq!(
+            parse_command("-L --timeout --stats").unwrap_err(),
+            "options conflicts in the list command"
+        );
+    }
+
+    #[test]
+    fn list_without_numeric_is_numeric() {
+        let mut mem = OwnedMemory::new(1024, 4, 8);
+        let dir = director(&mut mem);
+        assert_eq!(run(&dir, "-L"), run(&dir, "-L -n"));
+        assert_eq!(run(&dir, "-L -c"), run(&dir, "-L -n -c"));
+    }
+
+    #[test]
+    fn persistent_conn_listing_has_the_pe_columns() {
+        let mut mem = OwnedMemory::new(1024, 4, 8);
+        let dir = director(&mut mem);
+        let (code, out) = run(&dir, "-L -n -c --persistent-conn");
+        assert_eq!(code, exit::OK);
+        assert_eq!(
+            out,
+            "IPVS connection entries\npro expire state       source             virtual            \
+             destination        pe name          pe_data\n"
+        );
+        let (_, plain) = run(&dir, "-L -n -c");
+        assert!(
+            plain.ends_with("virtual            destination\n"),
+            "{plain}"
+        );
+    }
+
+    #[test]
+    fn unknown_verbs_are_named() {
+        let e = parse_command("relaod").unwrap_err();
+        assert!(
+            e.starts_with("unknown command \"relaod\": expected an ipvsadm command"),
+            "{e}"
+        );
+        assert!(e.contains("reload, status"), "{e}");
+        // a misspelt option is an option error, not an unknown verb
+        let e = parse_command("-A -t 198.18.0.1:80 --bogus").unwrap_err();
+        assert_eq!(e, "unknown option at column 21");
     }
 }

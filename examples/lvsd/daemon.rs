@@ -264,9 +264,9 @@ impl<'d> Daemon<'d> {
     /// # Errors
     /// The file's rejected lines (nothing is applied then), or the director's refusal.
     pub fn reload(&mut self) -> Result<rules::Changes, String> {
-        let text = std::fs::read_to_string(&self.opts.rules)
+        let bytes = std::fs::read(&self.opts.rules)
             .map_err(|e| format!("{}: {e}", self.opts.rules.display()))?;
-        let set = rules::load(&text).map_err(|errs| {
+        let set = crate::rulefile::load(&bytes).map_err(|errs| {
             errs.iter()
                 .map(|e| format!("{}: {e}", self.opts.rules.display()))
                 .collect::<Vec<_>>()
@@ -278,13 +278,22 @@ impl<'d> Daemon<'d> {
         r
     }
 
-    /// Runs one control command: (success, output).
-    pub fn control(&mut self, line: &str) -> (bool, String) {
+    /// Runs one control command: (ipvsadm's exit code for it, output).
+    pub fn control_exit(&mut self, line: &str) -> control::Exit {
+        use control::exit;
         let now = self.now_ms();
         let cmd = match control::parse_command(line) {
             Ok(c) => c,
-            Err(e) => return (false, format!("{e}\n")),
+            Err(e) => return (exit::USAGE, format!("{e}\n")),
         };
+        if let Command::List(o) = &cmd {
+            return control::list(&self.dir, o, ms_instant(now));
+        }
+        let (ok, out) = self.control_cmd(cmd, now);
+        (if ok { exit::OK } else { exit::REFUSED }, out)
+    }
+
+    fn control_cmd(&mut self, cmd: Command<'_>, now: u64) -> (bool, String) {
         match cmd {
             Command::Rule(r) => {
                 let seed = self.seed ^ now;
@@ -299,7 +308,17 @@ impl<'d> Daemon<'d> {
                     Err(e) => (false, format!("{e}\n")),
                 }
             }
-            Command::List(o) => (true, control::list(&self.dir, &o, ms_instant(now))),
+            Command::List(o) => {
+                let (code, out) = control::list(&self.dir, &o, ms_instant(now));
+                (code == control::exit::OK, out)
+            }
+            Command::Timeout => (true, control::timeouts(&self.dir)),
+            Command::SetTimeout([tcp, fin, udp]) => {
+                let mut c = *self.dir.config();
+                c.timeouts.set(tcp, fin, udp);
+                self.dir.set_config(c);
+                (true, String::new())
+            }
             Command::Save => (true, control::save(&self.dir)),
             Command::Zero => {
                 self.dir.zero_stats(ms_instant(now));
@@ -397,7 +416,7 @@ impl<'d> Daemon<'d> {
             mode: ListMode::Stats { exact: false },
             ..ListOpts::default()
         };
-        control::list(&self.dir, &o, ms_instant(self.now_ms()))
+        control::list(&self.dir, &o, ms_instant(self.now_ms())).1
     }
 
     // ----- addresses -------------------------------------------------------------------------
@@ -958,15 +977,17 @@ impl<'d> Daemon<'d> {
         }
         let text = String::from_utf8_lossy(&line);
         let cmd = text.lines().next().unwrap_or("").trim().to_string();
-        let (ok, out) = self.control(&cmd);
-        let _ = s.write_all(if ok { b"0\n" } else { b"1\n" });
+        let (code, out) = self.control_exit(&cmd);
+        let _ = s.write_all(format!("{code}\n").as_bytes());
         let _ = s.write_all(out.as_bytes());
     }
 }
 
-/// `lvsd ctl SOCKET COMMAND...`: sends the command, prints the answer; the exit code is 0 when
-/// the command succeeded.
-pub fn ctl(socket: &str, command: &str) -> i32 {
+/// `lvsd ctl SOCKET COMMAND...`: sends the command, prints the answer; the exit code is the
+/// one ipvsadm exits with for the same command (0 success, 1 `-L` of a missing service, 2 a
+/// command line it rejects, 255 a change the director refused), or 2 when lvsd cannot be
+/// reached.
+pub fn ctl(socket: &str, command: &str) -> u8 {
     let mut s = match UnixStream::connect(socket) {
         Ok(s) => s,
         Err(e) => {
@@ -984,12 +1005,15 @@ pub fn ctl(socket: &str, command: &str) -> i32 {
         eprintln!("lvsd ctl: read failed");
         return 2;
     }
-    let (status, body) = out.split_once('\n').unwrap_or(("1", "no answer\n"));
-    if status == "0" {
+    let (status, body) = out
+        .split_once('\n')
+        .unwrap_or(("2", "lvsd ctl: no answer\n"));
+    let code = status.parse::<u8>().unwrap_or(2);
+    if code == 0 {
         print!("{body}");
-        0
     } else {
-        eprint!("lvsd ctl: {body}");
-        1
+        // the message alone, as ipvsadm prints it
+        eprint!("{body}");
     }
+    code
 }

@@ -42,7 +42,15 @@ fn check_rule(rule: &Rule<'_>) -> Result<(), String> {
 /// # Errors
 /// The rejected lines.
 pub fn load(text: &str) -> Result<RuleSet, Vec<LineError>> {
-    RuleSet::from_text_with(text, check_rule)
+    crate::rulefile::load(text.as_bytes())
+}
+
+/// [`RuleSet::apply`] after lvsd's own checks of the rule (scheduler known, families).
+///
+/// # Errors
+/// Why lvsd cannot run the rule, or the kernel's refusal.
+pub fn check_and_apply(set: &mut RuleSet, rule: &Rule<'_>) -> Result<(), String> {
+    check_rule(rule).and_then(|()| set.apply(rule))
 }
 
 fn new_sched(name: &str, flags: SchedFlags, seed: u64) -> Sched {

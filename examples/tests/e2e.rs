@@ -7,7 +7,9 @@
 //! `prometheus-parse` crate against the director's `--stats` listing, the JSON API, refusals.
 //!
 //! Need root, `ip netns`, tc, curl and python3. Without them each prints a `SKIPPED:` line (on the
-//! real stderr, so that it shows even when output is captured) and passes.
+//! real stderr, so that it shows even when output is captured) and passes, except under CI
+//! (`CI=true` or `CI=1` in the environment), where a test that cannot run its real components
+//! fails.
 
 use std::io::{Read, Write};
 use std::os::unix::process::CommandExt;
@@ -25,6 +27,12 @@ const MGMT_TIMEOUT: Duration = Duration::from_secs(90);
 
 /// The scripts share the machine's two cores and time their traffic: one at a time.
 static SERIAL: Mutex<()> = Mutex::new(());
+
+/// Whether this runs under CI (`CI=true`, as GitHub Actions, GitLab and most others set it, or
+/// `CI=1`): there a missing prerequisite is a failure, not a skip.
+fn under_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v.eq_ignore_ascii_case("true") || v == "1")
+}
 
 /// Writes to the process's stderr directly, past the test harness's capture.
 fn loud(msg: &str) {
@@ -83,6 +91,10 @@ fn target_and_profile() -> (PathBuf, String) {
 /// cannot run here.
 fn prepare(what: &str) -> Option<PathBuf> {
     let skip = |why: &str| {
+        assert!(
+            !under_ci(),
+            "lvsd {what} test cannot run under CI: {why} (CI must run it as root with `ip netns`)"
+        );
         loud(&format!("SKIPPED: lvsd {what} test: {why}"));
         None
     };

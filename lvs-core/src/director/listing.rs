@@ -34,7 +34,18 @@ impl<S: Scheduler> Director<'_, S> {
 
     /// Writes `ipvsadm -L -n -c`: every connection and template with its time left.
     pub fn write_conns<W: fmt::Write + ?Sized>(&self, w: &mut W, now: Instant) -> fmt::Result {
-        use crate::ipvsadm::{write_conns, ConnRow};
+        self.write_conns_mode(w, now, false)
+    }
+
+    /// [`Director::write_conns`], or with `persistent_conn` as `ipvsadm -L -n -c
+    /// --persistent-conn` prints it (see [`crate::ipvsadm::write_conns_mode`]).
+    pub fn write_conns_mode<W: fmt::Write + ?Sized>(
+        &self,
+        w: &mut W,
+        now: Instant,
+        persistent_conn: bool,
+    ) -> fmt::Result {
+        use crate::ipvsadm::{write_conns_mode, ConnRow};
         let rows = self.table.iter().map(|(_, e)| {
             let state = match e.proto() {
                 // templates have their own states (`ip_vs_ctpl_state_name_table`)
@@ -55,6 +66,6 @@ impl<S: Scheduler> Director<'_, S> {
                 dest: self.entry_daddr(e).unwrap_or(virt),
             }
         });
-        write_conns(w, rows)
+        write_conns_mode(w, rows, persistent_conn)
     }
 }

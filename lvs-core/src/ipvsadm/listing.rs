@@ -609,13 +609,45 @@ where
     W: Write + ?Sized,
     I: IntoIterator<Item = ConnRow<'a>>,
 {
+    write_conns_mode(w, rows, false)
+}
+
+/// [`write_conns`], or with `persistent_conn` the `ipvsadm -L -n -c --persistent-conn` form,
+/// whose header adds the `pe name` and `pe_data` columns.
+///
+/// ipvsadm fills those columns only for a connection that carries persistence-engine data
+/// (`--pe sip`); this library has no persistence engines, so rows keep the short form, as
+/// ipvsadm prints a connection without PE data.
+///
+/// ```
+/// use lvs_core::ipvsadm::{write_conns_mode, ConnRow};
+/// let mut out = String::new();
+/// write_conns_mode(&mut out, core::iter::empty::<ConnRow<'_>>(), true).unwrap();
+/// assert_eq!(out, "\
+/// IPVS connection entries
+/// pro expire state       source             virtual            destination        pe name          pe_data\n");
+/// ```
+pub fn write_conns_mode<'a, W, I>(w: &mut W, rows: I, persistent_conn: bool) -> fmt::Result
+where
+    W: Write + ?Sized,
+    I: IntoIterator<Item = ConnRow<'a>>,
+{
     w.write_str("IPVS connection entries\n")?;
-    // "pro expire %-11s %-18s %-18s %s\n"
-    writeln!(
-        w,
-        "pro expire {:<11} {:<18} {:<18} destination",
-        "state", "source", "virtual"
-    )?;
+    if persistent_conn {
+        // "pro expire %-11s %-18s %-18s %-18s %-16s %s\n"
+        writeln!(
+            w,
+            "pro expire {:<11} {:<18} {:<18} {:<18} {:<16} pe_data",
+            "state", "source", "virtual", "destination", "pe name"
+        )?;
+    } else {
+        // "pro expire %-11s %-18s %-18s %s\n"
+        writeln!(
+            w,
+            "pro expire {:<11} {:<18} {:<18} destination",
+            "state", "source", "virtual"
+        )?;
+    }
     for r in rows {
         left(w, 3, conn_proto_name(r.proto))?;
         w.write_str(" ")?;

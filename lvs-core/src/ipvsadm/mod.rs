@@ -30,8 +30,9 @@ pub mod reconcile;
 pub mod rules;
 
 pub use listing::{
-    cmp_dests, cmp_services, conn_proto_name, fwmark_template_vaddr, write_conns, write_list,
-    write_save, write_service, write_title, ConnRow, DestRow, ListHeader, ListMode, ServiceRow,
+    cmp_dests, cmp_services, conn_proto_name, fwmark_template_vaddr, write_conns, write_conns_mode,
+    write_list, write_save, write_service, write_title, ConnRow, DestRow, ListHeader, ListMode,
+    ServiceRow,
 };
 pub use rules::{parse_rule, parse_rules, Rule, RuleError, RuleErrorKind, RuleOption, Rules};
 

@@ -89,6 +89,16 @@ pub struct LineError {
     pub reason: String,
 }
 
+impl LineError {
+    /// The error of line `line` (1-based).
+    pub fn new(line: usize, reason: impl Into<String>) -> Self {
+        LineError {
+            line,
+            reason: reason.into(),
+        }
+    }
+}
+
 impl fmt::Display for LineError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "line {}: {}", self.line, self.reason)
