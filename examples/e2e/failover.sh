@@ -71,7 +71,7 @@ stat_of() { # a|b NAME: a status counter (0 when absent)
   awk -v k="$2" '$1 == k { print $2; f = 1 } END { if (!f) print 0 }' "$WORK/$1.status"
 }
 svc_stats() { # a|b VIP:PORT -> "Conns InPkts OutPkts InBytes OutBytes"
-  ctl "$1" -L -n --stats --exact -t "$2" | awk 'NR > 3 && $1 == "TCP" { print $3, $4, $5, $6, $7; exit }'
+  ctl "$1" -L -n --stats --exact -t "$2" | awk 'NR > 2 && $1 == "TCP" { print $3, $4, $5, $6, $7; exit }'
 }
 conn_rs() { # a|b VIP:PORT: real servers of the established connections to VIP:PORT
   ctl "$1" -L -n -c | awk -v v="$2" '$3 == "ESTABLISHED" && $5 == v { print $6 }' | sort | tr '\n' ' '

@@ -226,7 +226,7 @@ snmp() { # client's TCP counter by name
 }
 
 svc_stats() { # VIP:PORT -> "Conns InPkts OutPkts" of the service line
-  ctl -L -n --stats --exact -t "$1" | awk 'NR > 3 && $1 == "TCP" { print $3, $4, $5; exit }'
+  ctl -L -n --stats --exact -t "$1" | awk 'NR > 2 && $1 == "TCP" { print $3, $4, $5; exit }'
 }
 
 active_of() { # VIP:PORT RIP:PORT -> ActiveConn
