@@ -278,6 +278,12 @@ impl<'d> Daemon<'d> {
         r
     }
 
+    /// Runs one control command: (success, output).
+    pub fn control(&mut self, line: &str) -> (bool, String) {
+        let (code, out) = self.control_exit(line);
+        (code == control::exit::OK, out)
+    }
+
     /// Runs one control command: (ipvsadm's exit code for it, output).
     pub fn control_exit(&mut self, line: &str) -> control::Exit {
         use control::exit;
