@@ -48,6 +48,7 @@ pub use sched::{SchedRequest, Scheduler};
 pub use time::{Duration, Instant};
 pub mod service;
 pub use service::{Persistence, ServiceConfig, ServiceId};
+pub mod health;
 #[cfg(feature = "ipvsadm")]
 pub mod ipvsadm;
 pub mod stats;
