@@ -16,6 +16,8 @@ mod config;
 mod control;
 #[path = "lvsd/daemon.rs"]
 mod daemon;
+#[path = "lvsd/health.rs"]
+mod health;
 #[path = "lvsd/http.rs"]
 mod http;
 #[path = "lvsd/metrics.rs"]
@@ -30,6 +32,8 @@ mod offload;
 mod registry;
 #[path = "lvsd/registry_api.rs"]
 mod registry_api;
+#[path = "lvsd/probe.rs"]
+mod probe;
 #[path = "lvsd/rulefile.rs"]
 mod rulefile;
 #[path = "lvsd/rules.rs"]
@@ -88,6 +92,24 @@ fn load_rules(opts: &Options) -> Result<RuleSet, String> {
 fn run(args: &[String]) -> Result<(), String> {
     let opts = Options::parse(args)?;
     let set = load_rules(&opts)?;
+    let health_cfg = match &opts.health {
+        Some(p) => {
+            let text = std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?;
+            let cfg = health::HealthConfig::parse(&text, &set).map_err(|errs| {
+                let mut s = format!(
+                    "{}: {} rejected line(s), nothing started:",
+                    p.display(),
+                    errs.len()
+                );
+                for e in errs {
+                    s.push_str(&format!("\n  {}: {e}", p.display()));
+                }
+                s
+            })?;
+            Some(cfg)
+        }
+        None => None,
+    };
     let words = random_words();
     let mut cfg = DirectorConfig::new(SipKey(words[0], words[1]));
     for (n, v) in &opts.sysctls {
@@ -169,7 +191,19 @@ fn run(args: &[String]) -> Result<(), String> {
         SipKey(words[3], words[0] ^ words[3]),
         start,
     );
-    if let Some(addr) = d.opts.http {
+    let mut link = None;
+    if d.opts.http.is_some() || health_cfg.is_some() {
+        let (client, rx) = mgmt::link(&wake_w).map_err(|e| e.to_string())?;
+        d.mgmt = Some(rx);
+        link = Some(client);
+    }
+    if let (Some(cfg), Some(client)) = (health_cfg, &link) {
+        let n = cfg.checks.len();
+        let client = client.try_clone().map_err(|e| e.to_string())?;
+        health::spawn(cfg, client, start)?;
+        eprintln!("lvsd: health checks of {n} real server(s)");
+    }
+    if let (Some(addr), Some(client)) = (d.opts.http, link) {
         let tokens = match &d.opts.http_tokens {
             Some(p) => {
                 let text =
@@ -184,9 +218,7 @@ fn run(args: &[String]) -> Result<(), String> {
             }
             None => None,
         };
-        let (client, rx) = mgmt::link(&wake_w).map_err(|e| e.to_string())?;
         http::spawn(addr, client, tokens, reg)?;
-        d.mgmt = Some(rx);
         eprintln!("lvsd: status page, API and /metrics on http://{addr}/");
     }
     if let Some(l) = sync {

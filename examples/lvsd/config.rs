@@ -48,6 +48,9 @@ options:
   --mcast-port PORT       UDP port (8848)
   --mcast-ttl N           multicast TTL 1..=255 (1)
   --sync-maxlen N         largest message payload (the sync interface's MTU less 28)
+  --health FILE           health checks of the real servers (TCP, HTTP, DNS, command), in
+                          the format of examples/lvsd/health.rs; failed servers are
+                          quiesced or removed, restored when they recover
   --check                 parse the rules and options, print the rules back, and exit
   -v, --verbose           log every configuration change and dropped packet class
 
@@ -208,6 +211,8 @@ pub struct Options {
     pub http_tokens: Option<PathBuf>,
     /// Registry database.
     pub registry: Option<PathBuf>,
+    /// Health-check file (`--health`).
+    pub health: Option<PathBuf>,
     /// Connection table size.
     pub conns: usize,
     /// Service capacity.
@@ -308,6 +313,7 @@ impl Options {
             http: None,
             http_tokens: None,
             registry: None,
+            health: None,
             conns: 65536,
             services: 64,
             dests: 1024,
@@ -398,6 +404,7 @@ impl Options {
                 }
                 "--http-tokens" => o.http_tokens = Some(PathBuf::from(value()?)),
                 "--registry" => o.registry = Some(PathBuf::from(value()?)),
+                "--health" => o.health = Some(PathBuf::from(value()?)),
                 "--conns" => o.conns = number(value()?, 1 << 24)?,
                 "--services" => o.services = number(value()?, 4096)?,
                 "--dests" => o.dests = number(value()?, 65535)?,

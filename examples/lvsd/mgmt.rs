@@ -226,6 +226,18 @@ pub struct Client {
 pub struct LoopGone;
 
 impl Client {
+    /// Another end of the same link (for a second thread: the health checker).
+    ///
+    /// # Errors
+    /// The wake-up socket cannot be cloned.
+    pub fn try_clone(&self) -> std::io::Result<Client> {
+        Ok(Client {
+            tx: self.tx.clone(),
+            wake: self.wake.try_clone()?,
+            timeout: self.timeout,
+        })
+    }
+
     fn ask<T>(&self, make: impl FnOnce(Sender<T>) -> Request) -> Result<T, LoopGone> {
         let (tx, rx) = mpsc::channel();
         self.tx.send(make(tx)).map_err(|_| LoopGone)?;
