@@ -28,12 +28,12 @@ mod mgmt;
 mod neigh;
 #[path = "lvsd/offload.rs"]
 mod offload;
+#[path = "lvsd/probe.rs"]
+mod probe;
 #[path = "lvsd/registry.rs"]
 mod registry;
 #[path = "lvsd/registry_api.rs"]
 mod registry_api;
-#[path = "lvsd/probe.rs"]
-mod probe;
 #[path = "lvsd/rulefile.rs"]
 mod rulefile;
 #[path = "lvsd/rules.rs"]
