@@ -431,11 +431,9 @@ fn op_line(op: &lvs_core::health::DirectorOp, cfg: &HealthConfig) -> String {
                     DestConfig::new(addr, lvs_core::FwdMethod::Masq, weight),
                     |c| c.dest,
                 );
-            Rule::EditDest {
-                service,
-                dest: DestConfig { weight, ..base },
-            }
-            .to_string()
+            let mut dest = base;
+            dest.weight = weight;
+            Rule::EditDest { service, dest }.to_string()
         }
         Op::AddDest { service, dest } => Rule::AddDest { service, dest }.to_string(),
         Op::RemoveDest { service, addr } => Rule::DelDest { service, addr }.to_string(),

@@ -5,7 +5,7 @@
 
 use crate::sched::Sched;
 use lvs_core::director::Director;
-use lvs_core::ipvsadm::reconcile::{self, LineError, ReconcileError};
+use lvs_core::ipvsadm::reconcile::{self, ReconcileError};
 pub use lvs_core::ipvsadm::reconcile::{Changes, RuleSet};
 use lvs_core::ipvsadm::{Rule, SchedFlags};
 use lvs_core::Instant;
@@ -41,7 +41,8 @@ fn check_rule(rule: &Rule<'_>) -> Result<(), String> {
 ///
 /// # Errors
 /// The rejected lines.
-pub fn load(text: &str) -> Result<RuleSet, Vec<LineError>> {
+#[cfg(test)]
+pub fn load(text: &str) -> Result<RuleSet, Vec<reconcile::LineError>> {
     crate::rulefile::load(text.as_bytes())
 }
 
