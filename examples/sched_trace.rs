@@ -106,7 +106,7 @@ enum ConnState {
 
 /// One service, driven the way a director drives its scheduler.
 struct Trace {
-    sched: AnyScheduler,
+    sched: AnyScheduler<'static>,
     pool: Vec<Dest>,
     order: Vec<DestId>,
     conns: Vec<Option<(DestId, ConnState)>>,
@@ -131,7 +131,7 @@ fn config(dest: &str, weight: u32, upper: u32, lower: u32) -> Result<DestConfig,
 }
 
 impl Trace {
-    fn new(mut sched: AnyScheduler) -> Self {
+    fn new(mut sched: AnyScheduler<'static>) -> Self {
         sched.init_service(&DestSet::new(&[], &[]));
         Trace {
             sched,
@@ -301,7 +301,7 @@ impl Trace {
     }
 }
 
-fn service(op: Op, seed: u64) -> Result<AnyScheduler, String> {
+fn service(op: Op, seed: u64) -> Result<AnyScheduler<'static>, String> {
     let Op::Service {
         scheduler,
         flags,
@@ -328,7 +328,6 @@ fn service(op: Op, seed: u64) -> Result<AnyScheduler, String> {
 /// # Errors
 /// The first malformed or impossible line.
 pub fn run(scenario: &str, seed: u64, out: &mut dyn Write) -> Result<(), LineError> {
-    // Boxed: AnyScheduler holds mh's and lblc's tables (tens of KiB).
     let mut trace: Option<Box<Trace>> = None;
     for (i, text) in scenario.lines().enumerate() {
         if text.trim().is_empty() {

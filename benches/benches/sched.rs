@@ -107,7 +107,7 @@ fn bench(c: &mut Criterion) {
         for n in SIZES {
             let (pool, order) = pool(n);
             let set = DestSet::new(&pool, &order);
-            // boxed: AnyScheduler holds lblcr's and mh's tables
+            // mh, lblc and lblcr box their tables (the registry's `alloc` convenience)
             let mut s = Box::new(AnyScheduler::from_name(name, &SchedOptions::default()).unwrap());
             s.init_service(&set);
             let mut i = 0usize;

@@ -1,6 +1,6 @@
 //! Schedulers by ipvsadm name (`-s rr`), with their `-b` flags: `lvs_sched::registry`'s
-//! [`AnyScheduler`], boxed (the enum is as large as lblcr's pool, tens of KiB, and is moved
-//! through configuration calls), plus the flags as ipvsadm listings show them.
+//! [`AnyScheduler`] (about half a KiB; mh's, lblc's and lblcr's tables are boxed by the
+//! registry), plus the flags as ipvsadm listings show them.
 
 use lvs_core::dest::{DestId, DestSet};
 use lvs_core::ipvsadm::SchedFlags;
@@ -35,7 +35,7 @@ impl std::error::Error for UnknownScheduler {}
 /// Any scheduler of `lvs-sched`, chosen at run time.
 #[derive(Debug)]
 pub struct Sched {
-    inner: Box<AnyScheduler>,
+    inner: AnyScheduler<'static>,
     flags: SchedFlags,
 }
 
@@ -54,10 +54,7 @@ impl Sched {
             name: name.into(),
             reason: e.to_string(),
         })?;
-        Ok(Sched {
-            inner: Box::new(inner),
-            flags,
-        })
+        Ok(Sched { inner, flags })
     }
 }
 

@@ -1,13 +1,16 @@
 //! A director's memory is a formula of (connections, services, servers, scheduler):
-//! `lvs_core::director::memory_bytes` is checked against the bytes really allocated (a
-//! counting global allocator) plus the `Director` value itself, and the sizes table is printed.
+//! `lvs_core::director::memory_bytes` — with the scheduler tables that live outside the
+//! scheduler value (`lvs_sched::storage::storage_bytes`) — is checked against the bytes really
+//! allocated (a counting global allocator) plus the `Director` value itself, and the sizes
+//! table is printed.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 
 use lvs_core::director::{memory_bytes, Director, DirectorConfig, DirectorFixed, OwnedMemory};
 use lvs_core::hash::SipKey;
 use lvs_core::{Instant, Protocol, Scheduler, ServiceConfig, ServiceKey};
-use lvs_sched::mh::Mh;
+use lvs_sched::mh::{Mh, MhTable};
+use lvs_sched::storage::storage_bytes;
 use lvs_sched::{AnyScheduler, Wlc};
 
 /// Counts the bytes live per thread (allocated minus freed), so other test threads do not
@@ -40,10 +43,13 @@ const CONNS: usize = 65_536;
 const SERVICES: usize = 16;
 const SERVERS: usize = 256;
 
-/// Builds a director with `SERVICES` services of `make()`, and returns the bytes it really
-/// takes: heap allocated while building it plus the `Director` value.
-fn measured<S: Scheduler>(make: impl Fn() -> S) -> usize {
-    let before = live();
+/// mh with its table lent by the caller.
+type LentMh<'a> = Mh<4093, 1024, &'a mut MhTable>;
+
+/// Adds `SERVICES` services of `make(i)` to a director over owned memory and returns the
+/// bytes it really takes: heap allocated since `before` (so memory the caller allocated for
+/// the schedulers' tables counts) plus the `Director` value.
+fn measured<S: Scheduler>(before: usize, mut make: impl FnMut(usize) -> S) -> usize {
     let mut mem = OwnedMemory::<S>::new(CONNS, SERVICES, SERVERS);
     let mut d = Director::new(
         DirectorConfig::new(SipKey(1, 2)),
@@ -57,7 +63,7 @@ fn measured<S: Scheduler>(make: impl Fn() -> S) -> usize {
             proto: Protocol::Tcp,
             vip,
         };
-        d.add_service(ServiceConfig::new(key), make())
+        d.add_service(ServiceConfig::new(key), make(i))
             .expect("service");
     }
     let heap = live().wrapping_sub(before);
@@ -69,44 +75,114 @@ fn kib(b: usize) -> String {
     format!("{:.1} KiB", b as f64 / 1024.0)
 }
 
+/// `1234567` as `1,234,567`.
+fn commas(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn slot<S: Scheduler>() -> usize {
+    core::mem::size_of::<Option<lvs_core::director::Service<S>>>()
+}
+
 #[test]
 fn memory_formula_matches_allocations_and_sizes_table() {
-    let wlc = measured(|| Wlc);
-    let mh = measured(Mh::default);
-    let any = measured(|| AnyScheduler::from_name("wlc", &Default::default()).unwrap());
-    assert_eq!(wlc, memory_bytes::<Wlc>(CONNS, SERVICES, SERVERS), "wlc");
-    assert_eq!(mh, memory_bytes::<Mh>(CONNS, SERVICES, SERVERS), "mh");
+    let wlc = measured(live(), |_| Wlc);
+    // AnyScheduler by name: mh's table boxed (the `alloc` convenience)
+    let mh = measured(live(), |_| {
+        AnyScheduler::from_name("mh", &Default::default()).unwrap()
+    });
+    // mh with its table in memory the caller provides
+    let before = live();
+    let mut tables = vec![MhTable::new(); SERVICES];
+    let mut lent = tables.iter_mut();
+    let mh_lent = measured(before, |_| {
+        LentMh::with_storage(lent.next().unwrap(), 4093, false, false).unwrap()
+    });
+    let any = measured(live(), |_| {
+        AnyScheduler::from_name("wlc", &Default::default()).unwrap()
+    });
+    let lblcr = measured(live(), |_| {
+        AnyScheduler::from_name("lblcr", &Default::default()).unwrap()
+    });
+    let mh_table = storage_bytes("mh");
+    assert_eq!(mh_table, core::mem::size_of::<MhTable>());
+    assert_eq!(wlc, memory_bytes::<Wlc>(CONNS, SERVICES, SERVERS, 0), "wlc");
+    assert_eq!(
+        mh,
+        memory_bytes::<AnyScheduler>(CONNS, SERVICES, SERVERS, mh_table),
+        "mh"
+    );
+    assert_eq!(
+        mh_lent,
+        memory_bytes::<LentMh>(CONNS, SERVICES, SERVERS, mh_table),
+        "mh, lent tables"
+    );
     assert_eq!(
         any,
-        memory_bytes::<AnyScheduler>(CONNS, SERVICES, SERVERS),
+        memory_bytes::<AnyScheduler>(CONNS, SERVICES, SERVERS, 0),
         "any"
     );
+    assert_eq!(
+        lblcr,
+        memory_bytes::<AnyScheduler>(CONNS, SERVICES, SERVERS, storage_bytes("lblcr")),
+        "lblcr"
+    );
+    drop(tables);
     let value = core::mem::size_of::<Director<'_, Wlc>>();
     assert!(value < 1024, "a Director value is small: {value} bytes");
+    assert!(
+        slot::<AnyScheduler>() < 1024,
+        "an AnyScheduler slot is small"
+    );
     let fixed = core::mem::size_of::<DirectorFixed>();
     println!("director memory, {CONNS} connections, {SERVICES} services, {SERVERS} real servers:");
-    println!("| scheduler | total | per service slot | Director value | fixed state |");
-    println!("|---|---|---|---|---|");
-    for (name, total, slot) in [
+    println!(
+        "| scheduler | total | per service slot | scheduler table per service | Director value | fixed state |"
+    );
+    println!("|---|---|---|---|---|---|");
+    for (name, total, slot, table) in [
+        ("wlc (`Wlc`)", wlc, slot::<Wlc>(), 0),
         (
-            "wlc",
-            wlc,
-            core::mem::size_of::<Option<lvs_core::director::Service<Wlc>>>(),
-        ),
-        (
-            "mh",
+            "mh (`AnyScheduler`, table boxed)",
             mh,
-            core::mem::size_of::<Option<lvs_core::director::Service<Mh>>>(),
+            slot::<AnyScheduler>(),
+            mh_table,
         ),
         (
-            "AnyScheduler (any of the 14)",
+            "mh (`Mh<_, _, &mut MhTable>`, table lent)",
+            mh_lent,
+            slot::<LentMh>(),
+            mh_table,
+        ),
+        (
+            "lblcr (`AnyScheduler`, table boxed)",
+            lblcr,
+            slot::<AnyScheduler>(),
+            storage_bytes("lblcr"),
+        ),
+        (
+            "any of the 14 without a table (`AnyScheduler`)",
             any,
-            core::mem::size_of::<Option<lvs_core::director::Service<AnyScheduler>>>(),
+            slot::<AnyScheduler>(),
+            0,
         ),
     ] {
         println!(
-            "| {name} | {total} B ({}) | {slot} B | {value} B | {fixed} B |",
-            kib(total)
+            "| {name} | {} B ({}) | {} B | {} B | {} B | {} B |",
+            commas(total),
+            kib(total),
+            commas(slot),
+            commas(table),
+            commas(value),
+            commas(fixed)
         );
     }
 }

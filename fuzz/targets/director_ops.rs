@@ -60,7 +60,7 @@ enum Op {
     FlushDest(u8, u8),
 }
 
-fn sched(pick: u8) -> AnyScheduler {
+fn sched(pick: u8) -> AnyScheduler<'static> {
     let name = NAMES[pick as usize % NAMES.len()];
     let mut opts = SchedOptions::default();
     opts.mh_table_size = 251;

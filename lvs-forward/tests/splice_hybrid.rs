@@ -21,7 +21,7 @@ route method=POST                   -> app
 default app
 ";
 
-fn router() -> Box<HybridRouter<'static, AnyScheduler, 8, 4>> {
+fn router() -> Box<HybridRouter<'static, AnyScheduler<'static>, 8, 4>> {
     let rules = RuleSet::parse(RULES).unwrap();
     Box::new(
         HybridRouter::new(rules, SipKey(7, 9), |p| {
@@ -32,7 +32,7 @@ fn router() -> Box<HybridRouter<'static, AnyScheduler, 8, 4>> {
 }
 
 fn route(
-    r: &mut HybridRouter<'static, AnyScheduler, 8, 4>,
+    r: &mut HybridRouter<'static, AnyScheduler<'static>, 8, 4>,
     client: u32,
     head: &str,
 ) -> SocketAddrV4 {
@@ -50,8 +50,8 @@ fn route(
     r.route(&flow, &req).expect("a server")
 }
 
-/// AnyScheduler holds mh's tables inline (no boxing in the library), so a router with four
-/// pools is large: run the tests on a thread with a roomy stack.
+/// A router with four pools is large (built by value before it is boxed):
+/// run the tests on a thread with a roomy stack.
 fn big_stack(f: impl FnOnce() + Send + 'static) {
     std::thread::Builder::new()
         .stack_size(256 << 20)

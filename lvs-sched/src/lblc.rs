@@ -26,8 +26,9 @@
 //! # Storage and deviations
 //!
 //! Entries live in a fixed pool of `N` (default [`DEFAULT_CAPACITY`] = 1024) instead of
-//! `kmalloc`; the struct is about `40·N + 2 KiB` (43 064 bytes for the default, 657 504 for
-//! [`KERNEL_EXACT_CAPACITY`]).
+//! `kmalloc`, an [`LblcTable`] of about `40·N + 2 KiB` (43 056 bytes for the default, 657 496
+//! for [`KERNEL_EXACT_CAPACITY`]). The scheduler carries it by default ([`Lblc::new`]) or keeps
+//! it in memory the caller lends or boxes ([`Lblc::with_storage`], see [`crate::storage`]).
 //! - **Pool full.** With `N` < [`KERNEL_EXACT_CAPACITY`] (16385, the most the kernel can hold)
 //!   the pool can fill up; a new entry then recycles the least recently used one (oldest
 //!   `lastuse`, the first the kernel's collection would delete), counting it out of `entries`
@@ -66,6 +67,8 @@
 //! assert_eq!(s.schedule(&DestSet::new(&pool, &order), &req), Some(DestId(1)));
 //! ```
 
+use core::borrow::BorrowMut;
+
 use lvs_core::addr::IpAddr;
 use lvs_core::dest::{DestId, DestSet};
 use lvs_core::sched::{SchedRequest, Scheduler};
@@ -91,10 +94,36 @@ const EMPTY: Cached = Cached {
     stale: false,
 };
 
-/// The lblc scheduler with a pool of `N` cache entries (see the [module docs](self)).
+/// lblc's storage: the cache's buckets, a pool of `N` entries and the kernel's bookkeeping
+/// (see the [module docs](self) for sizes).
 #[derive(Debug, Clone)]
-pub struct Lblc<const N: usize = DEFAULT_CAPACITY> {
-    table: Table<Cached, N>,
+pub struct LblcTable<const N: usize = DEFAULT_CAPACITY>(Table<Cached, N>);
+
+impl LblcTable {
+    /// An empty cache with the default pool ([`DEFAULT_CAPACITY`]).
+    pub const fn new() -> Self {
+        Self::with_capacity()
+    }
+}
+
+impl<const N: usize> LblcTable<N> {
+    /// An empty cache with a pool of `N` entries.
+    pub const fn with_capacity() -> Self {
+        LblcTable(Table::new(EMPTY))
+    }
+}
+
+impl<const N: usize> Default for LblcTable<N> {
+    fn default() -> Self {
+        Self::with_capacity()
+    }
+}
+
+/// The lblc scheduler with a pool of `N` cache entries, kept in `T`: by value (the default),
+/// `&mut LblcTable` or a [`Store`](crate::storage::Store) (see the [module docs](self)).
+#[derive(Debug, Clone)]
+pub struct Lblc<const N: usize = DEFAULT_CAPACITY, T: BorrowMut<LblcTable<N>> = LblcTable<N>> {
+    table: T,
 }
 
 impl Lblc {
@@ -112,89 +141,120 @@ impl Default for Lblc {
 
 impl<const N: usize> Lblc<N> {
     /// An lblc scheduler with a pool of `N` entries (`Lblc::<16385>::with_capacity()` never
-    /// recycles an entry early).
+    /// recycles an entry early), carrying its table.
     pub const fn with_capacity() -> Self {
         Lblc {
-            table: Table::new(EMPTY),
+            table: LblcTable::with_capacity(),
         }
+    }
+}
+
+impl<const N: usize, T: BorrowMut<LblcTable<N>>> Lblc<N, T> {
+    /// An lblc scheduler whose cache lives in `store` (`&mut LblcTable` lent by the caller, a
+    /// [`Store`](crate::storage::Store) or a `Box`), emptied, with the default expiration.
+    ///
+    /// ```
+    /// use lvs_sched::lblc::{Lblc, LblcTable};
+    /// let mut table = LblcTable::new();
+    /// let lblc = Lblc::with_storage(&mut table);
+    /// assert!(lblc.is_empty() && core::mem::size_of_val(&lblc) == 8);
+    /// ```
+    pub fn with_storage(mut store: T) -> Self {
+        store.borrow_mut().0.clear();
+        Lblc { table: store }
+    }
+
+    /// The storage (hands a lent or boxed table back).
+    pub fn into_storage(self) -> T {
+        self.table
+    }
+
+    #[inline]
+    fn t(&self) -> &Table<Cached, N> {
+        &self.table.borrow().0
+    }
+
+    #[inline]
+    fn t_mut(&mut self) -> &mut Table<Cached, N> {
+        &mut self.table.borrow_mut().0
     }
 
     /// The same scheduler with the `lblc_expiration` sysctl set to `exp`.
     pub fn with_expiration(mut self, exp: Duration) -> Self {
-        self.table.set_expiration(exp);
+        self.t_mut().set_expiration(exp);
         self
     }
 
     /// Sets the `lblc_expiration` sysctl (idle time before a full sweep deletes an entry).
     pub fn set_expiration(&mut self, exp: Duration) {
-        self.table.set_expiration(exp);
+        self.t_mut().set_expiration(exp);
     }
 
     /// The `lblc_expiration` setting.
-    pub const fn expiration(&self) -> Duration {
-        self.table.expiration()
+    pub fn expiration(&self) -> Duration {
+        self.t().expiration()
     }
 
     /// Live cache entries.
-    pub const fn len(&self) -> usize {
-        self.table.live()
+    pub fn len(&self) -> usize {
+        self.t().live()
     }
 
     /// No live cache entries.
-    pub const fn is_empty(&self) -> bool {
-        self.table.live() == 0
+    pub fn is_empty(&self) -> bool {
+        self.t().live() == 0
     }
 
     /// The kernel's `tbl->entries` counter, which replacements let drift above [`Lblc::len`].
-    pub const fn entries(&self) -> u32 {
-        self.table.entries()
+    pub fn entries(&self) -> u32 {
+        self.t().entries()
     }
 
     /// The collection timer's run counter (`tbl->counter`, starts at 1).
-    pub const fn gc_counter(&self) -> u32 {
-        self.table.counter()
+    pub fn gc_counter(&self) -> u32 {
+        self.t().counter()
     }
 
     /// The bucket after which the next sweep starts (`tbl->rover`).
-    pub const fn rover(&self) -> usize {
-        self.table.rover()
+    pub fn rover(&self) -> usize {
+        self.t().rover()
     }
 
     /// When the collection timer fires next (`None` until armed).
-    pub const fn next_gc(&self) -> Option<Instant> {
-        self.table.next_gc()
+    pub fn next_gc(&self) -> Option<Instant> {
+        self.t().next_gc()
     }
 
     /// Entries recycled because the pool was full.
-    pub const fn evictions(&self) -> u64 {
-        self.table.evictions()
+    pub fn evictions(&self) -> u64 {
+        self.t().evictions()
     }
 
     /// The cache entry for destination address `daddr`: the server and `lastuse`. Entries of
     /// removed servers are reported too.
     pub fn lookup(&self, daddr: &IpAddr) -> Option<(DestId, Instant)> {
-        let i = self.table.find(daddr)?;
-        self.table.slot(i).map(|s| (s.val.dest, s.lastuse))
+        let i = self.t().find(daddr)?;
+        self.t().slot(i).map(|s| (s.val.dest, s.lastuse))
     }
 
     /// Runs the collection timer's handler now (`ip_vs_lblc_check_expire`), regardless of
     /// when it is due; [`Scheduler::tick`] calls this every 60 s.
     pub fn collect(&mut self, now: Instant) {
-        self.table.check_expire(now);
+        self.t_mut().check_expire(now);
     }
 }
 
-impl<const N: usize> Scheduler for Lblc<N> {
+impl<const N: usize, T: BorrowMut<LblcTable<N>>> Scheduler for Lblc<N, T> {
     fn name(&self) -> &'static str {
         "lblc"
     }
 
     fn init_service(&mut self, _dests: &DestSet<'_>) {
-        self.table.reset();
+        self.t_mut().reset();
     }
 
     fn del_dest(&mut self, _dests: &DestSet<'_>, id: DestId, _position: usize) {
-        self.table.for_each_mut(|s| {
+        self.t_mut().for_each_mut(|s| {
             if s.val.dest == id {
                 s.val.stale = true;
             }
@@ -204,12 +264,12 @@ impl<const N: usize> Scheduler for Lblc<N> {
     fn schedule(&mut self, dests: &DestSet<'_>, req: &SchedRequest) -> Option<DestId> {
         let now = req.now;
         let daddr = req.flow.dst.addr;
-        self.table.arm(now);
+        self.t_mut().arm(now);
 
-        let found = self.table.find(&daddr);
+        let found = self.t().find(&daddr);
         if let Some(i) = found {
-            self.table.touch(i, now);
-            if let Some(s) = self.table.slot(i) {
+            self.t_mut().touch(i, now);
+            if let Some(s) = self.t().slot(i) {
                 let c = s.val;
                 if !c.stale {
                     if let Some(d) = dests.get(c.dest) {
@@ -227,21 +287,22 @@ impl<const N: usize> Scheduler for Lblc<N> {
         // ip_vs_lblc_new
         if let Some(i) = found {
             if self
-                .table
+                .t()
                 .slot(i)
                 .is_some_and(|s| s.val.dest == dest && !s.val.stale)
             {
                 return Some(dest);
             }
-            self.table.remove(i, false);
+            self.t_mut().remove(i, false);
         }
-        if self.table.may_insert() {
-            self.table.insert(daddr, now, Cached { dest, stale: false });
+        if self.t().may_insert() {
+            self.t_mut()
+                .insert(daddr, now, Cached { dest, stale: false });
         }
         Some(dest)
     }
 
     fn tick(&mut self, _dests: &DestSet<'_>, now: Instant) {
-        self.table.tick(now);
+        self.t_mut().tick(now);
     }
 }

@@ -23,8 +23,10 @@
 //! # Storage and deviations
 //!
 //! Entries live in a fixed pool of `N` (default [`DEFAULT_CAPACITY`] = 1024), each with room
-//! for `S` members (default 8, at most 16). The struct is about `(48 + 2·S)·N + 2 KiB`
-//! (67 648 bytes for the defaults, 1 050 752 with a pool of [`KERNEL_EXACT_CAPACITY`]).
+//! for `S` members (default 8, at most 16): an [`LblcrTable`] of about `(48 + 2·S)·N + 2 KiB`
+//! (67 632 bytes for the defaults, 1 050 736 with a pool of [`KERNEL_EXACT_CAPACITY`]). The
+//! scheduler carries it by default ([`Lblcr::new`]) or keeps it in memory the caller lends or
+//! boxes ([`Lblcr::with_storage`], see [`crate::storage`]).
 //! - **Pool full.** As in lblc: with `N` < [`KERNEL_EXACT_CAPACITY`] a new entry recycles the
 //!   least recently used one ([`Lblcr::evictions`]).
 //! - **Set full.** The kernel's sets are unbounded. When a set already holds `S` members and
@@ -36,6 +38,8 @@
 //!   the kernel does; once its id is reused, it counts as weight 0. A server added back while
 //!   still in a set stays stale there (the kernel would revive it).
 //! - **Timer.** Armed by the first `tick` or `schedule`, as in lblc.
+
+use core::borrow::BorrowMut;
 
 use lvs_core::addr::IpAddr;
 use lvs_core::dest::{Dest, DestId, DestSet};
@@ -145,11 +149,46 @@ impl<const S: usize> MemberSet<S> {
     }
 }
 
-/// The lblcr scheduler with a pool of `N` entries of up to `S` members each (see the
+/// lblcr's storage: the cache's buckets, a pool of `N` entries of up to `S` members and the
+/// kernel's bookkeeping (see the [module docs](self) for sizes).
+#[derive(Debug, Clone)]
+pub struct LblcrTable<const N: usize = DEFAULT_CAPACITY, const S: usize = DEFAULT_SET_CAPACITY>(
+    Table<MemberSet<S>, N>,
+);
+
+impl LblcrTable {
+    /// An empty cache with the default pool and set size.
+    pub const fn new() -> Self {
+        Self::with_capacity()
+    }
+}
+
+impl<const N: usize, const S: usize> LblcrTable<N, S> {
+    /// An empty cache with a pool of `N` entries of up to `S` members.
+    pub const fn with_capacity() -> Self {
+        const {
+            assert!(S >= 1 && S <= 16, "a destination set holds 1 to 16 members");
+        }
+        LblcrTable(Table::new(MemberSet::EMPTY))
+    }
+}
+
+impl<const N: usize, const S: usize> Default for LblcrTable<N, S> {
+    fn default() -> Self {
+        Self::with_capacity()
+    }
+}
+
+/// The lblcr scheduler with a pool of `N` entries of up to `S` members each, kept in `T`: by
+/// value (the default), `&mut LblcrTable` or a [`Store`](crate::storage::Store) (see the
 /// [module docs](self)).
 #[derive(Debug, Clone)]
-pub struct Lblcr<const N: usize = DEFAULT_CAPACITY, const S: usize = DEFAULT_SET_CAPACITY> {
-    table: Table<MemberSet<S>, N>,
+pub struct Lblcr<
+    const N: usize = DEFAULT_CAPACITY,
+    const S: usize = DEFAULT_SET_CAPACITY,
+    T: BorrowMut<LblcrTable<N, S>> = LblcrTable<N, S>,
+> {
+    table: T,
     set_evictions: u64,
 }
 
@@ -177,79 +216,111 @@ fn weigh(d: Option<&Dest>, stale: bool) -> (i64, i64) {
 }
 
 impl<const N: usize, const S: usize> Lblcr<N, S> {
-    /// An lblcr scheduler with a pool of `N` entries and sets of up to `S` members.
+    /// An lblcr scheduler with a pool of `N` entries and sets of up to `S` members, carrying
+    /// its table.
     pub const fn with_capacity() -> Self {
-        const {
-            assert!(S >= 1 && S <= 16, "a destination set holds 1 to 16 members");
-        }
         Lblcr {
-            table: Table::new(MemberSet::EMPTY),
+            table: LblcrTable::with_capacity(),
+            set_evictions: 0,
+        }
+    }
+}
+
+impl<const N: usize, const S: usize, T: BorrowMut<LblcrTable<N, S>>> Lblcr<N, S, T> {
+    /// An lblcr scheduler whose cache lives in `store` (`&mut LblcrTable` lent by the caller,
+    /// a [`Store`](crate::storage::Store) or a `Box`), emptied, with the default expiration.
+    ///
+    /// ```
+    /// use lvs_sched::lblcr::{Lblcr, LblcrTable};
+    /// let mut table = LblcrTable::new();
+    /// let lblcr = Lblcr::with_storage(&mut table);
+    /// assert!(lblcr.is_empty() && core::mem::size_of_val(&lblcr) == 16);
+    /// ```
+    pub fn with_storage(mut store: T) -> Self {
+        store.borrow_mut().0.clear();
+        Lblcr {
+            table: store,
             set_evictions: 0,
         }
     }
 
+    /// The storage (hands a lent or boxed table back).
+    pub fn into_storage(self) -> T {
+        self.table
+    }
+
+    #[inline]
+    fn t(&self) -> &Table<MemberSet<S>, N> {
+        &self.table.borrow().0
+    }
+
+    #[inline]
+    fn t_mut(&mut self) -> &mut Table<MemberSet<S>, N> {
+        &mut self.table.borrow_mut().0
+    }
+
     /// The same scheduler with the `lblcr_expiration` sysctl set to `exp`.
     pub fn with_expiration(mut self, exp: Duration) -> Self {
-        self.table.set_expiration(exp);
+        self.t_mut().set_expiration(exp);
         self
     }
 
     /// Sets the `lblcr_expiration` sysctl (set shrink period, and idle time before a full
     /// sweep deletes an entry).
     pub fn set_expiration(&mut self, exp: Duration) {
-        self.table.set_expiration(exp);
+        self.t_mut().set_expiration(exp);
     }
 
     /// The `lblcr_expiration` setting.
-    pub const fn expiration(&self) -> Duration {
-        self.table.expiration()
+    pub fn expiration(&self) -> Duration {
+        self.t().expiration()
     }
 
     /// Live cache entries.
-    pub const fn len(&self) -> usize {
-        self.table.live()
+    pub fn len(&self) -> usize {
+        self.t().live()
     }
 
     /// No live cache entries.
-    pub const fn is_empty(&self) -> bool {
-        self.table.live() == 0
+    pub fn is_empty(&self) -> bool {
+        self.t().live() == 0
     }
 
     /// The kernel's `tbl->entries` counter.
-    pub const fn entries(&self) -> u32 {
-        self.table.entries()
+    pub fn entries(&self) -> u32 {
+        self.t().entries()
     }
 
     /// The collection timer's run counter (`tbl->counter`, starts at 1).
-    pub const fn gc_counter(&self) -> u32 {
-        self.table.counter()
+    pub fn gc_counter(&self) -> u32 {
+        self.t().counter()
     }
 
     /// The bucket after which the next sweep starts (`tbl->rover`).
-    pub const fn rover(&self) -> usize {
-        self.table.rover()
+    pub fn rover(&self) -> usize {
+        self.t().rover()
     }
 
     /// When the collection timer fires next (`None` until armed).
-    pub const fn next_gc(&self) -> Option<Instant> {
-        self.table.next_gc()
+    pub fn next_gc(&self) -> Option<Instant> {
+        self.t().next_gc()
     }
 
     /// Entries recycled because the pool was full.
-    pub const fn evictions(&self) -> u64 {
-        self.table.evictions()
+    pub fn evictions(&self) -> u64 {
+        self.t().evictions()
     }
 
     /// Members dropped because a set was full.
-    pub const fn set_evictions(&self) -> u64 {
+    pub fn set_evictions(&self) -> u64 {
         self.set_evictions
     }
 
     /// The members (head first) and `lastuse` / `lastmod` of the entry for `daddr`, copied
     /// into `out`; returns `(members written, lastuse, lastmod)`.
     pub fn lookup(&self, daddr: &IpAddr, out: &mut [DestId]) -> Option<(usize, Instant, Instant)> {
-        let i = self.table.find(daddr)?;
-        let s = self.table.slot(i)?;
+        let i = self.t().find(daddr)?;
+        let s = self.t().slot(i)?;
         let mut n = 0;
         for ((_, id, _), o) in s.val.iter().zip(out.iter_mut()) {
             *o = id;
@@ -260,7 +331,7 @@ impl<const N: usize, const S: usize> Lblcr<N, S> {
 
     /// Runs the collection timer's handler now (`ip_vs_lblcr_check_expire`).
     pub fn collect(&mut self, now: Instant) {
-        self.table.check_expire(now);
+        self.t_mut().check_expire(now);
     }
 
     /// `ip_vs_dest_set_min`.
@@ -317,17 +388,17 @@ impl<const N: usize, const S: usize> Lblcr<N, S> {
     }
 }
 
-impl<const N: usize, const S: usize> Scheduler for Lblcr<N, S> {
+impl<const N: usize, const S: usize, T: BorrowMut<LblcrTable<N, S>>> Scheduler for Lblcr<N, S, T> {
     fn name(&self) -> &'static str {
         "lblcr"
     }
 
     fn init_service(&mut self, _dests: &DestSet<'_>) {
-        self.table.reset();
+        self.t_mut().reset();
     }
 
     fn del_dest(&mut self, _dests: &DestSet<'_>, id: DestId, _position: usize) {
-        self.table.for_each_mut(|s| {
+        self.t_mut().for_each_mut(|s| {
             let set = &mut s.val;
             for i in 0..set.len() {
                 if set.members.get(i) == Some(&id) {
@@ -340,12 +411,12 @@ impl<const N: usize, const S: usize> Scheduler for Lblcr<N, S> {
     fn schedule(&mut self, dests: &DestSet<'_>, req: &SchedRequest) -> Option<DestId> {
         let now = req.now;
         let daddr = req.flow.dst.addr;
-        self.table.arm(now);
-        let expiration = self.table.expiration();
+        self.t_mut().arm(now);
+        let expiration = self.t().expiration();
 
-        if let Some(i) = self.table.find(&daddr) {
-            self.table.touch(i, now);
-            let slot = self.table.slot_mut(i)?;
+        if let Some(i) = self.t().find(&daddr) {
+            self.t_mut().touch(i, now);
+            let slot = self.t_mut().slot_mut(i)?;
             let set = &mut slot.val;
             // 1. the least loaded member
             let d = Self::set_min(set, dests);
@@ -372,13 +443,13 @@ impl<const N: usize, const S: usize> Scheduler for Lblcr<N, S> {
 
         // no cache entry: schedule and create one
         let dest = wlc_pick(dests)?;
-        if self.table.may_insert() {
-            self.table.insert(daddr, now, MemberSet::one(dest, now));
+        if self.t().may_insert() {
+            self.t_mut().insert(daddr, now, MemberSet::one(dest, now));
         }
         Some(dest)
     }
 
     fn tick(&mut self, _dests: &DestSet<'_>, now: Instant) {
-        self.table.tick(now);
+        self.t_mut().tick(now);
     }
 }

@@ -11,13 +11,15 @@
 //! | [`wrr`] | `ip_vs_wrr.c` | cursor, current weight, gcd, max weight |
 //! | [`lc`], [`wlc`], [`sed`], [`nq`], [`fo`], [`ovf`] | `ip_vs_{lc,wlc,sed,nq,fo,ovf}.c` | none (linear scan) |
 //! | [`twos`] | `ip_vs_twos.c` | a [`random::RandomSource`] |
-//! | `dh`, `sh`, `mh`, `lblc`, `lblcr` | `ip_vs_{dh,sh,mh,lblc,lblcr}.c` | tables |
+//! | `dh`, `sh` | `ip_vs_{dh,sh}.c` | 256 buckets (512 bytes) |
+//! | `mh`, `lblc`, `lblcr` | `ip_vs_{mh,lblc,lblcr}.c` | a table of 20, 42 or 66 KiB, in memory the caller chooses ([`storage`]) |
 //!
 //! Each scheduler sits behind its `sched-*` feature. `schedule` never allocates and never
 //! panics on any [`lvs_core::DestSet`].
 //!
 //! - [`registry::AnyScheduler`] picks a scheduler by its kernel name (`"wlc"`), with `match`
-//!   dispatch and no boxing.
+//!   dispatch; about half a KiB whatever the algorithm, because mh's, lblc's and lblcr's tables
+//!   live in memory the caller lends ([`storage::SchedStorage`]) or, with `alloc`, in a box.
 //! - [`index`] has O(log N)-update, O(1)-decision versions of the scanning schedulers (lc, wlc,
 //!   sed, nq, fo, ovf) for services with hundreds or thousands of servers, with the kernel's
 //!   exact decisions.
@@ -31,6 +33,8 @@
     clippy::alloc_instead_of_core
 )]
 
+#[cfg(feature = "alloc")]
+extern crate alloc;
 #[cfg(test)]
 extern crate std;
 
@@ -47,6 +51,7 @@ pub mod index;
 pub mod p2c;
 pub mod random;
 pub mod registry;
+pub mod storage;
 #[cfg_attr(
     not(all(
         feature = "sched-rr",

@@ -152,6 +152,13 @@ impl<V: Copy, const N: usize> Table<V, N> {
         self.next_gc = None;
     }
 
+    /// A fresh table: [`Table::reset`], the default expiration and no evictions counted.
+    pub(crate) fn clear(&mut self) {
+        self.reset();
+        self.expiration = DEFAULT_EXPIRATION;
+        self.evictions = 0;
+    }
+
     pub(crate) const fn expiration(&self) -> Duration {
         self.expiration
     }

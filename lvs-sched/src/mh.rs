@@ -37,16 +37,19 @@
 //!
 //! # Storage
 //!
-//! No allocation: the table is a `[u16; CAP]` of [`DestId`]s, with the capacity a const
-//! generic (default 4093, the kernel's default size: 8 KiB). Because `AnyScheduler` keeps one
-//! scheduler per service, paying 128 KiB per service for 65537 slots by default would be
-//! wasteful; use `Mh::<65537>` (or `Mh::<131071>`) for the larger sizes. The population also
-//! needs a per-server cursor (`perm`, `skip`, `turns`: 12 bytes), kept for the first
-//! `SETUP` servers in list order (default 1024: 12 KiB). Servers beyond that are still
-//! placed exactly, by recomputing their permutation and scanning it from its start (every slot
-//! before the cursor is taken, so the first free slot is the same), which is slower.
-//! `size_of::<Mh>()` is 20 496 bytes; `size_of::<Mh<65537>>()` is 143 384 bytes. A rebuild
-//! also uses about 33 KiB of stack (a bitmap of taken slots, kept in L1 while it is filled).
+//! No allocation: the table is an [`MhTable`], a `[u16; CAP]` of [`DestId`]s with the capacity
+//! a const generic (default 4093, the kernel's default size: 8 KiB), plus the population's
+//! per-server cursor (`perm`, `skip`, `turns`: 12 bytes), kept for the first `SETUP` servers
+//! in list order (default 1024: 12 KiB). Servers beyond that are still placed exactly, by
+//! recomputing their permutation and scanning it from its start (every slot before the cursor
+//! is taken, so the first free slot is the same), which is slower. `size_of::<MhTable>()` is
+//! 20 476 bytes; `size_of::<MhTable<65537>>()` is 143 364 bytes. A rebuild also uses about
+//! 33 KiB of stack (a bitmap of taken slots, kept in L1 while it is filled).
+//!
+//! The table lives where the storage parameter `T` says (see [`crate::storage`]): in the
+//! scheduler by default ([`Mh::new`], `size_of::<Mh>()` is 20 496 bytes), or in memory the
+//! caller lends or boxes ([`Mh::with_storage`]), which leaves a value of a few dozen bytes.
+//! Use `Mh::<65537>` or `MhTable<65537>` (or 131071) for the larger sizes.
 //!
 //! # Deviations
 //! - More servers than `M` (or ≥ 65535 servers): the kernel refuses the rebuild (`-EINVAL`)
@@ -58,6 +61,7 @@
 //!   service's: an IPv4 service with IPv6 (tunnel) real servers hashes only their first
 //!   32-bit word there.
 
+use core::borrow::BorrowMut;
 use core::fmt;
 
 use lvs_core::addr::{fold_addr, IpAddr};
@@ -187,12 +191,59 @@ struct Setup {
 /// below 65535).
 const FREE: u16 = u16::MAX;
 
-/// The mh scheduler: a lookup table of up to `CAP` slots and the population cursors of the
-/// first `SETUP` servers. See the [module documentation](self) for memory figures.
+/// mh's storage: a lookup table of up to `CAP` slots and the population cursors of the first
+/// `SETUP` servers (see the [module documentation](self) for sizes). An [`Mh`] keeps it by
+/// value, or borrows it from the caller ([`Mh::with_storage`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Mh<const CAP: usize = DEFAULT_CAPACITY, const SETUP: usize = DEFAULT_SETUP_CACHE> {
+pub struct MhTable<const CAP: usize = DEFAULT_CAPACITY, const SETUP: usize = DEFAULT_SETUP_CACHE> {
     table: [DestId; CAP],
     setup: [Setup; SETUP],
+}
+
+impl MhTable {
+    /// An empty table of the default capacity (an [`Mh`] fills it when it is bound to a
+    /// service).
+    pub const fn new() -> Self {
+        Self::with_capacity()
+    }
+}
+
+impl<const CAP: usize, const SETUP: usize> MhTable<CAP, SETUP> {
+    /// An empty table of `CAP` slots and `SETUP` cursors (`MhTable::<65537>::with_capacity()`).
+    pub const fn with_capacity() -> Self {
+        MhTable {
+            table: [DestId(0); CAP],
+            setup: [Setup {
+                perm: 0,
+                skip: 0,
+                turns: 0,
+            }; SETUP],
+        }
+    }
+
+    /// The slot capacity `CAP`.
+    pub const fn capacity(&self) -> usize {
+        CAP
+    }
+}
+
+impl<const CAP: usize, const SETUP: usize> Default for MhTable<CAP, SETUP> {
+    fn default() -> Self {
+        Self::with_capacity()
+    }
+}
+
+/// The mh scheduler over a lookup table of up to `CAP` slots and the population cursors of
+/// the first `SETUP` servers, kept in `T`: by value (the default), or `&mut MhTable`, or a
+/// [`Store`](crate::storage::Store) (see [`crate::storage`]). See the
+/// [module documentation](self) for memory figures.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mh<
+    const CAP: usize = DEFAULT_CAPACITY,
+    const SETUP: usize = DEFAULT_SETUP_CACHE,
+    T: BorrowMut<MhTable<CAP, SETUP>> = MhTable<CAP, SETUP>,
+> {
+    store: T,
     size: u32,
     bits: u32,
     gcd: u32,
@@ -206,7 +257,8 @@ pub struct Mh<const CAP: usize = DEFAULT_CAPACITY, const SETUP: usize = DEFAULT_
 impl Mh {
     /// An mh scheduler with `table_size` slots (at most [`DEFAULT_CAPACITY`]; use
     /// [`Mh::with_table_size`] on `Mh<65537>` or `Mh<131071>` for the large sizes), `fallback`
-    /// = `mh-fallback`, `port` = `mh-port`.
+    /// = `mh-fallback`, `port` = `mh-port`. It carries its table (20 KiB); see
+    /// [`Mh::with_storage`] for a table in the caller's memory.
     ///
     /// ```
     /// use lvs_sched::mh::{Mh, MhError};
@@ -223,31 +275,66 @@ impl Mh {
 impl Default for Mh {
     /// The kernel's default: 4093 slots, no flags.
     fn default() -> Self {
-        Mh::blank(DEFAULT_TABLE_SIZE, 6, false, false)
+        Mh::blank(MhTable::new(), DEFAULT_TABLE_SIZE, 6, false, false)
     }
 }
 
 impl<const CAP: usize, const SETUP: usize> Mh<CAP, SETUP> {
-    /// An mh scheduler with `table_size` slots (≤ `CAP`), for any capacity.
+    /// An mh scheduler with `table_size` slots (≤ `CAP`), for any capacity, carrying its
+    /// table.
     pub fn with_table_size(table_size: u32, fallback: bool, port: bool) -> Result<Self, MhError> {
-        let bits = tab_bits(table_size).ok_or(MhError::UnsupportedSize { size: table_size })?;
+        Self::check(table_size)?;
+        let bits = tab_bits(table_size).unwrap_or(0);
+        Ok(Self::blank(
+            MhTable::with_capacity(),
+            table_size,
+            bits,
+            fallback,
+            port,
+        ))
+    }
+}
+
+impl<const CAP: usize, const SETUP: usize, T: BorrowMut<MhTable<CAP, SETUP>>> Mh<CAP, SETUP, T> {
+    /// An mh scheduler with `table_size` slots (≤ `CAP`) whose table lives in `store`:
+    /// `&mut MhTable` lent by the caller, a [`Store`](crate::storage::Store), or (with
+    /// `alloc`) a `Box<MhTable>`. Nothing is allocated; the table is filled when the
+    /// scheduler is bound to a service ([`Scheduler::init_service`]).
+    ///
+    /// ```
+    /// use lvs_sched::mh::{Mh, MhTable};
+    /// let mut big = MhTable::<65537>::with_capacity();
+    /// let mh = Mh::with_storage(&mut big, 65537, true, false).unwrap();
+    /// assert_eq!(mh.table_size(), 65537);
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Mh::new`].
+    pub fn with_storage(
+        store: T,
+        table_size: u32,
+        fallback: bool,
+        port: bool,
+    ) -> Result<Self, MhError> {
+        Self::check(table_size)?;
+        let bits = tab_bits(table_size).unwrap_or(0);
+        Ok(Self::blank(store, table_size, bits, fallback, port))
+    }
+
+    fn check(table_size: u32) -> Result<(), MhError> {
+        tab_bits(table_size).ok_or(MhError::UnsupportedSize { size: table_size })?;
         if table_size as usize > CAP {
             return Err(MhError::ExceedsCapacity {
                 size: table_size,
                 capacity: CAP,
             });
         }
-        Ok(Self::blank(table_size, bits, fallback, port))
+        Ok(())
     }
 
-    const fn blank(size: u32, bits: u32, fallback: bool, port: bool) -> Self {
+    const fn blank(store: T, size: u32, bits: u32, fallback: bool, port: bool) -> Self {
         Mh {
-            table: [DestId(0); CAP],
-            setup: [Setup {
-                perm: 0,
-                skip: 0,
-                turns: 0,
-            }; SETUP],
+            store,
             size,
             bits,
             gcd: 0,
@@ -256,6 +343,11 @@ impl<const CAP: usize, const SETUP: usize> Mh<CAP, SETUP> {
             fallback,
             port,
         }
+    }
+
+    /// The storage (hands a lent or boxed table back).
+    pub fn into_storage(self) -> T {
+        self.store
     }
 
     /// The table size `M`.
@@ -287,7 +379,7 @@ impl<const CAP: usize, const SETUP: usize> Mh<CAP, SETUP> {
     #[inline]
     pub fn slot(&self, i: usize) -> Option<DestId> {
         if self.filled && i < self.size as usize {
-            self.table.get(i).copied()
+            self.store.borrow().table.get(i).copied()
         } else {
             None
         }
@@ -296,7 +388,7 @@ impl<const CAP: usize, const SETUP: usize> Mh<CAP, SETUP> {
     /// The slots `0..M` (`None` if the table is empty).
     pub fn slots(&self) -> Option<&[DestId]> {
         if self.filled {
-            self.table.get(..self.size as usize)
+            self.store.borrow().table.get(..self.size as usize)
         } else {
             None
         }
@@ -363,7 +455,8 @@ impl<const CAP: usize, const SETUP: usize> Mh<CAP, SETUP> {
             gcd: self.gcd,
             rshift: self.rshift,
         };
-        for (s, &id) in self.setup.iter_mut().zip(order) {
+        let store = self.store.borrow_mut();
+        for (s, &id) in store.setup.iter_mut().zip(order) {
             let d = dests.get(id);
             let (offset, skip) = ctx.perm_of(d);
             *s = Setup {
@@ -372,13 +465,13 @@ impl<const CAP: usize, const SETUP: usize> Mh<CAP, SETUP> {
                 turns: ctx.turns_of(d),
             };
         }
-        let Some(table) = self.table.get_mut(..self.size as usize) else {
+        let Some(table) = store.table.get_mut(..self.size as usize) else {
             return;
         };
         for t in table.iter_mut() {
             *t = DestId(FREE);
         }
-        fill(table, &mut self.setup, &ctx);
+        fill(table, &mut store.setup, &ctx);
         for t in table.iter_mut() {
             *t = order.get(t.0 as usize).copied().unwrap_or(DestId(FREE));
         }
@@ -425,7 +518,9 @@ const fn gcd(mut a: u32, mut b: u32) -> u32 {
     a
 }
 
-impl<const CAP: usize, const SETUP: usize> Scheduler for Mh<CAP, SETUP> {
+impl<const CAP: usize, const SETUP: usize, T: BorrowMut<MhTable<CAP, SETUP>>> Scheduler
+    for Mh<CAP, SETUP, T>
+{
     /// The `-b` flags this scheduler was built with, for listings.
     fn sched_flags(&self) -> lvs_core::sched::SchedFlags {
         use lvs_core::sched::SchedFlags;

@@ -1,12 +1,22 @@
 //! Choosing a scheduler by its kernel name: [`AnyScheduler`], an enum with one variant per
-//! scheduler (each behind its `sched-*` feature) and `match` dispatch, no `Box<dyn>`.
+//! scheduler (each behind its `sched-*` feature) and `match` dispatch, no `Box<dyn>`. The
+//! schedulers with tables (mh, lblc, lblcr) keep them in memory the caller lends
+//! ([`AnyScheduler::from_name_in`] with a [`SchedStorage`]) or, with the `alloc` feature, in a
+//! box ([`AnyScheduler::from_name`]); see [`crate::storage`].
 //!
 //! ```
 //! use lvs_sched::registry::{AnyScheduler, SchedOptions};
+//! use lvs_sched::storage::SchedStorage;
+//! use lvs_sched::mh::MhTable;
 //! use lvs_core::Scheduler;
 //! let s = AnyScheduler::from_name("wlc", &SchedOptions::default()).unwrap();
 //! assert_eq!(s.name(), "wlc");
 //! assert!(AnyScheduler::from_name("maglev", &SchedOptions::default()).is_err());
+//! // mh's 20 KiB table in the caller's memory: the enum stays small
+//! let mut table = MhTable::new();
+//! let mh = AnyScheduler::from_name_in("mh", &SchedOptions::default(), SchedStorage::Mh(&mut table))
+//!     .unwrap();
+//! assert!(core::mem::size_of_val(&mh) < 1024);
 //! ```
 
 use core::fmt;
@@ -17,13 +27,13 @@ use crate::dh::Dh;
 #[cfg(feature = "sched-fo")]
 use crate::fo::Fo;
 #[cfg(feature = "sched-lblc")]
-use crate::lblc::Lblc;
+use crate::lblc::{self, Lblc, LblcTable};
 #[cfg(feature = "sched-lblcr")]
-use crate::lblcr::Lblcr;
+use crate::lblcr::{self, Lblcr, LblcrTable};
 #[cfg(feature = "sched-lc")]
 use crate::lc::Lc;
 #[cfg(feature = "sched-mh")]
-use crate::mh::{Mh, MhError};
+use crate::mh::{self, Mh, MhError, MhTable};
 #[cfg(feature = "sched-nq")]
 use crate::nq::Nq;
 #[cfg(feature = "sched-ovf")]
@@ -36,6 +46,9 @@ use crate::rr::Rr;
 use crate::sed::Sed;
 #[cfg(feature = "sched-sh")]
 use crate::sh::Sh;
+pub use crate::storage::SchedStorage;
+#[cfg(any(feature = "sched-mh", feature = "sched-lblc", feature = "sched-lblcr"))]
+use crate::storage::Store;
 #[cfg(feature = "sched-twos")]
 use crate::twos::Twos;
 #[cfg(feature = "sched-wlc")]
@@ -141,8 +154,9 @@ pub struct SchedOptions {
     /// `ipvsadm -b` flags.
     pub flags: SchedFlags,
     /// mh's lookup table size, a prime from the kernel's list (default 4093, the kernel's
-    /// `CONFIG_IP_VS_MH_TAB_INDEX` 12). [`AnyScheduler`] holds `Mh` with its default capacity,
-    /// so larger sizes fail with [`SchedError::Mh`]; build `Mh::<65537>` directly for those.
+    /// `CONFIG_IP_VS_MH_TAB_INDEX` 12). [`AnyScheduler`] holds an [`MhTable`] of the default
+    /// capacity, so larger sizes fail with [`SchedError::Mh`]; build `Mh::<65537>` (or
+    /// `Mh::with_storage` on an `MhTable<65537>`) directly for those.
     pub mh_table_size: u32,
     /// Seed of twos' [`random::SplitMix64`](crate::random::SplitMix64) generator.
     pub twos_seed: u64,
@@ -174,6 +188,12 @@ pub enum SchedError {
     /// mh rejected the table size.
     #[cfg(feature = "sched-mh")]
     Mh(MhError),
+    /// The [`SchedStorage`] does not fit the scheduler: mh, lblc and lblcr need their own
+    /// table (or the `alloc` feature, to box one), the others take [`SchedStorage::None`].
+    Storage {
+        /// The scheduler's name.
+        name: &'static str,
+    },
 }
 
 impl fmt::Display for SchedError {
@@ -191,6 +211,11 @@ impl fmt::Display for SchedError {
             ),
             #[cfg(feature = "sched-mh")]
             SchedError::Mh(e) => write!(f, "mh: {e}"),
+            SchedError::Storage { name } => write!(
+                f,
+                "scheduler {name}: mh, lblc and lblcr need their own table (SchedStorage, or the \
+                 alloc feature to box one); the others take none"
+            ),
         }
     }
 }
@@ -204,19 +229,30 @@ impl From<MhError> for SchedError {
     }
 }
 
+/// mh with its table in caller memory or a box ([`Store`]), as [`AnyScheduler`] holds it.
+#[cfg(feature = "sched-mh")]
+pub type StoredMh<'a> =
+    Mh<{ mh::DEFAULT_CAPACITY }, { mh::DEFAULT_SETUP_CACHE }, Store<'a, MhTable>>;
+/// lblc with its table in caller memory or a box ([`Store`]), as [`AnyScheduler`] holds it.
+#[cfg(feature = "sched-lblc")]
+pub type StoredLblc<'a> = Lblc<{ lblc::DEFAULT_CAPACITY }, Store<'a, LblcTable>>;
+/// lblcr with its table in caller memory or a box ([`Store`]), as [`AnyScheduler`] holds it.
+#[cfg(feature = "sched-lblcr")]
+pub type StoredLblcr<'a> =
+    Lblcr<{ lblcr::DEFAULT_CAPACITY }, { lblcr::DEFAULT_SET_CAPACITY }, Store<'a, LblcrTable>>;
+
 /// Any of the kernel's schedulers, chosen at run time.
 ///
-/// Dispatch is a `match`; nothing is boxed. The enum is as large as its largest variant:
-/// with every feature that is lblcr (its 1024-entry pool of 8-server sets), about 66 KiB; lblc
-/// takes about 42 KiB and mh (4093-slot table and setup cache) about 20 KiB, the others under
-/// 1 KiB (a unit test of this module pins these bounds). Keep one per service, in a `static`
-/// or on the heap of the embedder's choice rather than in deep stack frames, and build with
-/// fewer `sched-*` features to shrink it.
-#[derive(Debug, Clone)]
+/// Dispatch is a `match`; nothing is boxed but, with the `alloc` feature and no lent table,
+/// the tables of mh, lblc and lblcr. Those tables live outside the enum, in memory of the
+/// caller's choice ([`crate::storage`]): an [`MhTable`] (20 KiB), [`LblcTable`] (42 KiB) or
+/// [`LblcrTable`] (66 KiB) per service, whose sizes
+/// [`storage_bytes`](crate::storage::storage_bytes) gives. The enum itself is as large as
+/// dh's and sh's 256 buckets, about half a KiB (a unit test pins this), so a service slot of
+/// `AnyScheduler` costs the same whatever the algorithm.
+#[derive(Debug)]
 #[non_exhaustive]
-// The brief: no boxing; the large variants are documented above.
-#[allow(clippy::large_enum_variant)]
-pub enum AnyScheduler {
+pub enum AnyScheduler<'a> {
     /// `rr`.
     #[cfg(feature = "sched-rr")]
     Rr(Rr),
@@ -231,10 +267,10 @@ pub enum AnyScheduler {
     Wlc(Wlc),
     /// `lblc`.
     #[cfg(feature = "sched-lblc")]
-    Lblc(Lblc),
+    Lblc(StoredLblc<'a>),
     /// `lblcr`.
     #[cfg(feature = "sched-lblcr")]
-    Lblcr(Lblcr),
+    Lblcr(StoredLblcr<'a>),
     /// `dh`.
     #[cfg(feature = "sched-dh")]
     Dh(Dh),
@@ -255,10 +291,16 @@ pub enum AnyScheduler {
     Ovf(Ovf),
     /// `mh`.
     #[cfg(feature = "sched-mh")]
-    Mh(Mh),
+    Mh(StoredMh<'a>),
     /// `twos`, drawing from a seeded [`SplitMix64`].
     #[cfg(feature = "sched-twos")]
     Twos(Twos<SplitMix64>),
+    #[doc(hidden)]
+    #[cfg(not(any(feature = "sched-mh", feature = "sched-lblc", feature = "sched-lblcr")))]
+    _Lifetime(
+        core::marker::PhantomData<&'a mut ()>,
+        core::convert::Infallible,
+    ),
 }
 
 /// `match` over every compiled-in variant, binding the scheduler as `$s`.
@@ -293,18 +335,20 @@ macro_rules! dispatch {
             AnyScheduler::Mh($($bind)* $s) => $e,
             #[cfg(feature = "sched-twos")]
             AnyScheduler::Twos($($bind)* $s) => $e,
+            #[cfg(not(any(feature = "sched-mh", feature = "sched-lblc", feature = "sched-lblcr")))]
+            AnyScheduler::_Lifetime(_, never) => match never {},
         }
     };
 }
 
-/// One constructor per scheduler, each its own (non-inlined) function so that `from_name`
-/// holds no temporaries of the large variants: unoptimised builds give every temporary its
-/// own stack slot, and 14 of them would take about 2 MiB of stack.
+/// One constructor per scheduler, each its own (non-inlined) function so that `from_name_in`
+/// holds no temporaries of the variants: unoptimised builds give every temporary its own
+/// stack slot.
 macro_rules! makers {
-    ($($fn:ident $feature:literal $name:literal |$o:ident| $build:expr;)*) => {$(
+    ($($fn:ident $feature:literal $name:literal |$o:ident, $st:ident| $build:expr;)*) => {$(
         #[inline(never)]
-        fn $fn($o: &SchedOptions) -> Result<AnyScheduler, SchedError> {
-            let _ = $o;
+        fn $fn<'a>($o: &SchedOptions, $st: SchedStorage<'a>) -> Result<AnyScheduler<'a>, SchedError> {
+            let _ = ($o, &$st);
             #[cfg(feature = $feature)]
             return $build;
             #[cfg(not(feature = $feature))]
@@ -313,30 +357,74 @@ macro_rules! makers {
     )*};
 }
 
+/// The storage of a scheduler without a table must be [`SchedStorage::None`].
+#[allow(dead_code, unreachable_code)]
+fn no_table<'a>(
+    name: &'static str,
+    st: SchedStorage<'_>,
+    s: impl Into<AnyScheduler<'a>>,
+) -> Result<AnyScheduler<'a>, SchedError> {
+    match st {
+        SchedStorage::None => Ok(s.into()),
+        #[allow(unreachable_patterns)]
+        _ => Err(SchedError::Storage { name }),
+    }
+}
+
+/// The table a scheduler keeps: the lent one, or with `alloc` a fresh box.
+#[cfg(any(feature = "sched-mh", feature = "sched-lblc", feature = "sched-lblcr"))]
+fn store<'a, T: Default>(
+    name: &'static str,
+    lent: Option<&'a mut T>,
+    none: bool,
+) -> Result<Store<'a, T>, SchedError> {
+    match lent {
+        Some(t) => Ok(Store::Lent(t)),
+        #[cfg(feature = "alloc")]
+        None if none => Ok(Store::Owned(alloc::boxed::Box::default())),
+        _ => {
+            let _ = none;
+            Err(SchedError::Storage { name })
+        }
+    }
+}
+
 makers! {
-    make_rr "sched-rr" "rr" |_o| Ok(AnyScheduler::Rr(Rr::new()));
-    make_wrr "sched-wrr" "wrr" |_o| Ok(AnyScheduler::Wrr(Wrr::new()));
-    make_lc "sched-lc" "lc" |_o| Ok(AnyScheduler::Lc(Lc::new()));
-    make_wlc "sched-wlc" "wlc" |_o| Ok(AnyScheduler::Wlc(Wlc::new()));
-    make_lblc "sched-lblc" "lblc" |_o| Ok(AnyScheduler::Lblc(Lblc::new()));
-    make_lblcr "sched-lblcr" "lblcr" |_o| Ok(AnyScheduler::Lblcr(Lblcr::new()));
-    make_dh "sched-dh" "dh" |_o| Ok(AnyScheduler::Dh(Dh::new()));
-    make_sh "sched-sh" "sh" |o| Ok(AnyScheduler::Sh(Sh::new(o.flags.sh_fallback, o.flags.sh_port)));
-    make_sed "sched-sed" "sed" |_o| Ok(AnyScheduler::Sed(Sed::new()));
-    make_nq "sched-nq" "nq" |_o| Ok(AnyScheduler::Nq(Nq::new()));
-    make_fo "sched-fo" "fo" |_o| Ok(AnyScheduler::Fo(Fo::new()));
-    make_ovf "sched-ovf" "ovf" |_o| Ok(AnyScheduler::Ovf(Ovf::new()));
-    make_mh "sched-mh" "mh" |o| match Mh::new(o.mh_table_size, o.flags.mh_fallback, o.flags.mh_port) {
-        Ok(m) => Ok(AnyScheduler::Mh(m)),
-        Err(e) => Err(SchedError::Mh(e)),
+    make_rr "sched-rr" "rr" |_o, st| no_table("rr", st, Rr::new());
+    make_wrr "sched-wrr" "wrr" |_o, st| no_table("wrr", st, Wrr::new());
+    make_lc "sched-lc" "lc" |_o, st| no_table("lc", st, Lc::new());
+    make_wlc "sched-wlc" "wlc" |_o, st| no_table("wlc", st, Wlc::new());
+    make_lblc "sched-lblc" "lblc" |_o, st| {
+        let none = matches!(st, SchedStorage::None);
+        let lent = match st { SchedStorage::Lblc(t) => Some(t), _ => None };
+        Ok(AnyScheduler::Lblc(Lblc::with_storage(store("lblc", lent, none)?)))
     };
-    make_twos "sched-twos" "twos" |o| Ok(AnyScheduler::Twos(Twos::new(SplitMix64::new(o.twos_seed))));
+    make_lblcr "sched-lblcr" "lblcr" |_o, st| {
+        let none = matches!(st, SchedStorage::None);
+        let lent = match st { SchedStorage::Lblcr(t) => Some(t), _ => None };
+        Ok(AnyScheduler::Lblcr(Lblcr::with_storage(store("lblcr", lent, none)?)))
+    };
+    make_dh "sched-dh" "dh" |_o, st| no_table("dh", st, Dh::new());
+    make_sh "sched-sh" "sh" |o, st| no_table("sh", st, Sh::new(o.flags.sh_fallback, o.flags.sh_port));
+    make_sed "sched-sed" "sed" |_o, st| no_table("sed", st, Sed::new());
+    make_nq "sched-nq" "nq" |_o, st| no_table("nq", st, Nq::new());
+    make_fo "sched-fo" "fo" |_o, st| no_table("fo", st, Fo::new());
+    make_ovf "sched-ovf" "ovf" |_o, st| no_table("ovf", st, Ovf::new());
+    make_mh "sched-mh" "mh" |o, st| {
+        let none = matches!(st, SchedStorage::None);
+        let lent = match st { SchedStorage::Mh(t) => Some(t), _ => None };
+        match Mh::with_storage(store("mh", lent, none)?, o.mh_table_size, o.flags.mh_fallback, o.flags.mh_port) {
+            Ok(m) => Ok(AnyScheduler::Mh(m)),
+            Err(e) => Err(SchedError::Mh(e)),
+        }
+    };
+    make_twos "sched-twos" "twos" |o, st| no_table("twos", st, Twos::new(SplitMix64::new(o.twos_seed)));
 }
 
 macro_rules! from_impls {
     ($($feature:literal $variant:ident $ty:ty),* $(,)?) => {$(
         #[cfg(feature = $feature)]
-        impl From<$ty> for AnyScheduler {
+        impl<'a> From<$ty> for AnyScheduler<'a> {
             fn from(s: $ty) -> Self {
                 AnyScheduler::$variant(s)
             }
@@ -346,45 +434,78 @@ macro_rules! from_impls {
 
 from_impls! {
     "sched-rr" Rr Rr, "sched-wrr" Wrr Wrr, "sched-lc" Lc Lc, "sched-wlc" Wlc Wlc,
-    "sched-lblc" Lblc Lblc, "sched-lblcr" Lblcr Lblcr, "sched-dh" Dh Dh, "sched-sh" Sh Sh,
-    "sched-sed" Sed Sed, "sched-nq" Nq Nq, "sched-fo" Fo Fo, "sched-ovf" Ovf Ovf,
-    "sched-mh" Mh Mh, "sched-twos" Twos Twos<SplitMix64>,
+    "sched-lblc" Lblc StoredLblc<'a>, "sched-lblcr" Lblcr StoredLblcr<'a>, "sched-dh" Dh Dh,
+    "sched-sh" Sh Sh, "sched-sed" Sed Sed, "sched-nq" Nq Nq, "sched-fo" Fo Fo, "sched-ovf" Ovf Ovf,
+    "sched-mh" Mh StoredMh<'a>, "sched-twos" Twos Twos<SplitMix64>,
 }
 
-impl AnyScheduler {
+impl AnyScheduler<'static> {
     /// The scheduler the kernel registers as `name`, configured from `opts` (sh reads
     /// `sh_fallback`/`sh_port`, mh reads `mh_fallback`/`mh_port` and `mh_table_size`, twos
-    /// reads `twos_seed`).
+    /// reads `twos_seed`). mh, lblc and lblcr box their tables, which needs the `alloc`
+    /// feature; without it they fail with [`SchedError::Storage`]: lend them a table with
+    /// [`AnyScheduler::from_name_in`].
     ///
     /// Call [`Scheduler::init_service`] before the first decision, as a director does when it
     /// binds a scheduler to a service.
     ///
     /// # Errors
     /// [`SchedError::UnknownName`] for a name not in [`NAMES`], [`SchedError::Disabled`] when
-    /// its feature is off, [`SchedError::Mh`] for an unsupported mh table size.
+    /// its feature is off, [`SchedError::Mh`] for an unsupported mh table size,
+    /// [`SchedError::Storage`] for a table it cannot box.
     ///
     /// ```
     /// use lvs_sched::registry::{AnyScheduler, SchedError, SchedOptions};
     /// let mut opts = SchedOptions::default();
     /// opts.mh_table_size = 4000;
-    /// assert!(matches!(AnyScheduler::from_name("mh", &opts), Err(SchedError::Mh(_))));
+    /// assert!(matches!(AnyScheduler::from_name("mh", &opts), Err(SchedError::Mh(_)) | Err(SchedError::Storage { .. })));
     /// ```
-    pub fn from_name(name: &str, opts: &SchedOptions) -> Result<AnyScheduler, SchedError> {
+    pub fn from_name(name: &str, opts: &SchedOptions) -> Result<AnyScheduler<'static>, SchedError> {
+        Self::from_name_in(name, opts, SchedStorage::None)
+    }
+}
+
+impl<'a> AnyScheduler<'a> {
+    /// [`AnyScheduler::from_name`] with the scheduler's table in `storage`, memory the caller
+    /// lends: [`SchedStorage::Mh`], [`SchedStorage::Lblc`] or [`SchedStorage::Lblcr`] for
+    /// those three, [`SchedStorage::None`] for the others (and, with the `alloc` feature, for
+    /// those three too: their table is boxed). Nothing is allocated otherwise.
+    ///
+    /// # Errors
+    /// As [`AnyScheduler::from_name`]; [`SchedError::Storage`] when `storage` is not the
+    /// scheduler's kind of table.
+    ///
+    /// ```
+    /// use lvs_sched::registry::{AnyScheduler, SchedError, SchedOptions, SchedStorage};
+    /// use lvs_sched::lblc::LblcTable;
+    /// let mut t = LblcTable::new();
+    /// let lblc = AnyScheduler::from_name_in("lblc", &SchedOptions::default(), SchedStorage::Lblc(&mut t));
+    /// assert!(lblc.is_ok());
+    /// let mut t = LblcTable::new();
+    /// let wrong = AnyScheduler::from_name_in("wlc", &SchedOptions::default(), SchedStorage::Lblc(&mut t));
+    /// assert_eq!(wrong.unwrap_err(), SchedError::Storage { name: "wlc" });
+    /// ```
+    pub fn from_name_in(
+        name: &str,
+        opts: &SchedOptions,
+        storage: SchedStorage<'a>,
+    ) -> Result<AnyScheduler<'a>, SchedError> {
+        let st = storage;
         match name {
-            "rr" => make_rr(opts),
-            "wrr" => make_wrr(opts),
-            "lc" => make_lc(opts),
-            "wlc" => make_wlc(opts),
-            "lblc" => make_lblc(opts),
-            "lblcr" => make_lblcr(opts),
-            "dh" => make_dh(opts),
-            "sh" => make_sh(opts),
-            "sed" => make_sed(opts),
-            "nq" => make_nq(opts),
-            "fo" => make_fo(opts),
-            "ovf" => make_ovf(opts),
-            "mh" => make_mh(opts),
-            "twos" => make_twos(opts),
+            "rr" => make_rr(opts, st),
+            "wrr" => make_wrr(opts, st),
+            "lc" => make_lc(opts, st),
+            "wlc" => make_wlc(opts, st),
+            "lblc" => make_lblc(opts, st),
+            "lblcr" => make_lblcr(opts, st),
+            "dh" => make_dh(opts, st),
+            "sh" => make_sh(opts, st),
+            "sed" => make_sed(opts, st),
+            "nq" => make_nq(opts, st),
+            "fo" => make_fo(opts, st),
+            "ovf" => make_ovf(opts, st),
+            "mh" => make_mh(opts, st),
+            "twos" => make_twos(opts, st),
             _ => Err(SchedError::UnknownName),
         }
     }
@@ -410,7 +531,7 @@ impl AnyScheduler {
     )),
     allow(unused_variables)
 )]
-impl Scheduler for AnyScheduler {
+impl Scheduler for AnyScheduler<'_> {
     fn name(&self) -> &'static str {
         dispatch!(self, [ref] s => s.name())
     }
@@ -475,11 +596,44 @@ mod test {
     use super::*;
     use lvs_core::{Dest, Endpoint, FlowKey, Protocol};
 
+    /// Tables to lend, one of each kind.
+    struct Tables {
+        mh: MhTable,
+        lblc: LblcTable,
+        lblcr: LblcrTable,
+    }
+
+    impl Tables {
+        fn new() -> std::boxed::Box<Self> {
+            std::boxed::Box::new(Tables {
+                mh: MhTable::new(),
+                lblc: LblcTable::new(),
+                lblcr: LblcrTable::new(),
+            })
+        }
+
+        /// The one `name` needs.
+        fn lend(&mut self, name: &str) -> SchedStorage<'_> {
+            match name {
+                "mh" => SchedStorage::Mh(&mut self.mh),
+                "lblc" => SchedStorage::Lblc(&mut self.lblc),
+                "lblcr" => SchedStorage::Lblcr(&mut self.lblcr),
+                _ => SchedStorage::None,
+            }
+        }
+    }
+
     #[test]
     fn every_kernel_name_builds_and_reports_its_name() {
+        let mut t = Tables::new();
         for name in NAMES {
-            let s = AnyScheduler::from_name(name, &SchedOptions::default()).unwrap();
+            let s =
+                AnyScheduler::from_name_in(name, &SchedOptions::default(), t.lend(name)).unwrap();
             assert_eq!(s.name(), name);
+            assert_eq!(
+                crate::storage::storage_bytes(name) > 0,
+                matches!(name, "mh" | "lblc" | "lblcr")
+            );
         }
         assert_eq!(
             AnyScheduler::from_name("WLC", &SchedOptions::default()).unwrap_err(),
@@ -492,7 +646,27 @@ mod test {
     }
 
     #[test]
+    fn storage_must_fit_the_scheduler() {
+        let mut t = Tables::new();
+        let o = SchedOptions::default();
+        let e = AnyScheduler::from_name_in("mh", &o, t.lend("lblc")).unwrap_err();
+        assert_eq!(e, SchedError::Storage { name: "mh" });
+        let e = AnyScheduler::from_name_in("rr", &o, t.lend("mh")).unwrap_err();
+        assert_eq!(e, SchedError::Storage { name: "rr" });
+        // without a lent table: boxed with `alloc`, refused without
+        for name in ["mh", "lblc", "lblcr"] {
+            let r = AnyScheduler::from_name(name, &o);
+            if cfg!(feature = "alloc") {
+                assert_eq!(r.unwrap().name(), name);
+            } else {
+                assert_eq!(r.unwrap_err(), SchedError::Storage { name });
+            }
+        }
+    }
+
+    #[test]
     fn options_reach_the_schedulers() {
+        let mut t = Tables::new();
         let mut opts = SchedOptions::default();
         opts.flags.set_by_name("sh-port").unwrap();
         opts.flags.set_by_name("mh-fallback").unwrap();
@@ -500,7 +674,7 @@ mod test {
             AnyScheduler::Sh(s) => assert!(s.port() && !s.fallback()),
             other => panic!("{other:?}"),
         }
-        match AnyScheduler::from_name("mh", &opts).unwrap() {
+        match AnyScheduler::from_name_in("mh", &opts, t.lend("mh")).unwrap() {
             AnyScheduler::Mh(m) => {
                 assert!(m.fallback() && !m.port());
                 assert_eq!(m.table_size(), 4093);
@@ -508,13 +682,13 @@ mod test {
             other => panic!("{other:?}"),
         }
         opts.mh_table_size = 251;
-        match AnyScheduler::from_name("mh", &opts).unwrap() {
+        match AnyScheduler::from_name_in("mh", &opts, t.lend("mh")).unwrap() {
             AnyScheduler::Mh(m) => assert_eq!(m.table_size(), 251),
             other => panic!("{other:?}"),
         }
         opts.mh_table_size = 4092;
         assert_eq!(
-            AnyScheduler::from_name("mh", &opts).unwrap_err(),
+            AnyScheduler::from_name_in("mh", &opts, t.lend("mh")).unwrap_err(),
             SchedError::Mh(MhError::UnsupportedSize { size: 4092 })
         );
         assert_eq!(
@@ -582,11 +756,18 @@ mod test {
     #[test]
     fn size_is_documented() {
         use core::mem::size_of;
-        // The type doc promises about 66 KiB (lblcr), 42 KiB (lblc), 20 KiB (mh), others < 1 KiB.
+        // The docs promise: the enum about half a KiB (dh's and sh's buckets), the tables
+        // 20 KiB (mh), 42 KiB (lblc), 66 KiB (lblcr), outside it.
         let kib = |n: usize| n.div_ceil(1024);
-        assert!((60..=72).contains(&kib(size_of::<AnyScheduler>())));
-        assert!((38..=48).contains(&kib(size_of::<Lblc>())));
-        assert!((18..=24).contains(&kib(size_of::<Mh>())));
+        assert!(
+            size_of::<AnyScheduler<'_>>() <= 600,
+            "{}",
+            size_of::<AnyScheduler<'_>>()
+        );
+        assert!((18..=24).contains(&kib(size_of::<MhTable>())));
+        assert!((38..=48).contains(&kib(size_of::<LblcTable>())));
+        assert!((60..=72).contains(&kib(size_of::<LblcrTable>())));
+        assert!(size_of::<StoredMh<'_>>() <= 64 && size_of::<StoredLblcr<'_>>() <= 32);
         assert!(size_of::<Dh>() < 1024 && size_of::<Sh>() < 1024 && size_of::<Wrr>() < 1024);
     }
 

@@ -2,6 +2,8 @@
 
 use lvs_core::sched::SchedFlags as ListFlags;
 use lvs_core::Scheduler;
+use lvs_sched::mh::MhTable;
+use lvs_sched::storage::SchedStorage;
 use lvs_sched::{AnyScheduler, SchedOptions};
 
 #[test]
@@ -12,7 +14,8 @@ fn sh_and_mh_report_their_flags() {
     assert_eq!(sh.sched_flags(), ListFlags::SH_PORT);
     o.flags.mh_fallback = true;
     o.flags.mh_port = true;
-    let mh = AnyScheduler::from_name("mh", &o).unwrap();
+    let mut table = MhTable::new();
+    let mh = AnyScheduler::from_name_in("mh", &o, SchedStorage::Mh(&mut table)).unwrap();
     assert_eq!(
         mh.sched_flags(),
         ListFlags::MH_FALLBACK | ListFlags::MH_PORT

@@ -53,3 +53,23 @@ pub extern "C" fn lvs_nostd_smoke() -> u32 {
         _ => 0,
     }
 }
+
+/// mh through the registry with its table lent from the caller's memory (no allocator):
+/// returns the server in slot 0.
+#[unsafe(no_mangle)]
+pub extern "C" fn lvs_nostd_mh_lent() -> u32 {
+    use lvs_core::{DestSet, Scheduler};
+    use lvs_sched::registry::{AnyScheduler, SchedOptions, SchedStorage};
+    let mut table = lvs_sched::mh::MhTable::new();
+    let Ok(mut mh) =
+        AnyScheduler::from_name_in("mh", &SchedOptions::default(), SchedStorage::Mh(&mut table))
+    else {
+        return u32::MAX;
+    };
+    let pool = [Dest::new(&DestConfig::new(Endpoint::v4([198, 18, 1, 1], 80), FwdMethod::Masq, 1))];
+    mh.init_service(&DestSet::new(&pool, &[DestId(0)]));
+    match mh {
+        AnyScheduler::Mh(m) => m.slot(0).map_or(u32::MAX, |id| u32::from(id.0)),
+        _ => u32::MAX,
+    }
+}

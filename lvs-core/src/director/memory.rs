@@ -59,21 +59,27 @@ impl fmt::Debug for DirectorFixed {
 }
 
 /// Bytes a director with scheduler type `S` takes in all: the [`Director`] value, its
-/// [`DirectorFixed`], and its [`DirectorMemory`] slices for `conns` connections (rounded up to
-/// a power of two, as [`OwnedMemory::new`] does), `services` service slots and `dests` real
-/// servers:
+/// [`DirectorFixed`], its [`DirectorMemory`] slices for `conns` connections (rounded up to a
+/// power of two, as [`OwnedMemory::new`] does), `services` service slots and `dests` real
+/// servers, and `sched_table` bytes per service of scheduler tables kept outside the
+/// scheduler value:
 ///
 /// ```text
 /// size_of::<Director<S>>() + size_of::<DirectorFixed>()
-///   + conns.next_power_of_two() * 64                           (ConnSlot)
-///   + services * size_of::<Option<Service<S>>>()               (config, stats, scheduler)
-///   + dests * (size_of::<Dest>() + size_of::<Stats>() + 2)     (server, stats, list order)
+///   + conns.next_power_of_two() * 64                              (ConnSlot)
+///   + services * (size_of::<Option<Service<S>>>() + sched_table)  (config, stats, scheduler)
+///   + dests * (size_of::<Dest>() + size_of::<Stats>() + 2)        (server, stats, list order)
 /// ```
 ///
-/// A scheduler's state lives in its service slot, so `S` sets the per-service cost: a
-/// concrete type costs what that algorithm needs; `AnyScheduler` costs its largest variant;
-/// `Box<dyn Scheduler>` costs a pointer in the slot plus the boxed scheduler on the heap (not
-/// counted here). Nothing else is allocated, ever.
+/// The scheduler value lives in its service slot, so `S` sets the per-slot cost: a concrete
+/// type costs what that algorithm keeps inline; `lvs_sched::AnyScheduler` about half a KiB
+/// whatever the algorithm, because the big tables (mh's lookup table, lblc's and lblcr's
+/// caches) live in memory the caller lends or boxes — `sched_table` counts them, and
+/// `lvs_sched::storage::storage_bytes(name)` gives it per scheduler (0 for the schedulers
+/// without a table, and for a scheduler that carries its table by value, as `Mh::new` does:
+/// then `size_of::<Service<S>>` already holds it). `Box<dyn Scheduler>` costs a pointer in
+/// the slot plus the boxed scheduler (count it in `sched_table`). Nothing else is allocated,
+/// ever.
 ///
 /// ```
 /// use lvs_core::director::{memory_bytes, Director, DirectorFixed};
@@ -83,11 +89,18 @@ impl fmt::Debug for DirectorFixed {
 /// #     fn name(&self) -> &'static str { "first" }
 /// #     fn schedule(&mut self, d: &lvs_core::DestSet<'_>, _: &lvs_core::SchedRequest) -> Option<lvs_core::DestId> { None }
 /// # }
-/// const BYTES: usize = memory_bytes::<First>(1 << 16, 16, 256);
+/// const BYTES: usize = memory_bytes::<First>(1 << 16, 16, 256, 0);
 /// assert!(BYTES > (1 << 16) * 64 + core::mem::size_of::<DirectorFixed>());
 /// assert!(core::mem::size_of::<Director<'static, First>>() < 1024);
+/// // a 20 KiB table per service, lent or boxed
+/// assert_eq!(memory_bytes::<First>(1 << 16, 16, 256, 20 * 1024), BYTES + 16 * 20 * 1024);
 /// ```
-pub const fn memory_bytes<S: Scheduler>(conns: usize, services: usize, dests: usize) -> usize {
+pub const fn memory_bytes<S: Scheduler>(
+    conns: usize,
+    services: usize,
+    dests: usize,
+    sched_table: usize,
+) -> usize {
     use core::mem::size_of;
     let conns = if conns < 2 {
         2
@@ -102,7 +115,7 @@ pub const fn memory_bytes<S: Scheduler>(conns: usize, services: usize, dests: us
     size_of::<Director<'_, S>>()
         + size_of::<DirectorFixed>()
         + conns * size_of::<ConnSlot>()
-        + services * size_of::<Option<Service<S>>>()
+        + services * (size_of::<Option<Service<S>>>() + sched_table)
         + dests * (size_of::<Dest>() + size_of::<Stats>() + size_of::<DestId>())
 }
 
