@@ -44,6 +44,8 @@ mod sched;
 mod syncd;
 #[path = "lvsd/sys.rs"]
 mod sys;
+#[path = "lvsd/vrrp.rs"]
+mod vrrp;
 
 use config::{apply_sysctl, iface_info, Options, Routes};
 use daemon::{Daemon, Iface, SignalFlags};
@@ -90,7 +92,9 @@ fn load_rules(opts: &Options) -> Result<RuleSet, String> {
 }
 
 fn run(args: &[String]) -> Result<(), String> {
-    let opts = Options::parse(args)?;
+    let (vrrp_opts, args) = vrrp::split_args(args)?;
+    let mut opts = Options::parse(&args)?;
+    opts.vrrp = vrrp_opts;
     let set = load_rules(&opts)?;
     let health_cfg = match &opts.health {
         Some(p) => {
@@ -238,6 +242,11 @@ fn run(args: &[String]) -> Result<(), String> {
             l.max_len
         );
         d.sync = Some(l);
+    }
+    if let Some(o) = d.opts.vrrp.clone() {
+        let v = vrrp::Vrrp::new(&o, &d)?;
+        eprintln!("lvsd: {}", v.describe(&o.iface));
+        d.vrrp = Some(v);
     }
     eprintln!(
         "lvsd: {} service(s) on {}; pid {}",

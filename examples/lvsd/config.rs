@@ -54,6 +54,18 @@ options:
   --check                 parse the rules and options, print the rules back, and exit
   -v, --verbose           log every configuration change and dropped packet class
 
+VIP failover (VRRP version 3, RFC 5798; interoperates with keepalived `version 3`):
+  --vrrp IFACE            run a virtual router on IFACE (one of the --iface); until master,
+                          lvsd answers no ARP/NDP and forwards nothing
+  --vrrp-vrid N           virtual router ID 1..=255 (51)
+  --vrrp-priority N       1..=255 (100); 255 = address owner, master at once
+  --vrrp-advert-int SECS  advertisement interval, 0.01..=40.95 (1)
+  --vrrp-nopreempt        a higher-priority backup does not take over from a live master
+  --vrrp-src IP           advert source and tie-breaker (lvsd's first --addr on IFACE of the
+                          VIPs' family)
+  --vrrp-vip IP           a virtual address to advertise (repeat; default: the rules' VIPs of
+                          the --vrrp-src family, sorted). Must match the peers' lists
+
 signals: SIGUSR1 prints `ipvsadm -L -n --stats`; SIGHUP reloads the rules file (only what
 changed is applied; connections are kept); SIGTERM/SIGINT print the stats and exit.
 
@@ -229,6 +241,8 @@ pub struct Options {
     pub verbose: bool,
     /// Connection synchronisation.
     pub sync: Option<SyncOpts>,
+    /// VIP failover (`--vrrp*`, taken out of the arguments by [`crate::vrrp::split_args`]).
+    pub vrrp: Option<crate::vrrp::VrrpOpts>,
 }
 
 /// The sysctls lvsd knows, with their largest values.
@@ -322,6 +336,7 @@ impl Options {
             check: false,
             verbose: false,
             sync: None,
+            vrrp: None,
         };
         let mut rules = None;
         let mut sync_mode: Option<SyncMode> = None;

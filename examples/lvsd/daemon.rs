@@ -87,6 +87,8 @@ pub struct Daemon<'d> {
     pub sync: Option<SyncLink>,
     /// Requests from the HTTP management thread (`--http`).
     pub mgmt: Option<std::sync::mpsc::Receiver<crate::mgmt::Request>>,
+    /// The VRRP virtual router (`--vrrp`, [`crate::vrrp`]).
+    pub vrrp: Option<crate::vrrp::Vrrp>,
     seed: u64,
     pcfg: ProcessConfig,
     start: std::time::Instant,
@@ -122,6 +124,7 @@ impl<'d> Daemon<'d> {
             opts,
             sync: None,
             mgmt: None,
+            vrrp: None,
             seed,
             pcfg: ProcessConfig::new(Ipv4Addr::UNSPECIFIED, Ipv6Addr::UNSPECIFIED, tun_key),
             start,
@@ -182,7 +185,7 @@ impl<'d> Daemon<'d> {
         self.vips = new;
         self.pick_tunnel_sources();
         for (v, ifc) in announce {
-            if v.is_ipv4() {
+            if v.is_ipv4() && !self.vrrp_silent() {
                 self.announce_on(v, ifc);
             }
         }
@@ -389,6 +392,7 @@ impl<'d> Daemon<'d> {
         control::kv(&mut out, "director.rescheduled", c.rescheduled);
         control::kv(&mut out, "director.connections", self.dir.table().len());
         control::kv(&mut out, "neigh.dropped", self.neigh.dropped);
+        self.vrrp_status(&mut out);
         if let Some(l) = &self.sync {
             let s = c.sync;
             for (k, v) in [
@@ -474,7 +478,7 @@ impl<'d> Daemon<'d> {
         self.sent(r);
     }
 
-    fn send_copy(&mut self, ifc: usize, frame: &[u8]) {
+    pub(crate) fn send_copy(&mut self, ifc: usize, frame: &[u8]) {
         let mut b = vec![0u8; VNET_HDR_LEN + frame.len()];
         b[VNET_HDR_LEN..].copy_from_slice(frame);
         let r = self.ifaces[ifc].sock.send(&b);
@@ -566,6 +570,9 @@ impl<'d> Daemon<'d> {
         let dst = MacAddr([frame[0], frame[1], frame[2], frame[3], frame[4], frame[5]]);
         if dst != self.ifaces[ifc].info.mac && !dst.is_multicast() {
             return self.count("drop.other_mac");
+        }
+        if self.vrrp_gate(ifc, frame) {
+            return;
         }
         match u16::from_be_bytes([frame[12], frame[13]]) {
             0x0806 => self.on_arp(ifc, frame),
@@ -856,8 +863,10 @@ impl<'d> Daemon<'d> {
         let control_slot = slot(control.map(AsRawFd::as_raw_fd));
         let sync_slot = slot(self.sync.as_ref().and_then(SyncLink::rx_fd));
         let mut ready = Vec::new();
+        self.vrrp_start();
         loop {
             if signals.term.swap(false, Ordering::SeqCst) {
+                self.vrrp_shutdown();
                 return Ok(());
             }
             if signals.usr1.swap(false, Ordering::SeqCst) {
@@ -878,6 +887,9 @@ impl<'d> Daemon<'d> {
                 deadline = deadline.min(t.total_millis());
             }
             if let Some(t) = self.neigh.next_deadline() {
+                deadline = deadline.min(t);
+            }
+            if let Some(t) = self.vrrp_deadline() {
                 deadline = deadline.min(t);
             }
             if self.sync.as_ref().is_some_and(SyncLink::sends) {
@@ -935,6 +947,7 @@ impl<'d> Daemon<'d> {
             for (ifc, ip) in self.neigh.poll(now) {
                 self.solicit(ifc, ip);
             }
+            self.vrrp_poll();
             self.sync_send();
         }
     }
