@@ -10,6 +10,8 @@
 //! The host the director runs on must not route or answer for the VIPs itself: IP forwarding
 //! off, VIPs not assigned to its kernel, and (best) no kernel addresses on lvsd's interfaces.
 
+#[path = "lvsd/agents.rs"]
+mod agents;
 #[path = "lvsd/config.rs"]
 mod config;
 #[path = "lvsd/control.rs"]
@@ -93,6 +95,7 @@ fn load_rules(opts: &Options) -> Result<RuleSet, String> {
 
 fn run(args: &[String]) -> Result<(), String> {
     let (vrrp_opts, args) = vrrp::split_args(args)?;
+    let (agent_opts, args) = agents::split_args(args)?;
     let mut opts = Options::parse(&args)?;
     opts.vrrp = vrrp_opts;
     let set = load_rules(&opts)?;
@@ -242,6 +245,13 @@ fn run(args: &[String]) -> Result<(), String> {
             l.max_len
         );
         d.sync = Some(l);
+    }
+    if let Some(o) = agent_opts {
+        eprintln!(
+            "lvsd: load agents on udp port {}, period {} ms",
+            o.port, o.period_ms
+        );
+        d.agents = Some(agents::Agents::new(o));
     }
     if let Some(o) = d.opts.vrrp.clone() {
         let v = vrrp::Vrrp::new(&o, &d)?;

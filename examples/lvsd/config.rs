@@ -66,6 +66,13 @@ VIP failover (VRRP version 3, RFC 5798; interoperates with keepalived `version 3
   --vrrp-vip IP           a virtual address to advertise (repeat; default: the rules' VIPs of
                           the --vrrp-src family, sorted). Must match the peers' lists
 
+Load agents (`lvs_agent` on the real servers; weights by the LVS dynamic-feedback controller):
+  --agent-key FILE        the shared HMAC-SHA256 key (at least 16 bytes); enables agents
+  --agent-port PORT       UDP port on lvsd's own addresses (4455)
+  --agent-interval SECS   the agents' report period (2); a server silent for three periods
+                          gets its configured weight back
+  --agent-window SECS     largest distance of a report's send time from lvsd's clock (30)
+
 signals: SIGUSR1 prints `ipvsadm -L -n --stats`; SIGHUP reloads the rules file (only what
 changed is applied; connections are kept); SIGTERM/SIGINT print the stats and exit.
 

@@ -89,6 +89,8 @@ pub struct Daemon<'d> {
     pub mgmt: Option<std::sync::mpsc::Receiver<crate::mgmt::Request>>,
     /// The VRRP virtual router (`--vrrp`, [`crate::vrrp`]).
     pub vrrp: Option<crate::vrrp::Vrrp>,
+    /// Load agents (`--agent-key`, [`crate::agents`]).
+    pub agents: Option<crate::agents::Agents>,
     seed: u64,
     pcfg: ProcessConfig,
     start: std::time::Instant,
@@ -125,6 +127,7 @@ impl<'d> Daemon<'d> {
             sync: None,
             mgmt: None,
             vrrp: None,
+            agents: None,
             seed,
             pcfg: ProcessConfig::new(Ipv4Addr::UNSPECIFIED, Ipv6Addr::UNSPECIFIED, tun_key),
             start,
@@ -393,6 +396,7 @@ impl<'d> Daemon<'d> {
         control::kv(&mut out, "director.connections", self.dir.table().len());
         control::kv(&mut out, "neigh.dropped", self.neigh.dropped);
         self.vrrp_status(&mut out);
+        self.agents_status(&mut out);
         if let Some(l) = &self.sync {
             let s = c.sync;
             for (k, v) in [
@@ -787,6 +791,9 @@ impl<'d> Daemon<'d> {
         let len = p.end();
         let dst = p.flow.dst.addr;
         let local = self.is_own(&dst) || self.is_vip(&dst);
+        if local && self.agent_datagram(&buf[head..head + len], &p) {
+            return;
+        }
         let echo = match p.family {
             AddrFamily::Ipv4 => p.flow.proto.number() == 1 && buf[head + p.l4] == 8,
             AddrFamily::Ipv6 => p.flow.proto.number() == 58 && buf[head + p.l4] == 128,
@@ -892,6 +899,9 @@ impl<'d> Daemon<'d> {
             if let Some(t) = self.vrrp_deadline() {
                 deadline = deadline.min(t);
             }
+            if let Some(t) = self.agents_deadline() {
+                deadline = deadline.min(t);
+            }
             if self.sync.as_ref().is_some_and(SyncLink::sends) {
                 if let Some(t) = self.dir.sync_poll_at() {
                     deadline = deadline.min(t.total_millis());
@@ -948,6 +958,7 @@ impl<'d> Daemon<'d> {
                 self.solicit(ifc, ip);
             }
             self.vrrp_poll();
+            self.agents_poll();
             self.sync_send();
         }
     }

@@ -38,6 +38,7 @@ extern crate alloc;
 #[cfg(test)]
 extern crate std;
 
+pub mod agent;
 pub mod feedback;
 #[cfg(any(
     feature = "sched-lc",
