@@ -16,8 +16,12 @@ mod agents;
 mod config;
 #[path = "lvsd/control.rs"]
 mod control;
+#[path = "lvsd/ctl.rs"]
+mod ctl;
 #[path = "lvsd/daemon.rs"]
 mod daemon;
+#[path = "lvsd/datapath.rs"]
+mod datapath;
 #[path = "lvsd/health.rs"]
 mod health;
 #[path = "lvsd/http.rs"]
@@ -297,7 +301,7 @@ fn main() -> ExitCode {
             eprintln!("usage: lvsd ctl SOCKET COMMAND...");
             return ExitCode::from(2);
         }
-        let code = daemon::ctl(&args[1], &args[2..].join(" "));
+        let code = ctl::ctl(&args[1], &args[2..].join(" "));
         return ExitCode::from(code);
     }
     match run(&args) {

@@ -1,10 +1,12 @@
-//! The director on interfaces: frames in, the library's verdicts, rewritten frames out.
+//! The director on interfaces: the [`Daemon`] (the library's director, lvsd's interfaces,
+//! addresses, routes, neighbours and optional parts), its VIP bookkeeping and its event loop.
 //!
-//! Per frame: virtio header (finish checksums, cut TSO/GRO super-frames) → ARP/NDP for lvsd's
-//! own addresses and VIPs → `lvs_forward::parse` → `Director::handle_packet` (or
-//! `handle_icmp_error` for ICMP errors quoting a flow) → TTL, MTU → the method's rewriter
-//! (`nat`, `dr`, `tunnel`, `icmp`) → next hop from lvsd's routes → MAC from the neighbour
-//! cache (or a queue while ARP/NDP asks) → `AF_PACKET` send.
+//! The packet path is in [`crate::datapath`]: per frame, virtio header (finish checksums, cut
+//! TSO/GRO super-frames) → ARP/NDP for lvsd's own addresses and VIPs → `lvs_forward::parse` →
+//! `Director::handle_packet` (or `handle_icmp_error` for ICMP errors quoting a flow) → TTL, MTU
+//! → the method's rewriter (`nat`, `dr`, `tunnel`, `icmp`) → next hop from lvsd's routes → MAC
+//! from the neighbour cache (or a queue while ARP/NDP asks) → `AF_PACKET` send. The control
+//! socket's commands are in [`crate::ctl`].
 //!
 //! With `--sync`, the loop also reads the sync socket (each datagram to
 //! `Director::apply_sync`) and sends what `Director::poll_sync` has due; its poll timeout
@@ -14,22 +16,15 @@
 //! or ping for one of lvsd's addresses is counted and dropped, like a director whose kernel
 //! has IP forwarding off.
 
-use crate::config::{mac_str, IfaceInfo, Options, Prefix, Routes};
-use crate::control::{self, Command, ListOpts};
-use crate::neigh::{self, NeighCache, Resolved};
-use crate::offload;
-use crate::rules;
+use crate::config::{IfaceInfo, Options, Prefix, Routes};
+use crate::neigh::{self, NeighCache};
 use crate::sched::Sched;
 use crate::syncd::SyncLink;
-use crate::sys::{self, vnet, PacketSocket, VnetHdr, VNET_HDR_LEN};
-use lvs_core::director::{Director, DropReason};
+use crate::sys::{self, PacketSocket, VNET_HDR_LEN};
+use lvs_core::director::Director;
 use lvs_core::hash::SipKey;
-use lvs_core::ipvsadm::ListMode;
-use lvs_core::{AddrFamily, FwdMethod, Instant, IpAddr, Ipv4Addr, Ipv6Addr, Protocol, ServiceKey};
-use lvs_forward::dr;
-use lvs_forward::parse::parse_ethernet;
-use lvs_forward::process::{process_frame, Action, DropCause, Peer, ProcessConfig};
-use lvs_forward::wire::{self, arp, icmpv6::ndp, EtherType, EthernetRepr, MacAddr};
+use lvs_core::{FwdMethod, Instant, IpAddr, Ipv4Addr, Ipv6Addr, ServiceKey};
+use lvs_forward::process::ProcessConfig;
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, RawFd};
@@ -91,14 +86,14 @@ pub struct Daemon<'d> {
     pub vrrp: Option<crate::vrrp::Vrrp>,
     /// Load agents (`--agent-key`, [`crate::agents`]).
     pub agents: Option<crate::agents::Agents>,
-    seed: u64,
-    pcfg: ProcessConfig,
-    start: std::time::Instant,
-    seg: Vec<u8>,
-    out: Vec<u8>,
+    pub(crate) seed: u64,
+    pub(crate) pcfg: ProcessConfig,
+    pub(crate) start: std::time::Instant,
+    pub(crate) seg: Vec<u8>,
+    pub(crate) out: Vec<u8>,
 }
 
-fn ms_instant(ms: u64) -> Instant {
+pub(crate) fn ms_instant(ms: u64) -> Instant {
     Instant::from_millis(ms)
 }
 
@@ -145,7 +140,7 @@ impl<'d> Daemon<'d> {
         self.start.elapsed().as_millis() as u64
     }
 
-    fn count(&mut self, what: &'static str) {
+    pub(crate) fn count(&mut self, what: &'static str) {
         *self.counters.entry(what).or_insert(0) += 1;
     }
 
@@ -265,186 +260,18 @@ impl<'d> Daemon<'d> {
         }
     }
 
-    /// Re-reads the rules file and applies what changed.
-    ///
-    /// # Errors
-    /// The file's rejected lines (nothing is applied then), or the director's refusal.
-    pub fn reload(&mut self) -> Result<rules::Changes, String> {
-        let bytes = std::fs::read(&self.opts.rules)
-            .map_err(|e| format!("{}: {e}", self.opts.rules.display()))?;
-        let set = crate::rulefile::load(&bytes).map_err(|errs| {
-            errs.iter()
-                .map(|e| format!("{}: {e}", self.opts.rules.display()))
-                .collect::<Vec<_>>()
-                .join("\n")
-        })?;
-        let now = ms_instant(self.now_ms());
-        let r = rules::sync(&mut self.dir, &set, self.seed, now).map_err(|e| e.to_string());
-        self.refresh_vips();
-        r
-    }
-
-    /// Runs one control command: (success, output).
-    pub fn control(&mut self, line: &str) -> (bool, String) {
-        let (code, out) = self.control_exit(line);
-        (code == control::exit::OK, out)
-    }
-
-    /// Runs one control command: (ipvsadm's exit code for it, output).
-    pub fn control_exit(&mut self, line: &str) -> control::Exit {
-        use control::exit;
-        let now = self.now_ms();
-        let cmd = match control::parse_command(line) {
-            Ok(c) => c,
-            Err(e) => return (exit::USAGE, format!("{e}\n")),
-        };
-        if let Command::List(o) = &cmd {
-            return control::list(&self.dir, o, ms_instant(now));
-        }
-        let (ok, out) = self.control_cmd(cmd, now);
-        (if ok { exit::OK } else { exit::REFUSED }, out)
-    }
-
-    fn control_cmd(&mut self, cmd: Command<'_>, now: u64) -> (bool, String) {
-        match cmd {
-            Command::Rule(r) => {
-                let seed = self.seed ^ now;
-                match rules::apply_rule(&mut self.dir, &r, seed) {
-                    Ok(()) => {
-                        if self.opts.verbose {
-                            self.log(&format!("control: {r}"));
-                        }
-                        self.refresh_vips();
-                        (true, String::new())
-                    }
-                    Err(e) => (false, format!("{e}\n")),
-                }
-            }
-            Command::List(o) => {
-                let (code, out) = control::list(&self.dir, &o, ms_instant(now));
-                (code == control::exit::OK, out)
-            }
-            Command::Timeout => (true, control::timeouts(&self.dir)),
-            Command::SetTimeout([tcp, fin, udp]) => {
-                let mut c = *self.dir.config();
-                c.timeouts.set(tcp, fin, udp);
-                self.dir.set_config(c);
-                (true, String::new())
-            }
-            Command::Save => (true, control::save(&self.dir)),
-            Command::Zero => {
-                self.dir.zero_stats(ms_instant(now));
-                (true, String::new())
-            }
-            Command::Reload => match self.reload() {
-                Ok(ch) => (true, format!("{ch}\n")),
-                Err(e) => (false, format!("{e}\n")),
-            },
-            Command::Status => (true, self.status()),
-            Command::Announce => {
-                let a = self.announce();
-                let list: Vec<String> = a.iter().map(ToString::to_string).collect();
-                (true, format!("announced {}\n", list.join(" ")))
-            }
-            Command::Daemon => (
-                true,
-                self.sync
-                    .as_ref()
-                    .map(SyncLink::daemon_listing)
-                    .unwrap_or_default(),
-            ),
-            Command::Neigh => {
-                let mut out = String::new();
-                for (i, ip, mac, age) in self.neigh.entries(now) {
-                    let m = mac.map_or("INCOMPLETE".to_string(), |m| mac_str(&m));
-                    out.push_str(&format!(
-                        "{} {} {} {}ms\n",
-                        self.ifaces[i].info.name, ip, m, age
-                    ));
-                }
-                (true, out)
-            }
-            Command::Sysctl(None) => {
-                let c = self.dir.config();
-                let mut out = String::new();
-                for (n, _) in crate::config::SYSCTLS {
-                    control::kv(&mut out, n, crate::config::sysctl_value(c, n));
-                }
-                (true, out)
-            }
-            Command::Sysctl(Some((name, v))) => {
-                let mut c = *self.dir.config();
-                crate::config::apply_sysctl(&mut c, &name, v);
-                self.dir.set_config(c);
-                (true, String::new())
-            }
-        }
-    }
-
-    /// `status`: lvsd's and the director's counters, one `name value` per line.
-    pub fn status(&self) -> String {
-        let mut out = String::new();
-        for (k, v) in &self.counters {
-            control::kv(&mut out, k, v);
-        }
-        let c = self.dir.counters();
-        control::kv(&mut out, "director.refused_full", c.refused_full);
-        control::kv(&mut out, "director.no_destination", c.no_destination);
-        control::kv(&mut out, "director.dest_unavailable", c.dest_unavailable);
-        control::kv(&mut out, "director.expired", c.expired);
-        control::kv(&mut out, "director.rescheduled", c.rescheduled);
-        control::kv(&mut out, "director.connections", self.dir.table().len());
-        control::kv(&mut out, "neigh.dropped", self.neigh.dropped);
-        self.vrrp_status(&mut out);
-        self.agents_status(&mut out);
-        if let Some(l) = &self.sync {
-            let s = c.sync;
-            for (k, v) in [
-                ("director.sync.queued", s.queued),
-                ("director.sync.queue_full", s.queue_full),
-                ("director.sync.messages_sent", s.messages_sent),
-                ("director.sync.records_sent", s.records_sent),
-                ("director.sync.stale", s.stale),
-                ("director.sync.applied", s.applied),
-                ("director.sync.rejected", s.rejected),
-                ("director.sync.malformed", s.malformed),
-                ("director.sync.ignored", s.ignored),
-                ("director.sync.unbound", s.unbound),
-                ("director.sync.superseded", s.superseded),
-                ("director.sync.table_full", s.table_full),
-                ("sync.rx_datagrams", l.counters.rx_datagrams),
-                ("sync.rx_errors", l.counters.rx_errors),
-                ("sync.rx_own", l.counters.rx_own),
-                ("sync.tx_messages", l.counters.tx_messages),
-                ("sync.tx_errors", l.counters.tx_errors),
-            ] {
-                control::kv(&mut out, k, v);
-            }
-        }
-        out
-    }
-
-    /// The `--stats` listing.
-    pub fn stats_listing(&self) -> String {
-        let o = ListOpts {
-            mode: ListMode::Stats { exact: false },
-            ..ListOpts::default()
-        };
-        control::list(&self.dir, &o, ms_instant(self.now_ms())).1
-    }
-
     // ----- addresses -------------------------------------------------------------------------
 
-    fn is_own(&self, a: &IpAddr) -> bool {
+    pub(crate) fn is_own(&self, a: &IpAddr) -> bool {
         self.own.iter().any(|(_, p)| p.addr == *a)
     }
 
-    fn is_vip(&self, a: &IpAddr) -> bool {
+    pub(crate) fn is_vip(&self, a: &IpAddr) -> bool {
         self.vips.iter().any(|(v, _)| v == a)
     }
 
     /// Whether lvsd answers ARP/NDP for `a` on interface `ifc`.
-    fn answers_for(&self, ifc: usize, a: &IpAddr) -> bool {
+    pub(crate) fn answers_for(&self, ifc: usize, a: &IpAddr) -> bool {
         self.own.iter().any(|(i, p)| *i == ifc && p.addr == *a)
             || self
                 .vips
@@ -452,12 +279,12 @@ impl<'d> Daemon<'d> {
                 .any(|(v, i)| v == a && i.is_none_or(|i| i == ifc))
     }
 
-    fn on_link(&self, ifc: usize, a: &IpAddr) -> bool {
+    pub(crate) fn on_link(&self, ifc: usize, a: &IpAddr) -> bool {
         self.own.iter().any(|(i, p)| *i == ifc && p.contains(a))
     }
 
     /// lvsd's address on `ifc` of `a`'s family, preferring one whose prefix holds `a`.
-    fn own_addr(&self, ifc: usize, a: &IpAddr) -> Option<IpAddr> {
+    pub(crate) fn own_addr(&self, ifc: usize, a: &IpAddr) -> Option<IpAddr> {
         let same = |p: &&(usize, Prefix)| p.0 == ifc && p.1.addr.is_ipv4() == a.is_ipv4();
         self.own
             .iter()
@@ -465,384 +292,6 @@ impl<'d> Daemon<'d> {
             .find(|(_, p)| p.contains(a))
             .or_else(|| self.own.iter().find(same))
             .map(|(_, p)| p.addr)
-    }
-
-    // ----- transmit --------------------------------------------------------------------------
-
-    /// Sends the frame at `buf[start..start + len]`, writing a zero virtio header in front.
-    fn send_at(&mut self, ifc: usize, buf: &mut [u8], start: usize, len: usize) {
-        if start < VNET_HDR_LEN {
-            let f = buf[start..start + len].to_vec();
-            return self.send_copy(ifc, &f);
-        }
-        buf[start - VNET_HDR_LEN..start].fill(0);
-        let r = self.ifaces[ifc]
-            .sock
-            .send(&buf[start - VNET_HDR_LEN..start + len]);
-        self.sent(r);
-    }
-
-    pub(crate) fn send_copy(&mut self, ifc: usize, frame: &[u8]) {
-        let mut b = vec![0u8; VNET_HDR_LEN + frame.len()];
-        b[VNET_HDR_LEN..].copy_from_slice(frame);
-        let r = self.ifaces[ifc].sock.send(&b);
-        self.sent(r);
-    }
-
-    fn sent(&mut self, r: std::io::Result<()>) {
-        match r {
-            Ok(()) => self.count("tx.frames"),
-            Err(e) => {
-                self.count("tx.errors");
-                if self.opts.verbose {
-                    self.log(&format!("send: {e}"));
-                }
-            }
-        }
-    }
-
-    /// Asks for `ip`'s MAC on `ifc`.
-    fn solicit(&mut self, ifc: usize, ip: IpAddr) {
-        let mac = self.ifaces[ifc].info.mac;
-        match ip {
-            IpAddr::V4(t) => {
-                let src = match self.own_addr(ifc, &ip) {
-                    Some(IpAddr::V4(a)) => a,
-                    _ => Ipv4Addr::UNSPECIFIED,
-                };
-                let mut f = [0u8; neigh::ARP_FRAME_LEN];
-                neigh::arp_request(mac, src, t, &mut f);
-                self.send_copy(ifc, &f);
-            }
-            IpAddr::V6(t) => {
-                let src = match self.own_addr(ifc, &ip) {
-                    Some(IpAddr::V6(a)) => a,
-                    _ => lvs_core::Ipv6Addr::UNSPECIFIED,
-                };
-                let mut f = [0u8; neigh::NS_FRAME_LEN];
-                neigh::neighbour_solicit(mac, src, t, &mut f);
-                self.send_copy(ifc, &f);
-            }
-        }
-        self.count("neigh.requests");
-    }
-
-    /// Sends the IP packet framed at `buf[start..start + len]` (Ethernet header present) to
-    /// next hop `nh` out of `ifc`: fills in the MACs, or queues it while the neighbour is
-    /// resolved.
-    fn transmit(&mut self, ifc: usize, nh: IpAddr, buf: &mut [u8], start: usize, len: usize) {
-        let now = self.now_ms();
-        let src = self.ifaces[ifc].info.mac;
-        match self.neigh.resolve(ifc, nh, now) {
-            Resolved::Known { mac, probe } => {
-                let _ = dr::dr_rewrite(&mut buf[start..start + len], mac, src);
-                self.send_at(ifc, buf, start, len);
-                if probe {
-                    self.solicit(ifc, nh);
-                }
-            }
-            Resolved::Pending { probe } => {
-                let _ = dr::dr_rewrite(&mut buf[start..start + len], MacAddr([0; 6]), src);
-                self.neigh
-                    .enqueue(ifc, nh, buf[start..start + len].to_vec());
-                self.count("neigh.queued");
-                if probe {
-                    self.solicit(ifc, nh);
-                }
-            }
-            Resolved::Failed => self.count("drop.neigh_failed"),
-        }
-    }
-
-    fn flush(&mut self, ifc: usize, mac: MacAddr, frames: Vec<Vec<u8>>) {
-        for mut f in frames {
-            f[..6].copy_from_slice(&mac.0);
-            self.send_copy(ifc, &f);
-        }
-    }
-
-    // ----- receive ---------------------------------------------------------------------------
-
-    /// Handles one received frame at `buf[head..head + len]`, its virtio header just before.
-    pub fn on_frame(&mut self, ifc: usize, buf: &mut [u8], head: usize, len: usize) {
-        self.count("rx.frames");
-        let h = VnetHdr::read(&buf[head - VNET_HDR_LEN..head]).unwrap_or_default();
-        if len < 14 {
-            return self.count("drop.runt");
-        }
-        let frame = &buf[head..head + len];
-        let dst = MacAddr([frame[0], frame[1], frame[2], frame[3], frame[4], frame[5]]);
-        if dst != self.ifaces[ifc].info.mac && !dst.is_multicast() {
-            return self.count("drop.other_mac");
-        }
-        if self.vrrp_gate(ifc, frame) {
-            return;
-        }
-        match u16::from_be_bytes([frame[12], frame[13]]) {
-            0x0806 => self.on_arp(ifc, frame),
-            0x0800 | 0x86dd => {
-                if frame.len() > 54
-                    && frame[12] == 0x86
-                    && frame[20] == 58
-                    && (frame[54] == 135 || frame[54] == 136)
-                {
-                    let f = frame.to_vec();
-                    return self.on_ndp(ifc, &f);
-                }
-                self.on_ip_offloaded(ifc, buf, head, len, &h)
-            }
-            0x8100 | 0x88a8 => self.count("drop.vlan"),
-            _ => self.count("drop.ethertype"),
-        }
-    }
-
-    fn on_ip_offloaded(
-        &mut self,
-        ifc: usize,
-        buf: &mut [u8],
-        head: usize,
-        len: usize,
-        h: &VnetHdr,
-    ) {
-        if h.flags & vnet::F_NEEDS_CSUM == 0 && !offload::needs_segmentation(h) {
-            return self.on_ip(ifc, buf, head, len);
-        }
-        let p = match parse_ethernet(&buf[head..head + len]) {
-            Ok(p) => p,
-            Err(_) => return self.count("drop.parse"),
-        };
-        if offload::needs_segmentation(h) {
-            self.count("rx.gso_frames");
-            let mut seg = std::mem::take(&mut self.seg);
-            let frame = buf[head..head + len].to_vec();
-            let r = offload::segment(&frame, &p, h, &mut seg, HEADROOM, |b, hd, l| {
-                self.on_ip(ifc, b, hd, l)
-            });
-            self.seg = seg;
-            if r.is_err() {
-                self.count("drop.gso");
-            }
-            return;
-        }
-        let udp = p.flow.proto == Protocol::Udp;
-        match offload::complete_csum(
-            &mut buf[head..head + len],
-            usize::from(h.csum_start),
-            usize::from(h.csum_offset),
-            p.end(),
-            udp,
-        ) {
-            Ok(()) => self.on_ip(ifc, buf, head, len),
-            Err(_) => self.count("drop.csum_offsets"),
-        }
-    }
-
-    fn on_arp(&mut self, ifc: usize, frame: &[u8]) {
-        let Ok(m) = arp::parse(&frame[14..]) else {
-            return self.count("drop.arp");
-        };
-        self.count("rx.arp");
-        let now = self.now_ms();
-        let sender = IpAddr::V4(m.sender_ip);
-        let target = IpAddr::V4(m.target_ip);
-        let for_us = self.answers_for(ifc, &target);
-        if !m.sender_ip.is_unspecified() && self.on_link(ifc, &sender) {
-            let create = (for_us && m.operation == 1) || m.operation == 2;
-            let q = self.neigh.learn(ifc, sender, m.sender_mac, now, create);
-            self.flush(ifc, m.sender_mac, q);
-        }
-        if m.operation == 1 && for_us {
-            let mut out = [0u8; arp::REPLY_FRAME_LEN];
-            if let Ok(Some(n)) =
-                arp::reply_for(frame, m.target_ip, self.ifaces[ifc].info.mac, &mut out)
-            {
-                self.send_copy(ifc, &out[..n]);
-                self.count("tx.arp_replies");
-            }
-        }
-    }
-
-    fn on_ndp(&mut self, ifc: usize, frame: &[u8]) {
-        let now = self.now_ms();
-        if frame[54] == 136 {
-            if let Some((target, mac)) = neigh::parse_advert(frame) {
-                let q = self.neigh.learn(ifc, IpAddr::V6(target), mac, now, false);
-                self.flush(ifc, mac, q);
-            }
-            return;
-        }
-        let Ok(Some(ns)) = ndp::parse_solicitation(frame) else {
-            return self.count("drop.ndp");
-        };
-        self.count("rx.ndp");
-        let target = IpAddr::V6(ns.target);
-        let for_us = self.answers_for(ifc, &target);
-        if !ns.src.is_unspecified() {
-            if let Some(mac) = ns.src_mac {
-                let q = self.neigh.learn(ifc, IpAddr::V6(ns.src), mac, now, for_us);
-                self.flush(ifc, mac, q);
-            }
-        }
-        if for_us {
-            let mut out = [0u8; ndp::ADVERT_FRAME_LEN];
-            if let Ok(Some(n)) =
-                ndp::advert_for(frame, ns.target, self.ifaces[ifc].info.mac, &mut out)
-            {
-                self.send_copy(ifc, &out[..n]);
-                self.count("tx.ndp_adverts");
-            }
-        }
-    }
-
-    /// An IPv4/IPv6 frame with complete checksums, at most one MTU long: the library's
-    /// per-packet path (`lvs_forward::process::process_frame`), then routing and the link.
-    fn on_ip(&mut self, ifc: usize, buf: &mut [u8], head: usize, len: usize) {
-        let _ = ifc;
-        let now = ms_instant(self.now_ms());
-        let cfg = self.pcfg;
-        if self.out.len() < HEADROOM + 1280 {
-            self.out.resize(HEADROOM + 1280, 0);
-        }
-        let a = process_frame(
-            &mut self.dir,
-            now,
-            buf,
-            head,
-            len,
-            0,
-            &cfg,
-            &mut self.out[HEADROOM..],
-        );
-        match a {
-            Action::Transmit {
-                start,
-                len,
-                next_hop,
-                to,
-            } => {
-                let Some((oif, nh)) = self.routes.lookup(&next_hop) else {
-                    return self.count("drop.no_route");
-                };
-                self.count(match to {
-                    Peer::Client => "fwd.reply",
-                    Peer::RealServer { method, .. } => match method {
-                        FwdMethod::Masq => "fwd.masq",
-                        FwdMethod::DirectRoute => "fwd.route",
-                        FwdMethod::Tunnel => "fwd.tunnel",
-                    },
-                });
-                if matches!(
-                    to,
-                    Peer::RealServer {
-                        method: FwdMethod::DirectRoute,
-                        ..
-                    }
-                ) && nh != next_hop
-                {
-                    // direct routing only reaches servers on a connected network
-                    return self.count("drop.dr_not_on_link");
-                }
-                self.send_ip(oif, nh, buf, start, len);
-            }
-            Action::Respond { len, dst } => {
-                self.count("icmp.sent");
-                let Some((oif, nh)) = self.routes.lookup(&dst) else {
-                    return self.count("drop.no_route");
-                };
-                let mut out = std::mem::take(&mut self.out);
-                self.send_ip(oif, nh, &mut out, HEADROOM, len);
-                self.out = out;
-            }
-            Action::Deliver => self.deliver(buf, head, len),
-            Action::Drop(cause) => self.count(match cause {
-                DropCause::Parse(wire::Error::NonFirstFragment) => "drop.fragment",
-                DropCause::Parse(_) => "drop.parse",
-                DropCause::Director(r) => match r {
-                    DropReason::TableFull => "drop.table_full",
-                    DropReason::NoDestination => "drop.no_destination",
-                    DropReason::DestUnavailable => "drop.dest_unavailable",
-                    DropReason::Fragment => "drop.fragment",
-                    _ => "drop.malformed",
-                },
-                DropCause::Forward(_) => "drop.rewrite",
-            }),
-        }
-    }
-
-    /// Frames the IP packet at `buf[start..start + len]` (Ethernet header written into the
-    /// headroom) and sends it to `nh` out of `oif`.
-    fn send_ip(&mut self, oif: usize, nh: IpAddr, buf: &mut [u8], start: usize, len: usize) {
-        let repr = EthernetRepr {
-            src_addr: self.ifaces[oif].info.mac,
-            dst_addr: MacAddr([0; 6]),
-            ethertype: EtherType::Unknown(0),
-        };
-        match dr::push_ethernet(buf, start, &repr) {
-            Ok(f) => self.transmit(oif, nh, buf, f, len + 14),
-            Err(_) => self.count("drop.headroom"),
-        }
-    }
-
-    /// Not for a service: answer pings to lvsd's addresses and VIPs, drop the rest.
-    fn deliver(&mut self, buf: &mut [u8], head: usize, len: usize) {
-        let Ok(p) = parse_ethernet(&buf[head..head + len]) else {
-            return self.count("drop.parse");
-        };
-        let len = p.end();
-        let dst = p.flow.dst.addr;
-        let local = self.is_own(&dst) || self.is_vip(&dst);
-        if local && self.agent_datagram(&buf[head..head + len], &p) {
-            return;
-        }
-        let echo = match p.family {
-            AddrFamily::Ipv4 => p.flow.proto.number() == 1 && buf[head + p.l4] == 8,
-            AddrFamily::Ipv6 => p.flow.proto.number() == 58 && buf[head + p.l4] == 128,
-        };
-        if !(local && echo) {
-            return self.count(if local {
-                "drop.local"
-            } else {
-                "drop.not_for_service"
-            });
-        }
-        let Some((oif, nh)) = self.routes.lookup(&p.flow.src.addr) else {
-            return self.count("drop.no_route");
-        };
-        let f = &mut buf[head..head + len];
-        let (l3, l4, end) = (p.l3, p.l4, p.end());
-        match p.family {
-            AddrFamily::Ipv4 => {
-                let (s, d) = (f[l3 + 12..l3 + 16].to_vec(), f[l3 + 16..l3 + 20].to_vec());
-                f[l3 + 12..l3 + 16].copy_from_slice(&d);
-                f[l3 + 16..l3 + 20].copy_from_slice(&s);
-                f[l3 + 8] = 64;
-                f[l3 + 10..l3 + 12].fill(0);
-                let c = lvs_forward::checksum::checksum(&f[l3..l4]);
-                f[l3 + 10..l3 + 12].copy_from_slice(&c.to_be_bytes());
-                f[l4] = 0;
-                f[l4 + 2..l4 + 4].fill(0);
-                let c = lvs_forward::checksum::checksum(&f[l4..end]);
-                f[l4 + 2..l4 + 4].copy_from_slice(&c.to_be_bytes());
-            }
-            AddrFamily::Ipv6 => {
-                let (s, d) = (f[l3 + 8..l3 + 24].to_vec(), f[l3 + 24..l3 + 40].to_vec());
-                f[l3 + 8..l3 + 24].copy_from_slice(&d);
-                f[l3 + 24..l3 + 40].copy_from_slice(&s);
-                f[l3 + 7] = 64;
-                f[l4] = 129;
-                f[l4 + 2..l4 + 4].fill(0);
-                let mut src = [0u8; 16];
-                let mut dst6 = [0u8; 16];
-                src.copy_from_slice(&d);
-                dst6.copy_from_slice(&s);
-                let ph =
-                    lvs_forward::checksum::pseudo_header_v6(&src, &dst6, 58, (end - l4) as u32);
-                let c = lvs_forward::checksum::finish(lvs_forward::checksum::add(ph, &f[l4..end]));
-                f[l4 + 2..l4 + 4].copy_from_slice(&c.to_be_bytes());
-            }
-        }
-        self.count("tx.echo_replies");
-        self.transmit(oif, nh, buf, head, len);
     }
 
     // ----- the loop --------------------------------------------------------------------------
@@ -993,57 +442,4 @@ impl<'d> Daemon<'d> {
         });
         self.sync = Some(link);
     }
-
-    fn serve_control(&mut self, mut s: UnixStream) {
-        let _ = s.set_nonblocking(false);
-        let _ = s.set_read_timeout(Some(std::time::Duration::from_secs(2)));
-        let mut line = Vec::new();
-        let mut b = [0u8; 4096];
-        while line.len() < 65536 && !line.contains(&b'\n') {
-            match s.read(&mut b) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => line.extend_from_slice(&b[..n]),
-            }
-        }
-        let text = String::from_utf8_lossy(&line);
-        let cmd = text.lines().next().unwrap_or("").trim().to_string();
-        let (code, out) = self.control_exit(&cmd);
-        let _ = s.write_all(format!("{code}\n").as_bytes());
-        let _ = s.write_all(out.as_bytes());
-    }
-}
-
-/// `lvsd ctl SOCKET COMMAND...`: sends the command, prints the answer; the exit code is the
-/// one ipvsadm exits with for the same command (0 success, 1 `-L` of a missing service, 2 a
-/// command line it rejects, 255 a change the director refused), or 2 when lvsd cannot be
-/// reached.
-pub fn ctl(socket: &str, command: &str) -> u8 {
-    let mut s = match UnixStream::connect(socket) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("lvsd ctl: {socket}: {e}");
-            return 2;
-        }
-    };
-    if s.write_all(format!("{command}\n").as_bytes()).is_err() {
-        eprintln!("lvsd ctl: write failed");
-        return 2;
-    }
-    let _ = s.shutdown(std::net::Shutdown::Write);
-    let mut out = String::new();
-    if s.read_to_string(&mut out).is_err() {
-        eprintln!("lvsd ctl: read failed");
-        return 2;
-    }
-    let (status, body) = out
-        .split_once('\n')
-        .unwrap_or(("2", "lvsd ctl: no answer\n"));
-    let code = status.parse::<u8>().unwrap_or(2);
-    if code == 0 {
-        print!("{body}");
-    } else {
-        // the message alone, as ipvsadm prints it
-        eprint!("{body}");
-    }
-    code
 }

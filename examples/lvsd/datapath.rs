@@ -1,0 +1,393 @@
+//! The packet path: frames read from the interfaces, ARP/NDP for lvsd's addresses and VIPs,
+//! the library's verdicts, rewritten frames out through the neighbour cache.
+
+use crate::daemon::{ms_instant, Daemon, HEADROOM};
+use crate::neigh::{self, Resolved};
+use crate::offload;
+use crate::sys::{vnet, VnetHdr, VNET_HDR_LEN};
+use lvs_core::director::DropReason;
+use lvs_core::{AddrFamily, FwdMethod, IpAddr, Ipv4Addr, Protocol};
+use lvs_forward::dr;
+use lvs_forward::parse::parse_ethernet;
+use lvs_forward::process::{process_frame, Action, DropCause, Peer};
+use lvs_forward::wire::{self, arp, icmpv6::ndp, EtherType, EthernetRepr, MacAddr};
+
+impl Daemon<'_> {
+    // ----- transmit --------------------------------------------------------------------------
+
+    /// Sends the frame at `buf[start..start + len]`, writing a zero virtio header in front.
+    fn send_at(&mut self, ifc: usize, buf: &mut [u8], start: usize, len: usize) {
+        if start < VNET_HDR_LEN {
+            let f = buf[start..start + len].to_vec();
+            return self.send_copy(ifc, &f);
+        }
+        buf[start - VNET_HDR_LEN..start].fill(0);
+        let r = self.ifaces[ifc]
+            .sock
+            .send(&buf[start - VNET_HDR_LEN..start + len]);
+        self.sent(r);
+    }
+
+    pub(crate) fn send_copy(&mut self, ifc: usize, frame: &[u8]) {
+        let mut b = vec![0u8; VNET_HDR_LEN + frame.len()];
+        b[VNET_HDR_LEN..].copy_from_slice(frame);
+        let r = self.ifaces[ifc].sock.send(&b);
+        self.sent(r);
+    }
+
+    fn sent(&mut self, r: std::io::Result<()>) {
+        match r {
+            Ok(()) => self.count("tx.frames"),
+            Err(e) => {
+                self.count("tx.errors");
+                if self.opts.verbose {
+                    self.log(&format!("send: {e}"));
+                }
+            }
+        }
+    }
+
+    /// Asks for `ip`'s MAC on `ifc`.
+    pub(crate) fn solicit(&mut self, ifc: usize, ip: IpAddr) {
+        let mac = self.ifaces[ifc].info.mac;
+        match ip {
+            IpAddr::V4(t) => {
+                let src = match self.own_addr(ifc, &ip) {
+                    Some(IpAddr::V4(a)) => a,
+                    _ => Ipv4Addr::UNSPECIFIED,
+                };
+                let mut f = [0u8; neigh::ARP_FRAME_LEN];
+                neigh::arp_request(mac, src, t, &mut f);
+                self.send_copy(ifc, &f);
+            }
+            IpAddr::V6(t) => {
+                let src = match self.own_addr(ifc, &ip) {
+                    Some(IpAddr::V6(a)) => a,
+                    _ => lvs_core::Ipv6Addr::UNSPECIFIED,
+                };
+                let mut f = [0u8; neigh::NS_FRAME_LEN];
+                neigh::neighbour_solicit(mac, src, t, &mut f);
+                self.send_copy(ifc, &f);
+            }
+        }
+        self.count("neigh.requests");
+    }
+
+    /// Sends the IP packet framed at `buf[start..start + len]` (Ethernet header present) to
+    /// next hop `nh` out of `ifc`: fills in the MACs, or queues it while the neighbour is
+    /// resolved.
+    fn transmit(&mut self, ifc: usize, nh: IpAddr, buf: &mut [u8], start: usize, len: usize) {
+        let now = self.now_ms();
+        let src = self.ifaces[ifc].info.mac;
+        match self.neigh.resolve(ifc, nh, now) {
+            Resolved::Known { mac, probe } => {
+                let _ = dr::dr_rewrite(&mut buf[start..start + len], mac, src);
+                self.send_at(ifc, buf, start, len);
+                if probe {
+                    self.solicit(ifc, nh);
+                }
+            }
+            Resolved::Pending { probe } => {
+                let _ = dr::dr_rewrite(&mut buf[start..start + len], MacAddr([0; 6]), src);
+                self.neigh
+                    .enqueue(ifc, nh, buf[start..start + len].to_vec());
+                self.count("neigh.queued");
+                if probe {
+                    self.solicit(ifc, nh);
+                }
+            }
+            Resolved::Failed => self.count("drop.neigh_failed"),
+        }
+    }
+
+    pub(crate) fn flush(&mut self, ifc: usize, mac: MacAddr, frames: Vec<Vec<u8>>) {
+        for mut f in frames {
+            f[..6].copy_from_slice(&mac.0);
+            self.send_copy(ifc, &f);
+        }
+    }
+
+    // ----- receive ---------------------------------------------------------------------------
+
+    /// Handles one received frame at `buf[head..head + len]`, its virtio header just before.
+    pub fn on_frame(&mut self, ifc: usize, buf: &mut [u8], head: usize, len: usize) {
+        self.count("rx.frames");
+        let h = VnetHdr::read(&buf[head - VNET_HDR_LEN..head]).unwrap_or_default();
+        if len < 14 {
+            return self.count("drop.runt");
+        }
+        let frame = &buf[head..head + len];
+        let dst = MacAddr([frame[0], frame[1], frame[2], frame[3], frame[4], frame[5]]);
+        if dst != self.ifaces[ifc].info.mac && !dst.is_multicast() {
+            return self.count("drop.other_mac");
+        }
+        if self.vrrp_gate(ifc, frame) {
+            return;
+        }
+        match u16::from_be_bytes([frame[12], frame[13]]) {
+            0x0806 => self.on_arp(ifc, frame),
+            0x0800 | 0x86dd => {
+                if frame.len() > 54
+                    && frame[12] == 0x86
+                    && frame[20] == 58
+                    && (frame[54] == 135 || frame[54] == 136)
+                {
+                    let f = frame.to_vec();
+                    return self.on_ndp(ifc, &f);
+                }
+                self.on_ip_offloaded(ifc, buf, head, len, &h)
+            }
+            0x8100 | 0x88a8 => self.count("drop.vlan"),
+            _ => self.count("drop.ethertype"),
+        }
+    }
+
+    fn on_ip_offloaded(
+        &mut self,
+        ifc: usize,
+        buf: &mut [u8],
+        head: usize,
+        len: usize,
+        h: &VnetHdr,
+    ) {
+        if h.flags & vnet::F_NEEDS_CSUM == 0 && !offload::needs_segmentation(h) {
+            return self.on_ip(ifc, buf, head, len);
+        }
+        let p = match parse_ethernet(&buf[head..head + len]) {
+            Ok(p) => p,
+            Err(_) => return self.count("drop.parse"),
+        };
+        if offload::needs_segmentation(h) {
+            self.count("rx.gso_frames");
+            let mut seg = std::mem::take(&mut self.seg);
+            let frame = buf[head..head + len].to_vec();
+            let r = offload::segment(&frame, &p, h, &mut seg, HEADROOM, |b, hd, l| {
+                self.on_ip(ifc, b, hd, l)
+            });
+            self.seg = seg;
+            if r.is_err() {
+                self.count("drop.gso");
+            }
+            return;
+        }
+        let udp = p.flow.proto == Protocol::Udp;
+        match offload::complete_csum(
+            &mut buf[head..head + len],
+            usize::from(h.csum_start),
+            usize::from(h.csum_offset),
+            p.end(),
+            udp,
+        ) {
+            Ok(()) => self.on_ip(ifc, buf, head, len),
+            Err(_) => self.count("drop.csum_offsets"),
+        }
+    }
+
+    fn on_arp(&mut self, ifc: usize, frame: &[u8]) {
+        let Ok(m) = arp::parse(&frame[14..]) else {
+            return self.count("drop.arp");
+        };
+        self.count("rx.arp");
+        let now = self.now_ms();
+        let sender = IpAddr::V4(m.sender_ip);
+        let target = IpAddr::V4(m.target_ip);
+        let for_us = self.answers_for(ifc, &target);
+        if !m.sender_ip.is_unspecified() && self.on_link(ifc, &sender) {
+            let create = (for_us && m.operation == 1) || m.operation == 2;
+            let q = self.neigh.learn(ifc, sender, m.sender_mac, now, create);
+            self.flush(ifc, m.sender_mac, q);
+        }
+        if m.operation == 1 && for_us {
+            let mut out = [0u8; arp::REPLY_FRAME_LEN];
+            if let Ok(Some(n)) =
+                arp::reply_for(frame, m.target_ip, self.ifaces[ifc].info.mac, &mut out)
+            {
+                self.send_copy(ifc, &out[..n]);
+                self.count("tx.arp_replies");
+            }
+        }
+    }
+
+    fn on_ndp(&mut self, ifc: usize, frame: &[u8]) {
+        let now = self.now_ms();
+        if frame[54] == 136 {
+            if let Some((target, mac)) = neigh::parse_advert(frame) {
+                let q = self.neigh.learn(ifc, IpAddr::V6(target), mac, now, false);
+                self.flush(ifc, mac, q);
+            }
+            return;
+        }
+        let Ok(Some(ns)) = ndp::parse_solicitation(frame) else {
+            return self.count("drop.ndp");
+        };
+        self.count("rx.ndp");
+        let target = IpAddr::V6(ns.target);
+        let for_us = self.answers_for(ifc, &target);
+        if !ns.src.is_unspecified() {
+            if let Some(mac) = ns.src_mac {
+                let q = self.neigh.learn(ifc, IpAddr::V6(ns.src), mac, now, for_us);
+                self.flush(ifc, mac, q);
+            }
+        }
+        if for_us {
+            let mut out = [0u8; ndp::ADVERT_FRAME_LEN];
+            if let Ok(Some(n)) =
+                ndp::advert_for(frame, ns.target, self.ifaces[ifc].info.mac, &mut out)
+            {
+                self.send_copy(ifc, &out[..n]);
+                self.count("tx.ndp_adverts");
+            }
+        }
+    }
+
+    /// An IPv4/IPv6 frame with complete checksums, at most one MTU long: the library's
+    /// per-packet path (`lvs_forward::process::process_frame`), then routing and the link.
+    fn on_ip(&mut self, ifc: usize, buf: &mut [u8], head: usize, len: usize) {
+        let _ = ifc;
+        let now = ms_instant(self.now_ms());
+        let cfg = self.pcfg;
+        if self.out.len() < HEADROOM + 1280 {
+            self.out.resize(HEADROOM + 1280, 0);
+        }
+        let a = process_frame(
+            &mut self.dir,
+            now,
+            buf,
+            head,
+            len,
+            0,
+            &cfg,
+            &mut self.out[HEADROOM..],
+        );
+        match a {
+            Action::Transmit {
+                start,
+                len,
+                next_hop,
+                to,
+            } => {
+                let Some((oif, nh)) = self.routes.lookup(&next_hop) else {
+                    return self.count("drop.no_route");
+                };
+                self.count(match to {
+                    Peer::Client => "fwd.reply",
+                    Peer::RealServer { method, .. } => match method {
+                        FwdMethod::Masq => "fwd.masq",
+                        FwdMethod::DirectRoute => "fwd.route",
+                        FwdMethod::Tunnel => "fwd.tunnel",
+                    },
+                });
+                if matches!(
+                    to,
+                    Peer::RealServer {
+                        method: FwdMethod::DirectRoute,
+                        ..
+                    }
+                ) && nh != next_hop
+                {
+                    // direct routing only reaches servers on a connected network
+                    return self.count("drop.dr_not_on_link");
+                }
+                self.send_ip(oif, nh, buf, start, len);
+            }
+            Action::Respond { len, dst } => {
+                self.count("icmp.sent");
+                let Some((oif, nh)) = self.routes.lookup(&dst) else {
+                    return self.count("drop.no_route");
+                };
+                let mut out = std::mem::take(&mut self.out);
+                self.send_ip(oif, nh, &mut out, HEADROOM, len);
+                self.out = out;
+            }
+            Action::Deliver => self.deliver(buf, head, len),
+            Action::Drop(cause) => self.count(match cause {
+                DropCause::Parse(wire::Error::NonFirstFragment) => "drop.fragment",
+                DropCause::Parse(_) => "drop.parse",
+                DropCause::Director(r) => match r {
+                    DropReason::TableFull => "drop.table_full",
+                    DropReason::NoDestination => "drop.no_destination",
+                    DropReason::DestUnavailable => "drop.dest_unavailable",
+                    DropReason::Fragment => "drop.fragment",
+                    _ => "drop.malformed",
+                },
+                DropCause::Forward(_) => "drop.rewrite",
+            }),
+        }
+    }
+
+    /// Frames the IP packet at `buf[start..start + len]` (Ethernet header written into the
+    /// headroom) and sends it to `nh` out of `oif`.
+    fn send_ip(&mut self, oif: usize, nh: IpAddr, buf: &mut [u8], start: usize, len: usize) {
+        let repr = EthernetRepr {
+            src_addr: self.ifaces[oif].info.mac,
+            dst_addr: MacAddr([0; 6]),
+            ethertype: EtherType::Unknown(0),
+        };
+        match dr::push_ethernet(buf, start, &repr) {
+            Ok(f) => self.transmit(oif, nh, buf, f, len + 14),
+            Err(_) => self.count("drop.headroom"),
+        }
+    }
+
+    /// Not for a service: answer pings to lvsd's addresses and VIPs, drop the rest.
+    fn deliver(&mut self, buf: &mut [u8], head: usize, len: usize) {
+        let Ok(p) = parse_ethernet(&buf[head..head + len]) else {
+            return self.count("drop.parse");
+        };
+        let len = p.end();
+        let dst = p.flow.dst.addr;
+        let local = self.is_own(&dst) || self.is_vip(&dst);
+        if local && self.agent_datagram(&buf[head..head + len], &p) {
+            return;
+        }
+        let echo = match p.family {
+            AddrFamily::Ipv4 => p.flow.proto.number() == 1 && buf[head + p.l4] == 8,
+            AddrFamily::Ipv6 => p.flow.proto.number() == 58 && buf[head + p.l4] == 128,
+        };
+        if !(local && echo) {
+            return self.count(if local {
+                "drop.local"
+            } else {
+                "drop.not_for_service"
+            });
+        }
+        let Some((oif, nh)) = self.routes.lookup(&p.flow.src.addr) else {
+            return self.count("drop.no_route");
+        };
+        let f = &mut buf[head..head + len];
+        let (l3, l4, end) = (p.l3, p.l4, p.end());
+        match p.family {
+            AddrFamily::Ipv4 => {
+                let (s, d) = (f[l3 + 12..l3 + 16].to_vec(), f[l3 + 16..l3 + 20].to_vec());
+                f[l3 + 12..l3 + 16].copy_from_slice(&d);
+                f[l3 + 16..l3 + 20].copy_from_slice(&s);
+                f[l3 + 8] = 64;
+                f[l3 + 10..l3 + 12].fill(0);
+                let c = lvs_forward::checksum::checksum(&f[l3..l4]);
+                f[l3 + 10..l3 + 12].copy_from_slice(&c.to_be_bytes());
+                f[l4] = 0;
+                f[l4 + 2..l4 + 4].fill(0);
+                let c = lvs_forward::checksum::checksum(&f[l4..end]);
+                f[l4 + 2..l4 + 4].copy_from_slice(&c.to_be_bytes());
+            }
+            AddrFamily::Ipv6 => {
+                let (s, d) = (f[l3 + 8..l3 + 24].to_vec(), f[l3 + 24..l3 + 40].to_vec());
+                f[l3 + 8..l3 + 24].copy_from_slice(&d);
+                f[l3 + 24..l3 + 40].copy_from_slice(&s);
+                f[l3 + 7] = 64;
+                f[l4] = 129;
+                f[l4 + 2..l4 + 4].fill(0);
+                let mut src = [0u8; 16];
+                let mut dst6 = [0u8; 16];
+                src.copy_from_slice(&d);
+                dst6.copy_from_slice(&s);
+                let ph =
+                    lvs_forward::checksum::pseudo_header_v6(&src, &dst6, 58, (end - l4) as u32);
+                let c = lvs_forward::checksum::finish(lvs_forward::checksum::add(ph, &f[l4..end]));
+                f[l4 + 2..l4 + 4].copy_from_slice(&c.to_be_bytes());
+            }
+        }
+        self.count("tx.echo_replies");
+        self.transmit(oif, nh, buf, head, len);
+    }
+}
