@@ -18,7 +18,7 @@ impl<'a> ConnTable<'a> {
             return Err(TableError::BadCapacity { len });
         }
         let n = len as u32;
-        *wheel = TimerWheel::new();
+        wheel.reset();
         // the free list, doubly linked through `chain` (next) and `tprev` (previous)
         for (i, s) in storage.iter_mut().enumerate() {
             let i = i as u32;

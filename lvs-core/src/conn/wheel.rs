@@ -20,6 +20,21 @@ impl TimerWheel {
             bits: [0; WHEEL_WORDS],
         }
     }
+
+    /// Storage for a wheel, all zero bytes (a `static` of it lands in `.bss`): not a usable
+    /// wheel until [`TimerWheel::reset`], which [`ConnTable::new`] does.
+    pub(crate) const fn zeroed() -> Self {
+        TimerWheel {
+            heads: [0; WHEEL_SLOTS],
+            bits: [0; WHEEL_WORDS],
+        }
+    }
+
+    /// Empties the wheel in place (no copy of its 33 KiB through the stack).
+    pub fn reset(&mut self) {
+        self.heads.fill(NIL);
+        self.bits.fill(0);
+    }
 }
 
 impl Default for TimerWheel {

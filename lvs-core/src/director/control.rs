@@ -27,9 +27,10 @@ impl<'a, S: Scheduler> Director<'a, S> {
             svc_index,
         } = mem.fixed;
         let table = ConnTable::new(mem.conns, wheel, cfg.hash_seed, now)?;
-        *embryos = defense::EmbryoRing::new();
-        *outbox = replication::Outbox::new();
-        *svc_index = svc_index::SvcIndex::new();
+        // reset in place: on a device the fixed state is a `static` far larger than the stack
+        embryos.reset();
+        outbox.reset();
+        svc_index.reset();
         for s in mem.services.iter_mut() {
             *s = None;
         }

@@ -50,6 +50,11 @@ impl EmbryoRing {
         }
     }
 
+    /// Empties the ring in place.
+    pub(super) fn reset(&mut self) {
+        self.slots.clear();
+    }
+
     pub(super) fn push(&mut self, h: u32) {
         if self.slots.is_full() {
             self.slots.pop_front();

@@ -26,7 +26,17 @@ pub struct DirectorMemory<'a, S> {
 /// A director's working state of fixed size, whatever its capacities: the connection table's
 /// timer wheel, the embryo ring, the sync outbox and the service index (about 47 KiB, see
 /// [`memory_bytes`]). Provided by the caller, like the rest of [`DirectorMemory`], so that a
-/// [`Director`] value stays small; [`Director::new`] resets it.
+/// [`Director`] value stays small; [`Director::new`] resets it in place.
+///
+/// [`DirectorFixed::new`] is `const` and all zero bytes, so on a device the state can be a
+/// `static` that lands in `.bss` (no flash for an initial image, no 47 KiB value built on the
+/// stack and moved):
+///
+/// ```
+/// use lvs_core::director::DirectorFixed;
+/// static FIXED: DirectorFixed = DirectorFixed::new(); // a `static mut` or a cell on a device
+/// # let _ = &FIXED;
+/// ```
 pub struct DirectorFixed {
     pub(super) wheel: TimerWheel,
     pub(super) embryos: defense::EmbryoRing,
@@ -35,14 +45,23 @@ pub struct DirectorFixed {
 }
 
 impl DirectorFixed {
-    /// Fresh state.
+    /// Storage for the state, all zero bytes; [`Director::new`] puts it in order in place.
     pub const fn new() -> Self {
         DirectorFixed {
-            wheel: TimerWheel::new(),
+            wheel: TimerWheel::zeroed(),
             embryos: defense::EmbryoRing::new(),
             outbox: replication::Outbox::new(),
-            svc_index: svc_index::SvcIndex::new(),
+            svc_index: svc_index::SvcIndex::zeroed(),
         }
+    }
+
+    /// Puts the state in order in place, as [`Director::new`] does (no copy through the
+    /// stack).
+    pub fn reset(&mut self) {
+        self.wheel.reset();
+        self.embryos.reset();
+        self.outbox.reset();
+        self.svc_index.reset();
     }
 }
 

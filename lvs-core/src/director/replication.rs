@@ -111,6 +111,12 @@ impl Outbox {
         }
     }
 
+    /// Empties the queue in place.
+    pub(super) fn reset(&mut self) {
+        self.items.clear();
+        self.bytes = 0;
+    }
+
     fn front(&self) -> Option<OutItem> {
         self.items.front().copied()
     }

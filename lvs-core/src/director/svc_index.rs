@@ -70,11 +70,27 @@ fn hash_key(k: &ServiceKey) -> usize {
 
 impl SvcIndex {
     /// An index of no services.
+    #[cfg(test)]
     pub(super) const fn new() -> Self {
         SvcIndex {
             pos: [EMPTY; SLOTS],
             usable: true,
         }
+    }
+
+    /// Storage for an index, all zero bytes (not usable: covers nothing) until
+    /// [`SvcIndex::reset`].
+    pub(super) const fn zeroed() -> Self {
+        SvcIndex {
+            pos: [EMPTY; SLOTS],
+            usable: false,
+        }
+    }
+
+    /// An index of no services again, in place.
+    pub(super) fn reset(&mut self) {
+        self.pos.fill(EMPTY);
+        self.usable = true;
     }
 
     /// Whether the index covers every service (else the caller scans).
@@ -84,7 +100,7 @@ impl SvcIndex {
 
     /// Indexes the services in `slots` anew.
     pub(super) fn rebuild<S>(&mut self, slots: &[Option<Service<S>>]) {
-        self.pos = [EMPTY; SLOTS];
+        self.pos.fill(EMPTY);
         let n = slots.iter().flatten().count();
         self.usable = n <= MAX_INDEXED && slots.len() < usize::from(u16::MAX);
         if !self.usable {
