@@ -8,7 +8,7 @@
 
 use std::fmt;
 use std::fs::File;
-use std::io::{BufReader, Read, Seek, SeekFrom};
+use std::io::{BufReader, Chain, Cursor, Read};
 use std::path::Path;
 use std::time::Duration;
 
@@ -161,14 +161,17 @@ struct NgIface {
     tsresol: u8,
 }
 
-enum Inner {
-    Pcap(PcapReader<BufReader<File>>, Link),
-    Ng(PcapNgReader<BufReader<File>>, Vec<NgIface>),
+/// The reader behind a capture: the four bytes read to tell the format, then the rest.
+type Source<R> = Chain<Cursor<[u8; 4]>, R>;
+
+enum Inner<R: Read> {
+    Pcap(PcapReader<Source<R>>, Link),
+    Ng(PcapNgReader<Source<R>>, Vec<NgIface>),
 }
 
 /// A capture being read.
-pub struct Capture {
-    inner: Inner,
+pub struct Capture<R: Read> {
+    inner: Inner<R>,
     frames: u64,
     done: bool,
     /// The link type (of the first interface for pcapng).
@@ -177,7 +180,7 @@ pub struct Capture {
     pub pcapng: bool,
 }
 
-impl fmt::Debug for Capture {
+impl<R: Read> fmt::Debug for Capture<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Capture")
             .field("frames", &self.frames)
@@ -219,21 +222,35 @@ fn ng_time(raw: Duration, tsresol: u8) -> Duration {
     Duration::new(secs, (nanos % 1_000_000_000) as u32)
 }
 
-impl Capture {
-    /// Opens a pcap or pcapng file (told apart by its first four bytes).
+impl Capture<BufReader<File>> {
+    /// Opens a pcap or pcapng file.
+    ///
+    /// # Errors
+    /// As [`Capture::from_reader`], and [`CaptureError::Io`] when the file cannot be opened.
+    pub fn open(path: &Path) -> Result<Self, CaptureError> {
+        let f = File::open(path).map_err(CaptureError::Io)?;
+        Capture::from_reader(BufReader::new(f))
+    }
+}
+
+impl<R: Read> Capture<R> {
+    /// A pcap or pcapng capture read from `r` (told apart by its first four bytes).
     ///
     /// # Errors
     /// [`CaptureError::Io`], [`CaptureError::Format`], or [`CaptureError::LinkType`] for a pcap
-    /// file of a link type not read.
-    pub fn open(path: &Path) -> Result<Capture, CaptureError> {
-        let mut f = File::open(path).map_err(CaptureError::Io)?;
+    /// capture of a link type not read.
+    pub fn from_reader(mut r: R) -> Result<Self, CaptureError> {
         let mut magic = [0u8; 4];
-        let n = f.read(&mut magic).map_err(CaptureError::Io)?;
-        if n < 4 {
-            return Err(CaptureError::Format(format!("{n} bytes long")));
+        let mut n = 0;
+        while n < 4 {
+            match r.read(&mut magic[n..]) {
+                Ok(0) => return Err(CaptureError::Format(format!("{n} bytes long"))),
+                Ok(k) => n += k,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(CaptureError::Io(e)),
+            }
         }
-        f.seek(SeekFrom::Start(0)).map_err(CaptureError::Io)?;
-        let r = BufReader::new(f);
+        let r = Cursor::new(magic).chain(r);
         let fmt_err = |e: PcapError| CaptureError::Format(e.to_string());
         if magic == [0x0a, 0x0d, 0x0d, 0x0a] {
             let ng = PcapNgReader::new(r).map_err(fmt_err)?;
