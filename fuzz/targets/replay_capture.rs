@@ -49,10 +49,10 @@ pub fn run(data: &[u8]) {
     let mut replay = Replay::new(
         dir,
         Settings {
-            mac: (data.len() % 3 == 0).then_some(lvs_forward::wire::MacAddr([2, 0, 0, 0, 0, 1])),
+            mac: data.len().is_multiple_of(3).then_some(lvs_forward::wire::MacAddr([2, 0, 0, 0, 0, 1])),
             neigh: Vec::new(),
             mtu: 1500,
-            fix_checksums: data.len() % 2 == 0,
+            fix_checksums: data.len().is_multiple_of(2),
             process,
         },
     );
