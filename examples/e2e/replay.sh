@@ -131,10 +131,11 @@ done
 sleep 0.3
 
 say "captures on d0: what arrives (-Q in) and what lvsd sends (-Q out)"
-# `ip netns exec` may stay as the parent: tcpdump writes its own pid, to be stopped by it
+# `ip netns exec` may stay as the parent: tcpdump writes its own pid, to be stopped by it;
+# --immediate-mode: without it frames wait in the capture ring's block until it times out
 TD_WRAP=""
 for dir in in out; do
-  nsx "$NS_D" sh -c 'echo $$ > "$1"; exec tcpdump -i d0 -Q "$2" -n -s 0 -U -Z root -w "$3"' \
+  nsx "$NS_D" sh -c 'echo $$ > "$1"; exec tcpdump -i d0 -Q "$2" -n -s 0 -U --immediate-mode -Z root -w "$3"' \
     sh "$WORK/tcpdump.$dir.pid" "$dir" "$WORK/$dir.pcap" 2> "$WORK/tcpdump.$dir" &
   TD_WRAP="$TD_WRAP $!"
 done
