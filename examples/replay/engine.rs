@@ -27,11 +27,11 @@ use crate::flows::{FlowRow, Flows};
 /// Room in front of each frame for tunnel headers.
 const HEADROOM: usize = 128;
 
-/// Any scheduler of `lvs-sched` by ipvsadm name, boxed (the enum is as large as its largest
-/// algorithm), with its `-b` flags.
+/// Any scheduler of `lvs-sched` by ipvsadm name (mh, lblc and lblcr with their tables on the
+/// heap), with its `-b` flags.
 #[derive(Debug)]
 pub struct Sched {
-    inner: Box<AnyScheduler>,
+    inner: AnyScheduler<'static>,
     flags: SchedFlags,
 }
 
@@ -46,10 +46,7 @@ impl Sched {
         opts.twos_seed = seed;
         let inner =
             AnyScheduler::from_name(name, &opts).map_err(|e| format!("scheduler {name:?}: {e}"))?;
-        Ok(Sched {
-            inner: Box::new(inner),
-            flags,
-        })
+        Ok(Sched { inner, flags })
     }
 }
 
