@@ -133,18 +133,18 @@ impl DestConfig {
     }
 }
 
-/// Real-server flag bits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub struct DestFlags(pub u8);
-
-impl DestFlags {
-    /// In its service's list (`IP_VS_DEST_F_AVAILABLE`); cleared on removal.
-    pub const AVAILABLE: u8 = 0x01;
-    /// Over its upper threshold (`IP_VS_DEST_F_OVERLOAD`).
-    pub const OVERLOAD: u8 = 0x02;
-    /// The pool slot is taken: the server is in a service, or removed but still referenced by
-    /// connections (the kernel's trash).
-    pub const IN_USE: u8 = 0x04;
+bitflags::bitflags! {
+    /// Real-server flag bits (a [`bitflags`] type).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+    pub struct DestFlags: u8 {
+        /// In its service's list (`IP_VS_DEST_F_AVAILABLE`); cleared on removal.
+        const AVAILABLE = 0x01;
+        /// Over its upper threshold (`IP_VS_DEST_F_OVERLOAD`).
+        const OVERLOAD = 0x02;
+        /// The pool slot is taken: the server is in a service, or removed but still referenced
+        /// by connections (the kernel's trash).
+        const IN_USE = 0x04;
+    }
 }
 
 /// A real server and its connection counters, as schedulers see it.
@@ -190,7 +190,7 @@ impl Dest {
             last_weight: cfg.weight,
             u_threshold: cfg.u_threshold,
             l_threshold: cfg.l_threshold,
-            flags: DestFlags(DestFlags::AVAILABLE),
+            flags: DestFlags::AVAILABLE,
             active: 0,
             inactive: 0,
             persistent: 0,
@@ -228,13 +228,13 @@ impl Dest {
     /// Still in its service (`IP_VS_DEST_F_AVAILABLE`).
     #[inline]
     pub const fn is_available(&self) -> bool {
-        self.flags.0 & DestFlags::AVAILABLE != 0
+        self.flags.contains(DestFlags::AVAILABLE)
     }
 
     /// Marked overloaded by its upper threshold (`IP_VS_DEST_F_OVERLOAD`).
     #[inline]
     pub const fn is_overloaded(&self) -> bool {
-        self.flags.0 & DestFlags::OVERLOAD != 0
+        self.flags.contains(DestFlags::OVERLOAD)
     }
 
     /// The kernel's `ip_vs_dest_conn_overhead`: `(active << 8) + inactive`.
@@ -249,13 +249,9 @@ impl Dest {
         self.active.wrapping_add(self.inactive)
     }
 
-    /// Sets or clears a flag bit.
-    pub fn set_flag(&mut self, bit: u8, on: bool) {
-        if on {
-            self.flags.0 |= bit;
-        } else {
-            self.flags.0 &= !bit;
-        }
+    /// Sets or clears flags.
+    pub fn set_flag(&mut self, flag: DestFlags, on: bool) {
+        self.flags.set(flag, on);
     }
 
     /// Applies the bind-time threshold rule (`ip_vs_bind_dest`): set OVERLOAD when the upper

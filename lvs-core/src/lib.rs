@@ -5,7 +5,40 @@
 //! persistence, the [`director::Director`] that classifies a flow and returns a verdict, and
 //! statistics that match `ipvsadm -L -n --stats/--rate`.
 //!
-//! Layers:
+//! # Traits
+//!
+//! - [`Scheduler`] ([`sched`]): a load-balancing algorithm, told about every change to a
+//!   service's real servers and asked for one per new connection; the kernel's fourteen are in
+//!   `lvs-sched`. It is dyn-compatible: a director holds a concrete scheduler (monomorphised),
+//!   `&mut dyn Scheduler` or `Box<dyn Scheduler>`.
+//!
+//! ```
+//! use lvs_core::{Dest, DestId, DestSet, Endpoint, FlowKey, Instant, Protocol};
+//! use lvs_core::{SchedRequest, Scheduler};
+//!
+//! /// The first server in list order that has weight and is not overloaded.
+//! struct First;
+//! impl Scheduler for First {
+//!     fn name(&self) -> &'static str { "first" }
+//!     fn schedule(&mut self, dests: &DestSet<'_>, _req: &SchedRequest) -> Option<DestId> {
+//!         dests.iter().find(|(_, d)| d.weight > 0 && !d.is_overloaded()).map(|(id, _)| id)
+//!     }
+//! }
+//!
+//! let pool = [Dest::with_counts(Endpoint::v4([198, 18, 1, 1], 80), 0, 0, 0),
+//!             Dest::with_counts(Endpoint::v4([198, 18, 1, 2], 80), 5, 0, 0)];
+//! let req = SchedRequest {
+//!     flow: FlowKey::new(Protocol::Tcp, Endpoint::v4([198, 19, 0, 1], 40000),
+//!                        Endpoint::v4([198, 18, 0, 1], 80)),
+//!     now: Instant::ZERO,
+//! };
+//! let mut s = First;
+//! let dynamic: &mut dyn Scheduler = &mut s;
+//! assert_eq!(dynamic.schedule(&DestSet::new(&pool, &[DestId(0), DestId(1)]), &req), Some(DestId(1)));
+//! ```
+//!
+//! # Layers
+//!
 //! - [`addr`], [`time`]: plain values (endpoints, flows, service keys; time passed in).
 //! - [`dest`], [`sched`]: real servers and the [`sched::Scheduler`] trait (algorithms live in
 //!   `lvs-sched`).

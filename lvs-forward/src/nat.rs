@@ -293,7 +293,5 @@ pub fn verify_sctp_crc(sctp: &[u8]) -> bool {
         return false;
     };
     let stored = u32::from_le_bytes([stored[0], stored[1], stored[2], stored[3]]);
-    let s = checksum::crc32c_update(!0, &sctp[..8]);
-    let s = checksum::crc32c_update(s, &[0; 4]);
-    !checksum::crc32c_update(s, &sctp[12..]) == stored
+    checksum::crc32c_parts(&[&sctp[..8], &[0; 4], &sctp[12..]]) == stored
 }

@@ -5,6 +5,77 @@
 //! server first, which wins ties), strict comparisons, 64-bit cross products, weight 0 means
 //! quiesced and the OVERLOAD flag means skip.
 //!
+//! # Traits
+//!
+//! Every scheduler implements [`lvs_core::Scheduler`]. This crate adds three extension points:
+//!
+//! - [`random::RandomSource`]: where twos draws its random numbers (the embedder's own
+//!   generator, or [`random::SplitMix64`]).
+//!
+//! ```
+//! use lvs_sched::random::RandomSource;
+//! /// Always the lowest value: twos then picks its candidates deterministically.
+//! struct Zero;
+//! impl RandomSource for Zero {
+//!     fn next_u32_below(&mut self, _bound: u32) -> u32 { 0 }
+//! }
+//! let twos = lvs_sched::Twos::new(Zero);
+//! # let _ = twos;
+//! ```
+//!
+//! - [`index::Rule`]: a scanning scheduler's choice as an order on per-server keys, which
+//!   [`index::Indexed`] keeps in a tournament tree for O(1) decisions.
+//!
+//! ```
+//! use core::cmp::Ordering;
+//! use lvs_core::{Dest, DestId, DestSet, Scheduler};
+//! use lvs_sched::index::{Indexed, Rule};
+//! /// Fewest active connections, ignoring weights (ties to list order).
+//! struct FewestActive;
+//! impl Rule for FewestActive {
+//!     const NAME: &'static str = "fewest-active";
+//!     type Key = u32;
+//!     fn key(d: &Dest) -> Option<u32> { (d.weight > 0 && !d.is_overloaded()).then_some(d.active) }
+//!     fn cmp(a: &u32, b: &u32) -> Ordering { a.cmp(b) }
+//!     fn exact(_: &Dest) -> bool { true }
+//!     fn linear(dests: &DestSet<'_>) -> Option<DestId> {
+//!         dests.iter().filter_map(|(id, d)| Self::key(d).map(|k| (k, id))).min_by_key(|&(k, _)| k).map(|(_, id)| id)
+//!     }
+//! }
+//! let s = Indexed::<FewestActive, 64>::new();
+//! assert_eq!(s.name(), "fewest-active");
+//! ```
+//!
+//! - [`feedback::WeightController`]: turns real servers' load reports into weights (the
+//!   feedback controllers of [`feedback`]).
+//!
+//! ```
+//! use lvs_sched::feedback::{FeedbackError, LoadReport, WeightController};
+//! /// Weight = idle CPU in per-cent, at least 1, for servers that reported.
+//! struct Idle;
+//! impl WeightController for Idle {
+//!     fn name(&self) -> &'static str { "idle" }
+//!     fn update(&mut self, r: &[LoadReport], w: &mut [u32]) -> Result<usize, FeedbackError> {
+//!         if r.len() != w.len() { return Err(FeedbackError::LengthMismatch); }
+//!         let mut changed = 0;
+//!         for (r, w) in r.iter().zip(w.iter_mut()).filter(|(r, _)| r.fresh) {
+//!             let new = u32::from(r.cpu_idle_permille.min(1000) / 10).max(1);
+//!             changed += usize::from(new != *w);
+//!             *w = new;
+//!         }
+//!         Ok(changed)
+//!     }
+//! }
+//! let mut w = [10, 10];
+//! let mut busy = LoadReport::MISSING;
+//! busy.fresh = true;
+//! busy.cpu_idle_permille = 250;
+//! assert_eq!(Idle.update(&[busy, LoadReport::MISSING], &mut w), Ok(1));
+//! assert_eq!(w, [25, 10]);
+//! ```
+//!
+//! # Schedulers
+//!
 //! | module | kernel file | state |
 //! |---|---|---|
 //! | [`rr`] | `ip_vs_rr.c` | cursor |

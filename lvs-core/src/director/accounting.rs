@@ -91,7 +91,7 @@ impl<'a, S: Scheduler> Director<'a, S> {
             }
             d.check_overload_on_unbind();
             if !d.is_available() && d.active == 0 && d.inactive == 0 && d.persistent == 0 {
-                d.flags = DestFlags(0);
+                d.flags = DestFlags::empty();
             }
         }
         self.notify_counts(dest);

@@ -35,7 +35,7 @@ impl<'a, S: Scheduler> Director<'a, S> {
             *s = None;
         }
         for d in mem.dests.iter_mut() {
-            d.flags = DestFlags(0);
+            d.flags = DestFlags::empty();
         }
         Ok(Director {
             cfg,
@@ -156,7 +156,7 @@ impl<'a, S: Scheduler> Director<'a, S> {
     pub fn dest(&self, id: DestId) -> Option<&Dest> {
         self.dests
             .get(id.index())
-            .filter(|d| d.flags.0 & DestFlags::IN_USE != 0)
+            .filter(|d| d.flags.contains(DestFlags::IN_USE))
     }
 
     /// A real server's stats.
@@ -192,7 +192,7 @@ impl<'a, S: Scheduler> Director<'a, S> {
         let referenced = |i: usize| {
             dests
                 .iter()
-                .any(|d| d.flags.0 & DestFlags::IN_USE != 0 && d.service as usize == i)
+                .any(|d| d.flags.contains(DestFlags::IN_USE) && d.service as usize == i)
         };
         let idx = (0..self.services.len())
             .find(|&i| self.services[i].is_none() && !referenced(i))
@@ -310,7 +310,7 @@ impl<'a, S: Scheduler> Director<'a, S> {
             return Err(ConfigError::DestExists);
         }
         let trash = self.dests.iter().position(|d| {
-            d.flags.0 & DestFlags::IN_USE != 0
+            d.flags.contains(DestFlags::IN_USE)
                 && !d.is_available()
                 && d.service == svc.0
                 && d.addr == cfg.addr
@@ -324,11 +324,11 @@ impl<'a, S: Scheduler> Director<'a, S> {
                 let i = self
                     .dests
                     .iter()
-                    .position(|d| d.flags.0 & DestFlags::IN_USE == 0)
+                    .position(|d| !d.flags.contains(DestFlags::IN_USE))
                     .ok_or(ConfigError::DestsFull)?;
                 let mut d = Dest::new(&cfg);
                 d.service = svc.0;
-                d.flags = DestFlags(DestFlags::AVAILABLE | DestFlags::IN_USE);
+                d.flags = DestFlags::AVAILABLE | DestFlags::IN_USE;
                 self.dests[i] = d;
                 self.dest_stats[i] = Stats::default();
                 i
@@ -410,7 +410,7 @@ impl<'a, S: Scheduler> Director<'a, S> {
         if let Some(d) = self.dests.get_mut(id.index()) {
             d.set_flag(DestFlags::AVAILABLE, false);
             if d.active == 0 && d.inactive == 0 && d.persistent == 0 {
-                d.flags = DestFlags(0);
+                d.flags = DestFlags::empty();
             }
         }
     }

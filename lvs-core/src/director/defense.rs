@@ -195,7 +195,7 @@ impl<S: Scheduler> Director<'_, S> {
                     && self
                         .dests
                         .get(e.dest().index())
-                        .is_some_and(|d| d.flags.0 & DestFlags::AVAILABLE == 0)
+                        .is_some_and(|d| !d.flags.contains(DestFlags::AVAILABLE))
             });
             if gone {
                 self.delete_entry(h, true);

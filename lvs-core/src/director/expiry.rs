@@ -115,7 +115,7 @@ impl<'a, S: Scheduler> Director<'a, S> {
                     s.stats.sample();
                 }
                 for (d, st) in self.dests.iter().zip(self.dest_stats.iter_mut()) {
-                    if d.flags.0 & DestFlags::IN_USE != 0 {
+                    if d.flags.contains(DestFlags::IN_USE) {
                         st.sample();
                     }
                 }

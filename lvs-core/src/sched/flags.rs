@@ -2,33 +2,38 @@
 
 use core::fmt;
 
-/// Scheduler flags (`-b`, `--sched-flags`): the kernel's three per-service scheduler bits
-/// `IP_VS_SVC_F_SCHED1..3`, whose meaning depends on the scheduler.
-///
-/// For `sh` and `mh`, bit 1 is `*-fallback` (skip an unavailable server to the next one) and
-/// bit 2 is `*-port` (hash the source port too); other schedulers only know them as
-/// `flag-1..3`.
-///
-/// ```
-/// use lvs_core::sched::SchedFlags;
-/// let f = SchedFlags::SH_FALLBACK | SchedFlags::SH_PORT;
-/// assert_eq!(f.display_for("sh").to_string(), "sh-fallback,sh-port");
-/// assert_eq!(f.display_for("wlc").to_string(), "flag-1,flag-2");
-/// assert_eq!(f.kernel_bits(), 0x18);
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
-pub struct SchedFlags(u8);
+bitflags::bitflags! {
+    /// Scheduler flags (`-b`, `--sched-flags`): the kernel's three per-service scheduler bits
+    /// `IP_VS_SVC_F_SCHED1..3`, whose meaning depends on the scheduler.
+    ///
+    /// For `sh` and `mh`, bit 1 is `*-fallback` (skip an unavailable server to the next one) and
+    /// bit 2 is `*-port` (hash the source port too); other schedulers only know them as
+    /// `flag-1..3`.
+    ///
+    /// ```
+    /// use lvs_core::sched::SchedFlags;
+    /// let f = SchedFlags::SH_FALLBACK | SchedFlags::SH_PORT;
+    /// assert_eq!(f.display_for("sh").to_string(), "sh-fallback,sh-port");
+    /// assert_eq!(f.display_for("wlc").to_string(), "flag-1,flag-2");
+    /// assert_eq!(f.kernel_bits(), 0x18);
+    /// ```
+    ///
+    /// A [`bitflags`] type: `|`, `&`, `contains`, `iter_names` and the rest come from there.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+    #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+    pub struct SchedFlags: u8 {
+        /// `flag-1` (`IP_VS_SVC_F_SCHED1`).
+        const FLAG_1 = 1;
+        /// `flag-2` (`IP_VS_SVC_F_SCHED2`).
+        const FLAG_2 = 2;
+        /// `flag-3` (`IP_VS_SVC_F_SCHED3`).
+        const FLAG_3 = 4;
+    }
+}
 
 impl SchedFlags {
     /// No flags.
-    pub const NONE: SchedFlags = SchedFlags(0);
-    /// `flag-1` (`IP_VS_SVC_F_SCHED1`).
-    pub const FLAG_1: SchedFlags = SchedFlags(1);
-    /// `flag-2` (`IP_VS_SVC_F_SCHED2`).
-    pub const FLAG_2: SchedFlags = SchedFlags(2);
-    /// `flag-3` (`IP_VS_SVC_F_SCHED3`).
-    pub const FLAG_3: SchedFlags = SchedFlags(4);
+    pub const NONE: SchedFlags = SchedFlags::empty();
     /// `sh-fallback`: the sh scheduler skips an unavailable server (`flag-1`).
     pub const SH_FALLBACK: SchedFlags = SchedFlags::FLAG_1;
     /// `sh-port`: the sh scheduler hashes the source port as well (`flag-2`).
@@ -38,34 +43,14 @@ impl SchedFlags {
     /// `mh-port`: the mh scheduler hashes the source port as well (`flag-2`).
     pub const MH_PORT: SchedFlags = SchedFlags::FLAG_2;
 
-    /// Flags from bits 0..=2 (`flag-1` = 1, `flag-2` = 2, `flag-3` = 4); other bits are dropped.
-    pub const fn from_bits_truncate(bits: u8) -> Self {
-        SchedFlags(bits & 0x7)
-    }
-
-    /// The bits, `flag-1` = 1, `flag-2` = 2, `flag-3` = 4.
-    pub const fn bits(self) -> u8 {
-        self.0
-    }
-
     /// The bits where the kernel keeps them in a service's flags (`IP_VS_SVC_F_SCHED1` = 0x8).
     pub const fn kernel_bits(self) -> u32 {
-        (self.0 as u32) << 3
+        (self.bits() as u32) << 3
     }
 
     /// The scheduler flags out of a kernel service flags word.
     pub const fn from_kernel_bits(flags: u32) -> Self {
-        SchedFlags(((flags >> 3) & 0x7) as u8)
-    }
-
-    /// Whether every flag of `other` is set.
-    pub const fn contains(self, other: SchedFlags) -> bool {
-        self.0 & other.0 == other.0
-    }
-
-    /// No flag is set.
-    pub const fn is_empty(self) -> bool {
-        self.0 == 0
+        SchedFlags::from_bits_truncate((flags >> 3) as u8)
     }
 
     /// The flags as ipvsadm names them for `scheduler`, comma separated (`sh-fallback,sh-port`).
@@ -78,19 +63,6 @@ impl SchedFlags {
             flags: self,
             scheduler,
         }
-    }
-}
-
-impl core::ops::BitOr for SchedFlags {
-    type Output = SchedFlags;
-    fn bitor(self, rhs: SchedFlags) -> SchedFlags {
-        SchedFlags(self.0 | rhs.0)
-    }
-}
-
-impl core::ops::BitOrAssign for SchedFlags {
-    fn bitor_assign(&mut self, rhs: SchedFlags) {
-        self.0 |= rhs.0;
     }
 }
 
@@ -110,7 +82,7 @@ impl fmt::Display for SchedFlagsDisplay<'_> {
         };
         let mut first = true;
         for (i, name) in names.iter().enumerate() {
-            if self.flags.0 & (1 << i) != 0 {
+            if self.flags.bits() & (1 << i) != 0 {
                 if !first {
                     f.write_str(",")?;
                 }
