@@ -183,11 +183,17 @@ pub const fn update_addr16(check: u16, old: &[u8; 16], new: &[u8; 16]) -> u16 {
     finish(diff16(old, new, start(check)))
 }
 
-/// CRC32c (Castagnoli, reflected, as SCTP uses it: RFC 9260 appendix A), slice-by-16 from
-/// the `crc` crate (`CRC_32_ISCSI`; 16 KiB of tables in read-only memory, about 7× faster
-/// than one table, see docs/dependencies.md).
-const CRC32C: crc::Crc<u32, crc::Table<16>> =
-    crc::Crc::<u32, crc::Table<16>>::new(&crc::CRC_32_ISCSI);
+/// The `crc` crate's table layout for CRC32c: slice-by-16 with the `crc-slice16` feature
+/// (16 KiB of tables in read-only memory, about 7× faster, see docs/dependencies.md), else one
+/// 256-entry table (1 KiB, for flash-constrained builds).
+#[cfg(feature = "crc-slice16")]
+type CrcTable = crc::Table<16>;
+#[cfg(not(feature = "crc-slice16"))]
+type CrcTable = crc::Table<1>;
+
+/// CRC32c (Castagnoli, reflected, as SCTP uses it: RFC 9260 appendix A), from the `crc`
+/// crate (`CRC_32_ISCSI`).
+const CRC32C: crc::Crc<u32, CrcTable> = crc::Crc::<u32, CrcTable>::new(&crc::CRC_32_ISCSI);
 
 /// CRC32c of `data`.
 ///
