@@ -107,6 +107,30 @@ pub fn pseudo_header(src: &core::net::IpAddr, dst: &core::net::IpAddr, proto: u8
     }
 }
 
+/// The checksum of `data` (its checksum field zeroed) with the pseudo-header of `src` → `dst`,
+/// protocol `proto` and length `data.len()`, ready to store.
+#[inline]
+pub fn with_pseudo(
+    src: &core::net::IpAddr,
+    dst: &core::net::IpAddr,
+    proto: u8,
+    data: &[u8],
+) -> u16 {
+    finish(add(pseudo_header(src, dst, proto, data.len() as u32), data))
+}
+
+/// Whether the checksum stored in `data` verifies with the pseudo-header of `src` → `dst`,
+/// protocol `proto` and length `data.len()`.
+#[inline]
+pub fn verify_pseudo(
+    src: &core::net::IpAddr,
+    dst: &core::net::IpAddr,
+    proto: u8,
+    data: &[u8],
+) -> bool {
+    fold(add(pseudo_header(src, dst, proto, data.len() as u32), data)) == 0xffff
+}
+
 /// The partial sum a stored checksum field stands for (`~csum_unfold(check)`), to start a chain.
 #[inline]
 pub const fn start(check: u16) -> u32 {

@@ -464,9 +464,8 @@ pub fn decapsulate(
         proto::IPIP | proto::IPV6 => (p.l4, p.protocol(), TunnelType::Ipip),
         proto::UDP if Some(p.flow.dst.port) == gue_port => {
             let u = udp::Packet::new_checked(&buf[p.l4..end])?;
-            if caps.udp.rx() && !u.verify_checksum(&p.flow.src.addr, &p.flow.dst.addr) {
-                return Err(Error::BadChecksum.into());
-            }
+            caps.udp
+                .check_rx(|| u.verify_checksum(&p.flow.src.addr, &p.flow.dst.addr))?;
             let g = p.payload;
             let h = buf
                 .get(g..g + GUE_HEADER_LEN)

@@ -72,39 +72,27 @@ impl From<EtherType> for u16 {
     }
 }
 
-mod field {
-    use core::ops::Range;
-    pub(super) const DST: Range<usize> = 0..6;
-    pub(super) const SRC: Range<usize> = 6..12;
-    pub(super) const ETHERTYPE: Range<usize> = 12..14;
-    pub(super) const PAYLOAD: usize = 14;
+/// Length of an untagged Ethernet header.
+pub const HEADER_LEN: usize = 14;
+
+field_impl! {
+    MacAddr: 6, MacAddr, |v: MacAddr| v.0;
+    EtherType: 2, |a| EtherType::from(u16::from_be_bytes(a)), |v| u16::from(v).to_be_bytes();
 }
 
-/// Length of an untagged Ethernet header.
-pub const HEADER_LEN: usize = field::PAYLOAD;
-
-/// A view of an Ethernet II frame.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Frame<T: AsRef<[u8]>> {
-    buffer: T,
+view! {
+    /// A view of an Ethernet II frame.
+    Frame {
+        /// Destination MAC.
+        dst_addr, set_dst_addr: MacAddr = 0;
+        /// Source MAC.
+        src_addr, set_src_addr: MacAddr = 6;
+        /// The EtherType field.
+        ethertype, set_ethertype: EtherType = 12;
+    }
 }
 
 impl<T: AsRef<[u8]>> Frame<T> {
-    /// Wraps a buffer without checking its length.
-    pub const fn new_unchecked(buffer: T) -> Frame<T> {
-        Frame { buffer }
-    }
-
-    /// Wraps a buffer and checks it holds a whole header.
-    ///
-    /// # Errors
-    /// [`super::Error::Truncated`] if the buffer is shorter than 14 bytes.
-    pub fn new_checked(buffer: T) -> Result<Frame<T>> {
-        let f = Self::new_unchecked(buffer);
-        f.check_len()?;
-        Ok(f)
-    }
-
     /// Checks that the header fits.
     ///
     /// # Errors
@@ -112,64 +100,21 @@ impl<T: AsRef<[u8]>> Frame<T> {
     pub fn check_len(&self) -> Result<()> {
         need(self.buffer.as_ref(), HEADER_LEN)
     }
-
-    /// The underlying buffer.
-    pub fn into_inner(self) -> T {
-        self.buffer
-    }
-
-    /// Destination MAC.
-    #[inline]
-    pub fn dst_addr(&self) -> MacAddr {
-        let mut a = [0; 6];
-        a.copy_from_slice(&self.buffer.as_ref()[field::DST]);
-        MacAddr(a)
-    }
-
-    /// Source MAC.
-    #[inline]
-    pub fn src_addr(&self) -> MacAddr {
-        let mut a = [0; 6];
-        a.copy_from_slice(&self.buffer.as_ref()[field::SRC]);
-        MacAddr(a)
-    }
-
-    /// The EtherType field.
-    #[inline]
-    pub fn ethertype(&self) -> EtherType {
-        let b = &self.buffer.as_ref()[field::ETHERTYPE];
-        EtherType::from(u16::from_be_bytes([b[0], b[1]]))
-    }
 }
 
 impl<'a, T: AsRef<[u8]> + ?Sized> Frame<&'a T> {
     /// The bytes after the 14-byte header.
     #[inline]
     pub fn payload(&self) -> &'a [u8] {
-        &self.buffer.as_ref()[field::PAYLOAD..]
+        &self.buffer.as_ref()[HEADER_LEN..]
     }
 }
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> Frame<T> {
-    /// Sets the destination MAC.
-    #[inline]
-    pub fn set_dst_addr(&mut self, v: MacAddr) {
-        self.buffer.as_mut()[field::DST].copy_from_slice(&v.0)
-    }
-    /// Sets the source MAC.
-    #[inline]
-    pub fn set_src_addr(&mut self, v: MacAddr) {
-        self.buffer.as_mut()[field::SRC].copy_from_slice(&v.0)
-    }
-    /// Sets the EtherType.
-    #[inline]
-    pub fn set_ethertype(&mut self, v: EtherType) {
-        self.buffer.as_mut()[field::ETHERTYPE].copy_from_slice(&u16::from(v).to_be_bytes())
-    }
     /// The bytes after the header, mutably.
     #[inline]
     pub fn payload_mut(&mut self) -> &mut [u8] {
-        &mut self.buffer.as_mut()[field::PAYLOAD..]
+        &mut self.buffer.as_mut()[HEADER_LEN..]
     }
 }
 

@@ -1,6 +1,6 @@
 //! ICMP for IPv4 (RFC 792, RFC 1191 for the next-hop MTU).
 
-use super::{need, ChecksumCaps, Error, Result};
+use super::{need, ChecksumCaps, Result};
 use crate::checksum;
 
 /// Echo reply.
@@ -43,58 +43,27 @@ pub const fn is_error(msg_type: u8) -> bool {
     )
 }
 
-/// A view of an ICMP message.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Packet<T: AsRef<[u8]>> {
-    buffer: T,
+view! {
+    /// A view of an ICMP message.
+    Packet {
+        /// Message type.
+        msg_type, set_msg_type: u8 = 0;
+        /// Code.
+        code, set_code: u8 = 1;
+        /// Checksum field.
+        checksum, set_checksum: u16 = 2;
+        /// The 4-byte rest of header (identifier and sequence, next-hop MTU, pointer, ...).
+        rest, set_rest: [u8; 4] = 4;
+    }
 }
 
 impl<T: AsRef<[u8]>> Packet<T> {
-    /// Wraps a buffer without checking it.
-    pub const fn new_unchecked(buffer: T) -> Packet<T> {
-        Packet { buffer }
-    }
-    /// Wraps a buffer and runs [`Packet::check_len`].
-    ///
-    /// # Errors
-    /// As [`Packet::check_len`].
-    pub fn new_checked(buffer: T) -> Result<Packet<T>> {
-        let p = Self::new_unchecked(buffer);
-        p.check_len()?;
-        Ok(p)
-    }
     /// Checks the 8-byte header fits.
     ///
     /// # Errors
-    /// [`Error::Truncated`].
+    /// [`super::Error::Truncated`].
     pub fn check_len(&self) -> Result<()> {
         need(self.buffer.as_ref(), HEADER_LEN)
-    }
-    /// The underlying buffer.
-    pub fn into_inner(self) -> T {
-        self.buffer
-    }
-    /// Message type.
-    #[inline]
-    pub fn msg_type(&self) -> u8 {
-        self.buffer.as_ref()[0]
-    }
-    /// Code.
-    #[inline]
-    pub fn code(&self) -> u8 {
-        self.buffer.as_ref()[1]
-    }
-    /// Checksum field.
-    #[inline]
-    pub fn checksum(&self) -> u16 {
-        let b = self.buffer.as_ref();
-        u16::from_be_bytes([b[2], b[3]])
-    }
-    /// The 4-byte rest of header (identifier and sequence, next-hop MTU, pointer, ...).
-    #[inline]
-    pub fn rest(&self) -> [u8; 4] {
-        let b = self.buffer.as_ref();
-        [b[4], b[5], b[6], b[7]]
     }
     /// The next-hop MTU of a "fragmentation needed" message (RFC 1191).
     #[inline]
@@ -117,26 +86,6 @@ impl<'a, T: AsRef<[u8]> + ?Sized> Packet<&'a T> {
 }
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
-    /// Sets the type.
-    #[inline]
-    pub fn set_msg_type(&mut self, v: u8) {
-        self.buffer.as_mut()[0] = v
-    }
-    /// Sets the code.
-    #[inline]
-    pub fn set_code(&mut self, v: u8) {
-        self.buffer.as_mut()[1] = v
-    }
-    /// Sets the checksum field.
-    #[inline]
-    pub fn set_checksum(&mut self, v: u16) {
-        self.buffer.as_mut()[2..4].copy_from_slice(&v.to_be_bytes())
-    }
-    /// Sets the rest of header.
-    #[inline]
-    pub fn set_rest(&mut self, v: [u8; 4]) {
-        self.buffer.as_mut()[4..8].copy_from_slice(&v)
-    }
     /// Recomputes the checksum over the whole buffer.
     pub fn fill_checksum(&mut self) {
         self.set_checksum(0);
@@ -165,12 +114,10 @@ impl Repr {
     /// Reads the header of a message (the buffer is the whole message).
     ///
     /// # Errors
-    /// [`Error::Truncated`], and [`Error::BadChecksum`] when `caps.icmp.rx()` and it fails.
+    /// [`super::Error::Truncated`], and [`super::Error::BadChecksum`] when `caps.icmp.rx()` and it fails.
     pub fn parse<T: AsRef<[u8]> + ?Sized>(p: &Packet<&T>, caps: &ChecksumCaps) -> Result<Repr> {
         p.check_len()?;
-        if caps.icmp.rx() && !p.verify_checksum() {
-            return Err(Error::BadChecksum);
-        }
+        caps.icmp.check_rx(|| p.verify_checksum())?;
         Ok(Repr {
             msg_type: p.msg_type(),
             code: p.code(),

@@ -1,8 +1,8 @@
 //! ICMPv6 (RFC 4443), and neighbour discovery (RFC 4861) through smoltcp in [`ndp`].
 
-use super::{need, ChecksumCaps, Error, Result};
+use super::{need, ChecksumCaps, Result};
 use crate::checksum;
-use core::net::Ipv6Addr;
+use core::net::{IpAddr, Ipv6Addr};
 
 /// Destination unreachable.
 pub const TYPE_DEST_UNREACH: u8 = 1;
@@ -32,58 +32,27 @@ pub const fn is_error(msg_type: u8) -> bool {
     msg_type < 128
 }
 
-/// A view of an ICMPv6 message.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Packet<T: AsRef<[u8]>> {
-    buffer: T,
+view! {
+    /// A view of an ICMPv6 message.
+    Packet {
+        /// Message type.
+        msg_type, set_msg_type: u8 = 0;
+        /// Code.
+        code, set_code: u8 = 1;
+        /// Checksum field.
+        checksum, set_checksum: u16 = 2;
+        /// The 4-byte field after the checksum (MTU of packet too big, pointer, ...).
+        rest, set_rest: [u8; 4] = 4;
+    }
 }
 
 impl<T: AsRef<[u8]>> Packet<T> {
-    /// Wraps a buffer without checking it.
-    pub const fn new_unchecked(buffer: T) -> Packet<T> {
-        Packet { buffer }
-    }
-    /// Wraps a buffer and runs [`Packet::check_len`].
-    ///
-    /// # Errors
-    /// As [`Packet::check_len`].
-    pub fn new_checked(buffer: T) -> Result<Packet<T>> {
-        let p = Self::new_unchecked(buffer);
-        p.check_len()?;
-        Ok(p)
-    }
     /// Checks the 8-byte header fits.
     ///
     /// # Errors
-    /// [`Error::Truncated`].
+    /// [`super::Error::Truncated`].
     pub fn check_len(&self) -> Result<()> {
         need(self.buffer.as_ref(), HEADER_LEN)
-    }
-    /// The underlying buffer.
-    pub fn into_inner(self) -> T {
-        self.buffer
-    }
-    /// Message type.
-    #[inline]
-    pub fn msg_type(&self) -> u8 {
-        self.buffer.as_ref()[0]
-    }
-    /// Code.
-    #[inline]
-    pub fn code(&self) -> u8 {
-        self.buffer.as_ref()[1]
-    }
-    /// Checksum field.
-    #[inline]
-    pub fn checksum(&self) -> u16 {
-        let b = self.buffer.as_ref();
-        u16::from_be_bytes([b[2], b[3]])
-    }
-    /// The 4-byte field after the checksum (MTU of packet too big, pointer, ...).
-    #[inline]
-    pub fn rest(&self) -> [u8; 4] {
-        let b = self.buffer.as_ref();
-        [b[4], b[5], b[6], b[7]]
     }
     /// The MTU of a packet-too-big message.
     #[inline]
@@ -92,14 +61,8 @@ impl<T: AsRef<[u8]>> Packet<T> {
     }
     /// Whether the checksum (with the pseudo-header) over the whole buffer verifies.
     pub fn verify_checksum(&self, src: &Ipv6Addr, dst: &Ipv6Addr) -> bool {
-        let b = self.buffer.as_ref();
-        let ph = checksum::pseudo_header_v6(
-            &src.octets(),
-            &dst.octets(),
-            super::proto::ICMPV6,
-            b.len() as u32,
-        );
-        checksum::fold(checksum::add(ph, b)) == 0xffff
+        let (src, dst) = (IpAddr::V6(*src), IpAddr::V6(*dst));
+        checksum::verify_pseudo(&src, &dst, super::proto::ICMPV6, self.buffer.as_ref())
     }
 }
 
@@ -112,37 +75,11 @@ impl<'a, T: AsRef<[u8]> + ?Sized> Packet<&'a T> {
 }
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
-    /// Sets the type.
-    #[inline]
-    pub fn set_msg_type(&mut self, v: u8) {
-        self.buffer.as_mut()[0] = v
-    }
-    /// Sets the code.
-    #[inline]
-    pub fn set_code(&mut self, v: u8) {
-        self.buffer.as_mut()[1] = v
-    }
-    /// Sets the checksum field.
-    #[inline]
-    pub fn set_checksum(&mut self, v: u16) {
-        self.buffer.as_mut()[2..4].copy_from_slice(&v.to_be_bytes())
-    }
-    /// Sets the 4-byte field after the checksum.
-    #[inline]
-    pub fn set_rest(&mut self, v: [u8; 4]) {
-        self.buffer.as_mut()[4..8].copy_from_slice(&v)
-    }
     /// Recomputes the checksum over the whole buffer.
     pub fn fill_checksum(&mut self, src: &Ipv6Addr, dst: &Ipv6Addr) {
         self.set_checksum(0);
-        let b = self.buffer.as_ref();
-        let ph = checksum::pseudo_header_v6(
-            &src.octets(),
-            &dst.octets(),
-            super::proto::ICMPV6,
-            b.len() as u32,
-        );
-        let c = checksum::finish(checksum::add(ph, b));
+        let (src, dst) = (IpAddr::V6(*src), IpAddr::V6(*dst));
+        let c = checksum::with_pseudo(&src, &dst, super::proto::ICMPV6, self.buffer.as_ref());
         self.set_checksum(c)
     }
     /// The data after the header, mutably.
@@ -167,7 +104,7 @@ impl Repr {
     /// Reads the header of a message (the buffer is the whole message).
     ///
     /// # Errors
-    /// [`Error::Truncated`], and [`Error::BadChecksum`] when `caps.icmp.rx()` and it fails.
+    /// [`super::Error::Truncated`], and [`super::Error::BadChecksum`] when `caps.icmp.rx()` and it fails.
     pub fn parse<T: AsRef<[u8]> + ?Sized>(
         p: &Packet<&T>,
         src: &Ipv6Addr,
@@ -175,9 +112,7 @@ impl Repr {
         caps: &ChecksumCaps,
     ) -> Result<Repr> {
         p.check_len()?;
-        if caps.icmp.rx() && !p.verify_checksum(src, dst) {
-            return Err(Error::BadChecksum);
-        }
+        caps.icmp.check_rx(|| p.verify_checksum(src, dst))?;
         Ok(Repr {
             msg_type: p.msg_type(),
             code: p.code(),
@@ -243,7 +178,7 @@ mod test {
         assert_eq!(Repr::parse(&p, &src, &dst, &ChecksumCaps::default()), Ok(r));
         assert_eq!(
             Repr::parse(&p, &dst, &dst, &ChecksumCaps::default()),
-            Err(Error::BadChecksum)
+            Err(crate::wire::Error::BadChecksum)
         );
         assert!(is_error(TYPE_PACKET_TOO_BIG) && !is_error(TYPE_NEIGHBOR_SOLICIT));
     }

@@ -1,22 +1,11 @@
 //! IPv4 headers (RFC 791), options included in the view (IHL > 5).
 
-use super::{need, ChecksumCaps, Error, Result};
+use super::{fits, need, ChecksumCaps, Error, Result};
 use crate::checksum;
 use core::net::Ipv4Addr;
 
-mod field {
-    use core::ops::Range;
-    pub(super) const VER_IHL: usize = 0;
-    pub(super) const TOS: usize = 1;
-    pub(super) const LENGTH: Range<usize> = 2..4;
-    pub(super) const IDENT: Range<usize> = 4..6;
-    pub(super) const FLG_OFF: Range<usize> = 6..8;
-    pub(super) const TTL: usize = 8;
-    pub(super) const PROTOCOL: usize = 9;
-    pub(super) const CHECKSUM: Range<usize> = 10..12;
-    pub(super) const SRC_ADDR: Range<usize> = 12..16;
-    pub(super) const DST_ADDR: Range<usize> = 16..20;
-}
+/// Offset of the byte holding the version and IHL.
+const VER_IHL: usize = 0;
 
 /// Length of an IPv4 header without options.
 pub const HEADER_LEN: usize = 20;
@@ -27,28 +16,31 @@ pub const FLAG_MF: u16 = 0x2000;
 /// The fragment offset mask (in 8-byte units) within the flags/fragment-offset field.
 pub const OFFSET_MASK: u16 = 0x1fff;
 
-/// A view of an IPv4 packet.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Packet<T: AsRef<[u8]>> {
-    buffer: T,
+view! {
+    /// A view of an IPv4 packet.
+    Packet {
+        /// The TOS byte (DSCP and ECN).
+        tos, set_tos: u8 = 1;
+        /// Total length.
+        total_len, set_total_len: u16 = 2;
+        /// Identification.
+        ident, set_ident: u16 = 4;
+        /// The raw flags and fragment offset field.
+        flags_frag, set_flags_frag: u16 = 6;
+        /// TTL.
+        ttl, set_ttl: u8 = 8;
+        /// Protocol number.
+        protocol, set_protocol: u8 = 9;
+        /// Header checksum field.
+        checksum, set_checksum: u16 = 10;
+        /// Source address.
+        src_addr, set_src_addr: Ipv4Addr = 12;
+        /// Destination address.
+        dst_addr, set_dst_addr: Ipv4Addr = 16;
+    }
 }
 
 impl<T: AsRef<[u8]>> Packet<T> {
-    /// Wraps a buffer without checking it.
-    pub const fn new_unchecked(buffer: T) -> Packet<T> {
-        Packet { buffer }
-    }
-
-    /// Wraps a buffer and runs [`Packet::check_len`].
-    ///
-    /// # Errors
-    /// As [`Packet::check_len`].
-    pub fn new_checked(buffer: T) -> Result<Packet<T>> {
-        let p = Self::new_unchecked(buffer);
-        p.check_len()?;
-        Ok(p)
-    }
-
     /// Checks that the header (with options) and the total length fit in the buffer.
     ///
     /// # Errors
@@ -58,7 +50,7 @@ impl<T: AsRef<[u8]>> Packet<T> {
     pub fn check_len(&self) -> Result<()> {
         let b = self.buffer.as_ref();
         need(b, HEADER_LEN)?;
-        let ihl = b[field::VER_IHL] & 0x0f;
+        let ihl = b[VER_IHL] & 0x0f;
         if ihl < 5 {
             return Err(Error::BadIhl(ihl));
         }
@@ -68,55 +60,18 @@ impl<T: AsRef<[u8]>> Packet<T> {
         if total < hl {
             return Err(Error::BadLength);
         }
-        if total > b.len() {
-            return Err(Error::LengthBeyondBuffer {
-                claimed: total,
-                available: b.len(),
-            });
-        }
-        Ok(())
-    }
-
-    /// The underlying buffer.
-    pub fn into_inner(self) -> T {
-        self.buffer
-    }
-
-    #[inline]
-    fn u16_at(&self, r: core::ops::Range<usize>) -> u16 {
-        let b = &self.buffer.as_ref()[r];
-        u16::from_be_bytes([b[0], b[1]])
+        fits(total, b)
     }
 
     /// Version nibble.
     #[inline]
     pub fn version(&self) -> u8 {
-        self.buffer.as_ref()[field::VER_IHL] >> 4
+        self.buffer.as_ref()[VER_IHL] >> 4
     }
     /// Header length in bytes (IHL × 4).
     #[inline]
     pub fn header_len(&self) -> usize {
-        usize::from(self.buffer.as_ref()[field::VER_IHL] & 0x0f) * 4
-    }
-    /// The TOS byte (DSCP and ECN).
-    #[inline]
-    pub fn tos(&self) -> u8 {
-        self.buffer.as_ref()[field::TOS]
-    }
-    /// Total length.
-    #[inline]
-    pub fn total_len(&self) -> u16 {
-        self.u16_at(field::LENGTH)
-    }
-    /// Identification.
-    #[inline]
-    pub fn ident(&self) -> u16 {
-        self.u16_at(field::IDENT)
-    }
-    /// The raw flags and fragment offset field.
-    #[inline]
-    pub fn flags_frag(&self) -> u16 {
-        self.u16_at(field::FLG_OFF)
+        usize::from(self.buffer.as_ref()[VER_IHL] & 0x0f) * 4
     }
     /// DF.
     #[inline]
@@ -132,33 +87,6 @@ impl<T: AsRef<[u8]>> Packet<T> {
     #[inline]
     pub fn frag_offset(&self) -> u16 {
         (self.flags_frag() & OFFSET_MASK) << 3
-    }
-    /// TTL.
-    #[inline]
-    pub fn ttl(&self) -> u8 {
-        self.buffer.as_ref()[field::TTL]
-    }
-    /// Protocol number.
-    #[inline]
-    pub fn protocol(&self) -> u8 {
-        self.buffer.as_ref()[field::PROTOCOL]
-    }
-    /// Header checksum field.
-    #[inline]
-    pub fn checksum(&self) -> u16 {
-        self.u16_at(field::CHECKSUM)
-    }
-    /// Source address.
-    #[inline]
-    pub fn src_addr(&self) -> Ipv4Addr {
-        let b = &self.buffer.as_ref()[field::SRC_ADDR];
-        Ipv4Addr::new(b[0], b[1], b[2], b[3])
-    }
-    /// Destination address.
-    #[inline]
-    pub fn dst_addr(&self) -> Ipv4Addr {
-        let b = &self.buffer.as_ref()[field::DST_ADDR];
-        Ipv4Addr::new(b[0], b[1], b[2], b[3])
     }
     /// Whether the header checksum verifies.
     pub fn verify_checksum(&self) -> bool {
@@ -180,59 +108,10 @@ impl<'a, T: AsRef<[u8]> + ?Sized> Packet<&'a T> {
 }
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
-    #[inline]
-    fn set_u16_at(&mut self, r: core::ops::Range<usize>, v: u16) {
-        self.buffer.as_mut()[r].copy_from_slice(&v.to_be_bytes())
-    }
     /// Sets version 4 and the header length in bytes (a multiple of 4).
     #[inline]
     pub fn set_version_and_header_len(&mut self, header_len: usize) {
-        self.buffer.as_mut()[field::VER_IHL] = 0x40 | ((header_len / 4) as u8 & 0x0f)
-    }
-    /// Sets the TOS byte.
-    #[inline]
-    pub fn set_tos(&mut self, v: u8) {
-        self.buffer.as_mut()[field::TOS] = v
-    }
-    /// Sets the total length.
-    #[inline]
-    pub fn set_total_len(&mut self, v: u16) {
-        self.set_u16_at(field::LENGTH, v)
-    }
-    /// Sets the identification.
-    #[inline]
-    pub fn set_ident(&mut self, v: u16) {
-        self.set_u16_at(field::IDENT, v)
-    }
-    /// Sets the raw flags and fragment offset field.
-    #[inline]
-    pub fn set_flags_frag(&mut self, v: u16) {
-        self.set_u16_at(field::FLG_OFF, v)
-    }
-    /// Sets the TTL.
-    #[inline]
-    pub fn set_ttl(&mut self, v: u8) {
-        self.buffer.as_mut()[field::TTL] = v
-    }
-    /// Sets the protocol.
-    #[inline]
-    pub fn set_protocol(&mut self, v: u8) {
-        self.buffer.as_mut()[field::PROTOCOL] = v
-    }
-    /// Sets the checksum field.
-    #[inline]
-    pub fn set_checksum(&mut self, v: u16) {
-        self.set_u16_at(field::CHECKSUM, v)
-    }
-    /// Sets the source address.
-    #[inline]
-    pub fn set_src_addr(&mut self, v: Ipv4Addr) {
-        self.buffer.as_mut()[field::SRC_ADDR].copy_from_slice(&v.octets())
-    }
-    /// Sets the destination address.
-    #[inline]
-    pub fn set_dst_addr(&mut self, v: Ipv4Addr) {
-        self.buffer.as_mut()[field::DST_ADDR].copy_from_slice(&v.octets())
+        self.buffer.as_mut()[VER_IHL] = 0x40 | ((header_len / 4) as u8 & 0x0f)
     }
     /// Recomputes the header checksum in full.
     pub fn fill_checksum(&mut self) {
@@ -286,9 +165,7 @@ impl Repr {
         if p.more_frags() || p.frag_offset() != 0 {
             return Err(Error::NonFirstFragment);
         }
-        if caps.ipv4.rx() && !p.verify_checksum() {
-            return Err(Error::BadChecksum);
-        }
+        caps.ipv4.check_rx(|| p.verify_checksum())?;
         Ok(Repr {
             src_addr: p.src_addr(),
             dst_addr: p.dst_addr(),

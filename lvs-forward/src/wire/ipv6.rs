@@ -1,45 +1,33 @@
 //! IPv6 headers (RFC 8200) and the walk over extension headers to the transport header.
 
-use super::{byte, need, proto, Error, Result};
+use super::{byte, fits, need, proto, Error, Field, Result};
 use core::net::Ipv6Addr;
 
-mod field {
-    use core::ops::Range;
-    pub(super) const VER_TC_FLOW: Range<usize> = 0..4;
-    pub(super) const LENGTH: Range<usize> = 4..6;
-    pub(super) const NXT_HDR: usize = 6;
-    pub(super) const HOP_LIMIT: usize = 7;
-    pub(super) const SRC_ADDR: Range<usize> = 8..24;
-    pub(super) const DST_ADDR: Range<usize> = 24..40;
-}
+/// Offset of the word holding the version, traffic class and flow label.
+const VER_TC_FLOW: usize = 0;
 
 /// Length of the fixed IPv6 header.
 pub const HEADER_LEN: usize = 40;
 /// The most extension headers [`walk_extensions`] follows before giving up.
 pub const MAX_EXT_HEADERS: usize = 8;
 
-/// A view of an IPv6 packet.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Packet<T: AsRef<[u8]>> {
-    buffer: T,
+view! {
+    /// A view of an IPv6 packet.
+    Packet {
+        /// Payload length.
+        payload_len, set_payload_len: u16 = 4;
+        /// Next header of the fixed header.
+        next_header, set_next_header: u8 = 6;
+        /// Hop limit.
+        hop_limit, set_hop_limit: u8 = 7;
+        /// Source address.
+        src_addr, set_src_addr: Ipv6Addr = 8;
+        /// Destination address.
+        dst_addr, set_dst_addr: Ipv6Addr = 24;
+    }
 }
 
 impl<T: AsRef<[u8]>> Packet<T> {
-    /// Wraps a buffer without checking it.
-    pub const fn new_unchecked(buffer: T) -> Packet<T> {
-        Packet { buffer }
-    }
-
-    /// Wraps a buffer and runs [`Packet::check_len`].
-    ///
-    /// # Errors
-    /// As [`Packet::check_len`].
-    pub fn new_checked(buffer: T) -> Result<Packet<T>> {
-        let p = Self::new_unchecked(buffer);
-        p.check_len()?;
-        Ok(p)
-    }
-
     /// Checks that the fixed header and the payload length fit in the buffer.
     ///
     /// # Errors
@@ -49,19 +37,7 @@ impl<T: AsRef<[u8]>> Packet<T> {
     pub fn check_len(&self) -> Result<()> {
         let b = self.buffer.as_ref();
         need(b, HEADER_LEN)?;
-        let total = HEADER_LEN + usize::from(self.payload_len());
-        if total > b.len() {
-            return Err(Error::LengthBeyondBuffer {
-                claimed: total,
-                available: b.len(),
-            });
-        }
-        Ok(())
-    }
-
-    /// The underlying buffer.
-    pub fn into_inner(self) -> T {
-        self.buffer
+        fits(HEADER_LEN + usize::from(self.payload_len()), b)
     }
 
     /// Version nibble.
@@ -78,38 +54,8 @@ impl<T: AsRef<[u8]>> Packet<T> {
     /// Flow label (20 bits).
     #[inline]
     pub fn flow_label(&self) -> u32 {
-        let b = &self.buffer.as_ref()[field::VER_TC_FLOW];
-        u32::from_be_bytes([b[0], b[1], b[2], b[3]]) & 0x000f_ffff
-    }
-    /// Payload length.
-    #[inline]
-    pub fn payload_len(&self) -> u16 {
-        let b = &self.buffer.as_ref()[field::LENGTH];
-        u16::from_be_bytes([b[0], b[1]])
-    }
-    /// Next header of the fixed header.
-    #[inline]
-    pub fn next_header(&self) -> u8 {
-        self.buffer.as_ref()[field::NXT_HDR]
-    }
-    /// Hop limit.
-    #[inline]
-    pub fn hop_limit(&self) -> u8 {
-        self.buffer.as_ref()[field::HOP_LIMIT]
-    }
-    /// Source address.
-    #[inline]
-    pub fn src_addr(&self) -> Ipv6Addr {
-        let mut a = [0u8; 16];
-        a.copy_from_slice(&self.buffer.as_ref()[field::SRC_ADDR]);
-        Ipv6Addr::from(a)
-    }
-    /// Destination address.
-    #[inline]
-    pub fn dst_addr(&self) -> Ipv6Addr {
-        let mut a = [0u8; 16];
-        a.copy_from_slice(&self.buffer.as_ref()[field::DST_ADDR]);
-        Ipv6Addr::from(a)
+        let at = VER_TC_FLOW..VER_TC_FLOW + 4;
+        <u32 as Field>::read(&self.buffer.as_ref()[at]) & 0x000f_ffff
     }
 }
 
@@ -126,32 +72,8 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
     #[inline]
     pub fn set_version_tc_flow(&mut self, traffic_class: u8, flow_label: u32) {
         let v = (6u32 << 28) | (u32::from(traffic_class) << 20) | (flow_label & 0x000f_ffff);
-        self.buffer.as_mut()[field::VER_TC_FLOW].copy_from_slice(&v.to_be_bytes())
-    }
-    /// Sets the payload length.
-    #[inline]
-    pub fn set_payload_len(&mut self, v: u16) {
-        self.buffer.as_mut()[field::LENGTH].copy_from_slice(&v.to_be_bytes())
-    }
-    /// Sets the next header.
-    #[inline]
-    pub fn set_next_header(&mut self, v: u8) {
-        self.buffer.as_mut()[field::NXT_HDR] = v
-    }
-    /// Sets the hop limit.
-    #[inline]
-    pub fn set_hop_limit(&mut self, v: u8) {
-        self.buffer.as_mut()[field::HOP_LIMIT] = v
-    }
-    /// Sets the source address.
-    #[inline]
-    pub fn set_src_addr(&mut self, v: Ipv6Addr) {
-        self.buffer.as_mut()[field::SRC_ADDR].copy_from_slice(&v.octets())
-    }
-    /// Sets the destination address.
-    #[inline]
-    pub fn set_dst_addr(&mut self, v: Ipv6Addr) {
-        self.buffer.as_mut()[field::DST_ADDR].copy_from_slice(&v.octets())
+        let at = VER_TC_FLOW..VER_TC_FLOW + 4;
+        v.write(&mut self.buffer.as_mut()[at])
     }
 }
 

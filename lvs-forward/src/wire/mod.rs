@@ -18,6 +18,104 @@
 //! ARP and NDP are parsed and built with smoltcp's wire types (see [`arp`] and [`icmpv6::ndp`]).
 
 use core::fmt;
+use core::net::{Ipv4Addr, Ipv6Addr};
+
+/// Declares a header view `$name<T: AsRef<[u8]>>` over a byte buffer with what every view shares:
+/// `new_unchecked`, `new_checked` (which runs the view's own `check_len`) and `into_inner`, and
+/// a getter and a setter per fixed-offset field listed as `get, set: Type = offset;` (a
+/// [`Field`] of `Type` at byte `offset`).
+macro_rules! view {
+    ($(#[$attr:meta])* $name:ident {
+        $($(#[$doc:meta])* $get:ident, $set:ident: $ty:ty = $off:expr;)*
+    }) => {
+        $(#[$attr])*
+        #[derive(Debug, Clone, PartialEq, Eq)]
+        pub struct $name<T: AsRef<[u8]>> {
+            buffer: T,
+        }
+
+        impl<T: AsRef<[u8]>> $name<T> {
+            /// Wraps a buffer without checking it.
+            pub const fn new_unchecked(buffer: T) -> $name<T> {
+                $name { buffer }
+            }
+
+            #[doc = concat!("Wraps a buffer and runs [`", stringify!($name), "::check_len`].")]
+            ///
+            /// # Errors
+            #[doc = concat!("As [`", stringify!($name), "::check_len`].")]
+            pub fn new_checked(buffer: T) -> $crate::wire::Result<$name<T>> {
+                let p = Self::new_unchecked(buffer);
+                p.check_len()?;
+                Ok(p)
+            }
+
+            /// The underlying buffer.
+            pub fn into_inner(self) -> T {
+                self.buffer
+            }
+
+            $(
+                $(#[$doc])*
+                #[inline]
+                pub fn $get(&self) -> $ty {
+                    let at = $off..$off + <$ty as $crate::wire::Field>::LEN;
+                    $crate::wire::Field::read(&self.buffer.as_ref()[at])
+                }
+            )*
+        }
+
+        impl<T: AsRef<[u8]> + AsMut<[u8]>> $name<T> {
+            $(
+                #[doc = concat!("Sets the field [`", stringify!($name), "::", stringify!($get), "`] reads.")]
+                #[inline]
+                pub fn $set(&mut self, v: $ty) {
+                    let at = $off..$off + <$ty as $crate::wire::Field>::LEN;
+                    $crate::wire::Field::write(v, &mut self.buffer.as_mut()[at])
+                }
+            )*
+        }
+    };
+}
+
+/// A value stored at a fixed offset of a header, big-endian where it has a byte order.
+pub(crate) trait Field: Sized {
+    /// How many bytes it takes.
+    const LEN: usize;
+    /// Reads it from exactly [`Field::LEN`] bytes.
+    fn read(b: &[u8]) -> Self;
+    /// Writes it to exactly [`Field::LEN`] bytes.
+    fn write(self, b: &mut [u8]);
+}
+
+/// Implements [`Field`] for types of a fixed size: `Type: bytes, from_array, to_array;`.
+macro_rules! field_impl {
+    ($($t:ty: $n:expr, $from:expr, $to:expr;)*) => {$(
+        impl $crate::wire::Field for $t {
+            const LEN: usize = $n;
+            #[inline]
+            fn read(b: &[u8]) -> Self {
+                let mut a = [0u8; $n];
+                a.copy_from_slice(b);
+                ($from)(a)
+            }
+            #[inline]
+            fn write(self, b: &mut [u8]) {
+                b.copy_from_slice(&($to)(self))
+            }
+        }
+    )*};
+}
+
+field_impl! {
+    u8: 1, u8::from_be_bytes, u8::to_be_bytes;
+    u16: 2, u16::from_be_bytes, u16::to_be_bytes;
+    u32: 4, u32::from_be_bytes, u32::to_be_bytes;
+    [u8; 4]: 4, |a| a, |v| v;
+    Ipv4Addr: 4, Ipv4Addr::from, |v: Ipv4Addr| v.octets();
+    Ipv6Addr: 16, Ipv6Addr::from, |v: Ipv6Addr| v.octets();
+    lvs_core::TcpFlags: 1, |a: [u8; 1]| lvs_core::TcpFlags(a[0]), |v: lvs_core::TcpFlags| [v.0];
+}
 
 pub mod arp;
 pub mod ethernet;
@@ -155,6 +253,15 @@ impl Checksum {
     pub const fn rx(self) -> bool {
         !cfg!(fuzzing) && matches!(self, Checksum::Both | Checksum::Rx)
     }
+    /// [`Error::BadChecksum`] when receive-side verification is done in software
+    /// ([`Checksum::rx`]) and `verifies` (run only then) says the checksum fails.
+    #[inline]
+    pub(crate) fn check_rx(self, verifies: impl FnOnce() -> bool) -> Result<()> {
+        if self.rx() && !verifies() {
+            return Err(Error::BadChecksum);
+        }
+        Ok(())
+    }
     /// Transmit-side computation (or incremental update) is done in software.
     pub const fn tx(self) -> bool {
         matches!(self, Checksum::Both | Checksum::Tx)
@@ -223,6 +330,19 @@ pub(crate) fn byte(b: &[u8], off: usize) -> Result<u8> {
 pub(crate) fn need(b: &[u8], len: usize) -> Result<()> {
     if b.len() < len {
         Err(Error::Truncated { offset: b.len() })
+    } else {
+        Ok(())
+    }
+}
+
+/// Checks that a length field's `claimed` bytes (from the start of the header) fit in `b`.
+#[inline]
+pub(crate) fn fits(claimed: usize, b: &[u8]) -> Result<()> {
+    if claimed > b.len() {
+        Err(Error::LengthBeyondBuffer {
+            claimed,
+            available: b.len(),
+        })
     } else {
         Ok(())
     }

@@ -5,46 +5,37 @@ use crate::checksum;
 use core::net::IpAddr;
 use lvs_core::TcpFlags;
 
-mod field {
-    use core::ops::Range;
-    pub(super) const SRC_PORT: Range<usize> = 0..2;
-    pub(super) const DST_PORT: Range<usize> = 2..4;
-    pub(super) const SEQ_NUM: Range<usize> = 4..8;
-    pub(super) const ACK_NUM: Range<usize> = 8..12;
-    pub(super) const DATA_OFF: usize = 12;
-    pub(super) const FLAGS: usize = 13;
-    pub(super) const WINDOW: Range<usize> = 14..16;
-    pub(super) const CHECKSUM: Range<usize> = 16..18;
-    pub(super) const URGENT: Range<usize> = 18..20;
-}
+/// Offset of the byte holding the data offset.
+const DATA_OFF: usize = 12;
 
 /// Length of a TCP header without options.
 pub const HEADER_LEN: usize = 20;
 /// Offset of the checksum field within the header.
-pub const CHECKSUM_OFFSET: usize = field::CHECKSUM.start;
+pub const CHECKSUM_OFFSET: usize = 16;
 
-/// A view of a TCP segment.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Packet<T: AsRef<[u8]>> {
-    buffer: T,
+view! {
+    /// A view of a TCP segment.
+    Packet {
+        /// Source port.
+        src_port, set_src_port: u16 = 0;
+        /// Destination port.
+        dst_port, set_dst_port: u16 = 2;
+        /// Sequence number.
+        seq_number, set_seq_number: u32 = 4;
+        /// Acknowledgement number.
+        ack_number, set_ack_number: u32 = 8;
+        /// The flags byte (CWR ECE URG ACK PSH RST SYN FIN).
+        flags, set_flags: TcpFlags = 13;
+        /// Window.
+        window, set_window: u16 = 14;
+        /// Checksum field.
+        checksum, set_checksum: u16 = CHECKSUM_OFFSET;
+        /// Urgent pointer.
+        urgent, set_urgent: u16 = 18;
+    }
 }
 
 impl<T: AsRef<[u8]>> Packet<T> {
-    /// Wraps a buffer without checking it.
-    pub const fn new_unchecked(buffer: T) -> Packet<T> {
-        Packet { buffer }
-    }
-
-    /// Wraps a buffer and runs [`Packet::check_len`].
-    ///
-    /// # Errors
-    /// As [`Packet::check_len`].
-    pub fn new_checked(buffer: T) -> Result<Packet<T>> {
-        let p = Self::new_unchecked(buffer);
-        p.check_len()?;
-        Ok(p)
-    }
-
     /// Checks that the header, options included, fits.
     ///
     /// # Errors
@@ -58,72 +49,14 @@ impl<T: AsRef<[u8]>> Packet<T> {
         need(b, self.header_len())
     }
 
-    /// The underlying buffer.
-    pub fn into_inner(self) -> T {
-        self.buffer
-    }
-
-    #[inline]
-    fn u16_at(&self, r: core::ops::Range<usize>) -> u16 {
-        let b = &self.buffer.as_ref()[r];
-        u16::from_be_bytes([b[0], b[1]])
-    }
-    #[inline]
-    fn u32_at(&self, r: core::ops::Range<usize>) -> u32 {
-        let b = &self.buffer.as_ref()[r];
-        u32::from_be_bytes([b[0], b[1], b[2], b[3]])
-    }
-
-    /// Source port.
-    #[inline]
-    pub fn src_port(&self) -> u16 {
-        self.u16_at(field::SRC_PORT)
-    }
-    /// Destination port.
-    #[inline]
-    pub fn dst_port(&self) -> u16 {
-        self.u16_at(field::DST_PORT)
-    }
-    /// Sequence number.
-    #[inline]
-    pub fn seq_number(&self) -> u32 {
-        self.u32_at(field::SEQ_NUM)
-    }
-    /// Acknowledgement number.
-    #[inline]
-    pub fn ack_number(&self) -> u32 {
-        self.u32_at(field::ACK_NUM)
-    }
     /// Header length in bytes (data offset × 4).
     #[inline]
     pub fn header_len(&self) -> usize {
-        usize::from(self.buffer.as_ref()[field::DATA_OFF] >> 4) * 4
-    }
-    /// The flags byte (CWR ECE URG ACK PSH RST SYN FIN).
-    #[inline]
-    pub fn flags(&self) -> TcpFlags {
-        TcpFlags(self.buffer.as_ref()[field::FLAGS])
-    }
-    /// Window.
-    #[inline]
-    pub fn window(&self) -> u16 {
-        self.u16_at(field::WINDOW)
-    }
-    /// Checksum field.
-    #[inline]
-    pub fn checksum(&self) -> u16 {
-        self.u16_at(field::CHECKSUM)
-    }
-    /// Urgent pointer.
-    #[inline]
-    pub fn urgent(&self) -> u16 {
-        self.u16_at(field::URGENT)
+        usize::from(self.buffer.as_ref()[DATA_OFF] >> 4) * 4
     }
     /// Whether the checksum over the whole buffer (header and payload) verifies.
     pub fn verify_checksum(&self, src: &IpAddr, dst: &IpAddr) -> bool {
-        let b = self.buffer.as_ref();
-        let ph = checksum::pseudo_header(src, dst, super::proto::TCP, b.len() as u32);
-        checksum::fold(checksum::add(ph, b)) == 0xffff
+        checksum::verify_pseudo(src, dst, super::proto::TCP, self.buffer.as_ref())
     }
 }
 
@@ -136,61 +69,15 @@ impl<'a, T: AsRef<[u8]> + ?Sized> Packet<&'a T> {
 }
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
-    #[inline]
-    fn set_u16_at(&mut self, r: core::ops::Range<usize>, v: u16) {
-        self.buffer.as_mut()[r].copy_from_slice(&v.to_be_bytes())
-    }
-    /// Sets the source port.
-    #[inline]
-    pub fn set_src_port(&mut self, v: u16) {
-        self.set_u16_at(field::SRC_PORT, v)
-    }
-    /// Sets the destination port.
-    #[inline]
-    pub fn set_dst_port(&mut self, v: u16) {
-        self.set_u16_at(field::DST_PORT, v)
-    }
-    /// Sets the sequence number.
-    #[inline]
-    pub fn set_seq_number(&mut self, v: u32) {
-        self.buffer.as_mut()[field::SEQ_NUM].copy_from_slice(&v.to_be_bytes())
-    }
-    /// Sets the acknowledgement number.
-    #[inline]
-    pub fn set_ack_number(&mut self, v: u32) {
-        self.buffer.as_mut()[field::ACK_NUM].copy_from_slice(&v.to_be_bytes())
-    }
     /// Sets the header length in bytes (a multiple of 4) and clears the reserved bits.
     #[inline]
     pub fn set_header_len(&mut self, v: usize) {
-        self.buffer.as_mut()[field::DATA_OFF] = ((v / 4) as u8) << 4
-    }
-    /// Sets the flags byte.
-    #[inline]
-    pub fn set_flags(&mut self, v: TcpFlags) {
-        self.buffer.as_mut()[field::FLAGS] = v.0
-    }
-    /// Sets the window.
-    #[inline]
-    pub fn set_window(&mut self, v: u16) {
-        self.set_u16_at(field::WINDOW, v)
-    }
-    /// Sets the checksum field.
-    #[inline]
-    pub fn set_checksum(&mut self, v: u16) {
-        self.set_u16_at(field::CHECKSUM, v)
-    }
-    /// Sets the urgent pointer.
-    #[inline]
-    pub fn set_urgent(&mut self, v: u16) {
-        self.set_u16_at(field::URGENT, v)
+        self.buffer.as_mut()[DATA_OFF] = ((v / 4) as u8) << 4
     }
     /// Recomputes the checksum over the whole buffer in full.
     pub fn fill_checksum(&mut self, src: &IpAddr, dst: &IpAddr) {
         self.set_checksum(0);
-        let b = self.buffer.as_ref();
-        let ph = checksum::pseudo_header(src, dst, super::proto::TCP, b.len() as u32);
-        let c = checksum::finish(checksum::add(ph, b));
+        let c = checksum::with_pseudo(src, dst, super::proto::TCP, self.buffer.as_ref());
         self.set_checksum(c)
     }
 }
@@ -226,9 +113,7 @@ impl Repr {
         caps: &ChecksumCaps,
     ) -> Result<Repr> {
         p.check_len()?;
-        if caps.tcp.rx() && !p.verify_checksum(src, dst) {
-            return Err(Error::BadChecksum);
-        }
+        caps.tcp.check_rx(|| p.verify_checksum(src, dst))?;
         Ok(Repr {
             src_port: p.src_port(),
             dst_port: p.dst_port(),

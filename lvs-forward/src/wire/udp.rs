@@ -1,44 +1,29 @@
 //! UDP headers (RFC 768).
 
-use super::{need, ChecksumCaps, Error, Result};
+use super::{fits, need, ChecksumCaps, Error, Result};
 use crate::checksum;
 use core::net::IpAddr;
-
-mod field {
-    use core::ops::Range;
-    pub(super) const SRC_PORT: Range<usize> = 0..2;
-    pub(super) const DST_PORT: Range<usize> = 2..4;
-    pub(super) const LENGTH: Range<usize> = 4..6;
-    pub(super) const CHECKSUM: Range<usize> = 6..8;
-}
 
 /// Length of a UDP header.
 pub const HEADER_LEN: usize = 8;
 /// Offset of the checksum field within the header.
-pub const CHECKSUM_OFFSET: usize = field::CHECKSUM.start;
+pub const CHECKSUM_OFFSET: usize = 6;
 
-/// A view of a UDP datagram.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Packet<T: AsRef<[u8]>> {
-    buffer: T,
+view! {
+    /// A view of a UDP datagram.
+    Packet {
+        /// Source port.
+        src_port, set_src_port: u16 = 0;
+        /// Destination port.
+        dst_port, set_dst_port: u16 = 2;
+        /// Length field (header and payload).
+        length, set_len: u16 = 4;
+        /// Checksum field (0: none, IPv4 only).
+        checksum, set_checksum: u16 = CHECKSUM_OFFSET;
+    }
 }
 
 impl<T: AsRef<[u8]>> Packet<T> {
-    /// Wraps a buffer without checking it.
-    pub const fn new_unchecked(buffer: T) -> Packet<T> {
-        Packet { buffer }
-    }
-
-    /// Wraps a buffer and runs [`Packet::check_len`].
-    ///
-    /// # Errors
-    /// As [`Packet::check_len`].
-    pub fn new_checked(buffer: T) -> Result<Packet<T>> {
-        let p = Self::new_unchecked(buffer);
-        p.check_len()?;
-        Ok(p)
-    }
-
     /// Checks the header fits and the length field covers the header and fits the buffer.
     ///
     /// # Errors
@@ -50,45 +35,9 @@ impl<T: AsRef<[u8]>> Packet<T> {
         if len < HEADER_LEN {
             return Err(Error::BadLength);
         }
-        if len > b.len() {
-            return Err(Error::LengthBeyondBuffer {
-                claimed: len,
-                available: b.len(),
-            });
-        }
-        Ok(())
+        fits(len, b)
     }
 
-    /// The underlying buffer.
-    pub fn into_inner(self) -> T {
-        self.buffer
-    }
-
-    #[inline]
-    fn u16_at(&self, r: core::ops::Range<usize>) -> u16 {
-        let b = &self.buffer.as_ref()[r];
-        u16::from_be_bytes([b[0], b[1]])
-    }
-    /// Source port.
-    #[inline]
-    pub fn src_port(&self) -> u16 {
-        self.u16_at(field::SRC_PORT)
-    }
-    /// Destination port.
-    #[inline]
-    pub fn dst_port(&self) -> u16 {
-        self.u16_at(field::DST_PORT)
-    }
-    /// Length field (header and payload).
-    #[inline]
-    pub fn length(&self) -> u16 {
-        self.u16_at(field::LENGTH)
-    }
-    /// Checksum field (0: none, IPv4 only).
-    #[inline]
-    pub fn checksum(&self) -> u16 {
-        self.u16_at(field::CHECKSUM)
-    }
     /// Whether the checksum verifies over the length field's span; a zero checksum (none)
     /// verifies.
     pub fn verify_checksum(&self, src: &IpAddr, dst: &IpAddr) -> bool {
@@ -96,8 +45,7 @@ impl<T: AsRef<[u8]>> Packet<T> {
             return true;
         }
         let len = usize::from(self.length());
-        let ph = checksum::pseudo_header(src, dst, super::proto::UDP, len as u32);
-        checksum::fold(checksum::add(ph, &self.buffer.as_ref()[..len])) == 0xffff
+        checksum::verify_pseudo(src, dst, super::proto::UDP, &self.buffer.as_ref()[..len])
     }
 }
 
@@ -110,37 +58,12 @@ impl<'a, T: AsRef<[u8]> + ?Sized> Packet<&'a T> {
 }
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
-    #[inline]
-    fn set_u16_at(&mut self, r: core::ops::Range<usize>, v: u16) {
-        self.buffer.as_mut()[r].copy_from_slice(&v.to_be_bytes())
-    }
-    /// Sets the source port.
-    #[inline]
-    pub fn set_src_port(&mut self, v: u16) {
-        self.set_u16_at(field::SRC_PORT, v)
-    }
-    /// Sets the destination port.
-    #[inline]
-    pub fn set_dst_port(&mut self, v: u16) {
-        self.set_u16_at(field::DST_PORT, v)
-    }
-    /// Sets the length field.
-    #[inline]
-    pub fn set_len(&mut self, v: u16) {
-        self.set_u16_at(field::LENGTH, v)
-    }
-    /// Sets the checksum field.
-    #[inline]
-    pub fn set_checksum(&mut self, v: u16) {
-        self.set_u16_at(field::CHECKSUM, v)
-    }
     /// Computes the checksum in full over the length field's span; a result of 0 is sent as
     /// 0xffff (RFC 768).
     pub fn fill_checksum(&mut self, src: &IpAddr, dst: &IpAddr) {
         self.set_checksum(0);
         let len = usize::from(self.length());
-        let ph = checksum::pseudo_header(src, dst, super::proto::UDP, len as u32);
-        let c = checksum::finish(checksum::add(ph, &self.buffer.as_ref()[..len]));
+        let c = checksum::with_pseudo(src, dst, super::proto::UDP, &self.buffer.as_ref()[..len]);
         self.set_checksum(if c == 0 { 0xffff } else { c })
     }
 }
@@ -167,9 +90,7 @@ impl Repr {
         caps: &ChecksumCaps,
     ) -> Result<Repr> {
         p.check_len()?;
-        if caps.udp.rx() && !p.verify_checksum(src, dst) {
-            return Err(Error::BadChecksum);
-        }
+        caps.udp.check_rx(|| p.verify_checksum(src, dst))?;
         Ok(Repr {
             src_port: p.src_port(),
             dst_port: p.dst_port(),

@@ -13,17 +13,13 @@
 //! limit of 255. Its checksum covers the whole message plus the IP pseudo-header, for IPv4 too
 //! (that is new in version 3). All addresses of one message are of the message's IP family.
 
-use super::{need, Checksum, Error, Result};
+use super::{need, Checksum, Error, Field, Result};
 use crate::checksum;
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 mod field {
     pub(super) const VER_TYPE: usize = 0;
-    pub(super) const VRID: usize = 1;
-    pub(super) const PRIORITY: usize = 2;
-    pub(super) const COUNT: usize = 3;
-    pub(super) const MAX_ADVER_INT: core::ops::Range<usize> = 4..6;
-    pub(super) const CHECKSUM: core::ops::Range<usize> = 6..8;
+    pub(super) const MAX_ADVER_INT: usize = 4;
     pub(super) const ADDRS: usize = 8;
 }
 
@@ -48,28 +44,21 @@ pub const MAX_LEN: usize = HEADER_LEN + MAX_ADDRS * 16;
 /// The largest Max Advertise Interval (12 bits of centiseconds).
 pub const MAX_ADVER_INT: u16 = 0x0fff;
 
-/// A view of a VRRP message.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Packet<T: AsRef<[u8]>> {
-    buffer: T,
+view! {
+    /// A view of a VRRP message.
+    Packet {
+        /// The virtual router ID.
+        vrid, set_vrid: u8 = 1;
+        /// The sender's priority (0: it stops being master).
+        priority, set_priority: u8 = 2;
+        /// The number of addresses.
+        addr_count, set_addr_count: u8 = 3;
+        /// The checksum field.
+        checksum, set_checksum: u16 = 6;
+    }
 }
 
 impl<T: AsRef<[u8]>> Packet<T> {
-    /// Wraps a buffer without checking it.
-    pub const fn new_unchecked(buffer: T) -> Packet<T> {
-        Packet { buffer }
-    }
-
-    /// Wraps a buffer and runs [`Packet::check_len`].
-    ///
-    /// # Errors
-    /// As [`Packet::check_len`].
-    pub fn new_checked(buffer: T) -> Result<Packet<T>> {
-        let p = Self::new_unchecked(buffer);
-        p.check_len()?;
-        Ok(p)
-    }
-
     /// Checks that the fixed header fits. The address list's length depends on the IP family,
     /// which the message does not carry: [`Packet::addrs_len`] checks it.
     ///
@@ -77,11 +66,6 @@ impl<T: AsRef<[u8]>> Packet<T> {
     /// [`Error::Truncated`].
     pub fn check_len(&self) -> Result<()> {
         need(self.buffer.as_ref(), HEADER_LEN)
-    }
-
-    /// The underlying buffer.
-    pub fn into_inner(self) -> T {
-        self.buffer
     }
 
     /// The version nibble.
@@ -94,32 +78,11 @@ impl<T: AsRef<[u8]>> Packet<T> {
     pub fn msg_type(&self) -> u8 {
         self.buffer.as_ref()[field::VER_TYPE] & 0x0f
     }
-    /// The virtual router ID.
-    #[inline]
-    pub fn vrid(&self) -> u8 {
-        self.buffer.as_ref()[field::VRID]
-    }
-    /// The sender's priority (0: it stops being master).
-    #[inline]
-    pub fn priority(&self) -> u8 {
-        self.buffer.as_ref()[field::PRIORITY]
-    }
-    /// The number of addresses.
-    #[inline]
-    pub fn addr_count(&self) -> u8 {
-        self.buffer.as_ref()[field::COUNT]
-    }
     /// The Max Advertise Interval in centiseconds (12 bits; the reserved bits are ignored).
     #[inline]
     pub fn max_adver_int(&self) -> u16 {
-        let b = &self.buffer.as_ref()[field::MAX_ADVER_INT];
-        u16::from_be_bytes([b[0], b[1]]) & MAX_ADVER_INT
-    }
-    /// The checksum field.
-    #[inline]
-    pub fn checksum(&self) -> u16 {
-        let b = &self.buffer.as_ref()[field::CHECKSUM];
-        u16::from_be_bytes([b[0], b[1]])
+        let at = field::MAX_ADVER_INT..field::MAX_ADVER_INT + 2;
+        <u16 as Field>::read(&self.buffer.as_ref()[at]) & MAX_ADVER_INT
     }
 
     /// The length of the address list for addresses of `addr_len` bytes (4 or 16), checked
@@ -142,9 +105,7 @@ impl<T: AsRef<[u8]>> Packet<T> {
     /// Whether the checksum verifies over the whole buffer (the message as the IP payload) with
     /// the pseudo-header of `src` → `dst`.
     pub fn verify_checksum(&self, src: &IpAddr, dst: &IpAddr) -> bool {
-        let b = self.buffer.as_ref();
-        let ph = checksum::pseudo_header(src, dst, PROTOCOL, b.len() as u32);
-        checksum::fold(checksum::add(ph, b)) == 0xffff
+        checksum::verify_pseudo(src, dst, PROTOCOL, self.buffer.as_ref())
     }
 }
 
@@ -154,38 +115,16 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
     pub fn set_version_and_type(&mut self, version: u8, msg_type: u8) {
         self.buffer.as_mut()[field::VER_TYPE] = (version << 4) | (msg_type & 0x0f);
     }
-    /// Sets the virtual router ID.
-    #[inline]
-    pub fn set_vrid(&mut self, v: u8) {
-        self.buffer.as_mut()[field::VRID] = v;
-    }
-    /// Sets the priority.
-    #[inline]
-    pub fn set_priority(&mut self, v: u8) {
-        self.buffer.as_mut()[field::PRIORITY] = v;
-    }
-    /// Sets the address count.
-    #[inline]
-    pub fn set_addr_count(&mut self, v: u8) {
-        self.buffer.as_mut()[field::COUNT] = v;
-    }
     /// Sets the Max Advertise Interval (centiseconds, 12 bits; the reserved bits are zeroed).
     #[inline]
     pub fn set_max_adver_int(&mut self, v: u16) {
-        self.buffer.as_mut()[field::MAX_ADVER_INT]
-            .copy_from_slice(&(v & MAX_ADVER_INT).to_be_bytes());
-    }
-    /// Sets the checksum field.
-    #[inline]
-    pub fn set_checksum(&mut self, v: u16) {
-        self.buffer.as_mut()[field::CHECKSUM].copy_from_slice(&v.to_be_bytes());
+        let at = field::MAX_ADVER_INT..field::MAX_ADVER_INT + 2;
+        (v & MAX_ADVER_INT).write(&mut self.buffer.as_mut()[at]);
     }
     /// Computes and stores the checksum over the whole buffer with the pseudo-header.
     pub fn fill_checksum(&mut self, src: &IpAddr, dst: &IpAddr) {
         self.set_checksum(0);
-        let b = self.buffer.as_ref();
-        let ph = checksum::pseudo_header(src, dst, PROTOCOL, b.len() as u32);
-        let c = checksum::finish(checksum::add(ph, b));
+        let c = checksum::with_pseudo(src, dst, PROTOCOL, self.buffer.as_ref());
         self.set_checksum(c);
     }
     /// The address list bytes (everything after the header).
@@ -348,9 +287,9 @@ impl Repr {
         if HEADER_LEN + len != p.buffer.as_ref().len() {
             return Err(AdvertError::BadLength);
         }
-        if checksum.rx() && !p.verify_checksum(src, dst) {
-            return Err(AdvertError::BadChecksum);
-        }
+        checksum
+            .check_rx(|| p.verify_checksum(src, dst))
+            .map_err(|_| AdvertError::BadChecksum)?;
         let n = p.addr_count();
         if n == 0 || usize::from(n) > MAX_ADDRS {
             return Err(AdvertError::BadAddrCount(n));
