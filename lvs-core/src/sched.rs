@@ -91,77 +91,56 @@ pub trait Scheduler {
     }
 }
 
-/// Forwards every callback, so a director can hold `&mut dyn Scheduler` (or `&mut S`) while
-/// the caller owns the scheduler.
-impl<S: Scheduler + ?Sized> Scheduler for &mut S {
-    fn name(&self) -> &'static str {
-        (**self).name()
-    }
-    fn init_service(&mut self, dests: &DestSet<'_>) {
-        (**self).init_service(dests)
-    }
-    fn add_dest(&mut self, dests: &DestSet<'_>, id: DestId) {
-        (**self).add_dest(dests, id)
-    }
-    fn del_dest(&mut self, dests: &DestSet<'_>, id: DestId, position: usize) {
-        (**self).del_dest(dests, id, position)
-    }
-    fn upd_dest(&mut self, dests: &DestSet<'_>, id: DestId) {
-        (**self).upd_dest(dests, id)
-    }
-    #[inline]
-    fn counts_changed(&mut self, dests: &DestSet<'_>, id: DestId) {
-        (**self).counts_changed(dests, id)
-    }
-    #[inline]
-    fn schedule(&mut self, dests: &DestSet<'_>, req: &SchedRequest) -> Option<DestId> {
-        (**self).schedule(dests, req)
-    }
-    fn tick(&mut self, dests: &DestSet<'_>, now: Instant) {
-        (**self).tick(dests, now)
-    }
-    fn tick_interval_ms(&self) -> u64 {
-        (**self).tick_interval_ms()
-    }
-    fn sched_flags(&self) -> SchedFlags {
-        (**self).sched_flags()
-    }
+/// Implements [`Scheduler`] for a pointer to one by forwarding every callback to the pointee.
+macro_rules! forward_scheduler {
+    ($(#[$attr:meta])* $ptr:ty) => {
+        $(#[$attr])*
+        impl<S: Scheduler + ?Sized> Scheduler for $ptr {
+            fn name(&self) -> &'static str {
+                (**self).name()
+            }
+            fn init_service(&mut self, dests: &DestSet<'_>) {
+                (**self).init_service(dests)
+            }
+            fn add_dest(&mut self, dests: &DestSet<'_>, id: DestId) {
+                (**self).add_dest(dests, id)
+            }
+            fn del_dest(&mut self, dests: &DestSet<'_>, id: DestId, position: usize) {
+                (**self).del_dest(dests, id, position)
+            }
+            fn upd_dest(&mut self, dests: &DestSet<'_>, id: DestId) {
+                (**self).upd_dest(dests, id)
+            }
+            #[inline]
+            fn counts_changed(&mut self, dests: &DestSet<'_>, id: DestId) {
+                (**self).counts_changed(dests, id)
+            }
+            #[inline]
+            fn schedule(&mut self, dests: &DestSet<'_>, req: &SchedRequest) -> Option<DestId> {
+                (**self).schedule(dests, req)
+            }
+            fn tick(&mut self, dests: &DestSet<'_>, now: Instant) {
+                (**self).tick(dests, now)
+            }
+            fn tick_interval_ms(&self) -> u64 {
+                (**self).tick_interval_ms()
+            }
+            fn sched_flags(&self) -> SchedFlags {
+                (**self).sched_flags()
+            }
+        }
+    };
 }
 
-/// Forwards every callback, so a director can own boxed schedulers of different types
-/// (`Box<dyn Scheduler>`, with the `alloc` feature).
-#[cfg(feature = "alloc")]
-impl<S: Scheduler + ?Sized> Scheduler for alloc::boxed::Box<S> {
-    fn name(&self) -> &'static str {
-        (**self).name()
-    }
-    fn init_service(&mut self, dests: &DestSet<'_>) {
-        (**self).init_service(dests)
-    }
-    fn add_dest(&mut self, dests: &DestSet<'_>, id: DestId) {
-        (**self).add_dest(dests, id)
-    }
-    fn del_dest(&mut self, dests: &DestSet<'_>, id: DestId, position: usize) {
-        (**self).del_dest(dests, id, position)
-    }
-    fn upd_dest(&mut self, dests: &DestSet<'_>, id: DestId) {
-        (**self).upd_dest(dests, id)
-    }
-    #[inline]
-    fn counts_changed(&mut self, dests: &DestSet<'_>, id: DestId) {
-        (**self).counts_changed(dests, id)
-    }
-    #[inline]
-    fn schedule(&mut self, dests: &DestSet<'_>, req: &SchedRequest) -> Option<DestId> {
-        (**self).schedule(dests, req)
-    }
-    fn tick(&mut self, dests: &DestSet<'_>, now: Instant) {
-        (**self).tick(dests, now)
-    }
-    fn tick_interval_ms(&self) -> u64 {
-        (**self).tick_interval_ms()
-    }
-    fn sched_flags(&self) -> SchedFlags {
-        (**self).sched_flags()
-    }
+forward_scheduler! {
+    /// Forwards every callback, so a director can hold `&mut dyn Scheduler` (or `&mut S`) while
+    /// the caller owns the scheduler.
+    &mut S
+}
+
+forward_scheduler! {
+    /// Forwards every callback, so a director can own boxed schedulers of different types
+    /// (`Box<dyn Scheduler>`, with the `alloc` feature).
+    #[cfg(feature = "alloc")]
+    alloc::boxed::Box<S>
 }
