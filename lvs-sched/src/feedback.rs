@@ -199,32 +199,47 @@ pub trait WeightController {
     ) -> Result<usize, FeedbackError>;
 }
 
-/// Applies the no-starvation rule to one server's proposal; counts a change.
-fn settle(report: &LoadReport, proposal: u64, weight: &mut u32, changed: &mut usize) {
-    let new = if report.fresh {
-        proposal.clamp(1, MAX_WEIGHT as u64) as u32
-    } else {
-        (*weight).min(MAX_WEIGHT)
-    };
-    if new != *weight {
-        *weight = new;
-        *changed += 1;
+/// Applies the no-starvation rule to every server: a fresh report's weight becomes its
+/// proposal, `propose(index, report, current weight)` (asked of fresh reports only, in order),
+/// bounded to `1..=MAX_WEIGHT`; a missing one keeps its weight; and never are all weights zero.
+/// Returns how many weights changed.
+fn settle_all(
+    reports: &[LoadReport],
+    weights: &mut [u32],
+    mut propose: impl FnMut(usize, &LoadReport, u32) -> u64,
+) -> usize {
+    let mut changed = 0;
+    for (i, (r, w)) in reports.iter().zip(weights.iter_mut()).enumerate() {
+        let new = if r.fresh {
+            propose(i, r, *w).clamp(1, MAX_WEIGHT as u64) as u32
+        } else {
+            (*w).min(MAX_WEIGHT)
+        };
+        if new != *w {
+            *w = new;
+            changed += 1;
+        }
     }
-}
-
-/// The last clause of the no-starvation rule: never all zero.
-fn never_all_zero(weights: &mut [u32], changed: &mut usize) {
     if !weights.is_empty() && weights.iter().all(|&w| w == 0) {
         for w in weights.iter_mut() {
             *w = 1;
-            *changed += 1;
+            changed += 1;
         }
     }
+    changed
 }
 
-fn check_lengths(reports: &[LoadReport], weights: &[u32]) -> Result<(), FeedbackError> {
+/// [`FeedbackError::LengthMismatch`] unless there is one weight per report, then
+/// [`FeedbackError::TooManyServers`] when there are more than `capacity`.
+fn check_lengths(
+    reports: &[LoadReport],
+    weights: &[u32],
+    capacity: usize,
+) -> Result<(), FeedbackError> {
     if reports.len() != weights.len() {
         Err(FeedbackError::LengthMismatch)
+    } else if reports.len() > capacity {
+        Err(FeedbackError::TooManyServers)
     } else {
         Ok(())
     }

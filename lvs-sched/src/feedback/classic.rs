@@ -188,10 +188,7 @@ impl<const N: usize> WeightController for Classic<N> {
         reports: &[LoadReport],
         weights: &mut [u32],
     ) -> Result<usize, FeedbackError> {
-        check_lengths(reports, weights)?;
-        if reports.len() > N {
-            return Err(FeedbackError::TooManyServers);
-        }
+        check_lengths(reports, weights, N)?;
         let (mut sum, mut n) = (0u64, 0u64);
         for r in reports.iter().filter(|r| r.fresh) {
             sum += self.aggregate_load(r) as u64;
@@ -202,22 +199,17 @@ impl<const N: usize> WeightController for Classic<N> {
             Target::Mean if n > 0 => (sum / n) as i64,
             Target::Mean => 0,
         };
-        let mut changed = 0;
-        for (i, (r, w)) in reports.iter().zip(weights.iter_mut()).enumerate() {
-            if !r.fresh {
-                settle(r, 0, w, &mut changed);
-                continue;
-            }
+        Ok(settle_all(reports, weights, |i, r, w| {
             if !self.seen[i] {
                 if self.base[i] == 0 {
-                    self.base[i] = (*w).clamp(1, MAX_WEIGHT);
+                    self.base[i] = w.clamp(1, MAX_WEIGHT);
                 }
-                self.milli[i] = *w as u64 * 1000;
+                self.milli[i] = w as u64 * 1000;
                 self.seen[i] = true;
             }
             // an outside edit of the weight wins over the internal state
-            if (self.milli[i] + 500) / 1000 != *w as u64 {
-                self.milli[i] = *w as u64 * 1000;
+            if (self.milli[i] + 500) / 1000 != w as u64 {
+                self.milli[i] = w as u64 * 1000;
             }
             let base = self.base[i] as i128;
             let err = (target - self.aggregate_load(r) as i64).clamp(-1000, 1000) as i32;
@@ -230,9 +222,7 @@ impl<const N: usize> WeightController for Classic<N> {
             if new.abs_diff(self.milli[i]) >= min_change.max(1) {
                 self.milli[i] = new;
             }
-            settle(r, (self.milli[i] + 500) / 1000, w, &mut changed);
-        }
-        never_all_zero(weights, &mut changed);
-        Ok(changed)
+            (self.milli[i] + 500) / 1000
+        }))
     }
 }

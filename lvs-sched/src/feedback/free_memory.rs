@@ -78,14 +78,10 @@ impl WeightController for FreeMemory {
         reports: &[LoadReport],
         weights: &mut [u32],
     ) -> Result<usize, FeedbackError> {
-        check_lengths(reports, weights)?;
+        check_lengths(reports, weights, usize::MAX)?;
         let min = reports.iter().filter(|r| r.fresh).map(|r| r.free()).min();
-        let mut changed = 0;
-        for (r, w) in reports.iter().zip(weights.iter_mut()) {
-            let p = self.proposal(r.free().saturating_sub(min.unwrap_or(0)));
-            settle(r, p, w, &mut changed);
-        }
-        never_all_zero(weights, &mut changed);
-        Ok(changed)
+        Ok(settle_all(reports, weights, |_, r, _| {
+            self.proposal(r.free().saturating_sub(min.unwrap_or(0)))
+        }))
     }
 }

@@ -113,10 +113,7 @@ impl<const N: usize> WeightController for Headroom<N> {
         reports: &[LoadReport],
         weights: &mut [u32],
     ) -> Result<usize, FeedbackError> {
-        check_lengths(reports, weights)?;
-        if reports.len() > N {
-            return Err(FeedbackError::TooManyServers);
-        }
+        check_lengths(reports, weights, N)?;
         let cfg = self.cfg;
         let base = cfg.base.clamp(1, MAX_WEIGHT) as u64 * 1000;
         let range = cfg.range.max(1) as u64;
@@ -174,11 +171,8 @@ impl<const N: usize> WeightController for Headroom<N> {
                 }
             }
         }
-        let mut changed = 0;
-        for (i, (r, w)) in reports.iter().zip(weights.iter_mut()).enumerate() {
-            settle(r, (self.milli[i] + 500) / 1000, w, &mut changed);
-        }
-        never_all_zero(weights, &mut changed);
-        Ok(changed)
+        Ok(settle_all(reports, weights, |i, _, _| {
+            (self.milli[i] + 500) / 1000
+        }))
     }
 }
