@@ -17,6 +17,8 @@
 //! # let _ = new_check;
 //! ```
 
+use core::net::IpAddr;
+
 /// Adds `data` (big-endian 16-bit words, odd length padded with a zero byte) to the partial sum
 /// `acc` (RFC 1071). The result is folded to at most 17 bits, so sums can be chained freely.
 ///
@@ -91,8 +93,7 @@ pub fn pseudo_header_v6(src: &[u8; 16], dst: &[u8; 16], next_header: u8, len: u3
 /// The partial sum of the pseudo-header for `src`/`dst` of either family (an IPv4 address paired
 /// with an IPv6 one is taken as IPv4-mapped; no valid packet has such a pair).
 #[inline]
-pub fn pseudo_header(src: &core::net::IpAddr, dst: &core::net::IpAddr, proto: u8, len: u32) -> u32 {
-    use core::net::IpAddr;
+pub fn pseudo_header(src: &IpAddr, dst: &IpAddr, proto: u8, len: u32) -> u32 {
     match (src, dst) {
         (IpAddr::V4(s), IpAddr::V4(d)) => {
             pseudo_header_v4(s.octets(), d.octets(), proto, len as u16)
@@ -110,25 +111,15 @@ pub fn pseudo_header(src: &core::net::IpAddr, dst: &core::net::IpAddr, proto: u8
 /// The checksum of `data` (its checksum field zeroed) with the pseudo-header of `src` → `dst`,
 /// protocol `proto` and length `data.len()`, ready to store.
 #[inline]
-pub fn with_pseudo(
-    src: &core::net::IpAddr,
-    dst: &core::net::IpAddr,
-    proto: u8,
-    data: &[u8],
-) -> u16 {
+pub fn with_pseudo(src: &IpAddr, dst: &IpAddr, proto: u8, data: &[u8]) -> u16 {
     finish(add(pseudo_header(src, dst, proto, data.len() as u32), data))
 }
 
 /// Whether the checksum stored in `data` verifies with the pseudo-header of `src` → `dst`,
 /// protocol `proto` and length `data.len()`.
 #[inline]
-pub fn verify_pseudo(
-    src: &core::net::IpAddr,
-    dst: &core::net::IpAddr,
-    proto: u8,
-    data: &[u8],
-) -> bool {
-    fold(add(pseudo_header(src, dst, proto, data.len() as u32), data)) == 0xffff
+pub fn verify_pseudo(src: &IpAddr, dst: &IpAddr, proto: u8, data: &[u8]) -> bool {
+    with_pseudo(src, dst, proto, data) == 0
 }
 
 /// The partial sum a stored checksum field stands for (`~csum_unfold(check)`), to start a chain.
@@ -168,9 +159,18 @@ pub const fn diff4(old: [u8; 4], new: [u8; 4], acc: u32) -> u32 {
 /// `ip_vs_check_diff16`: adds `~old + new` for a 128-bit field (an IPv6 address) change to `acc`.
 #[inline]
 pub const fn diff16(old: &[u8; 16], new: &[u8; 16], acc: u32) -> u32 {
+    diff_words(old, new, acc)
+}
+
+/// Adds `~old + new` for each 16-bit word of an even-length field change to `acc`.
+///
+/// # Panics
+/// If `old` is shorter than `new` or `new` has an odd length.
+#[inline]
+pub const fn diff_words(old: &[u8], new: &[u8], acc: u32) -> u32 {
     let mut acc = acc;
     let mut i = 0;
-    while i < 16 {
+    while i < new.len() {
         acc = diff2(
             u16::from_be_bytes([old[i], old[i + 1]]),
             u16::from_be_bytes([new[i], new[i + 1]]),

@@ -8,7 +8,7 @@
 //! new 16-bit words; fields inside options may sit at odd offsets, so [`patch_u32`] works on
 //! the aligned words around them.
 
-use crate::checksum::{diff2, diff4, finish, start};
+use crate::checksum::{diff2, diff4, diff_words, finish, start};
 
 /// Which endpoint of the packet changes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -105,17 +105,7 @@ pub fn patch_u32(seg: &mut [u8], off: usize, v: u32, acc: u32) -> u32 {
     seg[off..off + 4].copy_from_slice(&v.to_be_bytes());
     let mut new = [0u8; 6];
     new[..have].copy_from_slice(&seg[startb..startb + have]);
-    let mut acc = acc;
-    let mut i = 0;
-    while i < end - startb {
-        acc = diff2(
-            u16::from_be_bytes([old[i], old[i + 1]]),
-            u16::from_be_bytes([new[i], new[i + 1]]),
-            acc,
-        );
-        i += 2;
-    }
-    acc
+    diff_words(&old, &new[..end - startb], acc)
 }
 
 #[inline]
