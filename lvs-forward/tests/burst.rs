@@ -6,13 +6,11 @@
 //! must agree.
 
 use etherparse::PacketBuilder;
-use lvs_core::conn::ConnSlot;
-use lvs_core::director::{Director, DirectorConfig, DirectorMemory, Service};
+use lvs_core::director::{Director, DirectorConfig, OwnedMemory};
 use lvs_core::hash::SipKey;
-use lvs_core::stats::Stats;
 use lvs_core::{
-    Dest, DestConfig, DestId, DestSet, Endpoint, FwdMethod, Instant, Protocol, SchedRequest,
-    Scheduler, ServiceConfig, ServiceKey,
+    DestConfig, DestId, DestSet, Endpoint, FwdMethod, Instant, Protocol, SchedRequest, Scheduler,
+    ServiceConfig, ServiceKey,
 };
 use lvs_forward::process::{process_burst, process_frame, Action, BurstFrame, ProcessConfig};
 use proptest::prelude::*;
@@ -37,44 +35,12 @@ const RS: [[u8; 4]; 3] = [[10, 0, 1, 1], [10, 0, 1, 2], [10, 0, 1, 3]];
 const CMAC: [u8; 6] = [2, 0, 0, 0, 0, 1];
 const DMAC: [u8; 6] = [2, 0, 0, 0, 0, 2];
 
-struct Mem {
-    conns: Vec<ConnSlot>,
-    services: Vec<Option<Service<Least>>>,
-    dests: Vec<Dest>,
-    stats: Vec<Stats>,
-    order: Vec<DestId>,
-    fixed: Box<lvs_core::director::DirectorFixed>,
-}
-
-impl Mem {
-    fn new(conns: usize) -> Self {
-        let b = Dest::new(&DestConfig::new(
-            Endpoint::v4([0; 4], 0),
-            FwdMethod::Masq,
-            0,
-        ));
-        Mem {
-            conns: vec![ConnSlot::EMPTY; conns],
-            services: (0..4).map(|_| None).collect(),
-            dests: vec![b; 16],
-            stats: vec![Stats::default(); 16],
-            order: vec![DestId(0); 16],
-            fixed: Box::default(),
-        }
-    }
-}
+type Mem = OwnedMemory<Least>;
 
 fn director(mem: &mut Mem) -> Director<'_, Least> {
     let mut d = Director::new(
         DirectorConfig::new(SipKey(5, 6)),
-        DirectorMemory {
-            conns: &mut mem.conns,
-            services: &mut mem.services,
-            dests: &mut mem.dests,
-            dest_stats: &mut mem.stats,
-            order: &mut mem.order,
-            fixed: &mut mem.fixed,
-        },
+        mem.borrow(),
         Instant::ZERO,
     )
     .unwrap();
@@ -264,7 +230,7 @@ proptest! {
         small_table in any::<bool>(),
     ) {
         let cap = if small_table { 16 } else { 1024 };
-        let (mut ma, mut mb) = (Mem::new(cap), Mem::new(cap));
+        let (mut ma, mut mb) = (Mem::new(cap, 4, 16), Mem::new(cap, 4, 16));
         let (mut da, mut db) = (director(&mut ma), director(&mut mb));
         let cfg = cfg();
         let mut now = Instant::ZERO;
@@ -313,7 +279,7 @@ proptest! {
 /// too-small buffer; the first response is kept.
 #[test]
 fn responses_are_packed_in_order() {
-    let (mut ma, mut mb) = (Mem::new(64), Mem::new(64));
+    let (mut ma, mut mb) = (Mem::new(64, 4, 16), Mem::new(64, 4, 16));
     let (mut da, mut db) = (director(&mut ma), director(&mut mb));
     let cfg = cfg();
     let g = [

@@ -5,14 +5,12 @@
 mod common;
 
 use etherparse::{PacketBuilder, SlicedPacket, TransportSlice};
-use lvs_core::conn::ConnSlot;
 use lvs_core::director::Forward;
-use lvs_core::director::{Director, DirectorConfig, DirectorMemory, Service};
+use lvs_core::director::{Director, DirectorConfig, OwnedMemory};
 use lvs_core::hash::SipKey;
-use lvs_core::stats::Stats;
 use lvs_core::{
-    Dest, DestConfig, DestId, DestSet, Endpoint, FwdMethod, Instant, Protocol, SchedRequest,
-    Scheduler, ServiceConfig, ServiceKey,
+    DestConfig, DestId, DestSet, Endpoint, FwdMethod, Instant, Protocol, SchedRequest, Scheduler,
+    ServiceConfig, ServiceKey,
 };
 use lvs_forward::process::{
     process_frame, process_frame_with, Action, DropCause, Peer, ProcessConfig,
@@ -74,42 +72,7 @@ fn tcp_frame(
     buf
 }
 
-struct Mem {
-    conns: Vec<ConnSlot>,
-    services: Vec<Option<Service<First>>>,
-    dests: Vec<Dest>,
-    stats: Vec<Stats>,
-    order: Vec<DestId>,
-    fixed: Box<lvs_core::director::DirectorFixed>,
-}
-
-impl Mem {
-    fn new() -> Self {
-        let b = Dest::new(&DestConfig::new(
-            Endpoint::v4([0; 4], 0),
-            FwdMethod::Masq,
-            0,
-        ));
-        Mem {
-            conns: vec![ConnSlot::EMPTY; 256],
-            services: (0..4).map(|_| None).collect(),
-            dests: vec![b; 8],
-            stats: vec![Stats::default(); 8],
-            order: vec![DestId(0); 8],
-            fixed: Box::default(),
-        }
-    }
-    fn borrow(&mut self) -> DirectorMemory<'_, First> {
-        DirectorMemory {
-            conns: &mut self.conns,
-            services: &mut self.services,
-            dests: &mut self.dests,
-            dest_stats: &mut self.stats,
-            order: &mut self.order,
-            fixed: &mut self.fixed,
-        }
-    }
-}
+type Mem = OwnedMemory<First>;
 
 fn director(mem: &mut Mem, method: FwdMethod) -> Director<'_, First> {
     let mut d = Director::new(
@@ -146,7 +109,7 @@ fn cfg() -> ProcessConfig {
 
 #[test]
 fn nat_round_trip_on_real_bytes() {
-    let mut mem = Mem::new();
+    let mut mem = Mem::new(256, 4, 8);
     let mut d = director(&mut mem, FwdMethod::Masq);
     let mut out = [0u8; 1500];
     let mut buf = tcp_frame([198, 19, 0, 7], [198, 18, 0, 1], 40001, 80, true, b"", true);
@@ -228,7 +191,7 @@ fn nat_round_trip_on_real_bytes() {
 #[test]
 fn tunnel_and_dr_on_real_bytes() {
     for method in [FwdMethod::Tunnel, FwdMethod::DirectRoute] {
-        let mut mem = Mem::new();
+        let mut mem = Mem::new(256, 4, 8);
         let mut d = director(&mut mem, method);
         let mut out = [0u8; 1500];
         let mut buf = tcp_frame(
@@ -280,7 +243,7 @@ fn tunnel_and_dr_on_real_bytes() {
 
 #[test]
 fn too_big_for_the_tunnel_gets_frag_needed() {
-    let mut mem = Mem::new();
+    let mut mem = Mem::new(256, 4, 8);
     let mut d = director(&mut mem, FwdMethod::Tunnel);
     let mut out = [0u8; 1500];
     let payload = vec![0xabu8; 1460];
@@ -340,7 +303,7 @@ fn too_big_for_the_tunnel_gets_frag_needed() {
 
 #[test]
 fn no_destination_answers_port_unreachable_and_strangers_are_delivered() {
-    let mut mem = Mem::new();
+    let mut mem = Mem::new(256, 4, 8);
     let mut d = director(&mut mem, FwdMethod::Masq);
     let s = d.services().next().unwrap().0;
     d.edit_dest(
@@ -416,7 +379,7 @@ impl Rewriter for Trailer {
 
 #[test]
 fn rewriters_by_type_and_by_dyn_and_their_room() {
-    let mut mem = Mem::new();
+    let mut mem = Mem::new(256, 4, 8);
     let mut d = director(&mut mem, FwdMethod::Tunnel);
     let mut out = [0u8; 1500];
     let frame = || {
