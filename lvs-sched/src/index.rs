@@ -525,8 +525,8 @@ impl<R: Rule, const N: usize> Scheduler for Indexed<R, N> {
 ))]
 mod test {
     use super::*;
+    use crate::test_util::{server, tcp_req};
     use lvs_core::dest::DestFlags;
-    use lvs_core::{Endpoint, FlowKey, Instant, Protocol};
     use proptest::prelude::*;
     use std::vec::Vec;
 
@@ -565,14 +565,7 @@ mod test {
         let mut order: Vec<DestId> = Vec::new();
         let mut s = Indexed::<R, 16>::new();
         s.init_service(&DestSet::new(&pool, &order));
-        let req = SchedRequest {
-            flow: FlowKey::new(
-                Protocol::Tcp,
-                Endpoint::v4([1, 1, 1, 1], 1),
-                Endpoint::v4([2, 2, 2, 2], 80),
-            ),
-            now: Instant::ZERO,
-        };
+        let req = tcp_req();
         for op in ops {
             let pick_member =
                 |order: &Vec<DestId>, i: usize| (!order.is_empty()).then(|| order[i % order.len()]);
@@ -580,12 +573,7 @@ mod test {
                 Op::Add(w) => {
                     if pool.len() < 24 {
                         let id = DestId(pool.len() as u16);
-                        pool.push(Dest::with_counts(
-                            Endpoint::v4([198, 18, 1, pool.len() as u8], 80),
-                            w,
-                            0,
-                            0,
-                        ));
+                        pool.push(server(pool.len() as u8, w, 0, 0));
                         order.insert(0, id);
                         s.add_dest(&DestSet::new(&pool, &order), id);
                     } else if let Some(id) = (0..pool.len())
@@ -686,9 +674,7 @@ mod test {
 
     #[test]
     fn index_is_used_in_the_domain_and_not_outside() {
-        let mut pool: Vec<Dest> = (0..3)
-            .map(|i| Dest::with_counts(Endpoint::v4([198, 18, 1, i], 80), 1, 0, 0))
-            .collect();
+        let mut pool: Vec<Dest> = (0..3).map(|i| server(i, 1, 0, 0)).collect();
         let order = [DestId(2), DestId(1), DestId(0)];
         let mut s = WlcIndexed::<4>::new();
         s.init_service(&DestSet::new(&pool, &order));
@@ -700,7 +686,7 @@ mod test {
         s.counts_changed(&DestSet::new(&pool, &order), DestId(1));
         assert!(s.is_indexed());
         // an id beyond the capacity
-        pool.extend((3..6).map(|i| Dest::with_counts(Endpoint::v4([198, 18, 1, i], 80), 1, 0, 0)));
+        pool.extend((3..6).map(|i| server(i, 1, 0, 0)));
         let order = [DestId(5), DestId(2), DestId(1), DestId(0)];
         s.add_dest(&DestSet::new(&pool, &order), DestId(5));
         assert!(!s.is_indexed());
@@ -711,19 +697,10 @@ mod test {
 
     #[test]
     fn ties_go_to_the_newest() {
-        let pool: Vec<Dest> = (0..4)
-            .map(|i| Dest::with_counts(Endpoint::v4([198, 18, 1, i], 80), 2, 1, 0))
-            .collect();
+        let pool: Vec<Dest> = (0..4).map(|i| server(i, 2, 1, 0)).collect();
         let order = [DestId(3), DestId(0), DestId(2), DestId(1)];
         let set = DestSet::new(&pool, &order);
-        let req = SchedRequest {
-            flow: FlowKey::new(
-                Protocol::Tcp,
-                Endpoint::v4([1, 1, 1, 1], 1),
-                Endpoint::v4([2, 2, 2, 2], 80),
-            ),
-            now: Instant::ZERO,
-        };
+        let req = tcp_req();
         let mut s = LcIndexed::<8>::new();
         s.init_service(&set);
         assert_eq!(s.schedule(&set, &req), Some(DestId(3)));

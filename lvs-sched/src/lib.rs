@@ -124,6 +124,8 @@ pub mod p2c;
 pub mod random;
 pub mod registry;
 pub mod storage;
+#[cfg(test)]
+mod test_util;
 #[cfg_attr(
     not(all(
         feature = "sched-rr",

@@ -422,25 +422,23 @@ impl<R: RandomSource, const N: usize> Scheduler for P2c<R, N> {
 mod tests {
     use super::*;
     use crate::random::{Replay, SplitMix64};
+    use crate::test_util::{req, server};
     use lvs_core::dest::DestFlags;
-    use lvs_core::{Endpoint, FlowKey, Instant, Protocol};
+    use lvs_core::{Endpoint, Instant};
     use std::vec::Vec;
 
     const MB: u64 = 1024;
 
     fn dest(i: u8, weight: u32) -> Dest {
-        Dest::with_counts(Endpoint::v4([198, 18, 1, i], 80), weight, 0, 0)
+        server(i, weight, 0, 0)
     }
 
     fn at(ms: u64) -> SchedRequest {
-        SchedRequest {
-            flow: FlowKey::new(
-                Protocol::Tcp,
-                Endpoint::v4([198, 19, 0, 1], 40000),
-                Endpoint::v4([198, 18, 0, 1], 80),
-            ),
-            now: Instant::from_millis(ms),
-        }
+        let (client, service) = (
+            Endpoint::v4([198, 19, 0, 1], 40000),
+            Endpoint::v4([198, 18, 0, 1], 80),
+        );
+        req(client, service, Instant::from_millis(ms))
     }
 
     fn mem(free_mb: u64) -> LoadReport {
@@ -595,11 +593,7 @@ mod tests {
     #[test]
     fn without_reports_it_compares_connections_per_weight() {
         // A: 3 active (oh 768) weight 1; B: 2 active (oh 512) weight 1; C: idle weight 2
-        let pool = [
-            Dest::with_counts(Endpoint::v4([198, 18, 1, 1], 80), 1, 3, 0),
-            Dest::with_counts(Endpoint::v4([198, 18, 1, 2], 80), 1, 2, 0),
-            Dest::with_counts(Endpoint::v4([198, 18, 1, 3], 80), 2, 0, 0),
-        ];
+        let pool = [server(1, 1, 3, 0), server(2, 1, 2, 0), server(3, 2, 0, 0)];
         let order = [DestId(0), DestId(1), DestId(2)];
         let set = DestSet::new(&pool, &order);
         let p = P2c::<Replay<'_>, 3>::new(Replay::new(&[]), P2cConfig::DEFAULT);
@@ -634,10 +628,7 @@ mod tests {
         assert_eq!(p.in_flight(DestId(1)), 20_000);
         // servers beyond the capacity have no counts: twos' rule only
         let mut small = P2c::<_, 1>::new(SplitMix64::new(4), P2cConfig::DEFAULT);
-        let busy = [
-            Dest::with_counts(Endpoint::v4([198, 18, 1, 1], 80), 1, 0, 0),
-            Dest::with_counts(Endpoint::v4([198, 18, 1, 2], 80), 1, 1, 0),
-        ];
+        let busy = [server(1, 1, 0, 0), server(2, 1, 1, 0)];
         let set = DestSet::new(&busy, &order);
         for _ in 0..5 {
             assert_eq!(small.schedule(&set, &at(10)), Some(DestId(0)));

@@ -594,7 +594,8 @@ impl Scheduler for AnyScheduler<'_> {
 ))]
 mod test {
     use super::*;
-    use lvs_core::{Dest, Endpoint, FlowKey, Protocol};
+    use crate::test_util::{server, tcp_req};
+    use lvs_core::Dest;
 
     /// Tables to lend, one of each kind.
     struct Tables {
@@ -699,19 +700,10 @@ mod test {
 
     #[test]
     fn twos_seed_is_used() {
-        let pool: [Dest; 8] = core::array::from_fn(|i| {
-            Dest::with_counts(Endpoint::v4([198, 18, 1, i as u8], 80), 1, 0, 0)
-        });
+        let pool: [Dest; 8] = core::array::from_fn(|i| server(i as u8, 1, 0, 0));
         let order: [DestId; 8] = core::array::from_fn(|i| DestId(i as u16));
         let set = DestSet::new(&pool, &order);
-        let req = SchedRequest {
-            flow: FlowKey::new(
-                Protocol::Tcp,
-                Endpoint::v4([1, 1, 1, 1], 1),
-                Endpoint::v4([2, 2, 2, 2], 80),
-            ),
-            now: Instant::ZERO,
-        };
+        let req = tcp_req();
         let run = |seed| {
             let opts = SchedOptions {
                 twos_seed: seed,
@@ -732,21 +724,10 @@ mod test {
     #[test]
     fn dispatch_reaches_the_state() {
         // wrr through the enum gives the kernel's 4,3,2 cycle, so every callback is forwarded.
-        let pool = [
-            Dest::with_counts(Endpoint::v4([198, 18, 1, 1], 80), 4, 0, 0),
-            Dest::with_counts(Endpoint::v4([198, 18, 1, 2], 80), 3, 0, 0),
-            Dest::with_counts(Endpoint::v4([198, 18, 1, 3], 80), 2, 0, 0),
-        ];
+        let pool = [server(1, 4, 0, 0), server(2, 3, 0, 0), server(3, 2, 0, 0)];
         let order = [DestId(0), DestId(1), DestId(2)];
         let set = DestSet::new(&pool, &order);
-        let req = SchedRequest {
-            flow: FlowKey::new(
-                Protocol::Tcp,
-                Endpoint::v4([1, 1, 1, 1], 1),
-                Endpoint::v4([2, 2, 2, 2], 80),
-            ),
-            now: Instant::ZERO,
-        };
+        let req = tcp_req();
         let mut s: AnyScheduler = Wrr::new().into();
         s.init_service(&set);
         let got: [u16; 9] = core::array::from_fn(|_| s.schedule(&set, &req).unwrap().0);

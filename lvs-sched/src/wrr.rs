@@ -253,8 +253,9 @@ impl Scheduler for Wrr {
 #[cfg(test)]
 mod test {
     use super::*;
+    use crate::test_util::{server, tcp_req};
     use lvs_core::dest::DestFlags;
-    use lvs_core::{Dest, Endpoint, FlowKey, Instant, Protocol};
+    use lvs_core::Dest;
     use proptest::prelude::*;
     use std::vec::Vec;
 
@@ -307,16 +308,13 @@ mod test {
                 .iter()
                 .enumerate()
                 .map(|(i, &(w, o))| {
-                    let mut d = Dest::with_counts(Endpoint::v4([198, 18, 1, i as u8], 80), w, 0, 0);
+                    let mut d = server(i as u8, w, 0, 0);
                     d.set_flag(DestFlags::OVERLOAD, o);
                     d
                 })
                 .collect();
             let order: Vec<DestId> = (0..pool.len() as u16).map(DestId).collect();
-            let req = SchedRequest {
-                flow: FlowKey::new(Protocol::Tcp, Endpoint::v4([1, 1, 1, 1], 1), Endpoint::v4([2, 2, 2, 2], 80)),
-                now: Instant::ZERO,
-            };
+            let req = tcp_req();
             let mut fast = Wrr::new();
             fast.init_service(&DestSet::new(&pool, &order));
             let mut plain = fast.clone();
@@ -350,21 +348,11 @@ mod test {
     fn huge_weights_are_fast() {
         // One usable server of weight 1 next to an overloaded one of weight i32::MAX: the
         // kernel's loop would take 2^31 passes per pick.
-        let mut pool = [
-            Dest::with_counts(Endpoint::v4([198, 18, 1, 1], 80), i32::MAX as u32, 0, 0),
-            Dest::with_counts(Endpoint::v4([198, 18, 1, 2], 80), 1, 0, 0),
-        ];
+        let mut pool = [server(1, i32::MAX as u32, 0, 0), server(2, 1, 0, 0)];
         pool[0].set_flag(DestFlags::OVERLOAD, true);
         let order = [DestId(0), DestId(1)];
         let set = DestSet::new(&pool, &order);
-        let req = SchedRequest {
-            flow: FlowKey::new(
-                Protocol::Tcp,
-                Endpoint::v4([1, 1, 1, 1], 1),
-                Endpoint::v4([2, 2, 2, 2], 80),
-            ),
-            now: Instant::ZERO,
-        };
+        let req = tcp_req();
         let mut w = Wrr::new();
         w.init_service(&set);
         for _ in 0..4 {
