@@ -290,40 +290,14 @@ fn finish(buf: &[u8], l3: usize, h: L3) -> Result<Parsed> {
         }
         proto::ICMP if h.family == AddrFamily::Ipv4 => {
             let m = icmpv4::Packet::new_checked(seg).map_err(seg_err)?;
-            let quote = if icmpv4::is_error(m.msg_type()) && !h.frag.is_fragment {
-                parse_quote(
-                    buf,
-                    l3 + h.l4 + icmpv4::HEADER_LEN,
-                    l3 + h.end,
-                    AddrFamily::Ipv4,
-                )
-            } else {
-                None
-            };
-            icmp = Some(IcmpInfo {
-                msg_type: m.msg_type(),
-                code: m.code(),
-                quote,
-            });
+            let error = icmpv4::is_error(m.msg_type());
+            icmp = Some(icmp_info(buf, l3, &h, m.msg_type(), m.code(), error));
             (0, 0, icmpv4::HEADER_LEN)
         }
         proto::ICMPV6 if h.family == AddrFamily::Ipv6 => {
             let m = icmpv6::Packet::new_checked(seg).map_err(seg_err)?;
-            let quote = if icmpv6::is_error(m.msg_type()) && !h.frag.is_fragment {
-                parse_quote(
-                    buf,
-                    l3 + h.l4 + icmpv6::HEADER_LEN,
-                    l3 + h.end,
-                    AddrFamily::Ipv6,
-                )
-            } else {
-                None
-            };
-            icmp = Some(IcmpInfo {
-                msg_type: m.msg_type(),
-                code: m.code(),
-                quote,
-            });
+            let error = icmpv6::is_error(m.msg_type());
+            icmp = Some(icmp_info(buf, l3, &h, m.msg_type(), m.code(), error));
             (0, 0, icmpv6::HEADER_LEN)
         }
         _ => (0, 0, 0),
@@ -353,6 +327,21 @@ fn finish(buf: &[u8], l3: usize, h: L3) -> Result<Parsed> {
 /// Reads the IP header quoted at `start` (up to `end`), as `ip_vs_in_icmp` does: the header
 /// must be whole; its length fields may claim more than was quoted. `None` when it is not a
 /// header of `family` or is cut short.
+/// An ICMP or ICMPv6 message's type and code, with the packet an error quotes (both families'
+/// headers are 8 bytes: type, code, checksum and 4 more).
+fn icmp_info(buf: &[u8], l3: usize, h: &L3, msg_type: u8, code: u8, error: bool) -> IcmpInfo {
+    let quote = if error && !h.frag.is_fragment {
+        parse_quote(buf, l3 + h.l4 + icmpv4::HEADER_LEN, l3 + h.end, h.family)
+    } else {
+        None
+    };
+    IcmpInfo {
+        msg_type,
+        code,
+        quote,
+    }
+}
+
 fn parse_quote(buf: &[u8], start: usize, end: usize, family: AddrFamily) -> Option<Quote> {
     let q = buf.get(start..end)?;
     let (src, dst, protocol, l4, first) = match family {
