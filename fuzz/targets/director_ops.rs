@@ -13,7 +13,7 @@
 // - a refused configuration left the configuration as it was.
 
 use arbitrary::{Arbitrary, Unstructured};
-use lvs_core::conn::flags as cf;
+use lvs_core::conn::ConnFlags as cf;
 use lvs_core::director::{Director, DirectorConfig, OwnedMemory, PacketMeta};
 use lvs_core::hash::SipKey;
 use lvs_core::{
@@ -110,7 +110,7 @@ fn check(d: &Director<'_, AnyScheduler>, what: &str) {
         assert!(d.dest(e.dest()).is_some(), "{what}: entry bound to a freed server");
         if e.is_template() {
             want[i].2 += 1;
-        } else if e.flags() & cf::INACTIVE != 0 {
+        } else if e.flags().contains(cf::INACTIVE) {
             want[i].1 += 1;
         } else {
             want[i].0 += 1;

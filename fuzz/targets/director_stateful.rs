@@ -15,7 +15,7 @@
 // `arbitrary` crate: this file is also compiled into lvs-core's tests, which do not have that
 // crate.
 
-use lvs_core::conn::{flags as cf, ConnKey, ConnSlot};
+use lvs_core::conn::{ConnFlags as cf, ConnKey, ConnSlot};
 use lvs_core::director::{
     Defense, Director, DirectorConfig, DirectorMemory, PacketMeta, Service, SyncRole, Verdict,
     SYNC_OUTBOX_LEN,
@@ -230,7 +230,7 @@ fn check_counts(d: &Director<'_, Rr>, what: &str) {
         );
         if e.is_template() {
             want[i].2 += 1;
-        } else if e.flags() & cf::INACTIVE != 0 {
+        } else if e.flags().contains(cf::INACTIVE) {
             want[i].1 += 1;
         } else {
             want[i].0 += 1;

@@ -48,25 +48,28 @@ pub const WHEEL_TICK_MS: u64 = 128;
 pub const WHEEL_SLOTS: usize = 8192;
 const WHEEL_WORDS: usize = WHEEL_SLOTS / 64;
 
-/// Connection flag bits (stored per entry).
-pub mod flags {
-    /// Slot holds a connection.
-    pub const IN_USE: u8 = 0x01;
-    /// IPv6 addresses.
-    pub const IPV6: u8 = 0x02;
-    /// Persistence template (`IP_VS_CONN_F_TEMPLATE`).
-    pub const TEMPLATE: u8 = 0x04;
-    /// Counted in the real server's inactive connections (`IP_VS_CONN_F_INACTIVE`).
-    pub const INACTIVE: u8 = 0x08;
-    /// Replies bypass the director (DR/tunnel; `IP_VS_CONN_F_NOOUTPUT`).
-    pub const NOOUTPUT: u8 = 0x10;
-    /// Created under a persistence template (the kernel's `cp->control`).
-    pub const CONTROLLED: u8 = 0x20;
-    /// A template whose timeout became 60 s because it outlived its timeout while still
-    /// controlling connections.
-    pub const EXTENDED: u8 = 0x40;
-    /// Installed by connection synchronisation from a master (`IP_VS_CONN_F_SYNC`).
-    pub const SYNCED: u8 = 0x80;
+bitflags::bitflags! {
+    /// Connection flag bits, one byte of each [`ConnSlot`] (a [`bitflags`] type).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+    pub struct ConnFlags: u8 {
+        /// Slot holds a connection.
+        const IN_USE = 0x01;
+        /// IPv6 addresses.
+        const IPV6 = 0x02;
+        /// Persistence template (`IP_VS_CONN_F_TEMPLATE`).
+        const TEMPLATE = 0x04;
+        /// Counted in the real server's inactive connections (`IP_VS_CONN_F_INACTIVE`).
+        const INACTIVE = 0x08;
+        /// Replies bypass the director (DR/tunnel; `IP_VS_CONN_F_NOOUTPUT`).
+        const NOOUTPUT = 0x10;
+        /// Created under a persistence template (the kernel's `cp->control`).
+        const CONTROLLED = 0x20;
+        /// A template whose timeout became 60 s because it outlived its timeout while still
+        /// controlling connections.
+        const EXTENDED = 0x40;
+        /// Installed by connection synchronisation from a master (`IP_VS_CONN_F_SYNC`).
+        const SYNCED = 0x80;
+    }
 }
 
 /// A connection's handle: its slot index. Valid until the connection is removed.
@@ -95,7 +98,7 @@ pub struct ConnSlot {
     dest: u16,
     proto: u8,
     state: u8,
-    flags: u8,
+    flags: ConnFlags,
     // connection synchronisation byte (see `ConnSlot::sync_byte`)
     sync: u8,
     // packets from the client (sync threshold); n_control for templates
@@ -119,7 +122,7 @@ impl ConnSlot {
         dest: 0,
         proto: 0,
         state: 0,
-        flags: 0,
+        flags: ConnFlags::empty(),
         sync: 0,
         counter: 0,
         touched: 0,
@@ -131,7 +134,7 @@ impl ConnSlot {
 
     #[inline]
     fn in_use(&self) -> bool {
-        self.flags & flags::IN_USE != 0
+        self.flags.contains(ConnFlags::IN_USE)
     }
 }
 
@@ -225,14 +228,14 @@ impl ConnSlot {
     /// Client endpoint (for a template: the masked client network and port 0).
     pub fn client(&self) -> Endpoint {
         Endpoint::new(
-            bytes_addr(&self.caddr, self.flags & flags::IPV6 != 0),
+            bytes_addr(&self.caddr, self.flags.contains(ConnFlags::IPV6)),
             self.cport,
         )
     }
     /// Virtual endpoint the client addressed.
     pub fn vaddr(&self) -> Endpoint {
         Endpoint::new(
-            bytes_addr(&self.vaddr, self.flags & flags::IPV6 != 0),
+            bytes_addr(&self.vaddr, self.flags.contains(ConnFlags::IPV6)),
             self.vport,
         )
     }
@@ -244,17 +247,17 @@ impl ConnSlot {
     pub fn state(&self) -> u8 {
         self.state
     }
-    /// Flag bits (see [`flags`]).
-    pub fn flags(&self) -> u8 {
+    /// Flag bits.
+    pub fn flags(&self) -> ConnFlags {
         self.flags
     }
     /// Whether this is a persistence template.
     pub fn is_template(&self) -> bool {
-        self.flags & flags::TEMPLATE != 0
+        self.flags.contains(ConnFlags::TEMPLATE)
     }
     /// Whether replies bypass the director.
     pub fn no_output(&self) -> bool {
-        self.flags & flags::NOOUTPUT != 0
+        self.flags.contains(ConnFlags::NOOUTPUT)
     }
     /// Packets from the client so far, modulo 2^16 (templates: connections they control).
     pub fn counter(&self) -> u16 {
@@ -299,7 +302,7 @@ pub struct NewConn {
     /// Initial state.
     pub state: u8,
     /// Initial flags (besides IN_USE/IPV6, which the table sets).
-    pub flags: u8,
+    pub flags: ConnFlags,
 }
 
 /// Why an insert failed.
@@ -364,7 +367,7 @@ pub struct TableStats {
 /// The connection table over caller-provided storage: the slots and the timer wheel.
 ///
 /// ```
-/// use lvs_core::conn::{ConnKey, ConnSlot, ConnTable, NewConn, TimerWheel};
+/// use lvs_core::conn::{ConnFlags, ConnKey, ConnSlot, ConnTable, NewConn, TimerWheel};
 /// use lvs_core::hash::SipKey;
 /// use lvs_core::{DestId, Instant, Protocol};
 /// let mut storage = [ConnSlot::EMPTY; 64];
@@ -372,7 +375,7 @@ pub struct TableStats {
 /// let mut t = ConnTable::new(&mut storage, &mut wheel, SipKey(1, 2), Instant::ZERO).unwrap();
 /// let key = ConnKey { proto: Protocol::Tcp, caddr: "198.19.0.7".parse().unwrap(), cport: 40001,
 ///                     vaddr: "198.18.0.1".parse().unwrap(), vport: 80 };
-/// let h = t.insert(NewConn { key, dest: DestId(0), state: 0, flags: 0 }, Instant::ZERO).unwrap();
+/// let h = t.insert(NewConn { key, dest: DestId(0), state: 0, flags: ConnFlags::empty() }, Instant::ZERO).unwrap();
 /// assert_eq!(t.find(&key, false), Some(h));
 /// ```
 pub struct ConnTable<'a> {

@@ -104,7 +104,7 @@ use crate::addr::{
     mask_addr, AddrFamily, Endpoint, FlowKey, IpAddr, Protocol, ServiceKey, TcpFlags,
 };
 use crate::conn::{
-    flags as cf, ConnHandle, ConnKey, ConnSlot, ConnTable, InsertError, NewConn, TableError,
+    ConnFlags as cf, ConnHandle, ConnKey, ConnSlot, ConnTable, InsertError, NewConn, TableError,
 };
 use crate::dest::{Dest, DestConfig, DestFlags, DestId, DestSet, FwdMethod, TunnelKind};
 use crate::hash::SipKey;

@@ -6,7 +6,7 @@
 mod common;
 
 use common::{Mem, TestRr};
-use lvs_core::conn::flags as cf;
+use lvs_core::conn::ConnFlags as cf;
 use lvs_core::director::{Director, DirectorConfig, DropReason, PacketMeta, Verdict};
 use lvs_core::hash::SipKey;
 use lvs_core::state::TcpState;
@@ -115,7 +115,7 @@ fn check_counts(d: &Director<'_, TestRr>) {
         for (_, e) in d.table().iter().filter(|(_, e)| e.dest() == id) {
             if e.is_template() {
                 p += 1;
-            } else if e.flags() & cf::INACTIVE != 0 {
+            } else if e.flags().contains(cf::INACTIVE) {
                 ia += 1;
             } else {
                 a += 1;

@@ -6,7 +6,7 @@
 mod common;
 
 use common::{Mem, TestRr};
-use lvs_core::conn::flags as cf;
+use lvs_core::conn::ConnFlags as cf;
 use lvs_core::director::{Director, DirectorConfig, PacketMeta, SyncRole, Verdict};
 use lvs_core::hash::SipKey;
 use lvs_core::sync::{
@@ -181,7 +181,7 @@ fn check_counts(d: &Director<'_, TestRr>) {
         for (_, e) in d.table().iter().filter(|(_, e)| e.dest() == DestId(i)) {
             if e.is_template() {
                 p += 1;
-            } else if e.flags() & cf::INACTIVE != 0 {
+            } else if e.flags().contains(cf::INACTIVE) {
                 ia += 1;
             } else {
                 a += 1;
@@ -319,7 +319,7 @@ fn backup_takes_over_every_synced_flow() {
     assert!(backup
         .table()
         .iter()
-        .all(|(_, e)| e.flags() & cf::SYNCED != 0));
+        .all(|(_, e)| e.flags().contains(cf::SYNCED)));
 
     // failover: non-SYN packets of every flow reach the same real server
     let t2 = Instant::from_secs(20);

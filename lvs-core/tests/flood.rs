@@ -218,7 +218,7 @@ fn run(name: &str, cfg: DirectorConfig, flood: Flood, persistent: bool) -> Repor
             for (_, e) in d.table().iter().filter(|(_, e)| e.dest() == DestId(id)) {
                 if e.is_template() {
                     p += 1;
-                } else if e.flags() & lvs_core::conn::flags::INACTIVE != 0 {
+                } else if e.flags().contains(lvs_core::conn::ConnFlags::INACTIVE) {
                     ia += 1;
                 } else {
                     a += 1;

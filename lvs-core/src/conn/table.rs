@@ -137,18 +137,18 @@ impl<'a> ConnTable<'a> {
             || s.cport != flow.src.port
             || s.vport != flow.dst.port
             || s.proto != flow.proto.number()
-            || s.flags & flags::TEMPLATE != 0
+            || s.flags.contains(ConnFlags::TEMPLATE)
         {
             return false;
         }
         match (flow.src.addr, flow.dst.addr) {
             (IpAddr::V4(c), IpAddr::V4(v)) => {
-                s.flags & flags::IPV6 == 0
+                !s.flags.contains(ConnFlags::IPV6)
                     && s.caddr[..4] == c.octets()
                     && s.vaddr[..4] == v.octets()
             }
             (IpAddr::V6(c), IpAddr::V6(v)) => {
-                s.flags & flags::IPV6 != 0 && s.caddr == c.octets() && s.vaddr == v.octets()
+                s.flags.contains(ConnFlags::IPV6) && s.caddr == c.octets() && s.vaddr == v.octets()
             }
             _ => false,
         }
@@ -178,11 +178,11 @@ impl<'a> ConnTable<'a> {
             let next = if home { s.head } else { s.chain };
             // an IPv4 entry's address bytes past the fourth are zero (and a free slot's flags
             // are zero)
-            if s.flags & flags::IN_USE != 0
+            if s.flags.contains(ConnFlags::IN_USE)
                 && s.cport == cport
                 && s.vport == vport
                 && s.proto == proto
-                && s.flags & (flags::IPV6 | flags::TEMPLATE) == 0
+                && !s.flags.intersects(ConnFlags::IPV6 | ConnFlags::TEMPLATE)
                 && s.caddr[..4] == caddr
                 && s.vaddr[..4] == vaddr
             {
@@ -215,15 +215,22 @@ impl<'a> ConnTable<'a> {
     pub fn find_hashed(&self, hash: u32, key: &ConnKey, template: bool) -> Option<ConnHandle> {
         let (caddr, v6) = addr_bytes(&key.caddr);
         let (vaddr, _) = addr_bytes(&key.vaddr);
-        let want_flags =
-            if v6 { flags::IPV6 } else { 0 } | if template { flags::TEMPLATE } else { 0 };
+        let want_flags = if v6 {
+            ConnFlags::IPV6
+        } else {
+            ConnFlags::empty()
+        } | if template {
+            ConnFlags::TEMPLATE
+        } else {
+            ConnFlags::empty()
+        };
         let proto = key.proto.number();
         let mut i = self.slots.get((hash & self.mask) as usize)?.head;
         while let Some(s) = self.slots.get(i as usize) {
             if s.cport == key.cport
                 && s.vport == key.vport
                 && s.proto == proto
-                && s.flags & (flags::IPV6 | flags::TEMPLATE) == want_flags
+                && s.flags & (ConnFlags::IPV6 | ConnFlags::TEMPLATE) == want_flags
                 && s.caddr == caddr
                 && s.vaddr == vaddr
             {
@@ -256,13 +263,17 @@ impl<'a> ConnTable<'a> {
         mut is_dest: impl FnMut(&ConnSlot) -> bool,
     ) -> Option<ConnHandle> {
         let (caddr, v6) = addr_bytes(&client.addr);
-        let want_flags = if v6 { flags::IPV6 } else { 0 };
+        let want_flags = if v6 {
+            ConnFlags::IPV6
+        } else {
+            ConnFlags::empty()
+        };
         let proto = proto.number();
         let mut i = self.slots.get((hash & self.mask) as usize)?.head;
         while let Some(s) = self.slots.get(i as usize) {
             if s.cport == client.port
                 && s.proto == proto
-                && s.flags & (flags::IPV6 | flags::TEMPLATE) == want_flags
+                && s.flags & (ConnFlags::IPV6 | ConnFlags::TEMPLATE) == want_flags
                 && s.caddr == caddr
                 && is_dest(s)
             {
@@ -285,7 +296,7 @@ impl<'a> ConnTable<'a> {
         let hash = self.hash(proto, snet, 0);
         let mut i = self.slots.get((hash & self.mask) as usize)?.head;
         while let Some(s) = self.slots.get(i as usize) {
-            if s.flags & flags::TEMPLATE != 0 && s.cport == 0 && f(s) {
+            if s.flags.contains(ConnFlags::TEMPLATE) && s.cport == 0 && f(s) {
                 return Some(ConnHandle(i));
             }
             i = s.chain;
@@ -350,9 +361,13 @@ impl<'a> ConnTable<'a> {
         s.dest = new.dest.0;
         s.proto = new.key.proto.number();
         s.state = new.state;
-        s.flags = (new.flags & !(flags::IN_USE | flags::IPV6))
-            | flags::IN_USE
-            | if v6 { flags::IPV6 } else { 0 };
+        s.flags = (new.flags & !(ConnFlags::IN_USE | ConnFlags::IPV6))
+            | ConnFlags::IN_USE
+            | if v6 {
+                ConnFlags::IPV6
+            } else {
+                ConnFlags::empty()
+            };
         s.counter = 0;
         s.sync = 0;
         s.touched = now.total_millis() as u32;
@@ -484,13 +499,9 @@ impl EntryMut<'_> {
         self.slot.state = state;
     }
     /// Sets flag bits (IN_USE and IPV6 are protected).
-    pub fn set_flags(&mut self, bits: u8, on: bool) {
-        let bits = bits & !(flags::IN_USE | flags::IPV6);
-        if on {
-            self.slot.flags |= bits;
-        } else {
-            self.slot.flags &= !bits;
-        }
+    pub fn set_flags(&mut self, bits: ConnFlags, on: bool) {
+        let bits = bits - (ConnFlags::IN_USE | ConnFlags::IPV6);
+        self.slot.flags.set(bits, on);
     }
     /// Sets the 16-bit counter (packets, or n_control for templates).
     pub fn set_counter(&mut self, v: u16) {

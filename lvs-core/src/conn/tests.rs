@@ -20,7 +20,7 @@ pub(super) fn nc(k: ConnKey) -> NewConn {
         key: k,
         dest: DestId(3),
         state: 0,
-        flags: 0,
+        flags: ConnFlags::empty(),
     }
 }
 

@@ -80,11 +80,11 @@ impl<'a, S: Scheduler> Director<'a, S> {
     }
 
     /// `ip_vs_unbind_dest` for an entry going away.
-    pub(super) fn unbind(&mut self, dest: DestId, entry_flags: u8) {
+    pub(super) fn unbind(&mut self, dest: DestId, entry_flags: cf) {
         if let Some(d) = self.dests.get_mut(dest.index()) {
-            if entry_flags & cf::TEMPLATE != 0 {
+            if entry_flags.contains(cf::TEMPLATE) {
                 d.persistent = d.persistent.saturating_sub(1);
-            } else if entry_flags & cf::INACTIVE != 0 {
+            } else if entry_flags.contains(cf::INACTIVE) {
                 d.inactive = d.inactive.saturating_sub(1);
             } else {
                 d.active = d.active.saturating_sub(1);

@@ -211,7 +211,7 @@ impl<S: Scheduler> Director<'_, S> {
         let Some(e) = self.table.get(h).copied() else {
             return;
         };
-        if e.flags() & cf::CONTROLLED == 0 || e.sync_byte() & super::SYNC_CTL_ASSURED != 0 {
+        if !e.flags().contains(cf::CONTROLLED) || e.sync_byte() & super::SYNC_CTL_ASSURED != 0 {
             return;
         }
         if let Some(t) = self.find_controller(e.dest(), &e.key()) {

@@ -11,7 +11,7 @@ impl<'a, S: Scheduler> Director<'a, S> {
         e: &ConnSlot,
     ) -> Duration {
         if e.is_template() {
-            if e.flags() & cf::EXTENDED != 0 {
+            if e.flags().contains(cf::EXTENDED) {
                 return TEMPLATE_EXTENSION;
             }
             let svc = dests
@@ -32,7 +32,7 @@ impl<'a, S: Scheduler> Director<'a, S> {
     pub(super) fn expire_entry(&mut self, h: ConnHandle) -> Option<ConnHandle> {
         let e = self.table.get(h)?;
         let (dest, fl, key) = (e.dest(), e.flags(), e.key());
-        let ctl = if fl & cf::CONTROLLED != 0 {
+        let ctl = if fl.contains(cf::CONTROLLED) {
             self.control_del(dest, &key)
         } else {
             None

@@ -63,7 +63,7 @@ impl<'a, S: Scheduler> Director<'a, S> {
             return;
         }
         let dest = e.dest();
-        let inactive = e.flags() & cf::INACTIVE != 0;
+        let inactive = e.flags().contains(cf::INACTIVE);
         let mut counts = false;
         if let Some(d) = self.dests.get_mut(dest.index()) {
             if !inactive && new != TcpState::Established {
@@ -164,7 +164,7 @@ impl<'a, S: Scheduler> Director<'a, S> {
                     .get(e.dest().index())
                     .is_some_and(|d| d.weight == 0);
                 let st = TcpState::from_u8(e.state());
-                let expected = e.flags() & cf::CONTROLLED == 0
+                let expected = !e.flags().contains(cf::CONTROLLED)
                     && (st == Some(TcpState::TimeWait)
                         || st == Some(TcpState::Close)
                         || (self.cfg.conn_reuse_mode & 2 != 0

@@ -138,7 +138,7 @@ impl Outbox {
 }
 
 fn record_len(e: &ConnSlot) -> usize {
-    if e.flags() & cf::IPV6 != 0 {
+    if e.flags().contains(cf::IPV6) {
         RECORD_V6_LEN
     } else {
         RECORD_V4_LEN
@@ -167,13 +167,13 @@ impl<S: Scheduler> Director<'_, S> {
         if e.no_output() {
             f |= conn_flags::NOOUTPUT;
         }
-        if e.flags() & cf::INACTIVE != 0 {
+        if e.flags().contains(cf::INACTIVE) {
             f |= conn_flags::INACTIVE;
         }
         if e.is_template() {
             f |= conn_flags::TEMPLATE;
         }
-        if e.flags() & cf::SYNCED != 0 {
+        if e.flags().contains(cf::SYNCED) {
             f |= conn_flags::SYNC;
         }
         f
@@ -209,7 +209,7 @@ impl<S: Scheduler> Director<'_, S> {
         let flags = self.wire_flags(&e);
         let pkts = p.pkts_for_packet(flags, u32::from(e.counter()));
         let sent = self.sync_decide(&p, h, &e, flags, pkts, now, false);
-        if p.sync_controller(sent) && e.flags() & cf::CONTROLLED != 0 {
+        if p.sync_controller(sent) && e.flags().contains(cf::CONTROLLED) {
             if let Some(t) = self.find_controller(e.dest(), &e.key()) {
                 self.sync_template_packet(t, now);
             }
@@ -267,7 +267,7 @@ impl<S: Scheduler> Director<'_, S> {
             flags,
             pkts,
             timeout: self.entry_timeout(e),
-            in_persistence: e.flags() & cf::CONTROLLED != 0,
+            in_persistence: e.flags().contains(cf::CONTROLLED),
         };
         let old = if e.is_template() {
             0
@@ -595,7 +595,7 @@ impl<S: Scheduler> Director<'_, S> {
             return false;
         };
         let inactive = c.flags & conn_flags::INACTIVE != 0;
-        let was_inactive = e.flags() & cf::INACTIVE != 0;
+        let was_inactive = e.flags().contains(cf::INACTIVE);
         if inactive != was_inactive {
             let mut counts = false;
             if let Some(d) = self.dests.get_mut(e.dest().index()) {

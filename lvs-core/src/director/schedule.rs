@@ -28,7 +28,7 @@ impl<'a, S: Scheduler> Director<'a, S> {
         if needed > 0 {
             self.make_room(needed);
         }
-        let mut conn_flags = 0u8;
+        let mut conn_flags = cf::empty();
         let mut tmpl = None;
         let dest = if cfg.persistence.is_some() {
             let (d, t) = match self.sched_persist(svc, &cfg, &flow, now) {
@@ -92,7 +92,7 @@ impl<'a, S: Scheduler> Director<'a, S> {
         // transition below will compute it, table pressure included), so that the transition
         // finds it already where it would file it.
         let initial = if flow.proto == Protocol::Tcp {
-            let dir = if conn_flags & cf::NOOUTPUT != 0 {
+            let dir = if conn_flags.contains(cf::NOOUTPUT) {
                 TcpDir::InputOnly
             } else {
                 TcpDir::Input
@@ -119,7 +119,7 @@ impl<'a, S: Scheduler> Director<'a, S> {
         let h = match self.table.insert_hashed(hash, nc, now, initial) {
             Ok(h) => h,
             Err(e) => {
-                if conn_flags & cf::CONTROLLED != 0 {
+                if conn_flags.contains(cf::CONTROLLED) {
                     let cfgk = self.template_key(&cfg, &flow);
                     if let Some(t) = self.table.find(&cfgk, true) {
                         if let Some(mut m) = self.table.entry_mut(t) {
