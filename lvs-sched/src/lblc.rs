@@ -26,7 +26,7 @@
 //! # Storage and deviations
 //!
 //! Entries live in a fixed pool of `N` (default [`DEFAULT_CAPACITY`] = 1024) instead of
-//! `kmalloc`, an [`LblcTable`] of about `40·N + 2 KiB` (43 056 bytes for the default, 657 496
+//! `kmalloc`, an [`LblcTable`] of about `40·N + 2 KiB` (43 064 bytes for the default, 657 504
 //! for [`KERNEL_EXACT_CAPACITY`]). The scheduler carries it by default ([`Lblc::new`]) or keeps
 //! it in memory the caller lends or boxes ([`Lblc::with_storage`], see [`crate::storage`]).
 //! - **Pool full.** With `N` < [`KERNEL_EXACT_CAPACITY`] (16385, the most the kernel can hold)

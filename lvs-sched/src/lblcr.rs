@@ -24,7 +24,7 @@
 //!
 //! Entries live in a fixed pool of `N` (default [`DEFAULT_CAPACITY`] = 1024), each with room
 //! for `S` members (default 8, at most 16): an [`LblcrTable`] of about `(48 + 2·S)·N + 2 KiB`
-//! (67 632 bytes for the defaults, 1 050 736 with a pool of [`KERNEL_EXACT_CAPACITY`]). The
+//! (67 640 bytes for the defaults, 1 050 744 with a pool of [`KERNEL_EXACT_CAPACITY`]). The
 //! scheduler carries it by default ([`Lblcr::new`]) or keeps it in memory the caller lends or
 //! boxes ([`Lblcr::with_storage`], see [`crate::storage`]).
 //! - **Pool full.** As in lblc: with `N` < [`KERNEL_EXACT_CAPACITY`] a new entry recycles the
