@@ -50,6 +50,8 @@ mod sched;
 mod syncd;
 #[path = "lvsd/sys.rs"]
 mod sys;
+#[path = "lvsd/tls_probe.rs"]
+mod tls_probe;
 #[path = "lvsd/vrrp.rs"]
 mod vrrp;
 

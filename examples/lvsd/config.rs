@@ -48,9 +48,9 @@ options:
   --mcast-port PORT       UDP port (8848)
   --mcast-ttl N           multicast TTL 1..=255 (1)
   --sync-maxlen N         largest message payload (the sync interface's MTU less 28)
-  --health FILE           health checks of the real servers (TCP, HTTP, DNS, command), in
-                          the format of examples/lvsd/health.rs; failed servers are
-                          quiesced or removed, restored when they recover
+  --health FILE           health checks of the real servers (TCP, HTTP, HTTPS, TLS, DNS,
+                          command) and quorum hooks, in the format of examples/lvsd/health.rs;
+                          failed servers are quiesced or removed, restored when they recover
   --check                 parse the rules and options, print the rules back, and exit
   -v, --verbose           log every configuration change and dropped packet class
 

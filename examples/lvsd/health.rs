@@ -8,6 +8,8 @@
 //! service SERVICE [quorum N] [hysteresis N] [sorry RIP[:PORT]]
 //! check SERVICE -r RIP[:PORT] [interval D] [timeout D] [rise N] [fall N] [jitter D]
 //!       [on-failure quiesce|remove] [alpha] [port P] PROBE
+//! quorum-up SERVICE CMDLINE...
+//! quorum-down SERVICE CMDLINE...
 //! ```
 //!
 //! SERVICE is ipvsadm's `-t|-u|--sctp-service VIP:PORT` or `-f MARK`; the real server must be
@@ -20,17 +22,26 @@
 //! - `tcp`: a TCP connection is accepted;
 //! - `http PATH [status N] [digest MD5HEX] [host NAME]`: `GET PATH` (HTTP/1.0) answers status
 //!   N (200) and, with `digest`, a body with that MD5 (keepalived's `HTTP_GET`);
+//! - `https PATH [status N] [digest MD5HEX] [host NAME] [sni NAME] [ca FILE]`: the same over
+//!   TLS (keepalived's `SSL_GET`). The SNI name is `sni`, else `host`, else none (an address);
+//!   the certificate is not verified unless `ca FILE` (PEM) is given, then its chain must lead
+//!   to one of the file's certificates and name the server (the SNI name, else the address);
+//! - `tls [sni NAME] [ca FILE]`: a TLS handshake completes (the same certificate policy);
 //! - `dns NAME [type a|aaaa]`: a UDP DNS query is answered with RCODE 0;
 //! - `command CMDLINE...`: the rest of the line run by `sh -c` exits 0 within the timeout
 //!   (keepalived's `MISC_CHECK`).
 //!
-//! HTTPS and TLS handshake probes are not implemented: `https` is refused with a line number.
+//! `quorum-up` and `quorum-down` (keepalived's `quorum_up`/`quorum_down`) run the rest of the
+//! line with `sh -c` when the service regains or loses its quorum, with `LVS_SERVICE` (as
+//! `-t VIP:PORT`) and `LVS_EVENT` (`quorum-up` or `quorum-down`) in the environment; lvsd does
+//! not wait for them. A service may have several of each.
 
 use crate::mgmt::Client;
 use crate::rules::RuleSet;
+use crate::tls_probe::TlsSettings;
 use lvs_core::health::{
-    HealthChecker, OnFailure, Output, ProbeError, ProbeId, ProbeKind, ServerCheck, ServiceHealth,
-    Timing,
+    HealthChecker, HealthEvent, OnFailure, Output, ProbeError, ProbeId, ProbeKind, ServerCheck,
+    ServiceHealth, Timing,
 };
 use lvs_core::ipvsadm::{parse_rule, Rule};
 use lvs_core::{DestConfig, Duration, Endpoint, Instant, ServiceKey};
@@ -43,7 +54,7 @@ pub use crate::probe::run_probe;
 pub enum Probe {
     /// TCP connect.
     Tcp,
-    /// HTTP GET.
+    /// HTTP GET, or HTTPS with `tls`.
     Http {
         /// Path.
         path: String,
@@ -53,7 +64,11 @@ pub enum Probe {
         status: u16,
         /// MD5 of the body.
         digest: Option<[u8; 16]>,
+        /// Over TLS.
+        tls: Option<TlsSettings>,
     },
+    /// TLS handshake.
+    Tls(TlsSettings),
     /// DNS query.
     Dns {
         /// Name.
@@ -74,12 +89,16 @@ impl Probe {
                 host,
                 status,
                 digest,
+                tls,
             } => ProbeKind::Http {
                 path,
                 host: host.as_deref(),
                 status: *status,
                 digest: *digest,
-                tls: false,
+                tls: tls.is_some(),
+            },
+            Probe::Tls(t) => ProbeKind::Tls {
+                server_name: t.sni.as_deref(),
             },
             Probe::Dns { name, qtype } => ProbeKind::Dns {
                 name,
@@ -118,6 +137,21 @@ pub struct HealthConfig {
     pub services: Vec<(usize, ServiceHealth)>,
     /// `check` lines.
     pub checks: Vec<CheckSpec>,
+    /// `quorum-up` and `quorum-down` lines.
+    pub hooks: Vec<Hook>,
+}
+
+/// A `quorum-up` or `quorum-down` line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hook {
+    /// Line number.
+    pub line: usize,
+    /// Service.
+    pub service: ServiceKey,
+    /// Run on quorum up (`true`) or down.
+    pub up: bool,
+    /// The command line, run by `sh -c`.
+    pub command: String,
 }
 
 fn duration(s: &str) -> Option<Duration> {
@@ -180,6 +214,65 @@ fn number<T: std::str::FromStr>(v: Option<&&str>, what: &str) -> Result<T, Strin
     v.parse().map_err(|_| format!("{what}: bad value {v:?}"))
 }
 
+fn word(v: Option<&&str>, what: &str) -> Result<String, String> {
+    v.map(|s| s.to_string())
+        .ok_or_else(|| format!("{what} needs a value"))
+}
+
+fn md5_hex(v: Option<&&str>) -> Result<[u8; 16], String> {
+    let hex = v.ok_or("digest needs a value")?;
+    let mut d = [0u8; 16];
+    let ok = hex.len() == 32
+        && hex.is_ascii()
+        && d.iter_mut().enumerate().all(|(j, b)| {
+            u8::from_str_radix(&hex[j * 2..j * 2 + 2], 16)
+                .map(|x| *b = x)
+                .is_ok()
+        });
+    if ok {
+        Ok(d)
+    } else {
+        Err(format!("digest: {hex:?} is not 32 hex digits (MD5)"))
+    }
+}
+
+/// `body` after its first `n` words, as written (quoting and spacing kept for the shell).
+fn rest_after(body: &str, n: usize) -> &str {
+    let mut rest = body.trim_start();
+    for _ in 0..n {
+        let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+        rest = rest[end..].trim_start();
+    }
+    rest.trim_end()
+}
+
+fn parse_hook(
+    toks: &[&str],
+    body: &str,
+    rules: &RuleSet,
+    line: usize,
+    up: bool,
+) -> Result<Hook, String> {
+    let (service, i) = service_of(toks)?;
+    if !rules.services.iter().any(|s| s.config.key == service) {
+        return Err(format!(
+            "service {} is not in the rules",
+            service_text(&service)
+        ));
+    }
+    // the directive, the service's two words, then the command
+    let command = rest_after(body, 1 + i).to_string();
+    if command.is_empty() {
+        return Err("no command after the service".into());
+    }
+    Ok(Hook {
+        line,
+        service,
+        up,
+        command,
+    })
+}
+
 fn parse_check(toks: &[&str], rules: &RuleSet, line: usize) -> Result<CheckSpec, String> {
     let (service, mut i) = service_of(toks)?;
     if toks.get(i) != Some(&"-r") {
@@ -231,41 +324,53 @@ fn parse_check(toks: &[&str], rules: &RuleSet, line: usize) -> Result<CheckSpec,
             i += 1;
             Probe::Tcp
         }
-        Some("http") => {
+        Some(w @ ("http" | "https")) => {
             let path = toks.get(i + 1).ok_or("http needs a path")?.to_string();
             i += 2;
             let (mut status, mut digest, mut host) = (200, None, None);
+            let (mut sni, mut ca) = (None, None);
             while let Some(&t) = toks.get(i) {
                 let v = toks.get(i + 1);
                 match t {
                     "status" => status = number(v, t)?,
-                    "host" => host = v.map(|s| s.to_string()),
-                    "digest" => {
-                        let hex = v.ok_or("digest needs a value")?;
-                        let mut d = [0u8; 16];
-                        let ok = hex.len() == 32
-                            && d.iter_mut().enumerate().all(|(j, b)| {
-                                u8::from_str_radix(&hex[j * 2..j * 2 + 2], 16)
-                                    .map(|x| *b = x)
-                                    .is_ok()
-                            });
-                        if !ok {
-                            return Err(format!("digest: {hex:?} is not 32 hex digits (MD5)"));
-                        }
-                        digest = Some(d);
-                    }
+                    "host" => host = Some(word(v, t)?),
+                    "sni" if w == "https" => sni = Some(word(v, t)?),
+                    "ca" if w == "https" => ca = Some(word(v, t)?),
+                    "digest" => digest = Some(md5_hex(v)?),
                     _ => break,
                 }
                 i += 2;
             }
+            let tls = if w == "https" {
+                Some(TlsSettings::new(
+                    sni.or_else(|| host.as_deref().map(crate::tls_probe::sni_of_host)),
+                    ca,
+                )?)
+            } else {
+                None
+            };
             Probe::Http {
                 path,
                 host,
                 status,
                 digest,
+                tls,
             }
         }
-        Some("https") => return Err("https probes are not implemented".into()),
+        Some("tls") => {
+            i += 1;
+            let (mut sni, mut ca) = (None, None);
+            while let Some(&t) = toks.get(i) {
+                let v = toks.get(i + 1);
+                match t {
+                    "sni" => sni = Some(word(v, t)?),
+                    "ca" => ca = Some(word(v, t)?),
+                    _ => break,
+                }
+                i += 2;
+            }
+            Probe::Tls(TlsSettings::new(sni, ca)?)
+        }
         Some("dns") => {
             let name = toks.get(i + 1).ok_or("dns needs a name")?.to_string();
             i += 2;
@@ -287,10 +392,10 @@ fn parse_check(toks: &[&str], rules: &RuleSet, line: usize) -> Result<CheckSpec,
         }
         Some(other) => {
             return Err(format!(
-                "unknown word {other:?}: expected an option or a probe (tcp, http, dns, command)"
+                "unknown word {other:?}: expected an option or a probe (tcp, http, https, tls, dns, command)"
             ))
         }
-        None => return Err("no probe (tcp, http, dns or command)".into()),
+        None => return Err("no probe (tcp, http, https, tls, dns or command)".into()),
     };
     if let Some(extra) = toks.get(i) {
         return Err(format!("unexpected {extra:?} after the probe"));
@@ -357,8 +462,12 @@ impl HealthConfig {
                 None => continue,
                 Some("service") => parse_service(&toks[1..]).map(|s| cfg.services.push((line, s))),
                 Some("check") => parse_check(&toks[1..], rules, line).map(|c| cfg.checks.push(c)),
+                Some(w @ ("quorum-up" | "quorum-down")) => {
+                    parse_hook(&toks[1..], body, rules, line, w == "quorum-up")
+                        .map(|h| cfg.hooks.push(h))
+                }
                 Some(other) => Err(format!(
-                    "unknown directive {other:?}: expected service or check"
+                    "unknown directive {other:?}: expected service, check, quorum-up or quorum-down"
                 )),
             };
             if let Err(e) = r {
@@ -440,6 +549,31 @@ fn op_line(op: &lvs_core::health::DirectorOp, cfg: &HealthConfig) -> String {
     }
 }
 
+/// Starts `hook` (`sh -c`, with `LVS_SERVICE` and `LVS_EVENT` set) and returns at once; a
+/// thread of its own waits for it and logs a failure.
+pub fn run_hook(hook: &Hook) {
+    let event = if hook.up { "quorum-up" } else { "quorum-down" };
+    let child = std::process::Command::new("sh")
+        .args(["-c", &hook.command])
+        .env("LVS_SERVICE", service_text(&hook.service))
+        .env("LVS_EVENT", event)
+        .stdin(std::process::Stdio::null())
+        .spawn();
+    let what = format!("{event} hook (line {}): {}", hook.line, hook.command);
+    match child {
+        Ok(mut c) => {
+            let _ = std::thread::Builder::new()
+                .name("lvsd-hook".into())
+                .spawn(move || match c.wait() {
+                    Ok(st) if st.success() => {}
+                    Ok(st) => eprintln!("lvsd: health: {what}: {st}"),
+                    Err(e) => eprintln!("lvsd: health: {what}: {e}"),
+                });
+        }
+        Err(e) => eprintln!("lvsd: health: {what}: {e}"),
+    }
+}
+
 /// Starts the health thread: probes from this process (the director's network namespace),
 /// each in its own short thread; changes go to the packet loop through `client`.
 ///
@@ -477,7 +611,7 @@ fn run(cfg: &HealthConfig, client: &Client, start: std::time::Instant) {
                 .name("lvsd-probe".into())
                 .spawn(move || {
                     let r = match &probe {
-                        Some(pr) => run_probe(&pr.kind(), target, id, timeout),
+                        Some(pr) => run_probe(pr, target, id, timeout),
                         None => Err(ProbeError::Answer),
                     };
                     let _ = tx.send((id, r));
@@ -493,7 +627,21 @@ fn run(cfg: &HealthConfig, client: &Client, start: std::time::Instant) {
                         Err(_) => return, // the loop is gone
                     }
                 }
-                Output::Event(e) => eprintln!("lvsd: health: {e:?} at {} ms", now().total_millis()),
+                Output::Event(e) => {
+                    eprintln!("lvsd: health: {e:?} at {} ms", now().total_millis());
+                    let (service, up) = match e {
+                        HealthEvent::QuorumGained { service } => (service, true),
+                        HealthEvent::QuorumLost { service } => (service, false),
+                        _ => continue,
+                    };
+                    for h in cfg
+                        .hooks
+                        .iter()
+                        .filter(|h| h.service == service && h.up == up)
+                    {
+                        run_hook(h);
+                    }
+                }
             }
         }
         let wait = hc
@@ -516,165 +664,5 @@ fn run(cfg: &HealthConfig, client: &Client, start: std::time::Instant) {
 }
 
 #[cfg(test)]
-mod test {
-    use super::*;
-    use std::io::{Read, Write};
-
-    const RULES: &str = "\
--A -t 198.18.0.10:80 -s rr
--a -t 198.18.0.10:80 -r 198.18.1.11:80 -m -w 3
--a -t 198.18.0.10:80 -r 198.18.1.12:80 -m
-";
-
-    fn rules() -> RuleSet {
-        RuleSet::from_text(RULES).unwrap()
-    }
-
-    #[test]
-    fn a_health_file_parses() {
-        let text = "\
-# web
-service -t 198.18.0.10:80 quorum 2 hysteresis 1 sorry 198.18.1.99:80
-check -t 198.18.0.10:80 -r 198.18.1.11:80 interval 1s timeout 300ms rise 2 fall 3 http /health status 200 digest 0123456789abcdef0123456789abcdef
-check -t 198.18.0.10:80 -r 198.18.1.12 on-failure remove alpha port 8080 command test -e /tmp/x
-";
-        let cfg = HealthConfig::parse(text, &rules()).unwrap();
-        assert_eq!(cfg.services[0].1.quorum, 2);
-        assert_eq!(cfg.checks.len(), 2);
-        let c = &cfg.checks[0];
-        assert_eq!(c.dest.weight, 3);
-        assert_eq!(c.timing.timeout, Duration::from_millis(300));
-        assert!(matches!(
-            c.probe,
-            Probe::Http {
-                status: 200,
-                digest: Some(_),
-                ..
-            }
-        ));
-        let c = &cfg.checks[1];
-        assert_eq!(c.target.port, 8080);
-        assert_eq!(c.on_failure, OnFailure::Remove);
-        assert!(!c.initially_up);
-        assert_eq!(c.probe, Probe::Command("test -e /tmp/x".into()));
-    }
-
-    #[test]
-    fn bad_lines_are_numbered() {
-        let text = "\
-check -t 198.18.0.10:80 -r 198.18.1.11:80 rise 0 tcp
-
-check -t 198.18.0.10:80 -r 198.18.1.11:80 interval 1s timeout 2s tcp
-check -t 198.18.0.10:80 -r 198.18.1.13:80 tcp
-check -t 198.18.0.300:80 -r 198.18.1.11:80 tcp
-check -t 198.18.0.10:80 -r 198.18.1.11:80 https /
-frobnicate
-check -t 198.18.0.10:80 -r 198.18.1.11:80 http / status 700
-";
-        let errs = HealthConfig::parse(text, &rules()).unwrap_err();
-        assert_eq!(
-            errs,
-            [
-                "line 1: rise must be at least 1",
-                "line 3: the timeout is longer than the interval",
-                "line 4: real server 198.18.1.13:80 is not in service -t 198.18.0.10:80 of the rules",
-                "line 5: illegal virtual server address[:port] specified: \"198.18.0.300:80\" (-t/--tcp-service)",
-                "line 6: https probes are not implemented",
-                "line 7: unknown directive \"frobnicate\": expected service or check",
-                "line 8: the expected HTTP status must be 100..=599",
-            ]
-        );
-        let dup = "check -t 198.18.0.10:80 -r 198.18.1.11:80 tcp\ncheck -t 198.18.0.10:80 -r 198.18.1.11:80 tcp\n";
-        assert_eq!(
-            HealthConfig::parse(dup, &rules()).unwrap_err(),
-            ["line 2: the server is already checked in this service"]
-        );
-    }
-
-    #[test]
-    fn ops_become_ipvsadm_lines() {
-        let cfg = HealthConfig::parse("check -t 198.18.0.10:80 -r 198.18.1.11:80 tcp\n", &rules())
-            .unwrap();
-        let service = cfg.checks[0].service;
-        let addr = cfg.checks[0].dest.addr;
-        use lvs_core::health::DirectorOp as Op;
-        assert_eq!(
-            op_line(
-                &Op::SetWeight {
-                    service,
-                    addr,
-                    weight: 0
-                },
-                &cfg
-            ),
-            "-e -t 198.18.0.10:80 -r 198.18.1.11:80 -m -w 0"
-        );
-        assert_eq!(
-            op_line(&Op::RemoveDest { service, addr }, &cfg),
-            "-d -t 198.18.0.10:80 -r 198.18.1.11:80"
-        );
-    }
-
-    #[test]
-    fn probes_against_local_servers() {
-        use std::net::TcpListener;
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = l.local_addr().unwrap().port();
-        let target = Endpoint::v4([127, 0, 0, 1], port);
-        let t = Duration::from_millis(2000);
-        let srv = std::thread::spawn(move || {
-            for body in ["hello", "hello"] {
-                let (mut s, _) = l.accept().unwrap();
-                let mut b = [0u8; 1024];
-                let _ = s.read(&mut b);
-                let _ = write!(s, "HTTP/1.0 200 OK\r\nContent-Length: 5\r\n\r\n{body}");
-            }
-        });
-        let md5_hello = [
-            0x5d, 0x41, 0x40, 0x2a, 0xbc, 0x4b, 0x2a, 0x76, 0xb9, 0x71, 0x9d, 0x91, 0x10, 0x17,
-            0xc5, 0x92,
-        ];
-        let k = ProbeKind::Http {
-            path: "/",
-            host: None,
-            status: 200,
-            digest: Some(md5_hello),
-            tls: false,
-        };
-        assert_eq!(run_probe(&k, target, ProbeId::from_bits(1), t), Ok(()));
-        let k = ProbeKind::Http {
-            path: "/",
-            host: None,
-            status: 204,
-            digest: None,
-            tls: false,
-        };
-        assert_eq!(
-            run_probe(&k, target, ProbeId::from_bits(1), t),
-            Err(ProbeError::Status(200))
-        );
-        srv.join().unwrap();
-        // nothing listens there any more
-        assert_eq!(
-            run_probe(&ProbeKind::Tcp, target, ProbeId::from_bits(1), t),
-            Err(ProbeError::Connect)
-        );
-        let ok = ProbeKind::Command { command: "exit 0" };
-        assert_eq!(run_probe(&ok, target, ProbeId::from_bits(1), t), Ok(()));
-        let bad = ProbeKind::Command { command: "exit 3" };
-        assert_eq!(
-            run_probe(&bad, target, ProbeId::from_bits(1), t),
-            Err(ProbeError::Exit(3))
-        );
-        let slow = ProbeKind::Command { command: "sleep 5" };
-        assert_eq!(
-            run_probe(
-                &slow,
-                target,
-                ProbeId::from_bits(1),
-                Duration::from_millis(100)
-            ),
-            Err(ProbeError::Timeout)
-        );
-    }
-}
+#[path = "health_tests.rs"]
+mod test;

@@ -1,12 +1,17 @@
 //! The probes of lvsd's health checks, run from the director's network namespace: TCP
-//! connect, HTTP GET (status and MD5 body digest, parsed with `httparse`), a UDP DNS query and
-//! an external command. Each blocks for at most its timeout; the health thread runs each in a
-//! thread of its own.
+//! connect, HTTP and HTTPS GET (status and MD5 body digest, parsed with `httparse`), a TLS
+//! handshake ([`crate::tls_probe`]), a UDP DNS query and an external command. Each blocks for
+//! at most its timeout; the health thread runs each in a thread of its own.
 
-use lvs_core::health::{ProbeError, ProbeId, ProbeKind};
+use crate::health::Probe;
+use crate::tls_probe::{self, TlsSettings};
+use lvs_core::health::{ProbeError, ProbeId};
 use lvs_core::{Duration, Endpoint};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
+
+/// The most of an HTTP answer read (headers and body).
+const HTTP_LIMIT: usize = 1 << 20;
 
 fn sock(e: Endpoint) -> SocketAddr {
     SocketAddr::new(e.addr, e.port)
@@ -19,24 +24,33 @@ fn tcp(target: Endpoint, timeout: std::time::Duration) -> Result<TcpStream, Prob
     Ok(s)
 }
 
+#[allow(clippy::too_many_arguments)] // the probe's fields, one call site
 fn http(
     target: Endpoint,
     path: &str,
     host: Option<&str>,
     status: u16,
     digest: Option<[u8; 16]>,
+    tls: Option<&TlsSettings>,
     timeout: std::time::Duration,
 ) -> Result<(), ProbeError> {
     use md5::Digest;
+    let deadline = std::time::Instant::now() + timeout;
     let mut s = tcp(target, timeout)?;
     let host = host.map_or_else(|| sock(target).to_string(), str::to_string);
     let req = format!("GET {path} HTTP/1.0\r\nHost: {host}\r\nConnection: close\r\nUser-Agent: lvsd-health\r\n\r\n");
-    s.write_all(req.as_bytes())
-        .map_err(|_| ProbeError::Connect)?;
-    let mut buf = Vec::new();
-    s.take(1 << 20)
-        .read_to_end(&mut buf)
-        .map_err(|_| ProbeError::Answer)?;
+    let buf = match tls {
+        Some(t) => tls_probe::request(t, target, s, deadline, req.as_bytes(), HTTP_LIMIT)?,
+        None => {
+            s.write_all(req.as_bytes())
+                .map_err(|_| ProbeError::Connect)?;
+            let mut buf = Vec::new();
+            s.take(HTTP_LIMIT as u64)
+                .read_to_end(&mut buf)
+                .map_err(|_| ProbeError::Answer)?;
+            buf
+        }
+    };
     let mut headers = [httparse::EMPTY_HEADER; 64];
     let mut resp = httparse::Response::new(&mut headers);
     let body_at = match resp.parse(&buf) {
@@ -121,23 +135,34 @@ fn command(cmd: &str, timeout: std::time::Duration) -> Result<(), ProbeError> {
 
 /// Runs one probe (blocking, bounded by its timeout).
 pub fn run_probe(
-    kind: &ProbeKind<'_>,
+    probe: &Probe,
     target: Endpoint,
     id: ProbeId,
     timeout: Duration,
 ) -> Result<(), ProbeError> {
     let t = std::time::Duration::from_millis(timeout.total_millis());
-    match *kind {
-        ProbeKind::Tcp => tcp(target, t).map(drop),
-        ProbeKind::Http {
+    match probe {
+        Probe::Tcp => tcp(target, t).map(drop),
+        Probe::Http {
             path,
             host,
             status,
             digest,
-            tls: false,
-        } => http(target, path, host, status, digest, t),
-        ProbeKind::Http { tls: true, .. } => Err(ProbeError::Answer),
-        ProbeKind::Dns { name, qtype } => dns(target, name, qtype, id.to_bits() as u16, t),
-        ProbeKind::Command { command: c } => command(c, t),
+            tls,
+        } => http(
+            target,
+            path,
+            host.as_deref(),
+            *status,
+            *digest,
+            tls.as_ref(),
+            t,
+        ),
+        Probe::Tls(tls) => {
+            let deadline = std::time::Instant::now() + t;
+            tls_probe::handshake(tls, target, tcp(target, t)?, deadline)
+        }
+        Probe::Dns { name, qtype } => dns(target, name, *qtype, id.to_bits() as u16, t),
+        Probe::Command(c) => command(c, t),
     }
 }

@@ -33,6 +33,14 @@ pub enum ProbeKind<'a> {
         /// The query type (1 = A, 28 = AAAA).
         qtype: u16,
     },
+    /// A TLS handshake with the target completes: the service speaks TLS, whatever runs over
+    /// it. Which certificates pass is the caller's policy (none checked, as keepalived's
+    /// `SSL_GET`, or a chain to a CA).
+    Tls {
+        /// The name sent as SNI (and matched by a verified certificate); `None`: the target
+        /// address.
+        server_name: Option<&'a str>,
+    },
     /// An external command (keepalived's `MISC_CHECK`): exit status 0 is a success.
     Command {
         /// The command line, run by a shell.
@@ -186,7 +194,7 @@ pub enum HealthConfigError {
     JitterNotBelowInterval,
     /// An HTTP status outside 100..=599.
     BadStatus,
-    /// An empty HTTP path, DNS name or command.
+    /// An empty HTTP path, DNS name, TLS server name or command.
     EmptyProbeArgument,
     /// A hysteresis larger than the quorum.
     HysteresisOverQuorum,
@@ -213,7 +221,7 @@ impl fmt::Display for HealthConfigError {
             TimeoutOverInterval => "the timeout is longer than the interval",
             JitterNotBelowInterval => "the jitter must be shorter than the interval",
             BadStatus => "the expected HTTP status must be 100..=599",
-            EmptyProbeArgument => "empty HTTP path, DNS name or command",
+            EmptyProbeArgument => "empty HTTP path, DNS name, TLS server name or command",
             HysteresisOverQuorum => "the hysteresis is larger than the quorum",
             UnknownService => "no health settings for this server's service",
             DuplicateService => "the service already has health settings",
@@ -243,7 +251,10 @@ impl ProbeKind<'_> {
                     Ok(())
                 }
             }
-            ProbeKind::Dns { name: "", .. } => Err(HealthConfigError::EmptyProbeArgument),
+            ProbeKind::Dns { name: "", .. }
+            | ProbeKind::Tls {
+                server_name: Some(""),
+            } => Err(HealthConfigError::EmptyProbeArgument),
             ProbeKind::Command { command } if command.trim().is_empty() => {
                 Err(HealthConfigError::EmptyProbeArgument)
             }

@@ -2,7 +2,8 @@
 //! reads no clock, opens no socket and emits director operations as values.
 //!
 //! Per real server a [`ServerCheck`]: the probe ([`ProbeKind`]: TCP connect, HTTP(S) GET with
-//! an expected status and optional body digest, a DNS query, an external command), its
+//! an expected status and optional body digest, a TLS handshake, a DNS query, an external
+//! command), its
 //! [`Timing`] (interval, timeout, rise and fall counts, jitter) and what a failure does
 //! ([`OnFailure`]: quiesce to weight 0 keeping established flows, keepalived's
 //! `inhibit_on_failure`, or remove). Per service a [`ServiceHealth`]: a quorum of up weight,

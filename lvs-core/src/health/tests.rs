@@ -364,6 +364,10 @@ fn configurations_that_make_no_sense_are_refused() {
     assert_eq!(hc.add_server(c, ms(0)), Err(E::BadStatus));
     c.probe = ProbeKind::Command { command: " " };
     assert_eq!(hc.add_server(c, ms(0)), Err(E::EmptyProbeArgument));
+    c.probe = ProbeKind::Tls {
+        server_name: Some(""),
+    };
+    assert_eq!(hc.add_server(c, ms(0)), Err(E::EmptyProbeArgument));
     assert_eq!(
         hc.add_server(check(9, 1, Timing::DEFAULT, OnFailure::Quiesce), ms(0)),
         Err(E::SorryIsRealServer)
