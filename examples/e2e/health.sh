@@ -15,10 +15,19 @@
 # namespace's kernel, which reaches the real servers through the management leg dm.
 #
 # Measured: detect_ms, from the failure (HTTP process killed, or link down) until lvsd shows the
-# server at weight 0 (polled every 50 ms); failed, the client requests that failed (each must
-# have started between a failure and its detection plus curl's 2 s limit); recovered_ms, from
-# the server's return until lvsd shows its weight again. Checked against fall*interval+timeout
-# and rise*interval, each + 300 ms for the 50 ms poll of `lvsd ctl -L` and scheduling.
+# server at weight 0 (polled every 50 ms); failed, the client requests that failed; recovered_ms,
+# from the server's return until lvsd shows its weight again. Checked against
+# fall*interval+timeout and rise*interval, each + 300 ms for the 50 ms poll of `lvsd ctl -L`
+# and scheduling.
+#
+# Every failed request must have been in flight on the dead server between the failure and its
+# detection: its curl ran at some moment in [failure, detection seen] (start <= detection and
+# end >= failure: a request stamped just before the failure whose connection was made after
+# it counts, one started after the detection does not), and lvsd's connection table, read at
+# the detection, has its client port (each request binds its own) going to the dead server.
+#
+# The service has quorum 2 (both servers, weight 1 each) with quorum-up/quorum-down hooks: each
+# failure must run quorum-down and each recovery quorum-up.
 set -euo pipefail
 
 LVSD=${1:?usage: health.sh /path/to/lvsd}
@@ -117,6 +126,10 @@ cat > "$WORK/health" <<EOF
 # both servers: GET /name must answer 200
 check -t 198.18.0.10:80 -r 198.18.1.11:80 interval ${INTERVAL_MS}ms timeout ${TIMEOUT_MS}ms rise $RISE fall $FALL http /name status 200
 check -t 198.18.0.10:80 -r 198.18.1.12:80 interval ${INTERVAL_MS}ms timeout ${TIMEOUT_MS}ms rise $RISE fall $FALL http /name status 200
+# both servers make the quorum; the hooks log their event and the time
+service -t 198.18.0.10:80 quorum 2
+quorum-down -t 198.18.0.10:80 echo "\$LVS_EVENT \$LVS_SERVICE \$(date +%s%3N)" >> $WORK/quorum.log
+quorum-up -t 198.18.0.10:80 echo "\$LVS_EVENT \$LVS_SERVICE \$(date +%s%3N)" >> $WORK/quorum.log
 EOF
 
 say "a health file with a bad line is refused with its line number"
@@ -138,15 +151,17 @@ sleep 1
 [ "$(weight 198.18.1.11:80)" = 1 ] && [ "$(weight 198.18.1.12:80)" = 1 ] \
   || die "servers not at weight 1 at start: $(ctl -L -n)"
 
-# steady bounded load: one request at a time, 20 ms apart, each at most 2 s; a line per
-# request: start_ms code
+# steady bounded load: one request at a time, 20 ms apart, each at most 2 s, each from its own
+# client port (30001 up, so that lvsd's connection table tells where it went); a line per
+# request: start_ms end_ms code port
 touch "$WORK/load.on"
 nsx "$NS_C" bash -c '
-  end=$(( $(date +%s) + 100 ))
-  while [ -e "$1/load.on" ] && [ "$(date +%s)" -lt "$end" ]; do
+  end=$(( $(date +%s) + 100 )) i=0
+  while [ -e "$1/load.on" ] && [ "$(date +%s)" -lt "$end" ] && [ $i -lt 30000 ]; do
+    i=$((i + 1)) p=$((30000 + i))
     t=$(date +%s%3N)
-    c=$(curl -s -o /dev/null -w "%{http_code}" --max-time 2 http://198.18.0.10/name || true)
-    echo "$t $c"
+    c=$(curl -s -o /dev/null -w "%{http_code}" --local-port $p --max-time 2 http://198.18.0.10/name || true)
+    echo "$t $(date +%s%3N) $c $p"
     sleep 0.02
   done' load "$WORK" > "$WORK/load.log" 2>/dev/null &
 LOAD_PID=$!
@@ -160,8 +175,9 @@ say "1. stop rs1's HTTP process"
 T0=$(now_ms)
 for pid in $(ip netns pids "$NS_R1"); do kill "$pid"; done
 T=$(wait_weight 198.18.1.11:80 0 10000) || die "rs1 not quiesced within 10 s"
+ctl -L -c -n > "$WORK/conns.1"
 D1=$((T - T0))
-WINDOWS="$WINDOWS $T0:$((T + 2000))"
+WINDOWS="$WINDOWS $T0:$T:$WORK/conns.1"
 say "   quiesced after ${D1} ms (bound ${DETECT_BOUND} ms)"
 sleep 1
 T0=$(now_ms)
@@ -176,8 +192,9 @@ say "2. take rs1's link down"
 T0=$(now_ms)
 nsx "$NS_R1" ip link set eth0 down
 T=$(wait_weight 198.18.1.11:80 0 10000) || die "rs1 not quiesced within 10 s"
+ctl -L -c -n > "$WORK/conns.2"
 D2=$((T - T0))
-WINDOWS="$WINDOWS $T0:$((T + 2000))"
+WINDOWS="$WINDOWS $T0:$T:$WORK/conns.2"
 say "   quiesced after ${D2} ms (bound ${DETECT_BOUND} ms)"
 sleep 1
 T0=$(now_ms)
@@ -192,17 +209,33 @@ wait "$LOAD_PID" 2>/dev/null || true
 LOAD_PID=
 
 TOTAL=$(wc -l < "$WORK/load.log")
-FAILED=$(awk '$2 != "200"' "$WORK/load.log" | wc -l)
-OUTSIDE=$(awk -v w="$WINDOWS" '
-  BEGIN { n = split(w, ws, " ") }
-  $2 != "200" {
+FAILED=$(awk '$3 != "200"' "$WORK/load.log" | wc -l)
+# failed requests not in flight on the dead server between a failure and its detection
+awk -v w="$WINDOWS" '
+  BEGIN {
+    n = split(w, ws, " ")
+    for (i = 1; i <= n; i++) {
+      split(ws[i], p, ":"); t0[i] = p[1]; t1[i] = p[2]
+      # pro expire state source virtual destination
+      while ((getline line < p[3]) > 0) {
+        split(line, f, " ")
+        if (f[6] == "198.18.1.11:80") { port = f[4]; sub(/.*:/, "", port); dead[i, port] = 1 }
+      }
+    }
+  }
+  $3 != "200" {
     ok = 0
-    for (i = 1; i <= n; i++) { split(ws[i], p, ":"); if ($1 >= p[1] && $1 <= p[2]) ok = 1 }
+    for (i = 1; i <= n; i++) if ($1 <= t1[i] && $2 >= t0[i] && ((i, $4) in dead)) ok = 1
     if (!ok) print
-  }' "$WORK/load.log" | wc -l)
-say "$TOTAL requests, $FAILED failed, $OUTSIDE of them outside a failure's detection window"
+  }' "$WORK/load.log" > "$WORK/outside"
+OUTSIDE=$(wc -l < "$WORK/outside")
+say "$TOTAL requests, $FAILED failed, $OUTSIDE of them not in flight on the dead server before its detection"
 [ "$TOTAL" -gt 100 ] || die "the load loop made only $TOTAL requests"
-[ "$OUTSIDE" = 0 ] || die "$OUTSIDE requests failed while every server was healthy or marked down"
+if [ "$OUTSIDE" != 0 ]; then
+  say "   failures (start_ms end_ms code port) outside [failure, detection] on rs1, windows$WINDOWS:"
+  sed 's/^/     /' "$WORK/outside"
+  die "$OUTSIDE requests failed that were not in flight on the dead server"
+fi
 for d in "$D1" "$D2"; do
   [ "$d" -le "$DETECT_BOUND" ] || die "detection took $d ms > $DETECT_BOUND ms"
 done
@@ -211,6 +244,14 @@ for r in "$R1" "$R2"; do
 done
 grep -q "health: -e -t 198.18.0.10:80 -r 198.18.1.11:80 -m -w 0" "$WORK/lvsd.err" \
   || die "lvsd did not log the quiesce"
+# the hooks: quorum-down at each failure, quorum-up at each recovery, in that order (the
+# hooks run asynchronously: give the last one a moment)
+for _ in $(seq 1 20); do [ "$(grep -c . "$WORK/quorum.log" 2>/dev/null)" -ge 4 ] && break; sleep 0.1; done
+EVENTS=$(awk '{ printf "%s ", $1 }' "$WORK/quorum.log" 2>/dev/null)
+say "quorum hooks ran: $EVENTS"
+[ "$EVENTS" = "quorum-down quorum-up quorum-down quorum-up " ] \
+  || die "quorum hooks: expected down, up, down, up; got: $EVENTS"
+grep -q "^quorum-down -t 198.18.0.10:80 " "$WORK/quorum.log" || die "hook environment: $(cat "$WORK/quorum.log")"
 
 DETECT=$((D1 > D2 ? D1 : D2))
 RECOVERED=$((R1 > R2 ? R1 : R2))

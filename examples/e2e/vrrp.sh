@@ -32,6 +32,10 @@
 #    download through the VIP completes byte-exact through lvsd. (keepalived itself forwards
 #    nothing here, as this kernel has no IPVS: the download starts at the kill.) Prints the
 #    same `VRRP takeover_ms=<n> download=ok` line.
+#  - forged adverts to lvsd, now master, each with a priority that would preempt it: a bad
+#    checksum, TTL 254, version 2 with authentication (RFC 5798 section 7.1): each dropped and
+#    counted under its reason, lvsd stays master; a well-formed lower-priority advert sent with
+#    them is heard (the frames do reach lvsd).
 set -euo pipefail
 
 LVSD=${1:?usage: vrrp.sh /path/to/lvsd}
@@ -323,6 +327,49 @@ wait $DL2 || die "the download after the takeover failed: $(cat "$WORK/dl2.curl"
 [ "$(stat_of b2 fwd.masq)" -gt 1000 ] || die "lvsd did not carry the download"
 say "  download through lvsd complete, sha256 ok"
 echo "keepalived peer: VRRP takeover_ms=$TAKEOVER2 download=ok"
+say "forged adverts to the master (priority 254, each would preempt it): dropped and counted"
+# RFC 5798 section 7.1: a bad checksum, TTL 254 (it crossed a router), version 2 with an
+# authentication (RFC 3768), then a well-formed advert of priority 50 as a control (heard,
+# lower: the master stays). Sent as raw frames from the client's port on the same segment.
+base_rx=$(stat_of b2 vrrp.rx_adverts)
+nsx "$NS_C" python3 - "$VIP" <<'EOF'
+import socket, struct, sys
+vip = socket.inet_aton(sys.argv[1])
+src, dst = socket.inet_aton("198.18.0.7"), socket.inet_aton("224.0.0.18")
+def csum(b):
+    if len(b) % 2: b += b"\0"
+    s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
+    while s >> 16: s = (s & 0xffff) + (s >> 16)
+    return (~s) & 0xffff
+def v3(prio, good=True):
+    m = bytearray(struct.pack("!BBBBHH", 0x31, 51, prio, 1, 100, 0) + vip)
+    pseudo = src + dst + struct.pack("!BBH", 0, 112, len(m))
+    c = csum(pseudo + bytes(m))
+    m[6:8] = struct.pack("!H", c if good else c ^ 0x5555)
+    return bytes(m)
+def v2(prio):
+    # RFC 3768: type/version, vrid, priority, count, auth type 1 (simple text), adver int 1 s
+    m = bytearray(struct.pack("!BBBBBBH", 0x21, 51, prio, 1, 1, 1, 0) + vip + b"secret\0\0")
+    m[6:8] = struct.pack("!H", csum(bytes(m)))
+    return bytes(m)
+def frame(msg, ttl=255):
+    ip = bytearray(struct.pack("!BBHHHBBH4s4s", 0x45, 0xc0, 20 + len(msg), 0, 0, ttl, 112, 0, src, dst))
+    ip[10:12] = struct.pack("!H", csum(bytes(ip)))
+    eth = bytes.fromhex("01005e000012") + bytes.fromhex("02000000aa07") + b"\x08\x00"
+    return eth + bytes(ip) + msg
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+s.bind(("c0", 0))
+for f in (frame(v3(254, good=False)), frame(v3(254), ttl=254), frame(v2(254)), frame(v3(50))):
+    s.send(f)
+EOF
+sleep 0.5
+for c in bad_checksum bad_ttl bad_version; do
+  [ "$(stat_of b2 vrrp.drop.$c)" = 1 ] || die "the forged advert ($c) was not counted: $(grep '^vrrp' "$WORK/b2.status")"
+done
+[ "$(stat_of b2 vrrp.rx_adverts)" = $((base_rx + 1)) ] \
+  || die "the control advert was not heard ($base_rx -> $(stat_of b2 vrrp.rx_adverts))"
+[ "$(stat_of b2 vrrp.state)" = master ] || die "a forged advert moved lvsd out of master"
+say "  bad_checksum=1 bad_ttl=1 bad_version=1 dropped, the control advert heard, lvsd still master"
 kill -TERM "$B_PID"
 for _ in $(seq 1 50); do kill -0 "$B_PID" 2>/dev/null || break; sleep 0.1; done
 B_PID=

@@ -11,12 +11,12 @@
 //! (`CI=true` or `CI=1` in the environment), where a test that cannot run its real components
 //! fails.
 
-use std::io::{Read, Write};
-use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+mod common;
+
+use common::{loud, prepare, run_script, BASE_TOOLS};
+use std::path::PathBuf;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// run.sh takes about 20 s here and is written to stay under 3 minutes; past this it is killed.
 const RUN_TIMEOUT: Duration = Duration::from_secs(300);
@@ -28,172 +28,24 @@ const MGMT_TIMEOUT: Duration = Duration::from_secs(90);
 /// The scripts share the machine's two cores and time their traffic: one at a time.
 static SERIAL: Mutex<()> = Mutex::new(());
 
-/// Whether this runs under CI (`CI=true`, as GitHub Actions, GitLab and most others set it, or
-/// `CI=1`): there a missing prerequisite is a failure, not a skip.
-fn under_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v.eq_ignore_ascii_case("true") || v == "1")
-}
-
-/// Writes to the process's stderr directly, past the test harness's capture.
-fn loud(msg: &str) {
-    let _ = writeln!(std::io::stderr(), "{msg}");
-}
-
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .and_then(|l| l.split_whitespace().nth(2).map(|u| u == "0"))
-        })
-        .unwrap_or(false)
-}
-
-fn have(tool: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {tool}")])
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-/// Whether this process may make network namespaces (root in a container may not).
-fn netns_works() -> bool {
-    let name = format!("lvse2e-probe-{}", std::process::id());
-    let ok = Command::new("ip")
-        .args(["netns", "add", &name])
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if ok {
-        let _ = Command::new("ip").args(["netns", "del", &name]).status();
-    }
-    ok
-}
-
-/// The target directory and profile this test was built into (`target/debug/deps/e2e-*`).
-fn target_and_profile() -> (PathBuf, String) {
-    let exe = std::env::current_exe().expect("test executable path");
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target/<profile>/deps");
-    let profile = profile_dir
-        .file_name()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "debug".into());
-    let target = profile_dir.parent().expect("target dir").to_path_buf();
-    (target, profile)
-}
-
-/// Checks the prerequisites and builds lvsd; `None` (after a `SKIPPED:` line) when the test
-/// cannot run here.
-fn prepare(what: &str) -> Option<PathBuf> {
-    let skip = |why: &str| {
-        assert!(
-            !under_ci(),
-            "lvsd {what} test cannot run under CI: {why} (CI must run it as root with `ip netns`)"
-        );
-        loud(&format!("SKIPPED: lvsd {what} test: {why}"));
-        None
-    };
-    if !is_root() {
-        return skip("not root (network namespaces and AF_PACKET need it)");
-    }
-    for tool in ["ip", "tc", "curl", "python3", "sha256sum", "timeout"] {
-        if !have(tool) {
-            return skip(&format!("{tool} is not installed"));
-        }
-    }
-    if !netns_works() {
-        return skip("`ip netns add` is not permitted here");
-    }
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let (target, profile) = target_and_profile();
-    let mut build = Command::new(env!("CARGO"));
-    build
-        .args(["build", "-q", "-p", "lvs-examples", "--example", "lvsd"])
-        .arg("--target-dir")
-        .arg(&target)
-        .current_dir(manifest);
-    if profile == "release" {
-        build.arg("--release");
-    }
-    let st = build.status().expect("running cargo build");
-    assert!(st.success(), "cargo build --example lvsd failed");
-    let lvsd = target.join(&profile).join("examples").join("lvsd");
-    assert!(lvsd.exists(), "{} was not built", lvsd.display());
-    Some(lvsd)
-}
-
-/// Runs `examples/e2e/SCRIPT LVSD` in its own process group under `timeout`, prints its output,
-/// and checks that it succeeded and printed `marker`.
-fn run_script(script: &str, lvsd: &Path, args: &[&Path], timeout: Duration, marker: &str) {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("e2e")
-        .join(script);
-    let mut child = Command::new("bash")
-        .arg(&script)
-        .arg(lvsd)
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        // its own process group, so that a timeout ends the script and everything it started
-        .process_group(0)
-        .spawn()
-        .expect("starting the script");
-    let mut out = child.stdout.take().expect("piped stdout");
-    let reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = out.read_to_string(&mut s);
-        s
-    });
-    let start = Instant::now();
-    let status = loop {
-        if let Some(st) = child.try_wait().expect("waiting for the script") {
-            break Some(st);
-        }
-        if start.elapsed() > timeout {
-            // TERM lets the script's trap remove its namespaces; KILL if it does not go
-            let pg = format!("-{}", child.id());
-            let _ = Command::new("kill").args(["-TERM", "--", &pg]).status();
-            std::thread::sleep(Duration::from_secs(5));
-            let _ = Command::new("kill").args(["-KILL", "--", &pg]).status();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    };
-    let output = reader.join().unwrap_or_default();
-    loud(&output);
-    let name = script.display();
-    match status {
-        None => panic!("{name} did not finish within {timeout:?}"),
-        Some(st) => assert!(st.success(), "{name} failed ({st})"),
-    }
-    assert!(output.contains(marker), "{name} did not report success");
+/// lvsd, built, or `None` when the test cannot run here.
+fn lvsd(what: &str) -> Option<PathBuf> {
+    prepare(what, BASE_TOOLS, &["lvsd"]).map(|d| d.join("lvsd"))
 }
 
 #[test]
 fn lvsd_end_to_end_in_network_namespaces() {
     let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(lvsd) = prepare("end-to-end") {
-        run_script("run.sh", &lvsd, &[], RUN_TIMEOUT, "E2E PASSED");
+    if let Some(lvsd) = lvsd("end-to-end") {
+        run_script("run.sh", &[&lvsd], RUN_TIMEOUT, "E2E PASSED");
     }
 }
 
 #[test]
 fn lvsd_failover_with_connection_sync() {
     let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(lvsd) = prepare("failover") {
-        run_script(
-            "failover.sh",
-            &lvsd,
-            &[],
-            FAILOVER_TIMEOUT,
-            "FAILOVER PASSED",
-        );
+    if let Some(lvsd) = lvsd("failover") {
+        run_script("failover.sh", &[&lvsd], FAILOVER_TIMEOUT, "FAILOVER PASSED");
     }
 }
 
@@ -232,12 +84,12 @@ fn stats_listing(text: &str) -> std::collections::BTreeMap<String, [u64; 5]> {
 #[test]
 fn lvsd_management_plane() {
     let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let Some(lvsd) = prepare("management plane") else {
+    let Some(lvsd) = lvsd("management plane") else {
         return;
     };
     let out = lvsd.with_file_name("mgmt-e2e");
     let _ = std::fs::remove_dir_all(&out);
-    run_script("mgmt.sh", &lvsd, &[&out], MGMT_TIMEOUT, "MGMT api-drain=ok");
+    run_script("mgmt.sh", &[&lvsd, &out], MGMT_TIMEOUT, "MGMT api-drain=ok");
     // /metrics through an independent parser, against the director's own listing
     let text = std::fs::read_to_string(out.join("metrics.txt")).expect("metrics.txt");
     let stats = stats_listing(&std::fs::read_to_string(out.join("stats.txt")).expect("stats.txt"));
