@@ -26,6 +26,8 @@ mod datapath;
 mod health;
 #[path = "lvsd/http.rs"]
 mod http;
+#[path = "lvsd/l7.rs"]
+mod l7;
 #[path = "lvsd/metrics.rs"]
 mod metrics;
 #[path = "lvsd/mgmt.rs"]
@@ -102,6 +104,8 @@ fn load_rules(opts: &Options) -> Result<RuleSet, String> {
 fn run(args: &[String]) -> Result<(), String> {
     let (vrrp_opts, args) = vrrp::split_args(args)?;
     let (agent_opts, args) = agents::split_args(args)?;
+    let mut args = args.to_vec();
+    let l7_opts = l7::take_args(&mut args)?;
     let mut opts = Options::parse(&args)?;
     opts.vrrp = vrrp_opts;
     let set = load_rules(&opts)?;
@@ -124,6 +128,10 @@ fn run(args: &[String]) -> Result<(), String> {
         None => None,
     };
     let words = random_words();
+    let l7 = match &l7_opts {
+        Some(o) => Some(Box::new(l7::L7::load(o, words)?)),
+        None => None,
+    };
     let mut cfg = DirectorConfig::new(SipKey(words[0], words[1]));
     for (n, v) in &opts.sysctls {
         apply_sysctl(&mut cfg, n, *v);
@@ -141,6 +149,9 @@ fn run(args: &[String]) -> Result<(), String> {
     rules::sync(&mut dir, &set, words[2], Instant::ZERO).map_err(|e| e.to_string())?;
     if opts.check {
         print!("{}", control::save(&dir));
+        if let Some(l) = &l7 {
+            eprintln!("lvsd: {}", l.describe());
+        }
         return Ok(());
     }
     let mut ifaces = Vec::new();
@@ -204,6 +215,11 @@ fn run(args: &[String]) -> Result<(), String> {
         SipKey(words[3], words[0] ^ words[3]),
         start,
     );
+    if let Some(l) = l7 {
+        eprintln!("lvsd: {}", l.describe());
+        d.l7 = Some(l);
+        d.refresh_vips();
+    }
     let mut link = None;
     if d.opts.http.is_some() || health_cfg.is_some() {
         let (client, rx) = mgmt::link(&wake_w).map_err(|e| e.to_string())?;
@@ -280,6 +296,11 @@ fn run(args: &[String]) -> Result<(), String> {
         std::process::id()
     );
     let r = d.run(control.as_ref(), &wake_r, &signals);
+    if d.l7.is_some() {
+        let mut s = String::new();
+        d.l7_status(&mut s);
+        eprint!("{s}");
+    }
     let l = d.stats_listing();
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(l.as_bytes());

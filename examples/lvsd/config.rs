@@ -51,6 +51,9 @@ options:
   --health FILE           health checks of the real servers (TCP, HTTP, HTTPS, TLS, DNS,
                           command) and quorum hooks, in the format of examples/lvsd/health.rs;
                           failed servers are quiesced or removed, restored when they recover
+  --l7-rules FILE         content-aware routing by TCP splicing: pools, HTTP routes and a
+                          default in the format of examples/lvsd/l7.rs (needs --l7-vip)
+  --l7-vip ADDR:PORT      an IPv4 virtual service the splicer answers (repeatable)
   --check                 parse the rules and options, print the rules back, and exit
   -v, --verbose           log every configuration change and dropped packet class
 

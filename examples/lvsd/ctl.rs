@@ -141,6 +141,7 @@ impl Daemon<'_> {
         control::kv(&mut out, "director.rescheduled", c.rescheduled);
         control::kv(&mut out, "director.connections", self.dir.table().len());
         control::kv(&mut out, "neigh.dropped", self.neigh.dropped);
+        self.l7_status(&mut out);
         self.vrrp_status(&mut out);
         self.agents_status(&mut out);
         if let Some(l) = &self.sync {

@@ -86,6 +86,8 @@ pub struct Daemon<'d> {
     pub vrrp: Option<crate::vrrp::Vrrp>,
     /// Load agents (`--agent-key`, [`crate::agents`]).
     pub agents: Option<crate::agents::Agents>,
+    /// The content-aware splicer (`--l7-rules`, [`crate::l7`]).
+    pub l7: Option<Box<crate::l7::L7>>,
     pub(crate) seed: u64,
     pub(crate) pcfg: ProcessConfig,
     pub(crate) start: std::time::Instant,
@@ -123,6 +125,7 @@ impl<'d> Daemon<'d> {
             mgmt: None,
             vrrp: None,
             agents: None,
+            l7: None,
             seed,
             pcfg: ProcessConfig::new(Ipv4Addr::UNSPECIFIED, Ipv6Addr::UNSPECIFIED, tun_key),
             start,
@@ -161,6 +164,7 @@ impl<'d> Daemon<'d> {
                 ServiceKey::Fwmark { .. } => None,
             })
             .collect();
+        vips.extend(self.l7.as_ref().map(|l| l.vip_addrs()).unwrap_or_default());
         vips.sort();
         vips.dedup();
         let new: Vec<(IpAddr, Option<usize>)> = vips
@@ -348,6 +352,9 @@ impl<'d> Daemon<'d> {
             if let Some(t) = self.vrrp_deadline() {
                 deadline = deadline.min(t);
             }
+            if let Some(t) = self.l7_poll_at() {
+                deadline = deadline.min(t);
+            }
             if let Some(t) = self.agents_deadline() {
                 deadline = deadline.min(t);
             }
@@ -403,6 +410,7 @@ impl<'d> Daemon<'d> {
             {
                 self.dir.handle_timeout(ms_instant(now));
             }
+            self.l7_timers(now);
             for (ifc, ip) in self.neigh.poll(now) {
                 self.solicit(ifc, ip);
             }

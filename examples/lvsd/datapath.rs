@@ -244,6 +244,9 @@ impl Daemon<'_> {
     /// per-packet path (`lvs_forward::process::process_frame`), then routing and the link.
     fn on_ip(&mut self, ifc: usize, buf: &mut [u8], head: usize, len: usize) {
         let _ = ifc;
+        if self.l7.is_some() && self.l7_take(buf, head, len) {
+            return;
+        }
         let now = ms_instant(self.now_ms());
         let cfg = self.pcfg;
         if self.out.len() < HEADROOM + 1280 {
@@ -317,7 +320,7 @@ impl Daemon<'_> {
 
     /// Frames the IP packet at `buf[start..start + len]` (Ethernet header written into the
     /// headroom) and sends it to `nh` out of `oif`.
-    fn send_ip(&mut self, oif: usize, nh: IpAddr, buf: &mut [u8], start: usize, len: usize) {
+    pub(crate) fn send_ip(&mut self, oif: usize, nh: IpAddr, buf: &mut [u8], start: usize, len: usize) {
         let repr = EthernetRepr {
             src_addr: self.ifaces[oif].info.mac,
             dst_addr: MacAddr([0; 6]),
