@@ -237,7 +237,11 @@ impl<'s, C: ContentClassifier, const N: usize> Splicer<'s, C, N> {
             client: ep(seg.src),
             vip: ep(seg.dst),
         };
-        let (isn, tsval) = cookie::make(self.cfg.secret, &flow, seg.seq, &co, now, ts_clock(now));
+        // the cookie TSval is this millisecond count with its low 5 bits replaced, so at most 31
+        // above it: below `ts_clock(now)`, which every later segment of ours carries at least
+        // (a TSval going backwards makes the client drop our segments by PAWS, RFC 7323 5.3)
+        let ms = now.total_millis() as u32;
+        let (isn, tsval) = cookie::make(self.cfg.secret, &flow, seg.seq, &co, now, ms);
         let out = Segment {
             src: ep(seg.dst),
             dst: ep(seg.src),
