@@ -7,7 +7,7 @@
 #                                  topology; prints `RESULT ...` lines for examples/l7compare.rs
 #
 # As root; run under flock /tmp/lvs-netns.lock. Environment: L7_BIG_MB (100) the clean
-# transfer, L7_LOSS_MB (32) the transfer under 1 % loss and reordering, L7_WRK_S (8) the
+# transfer, L7_LOSS_MB (100) the transfer under 1 % loss and reordering, L7_WRK_S (8) the
 # duration of each wrk run.
 #
 # Topology (198.18.0.0/15 only; every name starts with l7-):
@@ -35,7 +35,7 @@ CTL=$WORK/ctl.sock
 START=$SECONDS
 LIMIT=${L7_LIMIT:-170}
 BIG_MB=${L7_BIG_MB:-100}
-LOSS_MB=${L7_LOSS_MB:-32}
+LOSS_MB=${L7_LOSS_MB:-100}
 WRK_S=${L7_WRK_S:-8}
 VIP=198.18.0.10
 LVSD_PID=
@@ -490,7 +490,7 @@ cat > "$WORK/relay.py" <<'EOF'
 # A two-port impairing bridge over AF_PACKET (the kernel here has no netem): each frame is
 # dropped with probability LOSS, or held back with probability REORDER and sent after the next
 # frame in its direction (or after 3 ms). Virtio headers pass through, so checksum offload
-# works. Counts go to stdout at exit.
+# works. Counts go to the file OUT, rewritten at most every 100 ms.
 import os, random, select, signal, socket, sys, time
 LOSS, REORDER = float(sys.argv[3]), float(sys.argv[4])
 rnd = random.Random(7)
@@ -503,10 +503,14 @@ a, b = open_(sys.argv[1]), open_(sys.argv[2])
 peer = {a.fileno(): b, b.fileno(): a}
 held = {a.fileno(): None, b.fileno(): None}
 n = {"frames": 0, "dropped": 0, "reordered": 0}
-def stop(*_):
-    print(" ".join(f"{k}={v}" for k, v in n.items()), flush=True); os._exit(0)
-signal.signal(signal.SIGTERM, stop)
+last = 0.0
+def report():
+    with open(sys.argv[5] + ".tmp", "w") as f:
+        f.write(" ".join(f"{k}={v}" for k, v in n.items()) + "\n")
+    os.replace(sys.argv[5] + ".tmp", sys.argv[5])
 while True:
+    if time.monotonic() - last > 0.1:
+        report(); last = time.monotonic()
     r, _, _ = select.select([a, b], [], [], 0.003)
     now = time.monotonic()
     for fd, h in held.items():
@@ -524,7 +528,7 @@ while True:
         if held[fd]:
             peer[fd].send(held[fd][0]); held[fd] = None
 EOF
-nsx "$NS_X" python3 "$WORK/relay.py" x0 x1 0.01 0.10 > "$WORK/relay.out" 2>&1 &
+ip netns exec "$NS_X" python3 "$WORK/relay.py" x0 x1 0.01 0.10 "$WORK/relay.out" &
 RELAY_PID=$!
 sleep 0.5
 nsx "$NS_L" nstat -n > /dev/null 2>&1 || true
@@ -540,6 +544,7 @@ UP=$(sha256sum < "$WORK/up/up2" | cut -d' ' -f1)
 NST=$(nsx "$NS_L" nstat -az 2>/dev/null)
 SACKS=$(echo "$NST" | awk '$1 ~ /^TcpExt(TCPSackRecovery|TCPSACKReorder|TCPSackShifted|TCPSackMerged|TCPSACKReneging)$/ { s += $2 } END { print s + 0 }')
 TSREO=$(echo "$NST" | awk '$1 == "TcpExtTCPTSReorder" { print $2 + 0 }')
+sleep 0.2
 kill "$RELAY_PID"; wait "$RELAY_PID" 2>/dev/null || true
 RELAY_PID=
 say "   upload ok; relay: $(cat "$WORK/relay.out"); client SACK events $SACKS, TS reorder ${TSREO:-0}; lvsd retransmits $(stat_of l7.retransmits)"
