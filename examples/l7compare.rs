@@ -50,8 +50,10 @@ impl Row {
     /// bytes=.. cpu_s=..`.
     fn parse(line: &str) -> Option<Row> {
         let rest = line.strip_prefix("RESULT ")?;
-        let kv: std::collections::HashMap<&str, &str> =
-            rest.split_whitespace().filter_map(|w| w.split_once('=')).collect();
+        let kv: std::collections::HashMap<&str, &str> = rest
+            .split_whitespace()
+            .filter_map(|w| w.split_once('='))
+            .collect();
         let f = |k: &str| kv.get(k).and_then(|v| v.parse::<f64>().ok());
         Some(Row {
             system: kv.get("system")?.to_string(),
@@ -124,7 +126,15 @@ fn run(out: &Path, seconds: u32) -> Result<(), String> {
         .to_path_buf();
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let st = Command::new(cargo)
-        .args(["build", "-q", "--release", "-p", "lvs-examples", "--example", "lvsd"])
+        .args([
+            "build",
+            "-q",
+            "--release",
+            "-p",
+            "lvs-examples",
+            "--example",
+            "lvsd",
+        ])
         .arg("--target-dir")
         .arg(&target)
         .current_dir(manifest)
@@ -135,7 +145,10 @@ fn run(out: &Path, seconds: u32) -> Result<(), String> {
     }
     let lvsd = target.join("release").join("examples").join("lvsd");
     let script = manifest.join("e2e").join("l7.sh");
-    eprintln!("l7compare: {} compare ({seconds} s per run)", script.display());
+    eprintln!(
+        "l7compare: {} compare ({seconds} s per run)",
+        script.display()
+    );
     let mut child = Command::new("flock")
         .arg("/tmp/lvs-netns.lock")
         .arg("bash")
@@ -242,9 +255,17 @@ fn to_svg(rows: &[Row]) -> String {
     type Metric = fn(&Row) -> f64;
     let panels: [(&str, &str, Metric); 4] = [
         ("1 KiB, keep-alive: requests/s", "1k-keepalive", Row::rps),
-        ("1 KiB, connection per request: requests/s", "1k-close", Row::rps),
+        (
+            "1 KiB, connection per request: requests/s",
+            "1k-close",
+            Row::rps,
+        ),
         ("100 MB objects: Gbit/s", "100m", Row::gbit_s),
-        ("100 MB objects: director CPU s per GB (lower is better)", "100m", Row::cpu_s_per_gb),
+        (
+            "100 MB objects: director CPU s per GB (lower is better)",
+            "100m",
+            Row::cpu_s_per_gb,
+        ),
     ];
     let (w, ph) = (900.0, 150.0);
     let h = 50.0 + ph * panels.len() as f64;

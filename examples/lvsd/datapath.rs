@@ -320,7 +320,14 @@ impl Daemon<'_> {
 
     /// Frames the IP packet at `buf[start..start + len]` (Ethernet header written into the
     /// headroom) and sends it to `nh` out of `oif`.
-    pub(crate) fn send_ip(&mut self, oif: usize, nh: IpAddr, buf: &mut [u8], start: usize, len: usize) {
+    pub(crate) fn send_ip(
+        &mut self,
+        oif: usize,
+        nh: IpAddr,
+        buf: &mut [u8],
+        start: usize,
+        len: usize,
+    ) {
         let repr = EthernetRepr {
             src_addr: self.ifaces[oif].info.mac,
             dst_addr: MacAddr([0; 6]),

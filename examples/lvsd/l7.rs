@@ -159,15 +159,17 @@ impl L7 {
         }
         let seed = words[2];
         let mut bad = None;
-        let router = HybridRouter::new(set, SipKey(words[1], words[3]), |p| {
-            match Sched::from_name(p.scheduler, SchedFlags::default(), seed) {
+        let router = HybridRouter::new(
+            set,
+            SipKey(words[1], words[3]),
+            |p| match Sched::from_name(p.scheduler, SchedFlags::default(), seed) {
                 Ok(s) => Some(s),
                 Err(e) => {
                     bad = Some(e.to_string());
                     None
                 }
-            }
-        })
+            },
+        )
         .map_err(|e| match &bad {
             Some(b) => rule_error(&opts.rules, format!("line {}: {b}", e.line)),
             None => rule_error(&opts.rules, e),
@@ -264,7 +266,11 @@ impl L7 {
         ] {
             let _ = writeln!(out, "{k} {v}");
         }
-        for (name, pool) in self.names.iter().zip(self.engine.classifier().router.0.pools()) {
+        for (name, pool) in self
+            .names
+            .iter()
+            .zip(self.engine.classifier().router.0.pools())
+        {
             let _ = writeln!(out, "l7.pool.{name}.requests {}", pool.requests);
             for d in pool.dests() {
                 let _ = writeln!(out, "l7.pool.{name}.{}.active {}", d.addr, d.active);
@@ -338,7 +344,10 @@ impl Daemon<'_> {
     fn l7_drain(&mut self, l7: &mut L7, now: Instant) {
         let mut out = std::mem::take(&mut l7.out);
         for _ in 0..4 * CONNS {
-            let Some(t) = l7.engine.poll_transmit(now, &mut out[HEADROOM..HEADROOM + 1500]) else {
+            let Some(t) = l7
+                .engine
+                .poll_transmit(now, &mut out[HEADROOM..HEADROOM + 1500])
+            else {
                 break;
             };
             self.l7_send(&mut out, HEADROOM, t.len);
@@ -404,13 +413,29 @@ mod test {
         std::fs::create_dir_all(&dir).unwrap();
         let p = dir.join("bad.rules");
         let vips = vec!["198.18.0.10:80".parse().unwrap()];
-        std::fs::write(&p, "pool a rr 198.18.1.1:80\nroute ext=png -> b\ndefault a\n").unwrap();
-        let e = L7::load(&L7Opts { rules: p.clone(), vips: vips.clone() }, [1, 2, 3, 4])
-            .unwrap_err();
+        std::fs::write(
+            &p,
+            "pool a rr 198.18.1.1:80\nroute ext=png -> b\ndefault a\n",
+        )
+        .unwrap();
+        let e = L7::load(
+            &L7Opts {
+                rules: p.clone(),
+                vips: vips.clone(),
+            },
+            [1, 2, 3, 4],
+        )
+        .unwrap_err();
         assert!(e.contains("line 2"), "{e}");
         std::fs::write(&p, "pool a nosuch 198.18.1.1:80\ndefault a\n").unwrap();
-        let e = L7::load(&L7Opts { rules: p.clone(), vips: vips.clone() }, [1, 2, 3, 4])
-            .unwrap_err();
+        let e = L7::load(
+            &L7Opts {
+                rules: p.clone(),
+                vips: vips.clone(),
+            },
+            [1, 2, 3, 4],
+        )
+        .unwrap_err();
         assert!(e.contains("line 1") && e.contains("nosuch"), "{e}");
         std::fs::write(
             &p,
@@ -418,8 +443,17 @@ mod test {
              route ext=png -> cache\ndefault app\n",
         )
         .unwrap();
-        let l7 = L7::load(&L7Opts { rules: p.clone(), vips }, [1, 2, 3, 4]).unwrap();
-        assert!(l7.describe().contains("2 pool(s) (cache, app), 1 route(s), 3 server(s)"));
+        let l7 = L7::load(
+            &L7Opts {
+                rules: p.clone(),
+                vips,
+            },
+            [1, 2, 3, 4],
+        )
+        .unwrap();
+        assert!(l7
+            .describe()
+            .contains("2 pool(s) (cache, app), 1 route(s), 3 server(s)"));
         let mut s = String::new();
         l7.status(&mut s);
         assert!(s.contains("l7.pool.cache.198.18.1.2:80.active 0"), "{s}");

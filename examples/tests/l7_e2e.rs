@@ -89,7 +89,16 @@ fn prepare(what: &str) -> Option<PathBuf> {
     if !is_root() {
         return skip("not root (network namespaces and AF_PACKET need it)");
     }
-    for tool in ["ip", "curl", "python3", "sha256sum", "wrk", "nstat", "ss", "/usr/sbin/nginx"] {
+    for tool in [
+        "ip",
+        "curl",
+        "python3",
+        "sha256sum",
+        "wrk",
+        "nstat",
+        "ss",
+        "/usr/sbin/nginx",
+    ] {
         if !have(tool) {
             return skip(&format!("{tool} is not installed"));
         }

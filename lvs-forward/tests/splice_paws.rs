@@ -27,8 +27,12 @@ fn tcp_fields(p: &[u8]) -> (u32, u32, Options) {
 fn tsval_never_goes_below_the_cookie_syn_ack() {
     let mut slab = vec![0u8; 256 * 64];
     let never = |_: &FlowInfo, _: &[u8]| Classification::NeedMore;
-    let mut sp: Box<Splicer<'_, _, 512>> =
-        Box::new(Splicer::new(SpliceConfig::new(SipKey(3, 4)), never, &mut slab, 64));
+    let mut sp: Box<Splicer<'_, _, 512>> = Box::new(Splicer::new(
+        SpliceConfig::new(SipKey(3, 4)),
+        never,
+        &mut slab,
+        64,
+    ));
     // every position of the clock's low bits, for every option combination the cookie encodes
     for ms in 5_000u64..5_064 {
         for (k, ws) in [None, Some(0u8), Some(7), Some(14)].into_iter().enumerate() {
