@@ -251,7 +251,7 @@ def ms(s):
     return v * {"us": 1e-3, "ms": 1.0, "s": 1000.0, "m": 60000.0}.get(u, 1.0)
 p50 = p99 = float("nan")
 for line in t.splitlines():
-    m = re.match(r"\s+(50|99)\.000%\s+(\S+)", line)
+    m = re.match(r"\s+(50|99)(?:\.0+)?%\s+(\S+)", line)
     if m:
         if m.group(1) == "50": p50 = ms(m.group(2))
         else: p99 = ms(m.group(2))
@@ -329,11 +329,13 @@ backend reset
 EOF
   nsx "$NS_D" /usr/sbin/haproxy -f "$WORK/haproxy.cfg" -db > "$WORK/haproxy.log" 2>&1 &
   HAP_PID=$!
-  for _ in $(seq 1 50); do
+  nsx "$NS_C" ip neigh flush dev c0
+  for _ in $(seq 1 100); do
     nsx "$NS_C" curl -s -o /dev/null --max-time 1 "http://$VIP/ready" && break
     sleep 0.1
   done
-  nsx "$NS_C" curl -sf -o /dev/null "http://$VIP/ready" || die "haproxy does not answer"
+  nsx "$NS_C" curl -sf -o /dev/null --max-time 5 "http://$VIP/ready" || die "haproxy does not answer:
+$(cat "$WORK/haproxy.log"; nsx "$NS_D" ss -ltn; nsx "$NS_D" ip -br addr; nsx "$NS_C" ip neigh)"
   bench haproxy "$HAP_PID"
   echo "COMPARE DONE"
   exit 0
