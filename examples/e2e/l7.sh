@@ -290,7 +290,7 @@ PY
   cat > "$WORK/haproxy.cfg" <<EOF
 global
   nbthread 1
-  maxconn 60000
+  maxconn 9000
   pidfile $WORK/haproxy.pid
 defaults
   mode http
