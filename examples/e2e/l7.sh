@@ -277,7 +277,7 @@ PY
       "http://$VIP/obj/1k"
     in_time
     say "$sys: 100 MB objects"
-    run_wrk "$sys" 100m "$pid" -t1 -c2 -d"${WRK_S}s" --latency "http://$VIP/big/blob"
+    run_wrk "$sys" 100m "$pid" -t1 -c2 -d"${WRK_S}s" --timeout 30s --latency "http://$VIP/big/blob"
     in_time
   }
   bench lvs "$LVSD_PID"
