@@ -7,7 +7,7 @@
 #                                  topology; prints `RESULT ...` lines for examples/l7compare.rs
 #
 # As root; run under flock /tmp/lvs-netns.lock. Environment: L7_BIG_MB (100) the clean
-# transfer, L7_LOSS_MB (100) the transfer under 1 % loss and reordering, L7_WRK_S (8) the
+# transfer, L7_LOSS_MB (32) the transfer under 1 % loss and reordering, L7_WRK_S (8) the
 # duration of each wrk run.
 #
 # Topology (198.18.0.0/15 only; every name starts with l7-):
@@ -35,7 +35,7 @@ CTL=$WORK/ctl.sock
 START=$SECONDS
 LIMIT=${L7_LIMIT:-170}
 BIG_MB=${L7_BIG_MB:-100}
-LOSS_MB=${L7_LOSS_MB:-100}
+LOSS_MB=${L7_LOSS_MB:-32}
 WRK_S=${L7_WRK_S:-8}
 VIP=198.18.0.10
 LVSD_PID=
@@ -420,6 +420,7 @@ nsx "$NS_C" curl -sf --max-time 60 -H 'Expect:' -T "$WORK/www/big/blob" "http://
   -o /dev/null || die "upload failed"
 UP=$(sha256sum < "$WORK/up/up1" | cut -d' ' -f1)
 [ "$UP" = "$BIG_SHA" ] || die "upload sha256 $UP != $BIG_SHA"
+rm -f "$WORK/up/up1"
 say "   upload ok"
 SHA_OK=yes
 in_time
