@@ -24,7 +24,7 @@
 //! timeout) has passed, or filed again at that deadline. So the per-packet path does no list
 //! work, lookups treat an overdue entry as gone, and `next_expired` does bounded work.
 
-use crate::addr::{Endpoint, IpAddr, Ipv4Addr, Ipv6Addr, Protocol};
+use crate::addr::{Endpoint, FlowKey, IpAddr, Ipv4Addr, Ipv6Addr, Protocol};
 use crate::dest::DestId;
 use crate::hash::{siphash, SipKey};
 use crate::time::{Duration, Instant};
@@ -199,6 +199,17 @@ pub struct ConnKey {
 }
 
 impl ConnKey {
+    /// The key of the connection `flow` (client to virtual service) belongs to.
+    pub const fn of_flow(flow: &FlowKey) -> Self {
+        ConnKey {
+            proto: flow.proto,
+            caddr: flow.src.addr,
+            cport: flow.src.port,
+            vaddr: flow.dst.addr,
+            vport: flow.dst.port,
+        }
+    }
+
     /// The key of a fwmark template: `<IPPROTO_IP, snet, 0, mark, 0>`.
     pub fn fwmark(snet: IpAddr, mark: u32) -> Self {
         let v = match snet {

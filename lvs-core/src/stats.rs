@@ -22,6 +22,17 @@ pub struct Counters {
     pub outbytes: u64,
 }
 
+impl Counters {
+    /// All zero.
+    pub const ZERO: Counters = Counters {
+        conns: 0,
+        inpkts: 0,
+        outpkts: 0,
+        inbytes: 0,
+        outbytes: 0,
+    };
+}
+
 /// Per-second rates as `ipvsadm --rate` prints them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Rates {
@@ -35,6 +46,17 @@ pub struct Rates {
     pub inbps: u64,
     /// Bytes per second to clients.
     pub outbps: u64,
+}
+
+impl Rates {
+    /// All zero.
+    pub const ZERO: Rates = Rates {
+        cps: 0,
+        inpps: 0,
+        outpps: 0,
+        inbps: 0,
+        outbps: 0,
+    };
 }
 
 /// The estimation interval, 2 s as in the kernel.
@@ -77,13 +99,7 @@ impl RateEstimator {
     /// A new estimator whose first sample is due 2 s after `now`.
     pub const fn new(now: Instant) -> Self {
         RateEstimator {
-            last: Counters {
-                conns: 0,
-                inpkts: 0,
-                outpkts: 0,
-                inbytes: 0,
-                outbytes: 0,
-            },
+            last: Counters::ZERO,
             cps: 0,
             inpps: 0,
             outpps: 0,
@@ -109,23 +125,18 @@ impl RateEstimator {
 
     /// Takes one 2-second sample of `c` (`estimation_timer`).
     pub fn sample(&mut self, c: &Counters) {
-        ewma(&mut self.cps, c.conns.wrapping_sub(self.last.conns) << 9);
-        ewma(
-            &mut self.inpps,
-            c.inpkts.wrapping_sub(self.last.inpkts) << 9,
-        );
-        ewma(
-            &mut self.outpps,
-            c.outpkts.wrapping_sub(self.last.outpkts) << 9,
-        );
-        ewma(
-            &mut self.inbps,
-            c.inbytes.wrapping_sub(self.last.inbytes) << 4,
-        );
-        ewma(
-            &mut self.outbps,
-            c.outbytes.wrapping_sub(self.last.outbytes) << 4,
-        );
+        let l = &self.last;
+        // per second over the 2 s interval, scaled by 2^10 (counts) or 2^5 (bytes) as the kernel
+        let samples = [
+            (&mut self.cps, c.conns.wrapping_sub(l.conns) << 9),
+            (&mut self.inpps, c.inpkts.wrapping_sub(l.inpkts) << 9),
+            (&mut self.outpps, c.outpkts.wrapping_sub(l.outpkts) << 9),
+            (&mut self.inbps, c.inbytes.wrapping_sub(l.inbytes) << 4),
+            (&mut self.outbps, c.outbytes.wrapping_sub(l.outbytes) << 4),
+        ];
+        for (avg, sample) in samples {
+            ewma(avg, sample);
+        }
         self.last = *c;
         self.next_sample += ESTIMATOR_INTERVAL;
     }
@@ -172,13 +183,7 @@ impl Stats {
     /// Zeroed stats whose first rate sample is due 2 s after `now`.
     pub const fn new(now: Instant) -> Self {
         Stats {
-            counters: Counters {
-                conns: 0,
-                inpkts: 0,
-                outpkts: 0,
-                inbytes: 0,
-                outbytes: 0,
-            },
+            counters: Counters::ZERO,
             estimator: RateEstimator::new(now),
         }
     }

@@ -126,15 +126,16 @@ impl<'a> ConnTable<'a> {
         s.tnext = NIL;
     }
 
-    /// The earliest time at which [`ConnTable::next_expired`] may have work, or `None` when the
-    /// wheel is empty.
-    pub fn poll_timeout(&self) -> Option<Instant> {
-        if self.proc_head != NIL {
-            return Some(Instant::from_millis(self.wheel_tick * WHEEL_TICK_MS));
-        }
-        let start = ((self.wheel_tick + 1) as usize) & (WHEEL_SLOTS - 1);
-        // scan the bitmap circularly from `start`
-        for k in 0..=WHEEL_WORDS {
+    /// The slot after the current tick, where a scan of the wheel starts.
+    fn scan_start(&self) -> usize {
+        ((self.wheel_tick + 1) as usize) & (WHEEL_SLOTS - 1)
+    }
+
+    /// The bitmap of filed slots circularly from slot `start`: each word's index with the bits
+    /// of its slots in scan order (the first word from `start` on, the others whole, and the
+    /// first again up to `start`).
+    fn scan_words(&self, start: usize) -> impl Iterator<Item = (usize, u64)> + '_ {
+        (0..=WHEEL_WORDS).map(move |k| {
             let w = (start / 64 + k) % WHEEL_WORDS;
             let mut bits = self.wheel.bits[w];
             if k == 0 {
@@ -142,6 +143,18 @@ impl<'a> ConnTable<'a> {
             } else if k == WHEEL_WORDS {
                 bits &= !(!0u64 << (start % 64));
             }
+            (w, bits)
+        })
+    }
+
+    /// The earliest time at which [`ConnTable::next_expired`] may have work, or `None` when the
+    /// wheel is empty.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.proc_head != NIL {
+            return Some(Instant::from_millis(self.wheel_tick * WHEEL_TICK_MS));
+        }
+        let start = self.scan_start();
+        for (w, bits) in self.scan_words(start) {
             if bits != 0 {
                 let slot = w * 64 + bits.trailing_zeros() as usize;
                 let dist = (slot + WHEEL_SLOTS - start) % WHEEL_SLOTS;
@@ -252,15 +265,7 @@ impl<'a> ConnTable<'a> {
             Ok(None) => {}
             Err(()) => return None,
         }
-        let start = ((self.wheel_tick + 1) as usize) & (WHEEL_SLOTS - 1);
-        for k in 0..=WHEEL_WORDS {
-            let w = (start / 64 + k) % WHEEL_WORDS;
-            let mut bits = self.wheel.bits[w];
-            if k == 0 {
-                bits &= !0u64 << (start % 64);
-            } else if k == WHEEL_WORDS {
-                bits &= !(!0u64 << (start % 64));
-            }
+        for (w, mut bits) in self.scan_words(self.scan_start()) {
             while bits != 0 {
                 let slot = w * 64 + bits.trailing_zeros() as usize;
                 bits &= bits - 1;

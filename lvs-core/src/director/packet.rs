@@ -133,13 +133,7 @@ impl<'a, S: Scheduler> Director<'a, S> {
                     flow.dst.port,
                 ),
                 _ => {
-                    let key = ConnKey {
-                        proto: flow.proto,
-                        caddr: flow.src.addr,
-                        cport: flow.src.port,
-                        vaddr: flow.dst.addr,
-                        vport: flow.dst.port,
-                    };
+                    let key = ConnKey::of_flow(flow);
                     self.table.find_hashed(h, &key, false)
                 }
             }

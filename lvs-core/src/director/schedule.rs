@@ -81,13 +81,7 @@ impl<'a, S: Scheduler> Director<'a, S> {
             }
             return self.forward_verdict(None, dest, flow.dst, true);
         }
-        let key = ConnKey {
-            proto: flow.proto,
-            caddr: flow.src.addr,
-            cport: flow.src.port,
-            vaddr: flow.dst.addr,
-            vport: flow.dst.port,
-        };
+        let key = ConnKey::of_flow(&flow);
         // Filed at once with the timeout of the state its first packet gives it (as the
         // transition below will compute it, table pressure included), so that the transition
         // finds it already where it would file it.

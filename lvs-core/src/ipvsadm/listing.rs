@@ -140,20 +140,8 @@ impl DestRow {
             active: 0,
             inactive: 0,
             persistent: 0,
-            counters: Counters {
-                conns: 0,
-                inpkts: 0,
-                outpkts: 0,
-                inbytes: 0,
-                outbytes: 0,
-            },
-            rates: Rates {
-                cps: 0,
-                inpps: 0,
-                outpps: 0,
-                inbps: 0,
-                outbps: 0,
-            },
+            counters: Counters::ZERO,
+            rates: Rates::ZERO,
         }
     }
 
