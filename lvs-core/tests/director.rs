@@ -3,45 +3,19 @@
 
 mod common;
 
-use common::{Mem, TestRr};
+use common::*;
 use lvs_core::director::{Director, DirectorConfig, DropReason, PacketMeta, Verdict};
 use lvs_core::hash::SipKey;
 use lvs_core::{
-    DestConfig, DestId, Duration, Endpoint, FlowKey, FwdMethod, Instant, Persistence, Protocol,
+    DestConfig, DestId, Duration, Endpoint, FlowKey, FwdMethod, Persistence, Protocol,
     ServiceConfig, ServiceKey, TcpFlags,
 };
-
-const VIP: Endpoint = Endpoint::v4([198, 18, 0, 1], 80);
-const SYN: TcpFlags = TcpFlags::SYN;
-const ACK: TcpFlags = TcpFlags::ACK;
-const FINACK: TcpFlags = TcpFlags(0x11);
-const SYNACK: TcpFlags = TcpFlags(0x12);
-
-fn t(s: u64) -> Instant {
-    Instant::from_secs(s)
-}
-
-fn client(n: u8, port: u16) -> Endpoint {
-    Endpoint::v4([198, 19, 0, n], port)
-}
-
-fn rs(n: u8) -> Endpoint {
-    Endpoint::v4([198, 18, 1, n], 8080)
-}
 
 fn tcp_svc() -> ServiceConfig {
     ServiceConfig::new(ServiceKey::Addr {
         proto: Protocol::Tcp,
         vip: VIP,
     })
-}
-
-fn pkt(c: Endpoint, flags: TcpFlags) -> PacketMeta {
-    PacketMeta::new(FlowKey::new(Protocol::Tcp, c, VIP), flags, 60)
-}
-
-fn reply(from: Endpoint, c: Endpoint, flags: TcpFlags) -> PacketMeta {
-    PacketMeta::new(FlowKey::new(Protocol::Tcp, from, c), flags, 60)
 }
 
 fn fwd_dest(v: Verdict) -> DestId {

@@ -5,8 +5,7 @@
 
 mod common;
 
-use common::{Mem, TestRr};
-use lvs_core::conn::ConnFlags as cf;
+use common::*;
 use lvs_core::director::{Director, DirectorConfig, DropReason, PacketMeta, Verdict};
 use lvs_core::hash::SipKey;
 use lvs_core::state::TcpState;
@@ -15,36 +14,10 @@ use lvs_core::{
     ServiceConfig, ServiceId, ServiceKey, TcpFlags,
 };
 
-const VIP: Endpoint = Endpoint::v4([198, 18, 0, 1], 80);
 const DNS: Endpoint = Endpoint::v4([198, 18, 0, 1], 53);
-const SYN: TcpFlags = TcpFlags::SYN;
-const ACK: TcpFlags = TcpFlags::ACK;
-const FINACK: TcpFlags = TcpFlags(0x11);
-const SYNACK: TcpFlags = TcpFlags(0x12);
-const RST: TcpFlags = TcpFlags::RST;
-
-fn t(s: u64) -> Instant {
-    Instant::from_secs(s)
-}
-
-fn client(n: u8, port: u16) -> Endpoint {
-    Endpoint::v4([198, 19, 0, n], port)
-}
-
-fn rs(n: u8) -> Endpoint {
-    Endpoint::v4([198, 18, 1, n], 8080)
-}
-
-fn pkt(c: Endpoint, flags: TcpFlags) -> PacketMeta {
-    PacketMeta::new(FlowKey::new(Protocol::Tcp, c, VIP), flags, 60)
-}
 
 fn udp(c: Endpoint) -> PacketMeta {
     PacketMeta::new(FlowKey::new(Protocol::Udp, c, DNS), TcpFlags::NONE, 80)
-}
-
-fn reply(from: Endpoint, c: Endpoint, flags: TcpFlags) -> PacketMeta {
-    PacketMeta::new(FlowKey::new(Protocol::Tcp, from, c), flags, 60)
 }
 
 fn fwd(v: Verdict) -> (DestId, bool) {
@@ -111,16 +84,7 @@ fn state_of(d: &Director<'_, TestRr>, c: Endpoint) -> Option<u8> {
 fn check_counts(d: &Director<'_, TestRr>) {
     for i in 0..32u16 {
         let id = DestId(i);
-        let (mut a, mut ia, mut p) = (0u32, 0u32, 0u32);
-        for (_, e) in d.table().iter().filter(|(_, e)| e.dest() == id) {
-            if e.is_template() {
-                p += 1;
-            } else if e.flags().contains(cf::INACTIVE) {
-                ia += 1;
-            } else {
-                a += 1;
-            }
-        }
+        let (a, ia, p) = table_counts(d, id);
         match d.dest(id) {
             Some(dd) => assert_eq!((dd.active, dd.inactive, dd.persistent), (a, ia, p), "{id}"),
             None => assert_eq!((a, ia, p), (0, 0, 0), "{id} freed while referenced"),

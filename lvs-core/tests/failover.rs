@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{Mem, TestRr};
+use common::*;
 use lvs_core::conn::ConnFlags as cf;
 use lvs_core::director::{Director, DirectorConfig, PacketMeta, SyncRole, Verdict};
 use lvs_core::hash::SipKey;
@@ -17,10 +17,6 @@ use lvs_core::{
     Protocol, ServiceConfig, ServiceKey, TcpFlags,
 };
 use std::collections::HashMap;
-
-const SYN: TcpFlags = TcpFlags::SYN;
-const ACK: TcpFlags = TcpFlags::ACK;
-const SYNACK: TcpFlags = TcpFlags(0x12);
 
 const NAT_VIP: Endpoint = Endpoint::v4([198, 18, 0, 1], 80);
 const DR_VIP: Endpoint = Endpoint::v4([198, 18, 0, 2], 80);
@@ -177,17 +173,8 @@ fn check_counts(d: &Director<'_, TestRr>) {
         let Some(dd) = d.dest(DestId(i)) else {
             continue;
         };
-        let (mut a, mut ia, mut p) = (0, 0, 0);
-        for (_, e) in d.table().iter().filter(|(_, e)| e.dest() == DestId(i)) {
-            if e.is_template() {
-                p += 1;
-            } else if e.flags().contains(cf::INACTIVE) {
-                ia += 1;
-            } else {
-                a += 1;
-            }
-        }
-        assert_eq!((dd.active, dd.inactive, dd.persistent), (a, ia, p));
+        let counts = (dd.active, dd.inactive, dd.persistent);
+        assert_eq!(counts, table_counts(d, DestId(i)));
     }
 }
 

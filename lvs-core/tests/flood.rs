@@ -7,26 +7,18 @@
 
 mod common;
 
-use common::{Mem, TestRr};
+use common::*;
 use lvs_core::director::{Defense, Director, DirectorConfig, DropReason, PacketMeta, Verdict};
 use lvs_core::hash::SipKey;
 use lvs_core::state::TcpState;
 use lvs_core::{
     DestConfig, DestId, Duration, Endpoint, FlowKey, FwdMethod, Instant, Persistence, Protocol,
-    ServiceConfig, ServiceKey, TcpFlags,
+    ServiceConfig, ServiceKey,
 };
 use std::collections::HashMap;
 
 const CAP: usize = 4096;
 const ESTABLISHED: usize = 1000;
-const VIP: Endpoint = Endpoint::v4([198, 18, 0, 1], 80);
-const SYN: TcpFlags = TcpFlags::SYN;
-const ACK: TcpFlags = TcpFlags::ACK;
-const SYNACK: TcpFlags = TcpFlags(0x12);
-
-fn rs(n: u8) -> Endpoint {
-    Endpoint::v4([198, 18, 1, n], 8080)
-}
 
 /// xorshift64*: a fixed sequence of spoofed sources.
 struct Rng(u64);
@@ -45,14 +37,6 @@ impl Rng {
             (r >> 32) as u16 | 1024,
         )
     }
-}
-
-fn pkt(c: Endpoint, flags: TcpFlags) -> PacketMeta {
-    PacketMeta::new(FlowKey::new(Protocol::Tcp, c, VIP), flags, 60)
-}
-
-fn reply(from: Endpoint, c: Endpoint, flags: TcpFlags) -> PacketMeta {
-    PacketMeta::new(FlowKey::new(Protocol::Tcp, from, c), flags, 60)
 }
 
 #[derive(Clone, Copy, PartialEq)]

@@ -1,10 +1,63 @@
 //! Test support shared by the director tests: a small scheduler and caller-provided memory.
 #![allow(dead_code)]
 
+use lvs_core::conn::ConnFlags as cf;
 use lvs_core::conn::ConnSlot;
+use lvs_core::director::{Director, PacketMeta};
 use lvs_core::director::{DirectorMemory, Service};
 use lvs_core::stats::Stats;
-use lvs_core::{Dest, DestConfig, DestId, DestSet, Endpoint, FwdMethod, SchedRequest, Scheduler};
+use lvs_core::{
+    Dest, DestConfig, DestId, DestSet, Endpoint, FlowKey, FwdMethod, Instant, Protocol,
+    SchedRequest, Scheduler, TcpFlags,
+};
+
+/// The TCP virtual service most tests use.
+pub const VIP: Endpoint = Endpoint::v4([198, 18, 0, 1], 80);
+pub const SYN: TcpFlags = TcpFlags::SYN;
+pub const ACK: TcpFlags = TcpFlags::ACK;
+pub const FINACK: TcpFlags = TcpFlags(0x11);
+pub const SYNACK: TcpFlags = TcpFlags(0x12);
+pub const RST: TcpFlags = TcpFlags::RST;
+
+/// `s` seconds.
+pub fn t(s: u64) -> Instant {
+    Instant::from_secs(s)
+}
+
+/// Client `n` (198.19.0.`n`) at `port`.
+pub fn client(n: u8, port: u16) -> Endpoint {
+    Endpoint::v4([198, 19, 0, n], port)
+}
+
+/// Real server `n` (198.18.1.`n`:8080).
+pub fn rs(n: u8) -> Endpoint {
+    Endpoint::v4([198, 18, 1, n], 8080)
+}
+
+/// A 60-byte TCP packet from `c` to [`VIP`].
+pub fn pkt(c: Endpoint, flags: TcpFlags) -> PacketMeta {
+    PacketMeta::new(FlowKey::new(Protocol::Tcp, c, VIP), flags, 60)
+}
+
+/// A 60-byte TCP packet from a real server `from` to client `c`.
+pub fn reply(from: Endpoint, c: Endpoint, flags: TcpFlags) -> PacketMeta {
+    PacketMeta::new(FlowKey::new(Protocol::Tcp, from, c), flags, 60)
+}
+
+/// What the connection table holds for server `id`: (active, inactive, persistent) entries.
+pub fn table_counts(d: &Director<'_, TestRr>, id: DestId) -> (u32, u32, u32) {
+    let (mut a, mut ia, mut p) = (0, 0, 0);
+    for (_, e) in d.table().iter().filter(|(_, e)| e.dest() == id) {
+        if e.is_template() {
+            p += 1;
+        } else if e.flags().contains(cf::INACTIVE) {
+            ia += 1;
+        } else {
+            a += 1;
+        }
+    }
+    (a, ia, p)
+}
 
 /// Round robin with the kernel's cursor rules, enough to drive the director in these tests.
 #[derive(Default)]
