@@ -269,6 +269,11 @@ pub enum ServiceKey {
 }
 
 impl ServiceKey {
+    /// The service at `vip` for `proto` (`-t`/`-u`/`--sctp-service`).
+    pub const fn addr(proto: Protocol, vip: Endpoint) -> Self {
+        ServiceKey::Addr { proto, vip }
+    }
+
     /// The address family of the service.
     pub const fn family(&self) -> AddrFamily {
         match self {

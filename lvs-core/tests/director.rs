@@ -12,10 +12,7 @@ use lvs_core::{
 };
 
 fn tcp_svc() -> ServiceConfig {
-    ServiceConfig::new(ServiceKey::Addr {
-        proto: Protocol::Tcp,
-        vip: VIP,
-    })
+    ServiceConfig::new(ServiceKey::addr(Protocol::Tcp, VIP))
 }
 
 fn fwd_dest(v: Verdict) -> DestId {
@@ -397,10 +394,7 @@ fn udp_flows_live_five_minutes_and_stay_inactive() {
     let vip = Endpoint::v4([198, 18, 0, 1], 53);
     let s = d
         .add_service(
-            ServiceConfig::new(ServiceKey::Addr {
-                proto: Protocol::Udp,
-                vip,
-            }),
+            ServiceConfig::new(ServiceKey::addr(Protocol::Udp, vip)),
             TestRr::default(),
         )
         .unwrap();
@@ -484,10 +478,7 @@ fn ipv6_service_works() {
     let vip: Endpoint = "[2001:db8::1]:80".parse().unwrap();
     let s = d
         .add_service(
-            ServiceConfig::new(ServiceKey::Addr {
-                proto: Protocol::Tcp,
-                vip,
-            }),
+            ServiceConfig::new(ServiceKey::addr(Protocol::Tcp, vip)),
             TestRr::default(),
         )
         .unwrap();
@@ -552,11 +543,8 @@ fn fwmark_and_port_zero_services() {
     assert_eq!(d.handle_inbound(t(0), &p), Verdict::Deliver);
     // a persistent port-0 service takes every port of its VIP
     let vip0 = Endpoint::v4([198, 18, 0, 2], 0);
-    let cfg = ServiceConfig::new(ServiceKey::Addr {
-        proto: Protocol::Tcp,
-        vip: vip0,
-    })
-    .with_persistence(Persistence::new(Duration::from_secs(60)));
+    let cfg = ServiceConfig::new(ServiceKey::addr(Protocol::Tcp, vip0))
+        .with_persistence(Persistence::new(Duration::from_secs(60)));
     let s0 = d.add_service(cfg, TestRr::default()).unwrap();
     let b = d
         .add_dest(
@@ -611,10 +599,7 @@ fn service_removal_keeps_other_flows() {
     let vip2 = Endpoint::v4([198, 18, 0, 2], 80);
     let s2 = d
         .add_service(
-            ServiceConfig::new(ServiceKey::Addr {
-                proto: Protocol::Tcp,
-                vip: vip2,
-            }),
+            ServiceConfig::new(ServiceKey::addr(Protocol::Tcp, vip2)),
             TestRr::default(),
         )
         .unwrap();
@@ -662,10 +647,7 @@ fn removed_service_slot_is_not_reused_while_referenced() {
     let vip2 = Endpoint::v4([198, 18, 0, 2], 80);
     let s2 = d
         .add_service(
-            ServiceConfig::new(ServiceKey::Addr {
-                proto: Protocol::Tcp,
-                vip: vip2,
-            }),
+            ServiceConfig::new(ServiceKey::addr(Protocol::Tcp, vip2)),
             TestRr::default(),
         )
         .unwrap();
@@ -682,10 +664,7 @@ fn removed_service_slot_is_not_reused_while_referenced() {
     let vip3 = Endpoint::v4([198, 18, 0, 3], 80);
     let s3 = d
         .add_service(
-            ServiceConfig::new(ServiceKey::Addr {
-                proto: Protocol::Tcp,
-                vip: vip3,
-            }),
+            ServiceConfig::new(ServiceKey::addr(Protocol::Tcp, vip3)),
             TestRr::default(),
         )
         .unwrap();

@@ -50,17 +50,11 @@ fn director<'m>(
 }
 
 fn tcp_svc() -> ServiceConfig {
-    ServiceConfig::new(ServiceKey::Addr {
-        proto: Protocol::Tcp,
-        vip: VIP,
-    })
+    ServiceConfig::new(ServiceKey::addr(Protocol::Tcp, VIP))
 }
 
 fn udp_svc() -> ServiceConfig {
-    ServiceConfig::new(ServiceKey::Addr {
-        proto: Protocol::Udp,
-        vip: DNS,
-    })
+    ServiceConfig::new(ServiceKey::addr(Protocol::Udp, DNS))
 }
 
 /// SYN, SYN+ACK, ACK through a NAT director; returns the real server.

@@ -37,20 +37,13 @@ fn configure(d: &mut Director<'_, TestRr>, reverse: bool) {
     let persist = Persistence::new(Duration::from_secs(600));
     let mut services: Vec<(ServiceConfig, Vec<DestConfig>)> = vec![
         (
-            ServiceConfig::new(ServiceKey::Addr {
-                proto: Protocol::Tcp,
-                vip: NAT_VIP,
-            }),
+            ServiceConfig::new(ServiceKey::addr(Protocol::Tcp, NAT_VIP)),
             (1..=3)
                 .map(|n| DestConfig::new(Endpoint::v4([198, 18, 1, n], 8080), FwdMethod::Masq, 1))
                 .collect(),
         ),
         (
-            ServiceConfig::new(ServiceKey::Addr {
-                proto: Protocol::Tcp,
-                vip: DR_VIP,
-            })
-            .with_persistence(persist),
+            ServiceConfig::new(ServiceKey::addr(Protocol::Tcp, DR_VIP)).with_persistence(persist),
             (1..=3)
                 .map(|n| {
                     DestConfig::new(Endpoint::v4([198, 18, 2, n], 80), FwdMethod::DirectRoute, 1)
@@ -58,11 +51,7 @@ fn configure(d: &mut Director<'_, TestRr>, reverse: bool) {
                 .collect(),
         ),
         (
-            ServiceConfig::new(ServiceKey::Addr {
-                proto: Protocol::Tcp,
-                vip: v6_vip(),
-            })
-            .with_persistence(persist),
+            ServiceConfig::new(ServiceKey::addr(Protocol::Tcp, v6_vip())).with_persistence(persist),
             (1..=2)
                 .map(|n| {
                     DestConfig::new(v6(&format!("[2001:db8:1::{n}]:8443")), FwdMethod::Masq, 1)
@@ -70,10 +59,7 @@ fn configure(d: &mut Director<'_, TestRr>, reverse: bool) {
                 .collect(),
         ),
         (
-            ServiceConfig::new(ServiceKey::Addr {
-                proto: Protocol::Udp,
-                vip: DNS_VIP,
-            }),
+            ServiceConfig::new(ServiceKey::addr(Protocol::Udp, DNS_VIP)),
             (1..=2)
                 .map(|n| DestConfig::new(Endpoint::v4([198, 18, 3, n], 53), FwdMethod::Masq, 1))
                 .collect(),

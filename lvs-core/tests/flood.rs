@@ -88,10 +88,7 @@ fn handshake(
 fn run(name: &str, cfg: DirectorConfig, flood: Flood, persistent: bool) -> Report {
     let mut mem = Mem::new(CAP);
     let mut d = Director::new(cfg, mem.borrow(), Instant::ZERO).unwrap();
-    let mut svc = ServiceConfig::new(ServiceKey::Addr {
-        proto: Protocol::Tcp,
-        vip: VIP,
-    });
+    let mut svc = ServiceConfig::new(ServiceKey::addr(Protocol::Tcp, VIP));
     if persistent {
         svc = svc.with_persistence(Persistence::new(Duration::from_secs(300)));
     }
@@ -356,10 +353,7 @@ fn secure_tcp_auto_follows_table_pressure() {
     let mut d = Director::new(c, mem.borrow(), Instant::ZERO).unwrap();
     let s = d
         .add_service(
-            ServiceConfig::new(ServiceKey::Addr {
-                proto: Protocol::Tcp,
-                vip: VIP,
-            }),
+            ServiceConfig::new(ServiceKey::addr(Protocol::Tcp, VIP)),
             TestRr::default(),
         )
         .unwrap();
@@ -404,10 +398,7 @@ fn secure_tcp_keeps_the_kernels_timeouts() {
     let mut d = Director::new(c, mem.borrow(), Instant::ZERO).unwrap();
     let s = d
         .add_service(
-            ServiceConfig::new(ServiceKey::Addr {
-                proto: Protocol::Tcp,
-                vip: VIP,
-            }),
+            ServiceConfig::new(ServiceKey::addr(Protocol::Tcp, VIP)),
             TestRr::default(),
         )
         .unwrap();
@@ -459,10 +450,7 @@ fn eviction_prefers_the_oldest_embryonic_entry() {
     let mut d = Director::new(c, mem.borrow(), Instant::ZERO).unwrap();
     let s = d
         .add_service(
-            ServiceConfig::new(ServiceKey::Addr {
-                proto: Protocol::Tcp,
-                vip: VIP,
-            }),
+            ServiceConfig::new(ServiceKey::addr(Protocol::Tcp, VIP)),
             TestRr::default(),
         )
         .unwrap();

@@ -95,10 +95,7 @@ struct Svc {
 /// `ipvsadm-save` does not print, so the save golden uses the fixture without them).
 fn fixture(thresholds: bool) -> Vec<Svc> {
     use FwdMethod::*;
-    let tcp = ServiceKey::Addr {
-        proto: Protocol::Tcp,
-        vip: ep("198.18.0.1:80"),
-    };
+    let tcp = ServiceKey::addr(Protocol::Tcp, ep("198.18.0.1:80"));
     let mut masq = dest(
         "198.18.1.1:8080",
         Masq,
@@ -138,14 +135,8 @@ fn fixture(thresholds: bool) -> Vec<Svc> {
         route.u_threshold = 50;
         route.l_threshold = 20;
     }
-    let udp = ServiceKey::Addr {
-        proto: Protocol::Udp,
-        vip: ep("198.18.0.2:53"),
-    };
-    let v6 = ServiceKey::Addr {
-        proto: Protocol::Tcp,
-        vip: ep("[2001:db8::1]:443"),
-    };
+    let udp = ServiceKey::addr(Protocol::Udp, ep("198.18.0.2:53"));
+    let v6 = ServiceKey::addr(Protocol::Tcp, ep("[2001:db8::1]:443"));
     let mut v6a = dest(
         "[2001:db8::10]:443",
         DirectRoute,

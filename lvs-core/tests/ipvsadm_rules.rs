@@ -14,17 +14,11 @@ fn ep(s: &str) -> Endpoint {
 }
 
 fn tcp(s: &str) -> ServiceKey {
-    ServiceKey::Addr {
-        proto: Protocol::Tcp,
-        vip: ep(s),
-    }
+    ServiceKey::addr(Protocol::Tcp, ep(s))
 }
 
 fn udp(s: &str) -> ServiceKey {
-    ServiceKey::Addr {
-        proto: Protocol::Udp,
-        vip: ep(s),
-    }
+    ServiceKey::addr(Protocol::Udp, ep(s))
 }
 
 fn fwm(mark: u32, af: AddrFamily) -> ServiceKey {

@@ -144,10 +144,7 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
     let mut d = Director::new(cfg, mem.borrow(), Instant::ZERO).unwrap();
     let svc = d
         .add_service(
-            ServiceConfig::new(ServiceKey::Addr {
-                proto: Protocol::Tcp,
-                vip: VIP,
-            }),
+            ServiceConfig::new(ServiceKey::addr(Protocol::Tcp, VIP)),
             TestRr::default(),
         )
         .unwrap();

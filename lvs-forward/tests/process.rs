@@ -84,10 +84,7 @@ fn director(mem: &mut Mem, method: FwdMethod) -> Director<'_, First> {
     let vip = Endpoint::v4([198, 18, 0, 1], 80);
     let s = d
         .add_service(
-            ServiceConfig::new(ServiceKey::Addr {
-                proto: Protocol::Tcp,
-                vip,
-            }),
+            ServiceConfig::new(ServiceKey::addr(Protocol::Tcp, vip)),
             First,
         )
         .unwrap();
