@@ -367,49 +367,46 @@ fn tunnel_forward(
     })
 }
 
-impl Rewriter for Ipip {
-    type Error = ForwardError;
-
-    fn room(&self, f: &Forward) -> Room {
-        Room::head(overhead(TunnelKind::Ipip, AddrFamily::of(&f.daddr.addr)))
-    }
-
-    #[inline]
-    fn forward(
-        &mut self,
-        pkt: PacketBuf<'_>,
-        f: &Forward,
-        cfg: &ProcessConfig,
-    ) -> Result<Emit, ForwardError> {
-        tunnel_forward(TunnelKind::Ipip, pkt, f, cfg)
+impl Ipip {
+    const fn kind(&self) -> TunnelKind {
+        TunnelKind::Ipip
     }
 }
 
-impl Rewriter for Gue {
-    type Error = ForwardError;
-
-    fn room(&self, f: &Forward) -> Room {
-        let kind = TunnelKind::Gue {
+impl Gue {
+    const fn kind(&self) -> TunnelKind {
+        TunnelKind::Gue {
             port: self.port,
             csum: self.csum,
-        };
-        Room::head(overhead(kind, AddrFamily::of(&f.daddr.addr)))
-    }
-
-    #[inline]
-    fn forward(
-        &mut self,
-        pkt: PacketBuf<'_>,
-        f: &Forward,
-        cfg: &ProcessConfig,
-    ) -> Result<Emit, ForwardError> {
-        let kind = TunnelKind::Gue {
-            port: self.port,
-            csum: self.csum,
-        };
-        tunnel_forward(kind, pkt, f, cfg)
+        }
     }
 }
+
+/// The encapsulating rewriters: headroom for the outer headers of their kind, then
+/// [`tunnel_forward`].
+macro_rules! tunnel_rewriter {
+    ($($t:ty),+) => {$(
+        impl Rewriter for $t {
+            type Error = ForwardError;
+
+            fn room(&self, f: &Forward) -> Room {
+                Room::head(overhead(self.kind(), AddrFamily::of(&f.daddr.addr)))
+            }
+
+            #[inline]
+            fn forward(
+                &mut self,
+                pkt: PacketBuf<'_>,
+                f: &Forward,
+                cfg: &ProcessConfig,
+            ) -> Result<Emit, ForwardError> {
+                tunnel_forward(self.kind(), pkt, f, cfg)
+            }
+        }
+    )+};
+}
+
+tunnel_rewriter!(Ipip, Gue);
 
 /// The tunnel a packet arrived through.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

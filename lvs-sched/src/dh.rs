@@ -123,17 +123,7 @@ impl Scheduler for Dh {
         "dh"
     }
 
-    fn init_service(&mut self, dests: &DestSet<'_>) {
-        self.reassign(dests);
-    }
-
-    fn add_dest(&mut self, dests: &DestSet<'_>, _id: DestId) {
-        self.reassign(dests);
-    }
-
-    fn del_dest(&mut self, dests: &DestSet<'_>, _id: DestId, _position: usize) {
-        self.reassign(dests);
-    }
+    rebuild_on!(reassign: init_service, add_dest, del_dest);
 
     #[inline]
     fn schedule(&mut self, dests: &DestSet<'_>, req: &SchedRequest) -> Option<DestId> {

@@ -109,6 +109,35 @@ extern crate alloc;
 #[cfg(test)]
 extern crate std;
 
+/// Inside `impl Scheduler for X`: each listed server callback (`init_service`, `add_dest`,
+/// `del_dest`, `upd_dest`) recomputes the scheduler's state from the whole set with
+/// `self.$rebuild(dests)`, as the kernel's hashing and weighted schedulers do.
+macro_rules! rebuild_on {
+    ($rebuild:ident: $($callback:ident),+) => {
+        $(rebuild_on!(@ $callback $rebuild);)+
+    };
+    (@ init_service $r:ident) => {
+        fn init_service(&mut self, dests: &DestSet<'_>) {
+            self.$r(dests);
+        }
+    };
+    (@ add_dest $r:ident) => {
+        fn add_dest(&mut self, dests: &DestSet<'_>, _id: DestId) {
+            self.$r(dests);
+        }
+    };
+    (@ del_dest $r:ident) => {
+        fn del_dest(&mut self, dests: &DestSet<'_>, _id: DestId, _position: usize) {
+            self.$r(dests);
+        }
+    };
+    (@ upd_dest $r:ident) => {
+        fn upd_dest(&mut self, dests: &DestSet<'_>, _id: DestId) {
+            self.$r(dests);
+        }
+    };
+}
+
 pub mod agent;
 pub mod feedback;
 #[cfg(any(

@@ -174,17 +174,7 @@ impl Scheduler for Wrr {
         self.cw = self.mw;
     }
 
-    fn add_dest(&mut self, dests: &DestSet<'_>, _id: DestId) {
-        self.dest_changed(dests);
-    }
-
-    fn del_dest(&mut self, dests: &DestSet<'_>, _id: DestId, _position: usize) {
-        self.dest_changed(dests);
-    }
-
-    fn upd_dest(&mut self, dests: &DestSet<'_>, _id: DestId) {
-        self.dest_changed(dests);
-    }
+    rebuild_on!(dest_changed: add_dest, del_dest, upd_dest);
 
     fn schedule(&mut self, dests: &DestSet<'_>, _req: &SchedRequest) -> Option<DestId> {
         // `pos` is the kernel's `dest` iterator: None is the list head.
