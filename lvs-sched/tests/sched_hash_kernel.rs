@@ -165,7 +165,7 @@ fn dh_bucket_i_is_server_i_mod_n() {
     svc.overload(DestId(1), false);
 
     // add_dest rebuilds: 4 servers, newest first
-    let d3 = svc.add(ep("10.0.0.4:80"), 1);
+    let d3 = svc.add_at(ep("10.0.0.4:80"), 1);
     assert_eq!(svc.order[0], d3);
     for i in 0..256 {
         assert_eq!(svc.s.bucket(i), Some(svc.order[i % 4]));
@@ -192,7 +192,7 @@ fn dh_empty_service() {
     let mut svc = Svc::with(Dh::new(), &[]);
     assert_eq!(svc.s.bucket(0), None);
     assert_eq!(svc.schedule(&req_to("192.168.1.1", client_v4(1))), None);
-    let a = svc.add(ep("10.0.0.1:80"), 1);
+    let a = svc.add_at(ep("10.0.0.1:80"), 1);
     assert_eq!(svc.schedule(&req_to("192.168.1.1", client_v4(1))), Some(a));
     svc.del(a);
     assert_eq!(svc.schedule(&req_to("192.168.1.1", client_v4(1))), None);
@@ -307,7 +307,7 @@ fn sh_port_only_for_tcp_udp_sctp() {
     let mut svc = Svc::with(Sh::new(false, true), &[(ep("10.0.0.1:80"), 1); 1]);
     // rebuild with 256 distinct servers so a bucket identifies a server
     for i in 1..256u16 {
-        svc.add(Endpoint::v4([10, 0, 1, i as u8], 80), 1);
+        svc.add_at(Endpoint::v4([10, 0, 1, i as u8], 80), 1);
     }
     let c = ep("198.19.0.1:40000");
     let vip = ep("198.18.0.1:80");
@@ -356,7 +356,7 @@ fn sh_rebuilds_on_weight_edit() {
 fn sh_ipv6_clients() {
     let mut svc = Svc::with(Sh::new(false, false), &[]);
     for i in 0..256u16 {
-        svc.add(
+        svc.add_at(
             Endpoint::v6(
                 [
                     0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, i as u8,
@@ -670,7 +670,7 @@ fn mh_empty_and_degenerate_sets() {
     assert_eq!(svc.s.slots(), None);
     assert_eq!(svc.schedule(&from(client_v4(1))), None);
     // only weight-0 servers (last_weight 0): gcd 0, empty table
-    let z = svc.add(ep("10.0.0.1:80"), 0);
+    let z = svc.add_at(ep("10.0.0.1:80"), 0);
     assert_eq!(svc.s.gcd(), 0);
     assert_eq!(svc.schedule(&from(client_v4(1))), None);
     svc.set_weight(z, 3);
@@ -678,12 +678,12 @@ fn mh_empty_and_degenerate_sets() {
     // more servers than slots: the kernel refuses the rebuild and keeps the old table
     for i in 0..250u32 {
         let b = i.to_be_bytes();
-        svc.add(Endpoint::v4([10, 1, b[2], b[3]], 80), 1);
+        svc.add_at(Endpoint::v4([10, 1, b[2], b[3]], 80), 1);
     }
     assert_eq!(svc.order.len(), 251);
     let before = svc.s.slots().unwrap().to_vec();
     assert_eq!(counts(&before, 251).iter().filter(|&&k| k > 0).count(), 251);
-    let extra = svc.add(ep("10.3.0.1:80"), 100);
+    let extra = svc.add_at(ep("10.3.0.1:80"), 100);
     assert_eq!(svc.s.slots().unwrap(), &before[..]);
     assert!(!before.contains(&extra));
     // init with too many servers: empty

@@ -30,13 +30,13 @@ const D2: DestId = DestId(2);
 fn lblc_miss_then_hit_sticks_to_the_cached_server() {
     let mut svc = three(Lblc::new());
     let x = ip("203.0.113.9");
-    svc.counts(D0, 0, 3);
+    svc.set_counts(D0, 0, 3);
     // miss: weighted least connection (server 1, first of the idle ones)
     assert_eq!(svc.schedule(&to(x, t(1))), Some(D1));
     assert_eq!(svc.s.lookup(&x), Some((D1, t(1))));
     assert_eq!((svc.s.len(), svc.s.entries()), (1, 1));
     // server 1 becomes the busiest; the cache still answers, and lastuse moves
-    svc.counts(D1, 1, 50);
+    svc.set_counts(D1, 1, 50);
     assert_eq!(svc.schedule(&to(x, t(5))), Some(D1));
     assert_eq!(svc.s.lookup(&x), Some((D1, t(5))));
     // another destination address gets its own entry
@@ -81,16 +81,16 @@ fn lblc_own_overload_test() {
     let x = ip("203.0.113.9");
     assert_eq!(svc.schedule(&to(x, t(1))), Some(D0));
     // active 3 > weight 2, but nobody has active*2 < weight: keep it
-    svc.counts(D0, 3, 0);
-    svc.counts(D1, 2, 0);
+    svc.set_counts(D0, 3, 0);
+    svc.set_counts(D1, 2, 0);
     assert_eq!(svc.schedule(&to(x, t(2))), Some(D0));
     // server 1 at active 1: 1*2 < 4, so server 0 is lblc-overloaded -> reschedule
-    svc.counts(D1, 1, 0);
+    svc.set_counts(D1, 1, 0);
     assert_eq!(svc.schedule(&to(x, t(3))), Some(D1));
     assert_eq!(svc.s.lookup(&x).map(|e| e.0), Some(D1));
     // active == weight is not overloaded
-    svc.counts(D1, 4, 0);
-    svc.counts(D0, 0, 0);
+    svc.set_counts(D1, 4, 0);
+    svc.set_counts(D0, 0, 0);
     assert_eq!(svc.schedule(&to(x, t(4))), Some(D1));
 }
 
@@ -127,8 +127,8 @@ fn lblc_removed_server_misses_even_if_its_id_is_reused() {
 
     // an entry made before removal and not used since stays stale after the id is reused
     let y = ip("203.0.113.10");
-    svc.counts(D1, 1, 0);
-    svc.counts(D2, 1, 0);
+    svc.set_counts(D1, 1, 0);
+    svc.set_counts(D2, 1, 0);
     assert_eq!(svc.schedule(&to(y, t(5))), Some(D0));
     svc.del(D0);
     svc.pool[0] = lvs_core::Dest::with_counts(server(8), 1, 0, 0);
@@ -364,13 +364,13 @@ fn lblcr_miss_creates_a_set_and_hits_pick_the_least_loaded_member() {
     let mut out = [DestId(0); 4];
     assert_eq!(svc.s.lookup(&x, &mut out), Some((1, t(1), t(1))));
     // D0 lblc-overloaded (active 2 > weight 1, and D1 has 0*2 < 1): D1 joins at the head
-    svc.counts(D0, 2, 0);
+    svc.set_counts(D0, 2, 0);
     assert_eq!(svc.schedule(&to(x, t(2))), Some(D1));
     assert_eq!(members(&svc.s, &x), [D1, D0]);
     assert_eq!(svc.s.lookup(&x, &mut out), Some((2, t(2), t(2))));
     // now the set answers with its weighted least-loaded member
-    svc.counts(D0, 0, 1);
-    svc.counts(D1, 0, 3);
+    svc.set_counts(D0, 0, 1);
+    svc.set_counts(D1, 0, 3);
     assert_eq!(svc.schedule(&to(x, t(3))), Some(D0));
     // the least loaded overall (D2) is not in the set and is not used
     assert_eq!(svc.s.lookup(&x, &mut out), Some((2, t(3), t(2))));
@@ -382,11 +382,11 @@ fn lblcr_set_min_skips_overloaded_weight_zero_and_removed() {
     let mut svc = three(Lblcr::new());
     let x = ip("203.0.113.9");
     svc.schedule(&to(x, t(1)));
-    svc.counts(D0, 2, 0);
+    svc.set_counts(D0, 2, 0);
     svc.schedule(&to(x, t(2))); // D1 joins
-    svc.counts(D1, 2, 0);
-    svc.counts(D0, 0, 0);
-    svc.counts(D2, 0, 0);
+    svc.set_counts(D1, 2, 0);
+    svc.set_counts(D0, 0, 0);
+    svc.set_counts(D2, 0, 0);
     // D1 lblc-overloaded? active 2 > 1 and D0 has 0 < 1: set_min picks D0 anyway (least)
     assert_eq!(svc.schedule(&to(x, t(3))), Some(D0));
     // OVERLOAD flag on D0: set_min skips it and takes D1, which is lblc-overloaded -> wlc D2
@@ -409,13 +409,13 @@ fn lblcr_prunes_after_expiration_and_may_return_the_pruned_server() {
     let mut svc = three(Lblcr::new().with_expiration(exp));
     let x = ip("203.0.113.9");
     svc.schedule(&to(x, t(0)));
-    svc.counts(D0, 2, 0);
+    svc.set_counts(D0, 2, 0);
     svc.schedule(&to(x, t(10))); // set [D1, D0], lastmod 10
     assert_eq!(members(&svc.s, &x), [D1, D0]);
     // D1 is OVERLOADed: set_min skips it and picks D0; set_max ignores the flag
     svc.overload(D1, true);
-    svc.counts(D0, 1, 0);
-    svc.counts(D1, 0, 0);
+    svc.set_counts(D0, 1, 0);
+    svc.set_counts(D1, 0, 0);
     // at exactly lastmod + expiration nothing is pruned (strict)
     assert_eq!(svc.schedule(&to(x, t(110))), Some(D0));
     assert_eq!(members(&svc.s, &x), [D1, D0]);
@@ -440,11 +440,11 @@ fn lblcr_set_max_needs_positive_weight() {
     let mut svc = three(Lblcr::new().with_expiration(exp));
     let x = ip("203.0.113.9");
     svc.schedule(&to(x, t(0)));
-    svc.counts(D0, 2, 0);
+    svc.set_counts(D0, 2, 0);
     svc.schedule(&to(x, t(1))); // [D1, D0]
-    svc.counts(D0, 0, 0);
+    svc.set_counts(D0, 0, 0);
     // D0 has weight 0: the prune must take D1 even though D0 is "busier" per weight
-    svc.counts(D1, 0, 1);
+    svc.set_counts(D1, 0, 1);
     svc.pool[0].inactive = 1000;
     svc.set_weight(D0, 0);
     assert_eq!(svc.schedule(&to(x, t(200))), Some(D1));
@@ -464,15 +464,15 @@ fn lblcr_full_set_drops_removed_then_oldest_member() {
     );
     let x = ip("203.0.113.9");
     svc.schedule(&to(x, t(0))); // [D0]
-    svc.counts(D0, 5, 0);
+    svc.set_counts(D0, 5, 0);
     svc.schedule(&to(x, t(1))); // [D1, D0]
-    svc.counts(D1, 5, 0);
+    svc.set_counts(D1, 5, 0);
     assert_eq!(svc.schedule(&to(x, t(2))), Some(D2)); // full: the oldest (D0) goes
     assert_eq!(members_s(&svc.s, &x), [D2, D1]);
     assert_eq!(svc.s.set_evictions(), 1);
     // a removed member is dropped before an older live one
     svc.del(D2);
-    svc.counts(D1, 5, 0);
+    svc.set_counts(D1, 5, 0);
     assert_eq!(svc.schedule(&to(x, t(3))), Some(DestId(3)));
     assert_eq!(members_s(&svc.s, &x), [DestId(3), D1]);
     assert_eq!(svc.s.set_evictions(), 2);

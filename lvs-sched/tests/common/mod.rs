@@ -32,19 +32,29 @@ pub struct Svc<S> {
 }
 
 impl<S: Scheduler> Svc<S> {
-    /// A service that already holds servers with `weights`, listed in that order (so
-    /// `DestId(0)` is first in the list), then bound to `s` (`init_service`).
-    pub fn with_weights(s: S, weights: &[u32]) -> Self {
-        let pool: Vec<Dest> = weights
+    /// A service already holding `servers` (endpoint, weight), listed in the given order (so
+    /// `DestId(0)` is first), then bound to `s` (`init_service`).
+    pub fn with(s: S, servers: &[(Endpoint, u32)]) -> Self {
+        let pool: Vec<Dest> = servers
             .iter()
-            .enumerate()
-            .map(|(i, &w)| Dest::with_counts(addr(i), w, 0, 0))
+            .map(|&(e, w)| Dest::with_counts(e, w, 0, 0))
             .collect();
-        let order = (0..weights.len()).map(|i| DestId(i as u16)).collect();
+        let order = (0..servers.len()).map(|i| DestId(i as u16)).collect();
         let mut svc = Svc { pool, order, s };
         let set = DestSet::new(&svc.pool, &svc.order);
         svc.s.init_service(&set);
         svc
+    }
+
+    /// A service that already holds servers [`addr`]`(i)` with `weights`, listed in that order
+    /// (so `DestId(0)` is first in the list), then bound to `s` (`init_service`).
+    pub fn with_weights(s: S, weights: &[u32]) -> Self {
+        let servers: Vec<(Endpoint, u32)> = weights
+            .iter()
+            .enumerate()
+            .map(|(i, &w)| (addr(i), w))
+            .collect();
+        Self::with(s, &servers)
     }
 
     /// An empty service bound to `s`.
@@ -56,11 +66,15 @@ impl<S: Scheduler> Svc<S> {
         DestSet::new(&self.pool, &self.order)
     }
 
-    /// Adds a server at the head of the list (`add_dest`).
+    /// Adds server [`addr`]`(i)` at the head of the list (`add_dest`).
     pub fn add(&mut self, weight: u32) -> DestId {
+        self.add_at(addr(self.pool.len()), weight)
+    }
+
+    /// Adds a server at `e` at the head of the list (`add_dest`).
+    pub fn add_at(&mut self, e: Endpoint, weight: u32) -> DestId {
         let id = DestId(self.pool.len() as u16);
-        self.pool
-            .push(Dest::with_counts(addr(self.pool.len()), weight, 0, 0));
+        self.pool.push(Dest::with_counts(e, weight, 0, 0));
         self.order.insert(0, id);
         let set = DestSet::new(&self.pool, &self.order);
         self.s.add_dest(&set, id);
@@ -101,6 +115,23 @@ impl<S: Scheduler> Svc<S> {
         self.pool[id.index()].set_flag(DestFlags::OVERLOAD, on);
         let set = DestSet::new(&self.pool, &self.order);
         self.s.counts_changed(&set, id);
+    }
+
+    /// Sets or clears OVERLOAD with no callback (as the kernel, for the hashing schedulers).
+    pub fn overload(&mut self, id: DestId, on: bool) {
+        self.pool[id.index()].set_flag(DestFlags::OVERLOAD, on);
+    }
+
+    /// The decision for `r`, without touching counters.
+    pub fn schedule(&mut self, r: &SchedRequest) -> Option<DestId> {
+        let set = DestSet::new(&self.pool, &self.order);
+        self.s.schedule(&set, r)
+    }
+
+    /// The scheduler's timer at `now`.
+    pub fn tick(&mut self, now: Instant) {
+        let set = DestSet::new(&self.pool, &self.order);
+        self.s.tick(&set, now);
     }
 
     /// One scheduling decision, without touching counters.

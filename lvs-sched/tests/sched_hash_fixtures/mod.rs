@@ -3,10 +3,7 @@
 //! them, with the matching scheduler callbacks.
 #![allow(dead_code)]
 
-use lvs_core::dest::DestFlags;
-use lvs_core::{
-    Dest, DestId, DestSet, Endpoint, FlowKey, Instant, IpAddr, Protocol, SchedRequest, Scheduler,
-};
+use lvs_core::{Endpoint, FlowKey, Instant, IpAddr, Protocol, SchedRequest, Scheduler};
 
 /// A TCP flow from `client` to `dst`.
 pub fn flow(client: Endpoint, dst: Endpoint) -> FlowKey {
@@ -40,90 +37,15 @@ pub fn client_v4(i: u8) -> Endpoint {
     Endpoint::v4([198, 19, 0, i], 0)
 }
 
-/// One service: `pool[i]` is server `i`, `order` the list (newest first).
-pub struct Svc<S> {
-    pub pool: Vec<Dest>,
-    pub order: Vec<DestId>,
-    pub s: S,
-}
+#[path = "../common/mod.rs"]
+mod common;
+pub use common::Svc;
 
 impl<S: Scheduler> Svc<S> {
-    /// A service already holding `servers` (endpoint, weight), listed in the given order (so
-    /// `DestId(0)` is first), then bound to `s` (`init_service`).
-    pub fn with(s: S, servers: &[(Endpoint, u32)]) -> Self {
-        let pool: Vec<Dest> = servers
-            .iter()
-            .map(|&(e, w)| Dest::with_counts(e, w, 0, 0))
-            .collect();
-        let order = (0..servers.len()).map(|i| DestId(i as u16)).collect();
-        let mut svc = Svc { pool, order, s };
-        let set = DestSet::new(&svc.pool, &svc.order);
-        svc.s.init_service(&set);
-        svc
-    }
-
     /// `n` servers `10.0.<i/250>.<i%250+1>:80` with weight 1.
     pub fn uniform(s: S, n: usize) -> Self {
         let servers: Vec<(Endpoint, u32)> = (0..n).map(|i| (server(i), 1)).collect();
         Self::with(s, &servers)
-    }
-
-    pub fn set(&self) -> DestSet<'_> {
-        DestSet::new(&self.pool, &self.order)
-    }
-
-    pub fn schedule(&mut self, r: &SchedRequest) -> Option<DestId> {
-        let set = DestSet::new(&self.pool, &self.order);
-        self.s.schedule(&set, r)
-    }
-
-    pub fn tick(&mut self, now: Instant) {
-        let set = DestSet::new(&self.pool, &self.order);
-        self.s.tick(&set, now);
-    }
-
-    /// Adds a server at the head of the list (`add_dest`).
-    pub fn add(&mut self, e: Endpoint, weight: u32) -> DestId {
-        let id = DestId(self.pool.len() as u16);
-        self.pool.push(Dest::with_counts(e, weight, 0, 0));
-        self.order.insert(0, id);
-        let set = DestSet::new(&self.pool, &self.order);
-        self.s.add_dest(&set, id);
-        id
-    }
-
-    /// Removes a server from the list (`del_dest` with its old position).
-    pub fn del(&mut self, id: DestId) {
-        let pos = self.order.iter().position(|&d| d == id).expect("listed");
-        self.order.remove(pos);
-        self.pool[id.index()].set_flag(DestFlags::AVAILABLE, false);
-        let set = DestSet::new(&self.pool, &self.order);
-        self.s.del_dest(&set, id, pos);
-    }
-
-    /// Edits a server's weight the way `__ip_vs_update_dest` does (`upd_dest`).
-    pub fn set_weight(&mut self, id: DestId, weight: u32) {
-        let d = &mut self.pool[id.index()];
-        d.weight = weight;
-        if weight != 0 {
-            d.last_weight = weight;
-        }
-        let set = DestSet::new(&self.pool, &self.order);
-        self.s.upd_dest(&set, id);
-    }
-
-    /// Sets or clears OVERLOAD (no callback; the kernel has none either).
-    pub fn overload(&mut self, id: DestId, on: bool) {
-        self.pool[id.index()].set_flag(DestFlags::OVERLOAD, on);
-    }
-
-    /// Sets the connection counters of a server.
-    pub fn counts(&mut self, id: DestId, active: u32, inactive: u32) {
-        let d = &mut self.pool[id.index()];
-        d.active = active;
-        d.inactive = inactive;
-        let set = DestSet::new(&self.pool, &self.order);
-        self.s.counts_changed(&set, id);
     }
 }
 
