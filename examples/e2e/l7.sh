@@ -327,7 +327,8 @@ backend upload
 backend reset
   server r22r 198.18.1.22:8081
 EOF
-  nsx "$NS_D" /usr/sbin/haproxy -f "$WORK/haproxy.cfg" -db > "$WORK/haproxy.log" 2>&1 &
+  # not through nsx (a function, so a subshell): $! must be haproxy itself for its CPU time
+  ip netns exec "$NS_D" /usr/sbin/haproxy -f "$WORK/haproxy.cfg" -db > "$WORK/haproxy.log" 2>&1 &
   HAP_PID=$!
   nsx "$NS_C" ip neigh flush dev c0
   for _ in $(seq 1 100); do
