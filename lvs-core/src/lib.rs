@@ -45,6 +45,8 @@
 //! - [`conn`]: the fixed-capacity connection table.
 //! - [`director`]: services, scheduling, persistence and verdicts.
 //! - [`stats`]: counters and the kernel's rate estimator.
+//! - [`tls_persist`]: the `tls` persistence engine (SNI routes, TLS session IDs and ticket key
+//!   names to the real server that holds them), bounded and timed out like the templates.
 //! - `ipvsadm` (feature `ipvsadm`): the `ipvsadm-save`/`-restore` rule language and the
 //!   `ipvsadm -L -n` listings, for tools and daemons; a firmware build leaves it out.
 //!
@@ -72,6 +74,7 @@ pub mod hash;
 pub mod sched;
 pub mod state;
 pub mod time;
+pub mod tls_persist;
 
 pub use addr::{
     AddrFamily, Endpoint, FlowKey, IpAddr, Ipv4Addr, Ipv6Addr, Protocol, ServiceKey, TcpFlags,
