@@ -125,6 +125,7 @@ pub mod process;
 pub mod rewrite;
 pub mod route;
 pub mod splice;
+pub mod tls;
 pub mod tunnel;
 pub mod vrrp;
 pub mod wire;

@@ -1,0 +1,146 @@
+//! The first handshake message of a stream, reassembled across records (RFC 8446 5.1: a
+//! handshake message may be split over several records, and records over several TCP
+//! segments).
+//!
+//! ```text
+//! handshake message:  msg_type (1) | length (3) | body (length bytes)
+//! ```
+//!
+//! The reader walks the records as far as the stream goes, judging every byte once it is
+//! there, and copies nothing until the message is complete: when the whole message sits in the
+//! first record it returns a slice of the stream itself; otherwise it copies the fragments into
+//! the caller's scratch buffer once, on the call that completes the message.
+
+use super::record::{ContentType, RecordHeader, HEADER_LEN};
+use super::{MalformedKind, TlsError, MAX_HELLO};
+
+/// Handshake type `client_hello` (RFC 8446 4).
+pub(crate) const CLIENT_HELLO: u8 = 1;
+/// Handshake type `server_hello` (RFC 8446 4).
+pub(crate) const SERVER_HELLO: u8 = 2;
+
+/// Bytes in a handshake message header.
+const MSG_HEADER_LEN: usize = 4;
+
+/// The body of the first handshake message of `stream` if it is complete, checking that its
+/// type is `msg_type`. `Ok(None)`: the stream is a plausible prefix, more bytes are needed.
+///
+/// `first_is_sslv2` says whether an SSL 2.0-style header at the start is reported as
+/// [`TlsError::SslV2`] (client direction) rather than [`TlsError::NotTls`].
+pub(crate) fn first_message<'a>(
+    stream: &'a [u8],
+    scratch: &'a mut [u8],
+    msg_type: u8,
+    first_is_sslv2: bool,
+) -> Result<Option<&'a [u8]>, TlsError> {
+    if first_is_sslv2 {
+        match super::record::is_sslv2_hello(stream) {
+            Some(true) => return Err(TlsError::SslV2),
+            Some(false) => {}
+            None => return Ok(None),
+        }
+    }
+    let mut pos = 0usize;
+    let mut header = [0u8; MSG_HEADER_LEN];
+    let mut seen = 0usize; // handshake bytes seen so far, over all records
+    let mut total = None; // message length with its header, once known
+    let mut first_len = 0usize; // fragment length of the first record
+    loop {
+        let rest = stream.get(pos..).unwrap_or(&[]);
+        let rec = match RecordHeader::parse(rest) {
+            Ok(Some(rec)) => rec,
+            Ok(None) => return Ok(None),
+            Err(TlsError::NotTls) if pos > 0 => return Err(MalformedKind::RecordHeader.into()),
+            Err(e) => return Err(e),
+        };
+        let len = usize::from(rec.len);
+        let avail = rest.get(HEADER_LEN..).unwrap_or(&[]);
+        let frag = avail.get(..len).unwrap_or(avail);
+        match rec.content_type {
+            ContentType::Handshake => {}
+            ContentType::Alert => {
+                return match *frag {
+                    [level, description, ..] => Err(TlsError::Alert { level, description }),
+                    _ if len < 2 => Err(MalformedKind::RecordHeader.into()),
+                    _ => Ok(None),
+                };
+            }
+            _ => return Err(TlsError::UnexpectedMessage),
+        }
+        if len == 0 {
+            return Err(MalformedKind::EmptyRecord.into());
+        }
+        if pos == 0 {
+            first_len = len;
+        }
+        // The message header may itself be split over records.
+        let before = seen;
+        for (dst, &b) in header.iter_mut().skip(before).zip(frag) {
+            *dst = b;
+        }
+        seen = before + frag.len();
+        if before < MSG_HEADER_LEN && seen >= MSG_HEADER_LEN {
+            let t = message_len(&header, msg_type)?;
+            if t > first_len && scratch.len() < t {
+                return Err(TlsError::ScratchTooSmall);
+            }
+            total = Some(t);
+        }
+        if let Some(t) = total {
+            if seen >= t {
+                return assemble(stream, scratch, t, first_len).map(Some);
+            }
+        }
+        if frag.len() < len {
+            return Ok(None);
+        }
+        pos += HEADER_LEN + len;
+    }
+}
+
+/// The length of the message with its header, from the header; checks type and size.
+fn message_len(header: &[u8; MSG_HEADER_LEN], msg_type: u8) -> Result<usize, TlsError> {
+    let [kind, l0, l1, l2] = *header;
+    if kind != msg_type {
+        return Err(TlsError::UnexpectedMessage);
+    }
+    let len = MSG_HEADER_LEN + (usize::from(l0) << 16 | usize::from(l1) << 8 | usize::from(l2));
+    if len > MAX_HELLO {
+        return Err(TlsError::HelloTooLong);
+    }
+    Ok(len)
+}
+
+/// The body of the complete message of `total` bytes: a slice of the first record when it holds
+/// the whole message, else the fragments copied into `scratch` (which the caller checked to be
+/// large enough). The records were validated by the walk that found the message complete.
+fn assemble<'a>(
+    stream: &'a [u8],
+    scratch: &'a mut [u8],
+    total: usize,
+    first_len: usize,
+) -> Result<&'a [u8], TlsError> {
+    const BAD: TlsError = TlsError::Malformed(MalformedKind::RecordHeader);
+    if total <= first_len {
+        return stream
+            .get(HEADER_LEN + MSG_HEADER_LEN..HEADER_LEN + total)
+            .ok_or(BAD);
+    }
+    let out = scratch.get_mut(..total).ok_or(TlsError::ScratchTooSmall)?;
+    let mut pos = 0usize;
+    let mut filled = 0usize;
+    while filled < total {
+        let hdr = stream.get(pos..pos + HEADER_LEN).ok_or(BAD)?;
+        let len = usize::from(u16::from_be_bytes([hdr[3], hdr[4]]));
+        let avail = stream.get(pos + HEADER_LEN..).ok_or(BAD)?;
+        let frag = avail.get(..len).unwrap_or(avail);
+        let n = frag.len().min(total - filled);
+        out.get_mut(filled..filled + n)
+            .ok_or(BAD)?
+            .copy_from_slice(&frag[..n]);
+        filled += n;
+        pos += HEADER_LEN + len;
+    }
+    let out: &'a [u8] = out;
+    Ok(&out[MSG_HEADER_LEN..])
+}
