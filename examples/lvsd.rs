@@ -12,6 +12,8 @@
 
 #[path = "lvsd/agents.rs"]
 mod agents;
+#[path = "lvsd/auth.rs"]
+mod auth;
 #[path = "lvsd/config.rs"]
 mod config;
 #[path = "lvsd/control.rs"]
@@ -22,6 +24,8 @@ mod ctl;
 mod daemon;
 #[path = "lvsd/datapath.rs"]
 mod datapath;
+#[path = "lvsd/events.rs"]
+mod events;
 #[path = "lvsd/health.rs"]
 mod health;
 #[path = "lvsd/http.rs"]
@@ -36,6 +40,8 @@ mod mgmt;
 mod neigh;
 #[path = "lvsd/offload.rs"]
 mod offload;
+#[path = "lvsd/openapi.rs"]
+mod openapi;
 #[path = "lvsd/probe.rs"]
 mod probe;
 #[path = "lvsd/registry.rs"]
@@ -54,6 +60,8 @@ mod syncd;
 mod sys;
 #[path = "lvsd/tls_probe.rs"]
 mod tls_probe;
+#[path = "lvsd/users.rs"]
+mod users;
 #[path = "lvsd/vrrp.rs"]
 mod vrrp;
 
@@ -237,9 +245,9 @@ fn run(args: &[String]) -> Result<(), String> {
             Some(p) => {
                 let text =
                     std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?;
-                http::Tokens::parse(&text).map_err(|e| format!("{}: {e}", p.display()))?
+                auth::Tokens::parse(&text).map_err(|e| format!("{}: {e}", p.display()))?
             }
-            None => http::Tokens::default(),
+            None => auth::Tokens::default(),
         };
         let reg = match &d.opts.registry {
             Some(p) => {
@@ -318,6 +326,15 @@ fn main() -> ExitCode {
     {
         println!("{}", config::USAGE);
         return ExitCode::SUCCESS;
+    }
+    if args.first().map(String::as_str) == Some("user") {
+        return match users::cli(&args[1..]) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("lvsd user: {e}");
+                ExitCode::from(2)
+            }
+        };
     }
     if args.first().map(String::as_str) == Some("ctl") {
         if args.len() < 3 {

@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """Drives lvsd's status page in headless Chromium through ChromeDriver's W3C WebDriver API
-(plain HTTP + JSON, no client library): load the page, watch the connection count change
-under traffic, enter an operator token, drain a real server with its button, and save
-screenshots at desktop and phone widths.
+(plain HTTP + JSON, no client library): load the page, log in with an operator's user name
+and password, check the page gets its updates from the event stream, watch the connection
+count change under traffic, drain a real server with its button, and save screenshots at
+desktop and phone widths.
 
-    browser.py DRIVER_URL PAGE_URL CLIENT_NS VIP_URL SERVER TOKEN OUTDIR
+    browser.py DRIVER_URL PAGE_URL CLIENT_NS VIP_URL SERVER USER:PASSWORD OUTDIR
 
 Prints `BROWSER ok screenshots=N` on success (the caller then checks the director's own
 listing); exits non-zero otherwise.
@@ -60,14 +61,24 @@ def main():
     shots = []
     try:
         call("POST", f"/session/{sid}/url", {"url": PAGE})
-        # this lvsd has tokens: nothing shows until one is entered
-        wait(sid, "return document.getElementById('msg').textContent.includes('token')",
-             "the page to ask for a token")
-        el = call("POST", f"/session/{sid}/element", {"using": "css selector", "value": "#token"})
-        eid = next(iter(el.values()))
-        call("POST", f"/session/{sid}/element/{eid}/value", {"text": TOKEN})
-        js(sid, "document.querySelector('#auth button').click(); return true")
+        # this lvsd has users and tokens: nothing shows until one logs in
+        wait(sid, "return document.getElementById('msg').textContent.includes('login')",
+             "the page to ask for a login")
+        user, password = TOKEN.split(":", 1)
+        for field, text in (("#user", user), ("#password", password)):
+            el = call("POST", f"/session/{sid}/element", {"using": "css selector", "value": field})
+            eid = next(iter(el.values()))
+            call("POST", f"/session/{sid}/element/{eid}/value", {"text": text})
+        js(sid, "document.querySelector('#login button[type=submit]').click(); return true")
+        wait(sid, f"return document.getElementById('tokstate').textContent === '{user} (operator)'",
+             "the login")
+        if js(sid, "return document.getElementById('password').value") != "":
+            raise SystemExit("FAIL: the password stayed in its field")
+        if js(sid, "return document.cookie") != "":
+            raise SystemExit("FAIL: the page set a cookie")
         wait(sid, "return document.querySelectorAll('[data-service]').length > 0", "the services")
+        # live updates from the event stream, not polling
+        wait(sid, "return document.body.dataset.live === 'sse'", "the event stream")
         conns = "return document.querySelector('[data-service]').innerText.match(/([0-9.]+k?) conns total/)[1]"
         before = js(sid, conns)
         for _ in range(5):

@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # End-to-end test of lvsd's management plane (`--http`): a known workload through a NAT service,
 # then /metrics, the JSON API and the stats listing saved for the Rust test to compare with an
-# independent parser; the API's refusals (no token, viewer token, forged token, oversized
-# body, bad command, path traversal, wrong method) each checked to change nothing; a drain
-# through the API shown by the director's own listing.
+# independent parser; every operation of the OpenAPI description answered; the API's refusals
+# (no token, viewer token, forged token, oversized body, bad command, path traversal, wrong
+# method, wrong password, form-style posts, a logged-out session) each checked to change
+# nothing; login throttled per source address; no password, hash or token in the log or the
+# JSON; a drain through the API shown by the director's own listing; a Server-Sent Event
+# after a change.
 #
 #   mgmt.sh /path/to/lvsd OUTDIR      (as root; about 10 s)
 #
@@ -94,6 +97,13 @@ cat > "$WORK/rules" <<EOF
 EOF
 ADMIN=admin-00112233445566778899
 printf 'viewer %s\noperator %s ops\nadmin %s\n' "$VIEWER" "$OPERATOR" "$ADMIN" > "$WORK/tokens"
+# users in the registry, passwords argon2id-hashed by `lvsd user` (read from stdin)
+PW_ANN="ann-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+PW_VIC="vic-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+printf '%s\n' "$PW_ANN" | "$LVSD" user "$WORK/registry.db" ann operator || die "lvsd user ann"
+printf '%s\n' "$PW_VIC" | "$LVSD" user "$WORK/registry.db" vic viewer || die "lvsd user vic"
+printf '%s\n' "$PW_VIC" | "$LVSD" user "$WORK/registry.db" vic viewer 2>/dev/null \
+  && die "a second user vic was accepted"
 start_lvsd() {
   nsx "$NS_D" "$LVSD" --rules "$WORK/rules" --iface d0 --iface d1 \
     --addr d0=198.18.0.1/24 --addr d1=198.18.1.1/24 --control "$CTL" \
@@ -128,8 +138,57 @@ cp "$WORK/body" "$OUT/status.json"
 echo "$N" > "$OUT/requests"
 [ "$(http "$API/")" = 200 ] && grep -q "<title>lvsd</title>" "$WORK/body" || die "status page"
 
+say "logins: argon2id users, sessions in a header, no secret anywhere"
+login() { # login USER PASSWORD [curl-args...]: the status; the session token in $WORK/session
+  local u=$1 p=$2; shift 2
+  local code
+  code=$(http -D "$WORK/login.headers" -X POST -H "Content-Type: application/json" "$@" \
+    --data-binary "{\"user\":\"$u\",\"password\":\"$p\"}" "$API/api/v1/login")
+  python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get("token",""))' "$WORK/body" \
+    > "$WORK/session" 2>/dev/null || : > "$WORK/session"
+  echo "$code"
+}
+[ "$(login ann "$PW_ANN")" = 200 ] || die "ann's login: $(cat "$WORK/body")"
+grep -qi '^set-cookie' "$WORK/login.headers" && die "the login set a cookie"
+ANN=$(cat "$WORK/session")
+[ "${#ANN}" = 64 ] || die "session token of ${#ANN} characters"
+[ "$(http -H "Authorization: Bearer $ANN" "$API/api/v1/whoami")" = 200 ] \
+  && python3 -c 'import json,sys; sys.exit(json.load(open(sys.argv[1])) != {"user":"ann","role":"operator"})' \
+  "$WORK/body" || die "whoami: $(cat "$WORK/body")"
+[ "$(login vic "$PW_VIC")" = 200 ] || die "vic's login"
+VIC=$(cat "$WORK/session")
+[ "$(http -H "Authorization: Bearer $ADMIN" "$API/api/v1/users")" = 200 ] || die "users list"
+python3 -c 'import json,sys; u=json.load(open(sys.argv[1])); sys.exit(u != [{"name":"ann","role":"operator","source":"password"},{"name":"vic","role":"viewer","source":"password"}])' \
+  "$WORK/body" || die "users: $(cat "$WORK/body")"
+grep -q 'argon2\|"password":\|"secret"\|"hash"' "$WORK/body" && die "a hash in the users JSON"
+[ "$(login ann "$PW_ANN")" = 200 ] || die "ann's second login"
+OLD=$(cat "$WORK/session")
+[ "$(http -X POST -H "Authorization: Bearer $OLD" "$API/api/v1/logout")" = 200 ] || die "logout"
+
+say "login throttle: per source address, counted"
+for i in 1 2 3 4 5; do
+  [ "$(login ann "wrong-password-$i" --interface 127.0.0.2)" = 401 ] || die "wrong password $i: not 401"
+done
+[ "$(login ann "$PW_ANN" --interface 127.0.0.2)" = 429 ] || die "6th login from 127.0.0.2 not throttled"
+grep -qi '^retry-after: [0-9]' "$WORK/login.headers" || die "429 without Retry-After"
+[ "$(login ann "$PW_ANN")" = 200 ] || die "127.0.0.1 was throttled with 127.0.0.2"
+[ "$(http "$API/metrics")" = 200 ] || die "/metrics"
+throttled=$(sed -n 's/^lvsd_events_total{event="http_login_throttled"} \([0-9]*\)$/\1/p' "$WORK/body")
+failed=$(sed -n 's/^lvsd_events_total{event="http_login_failed"} \([0-9]*\)$/\1/p' "$WORK/body")
+[ "$throttled" = 1 ] && [ "$failed" = 5 ] || die "metrics: throttled=$throttled failed=$failed"
+echo "MGMT login=ok sessions=argon2id throttled=$throttled failed=$failed per-address=ok"
+
+say "every operation of the OpenAPI description is answered"
+nsx "$NS_D" python3 "$(dirname "$0")/mgmt_api.py" openapi "$API" "$ADMIN" > "$WORK/openapi.out"
+read -r _ ops unanswered < "$WORK/openapi.out"
+echo "MGMT openapi-${ops} ${unanswered}"
+[ "$unanswered" = unanswered=0 ] || die "operations the server does not answer: $(cat "$WORK/openapi.out")"
+
 say "refusals change nothing"
-reg() { http -H "Authorization: Bearer $ADMIN" "$API/api/v1/registry" >/dev/null; cat "$WORK/body"; }
+reg() {
+  http -H "Authorization: Bearer $ADMIN" "$API/api/v1/registry" >/dev/null; cat "$WORK/body"
+  http -H "Authorization: Bearer $ADMIN" "$API/api/v1/users" >/dev/null; cat "$WORK/body"
+}
 ctl -S -n > "$WORK/save.before"
 reg > "$WORK/reg.before"
 refused=0
@@ -172,12 +231,42 @@ expect 413 "oversized JSON" -X POST "${OP[@]}" --data-binary @"$WORK/big" "$API/
 expect 403 "the audit log with an operator token" -H "Authorization: Bearer $OPERATOR" \
   "$API/api/v1/audit"
 expect 404 "deleting a host that is not there" -X DELETE "${OP[@]}" "$API/api/v1/hosts/nosuch"
+expect 401 "a wrong password" -X POST -H "Content-Type: application/json" \
+  --data-binary '{"user":"vic","password":"not-vics-password"}' "$API/api/v1/login"
+expect 401 "an unknown user" -X POST -H "Content-Type: application/json" \
+  --data-binary '{"user":"root","password":"not-a-password"}' "$API/api/v1/login"
+expect 401 "a SQL-looking user" -X POST -H "Content-Type: application/json" \
+  --data-binary '{"user":"x\u0027 OR 1=1;--","password":"x"}' "$API/api/v1/login"
+expect 415 "a form-style login (cross-site form)" -X POST \
+  -H "Content-Type: application/x-www-form-urlencoded" --data-binary "user=ann&password=$PW_ANN" \
+  "$API/api/v1/login"
+expect 415 "a form-style registry write" -X POST -H "Authorization: Bearer $OPERATOR" \
+  -H "Content-Type: text/plain" --data-binary "$H" "$API/api/v1/hosts"
+expect 401 "a write with a cookie but no header" -X POST -H "Cookie: lvsd-token=$ANN" \
+  --data-binary "$DRAIN" "$API/api/v1/command"
+expect 403 "a write with a viewer session" -X POST -H "Authorization: Bearer $VIC" \
+  --data-binary "$DRAIN" "$API/api/v1/command"
+expect 401 "a write with a logged-out session" -X POST -H "Authorization: Bearer $OLD" \
+  --data-binary "$DRAIN" "$API/api/v1/command"
+expect 403 "the users list with an operator session" -H "Authorization: Bearer $ANN" \
+  "$API/api/v1/users"
+expect 403 "adding an admin with an operator session" -X POST -H "Authorization: Bearer $ANN" \
+  -H "Content-Type: application/json" \
+  --data-binary '{"name":"mallory","role":"admin","password":"0123456789"}' "$API/api/v1/users"
+expect 400 "a user with an unknown field" -X POST -H "Authorization: Bearer $ADMIN" \
+  -H "Content-Type: application/json" \
+  --data-binary '{"name":"mallory","role":"admin","password":"0123456789","uid":0}' "$API/api/v1/users"
+expect 400 "a user with a short password" -X POST -H "Authorization: Bearer $ADMIN" \
+  -H "Content-Type: application/json" \
+  --data-binary '{"name":"mallory","role":"admin","password":"short"}' "$API/api/v1/users"
+expect 401 "users without a credential" "$API/api/v1/users"
 ctl -S -n > "$WORK/save.after"
 changed=0
 cmp -s "$WORK/save.before" "$WORK/save.after" || changed=1
 reg > "$WORK/reg.after"
 cmp -s "$WORK/reg.before" "$WORK/reg.after" || changed=1
-grep -q "DROP\|etc/passwd\|$OPERATOR\|$VIEWER" "$WORK/lvsd.err" && die "a secret or hostile input reached the log"
+grep -q "DROP\|etc/passwd\|$OPERATOR\|$VIEWER\|$PW_ANN\|$PW_VIC\|$ANN\|$VIC\|argon2" "$WORK/lvsd.err" \
+  && die "a secret or hostile input reached the log"
 echo "MGMT authz-refused=$refused changed=$changed"
 [ "$changed" = 0 ] || die "a refused request changed the rules"
 
@@ -189,7 +278,7 @@ say "the registry: a host whose description is markup, audited"
 python3 -c 'import json,sys; a=json.load(open(sys.argv[1]))[0]; sys.exit(not (a["who"], a["action"], a["object"]) == ("ops", "create", "host/xss"))' \
   "$WORK/body" || die "audit: $(cat "$WORK/body")"
 
-say "headless Chromium: live counts, token, drain button, screenshots"
+say "headless Chromium: login, live counts by events, drain button, screenshots"
 if command -v chromedriver >/dev/null && command -v chromium >/dev/null; then
   nsx "$NS_D" chromedriver --port=9515 > "$WORK/chromedriver.log" 2>&1 &
   for _ in $(seq 1 50); do
@@ -197,7 +286,7 @@ if command -v chromedriver >/dev/null && command -v chromium >/dev/null; then
     sleep 0.1
   done
   nsx "$NS_D" timeout 60 python3 "$(dirname "$0")/browser.py" http://127.0.0.1:9515 "$API/" \
-    "$NS_C" http://198.18.0.10/name 198.18.1.12:8080 "$OPERATOR" "$OUT" | tee "$WORK/browser.out"
+    "$NS_C" http://198.18.0.10/name 198.18.1.12:8080 "ann:$PW_ANN" "$OUT" | tee "$WORK/browser.out"
   shots=$(sed -n 's/^BROWSER ok screenshots=\([0-9]*\)$/\1/p' "$WORK/browser.out")
   [ -n "$shots" ] || die "the browser run failed"
   ctl -L -n | grep -Eq '198\.18\.1\.12:8080 +Masq +0 ' || die "page drain not applied: $(ctl -L -n)"
@@ -213,6 +302,14 @@ say "an operator drains a real server through the API"
   || die "drain refused: $(cat "$WORK/body")"
 ctl -L -n | grep -Eq '198\.18\.1\.11:8080 +Masq +0 ' || die "weight not 0: $(ctl -L -n)"
 echo "MGMT api-drain=ok"
+
+say "live updates: a Server-Sent Event after a change"
+RESTORE="-e -t 198.18.0.10:80 -r 198.18.1.11:8080 -m -w 1"
+nsx "$NS_D" timeout 20 python3 "$(dirname "$0")/mgmt_api.py" sse "$API" "$VIEWER" "$OPERATOR" \
+  "$RESTORE" 198.18.1.11:8080 1 > "$WORK/sse.out" || die "events: $(cat "$WORK/sse.out")"
+read -r _ _ change_ms status_ms < "$WORK/sse.out"
+ctl -L -n | grep -Eq '198\.18\.1\.11:8080 +Masq +1 ' || die "weight not restored: $(ctl -L -n)"
+echo "MGMT sse=ok ${change_ms/_ms/-event-ms} ${status_ms/_ms/-event-ms}"
 
 say "crash safety: kill -9 during a burst of registry writes"
 cat > "$WORK/writer.py" <<'PY'

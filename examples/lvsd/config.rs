@@ -11,6 +11,7 @@ pub const USAGE: &str = "\
 usage: lvsd --rules FILE --iface IFACE [--iface IFACE ...] [options]
        lvsd --rules FILE --check
        lvsd ctl SOCKET COMMAND...
+       lvsd user REGISTRY NAME ROLE [--ldap] < PASSWORD
 
 A userspace IPVS director on Linux interfaces (AF_PACKET). The rules file is what
 `ipvsadm-save -n` prints (and `ipvsadm-restore` reads).
@@ -24,11 +25,13 @@ options:
   --route PREFIX=GATEWAY  send traffic for PREFIX (or `default`) through GATEWAY, which must
                           be inside one of the --addr prefixes (repeat)
   --control PATH          Unix socket for runtime commands (see `lvsd ctl`)
-  --http ADDR:PORT        serve the status page, the JSON API (/api/v1/status,
-                          /api/v1/command) and Prometheus /metrics there (e.g.
-                          127.0.0.1:9180; bind to localhost unless a firewall guards it)
+  --http ADDR:PORT        serve the status page, the JSON API (described at
+                          /api/v1/openapi.json), live events (/api/v1/events) and
+                          Prometheus /metrics there (e.g. 127.0.0.1:9180; bind to
+                          localhost unless a firewall guards it)
   --http-tokens FILE      `ROLE TOKEN [NAME]` lines (viewer, operator, admin) for the HTTP
-                          API; without it, reads are open and writes refused
+                          API; without it and without users, reads are open and writes
+                          refused. Users (`lvsd user`) log in at /api/v1/login
   --registry FILE         the host and cluster registry (SQLite, created if missing), served
                           under /api/v1/hosts, /api/v1/clusters, /api/v1/audit with --http
   --conns N               connection table size (rounded up to a power of two; 65536)

@@ -1,124 +1,42 @@
-//! lvsd's HTTP server (`--http ADDR`): the live status page, a JSON API and `/metrics`, on a
-//! thread of its own that reaches the packet loop only through [`crate::mgmt::Client`].
+//! lvsd's HTTP server (`--http ADDR`): the live status page, a JSON API, Server-Sent Events
+//! and `/metrics`, on a thread of its own that reaches the packet loop only through
+//! [`crate::mgmt::Client`]. Every route is in the OpenAPI description at
+//! `/api/v1/openapi.json` ([`crate::openapi`]).
 //!
 //! | method and path | answer | who |
 //! |---|---|---|
 //! | `GET /` | the status page (HTML, script and style inline, nothing from elsewhere) | anyone |
 //! | `GET /metrics` | OpenMetrics text ([`crate::metrics`]) | anyone |
-//! | `GET /api/v1/status` | the [`crate::mgmt::Snapshot`] as JSON | viewer (anyone without `--http-tokens`) |
+//! | `GET /api/v1/openapi.json` | the OpenAPI 3.0 description | anyone |
+//! | `GET /api/v1/status` | the [`crate::mgmt::Snapshot`] as JSON | viewer |
+//! | `GET /api/v1/events` | Server-Sent Events ([`crate::events`]) | viewer |
 //! | `POST /api/v1/command` | runs one control command (`lvsd ctl` syntax, the body as text); JSON `{"ok":..,"output":..}` | operator, admin |
+//! | `/api/v1/login`, `/api/v1/users`, ... | sessions and users, see [`crate::users`] | by method |
 //! | `/api/v1/hosts`, `/api/v1/clusters`, ... | the registry (`--registry FILE`), see [`crate::registry_api`] | by method |
 //!
-//! Access: `--http-tokens FILE` holds lines `ROLE TOKEN [NAME]` (`viewer`, `operator`,
-//! `admin`; the name is what the audit log records; `#` comments). A request presents `Authorization: Bearer TOKEN`. Without the file, reads are
-//! open and every write is refused: a management port never accepts changes from anyone by
-//! default. Tokens travel in a header, never in a cookie, so a page of another origin cannot
-//! make the browser send one (no CSRF); tokens are compared in constant time and never
-//! logged or echoed. Bodies over [`MAX_BODY`] are refused with 413.
+//! Access ([`crate::auth`]): `--http-tokens FILE` holds lines `ROLE TOKEN [NAME]` (`viewer`,
+//! `operator`, `admin`; the name is what the audit log records; `#` comments), and users of
+//! the registry log in for a session token. A request presents either as
+//! `Authorization: Bearer TOKEN`. With neither tokens nor users, reads are open and every write
+//! is refused: a management port never accepts changes from anyone by default. Bodies over
+//! [`MAX_BODY`] are refused with 413.
 
+use crate::auth::{Role, Tokens, Who};
+use crate::events::Hub;
 use crate::metrics;
 use crate::mgmt::Client;
 use crate::registry::Registry;
 use crate::registry_api;
+use crate::users::Logins;
 use std::io::Read;
-use std::net::SocketAddr;
-use tiny_http::{Header, Method, Request, Response, Server};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use tiny_http::{Header, Method, Request, Response, Server as Listener};
 
 /// Largest request body read.
 pub const MAX_BODY: usize = 16 * 1024;
 
 const PAGE: &str = include_str!("page.html");
-
-/// What a token allows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Role {
-    /// Read the API.
-    Viewer,
-    /// Read, and change real servers and services.
-    Operator,
-    /// Everything.
-    Admin,
-}
-
-/// The tokens of `--http-tokens`.
-#[derive(Debug, Default, Clone)]
-pub struct Tokens {
-    entries: Vec<(Role, Vec<u8>, String)>,
-}
-
-impl Tokens {
-    /// Parses `ROLE TOKEN` lines.
-    ///
-    /// # Errors
-    /// The first bad line, with its number (the token itself is never quoted).
-    pub fn parse(text: &str) -> Result<Self, String> {
-        let mut entries = Vec::new();
-        for (i, line) in text.lines().enumerate() {
-            let line = line.trim();
-            if line.is_empty() || line.starts_with('#') {
-                continue;
-            }
-            let mut it = line.split_whitespace();
-            let role = match it.next() {
-                Some("viewer") => Role::Viewer,
-                Some("operator") => Role::Operator,
-                Some("admin") => Role::Admin,
-                Some(r) => return Err(format!("line {}: unknown role {r:?}", i + 1)),
-                None => continue,
-            };
-            let token = it
-                .next()
-                .ok_or_else(|| format!("line {}: a token is missing", i + 1))?;
-            if token.len() < 16 {
-                return Err(format!(
-                    "line {}: tokens must be at least 16 characters",
-                    i + 1
-                ));
-            }
-            let name = match it.next() {
-                Some(n) if crate::registry::valid_name(n) => n.to_string(),
-                Some(_) => {
-                    return Err(format!(
-                        "line {}: a token name is 1-64 of A-Z a-z 0-9 . _ -",
-                        i + 1
-                    ))
-                }
-                None => format!("{role:?}").to_lowercase(),
-            };
-            if it.next().is_some() {
-                return Err(format!("line {}: expected `ROLE TOKEN [NAME]`", i + 1));
-            }
-            entries.push((role, token.as_bytes().to_vec(), name));
-        }
-        Ok(Tokens { entries })
-    }
-
-    /// Whether any token is configured.
-    pub fn configured(&self) -> bool {
-        !self.entries.is_empty()
-    }
-
-    /// The role and name of a presented token (constant time in the token's bytes).
-    pub fn who(&self, presented: &[u8]) -> Option<(Role, &str)> {
-        let mut found: Option<(Role, &str)> = None;
-        for (role, t, name) in &self.entries {
-            let mut diff = u8::from(t.len() != presented.len());
-            for (i, b) in t.iter().enumerate() {
-                diff |= b ^ presented.get(i).copied().unwrap_or(0);
-            }
-            if diff == 0 && found.is_none_or(|(r, _)| *role > r) {
-                found = Some((*role, name));
-            }
-        }
-        found
-    }
-
-    /// The role of a presented token.
-    #[cfg(test)]
-    pub fn role(&self, presented: &[u8]) -> Option<Role> {
-        self.who(presented).map(|(r, _)| r)
-    }
-}
 
 /// The outcome of a request, before it is written.
 #[derive(Debug, PartialEq, Eq)]
@@ -129,15 +47,25 @@ pub struct Answer {
     pub content_type: &'static str,
     /// Body.
     pub body: String,
+    /// Seconds for a `Retry-After` header (429).
+    pub retry_after: Option<u64>,
+}
+
+impl Answer {
+    /// A body of any type.
+    pub fn text(status: u16, content_type: &'static str, body: String) -> Answer {
+        Answer {
+            status,
+            content_type,
+            body,
+            retry_after: None,
+        }
+    }
 }
 
 /// A JSON answer.
 pub fn json(status: u16, v: &serde_json::Value) -> Answer {
-    Answer {
-        status,
-        content_type: "application/json",
-        body: v.to_string(),
-    }
+    Answer::text(status, "application/json", v.to_string())
 }
 
 /// A JSON error answer `{"error": msg}`.
@@ -145,86 +73,204 @@ pub fn error(status: u16, msg: &str) -> Answer {
     json(status, &serde_json::json!({ "error": msg }))
 }
 
-/// Handles one request: `auth` is the `Authorization` header's value, `body` the body (already
-/// bounded; `None` when it was too large).
-pub fn handle(
-    client: &Client,
-    tokens: &Tokens,
-    registry: Option<&mut Registry>,
-    method: &str,
-    path: &str,
-    auth: Option<&str>,
-    body: Option<&str>,
-) -> Answer {
-    let who = auth
-        .and_then(|a| a.strip_prefix("Bearer "))
-        .and_then(|t| tokens.who(t.trim().as_bytes()));
-    let role = who.map(|(r, _)| r);
-    let presented_bad = auth.is_some() && role.is_none();
-    let path = path.split('?').next().unwrap_or("");
-    if let Some(reg) = registry {
-        if presented_bad {
-            if let Some(a) = registry_api::route(reg, method, path, None, body) {
-                return a;
-            }
-        } else if let Some(a) = registry_api::route(reg, method, path, who, body) {
-            return a;
+/// One request as the handlers see it.
+#[derive(Debug, Clone, Copy)]
+pub struct Req<'a> {
+    /// `GET`, `POST`, `PUT`, `DELETE` or `OTHER`.
+    pub method: &'a str,
+    /// The path, without the query.
+    pub path: &'a str,
+    /// The `Authorization` header's value.
+    pub auth: Option<&'a str>,
+    /// The `Content-Type` header's value.
+    pub content_type: Option<&'a str>,
+    /// The peer's address (the login throttle's key).
+    pub peer: IpAddr,
+    /// The body, already bounded; `None` when it was too large.
+    pub body: Option<&'a str>,
+}
+
+impl<'a> Req<'a> {
+    /// A request with no headers and no body from loopback (tests).
+    #[cfg(test)]
+    pub fn new(method: &'a str, path: &'a str) -> Self {
+        Req {
+            method,
+            path,
+            auth: None,
+            content_type: None,
+            peer: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            body: Some(""),
         }
     }
-    match (method, path) {
-        ("GET", "/") | ("GET", "/index.html") => Answer {
-            status: 200,
-            content_type: "text/html; charset=utf-8",
-            body: PAGE.to_string(),
-        },
-        ("GET", "/metrics") => match client.snapshot() {
-            Ok(s) => Answer {
-                status: 200,
-                content_type: metrics::CONTENT_TYPE,
-                body: metrics::render(&s),
+}
+
+/// The server's state: the link to the packet loop, credentials, the registry, the event hub.
+#[derive(Debug)]
+pub struct Server {
+    client: Client,
+    tokens: Tokens,
+    registry: Option<Registry>,
+    logins: Logins,
+    hub: Arc<Hub>,
+}
+
+impl Server {
+    /// A server over these parts.
+    pub fn new(client: Client, tokens: Tokens, registry: Option<Registry>, hub: Arc<Hub>) -> Self {
+        Server {
+            client,
+            tokens,
+            registry,
+            logins: Logins::default(),
+            hub,
+        }
+    }
+
+    /// The presented bearer credential: `Ok(None)` when none, `Err` when it is not valid.
+    fn who(&self, auth: Option<&str>) -> Result<Option<Who>, ()> {
+        let Some(a) = auth else { return Ok(None) };
+        let t = a.strip_prefix("Bearer ").ok_or(())?.trim();
+        if let Some((role, name)) = self.tokens.who(t.as_bytes()) {
+            return Ok(Some(Who {
+                role,
+                name: name.to_string(),
+            }));
+        }
+        self.logins
+            .sessions
+            .who(t, std::time::Instant::now())
+            .cloned()
+            .map(Some)
+            .ok_or(())
+    }
+
+    /// Whether anyone can authenticate (tokens or registry users): if not, reads are open.
+    fn locked(&self) -> bool {
+        self.tokens.configured()
+            || self
+                .registry
+                .as_ref()
+                .is_some_and(|r| r.users().map_or(true, |u| !u.is_empty()))
+    }
+
+    /// May a viewer-level read go ahead? `Err` is the refusal.
+    fn may_read(&self, who: &Result<Option<Who>, ()>) -> Result<(), Answer> {
+        match who {
+            Err(()) => Err(error(401, "the token is not valid")),
+            Ok(None) if self.locked() => {
+                Err(error(401, "a viewer, operator or admin token is needed"))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Handles one request.
+    pub fn handle(&mut self, req: &Req<'_>) -> Answer {
+        let who = self.who(req.auth);
+        let session = req
+            .auth
+            .and_then(|a| a.strip_prefix("Bearer "))
+            .map(str::trim);
+        let ok_who = who.as_ref().ok().and_then(Option::as_ref);
+        if let Some(a) = self
+            .logins
+            .route(self.registry.as_mut(), req, ok_who, session)
+        {
+            return a;
+        }
+        if let Some(reg) = self.registry.as_mut() {
+            if let Some(a) = registry_api::route(reg, req, ok_who) {
+                return a;
+            }
+        }
+        match (req.method, req.path) {
+            ("GET", "/") | ("GET", "/index.html") => {
+                Answer::text(200, "text/html; charset=utf-8", PAGE.to_string())
+            }
+            ("GET", "/api/v1/openapi.json") => {
+                Answer::text(200, "application/json", crate::openapi::DOC.to_string())
+            }
+            ("GET", "/metrics") => match self.client.snapshot() {
+                Ok(mut s) => {
+                    let c = self.logins.throttle.counts;
+                    for (k, v) in [
+                        ("http_login_ok", c.ok),
+                        ("http_login_failed", c.failed),
+                        ("http_login_throttled", c.throttled),
+                    ] {
+                        s.counters.insert(k.to_string(), v);
+                    }
+                    Answer::text(200, metrics::CONTENT_TYPE, metrics::render(&s))
+                }
+                Err(_) => error(503, "the packet loop did not answer"),
             },
-            Err(_) => error(503, "the packet loop did not answer"),
-        },
-        ("GET", "/api/v1/status") => {
-            if presented_bad || (tokens.configured() && role.is_none()) {
-                return error(401, "a viewer, operator or admin token is needed");
+            ("GET", "/api/v1/status") => {
+                if let Err(a) = self.may_read(&who) {
+                    return a;
+                }
+                match self.client.snapshot() {
+                    Ok(s) => match serde_json::to_value(&s) {
+                        Ok(v) => json(200, &v),
+                        Err(_) => error(500, "snapshot not serialisable"),
+                    },
+                    Err(_) => error(503, "the packet loop did not answer"),
+                }
             }
-            match client.snapshot() {
-                Ok(s) => match serde_json::to_value(&s) {
-                    Ok(v) => json(200, &v),
-                    Err(_) => error(500, "snapshot not serialisable"),
-                },
-                Err(_) => error(503, "the packet loop did not answer"),
+            ("GET", "/api/v1/events") => match self.may_read(&who) {
+                // the stream itself is started by `serve_one`, which owns the connection
+                Err(a) => a,
+                Ok(()) => error(503, "too many event streams"),
+            },
+            ("POST", "/api/v1/command") => {
+                let role = match who {
+                    Ok(Some(w)) => w.role,
+                    Ok(None) if !self.locked() => {
+                        return error(
+                            403,
+                            "writes are disabled: start lvsd with --http-tokens or add users",
+                        );
+                    }
+                    _ => return error(401, "an operator or admin token is needed"),
+                };
+                if role == Role::Viewer {
+                    return error(403, "a viewer cannot change anything");
+                }
+                let Some(body) = req.body else {
+                    return error(413, "request body too large");
+                };
+                let line = body.trim();
+                if line.is_empty() || line.contains('\n') {
+                    return error(400, "the body must be one control command line");
+                }
+                match self.client.command(line) {
+                    Ok((ok, output)) => json(
+                        if ok { 200 } else { 400 },
+                        &serde_json::json!({ "ok": ok, "output": output }),
+                    ),
+                    Err(_) => error(503, "the packet loop did not answer"),
+                }
             }
+            (
+                _,
+                "/"
+                | "/index.html"
+                | "/metrics"
+                | "/api/v1/status"
+                | "/api/v1/command"
+                | "/api/v1/events"
+                | "/api/v1/openapi.json",
+            ) => error(405, "method not allowed"),
+            _ => error(404, "no such resource"),
         }
-        ("POST", "/api/v1/command") => {
-            if !tokens.configured() {
-                return error(403, "writes are disabled: start lvsd with --http-tokens");
-            }
-            match role {
-                None => return error(401, "an operator or admin token is needed"),
-                Some(Role::Viewer) => return error(403, "a viewer token cannot change anything"),
-                Some(_) => {}
-            }
-            let Some(body) = body else {
-                return error(413, "request body too large");
-            };
-            let line = body.trim();
-            if line.is_empty() || line.contains('\n') {
-                return error(400, "the body must be one control command line");
-            }
-            match client.command(line) {
-                Ok((ok, output)) => json(
-                    if ok { 200 } else { 400 },
-                    &serde_json::json!({ "ok": ok, "output": output }),
-                ),
-                Err(_) => error(503, "the packet loop did not answer"),
-            }
-        }
-        (_, "/" | "/index.html" | "/metrics" | "/api/v1/status" | "/api/v1/command") => {
-            error(405, "method not allowed")
-        }
-        _ => error(404, "no such resource"),
+    }
+
+    /// The name recorded with a `change` event.
+    fn caller(&self, auth: Option<&str>) -> String {
+        self.who(auth)
+            .ok()
+            .flatten()
+            .map_or_else(|| "-".into(), |w| w.name)
     }
 }
 
@@ -232,7 +278,14 @@ fn header(name: &str, value: &str) -> Option<Header> {
     Header::from_bytes(name.as_bytes(), value.as_bytes()).ok()
 }
 
-fn serve_one(client: &Client, tokens: &Tokens, registry: Option<&mut Registry>, mut req: Request) {
+fn header_value(req: &Request, name: &'static str) -> Option<String> {
+    req.headers()
+        .iter()
+        .find(|h| h.field.equiv(name))
+        .map(|h| h.value.as_str().to_string())
+}
+
+fn serve_one(srv: &mut Server, mut req: Request) {
     let method = match req.method() {
         Method::Get => "GET",
         Method::Post => "POST",
@@ -240,32 +293,46 @@ fn serve_one(client: &Client, tokens: &Tokens, registry: Option<&mut Registry>, 
         Method::Delete => "DELETE",
         _ => "OTHER",
     };
-    let path = req.url().to_string();
-    let auth = req
-        .headers()
-        .iter()
-        .find(|h| h.field.equiv("Authorization"))
-        .map(|h| h.value.as_str().to_string());
+    let url = req.url().to_string();
+    let path = url.split('?').next().unwrap_or("");
+    let auth = header_value(&req, "Authorization");
+    let content_type = header_value(&req, "Content-Type");
+    let peer = req
+        .remote_addr()
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), SocketAddr::ip);
+    if (method, path) == ("GET", "/api/v1/events")
+        && srv.may_read(&srv.who(auth.as_deref())).is_ok()
+    {
+        if let Some(rx) = srv.hub.subscribe() {
+            crate::events::stream(req.into_writer(), rx);
+            srv.hub.publish_status(&srv.client);
+            return;
+        }
+    }
     let mut raw = Vec::new();
     let too_large = req
         .as_reader()
         .take(MAX_BODY as u64 + 1)
         .read_to_end(&mut raw)
         .map_or(true, |n| n > MAX_BODY);
-    let body = if too_large {
-        None
-    } else {
-        Some(String::from_utf8_lossy(&raw).into_owned())
-    };
-    let a = handle(
-        client,
-        tokens,
-        registry,
+    let body = (!too_large).then(|| String::from_utf8_lossy(&raw).into_owned());
+    let r = Req {
         method,
-        &path,
-        auth.as_deref(),
-        body.as_deref(),
-    );
+        path,
+        auth: auth.as_deref(),
+        content_type: content_type.as_deref(),
+        peer,
+        body: body.as_deref(),
+    };
+    let a = srv.handle(&r);
+    let write = method != "GET" && (200..300).contains(&a.status) && !path.ends_with("/login");
+    if write && srv.hub.streams() > 0 {
+        let who = srv.caller(auth.as_deref());
+        let change = serde_json::json!({ "method": method, "path": path, "who": who,
+            "status": a.status });
+        srv.hub.publish("change", &change.to_string());
+        srv.hub.publish_status(&srv.client);
+    }
     let mut resp = Response::from_string(a.body).with_status_code(a.status);
     for h in [
         header("Content-Type", a.content_type),
@@ -275,6 +342,8 @@ fn serve_one(client: &Client, tokens: &Tokens, registry: Option<&mut Registry>, 
             "Content-Security-Policy",
             "default-src 'self'; script-src 'unsafe-inline' 'self'; style-src 'unsafe-inline' 'self'; connect-src 'self'; frame-ancestors 'none'",
         ),
+        a.retry_after
+            .and_then(|s| header("Retry-After", &s.to_string())),
     ]
     .into_iter()
     .flatten()
@@ -284,7 +353,7 @@ fn serve_one(client: &Client, tokens: &Tokens, registry: Option<&mut Registry>, 
     let _ = req.respond(resp);
 }
 
-/// Starts the server thread on `addr`.
+/// Starts the server thread on `addr` (and the events ticker).
 ///
 /// # Errors
 /// The address cannot be bound.
@@ -292,41 +361,20 @@ pub fn spawn(
     addr: SocketAddr,
     client: Client,
     tokens: Tokens,
-    mut registry: Option<Registry>,
+    registry: Option<Registry>,
 ) -> Result<(), String> {
-    let server = Server::http(addr).map_err(|e| format!("--http {addr}: {e}"))?;
+    let listener = Listener::http(addr).map_err(|e| format!("--http {addr}: {e}"))?;
+    let hub = Arc::new(Hub::default());
+    let ticker = client.try_clone().map_err(|e| e.to_string())?;
+    crate::events::spawn_ticker(ticker, hub.clone())?;
+    let mut srv = Server::new(client, tokens, registry, hub);
     std::thread::Builder::new()
         .name("lvsd-http".into())
         .spawn(move || {
-            for req in server.incoming_requests() {
-                serve_one(&client, &tokens, registry.as_mut(), req);
+            for req in listener.incoming_requests() {
+                serve_one(&mut srv, req);
             }
         })
         .map_err(|e| e.to_string())?;
     Ok(())
-}
-
-#[cfg(test)]
-mod test {
-    use super::*;
-
-    #[test]
-    fn tokens_roles_and_refusals() {
-        let t =
-            Tokens::parse("# who\nviewer vvvvvvvvvvvvvvvv\noperator oooooooooooooooo\n").unwrap();
-        assert_eq!(t.role(b"vvvvvvvvvvvvvvvv"), Some(Role::Viewer));
-        assert_eq!(t.role(b"oooooooooooooooo"), Some(Role::Operator));
-        assert_eq!(t.role(b"oooooooooooooooO"), None);
-        assert_eq!(t.role(b"oooooooooooooooo0"), None);
-        assert_eq!(t.role(b""), None);
-        assert!(Tokens::parse("root xxxxxxxxxxxxxxxxxx")
-            .unwrap_err()
-            .contains("line 1"));
-        assert!(Tokens::parse("admin short").unwrap_err().contains("16"));
-        let e = Tokens::parse("admin abcdefghijklmnopq name extra").unwrap_err();
-        assert!(
-            !e.contains("abcdefghijklmnopq"),
-            "the token is never quoted: {e}"
-        );
-    }
 }

@@ -171,13 +171,30 @@ pub struct AuditEntry {
 /// The registry database.
 #[derive(Debug)]
 pub struct Registry {
-    db: Connection,
+    pub(crate) db: Connection,
 }
 
 fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// Appends one audit row inside the change's transaction.
+///
+/// # Errors
+/// Storage.
+pub fn audit_row(
+    tx: &rusqlite::Transaction<'_>,
+    who: &str,
+    action: &str,
+    object: &str,
+) -> Result<(), RegistryError> {
+    tx.execute(
+        "INSERT INTO audit (at_ms, who, action, object) VALUES (?1, ?2, ?3, ?4)",
+        params![now_ms(), who, action, object],
+    )?;
+    Ok(())
 }
 
 /// The kinds of record, each a table of (name, JSON document).
@@ -221,6 +238,7 @@ impl Registry {
                  at_ms INTEGER NOT NULL, who TEXT NOT NULL, action TEXT NOT NULL,
                  object TEXT NOT NULL);",
         )?;
+        db.execute_batch(crate::users::SCHEMA)?;
         Ok(Registry { db })
     }
 
@@ -253,14 +271,11 @@ impl Registry {
             ),
             params![name, doc],
         )?;
-        tx.execute(
-            "INSERT INTO audit (at_ms, who, action, object) VALUES (?1, ?2, ?3, ?4)",
-            params![
-                now_ms(),
-                who,
-                if create { "create" } else { "update" },
-                format!("{}/{name}", kind.word())
-            ],
+        audit_row(
+            &tx,
+            who,
+            if create { "create" } else { "update" },
+            &format!("{}/{name}", kind.word()),
         )?;
         tx.commit()?;
         Ok(())
@@ -307,10 +322,7 @@ impl Registry {
         if n == 0 {
             return Err(RegistryError::NotFound);
         }
-        tx.execute(
-            "INSERT INTO audit (at_ms, who, action, object) VALUES (?1, ?2, 'delete', ?3)",
-            params![now_ms(), who, format!("{}/{name}", kind.word())],
-        )?;
+        audit_row(&tx, who, "delete", &format!("{}/{name}", kind.word()))?;
         tx.commit()?;
         Ok(())
     }

@@ -10,13 +10,15 @@
 //! | `GET /api/v1/registry.ldif` | the same as LDIF | viewer |
 //! | `GET /api/v1/audit` | the newest 200 changes: who, what, when | admin |
 //!
-//! Unknown JSON fields, names outside `A-Z a-z 0-9 . _ -`, bad addresses: 400 and nothing
+//! Writes take JSON with `Content-Type: application/json` (415 otherwise). Unknown JSON fields, names outside `A-Z a-z 0-9 . _ -`, bad addresses: 400 and nothing
 //! changes.
 
-use crate::http::{error, json, Answer, Role};
+use crate::auth::{Role, Who};
+use crate::http::{error, json, Answer, Req};
 use crate::registry::{Cluster, Host, Kind, Registry, RegistryError};
 
-fn stored(e: &RegistryError) -> Answer {
+/// The answer for a registry error (storage details go to the log, not the client).
+pub fn stored(e: &RegistryError) -> Answer {
     match e {
         RegistryError::Invalid(m) => error(400, m),
         RegistryError::NotFound => error(404, "no such record"),
@@ -37,43 +39,41 @@ fn listed<T: serde::Serialize>(r: Result<Vec<T>, RegistryError>) -> Answer {
 }
 
 /// Answers `method path` when it is a registry resource (`None` otherwise). `who` is the
-/// caller's role and token name, already authenticated; `body` the bounded body.
-pub fn route(
-    reg: &mut Registry,
-    method: &str,
-    path: &str,
-    who: Option<(Role, &str)>,
-    body: Option<&str>,
-) -> Option<Answer> {
-    let rest = path.strip_prefix("/api/v1/")?;
+/// caller, already authenticated.
+pub fn route(reg: &mut Registry, req: &Req<'_>, who: Option<&Who>) -> Option<Answer> {
+    let (method, body) = (req.method, req.body);
+    let rest = req.path.strip_prefix("/api/v1/")?;
     let (kind, name) = match rest.split_once('/') {
-        Some(("hosts", n)) => (Some(Kind::Host), Some(n)),
-        Some(("clusters", n)) => (Some(Kind::Cluster), Some(n)),
+        Some(("hosts", n)) if !n.contains('/') => (Some(Kind::Host), Some(n)),
+        Some(("clusters", n)) if !n.contains('/') => (Some(Kind::Cluster), Some(n)),
         None if rest == "hosts" => (Some(Kind::Host), None),
         None if rest == "clusters" => (Some(Kind::Cluster), None),
         None if ["registry", "registry.ldif", "audit"].contains(&rest) => (None, None),
         _ => return None,
     };
+    if kind.is_none() && method != "GET" {
+        return Some(error(405, "method not allowed"));
+    }
     let need = match (method, kind, rest) {
         ("GET", _, "audit") => Role::Admin,
         ("GET", _, _) => Role::Viewer,
         _ => Role::Operator,
     };
-    let Some((role, name_of_caller)) = who else {
+    let Some(Who {
+        role,
+        name: name_of_caller,
+    }) = who
+    else {
         return Some(error(401, "a token is needed"));
     };
-    if role < need {
+    if *role < need {
         return Some(error(403, "this token's role may not do that"));
     }
     let Some(kind) = kind else {
         return Some(match rest {
             "audit" => listed(reg.audit(200)),
             "registry.ldif" => match reg.ldif("dc=lvs") {
-                Ok(t) => Answer {
-                    status: 200,
-                    content_type: "text/plain; charset=utf-8",
-                    body: t,
-                },
+                Ok(t) => Answer::text(200, "text/plain; charset=utf-8", t),
                 Err(e) => stored(&e),
             },
             _ => match (reg.hosts(), reg.clusters()) {
@@ -83,6 +83,9 @@ pub fn route(
         });
     };
     let parse_body = || -> Result<serde_json::Value, Answer> {
+        if !crate::users::is_json(req) {
+            return Err(error(415, "send JSON with Content-Type: application/json"));
+        }
         let b = body.ok_or_else(|| error(413, "request body too large"))?;
         serde_json::from_str(b).map_err(|e| error(400, &format!("bad JSON: {e}")))
     };
