@@ -604,8 +604,11 @@ where
 /// whose header adds the `pe name` and `pe_data` columns.
 ///
 /// ipvsadm fills those columns only for a connection that carries persistence-engine data
-/// (`--pe sip`); this library has no persistence engines, so rows keep the short form, as
-/// ipvsadm prints a connection without PE data.
+/// (`--pe sip`); the director's connections carry none, so rows keep the short form, as
+/// ipvsadm prints a connection without PE data. The `tls` engine's mappings
+/// ([`crate::tls_persist::TlsPersist::entries`]) have no client or virtual address; an
+/// embedder lists them with [`crate::tls_persist::PE_NAME`] and their hex
+/// [`crate::tls_persist::PeData`].
 ///
 /// ```
 /// use lvs_core::ipvsadm::{write_conns_mode, ConnRow};
