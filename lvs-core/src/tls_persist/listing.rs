@@ -33,7 +33,7 @@ pub struct TlsCounters {
     pub replaced: u64,
     /// Entries that timed out.
     pub expired: u64,
-    /// Live entries displaced by new ones (the table, or the entry's set, was full).
+    /// Live entries displaced by new ones (both sets the key may go in were full).
     pub evicted: u64,
     /// Entries forgotten by [`remove_server`](super::TlsPersist::remove_server).
     pub removed: u64,

@@ -1,15 +1,17 @@
 //! The bounded, timed table behind session IDs and ticket key names.
 //!
 //! Storage is a caller slice of [`Slot`]s (length zero or a power of two), organised as sets of
-//! up to eight slots: a key hashes (keyed SipHash-1-3, the embedder's seed, since clients choose
-//! the keys they offer) to one set, and lives in one of its slots. A new key takes a free slot
-//! of its set, else an expired one (counted as expired), else the one that expires soonest
-//! (counted as evicted): insertion always succeeds, in bounded time, and never touches more
-//! than one set. Eviction is thus per set, an approximation of "evict the oldest" that needs
-//! no list: with eight ways, a set overflows only when the table is nearly full.
+//! up to eight slots. A key hashes (keyed SipHash-1-3 with the embedder's seed, since clients
+//! choose the keys they offer) to two sets, and lives in one of their sixteen slots
+//! (two-choice hashing: a new key goes into the less loaded set, which keeps both from
+//! overflowing until the table is about 80 % full; with a single set of eight per key, the first
+//! set overflows at about a quarter full). A new key takes a free slot, else the
+//! overdue or soonest-expiring entry of the two sets (counted as expired or evicted):
+//! insertion always succeeds, in bounded time, and never touches more than two sets. Eviction
+//! is thus among sixteen candidates, an approximation of "evict the oldest" that needs no list.
 //!
 //! Expiry is lazy: a lookup treats an overdue entry as gone (and frees it);
-//! [`Table::expire_step`] sweeps with bounded work.
+//! `Table::expire_step` sweeps with bounded work.
 
 use super::PoolId;
 use crate::hash::{siphash, SipKey};
@@ -158,10 +160,21 @@ impl<'a, const K: usize, S: Copy + Eq> Table<'a, K, S> {
         siphash::<1, 3>(seed, key)
     }
 
+    /// The first slots of the key's two sets (equal in a table of one set).
     #[inline]
-    fn set(&self, hash: u64) -> core::ops::Range<usize> {
-        let start = ((hash >> 32) as usize & self.set_mask) * self.ways;
-        start..start + self.ways
+    fn sets(&self, hash: u64) -> [usize; 2] {
+        let a = (hash >> 32) as usize & self.set_mask;
+        let b = (hash >> 8) as usize & self.set_mask;
+        [a * self.ways, b * self.ways]
+    }
+
+    /// The slots of the key's two sets (each slot once).
+    #[inline]
+    fn candidates(&self, hash: u64) -> impl Iterator<Item = usize> {
+        let [a, b] = self.sets(hash);
+        let w = self.ways;
+        let second = if b == a { b..b } else { b..b + w };
+        (a..a + w).chain(second)
     }
 
     /// Looks `key` up; an overdue entry is freed and counted in `expired`.
@@ -177,7 +190,7 @@ impl<'a, const K: usize, S: Copy + Eq> Table<'a, K, S> {
             return None;
         }
         let tag = hash as u32;
-        for i in self.set(hash) {
+        for i in self.candidates(hash) {
             let Some(e) = &self.slots[i].e else { continue };
             if e.tag != tag || e.key() != key {
                 continue;
@@ -221,37 +234,51 @@ impl<'a, const K: usize, S: Copy + Eq> Table<'a, K, S> {
         }
         let tag = hash as u32;
         let expires = now + timeout;
-        let mut free = None;
+        // free slot and number of used slots of each set
+        let mut free = [None, None];
+        let mut used = [0usize; 2];
         let mut victim: Option<(usize, Instant)> = None;
-        for i in self.set(hash) {
-            match &mut self.slots[i].e {
-                Some(e) if e.tag == tag && e.key() == key => {
-                    let what = if now >= e.expires {
-                        // an overdue entry for the same key: it expired, this one is new
-                        d.expired += 1;
-                        Upsert::New
-                    } else if e.server == server {
-                        Upsert::Refreshed
-                    } else {
-                        Upsert::Changed
-                    };
-                    e.server = server;
-                    e.pool = pool;
-                    e.expires = expires;
-                    return (what, d);
-                }
-                Some(e) => {
-                    if victim.is_none_or(|(_, t)| e.expires < t) {
-                        victim = Some((i, e.expires));
+        let [a, b] = self.sets(hash);
+        for (n, start) in [a, b].into_iter().enumerate() {
+            if n == 1 && b == a {
+                break;
+            }
+            for i in start..start + self.ways {
+                match &mut self.slots[i].e {
+                    Some(e) if e.tag == tag && e.key() == key => {
+                        let what = if now >= e.expires {
+                            // an overdue entry for the same key: it expired, this one is new
+                            d.expired += 1;
+                            Upsert::New
+                        } else if e.server == server {
+                            Upsert::Refreshed
+                        } else {
+                            Upsert::Changed
+                        };
+                        e.server = server;
+                        e.pool = pool;
+                        e.expires = expires;
+                        return (what, d);
                     }
-                }
-                None => {
-                    if free.is_none() {
-                        free = Some(i);
+                    Some(e) => {
+                        used[n] += 1;
+                        if victim.is_none_or(|(_, t)| e.expires < t) {
+                            victim = Some((i, e.expires));
+                        }
+                    }
+                    None => {
+                        if free[n].is_none() {
+                            free[n] = Some(i);
+                        }
                     }
                 }
             }
         }
+        // the less loaded set's free slot
+        let free = match free {
+            [Some(x), Some(y)] => Some(if used[1] < used[0] { y } else { x }),
+            [x, y] => x.or(y),
+        };
         let slot = match (free, victim) {
             (Some(i), _) => {
                 self.len += 1;

@@ -732,3 +732,27 @@ proptest! {
         prop_assert_eq!(e.sessions_len() + e.tickets_len(), 0);
     }
 }
+
+#[test]
+fn two_choice_sets_fill_most_of_the_table_before_evicting() {
+    let mut e = engine_with(16384, 0, 0);
+    let mut evicted_at = std::vec::Vec::new();
+    for i in 0..16384u32 {
+        let mut sid = [0u8; 32];
+        sid[..4].copy_from_slice(&i.to_le_bytes());
+        let before = e.counters().evicted;
+        e.learn(t(0), 1, &hello(&[]), &reply12(&sid));
+        if e.counters().evicted > before {
+            evicted_at.push(i);
+        }
+    }
+    // two choices of eight slots: nothing is evicted below three quarters full (the first
+    // eviction here comes at 13196 of 16384), and filling every slot evicts few entries
+    assert!(
+        evicted_at.first().is_some_and(|&i| i >= 12288),
+        "{:?}",
+        evicted_at.first()
+    );
+    assert!(evicted_at.len() < 1024, "{}", evicted_at.len());
+    assert_eq!(e.sessions_len(), 16384 - evicted_at.len());
+}
