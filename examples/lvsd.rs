@@ -12,6 +12,10 @@
 
 #[path = "lvsd/agents.rs"]
 mod agents;
+#[path = "lvsd/agentx.rs"]
+/// AgentX (RFC 2741) PDUs, sans I/O: parsing into typed PDUs or errors, encoding in network
+/// byte order (the wire half of [`snmp`]).
+mod agentx;
 #[path = "lvsd/auth.rs"]
 mod auth;
 #[path = "lvsd/config.rs"]
@@ -32,6 +36,8 @@ mod health;
 mod http;
 #[path = "lvsd/l7.rs"]
 mod l7;
+#[path = "lvsd/ldap.rs"]
+mod ldap;
 #[path = "lvsd/metrics.rs"]
 mod metrics;
 #[path = "lvsd/mgmt.rs"]
@@ -54,6 +60,8 @@ mod rulefile;
 mod rules;
 #[path = "lvsd/sched.rs"]
 mod sched;
+#[path = "lvsd/snmp.rs"]
+mod snmp;
 #[path = "lvsd/syncd.rs"]
 mod syncd;
 #[path = "lvsd/sys.rs"]
@@ -229,7 +237,7 @@ fn run(args: &[String]) -> Result<(), String> {
         d.refresh_vips();
     }
     let mut link = None;
-    if d.opts.http.is_some() || health_cfg.is_some() {
+    if d.opts.http.is_some() || health_cfg.is_some() || d.opts.agentx.is_some() {
         let (client, rx) = mgmt::link(&wake_w).map_err(|e| e.to_string())?;
         d.mgmt = Some(rx);
         link = Some(client);
@@ -239,6 +247,11 @@ fn run(args: &[String]) -> Result<(), String> {
         let client = client.try_clone().map_err(|e| e.to_string())?;
         health::spawn(cfg, client, start)?;
         eprintln!("lvsd: health checks of {n} real server(s)");
+    }
+    if let (Some(target), Some(client)) = (&d.opts.agentx, &link) {
+        let client = client.try_clone().map_err(|e| e.to_string())?;
+        snmp::spawn(target.clone(), client)?;
+        eprintln!("lvsd: AgentX sub-agent of {target}");
     }
     if let (Some(addr), Some(client)) = (d.opts.http, link) {
         let tokens = match &d.opts.http_tokens {
@@ -255,7 +268,15 @@ fn run(args: &[String]) -> Result<(), String> {
             }
             None => None,
         };
-        http::spawn(addr, client, tokens, reg)?;
+        let ldap = match (&d.opts.ldap, &d.opts.ldap_user_dn, &d.opts.ldap_ca) {
+            (Some(url), Some(dn), Some(ca)) => Some(ldap::Ldap::new(url, dn, ca)?),
+            (None, None, None) => None,
+            _ => return Err("--ldap needs --ldap-user-dn and --ldap-ca".into()),
+        };
+        if let Some(l) = &ldap {
+            eprintln!("lvsd: {}", l.describe());
+        }
+        http::spawn(addr, client, tokens, reg, ldap)?;
         eprintln!("lvsd: status page, API and /metrics on http://{addr}/");
     }
     if let Some(l) = sync {

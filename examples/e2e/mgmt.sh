@@ -41,6 +41,7 @@ cleanup() {
     fi
   done
   [ "$rc" != 0 ] && { echo "---- lvsd stderr ----"; tail -30 "$WORK/lvsd.err" 2>/dev/null; }
+  [ -n "${KEEP_WORK:-}" ] && cp -r "$WORK" "$KEEP_WORK"
   rm -rf "$WORK"
   exit "$rc"
 }
@@ -104,17 +105,95 @@ printf '%s\n' "$PW_ANN" | "$LVSD" user "$WORK/registry.db" ann operator || die "
 printf '%s\n' "$PW_VIC" | "$LVSD" user "$WORK/registry.db" vic viewer || die "lvsd user vic"
 printf '%s\n' "$PW_VIC" | "$LVSD" user "$WORK/registry.db" vic viewer 2>/dev/null \
   && die "a second user vic was accepted"
+# lena's password lives in an LDAP directory: our own slapd (own config, database, CA and
+# certificate) on the director namespace's loopback; binds need TLS (simple_bind=128)
+LDAP_ARGS=()
+PW_LENA="lena-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+LDAP_DN="uid=lena,ou=people,dc=lvs,dc=test"
+if command -v slapd >/dev/null && command -v slapadd >/dev/null && command -v ldapwhoami >/dev/null; then
+  L=$WORK/ldap
+  mkdir -p "$L/db"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
+    -subj /CN=lvs-test-ca -keyout "$L/ca.key" -out "$L/ca.pem" 2>/dev/null
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=127.0.0.1 \
+    -keyout "$L/srv.key" -out "$L/srv.csr" 2>/dev/null
+  printf 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' > "$L/ext"
+  openssl x509 -req -in "$L/srv.csr" -CA "$L/ca.pem" -CAkey "$L/ca.key" -CAcreateserial -days 1 \
+    -extfile "$L/ext" -out "$L/srv.pem" 2>/dev/null
+  cat > "$L/slapd.conf" <<CONF
+include /etc/ldap/schema/core.schema
+include /etc/ldap/schema/cosine.schema
+include /etc/ldap/schema/inetorgperson.schema
+pidfile $L/slapd.pid
+modulepath /usr/lib/ldap
+moduleload back_mdb
+TLSCACertificateFile $L/ca.pem
+TLSCertificateFile $L/srv.pem
+TLSCertificateKeyFile $L/srv.key
+security simple_bind=128
+database mdb
+suffix "dc=lvs,dc=test"
+rootdn "cn=admin,dc=lvs,dc=test"
+directory $L/db
+CONF
+  cat > "$L/base.ldif" <<LDIF
+dn: dc=lvs,dc=test
+objectClass: dcObject
+objectClass: organization
+o: lvs
+dc: lvs
+
+dn: ou=people,dc=lvs,dc=test
+objectClass: organizationalUnit
+ou: people
+
+dn: $LDAP_DN
+objectClass: inetOrgPerson
+uid: lena
+cn: Lena
+sn: Lena
+userPassword: $(slappasswd -h '{SSHA}' -s "$PW_LENA")
+LDIF
+  slapadd -q -f "$L/slapd.conf" -l "$L/base.ldif" || die "slapadd"
+  LDAP_ARGS=(--ldap ldap://127.0.0.1:6389 --ldap-user-dn 'uid={user},ou=people,dc=lvs,dc=test'
+             --ldap-ca "$L/ca.pem")
+  "$LVSD" user "$WORK/registry.db" lena operator --ldap || die "lvsd user lena"
+elif [ "${CI:-}" = true ]; then
+  die "slapd, slapadd and ldapwhoami (apt slapd, ldap-utils) are needed under CI"
+fi
+# net-snmp's snmpd as the AgentX master, with its own config (-C: no system files) and
+# persistent directory, on the director namespace's loopback; lvsd is its sub-agent
+SNMP_ARGS=()
+if command -v snmpd >/dev/null && command -v snmpwalk >/dev/null; then
+  SN=$WORK/snmp
+  mkdir -p "$SN/persist"
+  cat > "$SN/snmpd.conf" <<CONF
+master agentx
+agentXSocket unix:$SN/agentx.sock
+agentXPerms 0600 0700
+rocommunity lvstest 127.0.0.1 .1.3.6.1.4.1.8225.4711
+CONF
+  SNMP_ARGS=(--snmp-agentx "unix:$SN/agentx.sock")
+elif [ "${CI:-}" = true ]; then
+  die "snmpd and snmpwalk (apt snmpd, snmp) are needed under CI"
+fi
 start_lvsd() {
   nsx "$NS_D" "$LVSD" --rules "$WORK/rules" --iface d0 --iface d1 \
     --addr d0=198.18.0.1/24 --addr d1=198.18.1.1/24 --control "$CTL" \
     --http 127.0.0.1:9180 --http-tokens "$WORK/tokens" --registry "$WORK/registry.db" \
-    > "$WORK/lvsd.out" 2> "$WORK/lvsd.err" &
+    "${LDAP_ARGS[@]}" "${SNMP_ARGS[@]}" > "$WORK/lvsd.out" 2> "$WORK/lvsd.err" &
   for _ in $(seq 1 50); do [ -S "$CTL" ] && break; sleep 0.1; done
   [ -S "$CTL" ] || die "lvsd did not start: $(cat "$WORK/lvsd.err")"
   LVSD_PID=$(sed -n 's/^lvsd: .* pid \([0-9]*\)$/\1/p' "$WORK/lvsd.err")
   for _ in $(seq 1 50); do [ "$(http "$API/metrics")" = 200 ] && break; sleep 0.1; done
 }
 
+if [ ${#SNMP_ARGS[@]} -gt 0 ]; then
+  SNMP_PERSISTENT_DIR="$SN/persist" nsx "$NS_D" snmpd -f -C -c "$SN/snmpd.conf" -Lf "$SN/snmpd.log" \
+    udp:127.0.0.1:16161 &
+  for _ in $(seq 1 50); do [ -S "$SN/agentx.sock" ] && break; sleep 0.1; done
+  [ -S "$SN/agentx.sock" ] || die "snmpd did not open its AgentX socket: $(cat "$SN/snmpd.log")"
+fi
 say "starting lvsd with --http and --registry"
 start_lvsd
 
@@ -138,6 +217,36 @@ cp "$WORK/body" "$OUT/status.json"
 echo "$N" > "$OUT/requests"
 [ "$(http "$API/")" = 200 ] && grep -q "<title>lvsd</title>" "$WORK/body" || die "status page"
 
+if [ ${#SNMP_ARGS[@]} -gt 0 ]; then
+  say "SNMP: snmpwalk through snmpd and lvsd's AgentX sub-agent, against the listing"
+  walk() {
+    nsx "$NS_D" snmpwalk -m '' -v2c -c lvstest -On -Oq -t 2 -r 1 udp:127.0.0.1:16161 \
+      .1.3.6.1.4.1.8225.4711 > "$WORK/walk" 2> "$WORK/walk.err"
+  }
+  for _ in $(seq 1 50); do
+    walk && grep -q '^\.1\.3\.6\.1\.4\.1\.8225\.4711\.18\.' "$WORK/walk" && break
+    sleep 0.2
+  done
+  compared=
+  for _ in 1 2 3; do
+    ctl -L -n > "$WORK/list.before"; ctl -L -n --stats --exact > "$WORK/stats.before"
+    walk || die "snmpwalk: $(cat "$WORK/walk.err")"
+    ctl -L -n > "$WORK/list.after"; ctl -L -n --stats --exact > "$WORK/stats.after"
+    # only a walk between two equal listings is compared (nothing moved meanwhile)
+    if cmp -s "$WORK/list.before" "$WORK/list.after" && cmp -s "$WORK/stats.before" "$WORK/stats.after"; then
+      compared=$(python3 "$(dirname "$0")/snmpcheck.py" "$WORK/walk" "$WORK/list.after" \
+        "$WORK/stats.after") || die "snmpwalk differs from the listing: $compared"
+      break
+    fi
+    sleep 1
+  done
+  [ -n "$compared" ] || die "the listing kept changing during the walk"
+  set -- $compared
+  echo "MGMT snmpwalk=ok $3 $4 $5"
+else
+  say "SKIPPED: SNMP (no snmpd/snmpwalk)"
+fi
+
 say "logins: argon2id users, sessions in a header, no secret anywhere"
 login() { # login USER PASSWORD [curl-args...]: the status; the session token in $WORK/session
   local u=$1 p=$2; shift 2
@@ -158,7 +267,7 @@ ANN=$(cat "$WORK/session")
 [ "$(login vic "$PW_VIC")" = 200 ] || die "vic's login"
 VIC=$(cat "$WORK/session")
 [ "$(http -H "Authorization: Bearer $ADMIN" "$API/api/v1/users")" = 200 ] || die "users list"
-python3 -c 'import json,sys; u=json.load(open(sys.argv[1])); sys.exit(u != [{"name":"ann","role":"operator","source":"password"},{"name":"vic","role":"viewer","source":"password"}])' \
+python3 -c 'import json,sys; u=[x for x in json.load(open(sys.argv[1])) if x["name"] != "lena"]; sys.exit(u != [{"name":"ann","role":"operator","source":"password"},{"name":"vic","role":"viewer","source":"password"}])' \
   "$WORK/body" || die "users: $(cat "$WORK/body")"
 grep -q 'argon2\|"password":\|"secret"\|"hash"' "$WORK/body" && die "a hash in the users JSON"
 [ "$(login ann "$PW_ANN")" = 200 ] || die "ann's second login"
@@ -177,6 +286,32 @@ throttled=$(sed -n 's/^lvsd_events_total{event="http_login_throttled"} \([0-9]*\
 failed=$(sed -n 's/^lvsd_events_total{event="http_login_failed"} \([0-9]*\)$/\1/p' "$WORK/body")
 [ "$throttled" = 1 ] && [ "$failed" = 5 ] || die "metrics: throttled=$throttled failed=$failed"
 echo "MGMT login=ok sessions=argon2id throttled=$throttled failed=$failed per-address=ok"
+
+if [ ${#LDAP_ARGS[@]} -gt 0 ]; then
+  say "LDAP: lena's password checked by a simple bind to slapd over StartTLS"
+  nsx "$NS_D" slapd -f "$L/slapd.conf" -h "ldap://127.0.0.1:6389/" || die "slapd did not start"
+  for _ in $(seq 1 50); do
+    LDAPTLS_CACERT="$L/ca.pem" nsx "$NS_D" ldapwhoami -x -ZZ -H ldap://127.0.0.1:6389 \
+      -D "$LDAP_DN" -w "$PW_LENA" >/dev/null 2>&1 && break
+    sleep 0.1
+  done
+  # the control: the same bind without TLS is refused by this slapd
+  plain=$(nsx "$NS_D" ldapwhoami -x -H ldap://127.0.0.1:6389 -D "$LDAP_DN" -w "$PW_LENA" 2>&1 || true)
+  case "$plain" in *"onfidentiality required"*) ;; *) die "slapd took a plain bind: $plain" ;; esac
+  good=$(login lena "$PW_LENA")
+  [ "$good" = 200 ] || die "lena's LDAP login: $good $(cat "$WORK/body")"
+  LENA=$(cat "$WORK/session")
+  [ "$(http -H "Authorization: Bearer $LENA" "$API/api/v1/whoami")" = 200 ] \
+    && python3 -c 'import json,sys; sys.exit(json.load(open(sys.argv[1])) != {"user":"lena","role":"operator"})' \
+    "$WORK/body" || die "lena's whoami: $(cat "$WORK/body")"
+  bad=$(login lena "not-$PW_LENA" --interface 127.0.0.3)
+  [ "$bad" = 401 ] || die "a wrong LDAP password: $bad $(cat "$WORK/body")"
+  empty=$(login lena "" --interface 127.0.0.3)
+  [ "$empty" = 401 ] || die "an empty LDAP password (unauthenticated bind): $empty"
+  echo "MGMT ldap-login=ok good=$good bad=$bad empty=$empty tls=starttls plain-bind=refused"
+else
+  say "SKIPPED: LDAP login (no slapd/ldap-utils)"
+fi
 
 say "every operation of the OpenAPI description is answered"
 nsx "$NS_D" python3 "$(dirname "$0")/mgmt_api.py" openapi "$API" "$ADMIN" > "$WORK/openapi.out"
@@ -265,7 +400,7 @@ changed=0
 cmp -s "$WORK/save.before" "$WORK/save.after" || changed=1
 reg > "$WORK/reg.after"
 cmp -s "$WORK/reg.before" "$WORK/reg.after" || changed=1
-grep -q "DROP\|etc/passwd\|$OPERATOR\|$VIEWER\|$PW_ANN\|$PW_VIC\|$ANN\|$VIC\|argon2" "$WORK/lvsd.err" \
+grep -q "DROP\|etc/passwd\|$OPERATOR\|$VIEWER\|$PW_ANN\|$PW_VIC\|$PW_LENA\|$ANN\|$VIC\|argon2" "$WORK/lvsd.err" \
   && die "a secret or hostile input reached the log"
 echo "MGMT authz-refused=$refused changed=$changed"
 [ "$changed" = 0 ] || die "a refused request changed the rules"

@@ -34,6 +34,13 @@ options:
                           refused. Users (`lvsd user`) log in at /api/v1/login
   --registry FILE         the host and cluster registry (SQLite, created if missing), served
                           under /api/v1/hosts, /api/v1/clusters, /api/v1/audit with --http
+  --ldap URL              check the passwords of `lvsd user ... --ldap` users by a simple
+                          bind to this directory: ldaps://HOST:PORT, or ldap://HOST:PORT
+                          upgraded with StartTLS (a plain bind is never sent)
+  --ldap-user-dn TEMPLATE a user's DN, e.g. uid={user},ou=people,dc=example,dc=org
+  --ldap-ca FILE          the CA (PEM) the directory's certificate must chain to
+  --snmp-agentx TARGET    be an AgentX sub-agent of snmpd at unix:PATH or tcp:ADDR:PORT,
+                          serving the LVS-MIB's service and real-server tables
   --conns N               connection table size (rounded up to a power of two; 65536)
   --services N            most virtual services (64)
   --dests N               most real servers over all services (1024)
@@ -236,6 +243,14 @@ pub struct Options {
     pub http_tokens: Option<PathBuf>,
     /// Registry database.
     pub registry: Option<PathBuf>,
+    /// `--ldap URL`: the directory LDAP users bind to (`ldaps://` or StartTLS on `ldap://`).
+    pub ldap: Option<String>,
+    /// `--ldap-user-dn TEMPLATE`: a user's DN, `{user}` replaced by the login name.
+    pub ldap_user_dn: Option<String>,
+    /// `--ldap-ca FILE`: the CA (PEM) the directory's certificate is checked against.
+    pub ldap_ca: Option<String>,
+    /// `--snmp-agentx TARGET`: snmpd's AgentX socket (`unix:PATH` or `tcp:ADDR:PORT`).
+    pub agentx: Option<String>,
     /// Health-check file (`--health`).
     pub health: Option<PathBuf>,
     /// Connection table size.
@@ -340,6 +355,10 @@ impl Options {
             http: None,
             http_tokens: None,
             registry: None,
+            ldap: None,
+            ldap_user_dn: None,
+            ldap_ca: None,
+            agentx: None,
             health: None,
             conns: 65536,
             services: 64,
@@ -432,6 +451,10 @@ impl Options {
                 }
                 "--http-tokens" => o.http_tokens = Some(PathBuf::from(value()?)),
                 "--registry" => o.registry = Some(PathBuf::from(value()?)),
+                "--ldap" => o.ldap = Some(value()?),
+                "--ldap-user-dn" => o.ldap_user_dn = Some(value()?),
+                "--ldap-ca" => o.ldap_ca = Some(value()?),
+                "--snmp-agentx" => o.agentx = Some(value()?),
                 "--health" => o.health = Some(PathBuf::from(value()?)),
                 "--conns" => o.conns = number(value()?, 1 << 24)?,
                 "--services" => o.services = number(value()?, 4096)?,

@@ -362,12 +362,14 @@ pub fn spawn(
     client: Client,
     tokens: Tokens,
     registry: Option<Registry>,
+    ldap: Option<crate::ldap::Ldap>,
 ) -> Result<(), String> {
     let listener = Listener::http(addr).map_err(|e| format!("--http {addr}: {e}"))?;
     let hub = Arc::new(Hub::default());
     let ticker = client.try_clone().map_err(|e| e.to_string())?;
     crate::events::spawn_ticker(ticker, hub.clone())?;
     let mut srv = Server::new(client, tokens, registry, hub);
+    srv.logins.ldap = ldap;
     std::thread::Builder::new()
         .name("lvsd-http".into())
         .spawn(move || {

@@ -27,6 +27,13 @@ pub struct TlsSettings {
     config: Arc<ClientConfig>,
 }
 
+impl TlsSettings {
+    /// The rustls client configuration (also lvsd's LDAP client's, [`crate::ldap`]).
+    pub fn client_config(&self) -> Arc<ClientConfig> {
+        self.config.clone()
+    }
+}
+
 impl std::fmt::Debug for TlsSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TlsSettings")

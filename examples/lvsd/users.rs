@@ -237,6 +237,8 @@ pub struct Logins {
     pub sessions: Sessions,
     /// The per-address throttle and its counters.
     pub throttle: Throttle,
+    /// The directory `ldap` users are checked against (`--ldap`).
+    pub ldap: Option<crate::ldap::Ldap>,
 }
 
 /// Whether the body is declared JSON.
@@ -276,7 +278,16 @@ impl Logins {
         };
         let role = match cred {
             Some((role, Secret::Hash(phc))) => verify_password(&l.password, &phc).then_some(role),
-            Some((_, Secret::Ldap)) => None,
+            Some((role, Secret::Ldap)) => match &self.ldap {
+                Some(d) => match d.check(&l.user, &l.password) {
+                    Ok(ok) => ok.then_some(role),
+                    Err(e) => {
+                        eprintln!("lvsd: ldap: {e}");
+                        return error(503, "the directory did not answer");
+                    }
+                },
+                None => None,
+            },
             None => {
                 let _ = verify_password(&l.password, decoy());
                 None
