@@ -1,7 +1,10 @@
 //! lvsd as an AgentX sub-agent (`--snmp-agentx unix:PATH` or `tcp:ADDR:PORT`): net-snmp's
-//! `snmpd` (`master agentx`) serves the director's virtual services and real servers under the
-//! LVS-MIB's subtree, `enterprises.8225.4711`, so `snmpwalk` and SNMP monitoring see what
-//! `ipvsadm -L` shows.
+//! `snmpd` (`master agentx`) serves the director's virtual services and real servers, so
+//! `snmpwalk` and SNMP monitoring see what `ipvsadm -L` shows. The tables carry the columns of
+//! the LVS-MIB that net-snmp's LVS module defined (service address/port/protocol/scheduler, real
+//! server address/port/weight/active/inactive connections, packet and byte counters) under
+//! `enterprises.8225.4711`; the arc and the column numbers below are lvsd's own layout, not
+//! checked against the original MIB file.
 //!
 //! | OID (under 1.3.6.1.4.1.8225.4711) | object |
 //! |---|---|

@@ -4,7 +4,9 @@
 //! under a hard timeout, one after the other; print the script's output and fail if it fails.
 //!
 //! `examples/e2e/mgmt.sh` checks the management plane (`--http`): /metrics read back with the
-//! `prometheus-parse` crate against the director's `--stats` listing, the JSON API, refusals.
+//! `prometheus-parse` crate against the director's `--stats` listing, the JSON API, refusals,
+//! argon2 logins and their throttle, every OpenAPI operation, Server-Sent Events, an LDAP login
+//! against its own slapd and an `snmpwalk` through its own snmpd against the listing.
 //!
 //! Need root, `ip netns`, tc, curl and python3. Without them each prints a `SKIPPED:` line (on the
 //! real stderr, so that it shows even when output is captured) and passes, except under CI
@@ -22,7 +24,7 @@ use std::time::Duration;
 const RUN_TIMEOUT: Duration = Duration::from_secs(300);
 /// failover.sh takes about 15 s and stops itself after 100 s.
 const FAILOVER_TIMEOUT: Duration = Duration::from_secs(150);
-/// mgmt.sh takes about 10 s and stops itself after 60 s.
+/// mgmt.sh takes about 30 s and stops itself after 60 s.
 const MGMT_TIMEOUT: Duration = Duration::from_secs(90);
 
 /// The scripts share the machine's two cores and time their traffic: one at a time.
