@@ -35,11 +35,11 @@
 //! ```
 
 use lvs_core::addr::{fold_addr, IpAddr};
-use lvs_core::dest::{Dest, DestId, DestSet};
+use lvs_core::dest::{DestId, DestSet};
 use lvs_core::hash::hash_32;
 use lvs_core::sched::{SchedRequest, Scheduler};
 
-use crate::util::weight;
+use crate::util::{available, Buckets};
 
 /// Hash bits (`CONFIG_IP_VS_DH_TAB_BITS`).
 pub const TAB_BITS: u32 = 8;
@@ -60,50 +60,25 @@ pub fn hashkey(addr: &IpAddr) -> usize {
 /// The dh scheduler: 256 buckets of real-server ids.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Dh {
-    buckets: [DestId; TAB_SIZE],
-    /// False while the service had no servers at the last rebuild (all buckets NULL).
-    filled: bool,
+    buckets: Buckets,
 }
 
 impl Dh {
     /// A scheduler with an empty table (filled by `init_service`).
     pub const fn new() -> Self {
         Dh {
-            buckets: [DestId(0); TAB_SIZE],
-            filled: false,
+            buckets: Buckets::EMPTY,
         }
     }
 
     /// The server in bucket `i`, or `None` for an empty table or `i >= 256`.
     pub fn bucket(&self, i: usize) -> Option<DestId> {
-        if self.filled {
-            self.buckets.get(i).copied()
-        } else {
-            None
-        }
+        self.buckets.get(i)
     }
 
     /// `ip_vs_dh_reassign`: bucket `i` gets the `i % n`-th server in list order.
     fn reassign(&mut self, dests: &DestSet<'_>) {
-        let mut it = dests.iter();
-        self.filled = false;
-        for b in self.buckets.iter_mut() {
-            let next = match it.next() {
-                Some(x) => Some(x),
-                None => {
-                    // round the circular list again
-                    it = dests.iter();
-                    it.next()
-                }
-            };
-            let Some((id, _)) = next else {
-                // an empty service: every bucket is NULL, as the kernel resets them
-                self.buckets = [DestId(0); TAB_SIZE];
-                break;
-            };
-            *b = id;
-            self.filled = true;
-        }
+        self.buckets.reassign(dests, |_| 1);
     }
 }
 
@@ -111,11 +86,6 @@ impl Default for Dh {
     fn default() -> Self {
         Self::new()
     }
-}
-
-#[inline]
-fn usable(d: &Dest) -> bool {
-    d.is_available() && weight(d) > 0 && !d.is_overloaded()
 }
 
 impl Scheduler for Dh {
@@ -129,6 +99,6 @@ impl Scheduler for Dh {
     fn schedule(&mut self, dests: &DestSet<'_>, req: &SchedRequest) -> Option<DestId> {
         let id = self.bucket(hashkey(&req.flow.dst.addr))?;
         let d = dests.get(id)?;
-        usable(d).then_some(id)
+        available(d).then_some(id)
     }
 }

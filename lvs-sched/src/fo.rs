@@ -7,17 +7,11 @@
 //! Deviation: none.
 
 use crate::util::weight;
-use lvs_core::{DestId, DestSet, SchedRequest, Scheduler};
+use lvs_core::{DestId, DestSet};
 
-/// The weighted failover scheduler (`fo`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Fo;
-
-impl Fo {
-    /// A weighted failover scheduler.
-    pub const fn new() -> Self {
-        Fo
-    }
+scan_scheduler! {
+    /// The weighted failover scheduler (`fo`).
+    Fo = "fo", "A weighted failover scheduler."
 }
 
 /// The kernel's fo decision over `dests` by a linear scan.
@@ -42,14 +36,4 @@ pub fn pick(dests: &DestSet<'_>) -> Option<DestId> {
         }
     }
     best
-}
-
-impl Scheduler for Fo {
-    fn name(&self) -> &'static str {
-        "fo"
-    }
-
-    fn schedule(&mut self, dests: &DestSet<'_>, _req: &SchedRequest) -> Option<DestId> {
-        pick(dests)
-    }
 }

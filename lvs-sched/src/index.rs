@@ -64,7 +64,7 @@ use core::cmp::Ordering;
 use core::marker::PhantomData;
 
 #[allow(unused_imports)]
-use crate::util::{active, overhead, weight};
+use crate::util::{active, active_plus_one, overhead, weight};
 use lvs_core::{Dest, DestId, DestSet, SchedRequest, Scheduler};
 
 /// A scanning scheduler's rule, as an order on keys.
@@ -93,6 +93,14 @@ pub struct Ratio {
 
 #[cfg(any(feature = "sched-wlc", feature = "sched-sed", feature = "sched-nq"))]
 impl Ratio {
+    /// `cost / weight(d)`.
+    fn of(cost: i32, d: &Dest) -> Ratio {
+        Ratio {
+            cost,
+            weight: weight(d),
+        }
+    }
+
     fn cmp(&self, other: &Ratio) -> Ordering {
         (i64::from(self.cost) * i64::from(other.weight))
             .cmp(&(i64::from(other.cost) * i64::from(self.weight)))
@@ -105,175 +113,98 @@ fn non_negative(d: &Dest, cost: i32) -> bool {
     weight(d) >= 0 && cost >= 0
 }
 
-/// lc: least unsigned overhead among servers with weight != 0.
-#[cfg(feature = "sched-lc")]
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct LcRule;
-#[cfg(feature = "sched-lc")]
-impl Rule for LcRule {
-    const NAME: &'static str = "lc";
-    type Key = u32;
-    fn key(d: &Dest) -> Option<u32> {
-        (!d.is_overloaded() && d.weight != 0).then(|| d.overhead())
-    }
-    fn cmp(a: &u32, b: &u32) -> Ordering {
-        a.cmp(b)
-    }
-    fn exact(_: &Dest) -> bool {
-        true
-    }
-    fn linear(dests: &DestSet<'_>) -> Option<DestId> {
-        crate::lc::pick(dests)
-    }
+/// Declares the [`Rule`] `$rule` of scanning scheduler module `$m` (built with `$feature`),
+/// whose linear decision is `$m::pick`, and its indexed scheduler `$indexed`. `key`, `cmp` and
+/// `exact` give the bodies of [`Rule::key`], [`Rule::cmp`] and [`Rule::exact`].
+macro_rules! rule {
+    ($(#[$doc:meta])* $feature:literal $rule:ident for $m:ident: $key:ty, $indexed:ident $idoc:literal;
+        key($d:ident) = $k:expr;
+        cmp($a:ident, $b:ident) = $c:expr;
+        exact($e:pat) = $x:expr;
+    ) => {
+        $(#[$doc])*
+        #[cfg(feature = $feature)]
+        #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+        pub struct $rule;
+
+        #[cfg(feature = $feature)]
+        impl Rule for $rule {
+            const NAME: &'static str = stringify!($m);
+            type Key = $key;
+            fn key($d: &Dest) -> Option<$key> {
+                $k
+            }
+            fn cmp($a: &$key, $b: &$key) -> Ordering {
+                $c
+            }
+            fn exact($e: &Dest) -> bool {
+                $x
+            }
+            fn linear(dests: &DestSet<'_>) -> Option<DestId> {
+                crate::$m::pick(dests)
+            }
+        }
+
+        #[doc = $idoc]
+        #[cfg(feature = $feature)]
+        pub type $indexed<const N: usize = 1024> = Indexed<$rule, N>;
+    };
 }
 
-/// wlc: least `overhead / weight`.
-#[cfg(feature = "sched-wlc")]
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct WlcRule;
-#[cfg(feature = "sched-wlc")]
-impl Rule for WlcRule {
-    const NAME: &'static str = "wlc";
-    type Key = Ratio;
-    fn key(d: &Dest) -> Option<Ratio> {
-        (!d.is_overloaded() && weight(d) > 0).then(|| Ratio {
-            cost: overhead(d),
-            weight: weight(d),
-        })
-    }
-    fn cmp(a: &Ratio, b: &Ratio) -> Ordering {
-        a.cmp(b)
-    }
-    fn exact(d: &Dest) -> bool {
-        non_negative(d, overhead(d))
-    }
-    fn linear(dests: &DestSet<'_>) -> Option<DestId> {
-        crate::wlc::pick(dests)
-    }
+rule! {
+    /// lc: least unsigned overhead among servers with weight != 0.
+    "sched-lc" LcRule for lc: u32, LcIndexed "Indexed least-connection.";
+    key(d) = (!d.is_overloaded() && d.weight != 0).then(|| d.overhead());
+    cmp(a, b) = a.cmp(b);
+    exact(_) = true;
 }
 
-/// sed: least `(active + 1) / weight`.
-#[cfg(feature = "sched-sed")]
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct SedRule;
-#[cfg(feature = "sched-sed")]
-impl Rule for SedRule {
-    const NAME: &'static str = "sed";
-    type Key = Ratio;
-    fn key(d: &Dest) -> Option<Ratio> {
-        (!d.is_overloaded() && weight(d) > 0).then(|| Ratio {
-            cost: active(d).wrapping_add(1),
-            weight: weight(d),
-        })
-    }
-    fn cmp(a: &Ratio, b: &Ratio) -> Ordering {
-        a.cmp(b)
-    }
-    fn exact(d: &Dest) -> bool {
-        non_negative(d, active(d).wrapping_add(1))
-    }
-    fn linear(dests: &DestSet<'_>) -> Option<DestId> {
-        crate::sed::pick(dests)
-    }
+rule! {
+    /// wlc: least `overhead / weight`.
+    "sched-wlc" WlcRule for wlc: Ratio, WlcIndexed "Indexed weighted least-connection.";
+    key(d) = (!d.is_overloaded() && weight(d) > 0).then(|| Ratio::of(overhead(d), d));
+    cmp(a, b) = a.cmp(b);
+    exact(d) = non_negative(d, overhead(d));
 }
 
-/// nq: any idle server (the newest wins), else least `(active + 1) / weight`.
-#[cfg(feature = "sched-nq")]
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct NqRule;
-#[cfg(feature = "sched-nq")]
-impl Rule for NqRule {
-    const NAME: &'static str = "nq";
+rule! {
+    /// sed: least `(active + 1) / weight`.
+    "sched-sed" SedRule for sed: Ratio, SedIndexed "Indexed shortest expected delay.";
+    key(d) = (!d.is_overloaded() && weight(d) > 0).then(|| Ratio::of(active_plus_one(d), d));
+    cmp(a, b) = a.cmp(b);
+    exact(d) = non_negative(d, active_plus_one(d));
+}
+
+rule! {
+    /// nq: any idle server (the newest wins), else least `(active + 1) / weight`; the key is
     /// `None` for an idle server.
-    type Key = Option<Ratio>;
-    fn key(d: &Dest) -> Option<Option<Ratio>> {
-        if d.is_overloaded() || d.weight == 0 {
-            return None;
-        }
-        Some((active(d) != 0).then(|| Ratio {
-            cost: active(d).wrapping_add(1),
-            weight: weight(d),
-        }))
-    }
-    fn cmp(a: &Option<Ratio>, b: &Option<Ratio>) -> Ordering {
-        match (a, b) {
-            (None, None) => Ordering::Equal,
-            (None, Some(_)) => Ordering::Less,
-            (Some(_), None) => Ordering::Greater,
-            (Some(a), Some(b)) => a.cmp(b),
-        }
-    }
-    fn exact(d: &Dest) -> bool {
-        non_negative(d, active(d).wrapping_add(1))
-    }
-    fn linear(dests: &DestSet<'_>) -> Option<DestId> {
-        crate::nq::pick(dests)
-    }
+    "sched-nq" NqRule for nq: Option<Ratio>, NqIndexed "Indexed never queue.";
+    key(d) = (!d.is_overloaded() && d.weight != 0)
+        .then(|| (active(d) != 0).then(|| Ratio::of(active_plus_one(d), d)));
+    cmp(a, b) = match (a, b) {
+        (None, None) => Ordering::Equal,
+        (None, Some(_)) => Ordering::Less,
+        (Some(_), None) => Ordering::Greater,
+        (Some(a), Some(b)) => a.cmp(b),
+    };
+    exact(d) = non_negative(d, active_plus_one(d));
 }
 
-/// fo: highest weight.
-#[cfg(feature = "sched-fo")]
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct FoRule;
-#[cfg(feature = "sched-fo")]
-impl Rule for FoRule {
-    const NAME: &'static str = "fo";
-    type Key = i32;
-    fn key(d: &Dest) -> Option<i32> {
-        (!d.is_overloaded() && weight(d) > 0).then(|| weight(d))
-    }
-    fn cmp(a: &i32, b: &i32) -> Ordering {
-        b.cmp(a)
-    }
-    fn exact(_: &Dest) -> bool {
-        true
-    }
-    fn linear(dests: &DestSet<'_>) -> Option<DestId> {
-        crate::fo::pick(dests)
-    }
+rule! {
+    /// fo: highest weight.
+    "sched-fo" FoRule for fo: i32, FoIndexed "Indexed weighted failover.";
+    key(d) = (!d.is_overloaded() && weight(d) > 0).then(|| weight(d));
+    cmp(a, b) = b.cmp(a);
+    exact(_) = true;
 }
 
-/// ovf: highest weight among servers with `active <= weight`.
-#[cfg(feature = "sched-ovf")]
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct OvfRule;
-#[cfg(feature = "sched-ovf")]
-impl Rule for OvfRule {
-    const NAME: &'static str = "ovf";
-    type Key = i32;
-    fn key(d: &Dest) -> Option<i32> {
-        let w = weight(d);
-        (!d.is_overloaded() && active(d) <= w && w != 0).then_some(w)
-    }
-    fn cmp(a: &i32, b: &i32) -> Ordering {
-        b.cmp(a)
-    }
-    fn exact(_: &Dest) -> bool {
-        true
-    }
-    fn linear(dests: &DestSet<'_>) -> Option<DestId> {
-        crate::ovf::pick(dests)
-    }
+rule! {
+    /// ovf: highest weight among servers with `active <= weight`.
+    "sched-ovf" OvfRule for ovf: i32, OvfIndexed "Indexed overflow-connection.";
+    key(d) = (!d.is_overloaded() && active(d) <= weight(d) && weight(d) != 0).then(|| weight(d));
+    cmp(a, b) = b.cmp(a);
+    exact(_) = true;
 }
-
-/// Indexed least-connection.
-#[cfg(feature = "sched-lc")]
-pub type LcIndexed<const N: usize = 1024> = Indexed<LcRule, N>;
-/// Indexed weighted least-connection.
-#[cfg(feature = "sched-wlc")]
-pub type WlcIndexed<const N: usize = 1024> = Indexed<WlcRule, N>;
-/// Indexed shortest expected delay.
-#[cfg(feature = "sched-sed")]
-pub type SedIndexed<const N: usize = 1024> = Indexed<SedRule, N>;
-/// Indexed never queue.
-#[cfg(feature = "sched-nq")]
-pub type NqIndexed<const N: usize = 1024> = Indexed<NqRule, N>;
-/// Indexed weighted failover.
-#[cfg(feature = "sched-fo")]
-pub type FoIndexed<const N: usize = 1024> = Indexed<FoRule, N>;
-/// Indexed overflow-connection.
-#[cfg(feature = "sched-ovf")]
-pub type OvfIndexed<const N: usize = 1024> = Indexed<OvfRule, N>;
 
 const NONE: u16 = u16::MAX;
 
@@ -514,198 +445,6 @@ impl<R: Rule, const N: usize> Scheduler for Indexed<R, N> {
     }
 }
 
-#[cfg(all(
-    test,
-    feature = "sched-lc",
-    feature = "sched-wlc",
-    feature = "sched-sed",
-    feature = "sched-nq",
-    feature = "sched-fo",
-    feature = "sched-ovf"
-))]
-mod test {
-    use super::*;
-    use crate::test_util::{server, tcp_req};
-    use lvs_core::dest::DestFlags;
-    use proptest::prelude::*;
-    use std::vec::Vec;
-
-    #[derive(Debug, Clone)]
-    enum Op {
-        Add(u32),
-        Del(usize),
-        Weight(usize, u32),
-        Overload(usize, bool),
-        Counts(usize, u32, u32),
-        Connect(bool),
-        Close(usize),
-        Reinit,
-    }
-
-    fn ops(big: bool) -> impl Strategy<Value = Vec<Op>> {
-        let count = if big { 0..=u32::MAX } else { 0..=3000u32 };
-        let weight = prop_oneof![3 => 0u32..=4, 1 => 0u32..=65535, 1 => if big { 0..=u32::MAX } else { 0..=65535u32 }];
-        let op = prop_oneof![
-            3 => weight.clone().prop_map(Op::Add),
-            1 => any::<usize>().prop_map(Op::Del),
-            2 => (any::<usize>(), weight).prop_map(|(i, w)| Op::Weight(i, w)),
-            2 => (any::<usize>(), any::<bool>()).prop_map(|(i, o)| Op::Overload(i, o)),
-            1 => (any::<usize>(), count.clone(), count).prop_map(|(i, a, n)| Op::Counts(i, a, n)),
-            6 => any::<bool>().prop_map(Op::Connect),
-            2 => any::<usize>().prop_map(Op::Close),
-            1 => Just(Op::Reinit),
-        ];
-        prop::collection::vec(op, 1..150)
-    }
-
-    /// Runs `ops` on an index of 16 ids (pools grow past it) and checks every decision
-    /// against the kernel's scan.
-    fn check<R: Rule>(ops: &[Op]) -> Result<(), TestCaseError> {
-        let mut pool: Vec<Dest> = Vec::new();
-        let mut order: Vec<DestId> = Vec::new();
-        let mut s = Indexed::<R, 16>::new();
-        s.init_service(&DestSet::new(&pool, &order));
-        let req = tcp_req();
-        for op in ops {
-            let pick_member =
-                |order: &Vec<DestId>, i: usize| (!order.is_empty()).then(|| order[i % order.len()]);
-            match *op {
-                Op::Add(w) => {
-                    if pool.len() < 24 {
-                        let id = DestId(pool.len() as u16);
-                        pool.push(server(pool.len() as u8, w, 0, 0));
-                        order.insert(0, id);
-                        s.add_dest(&DestSet::new(&pool, &order), id);
-                    } else if let Some(id) = (0..pool.len())
-                        .map(|i| DestId(i as u16))
-                        .find(|id| !order.contains(id))
-                    {
-                        // re-add a removed server (its counters kept, like the kernel's trash)
-                        order.insert(0, id);
-                        s.add_dest(&DestSet::new(&pool, &order), id);
-                    }
-                }
-                Op::Del(i) => {
-                    if let Some(id) = pick_member(&order, i) {
-                        let pos = order.iter().position(|&d| d == id).unwrap();
-                        order.remove(pos);
-                        s.del_dest(&DestSet::new(&pool, &order), id, pos);
-                    }
-                }
-                Op::Weight(i, w) => {
-                    if let Some(id) = pick_member(&order, i) {
-                        pool[id.index()].weight = w;
-                        s.upd_dest(&DestSet::new(&pool, &order), id);
-                    }
-                }
-                Op::Overload(i, o) => {
-                    if let Some(id) = pick_member(&order, i) {
-                        pool[id.index()].set_flag(DestFlags::OVERLOAD, o);
-                        s.counts_changed(&DestSet::new(&pool, &order), id);
-                    }
-                }
-                Op::Counts(i, a, n) => {
-                    // any server, members or not (a removed server's connections still end)
-                    if !pool.is_empty() {
-                        let id = DestId((i % pool.len()) as u16);
-                        pool[id.index()].active = a;
-                        pool[id.index()].inactive = n;
-                        s.counts_changed(&DestSet::new(&pool, &order), id);
-                    }
-                }
-                Op::Connect(act) => {
-                    let set = DestSet::new(&pool, &order);
-                    let got = s.schedule(&set, &req);
-                    let want = R::linear(&set);
-                    prop_assert_eq!(got, want, "{} indexed={}", R::NAME, s.is_indexed());
-                    if let Some(id) = got {
-                        let d = &mut pool[id.index()];
-                        if act {
-                            d.active = d.active.wrapping_add(1);
-                        } else {
-                            d.inactive = d.inactive.wrapping_add(1);
-                        }
-                        s.counts_changed(&DestSet::new(&pool, &order), id);
-                    }
-                }
-                Op::Close(i) => {
-                    if !pool.is_empty() {
-                        let id = DestId((i % pool.len()) as u16);
-                        let d = &mut pool[id.index()];
-                        if d.active > 0 {
-                            d.active -= 1;
-                        } else {
-                            d.inactive = d.inactive.saturating_sub(1);
-                        }
-                        s.counts_changed(&DestSet::new(&pool, &order), id);
-                    }
-                }
-                Op::Reinit => s.init_service(&DestSet::new(&pool, &order)),
-            }
-        }
-        Ok(())
-    }
-
-    proptest! {
-        #![proptest_config(ProptestConfig::with_cases(300))]
-        #[test]
-        fn lc_matches_scan(ops in ops(false)) { check::<LcRule>(&ops)?; }
-        #[test]
-        fn wlc_matches_scan(ops in ops(false)) { check::<WlcRule>(&ops)?; }
-        #[test]
-        fn sed_matches_scan(ops in ops(false)) { check::<SedRule>(&ops)?; }
-        #[test]
-        fn nq_matches_scan(ops in ops(false)) { check::<NqRule>(&ops)?; }
-        #[test]
-        fn fo_matches_scan(ops in ops(false)) { check::<FoRule>(&ops)?; }
-        #[test]
-        fn ovf_matches_scan(ops in ops(false)) { check::<OvfRule>(&ops)?; }
-        /// Counters and weights past `i32::MAX`: the fallback keeps decisions exact.
-        #[test]
-        fn extremes_match_scan(ops in ops(true)) {
-            check::<LcRule>(&ops)?;
-            check::<WlcRule>(&ops)?;
-            check::<SedRule>(&ops)?;
-            check::<NqRule>(&ops)?;
-            check::<FoRule>(&ops)?;
-            check::<OvfRule>(&ops)?;
-        }
-    }
-
-    #[test]
-    fn index_is_used_in_the_domain_and_not_outside() {
-        let mut pool: Vec<Dest> = (0..3).map(|i| server(i, 1, 0, 0)).collect();
-        let order = [DestId(2), DestId(1), DestId(0)];
-        let mut s = WlcIndexed::<4>::new();
-        s.init_service(&DestSet::new(&pool, &order));
-        assert!(s.is_indexed());
-        pool[1].active = 1 << 23; // overhead 2^31: negative as int
-        s.counts_changed(&DestSet::new(&pool, &order), DestId(1));
-        assert!(!s.is_indexed());
-        pool[1].active = 3;
-        s.counts_changed(&DestSet::new(&pool, &order), DestId(1));
-        assert!(s.is_indexed());
-        // an id beyond the capacity
-        pool.extend((3..6).map(|i| server(i, 1, 0, 0)));
-        let order = [DestId(5), DestId(2), DestId(1), DestId(0)];
-        s.add_dest(&DestSet::new(&pool, &order), DestId(5));
-        assert!(!s.is_indexed());
-        let order = [DestId(2), DestId(1), DestId(0)];
-        s.del_dest(&DestSet::new(&pool, &order), DestId(5), 0);
-        assert!(s.is_indexed());
-    }
-
-    #[test]
-    fn ties_go_to_the_newest() {
-        let pool: Vec<Dest> = (0..4).map(|i| server(i, 2, 1, 0)).collect();
-        let order = [DestId(3), DestId(0), DestId(2), DestId(1)];
-        let set = DestSet::new(&pool, &order);
-        let req = tcp_req();
-        let mut s = LcIndexed::<8>::new();
-        s.init_service(&set);
-        assert_eq!(s.schedule(&set, &req), Some(DestId(3)));
-        let mut s = FoIndexed::<8>::new();
-        s.init_service(&set);
-        assert_eq!(s.schedule(&set, &req), Some(DestId(3)));
-    }
+every_scheduler! {
+    cfg #[cfg(test)] mod test;
 }

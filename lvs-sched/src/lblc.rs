@@ -169,66 +169,7 @@ impl<const N: usize, T: BorrowMut<LblcTable<N>>> Lblc<N, T> {
         self.table
     }
 
-    #[inline]
-    fn t(&self) -> &Table<Cached, N> {
-        &self.table.borrow().0
-    }
-
-    #[inline]
-    fn t_mut(&mut self) -> &mut Table<Cached, N> {
-        &mut self.table.borrow_mut().0
-    }
-
-    /// The same scheduler with the `lblc_expiration` sysctl set to `exp`.
-    pub fn with_expiration(mut self, exp: Duration) -> Self {
-        self.t_mut().set_expiration(exp);
-        self
-    }
-
-    /// Sets the `lblc_expiration` sysctl (idle time before a full sweep deletes an entry).
-    pub fn set_expiration(&mut self, exp: Duration) {
-        self.t_mut().set_expiration(exp);
-    }
-
-    /// The `lblc_expiration` setting.
-    pub fn expiration(&self) -> Duration {
-        self.t().expiration()
-    }
-
-    /// Live cache entries.
-    pub fn len(&self) -> usize {
-        self.t().live()
-    }
-
-    /// No live cache entries.
-    pub fn is_empty(&self) -> bool {
-        self.t().live() == 0
-    }
-
-    /// The kernel's `tbl->entries` counter, which replacements let drift above [`Lblc::len`].
-    pub fn entries(&self) -> u32 {
-        self.t().entries()
-    }
-
-    /// The collection timer's run counter (`tbl->counter`, starts at 1).
-    pub fn gc_counter(&self) -> u32 {
-        self.t().counter()
-    }
-
-    /// The bucket after which the next sweep starts (`tbl->rover`).
-    pub fn rover(&self) -> usize {
-        self.t().rover()
-    }
-
-    /// When the collection timer fires next (`None` until armed).
-    pub fn next_gc(&self) -> Option<Instant> {
-        self.t().next_gc()
-    }
-
-    /// Entries recycled because the pool was full.
-    pub fn evictions(&self) -> u64 {
-        self.t().evictions()
-    }
+    locality_accessors!("lblc_expiration", Cached);
 
     /// The cache entry for destination address `daddr`: the server and `lastuse`. Entries of
     /// removed servers are reported too.

@@ -249,67 +249,7 @@ impl<const N: usize, const S: usize, T: BorrowMut<LblcrTable<N, S>>> Lblcr<N, S,
         self.table
     }
 
-    #[inline]
-    fn t(&self) -> &Table<MemberSet<S>, N> {
-        &self.table.borrow().0
-    }
-
-    #[inline]
-    fn t_mut(&mut self) -> &mut Table<MemberSet<S>, N> {
-        &mut self.table.borrow_mut().0
-    }
-
-    /// The same scheduler with the `lblcr_expiration` sysctl set to `exp`.
-    pub fn with_expiration(mut self, exp: Duration) -> Self {
-        self.t_mut().set_expiration(exp);
-        self
-    }
-
-    /// Sets the `lblcr_expiration` sysctl (set shrink period, and idle time before a full
-    /// sweep deletes an entry).
-    pub fn set_expiration(&mut self, exp: Duration) {
-        self.t_mut().set_expiration(exp);
-    }
-
-    /// The `lblcr_expiration` setting.
-    pub fn expiration(&self) -> Duration {
-        self.t().expiration()
-    }
-
-    /// Live cache entries.
-    pub fn len(&self) -> usize {
-        self.t().live()
-    }
-
-    /// No live cache entries.
-    pub fn is_empty(&self) -> bool {
-        self.t().live() == 0
-    }
-
-    /// The kernel's `tbl->entries` counter.
-    pub fn entries(&self) -> u32 {
-        self.t().entries()
-    }
-
-    /// The collection timer's run counter (`tbl->counter`, starts at 1).
-    pub fn gc_counter(&self) -> u32 {
-        self.t().counter()
-    }
-
-    /// The bucket after which the next sweep starts (`tbl->rover`).
-    pub fn rover(&self) -> usize {
-        self.t().rover()
-    }
-
-    /// When the collection timer fires next (`None` until armed).
-    pub fn next_gc(&self) -> Option<Instant> {
-        self.t().next_gc()
-    }
-
-    /// Entries recycled because the pool was full.
-    pub fn evictions(&self) -> u64 {
-        self.t().evictions()
-    }
+    locality_accessors!("lblcr_expiration", MemberSet<S>);
 
     /// Members dropped because a set was full.
     pub fn set_evictions(&self) -> u64 {

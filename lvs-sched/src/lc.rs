@@ -8,17 +8,11 @@
 //!
 //! Deviation: none.
 
-use lvs_core::{DestId, DestSet, SchedRequest, Scheduler};
+use lvs_core::{DestId, DestSet};
 
-/// The least-connection scheduler (`lc`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Lc;
-
-impl Lc {
-    /// A least-connection scheduler.
-    pub const fn new() -> Self {
-        Lc
-    }
+scan_scheduler! {
+    /// The least-connection scheduler (`lc`).
+    Lc = "lc", "A least-connection scheduler."
 }
 
 /// The kernel's lc decision over `dests` by a linear scan.
@@ -45,14 +39,4 @@ pub fn pick(dests: &DestSet<'_>) -> Option<DestId> {
         }
     }
     least.map(|(id, _)| id)
-}
-
-impl Scheduler for Lc {
-    fn name(&self) -> &'static str {
-        "lc"
-    }
-
-    fn schedule(&mut self, dests: &DestSet<'_>, _req: &SchedRequest) -> Option<DestId> {
-        pick(dests)
-    }
 }

@@ -109,9 +109,29 @@ extern crate alloc;
 #[cfg(test)]
 extern crate std;
 
+/// Items that need every scheduler of the crate (its default features): `cfg` items exist
+/// only then; `allow(lint) unless` items allow `lint` otherwise.
+macro_rules! every_scheduler {
+    (@ $all:tt cfg $($i:item)*) => {
+        $(#[cfg(all $all)] $i)*
+    };
+    (@ $all:tt allow($lint:ident) unless $($i:item)*) => {
+        $(#[cfg_attr(not(all $all), allow($lint))] $i)*
+    };
+    ($($body:tt)*) => {
+        every_scheduler!(@ (
+            feature = "sched-rr", feature = "sched-wrr", feature = "sched-lc", feature = "sched-wlc",
+            feature = "sched-lblc", feature = "sched-lblcr", feature = "sched-dh", feature = "sched-sh",
+            feature = "sched-sed", feature = "sched-nq", feature = "sched-fo", feature = "sched-ovf",
+            feature = "sched-mh", feature = "sched-twos"
+        ) $($body)*);
+    };
+}
+
 /// Inside `impl Scheduler for X`: each listed server callback (`init_service`, `add_dest`,
 /// `del_dest`, `upd_dest`) recomputes the scheduler's state from the whole set with
 /// `self.$rebuild(dests)`, as the kernel's hashing and weighted schedulers do.
+#[allow(unused_macros)] // with none of its schedulers built in
 macro_rules! rebuild_on {
     ($rebuild:ident: $($callback:ident),+) => {
         $(rebuild_on!(@ $callback $rebuild);)+
@@ -138,6 +158,106 @@ macro_rules! rebuild_on {
     };
 }
 
+/// A stateless scanning scheduler: the unit struct `$name` (with `new`) whose decision is the
+/// module's `pick` over the whole set, under the kernel's name `$kernel`.
+#[allow(unused_macros)] // with none of its schedulers built in
+macro_rules! scan_scheduler {
+    ($(#[$doc:meta])* $name:ident = $kernel:literal, $new_doc:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+        pub struct $name;
+
+        impl $name {
+            #[doc = $new_doc]
+            pub const fn new() -> Self {
+                $name
+            }
+        }
+
+        impl lvs_core::Scheduler for $name {
+            fn name(&self) -> &'static str {
+                $kernel
+            }
+
+            fn schedule(
+                &mut self,
+                dests: &lvs_core::DestSet<'_>,
+                _req: &lvs_core::SchedRequest,
+            ) -> Option<lvs_core::DestId> {
+                pick(dests)
+            }
+        }
+    };
+}
+
+/// Inside `impl Lblc`/`impl Lblcr`: the accessors of the locality table both keep (`t()`,
+/// `t_mut()`, the `$sysctl` expiration, the counters and the collection timer's state).
+#[cfg(any(feature = "sched-lblc", feature = "sched-lblcr"))]
+macro_rules! locality_accessors {
+    ($sysctl:literal, $val:ty) => {
+        #[inline]
+        fn t(&self) -> &Table<$val, N> {
+            &self.table.borrow().0
+        }
+
+        #[inline]
+        fn t_mut(&mut self) -> &mut Table<$val, N> {
+            &mut self.table.borrow_mut().0
+        }
+
+        #[doc = concat!("The same scheduler with the `", $sysctl, "` sysctl set to `exp`.")]
+        pub fn with_expiration(mut self, exp: Duration) -> Self {
+            self.t_mut().set_expiration(exp);
+            self
+        }
+
+        #[doc = concat!("Sets the `", $sysctl, "` sysctl (see the module documentation).")]
+        pub fn set_expiration(&mut self, exp: Duration) {
+            self.t_mut().set_expiration(exp);
+        }
+
+        #[doc = concat!("The `", $sysctl, "` setting.")]
+        pub fn expiration(&self) -> Duration {
+            self.t().expiration()
+        }
+
+        /// Live cache entries.
+        pub fn len(&self) -> usize {
+            self.t().live()
+        }
+
+        /// No live cache entries.
+        pub fn is_empty(&self) -> bool {
+            self.t().live() == 0
+        }
+
+        /// The kernel's `tbl->entries` counter, which replacements let drift above `len()`.
+        pub fn entries(&self) -> u32 {
+            self.t().entries()
+        }
+
+        /// The collection timer's run counter (`tbl->counter`, starts at 1).
+        pub fn gc_counter(&self) -> u32 {
+            self.t().counter()
+        }
+
+        /// The bucket after which the next sweep starts (`tbl->rover`).
+        pub fn rover(&self) -> usize {
+            self.t().rover()
+        }
+
+        /// When the collection timer fires next (`None` until armed).
+        pub fn next_gc(&self) -> Option<Instant> {
+            self.t().next_gc()
+        }
+
+        /// Entries recycled because the pool was full.
+        pub fn evictions(&self) -> u64 {
+            self.t().evictions()
+        }
+    };
+}
+
 pub mod agent;
 pub mod feedback;
 #[cfg(any(
@@ -155,21 +275,9 @@ pub mod registry;
 pub mod storage;
 #[cfg(test)]
 mod test_util;
-#[cfg_attr(
-    not(all(
-        feature = "sched-rr",
-        feature = "sched-wrr",
-        feature = "sched-lc",
-        feature = "sched-wlc",
-        feature = "sched-sed",
-        feature = "sched-nq",
-        feature = "sched-fo",
-        feature = "sched-ovf",
-        feature = "sched-twos"
-    )),
-    allow(dead_code)
-)]
-mod util;
+every_scheduler! {
+    allow(dead_code) unless mod util;
+}
 
 #[cfg(feature = "sched-dh")]
 pub mod dh;

@@ -69,7 +69,7 @@ use lvs_core::dest::{Dest, DestId, DestSet};
 use lvs_core::hash::SipKey;
 use lvs_core::sched::{SchedRequest, Scheduler};
 
-use crate::util::weight;
+use crate::util::{available, hash_flags};
 
 mod populate;
 #[cfg(test)]
@@ -483,7 +483,7 @@ impl<const CAP: usize, const SETUP: usize, T: BorrowMut<MhTable<CAP, SETUP>>> Mh
     fn lookup(&self, dests: &DestSet<'_>, addr: &IpAddr, port: u16) -> Option<DestId> {
         let ihash = self.slot_of(addr, port);
         let id = self.slot(ihash)?;
-        if dests.get(id).is_some_and(usable) {
+        if dests.get(id).is_some_and(available) {
             return Some(id);
         }
         if !self.fallback {
@@ -494,18 +494,12 @@ impl<const CAP: usize, const SETUP: usize, T: BorrowMut<MhTable<CAP, SETUP>>> Mh
             let roffset = (offset + ihash as u32) % m;
             let hash = hashkey(addr, port, HASH1_KEY, roffset) % m;
             let id = self.slot(hash as usize)?;
-            if dests.get(id).is_some_and(usable) {
+            if dests.get(id).is_some_and(available) {
                 return Some(id);
             }
         }
         None
     }
-}
-
-/// The kernel's `!is_unavailable(dest)`, plus membership (see the deviations).
-#[inline]
-fn usable(d: &Dest) -> bool {
-    weight(d) > 0 && !d.is_overloaded() && d.is_available()
 }
 
 /// Euclid's gcd of two positive numbers (`lib/math/gcd.c` computes the same value).
@@ -523,18 +517,7 @@ impl<const CAP: usize, const SETUP: usize, T: BorrowMut<MhTable<CAP, SETUP>>> Sc
 {
     /// The `-b` flags this scheduler was built with, for listings.
     fn sched_flags(&self) -> lvs_core::sched::SchedFlags {
-        use lvs_core::sched::SchedFlags;
-        let fallback = if self.fallback() {
-            SchedFlags::MH_FALLBACK
-        } else {
-            SchedFlags::NONE
-        };
-        let port = if self.port() {
-            SchedFlags::MH_PORT
-        } else {
-            SchedFlags::NONE
-        };
-        fallback | port
+        hash_flags(self.fallback, self.port)
     }
 
     fn name(&self) -> &'static str {

@@ -10,17 +10,11 @@
 //! Deviation: none. Like the kernel (`!atomic_read(&dest->weight)`), only weight 0 is skipped.
 
 use crate::util::{active, active_plus_one, weight};
-use lvs_core::{DestId, DestSet, SchedRequest, Scheduler};
+use lvs_core::{DestId, DestSet};
 
-/// The never-queue scheduler (`nq`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Nq;
-
-impl Nq {
-    /// A never-queue scheduler.
-    pub const fn new() -> Self {
-        Nq
-    }
+scan_scheduler! {
+    /// The never-queue scheduler (`nq`).
+    Nq = "nq", "A never-queue scheduler."
 }
 
 /// The kernel's nq decision over `dests` by a linear scan.
@@ -54,14 +48,4 @@ pub fn pick(dests: &DestSet<'_>) -> Option<DestId> {
         }
     }
     least.map(|(id, _, _)| id)
-}
-
-impl Scheduler for Nq {
-    fn name(&self) -> &'static str {
-        "nq"
-    }
-
-    fn schedule(&mut self, dests: &DestSet<'_>, _req: &SchedRequest) -> Option<DestId> {
-        pick(dests)
-    }
 }

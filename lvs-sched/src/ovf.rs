@@ -9,17 +9,11 @@
 //! Deviation: none. Weights and counters are compared as the kernel's `int`.
 
 use crate::util::{active, weight};
-use lvs_core::{DestId, DestSet, SchedRequest, Scheduler};
+use lvs_core::{DestId, DestSet};
 
-/// The overflow-connection scheduler (`ovf`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Ovf;
-
-impl Ovf {
-    /// An overflow-connection scheduler.
-    pub const fn new() -> Self {
-        Ovf
-    }
+scan_scheduler! {
+    /// The overflow-connection scheduler (`ovf`).
+    Ovf = "ovf", "An overflow-connection scheduler."
 }
 
 /// The kernel's ovf decision over `dests` by a linear scan.
@@ -46,14 +40,4 @@ pub fn pick(dests: &DestSet<'_>) -> Option<DestId> {
         }
     }
     best.map(|(id, _)| id)
-}
-
-impl Scheduler for Ovf {
-    fn name(&self) -> &'static str {
-        "ovf"
-    }
-
-    fn schedule(&mut self, dests: &DestSet<'_>, _req: &SchedRequest) -> Option<DestId> {
-        pick(dests)
-    }
 }

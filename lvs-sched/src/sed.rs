@@ -10,17 +10,11 @@
 //! Deviation: none.
 
 use crate::util::{active_plus_one, weighted_least};
-use lvs_core::{DestId, DestSet, SchedRequest, Scheduler};
+use lvs_core::{DestId, DestSet};
 
-/// The shortest-expected-delay scheduler (`sed`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Sed;
-
-impl Sed {
-    /// A shortest-expected-delay scheduler.
-    pub const fn new() -> Self {
-        Sed
-    }
+scan_scheduler! {
+    /// The shortest-expected-delay scheduler (`sed`).
+    Sed = "sed", "A shortest-expected-delay scheduler."
 }
 
 /// The kernel's sed decision over `dests` by a linear scan.
@@ -36,14 +30,4 @@ impl Sed {
 /// ```
 pub fn pick(dests: &DestSet<'_>) -> Option<DestId> {
     weighted_least(dests, active_plus_one)
-}
-
-impl Scheduler for Sed {
-    fn name(&self) -> &'static str {
-        "sed"
-    }
-
-    fn schedule(&mut self, dests: &DestSet<'_>, _req: &SchedRequest) -> Option<DestId> {
-        pick(dests)
-    }
 }

@@ -21,11 +21,11 @@
 //! [`Dest::is_available`], which cannot differ because every removal rebuilds the table).
 
 use lvs_core::addr::{fold_addr, IpAddr};
-use lvs_core::dest::{Dest, DestId, DestSet};
+use lvs_core::dest::{DestId, DestSet};
 use lvs_core::hash::hash_32;
 use lvs_core::sched::{SchedRequest, Scheduler};
 
-use crate::util::weight;
+use crate::util::{available, hash_flags, weight, Buckets};
 
 /// Hash bits (`CONFIG_IP_VS_SH_TAB_BITS`).
 pub const TAB_BITS: u32 = 8;
@@ -51,9 +51,7 @@ pub fn hashkey(addr: &IpAddr, port: u16, offset: u32) -> usize {
 /// The sh scheduler: 256 buckets and the `sh-fallback` / `sh-port` flags.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Sh {
-    buckets: [DestId; TAB_SIZE],
-    /// False while the service had no servers at the last rebuild (all buckets NULL).
-    filled: bool,
+    buckets: Buckets,
     fallback: bool,
     port: bool,
 }
@@ -63,8 +61,7 @@ impl Sh {
     /// (`IP_VS_SVC_F_SCHED_SH_FALLBACK`), `port` is `sh-port` (`IP_VS_SVC_F_SCHED_SH_PORT`).
     pub const fn new(fallback: bool, port: bool) -> Self {
         Sh {
-            buckets: [DestId(0); TAB_SIZE],
-            filled: false,
+            buckets: Buckets::EMPTY,
             fallback,
             port,
         }
@@ -82,41 +79,12 @@ impl Sh {
 
     /// The server in bucket `i`, or `None` for an empty table or `i >= 256`.
     pub fn bucket(&self, i: usize) -> Option<DestId> {
-        if self.filled {
-            self.buckets.get(i).copied()
-        } else {
-            None
-        }
+        self.buckets.get(i)
     }
 
-    /// `ip_vs_sh_reassign`.
+    /// `ip_vs_sh_reassign`: each server in list order gets `weight` buckets (at least one).
     fn reassign(&mut self, dests: &DestSet<'_>) {
-        let mut it = dests.iter();
-        let mut cur = it.next();
-        self.filled = cur.is_some();
-        if !self.filled {
-            // an empty service: every bucket is NULL, as the kernel resets them
-            self.buckets = [DestId(0); TAB_SIZE];
-            return;
-        }
-        let mut d_count: i64 = 0;
-        for b in self.buckets.iter_mut() {
-            let Some((id, d)) = cur else {
-                break;
-            };
-            *b = id;
-            // don't move to the next server until it has `weight` buckets (at least one)
-            d_count += 1;
-            if d_count >= i64::from(weight(d)) {
-                cur = it.next();
-                if cur.is_none() {
-                    // round the circular list again
-                    it = dests.iter();
-                    cur = it.next();
-                }
-                d_count = 0;
-            }
-        }
+        self.buckets.reassign(dests, weight);
     }
 
     /// The key inputs of `req`: the client address and the port term.
@@ -139,27 +107,10 @@ impl Default for Sh {
     }
 }
 
-/// The kernel's `!is_unavailable(dest)`.
-#[inline]
-fn usable(d: &Dest) -> bool {
-    d.is_available() && weight(d) > 0 && !d.is_overloaded()
-}
-
 impl Scheduler for Sh {
     /// The `-b` flags this scheduler was built with, for listings.
     fn sched_flags(&self) -> lvs_core::sched::SchedFlags {
-        use lvs_core::sched::SchedFlags;
-        let fallback = if self.fallback() {
-            SchedFlags::SH_FALLBACK
-        } else {
-            SchedFlags::NONE
-        };
-        let port = if self.port() {
-            SchedFlags::SH_PORT
-        } else {
-            SchedFlags::NONE
-        };
-        fallback | port
+        hash_flags(self.fallback, self.port)
     }
 
     fn name(&self) -> &'static str {
@@ -174,7 +125,7 @@ impl Scheduler for Sh {
         let ihash = hashkey(&addr, port, 0);
         let id = self.bucket(ihash)?;
         let d = dests.get(id)?;
-        if usable(d) {
+        if available(d) {
             return Some(id);
         }
         if !self.fallback {
@@ -184,7 +135,7 @@ impl Scheduler for Sh {
         for offset in 0..TAB_SIZE as u32 {
             let roffset = (offset + ihash as u32) % TAB_SIZE as u32;
             let id = self.bucket(hashkey(&addr, port, roffset))?;
-            if dests.get(id).is_some_and(usable) {
+            if dests.get(id).is_some_and(available) {
                 return Some(id);
             }
         }

@@ -129,3 +129,83 @@ pub(crate) fn weighted_least(dests: &DestSet<'_>, cost: impl Fn(&Dest) -> i32) -
     }
     Some(least)
 }
+
+/// The 256-bucket server table of the hashing schedulers dh and sh: every bucket NULL until a
+/// rebuild finds servers.
+#[cfg(any(feature = "sched-dh", feature = "sched-sh"))]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Buckets {
+    ids: [DestId; 256],
+    /// False while the service had no servers at the last rebuild (all buckets NULL).
+    filled: bool,
+}
+
+#[cfg(any(feature = "sched-dh", feature = "sched-sh"))]
+impl Buckets {
+    /// All buckets NULL.
+    pub(crate) const EMPTY: Buckets = Buckets {
+        ids: [DestId(0); 256],
+        filled: false,
+    };
+
+    /// The server in bucket `i`, or `None` for an empty table or `i >= 256`.
+    #[inline]
+    pub(crate) fn get(&self, i: usize) -> Option<DestId> {
+        if self.filled {
+            self.ids.get(i).copied()
+        } else {
+            None
+        }
+    }
+
+    /// `ip_vs_sh_reassign` (and, with every share 1, `ip_vs_dh_reassign`): the servers in list
+    /// order, round the circular list again, each given `share(d)` consecutive buckets (at
+    /// least one).
+    pub(crate) fn reassign(&mut self, dests: &DestSet<'_>, share: impl Fn(&Dest) -> i32) {
+        let mut it = dests.iter();
+        let mut cur = it.next();
+        self.filled = cur.is_some();
+        if !self.filled {
+            // an empty service: every bucket is NULL, as the kernel resets them
+            self.ids = [DestId(0); 256];
+            return;
+        }
+        let mut d_count: i64 = 0;
+        for b in self.ids.iter_mut() {
+            let Some((id, d)) = cur else {
+                break;
+            };
+            *b = id;
+            // don't move to the next server until it has `share` buckets (at least one)
+            d_count += 1;
+            if d_count >= i64::from(share(d)) {
+                cur = it.next();
+                if cur.is_none() {
+                    // round the circular list again
+                    it = dests.iter();
+                    cur = it.next();
+                }
+                d_count = 0;
+            }
+        }
+    }
+}
+
+/// The kernel's `!is_unavailable(dest)` of the hashing schedulers: still listed, weight > 0,
+/// not overloaded.
+#[cfg(any(feature = "sched-dh", feature = "sched-sh", feature = "sched-mh"))]
+#[inline]
+pub(crate) fn available(d: &Dest) -> bool {
+    d.is_available() && weight(d) > 0 && !d.is_overloaded()
+}
+
+/// The `-b` flags of the hashing schedulers sh and mh, for listings: `*-fallback` is
+/// `flag-1`, `*-port` is `flag-2` for both.
+#[cfg(any(feature = "sched-sh", feature = "sched-mh"))]
+pub(crate) fn hash_flags(fallback: bool, port: bool) -> lvs_core::sched::SchedFlags {
+    use lvs_core::sched::SchedFlags;
+    let mut flags = SchedFlags::NONE;
+    flags.set(SchedFlags::SH_FALLBACK, fallback);
+    flags.set(SchedFlags::SH_PORT, port);
+    flags
+}

@@ -11,17 +11,11 @@
 //! (more than 8 388 607 active connections on one server) wraps negative as in the kernel.
 
 use crate::util::{overhead, weighted_least};
-use lvs_core::{DestId, DestSet, SchedRequest, Scheduler};
+use lvs_core::{DestId, DestSet};
 
-/// The weighted least-connection scheduler (`wlc`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Wlc;
-
-impl Wlc {
-    /// A weighted least-connection scheduler.
-    pub const fn new() -> Self {
-        Wlc
-    }
+scan_scheduler! {
+    /// The weighted least-connection scheduler (`wlc`).
+    Wlc = "wlc", "A weighted least-connection scheduler."
 }
 
 /// The kernel's wlc decision over `dests` by a linear scan.
@@ -37,14 +31,4 @@ impl Wlc {
 /// ```
 pub fn pick(dests: &DestSet<'_>) -> Option<DestId> {
     weighted_least(dests, overhead)
-}
-
-impl Scheduler for Wlc {
-    fn name(&self) -> &'static str {
-        "wlc"
-    }
-
-    fn schedule(&mut self, dests: &DestSet<'_>, _req: &SchedRequest) -> Option<DestId> {
-        pick(dests)
-    }
 }
