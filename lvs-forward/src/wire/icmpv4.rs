@@ -43,28 +43,14 @@ pub const fn is_error(msg_type: u8) -> bool {
     )
 }
 
-view! {
+icmp_header! {
     /// A view of an ICMP message.
-    Packet {
-        /// Message type.
-        msg_type, set_msg_type: u8 = 0;
-        /// Code.
-        code, set_code: u8 = 1;
-        /// Checksum field.
-        checksum, set_checksum: u16 = 2;
-        /// The 4-byte rest of header (identifier and sequence, next-hop MTU, pointer, ...).
-        rest, set_rest: [u8; 4] = 4;
-    }
+    Packet;
+    /// An ICMP header: the data (a quote or echo payload) stays in the buffer.
+    Repr;
 }
 
 impl<T: AsRef<[u8]>> Packet<T> {
-    /// Checks the 8-byte header fits.
-    ///
-    /// # Errors
-    /// [`super::Error::Truncated`].
-    pub fn check_len(&self) -> Result<()> {
-        need(self.buffer.as_ref(), HEADER_LEN)
-    }
     /// The next-hop MTU of a "fragmentation needed" message (RFC 1191).
     #[inline]
     pub fn next_hop_mtu(&self) -> u16 {
@@ -77,14 +63,6 @@ impl<T: AsRef<[u8]>> Packet<T> {
     }
 }
 
-impl<'a, T: AsRef<[u8]> + ?Sized> Packet<&'a T> {
-    /// The data after the 8-byte header (for errors: the quoted packet).
-    #[inline]
-    pub fn data(&self) -> &'a [u8] {
-        &self.buffer.as_ref()[HEADER_LEN..]
-    }
-}
-
 impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
     /// Recomputes the checksum over the whole buffer.
     pub fn fill_checksum(&mut self) {
@@ -92,22 +70,6 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
         let c = checksum::checksum(self.buffer.as_ref());
         self.set_checksum(c)
     }
-    /// The data after the header, mutably.
-    #[inline]
-    pub fn data_mut(&mut self) -> &mut [u8] {
-        &mut self.buffer.as_mut()[HEADER_LEN..]
-    }
-}
-
-/// An ICMP header: the data (a quote or echo payload) stays in the buffer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Repr {
-    /// Message type.
-    pub msg_type: u8,
-    /// Code.
-    pub code: u8,
-    /// Rest of header.
-    pub rest: [u8; 4],
 }
 
 impl Repr {
@@ -118,11 +80,7 @@ impl Repr {
     pub fn parse<T: AsRef<[u8]> + ?Sized>(p: &Packet<&T>, caps: &ChecksumCaps) -> Result<Repr> {
         p.check_len()?;
         caps.icmp.check_rx(|| p.verify_checksum())?;
-        Ok(Repr {
-            msg_type: p.msg_type(),
-            code: p.code(),
-            rest: p.rest(),
-        })
+        Ok(Repr::read(p))
     }
     /// "Fragmentation needed and DF set" advertising `mtu`.
     pub const fn frag_needed(mtu: u16) -> Repr {
@@ -133,19 +91,13 @@ impl Repr {
             rest: [0, 0, m[0], m[1]],
         }
     }
-    /// Header length (8).
-    pub const fn buffer_len(&self) -> usize {
-        HEADER_LEN
-    }
     /// Writes the header; the data must already follow it in the buffer. The checksum covers
     /// the whole buffer and is computed if `caps.icmp.tx()`.
     ///
     /// # Panics
     /// If the buffer is shorter than 8 bytes.
     pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(&self, p: &mut Packet<T>, caps: &ChecksumCaps) {
-        p.set_msg_type(self.msg_type);
-        p.set_code(self.code);
-        p.set_rest(self.rest);
+        self.write(p);
         if caps.icmp.tx() {
             p.fill_checksum();
         } else {

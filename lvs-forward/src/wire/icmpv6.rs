@@ -32,28 +32,14 @@ pub const fn is_error(msg_type: u8) -> bool {
     msg_type < 128
 }
 
-view! {
+icmp_header! {
     /// A view of an ICMPv6 message.
-    Packet {
-        /// Message type.
-        msg_type, set_msg_type: u8 = 0;
-        /// Code.
-        code, set_code: u8 = 1;
-        /// Checksum field.
-        checksum, set_checksum: u16 = 2;
-        /// The 4-byte field after the checksum (MTU of packet too big, pointer, ...).
-        rest, set_rest: [u8; 4] = 4;
-    }
+    Packet;
+    /// An ICMPv6 header: the data stays in the buffer.
+    Repr;
 }
 
 impl<T: AsRef<[u8]>> Packet<T> {
-    /// Checks the 8-byte header fits.
-    ///
-    /// # Errors
-    /// [`super::Error::Truncated`].
-    pub fn check_len(&self) -> Result<()> {
-        need(self.buffer.as_ref(), HEADER_LEN)
-    }
     /// The MTU of a packet-too-big message.
     #[inline]
     pub fn mtu(&self) -> u32 {
@@ -66,14 +52,6 @@ impl<T: AsRef<[u8]>> Packet<T> {
     }
 }
 
-impl<'a, T: AsRef<[u8]> + ?Sized> Packet<&'a T> {
-    /// The data after the header.
-    #[inline]
-    pub fn data(&self) -> &'a [u8] {
-        &self.buffer.as_ref()[HEADER_LEN..]
-    }
-}
-
 impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
     /// Recomputes the checksum over the whole buffer.
     pub fn fill_checksum(&mut self, src: &Ipv6Addr, dst: &Ipv6Addr) {
@@ -82,22 +60,6 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
         let c = checksum::with_pseudo(&src, &dst, super::proto::ICMPV6, self.buffer.as_ref());
         self.set_checksum(c)
     }
-    /// The data after the header, mutably.
-    #[inline]
-    pub fn data_mut(&mut self) -> &mut [u8] {
-        &mut self.buffer.as_mut()[HEADER_LEN..]
-    }
-}
-
-/// An ICMPv6 header: the data stays in the buffer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Repr {
-    /// Message type.
-    pub msg_type: u8,
-    /// Code.
-    pub code: u8,
-    /// The 4-byte field after the checksum.
-    pub rest: [u8; 4],
 }
 
 impl Repr {
@@ -113,11 +75,7 @@ impl Repr {
     ) -> Result<Repr> {
         p.check_len()?;
         caps.icmp.check_rx(|| p.verify_checksum(src, dst))?;
-        Ok(Repr {
-            msg_type: p.msg_type(),
-            code: p.code(),
-            rest: p.rest(),
-        })
+        Ok(Repr::read(p))
     }
     /// "Packet too big" advertising `mtu`.
     pub const fn packet_too_big(mtu: u32) -> Repr {
@@ -126,10 +84,6 @@ impl Repr {
             code: 0,
             rest: mtu.to_be_bytes(),
         }
-    }
-    /// Header length (8).
-    pub const fn buffer_len(&self) -> usize {
-        HEADER_LEN
     }
     /// Writes the header; the data must already follow it. The checksum covers the whole
     /// buffer and is computed if `caps.icmp.tx()`.
@@ -143,9 +97,7 @@ impl Repr {
         dst: &Ipv6Addr,
         caps: &ChecksumCaps,
     ) {
-        p.set_msg_type(self.msg_type);
-        p.set_code(self.code);
-        p.set_rest(self.rest);
+        self.write(p);
         if caps.icmp.tx() {
             p.fill_checksum(src, dst);
         } else {

@@ -78,6 +78,86 @@ macro_rules! view {
     };
 }
 
+/// The 8-byte header ICMP and ICMPv6 share (type, code, checksum, 4 more bytes): the view
+/// `Packet` with its length check and data accessors, and `Repr` with its fields, `buffer_len`
+/// and the private `read`/`write` of the three fields. Each protocol adds its checksum, `parse`
+/// and `emit`.
+macro_rules! icmp_header {
+    ($(#[$packet:meta])* Packet; $(#[$repr:meta])* Repr;) => {
+        view! {
+            $(#[$packet])*
+            Packet {
+                /// Message type.
+                msg_type, set_msg_type: u8 = 0;
+                /// Code.
+                code, set_code: u8 = 1;
+                /// Checksum field.
+                checksum, set_checksum: u16 = 2;
+                /// The 4 bytes after the checksum (identifier and sequence, an MTU, a pointer, ...).
+                rest, set_rest: [u8; 4] = 4;
+            }
+        }
+
+        impl<T: AsRef<[u8]>> Packet<T> {
+            /// Checks the 8-byte header fits.
+            ///
+            /// # Errors
+            /// [`super::Error::Truncated`].
+            pub fn check_len(&self) -> Result<()> {
+                need(self.buffer.as_ref(), HEADER_LEN)
+            }
+        }
+
+        impl<'a, T: AsRef<[u8]> + ?Sized> Packet<&'a T> {
+            /// The data after the 8-byte header (for errors: the quoted packet).
+            #[inline]
+            pub fn data(&self) -> &'a [u8] {
+                &self.buffer.as_ref()[HEADER_LEN..]
+            }
+        }
+
+        impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
+            /// The data after the header, mutably.
+            #[inline]
+            pub fn data_mut(&mut self) -> &mut [u8] {
+                &mut self.buffer.as_mut()[HEADER_LEN..]
+            }
+        }
+
+        $(#[$repr])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub struct Repr {
+            /// Message type.
+            pub msg_type: u8,
+            /// Code.
+            pub code: u8,
+            /// The 4 bytes after the checksum.
+            pub rest: [u8; 4],
+        }
+
+        impl Repr {
+            /// Header length (8).
+            pub const fn buffer_len(&self) -> usize {
+                HEADER_LEN
+            }
+
+            fn read<T: AsRef<[u8]> + ?Sized>(p: &Packet<&T>) -> Repr {
+                Repr {
+                    msg_type: p.msg_type(),
+                    code: p.code(),
+                    rest: p.rest(),
+                }
+            }
+
+            fn write<T: AsRef<[u8]> + AsMut<[u8]>>(&self, p: &mut Packet<T>) {
+                p.set_msg_type(self.msg_type);
+                p.set_code(self.code);
+                p.set_rest(self.rest);
+            }
+        }
+    };
+}
+
 /// A value stored at a fixed offset of a header, big-endian where it has a byte order.
 pub(crate) trait Field: Sized {
     /// How many bytes it takes.
