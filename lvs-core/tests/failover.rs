@@ -32,6 +32,20 @@ fn v6_vip() -> Endpoint {
     v6("[2001:db8::1]:443")
 }
 
+/// A director in sync `role` on `mem`, configured (see [`configure`]): a master hashes with
+/// key (1, 2), anything else with (3, 4).
+fn director(mem: &mut Mem, role: SyncRole, reverse: bool) -> Director<'_, TestRr> {
+    let key = match role {
+        SyncRole::Master(_) => SipKey(1, 2),
+        _ => SipKey(3, 4),
+    };
+    let mut cfg = DirectorConfig::new(key);
+    cfg.sync = role;
+    let mut d = Director::new(cfg, mem.borrow(), Instant::ZERO).unwrap();
+    configure(&mut d, reverse);
+    d
+}
+
 /// The services and real servers, added in `order` so that the backup's ids differ.
 fn configure(d: &mut Director<'_, TestRr>, reverse: bool) {
     let persist = Persistence::new(Duration::from_secs(600));
@@ -184,20 +198,14 @@ fn pump(
 
 #[test]
 fn backup_takes_over_every_synced_flow() {
-    let mut mcfg = DirectorConfig::new(SipKey(1, 2));
-    mcfg.sync = SyncRole::Master(SyncPolicy::DEFAULT);
-    let mut bcfg = DirectorConfig::new(SipKey(3, 4));
-    bcfg.sync = SyncRole::Backup;
     let mut bmem = Mem::new(1024);
-    let mut backup = Director::new(bcfg, bmem.borrow(), Instant::ZERO).unwrap();
-    configure(&mut backup, true);
+    let mut backup = director(&mut bmem, SyncRole::Backup, true);
 
     let flows: Vec<Flow>;
     let master_counts;
     {
         let mut mmem = Mem::new(1024);
-        let mut master = Director::new(mcfg, mmem.borrow(), Instant::ZERO).unwrap();
-        configure(&mut master, false);
+        let mut master = director(&mut mmem, SyncRole::Master(SyncPolicy::DEFAULT), false);
         let t0 = Instant::from_secs(10);
         let mut fl = Vec::new();
         for i in 0..40u16 {
@@ -329,11 +337,8 @@ fn backup_takes_over_every_synced_flow() {
 
 #[test]
 fn flush_rule_and_bounded_outbox() {
-    let mut mcfg = DirectorConfig::new(SipKey(1, 2));
-    mcfg.sync = SyncRole::Master(SyncPolicy::DEFAULT);
     let mut mmem = Mem::new(4096);
-    let mut master = Director::new(mcfg, mmem.borrow(), Instant::ZERO).unwrap();
-    configure(&mut master, false);
+    let mut master = director(&mut mmem, SyncRole::Master(SyncPolicy::DEFAULT), false);
     let t0 = Instant::from_secs(1);
     // one flow: one record, held until 2 s after it was queued
     let f = open(
@@ -392,11 +397,8 @@ fn flush_rule_and_bounded_outbox() {
 
 #[test]
 fn backup_rejects_hostile_bytes_and_stays_bounded() {
-    let mut bcfg = DirectorConfig::new(SipKey(3, 4));
-    bcfg.sync = SyncRole::Backup;
     let mut bmem = Mem::new(64);
-    let mut backup = Director::new(bcfg, bmem.borrow(), Instant::ZERO).unwrap();
-    configure(&mut backup, false);
+    let mut backup = director(&mut bmem, SyncRole::Backup, false);
     let now = Instant::from_secs(1);
     // typed errors for framing problems
     assert!(matches!(
@@ -460,11 +462,8 @@ fn backup_rejects_hostile_bytes_and_stays_bounded() {
 
 #[test]
 fn backup_follows_state_changes_and_replacements() {
-    let mut bcfg = DirectorConfig::new(SipKey(3, 4));
-    bcfg.sync = SyncRole::Backup;
     let mut bmem = Mem::new(64);
-    let mut backup = Director::new(bcfg, bmem.borrow(), Instant::ZERO).unwrap();
-    configure(&mut backup, false);
+    let mut backup = director(&mut bmem, SyncRole::Backup, false);
     let c = Endpoint::v4([10, 0, 0, 1], 1000);
     let rs1 = Endpoint::v4([198, 18, 1, 1], 8080);
     let rs2 = Endpoint::v4([198, 18, 1, 2], 8080);

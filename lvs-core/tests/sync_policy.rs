@@ -110,24 +110,29 @@ fn tcp_syncs_on_threshold_period_and_on_closing_state_changes() {
     assert_eq!(c.track.old_state(), tcp_state::CLOSE_WAIT);
 }
 
+/// Which of the first `n` packets of a connection staying in `state` the master sends.
+fn synced(p: &SyncPolicy, protocol: Protocol, state: u16, timeout_s: u64, n: u32) -> Vec<u32> {
+    let t = at(0);
+    let mut c = Conn::new(protocol, state, 0, timeout_s, t);
+    (1..=n).filter(|_| c.packet(p, state, t)).collect()
+}
+
 #[test]
 fn established_tcp_follows_pkts_mod_period() {
-    let p = SyncPolicy::DEFAULT;
-    let t = at(0);
-    let mut c = Conn::new(Protocol::Tcp, tcp_state::ESTABLISHED, 0, 900, t);
-    let sent: Vec<u32> = (1..=160)
-        .filter(|_| c.packet(&p, tcp_state::ESTABLISHED, t))
-        .collect();
+    let sent = synced(
+        &SyncPolicy::DEFAULT,
+        Protocol::Tcp,
+        tcp_state::ESTABLISHED,
+        900,
+        160,
+    );
     assert_eq!(sent, [3, 53, 103, 153]);
 }
 
 #[test]
 fn udp_has_one_state_and_is_never_forced() {
     let p = SyncPolicy::new(2, 10).unwrap();
-    let t = at(0);
-    let mut c = Conn::new(Protocol::Udp, 0, 0, 300, t);
-    let sent: Vec<u32> = (1..=35).filter(|_| c.packet(&p, 0, t)).collect();
-    assert_eq!(sent, [2, 12, 22, 32]);
+    assert_eq!(synced(&p, Protocol::Udp, 0, 300, 35), [2, 12, 22, 32]);
 }
 
 #[test]
@@ -153,9 +158,7 @@ fn sctp_rules() {
 fn without_periods_only_the_threshold_packet_is_sent() {
     let p = SyncPolicy::new(3, 0).unwrap();
     let t = at(0);
-    let mut c = Conn::new(Protocol::Udp, 0, 0, 300, t);
-    let sent: Vec<u32> = (1..=200).filter(|_| c.packet(&p, 0, t)).collect();
-    assert_eq!(sent, [3]);
+    assert_eq!(synced(&p, Protocol::Udp, 0, 300, 200), [3]);
     // Templates too.
     let tpl = facts(Protocol::Tcp, 0, conn_flags::TEMPLATE, 4, 300);
     assert!(!p.conn_needed(&tpl, SyncTrack::new(t), t).send);

@@ -205,6 +205,16 @@ fn gen() -> impl Strategy<Value = Gen> {
     ]
 }
 
+/// Each buffer as a burst frame: the frame after the headroom.
+fn burst_frames(bufs: &mut [Vec<u8>]) -> Vec<BurstFrame<'_>> {
+    bufs.iter_mut()
+        .map(|b| {
+            let n = b.len() - HEADROOM;
+            BurstFrame::new(b, HEADROOM, n)
+        })
+        .collect()
+}
+
 fn cfg() -> ProcessConfig {
     ProcessConfig::new(
         [198, 18, 0, 254].into(),
@@ -254,13 +264,7 @@ proptest! {
             let mut many = bytes.clone();
             let mut actions = vec![Action::Deliver; many.len()];
             let mut out = vec![0u8; 1500 * many.len()];
-            let mut fs: Vec<BurstFrame<'_>> = many
-                .iter_mut()
-                .map(|b| {
-                    let n = b.len() - HEADROOM;
-                    BurstFrame::new(b, HEADROOM, n)
-                })
-                .collect();
+            let mut fs = burst_frames(&mut many);
             let n = process_burst(&mut db, now, &mut fs, &cfg, &mut actions, &mut out);
             prop_assert_eq!(n, bytes.len());
             prop_assert_eq!(&actions, &one_actions);
@@ -323,13 +327,7 @@ fn responses_are_packed_in_order() {
     };
     let mut out = vec![0u8; l0 + l2];
     let mut actions = [Action::Deliver; 3];
-    let mut fs: Vec<BurstFrame<'_>> = bytes
-        .iter_mut()
-        .map(|b| {
-            let n = b.len() - HEADROOM;
-            BurstFrame::new(b, HEADROOM, n)
-        })
-        .collect();
+    let mut fs = burst_frames(&mut bytes);
     assert_eq!(
         process_burst(
             &mut db,

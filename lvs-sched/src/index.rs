@@ -219,6 +219,16 @@ struct Leaf<K> {
     inexact: bool,
 }
 
+impl<K> Leaf<K> {
+    /// Not a member.
+    const EMPTY: Leaf<K> = Leaf {
+        key: None,
+        seq: 0,
+        member: false,
+        inexact: false,
+    };
+}
+
 /// A scanning scheduler with a tournament-tree index over up to `N` server ids; see the
 /// [module documentation](self).
 #[derive(Debug, Clone)]
@@ -252,12 +262,7 @@ impl<R: Rule, const N: usize> Indexed<R, N> {
             );
         }
         Indexed {
-            leaves: [Leaf {
-                key: None,
-                seq: 0,
-                member: false,
-                inexact: false,
-            }; N],
+            leaves: [Leaf::EMPTY; N],
             win: [NONE; N],
             next_seq: 0,
             inexact: 0,
@@ -347,30 +352,33 @@ impl<R: Rule, const N: usize> Indexed<R, N> {
         }
     }
 
+    /// Makes `id` a member with the next sequence number; `false` (counted in `outside`) when
+    /// its id is `>= N`.
+    fn enlist(&mut self, id: DestId) -> bool {
+        self.next_seq += 1;
+        let seq = self.next_seq;
+        match self.leaves.get_mut(id.index()) {
+            Some(leaf) => {
+                leaf.member = true;
+                leaf.seq = seq;
+                true
+            }
+            None => {
+                self.outside += 1;
+                false
+            }
+        }
+    }
+
     /// Rebuilds everything from `dests`, numbering members by list position.
     fn rebuild(&mut self, dests: &DestSet<'_>) {
-        for leaf in self.leaves.iter_mut() {
-            *leaf = Leaf {
-                key: None,
-                seq: 0,
-                member: false,
-                inexact: false,
-            };
-        }
+        self.leaves.fill(Leaf::EMPTY);
         self.inexact = 0;
         self.outside = 0;
         self.next_seq = 0;
         // the last listed was added first
         for &id in dests.order().iter().rev() {
-            self.next_seq += 1;
-            let seq = self.next_seq;
-            match self.leaves.get_mut(id.index()) {
-                Some(leaf) => {
-                    leaf.member = true;
-                    leaf.seq = seq;
-                }
-                None => self.outside += 1,
-            }
+            self.enlist(id);
             if let Some(d) = dests.get(id) {
                 if id.index() < N {
                     self.set_leaf(id.index(), R::key(d), !R::exact(d));
@@ -399,15 +407,8 @@ impl<R: Rule, const N: usize> Scheduler for Indexed<R, N> {
             self.rebuild(dests);
             return;
         }
-        self.next_seq += 1;
-        let seq = self.next_seq;
-        match self.leaves.get_mut(id.index()) {
-            Some(leaf) => {
-                leaf.member = true;
-                leaf.seq = seq;
-                self.refresh(dests, id);
-            }
-            None => self.outside += 1,
+        if self.enlist(id) {
+            self.refresh(dests, id);
         }
     }
 

@@ -69,7 +69,7 @@ use lvs_core::dest::{Dest, DestId, DestSet};
 use lvs_core::hash::SipKey;
 use lvs_core::sched::{SchedRequest, Scheduler};
 
-use crate::util::{available, hash_flags};
+use crate::util::{available, client_key, hash_flags};
 
 mod populate;
 #[cfg(test)]
@@ -394,18 +394,6 @@ impl<const CAP: usize, const SETUP: usize, T: BorrowMut<MhTable<CAP, SETUP>>> Mh
         }
     }
 
-    /// The key inputs of `req`: the client address and the port term.
-    #[inline]
-    fn key(&self, req: &SchedRequest) -> (IpAddr, u16) {
-        let f = &req.flow;
-        let port = if self.port && f.proto.has_ports() {
-            f.src.port
-        } else {
-            0
-        };
-        (f.src.addr, port)
-    }
-
     /// The lookup slot of a client (`hashkey(addr, port, HASH1, 0) % M`).
     #[inline]
     pub fn slot_of(&self, addr: &IpAddr, port: u16) -> usize {
@@ -543,7 +531,7 @@ impl<const CAP: usize, const SETUP: usize, T: BorrowMut<MhTable<CAP, SETUP>>> Sc
 
     #[inline]
     fn schedule(&mut self, dests: &DestSet<'_>, req: &SchedRequest) -> Option<DestId> {
-        let (addr, port) = self.key(req);
+        let (addr, port) = client_key(req, self.port);
         self.lookup(dests, &addr, port)
     }
 }

@@ -25,7 +25,7 @@ use lvs_core::dest::{DestId, DestSet};
 use lvs_core::hash::hash_32;
 use lvs_core::sched::{SchedRequest, Scheduler};
 
-use crate::util::{available, hash_flags, weight, Buckets};
+use crate::util::{available, client_key, hash_flags, weight, Buckets};
 
 /// Hash bits (`CONFIG_IP_VS_SH_TAB_BITS`).
 pub const TAB_BITS: u32 = 8;
@@ -86,18 +86,6 @@ impl Sh {
     fn reassign(&mut self, dests: &DestSet<'_>) {
         self.buckets.reassign(dests, weight);
     }
-
-    /// The key inputs of `req`: the client address and the port term.
-    #[inline]
-    fn key(&self, req: &SchedRequest) -> (IpAddr, u16) {
-        let f = &req.flow;
-        let port = if self.port && f.proto.has_ports() {
-            f.src.port
-        } else {
-            0
-        };
-        (f.src.addr, port)
-    }
 }
 
 impl Default for Sh {
@@ -121,7 +109,7 @@ impl Scheduler for Sh {
 
     #[inline]
     fn schedule(&mut self, dests: &DestSet<'_>, req: &SchedRequest) -> Option<DestId> {
-        let (addr, port) = self.key(req);
+        let (addr, port) = client_key(req, self.port);
         let ihash = hashkey(&addr, port, 0);
         let id = self.bucket(ihash)?;
         let d = dests.get(id)?;

@@ -209,3 +209,17 @@ pub(crate) fn hash_flags(fallback: bool, port: bool) -> lvs_core::sched::SchedFl
     flags.set(SchedFlags::SH_PORT, port);
     flags
 }
+
+/// The hash inputs of sh and mh: the client address, and its port with `*-port` for a protocol
+/// that has ports (else 0).
+#[cfg(any(feature = "sched-sh", feature = "sched-mh"))]
+#[inline]
+pub(crate) fn client_key(req: &lvs_core::SchedRequest, port: bool) -> (lvs_core::addr::IpAddr, u16) {
+    let f = &req.flow;
+    let port = if port && f.proto.has_ports() {
+        f.src.port
+    } else {
+        0
+    };
+    (f.src.addr, port)
+}

@@ -407,6 +407,15 @@ fn counts(slots: &[DestId], n: usize) -> Vec<usize> {
         .collect()
 }
 
+/// The table of `svc` starts with the servers `first`, gives server `i` `per_server[i]` slots
+/// and has the position-weighted `sum` ([`checksum`]).
+fn assert_table<S>(svc: &Svc<S>, slots: &[DestId], first: &[u16], per_server: &[usize], sum: u64) {
+    let head: Vec<u16> = slots[..first.len()].iter().map(|d| d.0).collect();
+    assert_eq!(head, first);
+    assert_eq!(counts(slots, per_server.len()), per_server);
+    assert_eq!(checksum(svc, slots), sum);
+}
+
 #[test]
 fn mh_constructor_sizes() {
     for p in mh::PRIMES {
@@ -443,13 +452,10 @@ fn mh_table_m251_weights_1_to_5() {
     let slots = svc.s.slots().unwrap();
     assert_eq!(slots.len(), 251);
     assert_eq!((svc.s.gcd(), svc.s.rshift()), (1, 0));
-    let first: Vec<u16> = slots[..24].iter().map(|d| d.0).collect();
-    assert_eq!(
-        first,
-        [3, 4, 3, 3, 4, 0, 4, 4, 1, 4, 3, 0, 4, 3, 3, 1, 1, 1, 3, 4, 3, 3, 4, 0]
-    );
-    assert_eq!(counts(slots, 5), [17, 34, 51, 68, 81]);
-    assert_eq!(checksum(&svc, slots), 111_987);
+    let first = [
+        3, 4, 3, 3, 4, 0, 4, 4, 1, 4, 3, 0, 4, 3, 3, 1, 1, 1, 3, 4, 3, 3, 4, 0,
+    ];
+    assert_table(&svc, slots, &first, &[17, 34, 51, 68, 81], 111_987);
     // each server's first slot is its preferred offset (hash1 % 251) unless taken earlier
     assert_eq!(
         mh::hashkey(&ip("10.0.0.1"), 80, mh::HASH1_KEY, 0) % 251,
@@ -484,13 +490,16 @@ fn mh_lookups_m251_with_and_without_port() {
 fn mh_table_m4093_and_stability() {
     let mut svc = mh_svc::<4093>(4093, false, false, &five());
     let slots = svc.s.slots().unwrap();
-    let first: Vec<u16> = slots[..24].iter().map(|d| d.0).collect();
-    assert_eq!(
-        first,
-        [3, 3, 1, 3, 2, 2, 1, 2, 2, 4, 3, 1, 3, 3, 0, 3, 1, 3, 2, 3, 2, 3, 2, 2]
+    let first = [
+        3, 3, 1, 3, 2, 2, 1, 2, 2, 4, 3, 1, 3, 3, 0, 3, 1, 3, 2, 3, 2, 3, 2, 2,
+    ];
+    assert_table(
+        &svc,
+        slots,
+        &first,
+        &[273, 546, 819, 1092, 1363],
+        30_680_613,
     );
-    assert_eq!(counts(slots, 5), [273, 546, 819, 1092, 1363]);
-    assert_eq!(checksum(&svc, slots), 30_680_613);
     let want = [3, 4, 3, 4, 4, 1, 3, 3, 3, 4];
     for _ in 0..3 {
         for i in 0..10u8 {
@@ -576,8 +585,7 @@ fn mh_rshift_scales_large_weights() {
     // fls(65535) = 16, minus TAB_BITS 6: turns 65535 >> 10 = 63 and (1 >> 10 = 0) -> 1
     assert_eq!((svc.s.gcd(), svc.s.rshift()), (1, 10));
     let slots = svc.s.slots().unwrap();
-    assert_eq!(counts(slots, 2), [4030, 63]);
-    assert_eq!(checksum(&svc, slots), 8_508_721);
+    assert_table(&svc, slots, &[], &[4030, 63], 8_508_721);
 }
 
 #[test]
@@ -592,8 +600,7 @@ fn mh_ipv6() {
         .collect();
     let mut svc = mh_svc::<509>(509, false, false, &servers);
     let slots = svc.s.slots().unwrap();
-    assert_eq!(counts(slots, 3), [170, 170, 169]);
-    assert_eq!(checksum(&svc, slots), 257_508);
+    assert_table(&svc, slots, &[], &[170, 170, 169], 257_508);
     let want = [0, 2, 0, 1, 2, 1, 0, 2];
     for i in 1..=8u8 {
         let mut o = [0u8; 16];

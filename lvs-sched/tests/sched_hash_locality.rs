@@ -403,16 +403,22 @@ fn lblcr_set_min_skips_overloaded_weight_zero_and_removed() {
     assert_eq!(svc.schedule(&to(x, t(6))), Some(D2));
 }
 
-#[test]
-fn lblcr_prunes_after_expiration_and_may_return_the_pruned_server() {
-    let exp = Duration::from_secs(100);
-    let mut svc = three(Lblcr::new().with_expiration(exp));
-    let x = ip("203.0.113.9");
+/// lblcr (expiration 100 s) over [`three`], the set of `x` grown to [D1, D0] at second
+/// `grown` (D0 loaded after the first pick).
+fn lblcr_pair(x: IpAddr, grown: u64) -> Svc<Lblcr> {
+    let mut svc = three(Lblcr::new().with_expiration(Duration::from_secs(100)));
     svc.schedule(&to(x, t(0)));
     svc.set_counts(D0, 2, 0);
-    svc.schedule(&to(x, t(10))); // set [D1, D0], lastmod 10
+    svc.schedule(&to(x, t(grown)));
     assert_eq!(members(&svc.s, &x), [D1, D0]);
-    // D1 is OVERLOADed: set_min skips it and picks D0; set_max ignores the flag
+    svc
+}
+
+#[test]
+fn lblcr_prunes_after_expiration_and_may_return_the_pruned_server() {
+    let x = ip("203.0.113.9");
+    let mut svc = lblcr_pair(x, 10); // lastmod 10
+                                     // D1 is OVERLOADed: set_min skips it and picks D0; set_max ignores the flag
     svc.overload(D1, true);
     svc.set_counts(D0, 1, 0);
     svc.set_counts(D1, 0, 0);
@@ -436,12 +442,8 @@ fn lblcr_prunes_after_expiration_and_may_return_the_pruned_server() {
 
 #[test]
 fn lblcr_set_max_needs_positive_weight() {
-    let exp = Duration::from_secs(100);
-    let mut svc = three(Lblcr::new().with_expiration(exp));
     let x = ip("203.0.113.9");
-    svc.schedule(&to(x, t(0)));
-    svc.set_counts(D0, 2, 0);
-    svc.schedule(&to(x, t(1))); // [D1, D0]
+    let mut svc = lblcr_pair(x, 1);
     svc.set_counts(D0, 0, 0);
     // D0 has weight 0: the prune must take D1 even though D0 is "busier" per weight
     svc.set_counts(D1, 0, 1);
