@@ -11,8 +11,8 @@
 //! `upd_dest`, and the table does not depend on weights). Memory: 514 bytes.
 //!
 //! Deviations: none in decisions. The kernel's table holds references; ours holds [`DestId`]s
-//! and also checks [`Dest::is_available`] on lookup, which changes nothing because the table is
-//! rebuilt whenever a server leaves.
+//! and also checks [`Dest::is_available`](lvs_core::Dest::is_available) on lookup, which
+//! changes nothing because the table is rebuilt whenever a server leaves.
 //!
 //! ```
 //! use lvs_core::{Dest, DestId, DestSet, Endpoint, FlowKey, Instant, Protocol, SchedRequest, Scheduler};

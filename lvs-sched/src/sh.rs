@@ -18,7 +18,8 @@
 //! probe is **not** `ihash + 1`. Without it, the answer is `None`.
 //!
 //! Memory: 516 bytes. Deviations: none in decisions (the lookup also checks
-//! [`Dest::is_available`], which cannot differ because every removal rebuilds the table).
+//! [`Dest::is_available`](lvs_core::Dest::is_available), which cannot differ because every
+//! removal rebuilds the table).
 
 use lvs_core::addr::{fold_addr, IpAddr};
 use lvs_core::dest::{DestId, DestSet};
