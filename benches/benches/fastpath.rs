@@ -40,6 +40,10 @@
 //!   512 new flows per round, so its buckets are warm: use it for instruction counts.)
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+
+#[path = "../clock.rs"]
+mod clock;
+use clock::BenchClock;
 use etherparse::{NetSlice, PacketBuilder, SlicedPacket, TransportSlice};
 use lvs_core::conn::ConnKey;
 use lvs_core::conn::ConnSlot;
@@ -490,7 +494,7 @@ fn profile_naive(n: &mut Naive, now_ms: u64, pool: &[Frame], packets: usize) {
 
 // ----- the benches -------------------------------------------------------------------------
 
-fn bench(c: &mut Criterion) {
+fn bench(c: &mut Criterion<BenchClock>) {
     let n = flows();
     let t0 = std::time::Instant::now();
     let mut mem = Memory::new(CAP, 4, RS);
@@ -730,6 +734,7 @@ fn bench(c: &mut Criterion) {
     }
     assert_eq!(dir.table().len(), n);
     assert_eq!(naive.map.len(), n);
+    let clock = BenchClock::from_env();
     let mut g = c.benchmark_group("fastpath/new_conn_wlc64");
     g.throughput(Throughput::Elements(1));
     let mut nk = 0usize;
@@ -742,11 +747,11 @@ fn bench(c: &mut Criterion) {
                 if nk + m > NEW_POOL {
                     nk = 0;
                 }
-                let t = std::time::Instant::now();
+                let t = clock.now();
                 for f in &new_pool[nk..nk + m] {
                     black_box(lvs_one(&mut dir, now, &cfg, f, &mut out));
                 }
-                total += t.elapsed();
+                total += clock.since(t);
                 drop_range(&mut dir, nk, m);
                 nk += m;
                 left -= m;
@@ -764,11 +769,11 @@ fn bench(c: &mut Criterion) {
                 if nk + m > NEW_POOL {
                     nk = 0;
                 }
-                let t = std::time::Instant::now();
+                let t = clock.now();
                 for f in &new_pool[nk..nk + m] {
                     black_box(naive_one(&mut naive, now_ms, f));
                 }
-                total += t.elapsed();
+                total += clock.since(t);
                 for i in nk..nk + m {
                     naive.remove(new_client(i as u32));
                 }
@@ -781,5 +786,9 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench);
+criterion_group! {
+    name = benches;
+    config = Criterion::default().with_measurement(BenchClock::from_env());
+    targets = bench
+}
 criterion_main!(benches);

@@ -19,8 +19,11 @@
 //! in `sched/mh_*`. Neither tracks connection counts or server state, so they do less per
 //! decision than the kernel's rules.
 
-use criterion::measurement::WallTime;
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion};
+
+#[path = "../clock.rs"]
+mod clock;
+use clock::BenchClock;
 use lvs_core::{
     Dest, DestId, DestSet, Endpoint, FlowKey, Instant, Ipv4Addr, Protocol, SchedRequest, Scheduler,
 };
@@ -80,7 +83,7 @@ fn requests() -> Vec<SchedRequest> {
 }
 
 fn indexed<S: Scheduler>(
-    group: &mut BenchmarkGroup<'_, WallTime>,
+    group: &mut BenchmarkGroup<'_, BenchClock>,
     s: S,
     set: &DestSet<'_>,
     reqs: &[SchedRequest],
@@ -101,7 +104,7 @@ fn indexed<S: Scheduler>(
     });
 }
 
-fn bench(c: &mut Criterion) {
+fn bench(c: &mut Criterion<BenchClock>) {
     let reqs = requests();
     for name in NAMES {
         for n in SIZES {
@@ -154,5 +157,9 @@ fn bench(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, bench);
+criterion_group! {
+    name = benches;
+    config = Criterion::default().with_measurement(BenchClock::from_env());
+    targets = bench
+}
 criterion_main!(benches);
