@@ -348,6 +348,22 @@ fn main() -> ExitCode {
         println!("{}", config::USAGE);
         return ExitCode::SUCCESS;
     }
+    if args.first().map(String::as_str) == Some("ldap-check") {
+        return match ldap::cli(&args[1..]) {
+            Ok(true) => {
+                println!("accepted");
+                ExitCode::SUCCESS
+            }
+            Ok(false) => {
+                println!("refused");
+                ExitCode::from(1)
+            }
+            Err(e) => {
+                eprintln!("lvsd ldap-check: {e}");
+                ExitCode::from(2)
+            }
+        };
+    }
     if args.first().map(String::as_str) == Some("user") {
         return match users::cli(&args[1..]) {
             Ok(()) => ExitCode::SUCCESS,

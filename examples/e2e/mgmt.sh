@@ -289,7 +289,8 @@ echo "MGMT login=ok sessions=argon2id throttled=$throttled failed=$failed per-ad
 
 if [ ${#LDAP_ARGS[@]} -gt 0 ]; then
   say "LDAP: lena's password checked by a simple bind to slapd over StartTLS"
-  nsx "$NS_D" slapd -f "$L/slapd.conf" -h "ldap://127.0.0.1:6389/" || die "slapd did not start"
+  nsx "$NS_D" slapd -f "$L/slapd.conf" -h "ldap://127.0.0.1:6389/ ldaps://127.0.0.1:6636/" \
+    || die "slapd did not start"
   for _ in $(seq 1 50); do
     LDAPTLS_CACERT="$L/ca.pem" nsx "$NS_D" ldapwhoami -x -ZZ -H ldap://127.0.0.1:6389 \
       -D "$LDAP_DN" -w "$PW_LENA" >/dev/null 2>&1 && break
@@ -308,7 +309,12 @@ if [ ${#LDAP_ARGS[@]} -gt 0 ]; then
   [ "$bad" = 401 ] || die "a wrong LDAP password: $bad $(cat "$WORK/body")"
   empty=$(login lena "" --interface 127.0.0.3)
   [ "$empty" = 401 ] || die "an empty LDAP password (unauthenticated bind): $empty"
-  echo "MGMT ldap-login=ok good=$good bad=$bad empty=$empty tls=starttls plain-bind=refused"
+  # the same bind over ldaps (TLS from the first byte), as `lvsd ldap-check` does it
+  ldaps() { printf '%s\n' "$1" | nsx "$NS_D" "$LVSD" ldap-check ldaps://127.0.0.1:6636 \
+    'uid={user},ou=people,dc=lvs,dc=test' "$L/ca.pem" lena; }
+  [ "$(ldaps "$PW_LENA")" = accepted ] || die "ldaps: the right password was not accepted"
+  [ "$(ldaps "not-$PW_LENA" || true)" = refused ] || die "ldaps: a wrong password was not refused"
+  echo "MGMT ldap-login=ok good=$good bad=$bad empty=$empty tls=starttls,ldaps plain-bind=refused"
 else
   say "SKIPPED: LDAP login (no slapd/ldap-utils)"
 fi

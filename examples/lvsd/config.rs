@@ -12,6 +12,7 @@ usage: lvsd --rules FILE --iface IFACE [--iface IFACE ...] [options]
        lvsd --rules FILE --check
        lvsd ctl SOCKET COMMAND...
        lvsd user REGISTRY NAME ROLE [--ldap] < PASSWORD
+       lvsd ldap-check URL USER_DN_TEMPLATE CA_FILE USER < PASSWORD
 
 A userspace IPVS director on Linux interfaces (AF_PACKET). The rules file is what
 `ipvsadm-save -n` prints (and `ipvsadm-restore` reads).

@@ -105,6 +105,22 @@ impl Ldap {
     }
 }
 
+/// `lvsd ldap-check URL USER_DN_TEMPLATE CA USER < PASSWORD`: one bind as lvsd's login would
+/// do it, to check `--ldap` settings; `Ok(true)` when the directory accepts the password.
+///
+/// # Errors
+/// Usage, bad settings, or the directory could not be asked.
+pub fn cli(args: &[String]) -> Result<bool, String> {
+    let [url, dn, ca, user] = args else {
+        return Err("usage: lvsd ldap-check URL USER_DN_TEMPLATE CA_FILE USER < password".into());
+    };
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .map_err(|e| e.to_string())?;
+    Ldap::new(url, dn, ca)?.check(user, line.trim_end_matches(['\r', '\n']))
+}
+
 #[cfg(test)]
 mod test {
     use super::*;
