@@ -7,6 +7,10 @@
 
 use core::net::SocketAddrV4;
 
+/// How many of the first bytes a real server sends back a classifier may see
+/// ([`ContentClassifier::reply`]).
+pub const REPLY_LIMIT: usize = 16 * 1024;
+
 /// The connection being classified, as the client addressed it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FlowInfo {
@@ -46,6 +50,21 @@ pub trait ContentClassifier {
     fn overflow(&mut self, flow: &FlowInfo) -> Classification {
         let _ = flow;
         Classification::Reset
+    }
+
+    /// The real server's first bytes on a spliced connection, in order: `data` starts at byte
+    /// `offset` of the server's stream (0 for the first call, then the previous `offset` plus
+    /// the previous `data.len()`), and nothing past [`REPLY_LIMIT`] is shown. Return `true` to
+    /// see more. Only segments that continue the stream are shown: when a segment arrives
+    /// ahead of a gap, nothing more is shown until the gap is filled (the client may never
+    /// need a retransmission of it, so a classifier must not rely on seeing the whole prefix).
+    ///
+    /// The splicer rewrites the segments as usual; this only lets a classifier learn from the
+    /// answer (e.g. the TLS ServerHello). The default wants nothing, so the HTTP classifier
+    /// pays one call per connection.
+    fn reply(&mut self, flow: &FlowInfo, server: SocketAddrV4, offset: usize, data: &[u8]) -> bool {
+        let _ = (flow, server, offset, data);
+        false
     }
 
     /// A connection spliced to `server` has ended (FIN both ways, a reset, a timeout, or the

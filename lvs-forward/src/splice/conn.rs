@@ -115,6 +115,10 @@ pub struct Conn {
     pub(crate) s_high: u32,
     /// Reject response.
     pub(crate) response: &'static [u8],
+    /// Server bytes shown to the classifier so far ([`super::ContentClassifier::reply`]).
+    pub(crate) reply_seen: u16,
+    /// Whether the classifier still wants to see server bytes.
+    pub(crate) reply_watch: bool,
 }
 
 impl Conn {

@@ -1,7 +1,7 @@
 //! The splicer engine: per-packet entry point, the handshake by cookie, buffering and
 //! classification, and the spliced relay.
 
-use super::classify::ContentClassifier;
+use super::classify::{ContentClassifier, FlowInfo, REPLY_LIMIT};
 use super::conn::{pending, Conn, Phase, FIN_CLIENT, FIN_SERVER};
 use super::cookie::{self, CookieFlow, CookieOptions};
 use super::emit::{build_ipv4_tcp, Segment};
@@ -342,6 +342,8 @@ impl<'s, C: ContentClassifier, const N: usize> Splicer<'s, C, N> {
             c_high: seg.seq,
             s_high: 0,
             response: &[],
+            reply_seen: 0,
+            reply_watch: true,
         });
         self.by_client.insert(h, i);
         self.live += 1;
@@ -499,6 +501,9 @@ impl<'s, C: ContentClassifier, const N: usize> Splicer<'s, C, N> {
                 if seg.fin() {
                     c.fins |= FIN_SERVER;
                 }
+                if c.reply_watch && seg.data_len > 0 {
+                    self.show_reply(now, &mut c, seg, buf);
+                }
                 let mut more_replay = false;
                 if !c.replay_done() && seg.ack() {
                     let acked = seg.ack.wrapping_sub(isn_ack);
@@ -549,5 +554,31 @@ impl<'s, C: ContentClassifier, const N: usize> Splicer<'s, C, N> {
             }
             Phase::Buffering | Phase::Rejecting => self.drop(SpliceDrop::Ignored),
         }
+    }
+
+    /// Shows the classifier the part of a server segment that continues the in-order prefix it
+    /// has seen, up to [`REPLY_LIMIT`].
+    fn show_reply(&mut self, now: Instant, c: &mut Conn, seg: &Seg, buf: &[u8]) {
+        let seen = u32::from(c.reply_seen);
+        // offset of the segment's first byte in the server's stream (byte 0 follows the SYN)
+        let at = seg.seq.wrapping_sub(c.s_isn.wrapping_add(1));
+        let end = at.wrapping_add(seg.data_len as u32);
+        if seq_lt(seen, at) || !seq_lt(seen, end) {
+            return;
+        }
+        let skip = seen.wrapping_sub(at) as usize;
+        let take = (seg.data_len - skip).min(REPLY_LIMIT - seen as usize);
+        let start = seg.data_at + skip;
+        let Some(data) = buf.get(start..start + take) else {
+            return;
+        };
+        let flow = FlowInfo {
+            client: c.client,
+            vip: c.vip,
+            now,
+        };
+        let more = self.classifier.reply(&flow, c.server, seen as usize, data);
+        c.reply_seen = (seen as usize + take) as u16;
+        c.reply_watch = more && usize::from(c.reply_seen) < REPLY_LIMIT;
     }
 }
