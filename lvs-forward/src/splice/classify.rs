@@ -11,6 +11,10 @@ use core::net::SocketAddrV4;
 /// ([`ContentClassifier::reply`]).
 pub const REPLY_LIMIT: usize = 16 * 1024;
 
+/// How many servers the splicer tries for one connection
+/// ([`ContentClassifier::connect_failed`]).
+pub const MAX_CONNECT_ATTEMPTS: u8 = 3;
+
 /// The connection being classified, as the client addressed it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FlowInfo {
@@ -65,6 +69,16 @@ pub trait ContentClassifier {
     fn reply(&mut self, flow: &FlowInfo, server: SocketAddrV4, offset: usize, data: &[u8]) -> bool {
         let _ = (flow, server, offset, data);
         false
+    }
+
+    /// The server chosen for a connection refused it (a reset answered the SYN) or never
+    /// answered the SYN. Return another server to try with the same buffered bytes (the client
+    /// notices nothing but the delay), or `None` to reset the client, which is the default.
+    /// [`ContentClassifier::closed`] has already been called for `server`. The splicer asks at
+    /// most [`MAX_CONNECT_ATTEMPTS`] times per connection.
+    fn connect_failed(&mut self, flow: &FlowInfo, server: SocketAddrV4) -> Option<SocketAddrV4> {
+        let _ = (flow, server);
+        None
     }
 
     /// A connection spliced to `server` has ended (FIN both ways, a reset, a timeout, or the

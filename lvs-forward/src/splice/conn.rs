@@ -119,6 +119,8 @@ pub struct Conn {
     pub(crate) reply_seen: u16,
     /// Whether the classifier still wants to see server bytes.
     pub(crate) reply_watch: bool,
+    /// Servers tried so far (the first choice and each one after a failed connect).
+    pub(crate) attempts: u8,
 }
 
 impl Conn {

@@ -49,7 +49,9 @@ mod table;
 mod transmit;
 mod verdict;
 
-pub use classify::{Classification, ContentClassifier, FlowInfo, REPLY_LIMIT};
+pub use classify::{
+    Classification, ContentClassifier, FlowInfo, MAX_CONNECT_ATTEMPTS, REPLY_LIMIT,
+};
 pub use conn::{Conn, Phase};
 pub use splicer::{
     SpliceConfig, SpliceDrop, SpliceStats, SpliceVerdict, Splicer, Toward, Transmit,

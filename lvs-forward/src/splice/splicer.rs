@@ -1,7 +1,7 @@
 //! The splicer engine: per-packet entry point, the handshake by cookie, buffering and
 //! classification, and the spliced relay.
 
-use super::classify::{ContentClassifier, FlowInfo, REPLY_LIMIT};
+use super::classify::{ContentClassifier, FlowInfo, MAX_CONNECT_ATTEMPTS, REPLY_LIMIT};
 use super::conn::{pending, Conn, Phase, FIN_CLIENT, FIN_SERVER};
 use super::cookie::{self, CookieFlow, CookieOptions};
 use super::emit::{build_ipv4_tcp, Segment};
@@ -344,6 +344,7 @@ impl<'s, C: ContentClassifier, const N: usize> Splicer<'s, C, N> {
             response: &[],
             reply_seen: 0,
             reply_watch: true,
+            attempts: 0,
         });
         self.by_client.insert(h, i);
         self.live += 1;
@@ -430,8 +431,7 @@ impl<'s, C: ContentClassifier, const N: usize> Splicer<'s, C, N> {
         match c.phase {
             Phase::Connecting => {
                 if seg.rst() && seg.ack() && seg.ack == isn_ack {
-                    self.stats.connect_failures += 1;
-                    self.abort(i, true, false);
+                    self.connect_failed(now, i, false);
                     return SpliceVerdict::Consumed;
                 }
                 if !(seg.syn() && seg.ack() && seg.ack == isn_ack) || seg.rst() {
@@ -554,6 +554,57 @@ impl<'s, C: ContentClassifier, const N: usize> Splicer<'s, C, N> {
             }
             Phase::Buffering | Phase::Rejecting => self.drop(SpliceDrop::Ignored),
         }
+    }
+
+    /// The chosen server refused the connection or never answered: try the server the
+    /// classifier names next, or reset the client (and the server too, if `rst_server`).
+    pub(crate) fn connect_failed(&mut self, now: Instant, i: usize, rst_server: bool) {
+        self.stats.connect_failures += 1;
+        let Some(mut c) = self.conns[i] else { return };
+        c.attempts = c.attempts.saturating_add(1);
+        let next = if c.attempts < MAX_CONNECT_ATTEMPTS {
+            let conns = &self.conns;
+            self.by_server.remove(c.h_server, i as u16, |s| {
+                conns[usize::from(s)].map_or(0, |o| o.h_server)
+            });
+            self.classifier.closed(c.server);
+            let flow = FlowInfo {
+                client: c.client,
+                vip: c.vip,
+                now,
+            };
+            self.classifier.connect_failed(&flow, c.server)
+        } else {
+            None
+        };
+        let Some(server) = next else {
+            if c.attempts < MAX_CONNECT_ATTEMPTS {
+                // already out of the server index and counted down: free without a second
+                // `closed`
+                c.phase = Phase::Buffering;
+                self.conns[i] = Some(c);
+            }
+            self.abort(i, true, rst_server);
+            return;
+        };
+        let h = flow_hash(self.cfg.secret, server, c.client);
+        let conns = &self.conns;
+        let taken = self.by_server.find(h, |s| matches!(&conns[usize::from(s)], Some(o) if o.server == server && o.client == c.client)).is_some();
+        if taken {
+            c.phase = Phase::Buffering;
+            self.conns[i] = Some(c);
+            self.abort(i, true, false);
+            return;
+        }
+        c.server = server;
+        c.h_server = h;
+        c.retries = 0;
+        c.rto_ms = self.cfg.rto.total_millis().max(1) as u32;
+        c.deadline = Some(now + Duration::from_millis(u64::from(c.rto_ms)));
+        self.conns[i] = Some(c);
+        self.by_server.insert(h, i as u16);
+        self.stats.reconnects += 1;
+        self.want(i, pending::SYN);
     }
 
     /// Shows the classifier the part of a server segment that continues the in-order prefix it

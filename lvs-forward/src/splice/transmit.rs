@@ -298,10 +298,7 @@ impl<C: ContentClassifier, const N: usize> Splicer<'_, C, N> {
                     self.stats.header_timeouts += 1;
                     self.abort(i, true, false);
                 }
-                Phase::Connecting if give_up => {
-                    self.stats.connect_failures += 1;
-                    self.abort(i, true, true);
-                }
+                Phase::Connecting if give_up => self.connect_failed(now, i, true),
                 Phase::Connecting => {
                     backoff(&mut c);
                     self.conns[i] = Some(c);

@@ -64,6 +64,9 @@ pub struct SpliceStats {
     pub header_timeouts: u64,
     /// Servers that never answered the SYN, or refused it.
     pub connect_failures: u64,
+    /// Connections moved to another server after a failed connect
+    /// ([`super::ContentClassifier::connect_failed`]).
+    pub reconnects: u64,
     /// Retransmissions of the SYN, the replayed request and responses.
     pub retransmits: u64,
     /// Resets relayed or sent.

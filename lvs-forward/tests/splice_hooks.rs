@@ -1,6 +1,11 @@
+//! The classifier's hooks on the server side.
+//!
 //! The reply hook: a classifier sees the first in-order bytes the real server sends back
 //! ([`ContentClassifier::reply`]), gaps hold it back until filled, it stops when the classifier
 //! has enough or at [`REPLY_LIMIT`], and the segments reach the client rewritten either way.
+//!
+//! The connect-failure hook: a server that resets the SYN is replaced by the one the classifier
+//! names, with the same buffered bytes, at most [`MAX_CONNECT_ATTEMPTS`] servers in all.
 
 use lvs_core::hash::SipKey;
 use lvs_core::Instant;
@@ -8,7 +13,7 @@ use lvs_forward::splice::emit::{build_ipv4_tcp, Segment};
 use lvs_forward::splice::options::OptionsEmit;
 use lvs_forward::splice::{
     Classification, ContentClassifier, FlowInfo, SpliceConfig, SpliceVerdict, Splicer, Toward,
-    REPLY_LIMIT,
+    MAX_CONNECT_ATTEMPTS, REPLY_LIMIT,
 };
 use std::net::{Ipv4Addr, SocketAddrV4};
 
@@ -22,6 +27,10 @@ struct Recorder {
     want: usize,
     seen: Vec<(usize, Vec<u8>)>,
     flows: Vec<(FlowInfo, SocketAddrV4)>,
+    /// Servers reported failed, and the next servers to name.
+    failed: Vec<SocketAddrV4>,
+    next: Vec<SocketAddrV4>,
+    closed: Vec<SocketAddrV4>,
 }
 
 impl ContentClassifier for Recorder {
@@ -36,6 +45,13 @@ impl ContentClassifier for Recorder {
         self.seen.push((offset, data.to_vec()));
         self.flows.push((*flow, server));
         offset + data.len() < self.want
+    }
+    fn connect_failed(&mut self, _: &FlowInfo, server: SocketAddrV4) -> Option<SocketAddrV4> {
+        self.failed.push(server);
+        self.next.pop()
+    }
+    fn closed(&mut self, server: SocketAddrV4) {
+        self.closed.push(server);
     }
 }
 
@@ -83,6 +99,9 @@ impl<'s> Rig<'s> {
             want,
             seen: Vec::new(),
             flows: Vec::new(),
+            failed: Vec::new(),
+            next: Vec::new(),
+            closed: Vec::new(),
         };
         let mut sp = Box::new(Splicer::new(
             SpliceConfig::new(SipKey(5, 6)),
@@ -218,4 +237,152 @@ fn nothing_past_the_limit() {
     let (last_off, last) = seen.last().unwrap();
     assert_eq!(last_off + last.len(), REPLY_LIMIT);
     assert_eq!(*last, bytes(*last_off, last.len()));
+}
+
+fn addr(a: ([u8; 4], u16)) -> SocketAddrV4 {
+    SocketAddrV4::new(Ipv4Addr::from(a.0), a.1)
+}
+
+/// Client handshake and a request chosen for [`SERVER`]; returns the splicer with the SYN to
+/// the server sent, and that SYN's sequence number.
+fn connecting<'s>(
+    slab: &'s mut [u8],
+    next: Vec<SocketAddrV4>,
+) -> (Box<Splicer<'s, Recorder, 64>>, u32) {
+    let rec = Recorder {
+        want: 0,
+        seen: Vec::new(),
+        flows: Vec::new(),
+        failed: Vec::new(),
+        next,
+        closed: Vec::new(),
+    };
+    let mut sp = Box::new(Splicer::new(
+        SpliceConfig::new(SipKey(5, 6)),
+        rec,
+        slab,
+        512,
+    ));
+    let now = Instant::from_secs(3);
+    let mut buf = [0u8; 1600];
+    let syn = Segment {
+        flags: 0x02,
+        ack: None,
+        ..seg(CLIENT, VIP, 1_000, 0, &[])
+    };
+    let n = build_ipv4_tcp(&mut buf, &syn).unwrap();
+    let SpliceVerdict::Transmit(t) = sp.handle_packet(now, &mut buf, n) else {
+        panic!("no SYN-ACK")
+    };
+    let (cookie, ..) = fields(&buf[..t.len]);
+    let n = build_ipv4_tcp(
+        &mut buf,
+        &seg(CLIENT, VIP, 1_001, cookie.wrapping_add(1), b"hello\n"),
+    )
+    .unwrap();
+    let _ = sp.handle_packet(now, &mut buf, n);
+    let t = sp.poll_transmit(now, &mut buf).expect("SYN to the server");
+    let (c_isn, ..) = fields(&buf[..t.len]);
+    (sp, c_isn)
+}
+
+/// `from` resets the SYN; returns what the splicer sends next (destination, flags).
+fn refuse(
+    sp: &mut Splicer<'_, Recorder, 64>,
+    from: ([u8; 4], u16),
+    c_isn: u32,
+) -> Option<(SocketAddrV4, u8)> {
+    let now = Instant::from_secs(3);
+    let mut buf = [0u8; 1600];
+    let rst = Segment {
+        flags: 0x14,
+        ..seg(from, CLIENT, 0, c_isn.wrapping_add(1), &[])
+    };
+    let n = build_ipv4_tcp(&mut buf, &rst).unwrap();
+    assert_eq!(sp.handle_packet(now, &mut buf, n), SpliceVerdict::Consumed);
+    let t = sp.poll_transmit(now, &mut buf)?;
+    let p = &buf[..t.len];
+    let dst = SocketAddrV4::new(
+        Ipv4Addr::new(p[16], p[17], p[18], p[19]),
+        u16::from_be_bytes([p[22], p[23]]),
+    );
+    Some((dst, fields(p).2))
+}
+
+#[test]
+fn refused_connect_moves_to_the_next_server_with_the_same_bytes() {
+    const S2: ([u8; 4], u16) = ([198, 18, 1, 2], 443);
+    let mut slab = vec![0u8; 512 * 8];
+    let (mut sp, c_isn) = connecting(&mut slab, vec![addr(S2)]);
+    // SERVER refuses: a SYN to S2 with the client's sequence number, nothing to the client
+    let (dst, flags) = refuse(&mut sp, SERVER, c_isn).expect("a SYN to the next server");
+    assert_eq!((dst, flags & 0x16), (addr(S2), 0x02));
+    assert_eq!(sp.classifier().failed, vec![addr(SERVER)]);
+    assert_eq!(sp.classifier().closed, vec![addr(SERVER)]);
+    assert_eq!(sp.stats().reconnects, 1);
+    assert_eq!(
+        sp.connection(addr(CLIENT), addr(VIP)).unwrap().server,
+        addr(S2)
+    );
+    // S2 answers: the buffered request is replayed to it
+    let now = Instant::from_secs(3);
+    let mut buf = [0u8; 1600];
+    let syn_ack = Segment {
+        flags: 0x12,
+        ..seg(S2, CLIENT, 77, c_isn.wrapping_add(1), &[])
+    };
+    let n = build_ipv4_tcp(&mut buf, &syn_ack).unwrap();
+    assert_eq!(sp.handle_packet(now, &mut buf, n), SpliceVerdict::Consumed);
+    let t = sp.poll_transmit(now, &mut buf).expect("replay");
+    assert_eq!(t.to, Toward::Server);
+    assert_eq!(fields(&buf[..t.len]).3, b"hello\n");
+    // a late reset from the first server no longer matches the connection
+    let rst = Segment {
+        flags: 0x14,
+        ..seg(SERVER, CLIENT, 0, c_isn.wrapping_add(1), &[])
+    };
+    let n = build_ipv4_tcp(&mut buf, &rst).unwrap();
+    assert!(matches!(
+        sp.handle_packet(now, &mut buf, n),
+        SpliceVerdict::Drop(_)
+    ));
+    assert_eq!(
+        sp.connection(addr(CLIENT), addr(VIP)).unwrap().server,
+        addr(S2)
+    );
+}
+
+#[test]
+fn no_next_server_or_too_many_attempts_reset_the_client() {
+    // the classifier has nothing else: the client is reset, the connection freed, `closed`
+    // called once
+    let mut slab = vec![0u8; 512 * 8];
+    let (mut sp, c_isn) = connecting(&mut slab, vec![]);
+    let (dst, flags) = refuse(&mut sp, SERVER, c_isn).expect("a reset to the client");
+    assert_eq!((dst, flags & 0x04), (addr(CLIENT), 0x04));
+    assert!(sp.connection(addr(CLIENT), addr(VIP)).is_none());
+    assert_eq!(sp.classifier().closed, vec![addr(SERVER)]);
+    assert_eq!(sp.live(), 0);
+    // the classifier would go on forever: the splicer stops after MAX_CONNECT_ATTEMPTS servers
+    let servers: Vec<_> = (0..10u8).map(|k| addr(([198, 18, 2, k], 443))).collect();
+    let mut slab = vec![0u8; 512 * 8];
+    let (mut sp, c_isn) = connecting(&mut slab, servers.clone());
+    let mut from = SERVER;
+    let mut tried = 1;
+    loop {
+        let (dst, flags) = refuse(&mut sp, from, c_isn).expect("something sent");
+        if dst == addr(CLIENT) {
+            assert_eq!(flags & 0x04, 0x04);
+            break;
+        }
+        tried += 1;
+        from = (dst.ip().octets(), dst.port());
+    }
+    assert_eq!(tried, usize::from(MAX_CONNECT_ATTEMPTS));
+    assert_eq!(
+        sp.classifier().closed.len(),
+        tried,
+        "each server counted down once"
+    );
+    assert_eq!(sp.live(), 0);
 }
