@@ -31,7 +31,15 @@ pub struct Pool<S> {
 }
 
 impl<S: Scheduler> Pool<S> {
-    fn new(decl: &PoolDecl<'_>, mut sched: S) -> Self {
+    fn new(decl: &PoolDecl<'_>, sched: S) -> Self {
+        let mut p = Self::with_servers(decl.servers(), sched);
+        p.key_url = decl.key_url;
+        p
+    }
+
+    /// A pool of `servers` (address, weight; at most [`MAX_POOL_SERVERS`], the rest are
+    /// ignored) scheduled by `sched` on the client's flow.
+    pub fn with_servers(servers: &[(SocketAddrV4, u32)], mut sched: S) -> Self {
         let blank = Dest::new(&DestConfig::new(
             Endpoint::v4([0; 4], 0),
             FwdMethod::Masq,
@@ -39,7 +47,8 @@ impl<S: Scheduler> Pool<S> {
         ));
         let mut dests = [blank; MAX_POOL_SERVERS];
         let mut order = [DestId(0); MAX_POOL_SERVERS];
-        for (k, (addr, w)) in decl.servers().iter().enumerate() {
+        let len = servers.len().min(MAX_POOL_SERVERS);
+        for (k, (addr, w)) in servers[..len].iter().enumerate() {
             dests[k] = Dest::new(&DestConfig::new(
                 Endpoint::v4(addr.ip().octets(), addr.port()),
                 FwdMethod::Masq,
@@ -47,14 +56,13 @@ impl<S: Scheduler> Pool<S> {
             ));
             order[k] = DestId(k as u16);
         }
-        let len = decl.servers().len();
         sched.init_service(&DestSet::new(&dests[..len], &order[..len]));
         Pool {
             dests,
             order,
             len,
             sched,
-            key_url: decl.key_url,
+            key_url: false,
             requests: 0,
         }
     }
@@ -63,6 +71,101 @@ impl<S: Scheduler> Pool<S> {
     pub fn dests(&self) -> &[Dest] {
         &self.dests[..self.len]
     }
+
+    /// Whether `server` is one of the pool's.
+    pub fn contains(&self, server: SocketAddrV4) -> bool {
+        self.position(server).is_some()
+    }
+
+    fn position(&self, server: SocketAddrV4) -> Option<usize> {
+        self.dests[..self.len]
+            .iter()
+            .position(|d| v4(&d.addr) == Some(server))
+    }
+
+    /// Schedules a connection on `key` (a flow the scheduler hashes or ignores) and counts it
+    /// on the chosen server (down again with [`Pool::closed`]).
+    pub fn schedule(&mut self, key: FlowKey, now: lvs_core::Instant) -> Option<SocketAddrV4> {
+        let set = DestSet::new(&self.dests[..self.len], &self.order[..self.len]);
+        let id = self
+            .sched
+            .schedule(&set, &SchedRequest { flow: key, now })?;
+        let d = self.dests.get_mut(id.index())?;
+        d.active = d.active.saturating_add(1);
+        let addr = v4(&d.addr)?;
+        self.requests += 1;
+        self.sched.counts_changed(
+            &DestSet::new(&self.dests[..self.len], &self.order[..self.len]),
+            id,
+        );
+        Some(addr)
+    }
+
+    /// Counts a connection to `server` chosen without the scheduler (e.g. a remembered TLS
+    /// session); `false` when the server is not in the pool.
+    pub fn opened(&mut self, server: SocketAddrV4) -> bool {
+        let Some(k) = self.position(server) else {
+            return false;
+        };
+        self.dests[k].active = self.dests[k].active.saturating_add(1);
+        self.sched.counts_changed(
+            &DestSet::new(&self.dests[..self.len], &self.order[..self.len]),
+            DestId(k as u16),
+        );
+        true
+    }
+
+    /// Schedules the connection of `flow` on its client and virtual service.
+    pub fn schedule_flow(&mut self, flow: &FlowInfo) -> Option<SocketAddrV4> {
+        self.schedule(client_key(flow), flow.now)
+    }
+
+    /// A connection to `server` ended: counts it down; `false` when the server is not in the
+    /// pool or has no connection counted.
+    pub fn closed(&mut self, server: SocketAddrV4) -> bool {
+        let Some(k) = self.dests[..self.len]
+            .iter()
+            .position(|d| v4(&d.addr) == Some(server) && d.active > 0)
+        else {
+            return false;
+        };
+        self.dests[k].active -= 1;
+        self.sched.counts_changed(
+            &DestSet::new(&self.dests[..self.len], &self.order[..self.len]),
+            DestId(k as u16),
+        );
+        true
+    }
+
+    /// Changes the weight of `server` (0: quiesced, the scheduler passes it over); `false`
+    /// when it is not in the pool.
+    pub fn set_weight(&mut self, server: SocketAddrV4, weight: u32) -> bool {
+        let Some(k) = self.position(server) else {
+            return false;
+        };
+        let d = &mut self.dests[k];
+        if d.weight == weight {
+            return true;
+        }
+        if d.weight > 0 {
+            d.last_weight = d.weight;
+        }
+        d.weight = weight;
+        self.sched.upd_dest(
+            &DestSet::new(&self.dests[..self.len], &self.order[..self.len]),
+            DestId(k as u16),
+        );
+        true
+    }
+}
+
+/// The scheduler's view of a connection: the client and the virtual service.
+fn client_key(flow: &FlowInfo) -> FlowKey {
+    FlowKey::new(
+        Protocol::Tcp,
+        Endpoint::v4(flow.client.ip().octets(), flow.client.port()),
+        Endpoint::v4(flow.vip.ip().octets(), flow.vip.port()),
+    )
 }
 
 fn v4(e: &Endpoint) -> Option<SocketAddrV4> {
@@ -134,30 +237,9 @@ impl<'a, S: Scheduler, const R: usize, const P: usize> HybridRouter<'a, S, R, P>
                 Endpoint::v4(a, flow.vip.port()),
             )
         } else {
-            FlowKey::new(
-                Protocol::Tcp,
-                Endpoint::v4(flow.client.ip().octets(), flow.client.port()),
-                Endpoint::v4(flow.vip.ip().octets(), flow.vip.port()),
-            )
+            client_key(flow)
         };
-        let pool = self.pools.get_mut(p)?.as_mut()?;
-        let set = DestSet::new(&pool.dests[..pool.len], &pool.order[..pool.len]);
-        let id = pool.sched.schedule(
-            &set,
-            &SchedRequest {
-                flow: key,
-                now: flow.now,
-            },
-        )?;
-        let d = pool.dests.get_mut(id.index())?;
-        d.active = d.active.saturating_add(1);
-        let addr = v4(&d.addr)?;
-        pool.requests += 1;
-        pool.sched.counts_changed(
-            &DestSet::new(&pool.dests[..pool.len], &pool.order[..pool.len]),
-            id,
-        );
-        Some(addr)
+        self.pools.get_mut(p)?.as_mut()?.schedule(key, flow.now)
     }
 }
 
@@ -169,15 +251,7 @@ impl<S: Scheduler, const R: usize, const P: usize> Router for HybridRouter<'_, S
 
     fn closed(&mut self, server: SocketAddrV4) {
         for pool in self.pools.iter_mut().flatten() {
-            if let Some(k) = pool.dests[..pool.len]
-                .iter()
-                .position(|d| v4(&d.addr) == Some(server) && d.active > 0)
-            {
-                pool.dests[k].active -= 1;
-                pool.sched.counts_changed(
-                    &DestSet::new(&pool.dests[..pool.len], &pool.order[..pool.len]),
-                    DestId(k as u16),
-                );
+            if pool.closed(server) {
                 return;
             }
         }
