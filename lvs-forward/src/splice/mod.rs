@@ -46,6 +46,7 @@ pub mod rules;
 pub mod rules_parse;
 mod splicer;
 mod table;
+pub mod tls;
 mod transmit;
 mod verdict;
 
