@@ -66,6 +66,8 @@ mod snmp;
 mod syncd;
 #[path = "lvsd/sys.rs"]
 mod sys;
+#[path = "lvsd/tls.rs"]
+mod tls;
 #[path = "lvsd/tls_probe.rs"]
 mod tls_probe;
 #[path = "lvsd/users.rs"]
@@ -122,6 +124,7 @@ fn run(args: &[String]) -> Result<(), String> {
     let (agent_opts, args) = agents::split_args(args)?;
     let mut args = args.to_vec();
     let l7_opts = l7::take_args(&mut args)?;
+    let tls_opts = tls::take_args(&mut args)?;
     let mut opts = Options::parse(&args)?;
     opts.vrrp = vrrp_opts;
     let set = load_rules(&opts)?;
@@ -148,6 +151,10 @@ fn run(args: &[String]) -> Result<(), String> {
         Some(o) => Some(Box::new(l7::L7::load(o, words)?)),
         None => None,
     };
+    let tls = match &tls_opts {
+        Some(o) => Some(Box::new(tls::Tls::load(o, words)?)),
+        None => None,
+    };
     let mut cfg = DirectorConfig::new(SipKey(words[0], words[1]));
     for (n, v) in &opts.sysctls {
         apply_sysctl(&mut cfg, n, *v);
@@ -167,6 +174,9 @@ fn run(args: &[String]) -> Result<(), String> {
         print!("{}", control::save(&dir));
         if let Some(l) = &l7 {
             eprintln!("lvsd: {}", l.describe());
+        }
+        if let Some(t) = &tls {
+            eprintln!("lvsd: {}", t.describe());
         }
         return Ok(());
     }
@@ -234,6 +244,11 @@ fn run(args: &[String]) -> Result<(), String> {
     if let Some(l) = l7 {
         eprintln!("lvsd: {}", l.describe());
         d.l7 = Some(l);
+        d.refresh_vips();
+    }
+    if let Some(t) = tls {
+        eprintln!("lvsd: {}", t.describe());
+        d.tls = Some(t);
         d.refresh_vips();
     }
     let mut link = None;
@@ -325,9 +340,10 @@ fn run(args: &[String]) -> Result<(), String> {
         std::process::id()
     );
     let r = d.run(control.as_ref(), &wake_r, &signals);
-    if d.l7.is_some() {
+    if d.l7.is_some() || d.tls.is_some() {
         let mut s = String::new();
         d.l7_status(&mut s);
+        d.tls_status(&mut s);
         eprint!("{s}");
     }
     let l = d.stats_listing();

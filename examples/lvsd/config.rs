@@ -65,6 +65,10 @@ options:
   --l7-rules FILE         content-aware routing by TCP splicing: pools, HTTP routes and a
                           default in the format of examples/lvsd/l7.rs (needs --l7-vip)
   --l7-vip ADDR:PORT      an IPv4 virtual service the splicer answers (repeatable)
+  --tls-rules FILE        TLS-aware distribution by TCP splicing: SNI pools, session
+                          persistence (the `tls` engine), ticket keys, in the format of
+                          examples/lvsd/tls.rs (needs --tls-vip)
+  --tls-vip ADDR:PORT     an IPv4 virtual service the TLS splicer answers (repeatable)
   --check                 parse the rules and options, print the rules back, and exit
   -v, --verbose           log every configuration change and dropped packet class
 

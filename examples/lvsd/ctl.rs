@@ -45,7 +45,11 @@ impl Daemon<'_> {
             Err(e) => return (exit::USAGE, format!("{e}\n")),
         };
         if let Command::List(o) = &cmd {
-            return control::list(&self.dir, o, ms_instant(now));
+            let (code, mut out) = control::list(&self.dir, o, ms_instant(now));
+            if o.conns && o.mode == ListMode::PersistentConn && o.service.is_none() {
+                self.tls_listing(&mut out);
+            }
+            return (code, out);
         }
         let (ok, out) = self.control_cmd(cmd, now);
         (if ok { exit::OK } else { exit::REFUSED }, out)
@@ -142,6 +146,7 @@ impl Daemon<'_> {
         control::kv(&mut out, "director.connections", self.dir.table().len());
         control::kv(&mut out, "neigh.dropped", self.neigh.dropped);
         self.l7_status(&mut out);
+        self.tls_status(&mut out);
         self.vrrp_status(&mut out);
         self.agents_status(&mut out);
         if let Some(l) = &self.sync {

@@ -88,6 +88,8 @@ pub struct Daemon<'d> {
     pub agents: Option<crate::agents::Agents>,
     /// The content-aware splicer (`--l7-rules`, [`crate::l7`]).
     pub l7: Option<Box<crate::l7::L7>>,
+    /// The TLS-aware splicer (`--tls-rules`, [`crate::tls`]).
+    pub tls: Option<Box<crate::tls::Tls>>,
     pub(crate) seed: u64,
     pub(crate) pcfg: ProcessConfig,
     pub(crate) start: std::time::Instant,
@@ -126,6 +128,7 @@ impl<'d> Daemon<'d> {
             vrrp: None,
             agents: None,
             l7: None,
+            tls: None,
             seed,
             pcfg: ProcessConfig::new(Ipv4Addr::UNSPECIFIED, Ipv6Addr::UNSPECIFIED, tun_key),
             start,
@@ -165,6 +168,7 @@ impl<'d> Daemon<'d> {
             })
             .collect();
         vips.extend(self.l7.as_ref().map(|l| l.vip_addrs()).unwrap_or_default());
+        vips.extend(self.tls.as_ref().map(|t| t.vip_addrs()).unwrap_or_default());
         vips.sort();
         vips.dedup();
         let new: Vec<(IpAddr, Option<usize>)> = vips
@@ -355,6 +359,9 @@ impl<'d> Daemon<'d> {
             if let Some(t) = self.l7_poll_at() {
                 deadline = deadline.min(t);
             }
+            if let Some(t) = self.tls_poll_at() {
+                deadline = deadline.min(t);
+            }
             if let Some(t) = self.agents_deadline() {
                 deadline = deadline.min(t);
             }
@@ -411,6 +418,7 @@ impl<'d> Daemon<'d> {
                 self.dir.handle_timeout(ms_instant(now));
             }
             self.l7_timers(now);
+            self.tls_timers(now);
             for (ifc, ip) in self.neigh.poll(now) {
                 self.solicit(ifc, ip);
             }

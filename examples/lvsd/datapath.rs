@@ -247,6 +247,9 @@ impl Daemon<'_> {
         if self.l7.is_some() && self.l7_take(buf, head, len) {
             return;
         }
+        if self.tls.is_some() && self.tls_take(buf, head, len) {
+            return;
+        }
         let now = ms_instant(self.now_ms());
         let cfg = self.pcfg;
         if self.out.len() < HEADROOM + 1280 {

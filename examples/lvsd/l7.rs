@@ -330,7 +330,7 @@ impl Daemon<'_> {
     }
 
     /// Routes the IPv4 packet at `buf[start..start + len]` by its destination and sends it.
-    fn l7_send(&mut self, buf: &mut [u8], start: usize, len: usize) {
+    pub(crate) fn l7_send(&mut self, buf: &mut [u8], start: usize, len: usize) {
         let d = &buf[start + 16..start + 20];
         let dst = IpAddr::V4(std::net::Ipv4Addr::new(d[0], d[1], d[2], d[3]));
         let Some((oif, nh)) = self.routes.lookup(&dst) else {
