@@ -1,9 +1,12 @@
 //! The decision point of delayed binding: the splicer buffers the client's first bytes and asks
 //! a [`ContentClassifier`] which real server gets the connection.
 //!
-//! HTTP ([`super::http::HttpClassifier`]) and a TLS ClientHello reader fit the same trait: both
-//! look at a prefix of the stream, ask for more until it is complete, then choose, or refuse
-//! with a response the splicer sends before closing.
+//! HTTP ([`super::http::HttpClassifier`]) and TLS ([`super::tls::TlsClassifier`]) fit the same
+//! trait: both look at a prefix of the stream, ask for more until it is complete, then choose,
+//! or refuse with a response the splicer sends before closing. A classifier may also watch the
+//! start of the server's answer ([`ContentClassifier::reply`], TLS: the ServerHello) and name
+//! another server when the chosen one refuses the connection
+//! ([`ContentClassifier::connect_failed`]).
 
 use core::net::SocketAddrV4;
 

@@ -2,12 +2,12 @@
 //!
 //! A [`Splicer`] completes the handshake with the client itself, statelessly, with SYN cookies
 //! ([`cookie`]); buffers the client's first bytes in a bounded slot until a
-//! [`ContentClassifier`] (HTTP: [`http::HttpClassifier`]) chooses a real server; opens the
-//! connection to that server with the options the client offered, replays the buffered bytes
-//! (retransmitting them on its own timer); and from then on only rewrites each segment in place
-//! ([`rewrite`]): addresses and ports, sequence and acknowledgment offsets, SACK blocks,
-//! timestamps and windows, with RFC 1624 incremental checksums. No second TCP stack, no copy
-//! of the response stream.
+//! [`ContentClassifier`] (HTTP: [`http::HttpClassifier`]; TLS: [`tls::TlsClassifier`]) chooses
+//! a real server; opens the connection to that server with the options the client offered,
+//! replays the buffered bytes (retransmitting them on its own timer); and from then on only
+//! rewrites each segment in place ([`rewrite`]): addresses and ports, sequence and
+//! acknowledgment offsets, SACK blocks, timestamps and windows, with RFC 1624 incremental
+//! checksums. No second TCP stack, no copy of the response stream.
 //!
 //! ```text
 //!   client ── SYN ──────────────▶ splicer (cookie SYN-ACK, no state)
