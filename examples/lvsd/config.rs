@@ -47,7 +47,9 @@ options:
   --dests N               most real servers over all services (1024)
   --sysctl NAME=VALUE     expire_nodest_conn, expire_quiescent_template, sloppy_tcp,
                           drop_entry (0/1), secure_tcp (0..3), conn_reuse_mode (0..3), as the
-                          kernel's net.ipv4.vs.* sysctls
+                          kernel's net.ipv4.vs.* sysctls; and sloppy_tcp_consistent (0/1): a
+                          mid-flow TCP packet of an unknown flow is scheduled on sh/mh/dh
+                          services without persistence (directors behind ECMP)
   --promisc               put the interfaces in promiscuous mode
   --sync ROLE             connection sync daemon: master, backup or both (`--start-daemon ROLE`
                           as ipvsadm; master and backup given twice make both)
@@ -283,6 +285,7 @@ pub const SYSCTLS: &[(&str, u32)] = &[
     ("expire_nodest_conn", 1),
     ("expire_quiescent_template", 1),
     ("sloppy_tcp", 1),
+    ("sloppy_tcp_consistent", 1),
     ("secure_tcp", 3),
     ("drop_entry", 1),
     ("conn_reuse_mode", 3),
@@ -315,6 +318,7 @@ pub fn sysctl_value(cfg: &lvs_core::director::DirectorConfig, name: &str) -> u32
         "expire_nodest_conn" => u32::from(cfg.expire_nodest_conn),
         "expire_quiescent_template" => u32::from(cfg.expire_quiescent_template),
         "sloppy_tcp" => u32::from(cfg.sloppy_tcp),
+        "sloppy_tcp_consistent" => u32::from(cfg.sloppy_tcp_consistent),
         "secure_tcp" => match cfg.secure_tcp {
             Defense::Off => 0,
             Defense::Auto => 1,
@@ -332,6 +336,7 @@ pub fn apply_sysctl(cfg: &mut lvs_core::director::DirectorConfig, name: &str, v:
         "expire_nodest_conn" => cfg.expire_nodest_conn = v != 0,
         "expire_quiescent_template" => cfg.expire_quiescent_template = v != 0,
         "sloppy_tcp" => cfg.sloppy_tcp = v != 0,
+        "sloppy_tcp_consistent" => cfg.sloppy_tcp_consistent = v != 0,
         "secure_tcp" => {
             cfg.secure_tcp = match v {
                 0 => Defense::Off,

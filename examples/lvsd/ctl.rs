@@ -143,6 +143,7 @@ impl Daemon<'_> {
         control::kv(&mut out, "director.dest_unavailable", c.dest_unavailable);
         control::kv(&mut out, "director.expired", c.expired);
         control::kv(&mut out, "director.rescheduled", c.rescheduled);
+        control::kv(&mut out, "director.sloppy_scheduled", c.sloppy_scheduled);
         control::kv(&mut out, "director.connections", self.dir.table().len());
         control::kv(&mut out, "neigh.dropped", self.neigh.dropped);
         self.l7_status(&mut out);

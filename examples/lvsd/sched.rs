@@ -91,6 +91,9 @@ impl Scheduler for Sched {
     fn sched_flags(&self) -> SchedFlags {
         self.flags
     }
+    fn is_consistent(&self) -> bool {
+        self.inner.is_consistent()
+    }
 }
 
 #[cfg(test)]
@@ -107,5 +110,10 @@ mod test {
         assert!(e.to_string().contains("unknown scheduler"), "{e}");
         let s = Sched::from_name("sh", SchedFlags::SH_PORT, 1).unwrap();
         assert_eq!(s.sched_flags(), SchedFlags::SH_PORT);
+        // only the hashing schedulers let another director take a flow over
+        for n in registry::NAMES {
+            let s = Sched::from_name(n, SchedFlags::NONE, 1).unwrap();
+            assert_eq!(s.is_consistent(), matches!(*n, "sh" | "mh" | "dh"), "{n}");
+        }
     }
 }

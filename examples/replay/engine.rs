@@ -81,6 +81,9 @@ impl Scheduler for Sched {
     fn sched_flags(&self) -> SchedFlags {
         self.flags
     }
+    fn is_consistent(&self) -> bool {
+        self.inner.is_consistent()
+    }
 }
 
 /// How the replay frames and filters.

@@ -331,6 +331,9 @@ pub struct DirectorCounters {
     pub expired: u64,
     /// Connections rescheduled by `conn_reuse_mode` or `expire_nodest_conn`.
     pub rescheduled: u64,
+    /// TCP flows scheduled on a packet other than a SYN (`sloppy_tcp`,
+    /// `sloppy_tcp_consistent`): flows this director took over mid-stream.
+    pub sloppy_scheduled: u64,
     /// Embryonic connections evicted by `drop_entry` (also counted in `expired`).
     pub evicted: u64,
     /// Entries deleted by the sweep after a real server was removed with

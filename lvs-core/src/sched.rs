@@ -89,6 +89,15 @@ pub trait Scheduler {
     fn sched_flags(&self) -> SchedFlags {
         SchedFlags::NONE
     }
+
+    /// Whether the choice is a pure function of the flow and the server list: any director
+    /// holding the same servers (same order and weights) picks the same server for a flow,
+    /// whatever it scheduled before (sh, mh, dh; not rr, lc, ...). Directors behind ECMP
+    /// rely on it to take over one another's flows mid-stream
+    /// ([`DirectorConfig::sloppy_tcp_consistent`](crate::director::DirectorConfig)).
+    fn is_consistent(&self) -> bool {
+        false
+    }
 }
 
 /// Implements [`Scheduler`] for a pointer to one by forwarding every callback to the pointee.
@@ -127,6 +136,9 @@ macro_rules! forward_scheduler {
             }
             fn sched_flags(&self) -> SchedFlags {
                 (**self).sched_flags()
+            }
+            fn is_consistent(&self) -> bool {
+                (**self).is_consistent()
             }
         }
     };

@@ -93,6 +93,11 @@ impl Scheduler for Dh {
         "dh"
     }
 
+    /// A function of the flow's destination address and the server list only.
+    fn is_consistent(&self) -> bool {
+        true
+    }
+
     rebuild_on!(reassign: init_service, add_dest, del_dest);
 
     #[inline]

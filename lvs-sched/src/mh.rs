@@ -512,6 +512,11 @@ impl<const CAP: usize, const SETUP: usize, T: BorrowMut<MhTable<CAP, SETUP>>> Sc
         "mh"
     }
 
+    /// A function of the flow's address (and port) and the server list only.
+    fn is_consistent(&self) -> bool {
+        true
+    }
+
     fn init_service(&mut self, dests: &DestSet<'_>) {
         self.filled = false;
         self.dest_changed(dests);

@@ -522,6 +522,10 @@ impl Scheduler for AnyScheduler<'_> {
         dispatch!(self, [ref] s => s.sched_flags())
     }
 
+    fn is_consistent(&self) -> bool {
+        dispatch!(self, [ref] s => s.is_consistent())
+    }
+
     fn init_service(&mut self, dests: &DestSet<'_>) {
         dispatch!(self, [ref mut] s => s.init_service(dests))
     }

@@ -106,6 +106,11 @@ impl Scheduler for Sh {
         "sh"
     }
 
+    /// A function of the flow's address (and port) and the server list only.
+    fn is_consistent(&self) -> bool {
+        true
+    }
+
     rebuild_on!(reassign: init_service, add_dest, del_dest, upd_dest);
 
     #[inline]

@@ -111,6 +111,9 @@ impl Scheduler for FwSched {
     fn sched_flags(&self) -> SchedFlags {
         delegate!(self, s => s.sched_flags())
     }
+    fn is_consistent(&self) -> bool {
+        delegate!(self, s => s.is_consistent())
+    }
 }
 
 /// Everything the director needs besides the connection table.

@@ -22,6 +22,14 @@ pub struct DirectorConfig {
     pub defense_threshold: u32,
     /// `sloppy_tcp`: schedule TCP on any packet, not only SYN.
     pub sloppy_tcp: bool,
+    /// Consistent sloppy TCP (no kernel counterpart): a TCP packet other than a SYN or RST of
+    /// a flow with no entry is scheduled, and gets an entry, when its service's scheduler is
+    /// consistent ([`Scheduler::is_consistent`]: sh, mh, dh) and the service has no
+    /// persistence. Directors behind an ECMP router that share a service configuration then
+    /// pick the same real server for a flow that the router moves to one of them mid-stream.
+    /// Off by default; such packets are counted in
+    /// [`DirectorCounters::sloppy_scheduled`](super::DirectorCounters).
+    pub sloppy_tcp_consistent: bool,
     /// `expire_nodest_conn`: expire a connection whose real server was removed on its next
     /// packet (and reschedule it) instead of dropping its packets until it times out.
     pub expire_nodest_conn: bool,
@@ -51,6 +59,7 @@ impl DirectorConfig {
             drop_entry: false,
             defense_threshold: 0,
             sloppy_tcp: false,
+            sloppy_tcp_consistent: false,
             expire_nodest_conn: false,
             expire_quiescent_template: false,
             conn_reuse_mode: 1,

@@ -197,9 +197,17 @@ impl<'a, S: Scheduler> Director<'a, S> {
         let Some(svc) = self.lookup_service_memo(pkt) else {
             return Verdict::Deliver;
         };
-        if flow.proto == Protocol::Tcp
-            && (pkt.tcp_flags.rst() || !(pkt.tcp_flags.syn() || self.cfg.sloppy_tcp))
-        {
+        if flow.proto == Protocol::Tcp && !pkt.tcp_flags.syn() {
+            if pkt.tcp_flags.rst() || !self.sloppy_for(svc) {
+                return Verdict::Deliver;
+            }
+            let v = self.schedule_new(svc, pkt, now, h);
+            if matches!(v, Verdict::Forward(_)) {
+                self.counters.sloppy_scheduled += 1;
+            }
+            return v;
+        }
+        if flow.proto == Protocol::Tcp && pkt.tcp_flags.rst() {
             return Verdict::Deliver;
         }
         self.schedule_new(svc, pkt, now, h)

@@ -11,6 +11,16 @@ impl<'a, S: Scheduler> Director<'a, S> {
         out.filter(|d| self.dests.get(d.index()).is_some_and(|d| d.is_available()))
     }
 
+    /// Whether a TCP packet other than a SYN may start a connection on `svc`: `sloppy_tcp`, or
+    /// `sloppy_tcp_consistent` on a service without persistence whose scheduler is consistent.
+    pub(super) fn sloppy_for(&self, svc: ServiceId) -> bool {
+        self.cfg.sloppy_tcp
+            || (self.cfg.sloppy_tcp_consistent
+                && self.service(svc).is_some_and(|s| {
+                    s.config.persistence.is_none() && s.sched.is_consistent()
+                }))
+    }
+
     /// Schedules a new flow; `hash` is the table hash of its connection key.
     pub(super) fn schedule_new(
         &mut self,

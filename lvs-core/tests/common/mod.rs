@@ -96,9 +96,10 @@ impl Scheduler for TestRr {
     }
 }
 
-pub struct Mem {
+/// Caller-provided director memory for schedulers of type `S`.
+pub struct Mem<S = TestRr> {
     conns: Vec<ConnSlot>,
-    services: Vec<Option<Service<TestRr>>>,
+    services: Vec<Option<Service<S>>>,
     dests: Vec<Dest>,
     stats: Vec<Stats>,
     order: Vec<DestId>,
@@ -106,7 +107,15 @@ pub struct Mem {
 }
 
 impl Mem {
+    /// Memory for `conns` connections, 8 services and 32 real servers, for [`TestRr`].
     pub fn new(conns: usize) -> Self {
+        Mem::for_sched(conns)
+    }
+}
+
+impl<S> Mem<S> {
+    /// [`Mem::new`] for another scheduler type.
+    pub fn for_sched(conns: usize) -> Self {
         let proto = Dest::new(&DestConfig::new(
             Endpoint::v4([0; 4], 0),
             FwdMethod::Masq,
@@ -121,7 +130,7 @@ impl Mem {
             fixed: Box::default(),
         }
     }
-    pub fn borrow(&mut self) -> DirectorMemory<'_, TestRr> {
+    pub fn borrow(&mut self) -> DirectorMemory<'_, S> {
         DirectorMemory {
             conns: &mut self.conns,
             services: &mut self.services,
