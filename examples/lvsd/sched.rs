@@ -113,7 +113,7 @@ mod test {
         // only the hashing schedulers let another director take a flow over
         for n in registry::NAMES {
             let s = Sched::from_name(n, SchedFlags::NONE, 1).unwrap();
-            assert_eq!(s.is_consistent(), matches!(*n, "sh" | "mh" | "dh"), "{n}");
+            assert_eq!(s.is_consistent(), matches!(n, "sh" | "mh" | "dh"), "{n}");
         }
     }
 }

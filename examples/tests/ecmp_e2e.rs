@@ -24,12 +24,7 @@ fn lvsd_directors_behind_ecmp_take_over_flows() {
     let Some(bin) = prepare("ECMP", BASE_TOOLS, &["lvsd"]) else {
         return;
     };
-    let out = run_script(
-        "ecmp.sh",
-        &[&bin.join("lvsd")],
-        ECMP_TIMEOUT,
-        "ECMP PASSED",
-    );
+    let out = run_script("ecmp.sh", &[&bin.join("lvsd")], ECMP_TIMEOUT, "ECMP PASSED");
     if skipped(&out) {
         return;
     }

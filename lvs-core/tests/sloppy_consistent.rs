@@ -105,10 +105,16 @@ fn a_second_director_takes_over_flows_mid_stream_to_the_same_server() {
     let c = client(9, 40000);
     for at in [12, 21] {
         let v = b.handle_inbound(t(at), &pkt(c, ACK));
-        assert!(matches!(v, Verdict::Forward(f) if !f.new_conn), "renewed by every packet: {v:?}");
+        assert!(
+            matches!(v, Verdict::Forward(f) if !f.new_conn),
+            "renewed by every packet: {v:?}"
+        );
     }
     let v = b.handle_inbound(t(40), &pkt(c, ACK));
-    assert!(matches!(v, Verdict::Forward(f) if f.new_conn), "expired after 10 s idle: {v:?}");
+    assert!(
+        matches!(v, Verdict::Forward(f) if f.new_conn),
+        "expired after 10 s idle: {v:?}"
+    );
     // a FIN of an unknown flow is scheduled too, so the close reaches the server
     let c = client(9, 50001);
     let f = server(b.handle_inbound(t(4), &pkt(c, FINACK)));
@@ -119,12 +125,7 @@ fn a_second_director_takes_over_flows_mid_stream_to_the_same_server() {
 #[test]
 fn off_by_default_and_never_on_rst() {
     let mut m = Mem::for_sched(64);
-    let mut d = director(
-        &mut m,
-        DirectorConfig::new(SipKey(1, 2)),
-        svc(),
-        PortHash,
-    );
+    let mut d = director(&mut m, DirectorConfig::new(SipKey(1, 2)), svc(), PortHash);
     assert!(!d.config().sloppy_tcp_consistent);
     assert_eq!(
         d.handle_inbound(t(1), &pkt(client(1, 1000), ACK)),
@@ -149,30 +150,28 @@ fn off_by_default_and_never_on_rst() {
 #[test]
 fn not_for_history_dependent_schedulers_or_persistence() {
     // round robin: another director would pick another server, so the packet is left alone
-    let mut m = Mem::new(64);
-    let mut d = director(&mut m, config(true, 1), svc(), TestRr::default());
+    let mut m1 = Mem::new(64);
+    let mut d = director(&mut m1, config(true, 1), svc(), TestRr::default());
     assert_eq!(
         d.handle_inbound(t(1), &pkt(client(2, 2000), ACK)),
         Verdict::Deliver
     );
     assert_eq!(d.counters().sloppy_scheduled, 0);
-    drop(d);
     // persistence: the template of the client's first connection decides, which another
     // director does not hold
-    let mut m = Mem::for_sched(64);
+    let mut m2 = Mem::for_sched(64);
     let persistent = svc().with_persistence(Persistence::new(Duration::from_secs(300)));
-    let mut d = director(&mut m, config(true, 1), persistent, PortHash);
+    let mut d = director(&mut m2, config(true, 1), persistent, PortHash);
     assert_eq!(
         d.handle_inbound(t(1), &pkt(client(2, 2001), ACK)),
         Verdict::Deliver
     );
     assert_eq!(d.table().len(), 0);
-    drop(d);
     // the kernel's sloppy_tcp schedules with any scheduler, and is counted the same way
-    let mut m = Mem::new(64);
+    let mut m3 = Mem::new(64);
     let mut cfg = DirectorConfig::new(SipKey(1, 2));
     cfg.sloppy_tcp = true;
-    let mut d = director(&mut m, cfg, svc(), TestRr::default());
+    let mut d = director(&mut m3, cfg, svc(), TestRr::default());
     server(d.handle_inbound(t(1), &pkt(client(2, 2002), ACK)));
     assert_eq!(d.counters().sloppy_scheduled, 1);
 }

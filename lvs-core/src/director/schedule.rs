@@ -16,9 +16,9 @@ impl<'a, S: Scheduler> Director<'a, S> {
     pub(super) fn sloppy_for(&self, svc: ServiceId) -> bool {
         self.cfg.sloppy_tcp
             || (self.cfg.sloppy_tcp_consistent
-                && self.service(svc).is_some_and(|s| {
-                    s.config.persistence.is_none() && s.sched.is_consistent()
-                }))
+                && self
+                    .service(svc)
+                    .is_some_and(|s| s.config.persistence.is_none() && s.sched.is_consistent()))
     }
 
     /// Schedules a new flow; `hash` is the table hash of its connection key.
