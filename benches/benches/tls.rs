@@ -115,5 +115,10 @@ fn client_hello_reassembly(c: &mut Criterion) {
     g.finish();
 }
 
+// the `tls` persistence engine: decide alone, and parse + decide (benches/benches/tls/engine.rs)
+#[path = "tls/engine.rs"]
+mod engine;
+
 criterion_group!(tls_reader, client_hello_parse, client_hello_reassembly);
-criterion_main!(tls_reader);
+criterion_group!(tls_engine, engine::decide, engine::parse_decide);
+criterion_main!(tls_reader, tls_engine);
