@@ -9,7 +9,7 @@
 //! and groups in this file.
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use lvs_forward::tls::{read_client_hello, MAX_HELLO};
+use lvs_forward::tls::{read_client_hello, HelloReader, MAX_HELLO};
 use std::hint::black_box;
 use tls_parser::{
     parse_tls_client_hello_extensions, parse_tls_plaintext, SNIType, TlsExtension, TlsMessage,
@@ -115,10 +115,69 @@ fn client_hello_reassembly(c: &mut Criterion) {
     g.finish();
 }
 
+/// `stream`'s handshake bytes re-framed into 1-byte records (a hostile client's framing).
+fn one_byte_records(stream: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut pos = 0;
+    while pos + 5 <= stream.len() {
+        let n = usize::from(u16::from_be_bytes([stream[pos + 3], stream[pos + 4]]));
+        for &b in &stream[pos + 5..pos + 5 + n] {
+            out.extend_from_slice(&[22, 3, 1, 0, 1, b]);
+        }
+        pos += 5 + n;
+    }
+    out
+}
+
+/// The TLS 1.3 ClientHello arriving one byte at a time (a call per byte), as sent and
+/// re-framed into 1-byte records: `read_client_hello` re-reading the stream from the start on
+/// every call, against one `HelloReader` resumed.
+fn client_hello_trickle(c: &mut Criterion) {
+    let one_record = CAPTURES[0].1;
+    let tiny_records = one_byte_records(one_record);
+    let mut scratch = vec![0u8; MAX_HELLO];
+    for (name, stream) in [
+        ("one-record", one_record),
+        ("1-byte-records", &tiny_records[..]),
+    ] {
+        let mut g = c.benchmark_group(format!(
+            "tls_client_hello/tls13-full-1-byte-segments-{name}"
+        ));
+        g.throughput(criterion::Throughput::Elements(1));
+        g.bench_function("read_client_hello", |b| {
+            b.iter(|| {
+                let mut found = None;
+                for n in 1..=stream.len() {
+                    found = ours(black_box(&stream[..n]), &mut scratch);
+                }
+                found.expect("complete")
+            })
+        });
+        g.bench_function("HelloReader", |b| {
+            b.iter(|| {
+                let mut r = HelloReader::new();
+                let mut found = false;
+                for n in 1..=stream.len() {
+                    let got = r.client_hello(black_box(&stream[..n]), &mut scratch);
+                    found = got.ok().flatten().is_some();
+                }
+                assert!(found);
+            })
+        });
+        g.finish();
+    }
+}
+
+criterion_group!(
+    tls_reader,
+    client_hello_parse,
+    client_hello_reassembly,
+    client_hello_trickle
+);
+
 // the `tls` persistence engine: decide alone, and parse + decide (benches/benches/tls/engine.rs)
 #[path = "tls/engine.rs"]
 mod engine;
 
-criterion_group!(tls_reader, client_hello_parse, client_hello_reassembly);
 criterion_group!(tls_engine, engine::decide, engine::parse_decide);
 criterion_main!(tls_reader, tls_engine);

@@ -4,8 +4,8 @@
 //! grown one byte at a time, re-framed into records of every size, and mutated.
 
 use lvs_forward::tls::{
-    read_client_hello, read_server_hello, ticket_key_name, ClientHello, ServerHello, TlsError,
-    MAX_HELLO,
+    read_client_hello, read_server_hello, ticket_key_name, ClientHello, HelloReader, ServerHello,
+    TlsError, MAX_HELLO,
 };
 use proptest::prelude::*;
 
@@ -274,6 +274,22 @@ fn stream_of(i: usize, is_client: bool) -> &'static [u8] {
     }
 }
 
+/// The result of a resumed reader on a stream, erased as [`read`] does.
+fn read_on(
+    r: &mut HelloReader,
+    stream: &[u8],
+    is_client: bool,
+) -> Result<Option<String>, TlsError> {
+    let mut scratch = vec![0; MAX_HELLO];
+    if is_client {
+        r.client_hello(stream, &mut scratch)
+            .map(|h| h.map(|h| format!("{:?}", ch_facts(&h))))
+    } else {
+        r.server_hello(stream, &mut scratch)
+            .map(|h| h.map(|h| format!("{:?}", sh_facts(&h))))
+    }
+}
+
 /// The result on a stream, erased to facts comparable across directions.
 fn read(stream: &[u8], is_client: bool) -> Result<Option<String>, TlsError> {
     if is_client {
@@ -300,9 +316,12 @@ proptest! {
         let framed = reframe(&handshake_bytes(orig), &sizes);
         let mut cuts: Vec<usize> = cuts.iter().map(|c| c.index(framed.len())).collect();
         cuts.sort_unstable();
+        let mut resumed = HelloReader::new();
         for n in cuts {
             prop_assert_eq!(read(&framed[..n], is_client), Ok(None));
+            prop_assert_eq!(read_on(&mut resumed, &framed[..n], is_client), Ok(None));
         }
+        prop_assert_eq!(read_on(&mut resumed, &framed, is_client), Ok(want.clone()));
         prop_assert_eq!(read(&framed, is_client), Ok(want));
     }
 
@@ -326,7 +345,13 @@ proptest! {
             }
         }
         let whole = read(&s, is_client);
-        let part = read(&s[..cut.index(s.len() + 1)], is_client);
+        let cut = cut.index(s.len() + 1);
+        let part = read(&s[..cut], is_client);
+        // a reader resumed at the cut answers as one reading everything at once
+        let mut r = HelloReader::new();
+        let resumed_part = read_on(&mut r, &s[..cut], is_client);
+        prop_assert_eq!(&resumed_part, &part);
+        prop_assert_eq!(read_on(&mut r, &s, is_client), whole.clone());
         match part {
             Ok(None) => {}
             other => prop_assert_eq!(other, whole),

@@ -15,86 +15,144 @@ use super::record::{ContentType, RecordHeader, HEADER_LEN};
 use super::{MalformedKind, TlsError, MAX_HELLO};
 
 /// Handshake type `client_hello` (RFC 8446 4).
-pub(crate) const CLIENT_HELLO: u8 = 1;
+pub(super) const CLIENT_HELLO: u8 = 1;
 /// Handshake type `server_hello` (RFC 8446 4).
-pub(crate) const SERVER_HELLO: u8 = 2;
+pub(super) const SERVER_HELLO: u8 = 2;
 
 /// Bytes in a handshake message header.
 const MSG_HEADER_LEN: usize = 4;
 
-/// The body of the first handshake message of `stream` if it is complete, checking that its
-/// type is `msg_type`. `Ok(None)`: the stream is a plausible prefix, more bytes are needed.
-///
-/// `first_is_sslv2` says whether an SSL 2.0-style header at the start is reported as
-/// [`TlsError::SslV2`] (client direction) rather than [`TlsError::NotTls`].
-pub(crate) fn first_message<'a>(
-    stream: &'a [u8],
-    scratch: &'a mut [u8],
-    msg_type: u8,
-    first_is_sslv2: bool,
-) -> Result<Option<&'a [u8]>, TlsError> {
-    if first_is_sslv2 {
-        match super::record::is_sslv2_hello(stream) {
-            Some(true) => return Err(TlsError::SslV2),
-            Some(false) => {}
-            None => return Ok(None),
+/// Where the walk over a stream's records stands, so a caller whose stream grows by a few
+/// bytes at a time can resume it instead of starting again from offset 0.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct Walk {
+    /// Offset of the record being read.
+    pos: usize,
+    /// Handshake bytes in the records before it.
+    before: usize,
+    /// Handshake bytes seen so far, over all records.
+    seen: usize,
+    /// The message header, as far as seen.
+    header: [u8; MSG_HEADER_LEN],
+    /// The message length with its header, once known.
+    total: Option<usize>,
+    /// Fragment length of the first record.
+    first_len: usize,
+    /// The answer once it is final.
+    failed: Option<TlsError>,
+}
+
+impl Walk {
+    /// A walk at the start of a stream.
+    pub(crate) const fn new() -> Self {
+        Walk {
+            pos: 0,
+            before: 0,
+            seen: 0,
+            header: [0; MSG_HEADER_LEN],
+            total: None,
+            first_len: 0,
+            failed: None,
         }
     }
-    let mut pos = 0usize;
-    let mut header = [0u8; MSG_HEADER_LEN];
-    let mut seen = 0usize; // handshake bytes seen so far, over all records
-    let mut total = None; // message length with its header, once known
-    let mut first_len = 0usize; // fragment length of the first record
-    loop {
-        let rest = stream.get(pos..).unwrap_or(&[]);
-        let rec = match RecordHeader::parse(rest) {
-            Ok(Some(rec)) => rec,
-            Ok(None) => return Ok(None),
-            Err(TlsError::NotTls) if pos > 0 => return Err(MalformedKind::RecordHeader.into()),
-            Err(e) => return Err(e),
-        };
-        let len = usize::from(rec.len);
-        let avail = rest.get(HEADER_LEN..).unwrap_or(&[]);
-        let frag = avail.get(..len).unwrap_or(avail);
-        match rec.content_type {
-            ContentType::Handshake => {}
-            ContentType::Alert => {
-                return match *frag {
-                    [level, description, ..] => Err(TlsError::Alert { level, description }),
-                    _ if len < 2 => Err(MalformedKind::RecordHeader.into()),
-                    _ => Ok(None),
-                };
-            }
-            _ => return Err(TlsError::UnexpectedMessage),
+
+    /// The body of the first handshake message of `stream` if it is complete, checking that its
+    /// type is `msg_type`. `Ok(None)`: the stream is a plausible prefix, more bytes are needed.
+    /// `stream` must extend the stream of the previous call on this walk; each call reads only
+    /// the bytes added since. An error is final: later calls return it again.
+    ///
+    /// `first_is_sslv2` says whether an SSL 2.0-style header at the start is reported as
+    /// [`TlsError::SslV2`] (client direction) rather than [`TlsError::NotTls`].
+    pub(crate) fn first_message<'a>(
+        &mut self,
+        stream: &'a [u8],
+        scratch: &'a mut [u8],
+        msg_type: u8,
+        first_is_sslv2: bool,
+    ) -> Result<Option<&'a [u8]>, TlsError> {
+        if let Some(e) = self.failed {
+            return Err(e);
         }
-        if len == 0 {
-            return Err(MalformedKind::EmptyRecord.into());
+        let r = self.step(stream, scratch, msg_type, first_is_sslv2);
+        if let Err(e) = r {
+            self.failed = Some(e);
         }
-        if pos == 0 {
-            first_len = len;
-        }
-        // The message header may itself be split over records.
-        let before = seen;
-        for (dst, &b) in header.iter_mut().skip(before).zip(frag) {
-            *dst = b;
-        }
-        seen = before + frag.len();
-        if before < MSG_HEADER_LEN && seen >= MSG_HEADER_LEN {
-            let t = message_len(&header, msg_type)?;
-            if t > first_len && scratch.len() < t {
-                return Err(TlsError::ScratchTooSmall);
-            }
-            total = Some(t);
-        }
-        if let Some(t) = total {
-            if seen >= t {
-                return assemble(stream, scratch, t, first_len).map(Some);
+        r
+    }
+
+    fn step<'a>(
+        &mut self,
+        stream: &'a [u8],
+        scratch: &'a mut [u8],
+        msg_type: u8,
+        first_is_sslv2: bool,
+    ) -> Result<Option<&'a [u8]>, TlsError> {
+        if first_is_sslv2 && self.pos == 0 {
+            match super::record::is_sslv2_hello(stream) {
+                Some(true) => return Err(TlsError::SslV2),
+                Some(false) => {}
+                None => return Ok(None),
             }
         }
-        if frag.len() < len {
-            return Ok(None);
+        loop {
+            if let Some(t) = self.total {
+                if self.seen >= t {
+                    return assemble(stream, scratch, t, self.first_len).map(Some);
+                }
+            }
+            let rest = stream.get(self.pos..).unwrap_or(&[]);
+            let rec = match RecordHeader::parse(rest) {
+                Ok(Some(rec)) => rec,
+                Ok(None) => return Ok(None),
+                Err(TlsError::NotTls) if self.pos > 0 => {
+                    return Err(MalformedKind::RecordHeader.into())
+                }
+                Err(e) => return Err(e),
+            };
+            let len = usize::from(rec.len);
+            let avail = rest.get(HEADER_LEN..).unwrap_or(&[]);
+            let frag = avail.get(..len).unwrap_or(avail);
+            match rec.content_type {
+                ContentType::Handshake => {}
+                ContentType::Alert => {
+                    return match *frag {
+                        [level, description, ..] => Err(TlsError::Alert { level, description }),
+                        _ if len < 2 => Err(MalformedKind::RecordHeader.into()),
+                        _ => Ok(None),
+                    };
+                }
+                _ => return Err(TlsError::UnexpectedMessage),
+            }
+            if len == 0 {
+                return Err(MalformedKind::EmptyRecord.into());
+            }
+            if self.pos == 0 {
+                self.first_len = len;
+            }
+            // Only the bytes of this record not read by an earlier call.
+            let new = frag.get(self.seen - self.before..).unwrap_or(&[]);
+            // The message header may itself be split over records.
+            let prev = self.seen;
+            for (dst, &b) in self.header.iter_mut().skip(prev).zip(new) {
+                *dst = b;
+            }
+            self.seen = prev + new.len();
+            if prev < MSG_HEADER_LEN && self.seen >= MSG_HEADER_LEN {
+                let t = message_len(&self.header, msg_type)?;
+                if t > self.first_len && scratch.len() < t {
+                    return Err(TlsError::ScratchTooSmall);
+                }
+                self.total = Some(t);
+            }
+            if self.total.is_some_and(|t| self.seen >= t) {
+                continue; // complete: assembled at the top of the loop
+            }
+            if frag.len() < len {
+                return Ok(None);
+            }
+            self.pos += HEADER_LEN + len;
+            self.before = self.seen;
         }
-        pos += HEADER_LEN + len;
     }
 }
 

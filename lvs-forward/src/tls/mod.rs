@@ -6,7 +6,9 @@
 //! arrival, and answer `Ok(None)` until the hello is complete. They frame records
 //! ([`record`], RFC 8446 5.1) and reassemble the first handshake message across records; when
 //! it sits in one record (the usual case) the result borrows the stream itself, otherwise the
-//! message is copied once into the caller's `scratch` (at most [`MAX_HELLO`] bytes). Every
+//! message is copied once into the caller's `scratch` (at most [`MAX_HELLO`] bytes). A
+//! [`HelloReader`] kept per connection resumes where the previous call stopped, so a hello
+//! trickling in one byte at a time costs linear, not quadratic, work. Every
 //! length, nested length and extension the getters expose is checked before a hello is
 //! returned, and a repeated extension is an error, so the getters cannot fail.
 //!
@@ -28,6 +30,7 @@ mod cursor;
 mod error;
 mod extensions;
 mod handshake;
+mod reader;
 pub mod record;
 mod server_hello;
 
@@ -37,47 +40,13 @@ pub use extensions::{
     Extension, Extensions, ProtocolNames, PskIdentities, Versions, EXT_ALPN, EXT_PRE_SHARED_KEY,
     EXT_SERVER_NAME, EXT_SESSION_TICKET, EXT_SUPPORTED_VERSIONS, MAX_EXTENSIONS,
 };
+pub use reader::{read_client_hello, read_server_hello, HelloReader};
 pub use server_hello::{ServerHello, HELLO_RETRY_REQUEST_RANDOM};
 
 /// The largest hello handshake message accepted, with its 4-byte header: 16 KiB. Real
 /// ClientHellos are 200 to 2,000 bytes (post-quantum key shares bring them near 1,800); a
 /// scratch of this size always suffices.
 pub const MAX_HELLO: usize = 16 * 1024;
-
-/// Reads the ClientHello at the start of a client's byte stream.
-///
-/// `stream` holds the client's bytes from offset 0 (call again as it grows); `scratch` is
-/// written only when the ClientHello spans several records, and the result then borrows it.
-/// `Ok(None)`: the bytes so far are a plausible start, more are needed.
-///
-/// # Errors
-/// A [`TlsError`] as soon as the bytes so far cannot start a ClientHello; more bytes will not
-/// change it.
-pub fn read_client_hello<'a>(
-    stream: &'a [u8],
-    scratch: &'a mut [u8],
-) -> Result<Option<ClientHello<'a>>, TlsError> {
-    match handshake::first_message(stream, scratch, handshake::CLIENT_HELLO, true)? {
-        None => Ok(None),
-        Some(body) => ClientHello::parse(body).map(Some),
-    }
-}
-
-/// Reads the ServerHello (or HelloRetryRequest) at the start of a server's byte stream, the
-/// same way as [`read_client_hello`].
-///
-/// # Errors
-/// A [`TlsError`] as soon as the bytes so far cannot start a ServerHello, including
-/// [`TlsError::Alert`] when the server refuses the handshake with an alert.
-pub fn read_server_hello<'a>(
-    stream: &'a [u8],
-    scratch: &'a mut [u8],
-) -> Result<Option<ServerHello<'a>>, TlsError> {
-    match handshake::first_message(stream, scratch, handshake::SERVER_HELLO, false)? {
-        None => Ok(None),
-        Some(body) => ServerHello::parse(body).map(Some),
-    }
-}
 
 /// The key name of an RFC 5077-format session ticket: its first 16 bytes, which name the
 /// server key that encrypted it (RFC 5077 4; OpenSSL, nginx and most servers issue tickets in

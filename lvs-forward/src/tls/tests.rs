@@ -482,3 +482,51 @@ fn errors_display() {
         "malformed TLS hello: duplicate extension 43"
     );
 }
+
+#[test]
+fn a_resumed_reader_agrees_with_one_shot_reads() {
+    let msg = message(1, &full_ch());
+    for max in [1, 3, 64, 1 << 14] {
+        let stream = records(22, &msg, max);
+        let mut reader = HelloReader::new();
+        for step in [1, 2, 7] {
+            let mut r = HelloReader::new();
+            let mut n = 0;
+            while n < stream.len() {
+                assert_eq!(r.client_hello(&stream[..n], &mut [0; MAX_HELLO]), Ok(None));
+                n += step;
+            }
+            let mut s = [0; MAX_HELLO];
+            let ch = r.client_hello(&stream, &mut s).unwrap().unwrap();
+            assert_eq!(
+                ch.server_name(),
+                Some("www.Example.com"),
+                "max {max} step {step}"
+            );
+            // asking again after completion gives the hello again
+            assert!(r.client_hello(&stream, &mut s).unwrap().is_some());
+        }
+        assert!(reader
+            .client_hello(&stream, &mut [0; MAX_HELLO])
+            .unwrap()
+            .is_some());
+    }
+    // errors are final
+    let mut r = HelloReader::new();
+    assert_eq!(
+        r.server_hello(&[22, 3, 3, 0x40, 0x01], &mut []),
+        Err(TlsError::RecordTooLong)
+    );
+    assert_eq!(
+        r.server_hello(&[22, 3, 3, 0, 1], &mut []),
+        Err(TlsError::RecordTooLong)
+    );
+    // a stream that shrinks is misuse: an error or a wait, never a panic
+    let stream = records(22, &msg, 64);
+    let mut r = HelloReader::new();
+    assert_eq!(
+        r.client_hello(&stream[..200], &mut [0; MAX_HELLO]),
+        Ok(None)
+    );
+    let _ = r.client_hello(&stream[..10], &mut [0; MAX_HELLO]);
+}
