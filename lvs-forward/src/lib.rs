@@ -95,6 +95,9 @@
 //!   too big" and "time exceeded" replies), [`tunnel`] (IPIP and GUE encapsulation,
 //!   `ip_vs_tunnel_xmit`, and decapsulation), [`dr`] (direct routing and Ethernet headers), and
 //!   [`route`] (the TTL decrement and MTU check the kernel does on every forwarded packet).
+//! - [`tls`]: the TLS ClientHello and ServerHello readers a TLS-aware director routes and learns
+//!   on (SNI, ALPN, session id, session ticket, PSK identities, selected version and PSK), over
+//!   records and TCP segments, with bounded reassembly and typed errors.
 //! - [`vrrp`]: VIP failover between directors, a sans-I/O VRRP version 3 (RFC 5798) state
 //!   machine that takes packets and time and returns advertisement bytes and transitions.
 //!
