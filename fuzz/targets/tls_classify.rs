@@ -25,18 +25,22 @@ fn rs(n: u8) -> SocketAddrV4 {
     SocketAddrV4::new(Ipv4Addr::new(198, 18, 1, n), 443)
 }
 
-fn leak<T: Clone>(n: usize, v: T) -> &'static mut [T] {
-    Box::leak(vec![v; n].into_boxed_slice())
+type Classifier<'a> = TlsClassifier<'a, AnyScheduler<'static>, 4, 8>;
+
+/// The engine's memory (borrowed by the classifier, freed when the run ends).
+struct Memory {
+    sessions: Vec<SessionSlot<SocketAddrV4>>,
+    tickets: Vec<TicketSlot<SocketAddrV4>>,
+    keys: Vec<TicketKeySlot<SocketAddrV4>>,
+    rules: Vec<SniRule>,
 }
 
-type Classifier = TlsClassifier<'static, AnyScheduler<'static>, 4, 8>;
-
-fn classifier(flags: u8) -> Box<Classifier> {
+fn classifier(flags: u8, m: &mut Memory) -> Box<Classifier<'_>> {
     let storage = TlsStorage {
-        sessions: leak(16, SessionSlot::EMPTY),
-        tickets: leak(16, TicketSlot::EMPTY),
-        ticket_keys: leak(4, TicketKeySlot::EMPTY),
-        sni_rules: leak(4, SniRule::EMPTY),
+        sessions: &mut m.sessions,
+        tickets: &mut m.tickets,
+        ticket_keys: &mut m.keys,
+        sni_rules: &mut m.rules,
     };
     let mut e = TlsPersist::new(TlsPersistConfig::with_timeout(Duration::from_secs(5)), storage, SipKey(1, 2))
         .expect("power-of-two tables");
@@ -86,7 +90,13 @@ impl Input<'_> {
 pub fn run(data: &[u8]) {
     let mut input = Input(data);
     let Some(flags) = input.u8() else { return };
-    let mut c = classifier(flags);
+    let mut mem = Memory {
+        sessions: vec![SessionSlot::EMPTY; 16],
+        tickets: vec![TicketSlot::EMPTY; 16],
+        keys: vec![TicketKeySlot::EMPTY; 4],
+        rules: vec![SniRule::EMPTY; 4],
+    };
+    let mut c = classifier(flags, &mut mem);
     let servers = [rs(1), rs(2), rs(3)];
     let mut conns: Vec<Conn> = (0..CONNS).map(|k| Conn { port: 1000 + k as u16, ..Conn::default() }).collect();
     let mut now = 0u64;
