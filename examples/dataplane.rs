@@ -1,0 +1,449 @@
+//! dataplane: lvsd's packet path against the kernel's, on the same namespaces, loads and machine.
+//!
+//! ```text
+//! cargo run --release -p lvs-examples --example dataplane -- --out DIR [--secs N] [--systems S]
+//! ```
+//!
+//! As root. Builds lvsd (release), then runs `examples/e2e/dataplane.sh` under
+//! `flock /tmp/lvs-netns.lock`: client ns → director ns → server ns over veth (names `dp-*`,
+//! 198.18.0.0/15), the director forwarding by kernel nftables DNAT with conntrack, then by lvsd
+//! NAT (one worker, and more where `--systems` asks: `"nftables:1 lvsd:1 lvsd:2"`). For each:
+//! 64-byte UDP packets per second (a sweep of offered rates from this program's own sendmmsg
+//! sender, `udp-send`; the peak delivered, counted by an nftables counter in the server ns),
+//! the same offered at twice that peak (`udp64_overload_pps`), TCP bulk Gbit/s (iperf3) and new
+//! TCP connections per second (wrk, `Connection: close`, nginx answering 204). Director CPU:
+//! lvsd's utime + stime, the kernel's softirq time (see the script's header).
+//!
+//! Writes `DIR/dataplane.csv` (`system,workers,workload,value,unit,cpu_cores`) and
+//! `DIR/dataplane.svg`, and prints the table with the lvsd/nftables ratios.
+//!
+//! `dataplane udp-send --dst IP:PORT --flows N --payload BYTES --secs S --rate PPS` is the
+//! sender (0 = as fast as it goes): N connected UDP sockets (N source ports, N flows), bursts of
+//! 32 datagrams by `sendmmsg(2)`, paced to the rate; prints the number of datagrams sent.
+
+use std::fmt::Write as _;
+use std::io::{BufRead, BufReader};
+use std::net::{SocketAddr, UdpSocket};
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// One measured figure.
+#[derive(Debug, Clone)]
+struct Row {
+    system: String,
+    workers: u32,
+    workload: String,
+    value: f64,
+    unit: String,
+    cpu_cores: f64,
+}
+
+impl Row {
+    /// Parses `RESULT system=.. workers=.. workload=.. value=.. unit=.. cpu_cores=..`.
+    fn parse(line: &str) -> Option<Row> {
+        let rest = line.strip_prefix("RESULT ")?;
+        let kv: std::collections::HashMap<&str, &str> = rest
+            .split_whitespace()
+            .filter_map(|w| w.split_once('='))
+            .collect();
+        Some(Row {
+            system: kv.get("system")?.to_string(),
+            workers: kv.get("workers")?.parse().ok()?,
+            workload: kv.get("workload")?.to_string(),
+            value: kv.get("value")?.parse().ok()?,
+            unit: kv.get("unit")?.to_string(),
+            cpu_cores: kv.get("cpu_cores")?.parse().ok()?,
+        })
+    }
+
+    /// Units of work per director CPU second.
+    fn per_cpu_s(&self) -> f64 {
+        self.value / self.cpu_cores.max(1e-9)
+    }
+}
+
+fn usage() -> ! {
+    eprintln!(
+        "usage: dataplane --out DIR [--secs N] [--systems \"nftables:1 lvsd:1\"]   (as root)\n\
+         \x20      dataplane udp-send --dst IP:PORT [--flows N] [--payload B] [--secs S] [--rate PPS]"
+    );
+    std::process::exit(2)
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("udp-send") {
+        match udp_send(&args[1..]) {
+            Ok(n) => println!("{n}"),
+            Err(e) => {
+                eprintln!("dataplane udp-send: {e}");
+                std::process::exit(1);
+            }
+        }
+        return;
+    }
+    let mut out: Option<PathBuf> = None;
+    let mut secs = 4u32;
+    let mut systems = String::from("nftables:1 lvsd:1");
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--out" => out = it.next().map(PathBuf::from),
+            "--secs" => secs = it.next().and_then(|s| s.parse().ok()).unwrap_or_else(|| usage()),
+            "--systems" => systems = it.next().cloned().unwrap_or_else(|| usage()),
+            _ => usage(),
+        }
+    }
+    let out = out.unwrap_or_else(|| usage());
+    if let Err(e) = run(&out, secs, &systems) {
+        eprintln!("dataplane: {e}");
+        std::process::exit(1);
+    }
+}
+
+// ----- the sender --------------------------------------------------------------------------------
+
+/// Datagrams per `sendmmsg` call.
+const SEND_BURST: usize = 32;
+
+fn udp_send(args: &[String]) -> Result<u64, String> {
+    let mut dst: Option<SocketAddr> = None;
+    let (mut flows, mut payload, mut secs, mut rate) = (64usize, 18usize, 2.0f64, 0.0f64);
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let v = it.next().ok_or_else(|| format!("{a}: value missing"))?;
+        let bad = || format!("{a} {v:?}: not a number");
+        match a.as_str() {
+            "--dst" => dst = Some(v.parse().map_err(|_| format!("--dst {v:?}"))?),
+            "--flows" => flows = v.parse().map_err(|_| bad())?,
+            "--payload" => payload = v.parse().map_err(|_| bad())?,
+            "--secs" => secs = v.parse().map_err(|_| bad())?,
+            "--rate" => rate = v.parse().map_err(|_| bad())?,
+            _ => return Err(format!("unknown option {a}")),
+        }
+    }
+    let dst = dst.ok_or("--dst is required")?;
+    let socks: Vec<UdpSocket> = (0..flows.max(1))
+        .map(|_| {
+            let s = UdpSocket::bind("0.0.0.0:0")?;
+            s.connect(dst)?;
+            Ok(s)
+        })
+        .collect::<std::io::Result<_>>()
+        .map_err(|e| format!("socket: {e}"))?;
+    let buf = vec![0x5au8; payload];
+    let mut iov = [libc::iovec {
+        iov_base: buf.as_ptr() as *mut libc::c_void,
+        iov_len: buf.len(),
+    }];
+    // SAFETY: mmsghdr is plain old data; all-zero is a valid value (no name, no control).
+    let mut msgs: [libc::mmsghdr; SEND_BURST] = unsafe { std::mem::zeroed() };
+    for m in msgs.iter_mut() {
+        m.msg_hdr.msg_iov = iov.as_mut_ptr();
+        m.msg_hdr.msg_iovlen = 1;
+    }
+    let start = Instant::now();
+    let end = Duration::from_secs_f64(secs);
+    let mut sent = 0u64;
+    let mut k = 0usize;
+    loop {
+        let t = start.elapsed();
+        if t >= end {
+            break;
+        }
+        if rate > 0.0 {
+            // pacing: burst number sent/SEND_BURST is due at sent/rate seconds
+            let due = Duration::from_secs_f64(sent as f64 / rate);
+            if due > t {
+                let ahead = due - t;
+                if ahead > Duration::from_micros(200) {
+                    std::thread::sleep(ahead - Duration::from_micros(100));
+                }
+                continue;
+            }
+        }
+        let fd = socks[k % socks.len()].as_raw_fd();
+        k += 1;
+        // SAFETY: `msgs` holds SEND_BURST headers, each pointing at `iov`, which points at
+        // `buf`; all live across the call, and the kernel only reads them.
+        let n = unsafe { libc::sendmmsg(fd, msgs.as_mut_ptr(), SEND_BURST as u32, 0) };
+        if n > 0 {
+            sent += n as u64;
+        } else {
+            // ENOBUFS and friends: the path is full; count nothing, try again
+            std::thread::yield_now();
+        }
+    }
+    Ok(sent)
+}
+
+// ----- the driver --------------------------------------------------------------------------------
+
+fn run(out: &Path, secs: u32, systems: &str) -> Result<(), String> {
+    for tool in ["ip", "nft", "iperf3", "wrk", "taskset", "python3", "flock"] {
+        let ok = Command::new("sh")
+            .args(["-c", &format!("command -v {tool}")])
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            return Err(format!("{tool} is not installed"));
+        }
+    }
+    if !Path::new("/usr/sbin/nginx").exists() {
+        return Err("/usr/sbin/nginx is not installed".into());
+    }
+    std::fs::create_dir_all(out).map_err(|e| format!("{}: {e}", out.display()))?;
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    // this program runs from target/<profile>/examples/
+    let target = exe
+        .parent()
+        .and_then(Path::parent)
+        .and_then(Path::parent)
+        .ok_or("cannot find the target directory")?
+        .to_path_buf();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let st = Command::new(cargo)
+        .args(["build", "-q", "--release", "-p", "lvs-examples"])
+        .args(["--example", "lvsd"])
+        .arg("--target-dir")
+        .arg(&target)
+        .current_dir(manifest)
+        .status()
+        .map_err(|e| format!("cargo build: {e}"))?;
+    if !st.success() {
+        return Err("cargo build --release --example lvsd failed".into());
+    }
+    let lvsd = target.join("release").join("examples").join("lvsd");
+    let script = manifest.join("e2e").join("dataplane.sh");
+    eprintln!("dataplane: {} ({secs} s per run)", script.display());
+    let mut child = Command::new("flock")
+        .arg("/tmp/lvs-netns.lock")
+        .arg("bash")
+        .arg(&script)
+        .arg(&lvsd)
+        .arg(&exe)
+        .arg(systems)
+        .env("DP_SECS", secs.to_string())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|e| format!("{}: {e}", script.display()))?;
+    let mut rows = Vec::new();
+    let mut done = false;
+    if let Some(o) = child.stdout.take() {
+        for line in BufReader::new(o).lines().map_while(Result::ok) {
+            println!("{line}");
+            if let Some(r) = Row::parse(&line) {
+                rows.push(r);
+            }
+            done |= line == "DATAPLANE DONE";
+        }
+    }
+    let st = child.wait().map_err(|e| e.to_string())?;
+    if !st.success() || !done {
+        return Err(format!("{} failed ({st})", script.display()));
+    }
+    let csv = out.join("dataplane.csv");
+    std::fs::write(&csv, to_csv(&rows)).map_err(|e| format!("{}: {e}", csv.display()))?;
+    let svg = out.join("dataplane.svg");
+    std::fs::write(&svg, to_svg(&rows)).map_err(|e| format!("{}: {e}", svg.display()))?;
+    print!("{}", table(&rows));
+    eprintln!("dataplane: wrote {} and {}", csv.display(), svg.display());
+    Ok(())
+}
+
+fn to_csv(rows: &[Row]) -> String {
+    let mut s = String::from("system,workers,workload,value,unit,cpu_cores\n");
+    for r in rows {
+        let _ = writeln!(
+            s,
+            "{},{},{},{:.3},{},{:.3}",
+            r.system, r.workers, r.workload, r.value, r.unit, r.cpu_cores
+        );
+    }
+    s
+}
+
+fn find<'a>(rows: &'a [Row], system: &str, workers: u32, workload: &str) -> Option<&'a Row> {
+    rows.iter()
+        .find(|r| r.system == system && r.workers == workers && r.workload == workload)
+}
+
+const WORKLOADS: [&str; 4] = [
+    "udp64_pps",
+    "udp64_overload_pps",
+    "tcp_bulk_gbit",
+    "tcp_cps",
+];
+
+/// The Markdown table, then each lvsd row's ratios to nftables (value, and work per director
+/// CPU second), the overload row against the peak, and the workers' efficiency.
+fn table(rows: &[Row]) -> String {
+    let mut s = String::from(
+        "| system | workers | workload | value | unit | director CPU cores | per CPU second |\n\
+         |---|---:|---|---:|---|---:|---:|\n",
+    );
+    for r in rows {
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {:.2} | {} | {:.3} | {:.0} |",
+            r.system,
+            r.workers,
+            r.workload,
+            r.value,
+            r.unit,
+            r.cpu_cores,
+            r.per_cpu_s()
+        );
+    }
+    let mut workers: Vec<u32> = rows
+        .iter()
+        .filter(|r| r.system == "lvsd")
+        .map(|r| r.workers)
+        .collect();
+    workers.dedup();
+    for w in &workers {
+        for wl in WORKLOADS {
+            if let (Some(l), Some(k)) = (find(rows, "lvsd", *w, wl), find(rows, "nftables", 1, wl))
+            {
+                let _ = writeln!(
+                    s,
+                    "lvsd x{w}/nftables {wl}: value {:.2}, per director CPU second {:.2}",
+                    l.value / k.value.max(1e-9),
+                    l.per_cpu_s() / k.per_cpu_s().max(1e-9)
+                );
+            }
+        }
+        if let (Some(p), Some(o)) = (
+            find(rows, "lvsd", *w, "udp64_pps"),
+            find(rows, "lvsd", *w, "udp64_overload_pps"),
+        ) {
+            let _ = writeln!(
+                s,
+                "lvsd x{w} offered 2x its peak delivers {:.1} % of the peak",
+                100.0 * o.value / p.value.max(1e-9)
+            );
+        }
+        if let (Some(one), Some(n)) = (
+            find(rows, "lvsd", 1, "udp64_pps"),
+            find(rows, "lvsd", *w, "udp64_pps"),
+        ) {
+            if *w > 1 {
+                let _ = writeln!(
+                    s,
+                    "lvsd x{w}: packets per CPU second {:.2} of one worker's",
+                    n.per_cpu_s() / one.per_cpu_s().max(1e-9)
+                );
+            }
+        }
+    }
+    s
+}
+
+/// One bar panel per workload, one bar per system, labelled with the value and the work per
+/// director CPU second.
+fn to_svg(rows: &[Row]) -> String {
+    let mut systems: Vec<(String, u32)> = Vec::new();
+    for r in rows {
+        if !systems.iter().any(|(s, w)| *s == r.system && *w == r.workers) {
+            systems.push((r.system.clone(), r.workers));
+        }
+    }
+    let titles = [
+        "64-byte UDP, peak: packets/s",
+        "64-byte UDP offered at 2x the peak: packets/s delivered",
+        "TCP bulk (iperf3): Gbit/s",
+        "new TCP connections (wrk, Connection: close): per second",
+    ];
+    let (w, bar_h, gap) = (900.0, 28.0, 6.0);
+    let ph = 34.0 + systems.len() as f64 * (bar_h + gap) + 10.0;
+    let h = 50.0 + ph * WORKLOADS.len() as f64;
+    let mut s = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" font-family=\"sans-serif\">\n\
+         <rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n\
+         <text x=\"{}\" y=\"28\" font-size=\"18\" text-anchor=\"middle\">Director dataplane: kernel nftables DNAT vs lvsd NAT, client → director → server over veth</text>\n",
+        w / 2.0
+    );
+    let colors = ["#d62728", "#1f77b4", "#2ca02c", "#9467bd"];
+    for (k, (wl, title)) in WORKLOADS.iter().zip(titles).enumerate() {
+        let y0 = 50.0 + ph * k as f64;
+        let _ = writeln!(
+            s,
+            "<text x=\"20\" y=\"{}\" font-size=\"14\" font-weight=\"bold\">{title}</text>",
+            y0 + 18.0
+        );
+        let max = rows
+            .iter()
+            .filter(|r| r.workload == *wl)
+            .map(|r| r.value)
+            .fold(0.0, f64::max)
+            .max(1e-9);
+        for (j, (sys, wk)) in systems.iter().enumerate() {
+            let y = y0 + 28.0 + (bar_h + gap) * j as f64;
+            let label = if sys == "lvsd" {
+                format!("lvsd x{wk}")
+            } else {
+                sys.clone()
+            };
+            let _ = writeln!(
+                s,
+                "<text x=\"20\" y=\"{}\" font-size=\"13\">{label}</text>",
+                y + 19.0
+            );
+            match find(rows, sys, *wk, wl) {
+                Some(r) => {
+                    let bw = 500.0 * r.value / max;
+                    let _ = writeln!(
+                        s,
+                        "<rect x=\"110\" y=\"{y}\" width=\"{bw:.1}\" height=\"{bar_h}\" fill=\"{}\"/>\n\
+                         <text x=\"{:.1}\" y=\"{}\" font-size=\"12\">{:.0} {} ({:.2} CPU cores, {:.0} per CPU s)</text>",
+                        colors[j % colors.len()],
+                        116.0 + bw,
+                        y + 19.0,
+                        r.value,
+                        r.unit,
+                        r.cpu_cores,
+                        r.per_cpu_s()
+                    );
+                }
+                None => {
+                    let _ = writeln!(
+                        s,
+                        "<text x=\"116\" y=\"{}\" font-size=\"12\">not measured</text>",
+                        y + 19.0
+                    );
+                }
+            }
+        }
+    }
+    s.push_str("</svg>\n");
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn result_lines_parse_and_render() {
+        let rows: Vec<Row> = [
+            "RESULT system=nftables workers=1 workload=udp64_pps value=900000.000 unit=pps cpu_cores=0.900",
+            "RESULT system=lvsd workers=1 workload=udp64_pps value=450000.000 unit=pps cpu_cores=0.500",
+            "RESULT system=lvsd workers=1 workload=udp64_overload_pps value=440000.000 unit=pps cpu_cores=0.600",
+        ]
+        .iter()
+        .filter_map(|l| Row::parse(l))
+        .collect();
+        assert_eq!(rows.len(), 3);
+        let t = table(&rows);
+        assert!(t.contains("lvsd x1/nftables udp64_pps: value 0.50, per director CPU second 0.90"));
+        assert!(t.contains("delivers 97.8 % of the peak"));
+        assert!(to_csv(&rows).starts_with("system,workers,workload,value,unit,cpu_cores\nnftables,1,udp64_pps,900000.000,pps,0.900\n"));
+        assert!(to_svg(&rows).contains("not measured"));
+        assert!(Row::parse("RESULT system=x").is_none());
+    }
+}

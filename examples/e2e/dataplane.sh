@@ -1,0 +1,248 @@
+#!/usr/bin/env bash
+# The director's dataplane against the kernel's: kernel nftables DNAT (conntrack) and lvsd NAT
+# forwarding the same loads over the same namespaces, in one run.
+#
+#   dataplane.sh LVSD SENDER SYSTEMS   SYSTEMS: e.g. "nftables:1 lvsd:1 lvsd:2"
+#
+# LVSD is the lvsd binary; SENDER the dataplane example binary (its `udp-send` subcommand is the
+# bounded sendmmsg sender). Prints `RESULT system=.. workers=.. workload=.. value=.. unit=..
+# cpu_cores=..` lines for examples/dataplane.rs and `DATAPLANE DONE` at the end. As root; run
+# under flock /tmp/lvs-netns.lock. Environment: DP_SECS (4) seconds per measured run.
+#
+# Topology (198.18.0.0/15 only; every name starts with dp-):
+#
+#   client ns                 director ns                      server ns
+#   c0 198.18.0.2 ----------- d0 198.18.0.1                    (VIP 198.18.0.10 is routed
+#                             d1 198.18.1.1 ------------------ s0 198.18.1.2   via 198.18.0.1)
+#
+# The server routes back through 198.18.1.1 (NAT needs the replies). UDP to VIP:5001 is counted
+# and dropped by an nftables counter in the server namespace (the sink); TCP VIP:5201 is
+# iperf3, VIP:80 nginx (an empty 204 per request, `Connection: close` from wrk).
+#
+# CPU: the director pinned to CPU 1 (lvsd by taskset; the kernel's forwarding runs wherever the
+# softirq runs). lvsd: utime + stime of the process from /proc/PID/stat. Kernel: the softirq
+# column of /proc/stat summed over every CPU (the forwarding runs there; the sender's and the
+# sink's softirq work is in it too, so the kernel's figure is an upper bound).
+set -euo pipefail
+
+LVSD=${1:?usage: dataplane.sh LVSD SENDER SYSTEMS}
+SENDER=${2:?usage: dataplane.sh LVSD SENDER SYSTEMS}
+SYSTEMS=${3:-"nftables:1 lvsd:1"}
+SECS=${DP_SECS:-4}
+P=dp-$$
+NS_C=$P-c NS_D=$P-d NS_S=$P-s
+WORK=$(mktemp -d /tmp/dp.XXXXXX)
+chmod 755 "$WORK"
+CTL=$WORK/ctl.sock
+VIP=198.18.0.10
+RS=198.18.1.2
+START=$SECONDS
+LVSD_PID=
+
+cleanup() {
+  local rc=$?
+  set +e
+  [ -n "$LVSD_PID" ] && kill "$LVSD_PID" 2>/dev/null
+  for ns in "$NS_C" "$NS_D" "$NS_S"; do
+    if ip netns list | grep -qw "$ns"; then
+      for pid in $(ip netns pids "$ns" 2>/dev/null); do kill "$pid" 2>/dev/null; done
+      sleep 0.2
+      for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$pid" 2>/dev/null; done
+      ip netns del "$ns" 2>/dev/null
+    fi
+  done
+  if [ "$rc" != 0 ]; then
+    echo "---- lvsd stderr ----" >&2; tail -30 "$WORK/lvsd.err" >&2 2>/dev/null
+  fi
+  rm -rf "$WORK"
+  exit "$rc"
+}
+trap cleanup EXIT INT TERM
+
+say() { printf '[%3ds] %s\n' "$((SECONDS - START))" "$*" >&2; }
+die() { say "FAIL: $*"; exit 1; }
+nsx() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
+
+say "topology: client -- director -- server"
+for ns in "$NS_C" "$NS_D" "$NS_S"; do
+  ip netns add "$ns"
+  nsx "$ns" ip link set lo up
+  nsx "$ns" sysctl -qw net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0
+  nsx "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+done
+ip link add c0 netns "$NS_C" type veth peer name d0 netns "$NS_D"
+ip link add d1 netns "$NS_D" type veth peer name s0 netns "$NS_S"
+nsx "$NS_C" ip addr add 198.18.0.2/24 dev c0
+nsx "$NS_C" ip link set c0 up
+nsx "$NS_C" ip route add default via 198.18.0.1
+nsx "$NS_C" sysctl -qw net.ipv4.ip_local_port_range="10000 65000" net.ipv4.tcp_tw_reuse=1
+nsx "$NS_S" ip addr add $RS/24 dev s0
+nsx "$NS_S" ip link set s0 up
+nsx "$NS_S" ip route add default via 198.18.1.1
+nsx "$NS_S" sysctl -qw net.core.somaxconn=8192 net.ipv4.tcp_max_syn_backlog=8192
+nsx "$NS_D" ip link set d0 up
+nsx "$NS_D" ip link set d1 up
+
+# the sink: count and drop UDP to :5001 before any socket lookup
+nsx "$NS_S" nft -f - <<EOF
+table inet sink {
+  counter udp5001 { }
+  chain pre { type filter hook prerouting priority -300; udp dport 5001 counter name udp5001 drop; }
+}
+EOF
+sink_packets() { nsx "$NS_S" nft list counter inet sink udp5001 | awk '/packets/ { print $2 }'; }
+
+mkdir -p "$WORK/nginx"
+cat > "$WORK/nginx/nginx.conf" <<EOF
+worker_processes 1;
+pid $WORK/nginx/nginx.pid;
+error_log $WORK/nginx/error.log warn;
+events { worker_connections 16384; }
+http {
+  access_log off;
+  client_body_temp_path $WORK/nginx; proxy_temp_path $WORK/nginx;
+  fastcgi_temp_path $WORK/nginx; uwsgi_temp_path $WORK/nginx; scgi_temp_path $WORK/nginx;
+  server { listen $RS:80 backlog=8192 reuseport; location / { return 204; } }
+}
+EOF
+nsx "$NS_S" /usr/sbin/nginx -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" -g 'daemon on;' \
+  || die "nginx did not start"
+nsx "$NS_S" iperf3 -s -B $RS -D --logfile "$WORK/iperf3-s.log" || die "iperf3 -s did not start"
+
+cat > "$WORK/rules" <<EOF
+-A -u $VIP:5001 -s rr
+-a -u $VIP:5001 -r $RS:5001 -m -w 1
+-A -t $VIP:5201 -s rr
+-a -t $VIP:5201 -r $RS:5201 -m -w 1
+-A -t $VIP:80 -s rr
+-a -t $VIP:80 -r $RS:80 -m -w 1
+EOF
+
+HZ=$(getconf CLK_TCK)
+NCPU=$(nproc)
+softirq_ticks() { awk '$1 == "cpu" { print $8 }' /proc/stat; }
+proc_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+now_ns() { date +%s%N; }
+# director CPU ticks so far: the lvsd process, or the kernel's softirq time
+CUR_SYS=
+cpu_ticks() {
+  if [ "$CUR_SYS" = lvsd ]; then proc_ticks "$LVSD_PID"; else softirq_ticks; fi
+}
+result() { # workload value unit ticks wall_ns
+  awk -v s="$CUR_SYS" -v w="$CUR_W" -v wl="$1" -v v="$2" -v u="$3" -v t="$4" -v ns="$5" -v hz="$HZ" \
+    'BEGIN { printf "RESULT system=%s workers=%s workload=%s value=%.3f unit=%s cpu_cores=%.3f\n", s, w, wl, v, u, (t / hz) / (ns / 1e9) }'
+}
+
+# one UDP run: offered rate ($1, 0 = as fast as the sender goes) for $2 seconds; prints
+# "offered_pps delivered_pps ticks wall_ns"
+udp_run() {
+  local rate=$1 secs=$2 p0 p1 c0 c1 t0 t1 sent
+  p0=$(sink_packets); c0=$(cpu_ticks); t0=$(now_ns)
+  sent=$(nsx "$NS_C" taskset -c 0 "$SENDER" udp-send --dst $VIP:5001 --flows 64 --payload 18 \
+    --secs "$secs" --rate "$rate")
+  t1=$(now_ns); c1=$(cpu_ticks)
+  sleep 0.2
+  p1=$(sink_packets)
+  awk -v s="$sent" -v d=$((p1 - p0)) -v ns=$((t1 - t0)) -v c=$((c1 - c0)) \
+    'BEGIN { printf "%.0f %.0f %d %d\n", s / (ns / 1e9), d / (ns / 1e9), c, ns }'
+}
+
+measure() { # system workers
+  CUR_SYS=$1 CUR_W=$2
+  say "$CUR_SYS ($CUR_W worker(s)): UDP warm-up"
+  udp_run 10000 1 > /dev/null
+  # the peak: a sweep of offered rates up to the sender's own limit; the best delivered rate
+  local best=0 best_line="" line off del
+  for rate in 100000 200000 300000 450000 650000 900000 0; do
+    line=$(udp_run $rate 2)
+    read -r off del _ _ <<< "$line"
+    say "  offered $off pps -> delivered $del pps"
+    if [ "$del" -gt "$best" ]; then best=$del best_line=$line; fi
+    # past the point where more offered load no longer helps
+    [ "$del" -lt $((off * 7 / 10)) ] && [ "$rate" != 0 ] && [ "$best" -gt 0 ] && break
+  done
+  read -r off del ticks ns <<< "$best_line"
+  result udp64_pps "$del" pps "$ticks" "$ns"
+  local over=$((best * 2))
+  line=$(udp_run "$over" "$SECS")
+  read -r off del ticks ns <<< "$line"
+  say "  overload: offered $off pps (2x $best) -> delivered $del pps"
+  result udp64_overload_pps "$del" pps "$ticks" "$ns"
+  sleep 1
+
+  say "$CUR_SYS: TCP bulk (iperf3, $SECS s)"
+  local c0 c1 t0 t1 bps
+  c0=$(cpu_ticks); t0=$(now_ns)
+  nsx "$NS_C" taskset -c 0 iperf3 -c $VIP -t "$SECS" -J > "$WORK/iperf3.json" || die "iperf3 failed"
+  t1=$(now_ns); c1=$(cpu_ticks)
+  bps=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["end"]["sum_received"]["bits_per_second"])' "$WORK/iperf3.json")
+  say "  $(awk -v b="$bps" 'BEGIN { printf "%.2f Gbit/s", b / 1e9 }')"
+  result tcp_bulk_gbit "$(awk -v b="$bps" 'BEGIN { print b / 1e9 }')" gbit_s $((c1 - c0)) $((t1 - t0))
+  sleep 1
+
+  say "$CUR_SYS: new TCP connections (wrk, Connection: close, $SECS s)"
+  c0=$(cpu_ticks); t0=$(now_ns)
+  nsx "$NS_C" taskset -c 0 wrk -t 1 -c 32 -d "${SECS}s" -H 'Connection: close' "http://$VIP/" \
+    > "$WORK/wrk.out" 2>&1 || true
+  t1=$(now_ns); c1=$(cpu_ticks)
+  local req
+  req=$(awk '/requests in/ { print $1 }' "$WORK/wrk.out")
+  [ -n "$req" ] || die "wrk: $(cat "$WORK/wrk.out")"
+  grep -q "Non-2xx" "$WORK/wrk.out" && die "wrk saw errors: $(cat "$WORK/wrk.out")"
+  say "  $(grep -E 'requests in|Socket errors' "$WORK/wrk.out" | tr -s ' ' | tr '\n' ' ')"
+  result tcp_cps "$(awk -v r="$req" -v ns=$((t1 - t0)) 'BEGIN { print r / (ns / 1e9) }')" conn_s \
+    $((c1 - c0)) $((t1 - t0))
+  sleep 1
+}
+
+kernel_on() {
+  nsx "$NS_D" ip addr add 198.18.0.1/24 dev d0
+  nsx "$NS_D" ip addr add 198.18.1.1/24 dev d1
+  nsx "$NS_D" sysctl -qw net.ipv4.ip_forward=1
+  nsx "$NS_D" nft -f - <<EOF
+table ip dpnat {
+  chain pre { type nat hook prerouting priority dstnat; ip daddr $VIP dnat to $RS; }
+  chain post { type nat hook postrouting priority srcnat; }
+}
+EOF
+}
+kernel_off() {
+  nsx "$NS_D" nft delete table ip dpnat
+  nsx "$NS_D" sysctl -qw net.ipv4.ip_forward=0
+  nsx "$NS_D" ip addr flush dev d0
+  nsx "$NS_D" ip addr flush dev d1
+  nsx "$NS_D" conntrack -F 2>/dev/null || true
+  # the neighbours learnt the kernel's MACs for .1; lvsd has the same MACs (same interfaces)
+}
+
+lvsd_on() { # workers
+  local extra=()
+  [ "$1" -gt 1 ] && extra=(--workers "$1")
+  rm -f "$CTL"
+  nsx "$NS_D" taskset -c 1 "$LVSD" --rules "$WORK/rules" --iface d0 --iface d1 \
+    --addr d0=198.18.0.1/24 --addr d1=198.18.1.1/24 --control "$CTL" --conns 1048576 \
+    "${extra[@]}" > "$WORK/lvsd.out" 2> "$WORK/lvsd.err" &
+  for _ in $(seq 1 100); do [ -S "$CTL" ] && break; sleep 0.1; done
+  [ -S "$CTL" ] || die "lvsd did not start: $(cat "$WORK/lvsd.err")"
+  LVSD_PID=$(sed -n 's/^lvsd: .* pid \([0-9]*\)$/\1/p' "$WORK/lvsd.err" | head -1)
+  [ -n "$LVSD_PID" ] || die "no lvsd pid: $(cat "$WORK/lvsd.err")"
+  for _ in $(seq 1 50); do
+    nsx "$NS_C" ping -c1 -W1 198.18.0.1 > /dev/null 2>&1 && break
+  done
+}
+lvsd_off() {
+  kill "$LVSD_PID" 2>/dev/null || true
+  wait "$LVSD_PID" 2>/dev/null || true
+  LVSD_PID=
+}
+
+for s in $SYSTEMS; do
+  sys=${s%%:*} w=${s#*:}
+  case $sys in
+    nftables) kernel_on; measure nftables 1; kernel_off ;;
+    lvsd) lvsd_on "$w"; measure lvsd "$w"; say "lvsd counters: $("$LVSD" ctl "$CTL" status | grep -E '^(drop|rx|tx)' | tr -s ' ' | tr '\n' ' ')"; lvsd_off ;;
+    *) die "unknown system $sys" ;;
+  esac
+done
+say "done in $((SECONDS - START)) s"
+echo "DATAPLANE DONE"
