@@ -18,6 +18,8 @@ mod agents;
 mod agentx;
 #[path = "lvsd/auth.rs"]
 mod auth;
+#[path = "lvsd/burst.rs"]
+mod burst;
 #[path = "lvsd/config.rs"]
 mod config;
 #[path = "lvsd/control.rs"]
@@ -54,6 +56,8 @@ mod probe;
 mod registry;
 #[path = "lvsd/registry_api.rs"]
 mod registry_api;
+#[path = "lvsd/ring.rs"]
+mod ring;
 #[path = "lvsd/rulefile.rs"]
 mod rulefile;
 #[path = "lvsd/rules.rs"]
@@ -185,7 +189,18 @@ fn run(args: &[String]) -> Result<(), String> {
         let info = iface_info(name)?;
         let sock = sys::PacketSocket::open(info.index, opts.promisc)
             .map_err(|e| format!("{name}: AF_PACKET socket: {e} (lvsd needs CAP_NET_RAW)"))?;
-        ifaces.push(Iface { info, sock });
+        let rings = if opts.no_rings {
+            None
+        } else {
+            match ring::Rings::setup(&sock) {
+                Ok(r) => Some(r),
+                Err(e) => {
+                    eprintln!("lvsd: {name}: no packet rings ({e}): one system call per frame");
+                    None
+                }
+            }
+        };
+        ifaces.push(Iface { info, sock, rings });
     }
     let own: Vec<_> = opts
         .addrs

@@ -51,6 +51,7 @@ options:
                           mid-flow TCP packet of an unknown flow is scheduled on sh/mh/dh
                           services without persistence (directors behind ECMP)
   --promisc               put the interfaces in promiscuous mode
+  --no-rings              one system call per frame (no PACKET_MMAP rings)
   --sync ROLE             connection sync daemon: master, backup or both (`--start-daemon ROLE`
                           as ipvsadm; master and backup given twice make both)
   --sync-iface IFACE      the interface sync messages go out of and come in on
@@ -270,6 +271,8 @@ pub struct Options {
     pub sysctls: Vec<(String, u32)>,
     /// Promiscuous mode.
     pub promisc: bool,
+    /// `--no-rings`: the per-frame `recv`/`send` path instead of `PACKET_MMAP` rings.
+    pub no_rings: bool,
     /// Only check.
     pub check: bool,
     /// Verbose logging.
@@ -375,6 +378,7 @@ impl Options {
             dests: 1024,
             sysctls: Vec::new(),
             promisc: false,
+            no_rings: false,
             check: false,
             verbose: false,
             sync: None,
@@ -516,6 +520,7 @@ impl Options {
                     sync_extra.push("--sync-maxlen");
                 }
                 "--promisc" => o.promisc = true,
+                "--no-rings" => o.no_rings = true,
                 "--check" => o.check = true,
                 "-v" | "--verbose" => o.verbose = true,
                 "-h" | "--help" => return Err(USAGE.to_string()),

@@ -39,6 +39,8 @@ pub const HEADROOM: usize = 128;
 pub const RX_LEN: usize = 65536 + 256;
 /// Frames read from one interface before looking at the others.
 const BATCH: usize = 64;
+/// The same with receive rings, where a frame costs no system call.
+const RING_BATCH: usize = 256;
 
 /// An interface lvsd serves.
 #[derive(Debug)]
@@ -47,6 +49,8 @@ pub struct Iface {
     pub info: IfaceInfo,
     /// The packet socket.
     pub sock: PacketSocket,
+    /// Its receive and transmit rings ([`crate::ring`]); `None`: one system call per frame.
+    pub rings: Option<crate::ring::Rings>,
 }
 
 /// Signals the loop reacts to.
@@ -95,6 +99,7 @@ pub struct Daemon<'d> {
     pub(crate) start: std::time::Instant,
     pub(crate) seg: Vec<u8>,
     pub(crate) out: Vec<u8>,
+    pub(crate) burst: crate::burst::BurstBufs,
 }
 
 pub(crate) fn ms_instant(ms: u64) -> Instant {
@@ -134,6 +139,7 @@ impl<'d> Daemon<'d> {
             start,
             seg: Vec::new(),
             out: Vec::new(),
+            burst: Default::default(),
         };
         // MTU checks use the smallest link MTU (the library's per-packet path has one MTU)
         d.pcfg.mtu = d.ifaces.iter().map(|i| i.info.mtu).min().unwrap_or(1500);
@@ -327,6 +333,7 @@ impl<'d> Daemon<'d> {
         let control_slot = slot(control.map(AsRawFd::as_raw_fd));
         let sync_slot = slot(self.sync.as_ref().and_then(SyncLink::rx_fd));
         let mut ready = Vec::new();
+        let mut ring_stats_at = 0;
         self.vrrp_start();
         loop {
             if signals.term.swap(false, Ordering::SeqCst) {
@@ -371,9 +378,19 @@ impl<'d> Daemon<'d> {
                 }
             }
             let timeout = deadline.saturating_sub(now) as i32;
+            self.kick_all();
+            if now >= ring_stats_at {
+                ring_stats_at = now + 1000;
+                self.ring_stats();
+            }
             sys::poll_readable(&fds, timeout, &mut ready)?;
             for (i, r) in ready.iter().enumerate().take(n_if) {
                 if !*r {
+                    continue;
+                }
+                if self.ifaces[i].rings.is_some() {
+                    self.rx_ring_batch(i, RING_BATCH, &mut rx);
+                    self.kick_all();
                     continue;
                 }
                 for _ in 0..BATCH {

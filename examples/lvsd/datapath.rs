@@ -22,17 +22,58 @@ impl Daemon<'_> {
             return self.send_copy(ifc, &f);
         }
         buf[start - VNET_HDR_LEN..start].fill(0);
-        let r = self.ifaces[ifc]
-            .sock
-            .send(&buf[start - VNET_HDR_LEN..start + len]);
+        let r = self.send_raw(ifc, &buf[start - VNET_HDR_LEN..start + len]);
         self.sent(r);
     }
 
     pub(crate) fn send_copy(&mut self, ifc: usize, frame: &[u8]) {
         let mut b = vec![0u8; VNET_HDR_LEN + frame.len()];
         b[VNET_HDR_LEN..].copy_from_slice(frame);
-        let r = self.ifaces[ifc].sock.send(&b);
+        let r = self.send_raw(ifc, &b);
         self.sent(r);
+    }
+
+    /// Sends `b` (virtio header first) out of `ifc`: onto its transmit ring (sent at the next
+    /// [`Daemon::kick_all`]), or, when the ring is full after a kick, the frame too long for a
+    /// slot or the interface without rings, by one `send(2)` after what the ring holds.
+    fn send_raw(&mut self, ifc: usize, b: &[u8]) -> std::io::Result<()> {
+        let i = &mut self.ifaces[ifc];
+        if let Some(r) = i.rings.as_mut() {
+            if r.push(b) {
+                return Ok(());
+            }
+            r.kick(&i.sock)?;
+            if r.push(b) {
+                return Ok(());
+            }
+        }
+        i.sock.send(b)
+    }
+
+    /// Transmits what every interface's transmit ring holds.
+    pub(crate) fn kick_all(&mut self) {
+        for i in 0..self.ifaces.len() {
+            let f = &mut self.ifaces[i];
+            if let Some(r) = f.rings.as_mut() {
+                if let Err(e) = r.kick(&f.sock) {
+                    self.count("tx.errors");
+                    if self.opts.verbose {
+                        self.log(&format!("send {}: {e}", self.ifaces[i].info.name));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Adds the kernel's receive-ring counters to lvsd's: frames the kernel dropped because
+    /// the ring was full (`rx.ring_drops`).
+    pub(crate) fn ring_stats(&mut self) {
+        for i in 0..self.ifaces.len() {
+            if self.ifaces[i].rings.is_some() {
+                let (_, drops) = crate::ring::Rings::stats(&self.ifaces[i].sock);
+                *self.counters.entry("rx.ring_drops").or_insert(0) += drops;
+            }
+        }
     }
 
     fn sent(&mut self, r: std::io::Result<()>) {
@@ -265,6 +306,19 @@ impl Daemon<'_> {
             &cfg,
             &mut self.out[HEADROOM..],
         );
+        self.act(a, buf, head, len, HEADROOM);
+    }
+
+    /// Carries out the library's verdict `a` on the frame at `buf[head..head + len]`; an ICMP
+    /// error it answers with is at `self.out[resp_at..]`.
+    pub(crate) fn act(
+        &mut self,
+        a: Action,
+        buf: &mut [u8],
+        head: usize,
+        len: usize,
+        resp_at: usize,
+    ) {
         match a {
             Action::Transmit {
                 start,
@@ -302,7 +356,7 @@ impl Daemon<'_> {
                     return self.count("drop.no_route");
                 };
                 let mut out = std::mem::take(&mut self.out);
-                self.send_ip(oif, nh, &mut out, HEADROOM, len);
+                self.send_ip(oif, nh, &mut out, resp_at, len);
                 self.out = out;
             }
             Action::Deliver => self.deliver(buf, head, len),
