@@ -91,7 +91,12 @@ fn main() {
     while let Some(a) = it.next() {
         match a.as_str() {
             "--out" => out = it.next().map(PathBuf::from),
-            "--secs" => secs = it.next().and_then(|s| s.parse().ok()).unwrap_or_else(|| usage()),
+            "--secs" => {
+                secs = it
+                    .next()
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or_else(|| usage())
+            }
             "--systems" => systems = it.next().cloned().unwrap_or_else(|| usage()),
             _ => usage(),
         }
@@ -349,7 +354,10 @@ fn table(rows: &[Row]) -> String {
 fn to_svg(rows: &[Row]) -> String {
     let mut systems: Vec<(String, u32)> = Vec::new();
     for r in rows {
-        if !systems.iter().any(|(s, w)| *s == r.system && *w == r.workers) {
+        if !systems
+            .iter()
+            .any(|(s, w)| *s == r.system && *w == r.workers)
+        {
             systems.push((r.system.clone(), r.workers));
         }
     }

@@ -192,7 +192,7 @@ fn run(args: &[String]) -> Result<(), String> {
         let rings = if opts.no_rings {
             None
         } else {
-            match ring::Rings::setup(&sock) {
+            match ring::Rings::setup(&sock, info.index) {
                 Ok(r) => Some(r),
                 Err(e) => {
                     eprintln!("lvsd: {name}: no packet rings ({e}): one system call per frame");

@@ -33,7 +33,7 @@ pub struct BurstBufs {
 
 impl Daemon<'_> {
     /// Reads up to `max` frames from interface `ifc`'s receive ring and handles them; returns
-    /// how many were read. `big` receives frames too long for a ring slot (virtio header first).
+    /// how many were read. `big` receives frames too long for a ring slot, at `HEADROOM`.
     pub(crate) fn rx_ring_batch(&mut self, ifc: usize, max: usize, big: &mut [u8]) -> usize {
         let mut b = std::mem::take(&mut self.burst);
         if b.frames.len() < BURST * PLACE {
@@ -51,7 +51,11 @@ impl Daemon<'_> {
             let Some(rings) = iface.rings.as_mut() else {
                 break;
             };
-            let got = rings.recv(&iface.sock, &mut place[HEADROOM - VNET_HDR_LEN..], big);
+            let got = rings.recv(
+                &iface.sock,
+                &mut place[HEADROOM - VNET_HDR_LEN..],
+                &mut big[HEADROOM - VNET_HDR_LEN..],
+            );
             match got {
                 Rx::Empty => break,
                 Rx::Lost => {
@@ -78,7 +82,7 @@ impl Daemon<'_> {
                     if len < VNET_HDR_LEN {
                         self.count("drop.runt");
                     } else {
-                        self.on_frame(ifc, big, VNET_HDR_LEN, len - VNET_HDR_LEN);
+                        self.on_frame(ifc, big, HEADROOM, len - VNET_HDR_LEN);
                     }
                 }
             }

@@ -100,6 +100,11 @@ pub struct Daemon<'d> {
     pub(crate) seg: Vec<u8>,
     pub(crate) out: Vec<u8>,
     pub(crate) burst: crate::burst::BurstBufs,
+    /// The virtio header the next transmission carries (all zero but for a GSO super-frame
+    /// forwarded whole).
+    pub(crate) tx_vnet: crate::sys::VnetHdr,
+    /// Whether some real server is reached by a tunnel (super-frames are then cut in software).
+    pub(crate) has_tunnels: bool,
 }
 
 pub(crate) fn ms_instant(ms: u64) -> Instant {
@@ -140,6 +145,8 @@ impl<'d> Daemon<'d> {
             seg: Vec::new(),
             out: Vec::new(),
             burst: Default::default(),
+            tx_vnet: Default::default(),
+            has_tunnels: false,
         };
         // MTU checks use the smallest link MTU (the library's per-packet path has one MTU)
         d.pcfg.mtu = d.ifaces.iter().map(|i| i.info.mtu).min().unwrap_or(1500);
@@ -266,6 +273,7 @@ impl<'d> Daemon<'d> {
                 })
         };
         let (v4, v6) = (pick(true), pick(false));
+        self.has_tunnels = !rs.is_empty();
         if let Some(IpAddr::V4(a)) = v4 {
             self.pcfg.tunnel_src_v4 = a;
         }

@@ -21,7 +21,7 @@ impl Daemon<'_> {
             let f = buf[start..start + len].to_vec();
             return self.send_copy(ifc, &f);
         }
-        buf[start - VNET_HDR_LEN..start].fill(0);
+        self.tx_vnet.write(&mut buf[start - VNET_HDR_LEN..start]);
         let r = self.send_raw(ifc, &buf[start - VNET_HDR_LEN..start + len]);
         self.sent(r);
     }
@@ -34,20 +34,21 @@ impl Daemon<'_> {
     }
 
     /// Sends `b` (virtio header first) out of `ifc`: onto its transmit ring (sent at the next
-    /// [`Daemon::kick_all`]), or, when the ring is full after a kick, the frame too long for a
-    /// slot or the interface without rings, by one `send(2)` after what the ring holds.
+    /// [`Daemon::kick_all`]), or, when the ring is full after a kick or the frame too long for
+    /// a slot, by one `send(2)` after what the ring holds; without rings, by one `send(2)`.
     fn send_raw(&mut self, ifc: usize, b: &[u8]) -> std::io::Result<()> {
         let i = &mut self.ifaces[ifc];
-        if let Some(r) = i.rings.as_mut() {
-            if r.push(b) {
-                return Ok(());
-            }
-            r.kick(&i.sock)?;
-            if r.push(b) {
-                return Ok(());
-            }
+        let Some(r) = i.rings.as_mut() else {
+            return i.sock.send(b);
+        };
+        if r.push(b) {
+            return Ok(());
         }
-        i.sock.send(b)
+        r.kick(&i.sock)?;
+        if r.push(b) {
+            return Ok(());
+        }
+        r.send_one(&i.sock, b)
     }
 
     /// Transmits what every interface's transmit ring holds.
@@ -200,6 +201,9 @@ impl Daemon<'_> {
         };
         if offload::needs_segmentation(h) {
             self.count("rx.gso_frames");
+            if self.gso_whole(buf, head, len, h, &p) {
+                return;
+            }
             let mut seg = std::mem::take(&mut self.seg);
             let frame = buf[head..head + len].to_vec();
             let r = offload::segment(&frame, &p, h, &mut seg, HEADROOM, |b, hd, l| {
@@ -222,6 +226,60 @@ impl Daemon<'_> {
             Ok(()) => self.on_ip(ifc, buf, head, len),
             Err(_) => self.count("drop.csum_offsets"),
         }
+    }
+
+    /// Forwards the TCP super-frame at `buf[head..head + len]` whole: one pass through the
+    /// library (no MTU check: its segments fit), its headers rewritten once, then sent with a
+    /// virtio header that lets the kernel segment it on transmit (or hand it on whole, as a
+    /// veth does). `false` (nothing done) where that cannot work: a tunnel real server is
+    /// configured (its outer headers would need encapsulation offloads), the L7 splicer runs,
+    /// or the frame is not TCP.
+    fn gso_whole(
+        &mut self,
+        buf: &mut [u8],
+        head: usize,
+        len: usize,
+        h: &VnetHdr,
+        p: &lvs_forward::parse::Parsed,
+    ) -> bool {
+        let kind = h.gso_type & !vnet::GSO_ECN;
+        if self.has_tunnels
+            || self.l7.is_some()
+            || p.flow.proto != Protocol::Tcp
+            || !matches!(kind, vnet::GSO_TCPV4 | vnet::GSO_TCPV6)
+        {
+            return false;
+        }
+        let now = ms_instant(self.now_ms());
+        let mut cfg = self.pcfg;
+        cfg.mtu = 0;
+        if self.out.len() < HEADROOM + 1280 {
+            self.out.resize(HEADROOM + 1280, 0);
+        }
+        let a = process_frame(
+            &mut self.dir,
+            now,
+            buf,
+            head,
+            len,
+            0,
+            &cfg,
+            &mut self.out[HEADROOM..],
+        );
+        if let Action::Transmit { start, len: n, .. } = a {
+            match offload::whole_gso_header(&mut buf[start..start + n], h) {
+                Some(v) => {
+                    self.count("tx.gso_whole");
+                    self.tx_vnet = v;
+                    self.act(a, buf, head, len, HEADROOM);
+                    self.tx_vnet = VnetHdr::default();
+                }
+                None => self.count("drop.gso"),
+            }
+        } else {
+            self.act(a, buf, head, len, HEADROOM);
+        }
+        true
     }
 
     fn on_arp(&mut self, ifc: usize, frame: &[u8]) {

@@ -152,6 +152,46 @@ pub fn segment(
     Ok(n)
 }
 
+/// The virtio header that sends the TCP super-frame whose IP packet is `pkt` whole, for the
+/// kernel (or the NIC) to segment: `gso_type` and `gso_size` as received, the checksum left
+/// partial from the TCP header on. Its TCP checksum field is set to the pseudo-header sum over
+/// the whole segment, as the kernel expects of a `CHECKSUM_PARTIAL` frame (the NAT rewrite
+/// before this left it stale). `None` for anything but TCP over IPv4 or IPv6 without extension
+/// headers.
+pub fn whole_gso_header(pkt: &mut [u8], rx: &VnetHdr) -> Option<VnetHdr> {
+    let kind = rx.gso_type & !vnet::GSO_ECN;
+    let (ihl, v4) = match pkt.first()? >> 4 {
+        4 if kind == vnet::GSO_TCPV4 => (usize::from(pkt[0] & 0x0f) * 4, true),
+        6 if kind == vnet::GSO_TCPV6 => (40, false),
+        _ => return None,
+    };
+    let proto = if v4 { *pkt.get(9)? } else { *pkt.get(6)? };
+    if proto != 6 || pkt.len() < ihl + 20 {
+        return None;
+    }
+    let thl = usize::from(pkt[ihl + 12] >> 4) * 4;
+    let l4_len = pkt.len() - ihl;
+    if thl < 20 || l4_len < thl {
+        return None;
+    }
+    let ph = if v4 {
+        let (s, d) = (pkt[12..16].try_into().ok()?, pkt[16..20].try_into().ok()?);
+        checksum::pseudo_header_v4(s, d, 6, u16::try_from(l4_len).ok()?)
+    } else {
+        let (s, d) = (pkt[8..24].try_into().ok()?, pkt[24..40].try_into().ok()?);
+        checksum::pseudo_header_v6(&s, &d, 6, l4_len as u32)
+    };
+    pkt[ihl + 16..ihl + 18].copy_from_slice(&checksum::fold(ph).to_be_bytes());
+    Some(VnetHdr {
+        flags: vnet::F_NEEDS_CSUM,
+        gso_type: rx.gso_type,
+        hdr_len: (14 + ihl + thl) as u16,
+        gso_size: rx.gso_size,
+        csum_start: (14 + ihl) as u16,
+        csum_offset: 16,
+    })
+}
+
 #[cfg(test)]
 mod test {
     use super::*;
@@ -247,5 +287,35 @@ mod test {
         assert_eq!(data, f[54..].to_vec());
         assert_eq!(segs[0].len(), 54 + 1448);
         assert_eq!(segs[2].len(), 54 + 3000 - 2 * 1448);
+    }
+
+    #[test]
+    fn whole_super_frame_gets_a_partial_checksum_and_header() {
+        let mut f = tcp_frame(3000, 0x18);
+        let rx = VnetHdr {
+            flags: vnet::F_NEEDS_CSUM,
+            gso_type: vnet::GSO_TCPV4,
+            hdr_len: 54,
+            gso_size: 1448,
+            csum_start: 34,
+            csum_offset: 16,
+        };
+        // a NAT rewrite of the destination leaves the partial sum stale
+        f[30..34].copy_from_slice(&[198, 18, 1, 2]);
+        f[50..52].copy_from_slice(&[0xde, 0xad]);
+        let v = whole_gso_header(&mut f[14..], &rx).unwrap();
+        assert_eq!(v, rx);
+        // finished the way the kernel finishes it, the checksum is right for the new address
+        let end = f.len();
+        complete_csum(&mut f, 34, 16, end, false).unwrap();
+        assert!(tcp_ok(&f));
+        // not TCP over IPv4 as the header says: left to the segmentation path
+        let v6 = VnetHdr {
+            gso_type: vnet::GSO_TCPV6,
+            ..rx
+        };
+        assert_eq!(whole_gso_header(&mut f[14..], &v6), None);
+        f[23] = 17;
+        assert_eq!(whole_gso_header(&mut f[14..], &rx), None);
     }
 }

@@ -82,6 +82,8 @@ pub struct Rings {
     tx_next: usize,
     /// Frames queued on the transmit ring since the last [`Rings::kick`].
     pub tx_pending: usize,
+    /// A send-only socket on the same interface for frames longer than a slot.
+    big: PacketSocket,
 }
 
 // SAFETY: the mapping is owned by this value alone (no copies of the pointer escape), so moving
@@ -128,7 +130,8 @@ impl Rings {
     ///
     /// # Errors
     /// The kernel's refusal of a ring option or of the mapping.
-    pub fn setup(sock: &PacketSocket) -> io::Result<Rings> {
+    pub fn setup(sock: &PacketSocket, ifindex: u32) -> io::Result<Rings> {
+        let big = PacketSocket::open_tx(ifindex)?;
         setopt(sock, PACKET_VERSION, &TPACKET_V2)?;
         setopt(sock, PACKET_LOSS, &1i32)?;
         setopt(sock, PACKET_COPY_THRESH, &1i32)?;
@@ -174,6 +177,7 @@ impl Rings {
             rx_next: 0,
             tx_next: 0,
             tx_pending: 0,
+            big,
         })
     }
 
@@ -227,11 +231,7 @@ impl Rings {
                 // inside it (checked above); `buf` holds at least `n` bytes and does not overlap
                 // the mapping.
                 unsafe {
-                    std::ptr::copy_nonoverlapping(
-                        slot.add(mac - VNET_HDR_LEN),
-                        buf.as_mut_ptr(),
-                        n,
-                    )
+                    std::ptr::copy_nonoverlapping(slot.add(mac - VNET_HDR_LEN), buf.as_mut_ptr(), n)
                 };
                 Rx::Frame(n)
             }
@@ -266,6 +266,16 @@ impl Rings {
         true
     }
 
+    /// Sends `frame` (virtio header first) by itself, after what the ring holds: the way for a
+    /// frame longer than a slot (a GSO super-frame) or one that finds the ring full.
+    ///
+    /// # Errors
+    /// The kernel's refusal.
+    pub fn send_one(&mut self, sock: &PacketSocket, frame: &[u8]) -> io::Result<()> {
+        self.kick(sock)?;
+        self.big.send(frame)
+    }
+
     /// Transmits every frame queued on the transmit ring with one system call.
     ///
     /// # Errors
@@ -277,14 +287,7 @@ impl Rings {
         self.tx_pending = 0;
         // SAFETY: no buffer: a zero-length send on a socket with a transmit ring sends the
         // ring's requested slots.
-        let r = unsafe {
-            libc::send(
-                sock.as_raw_fd(),
-                std::ptr::null(),
-                0,
-                libc::MSG_DONTWAIT,
-            )
-        };
+        let r = unsafe { libc::send(sock.as_raw_fd(), std::ptr::null(), 0, libc::MSG_DONTWAIT) };
         if r < 0 {
             let e = io::Error::last_os_error();
             if e.kind() != io::ErrorKind::WouldBlock {

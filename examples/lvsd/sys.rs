@@ -64,6 +64,16 @@ pub struct VnetHdr {
 }
 
 impl VnetHdr {
+    /// Writes the header to the first 10 bytes of `b` (which must hold them).
+    pub fn write(&self, b: &mut [u8]) {
+        b[0] = self.flags;
+        b[1] = self.gso_type;
+        b[2..4].copy_from_slice(&self.hdr_len.to_ne_bytes());
+        b[4..6].copy_from_slice(&self.gso_size.to_ne_bytes());
+        b[6..8].copy_from_slice(&self.csum_start.to_ne_bytes());
+        b[8..10].copy_from_slice(&self.csum_offset.to_ne_bytes());
+    }
+
     /// Reads the header from the first 10 bytes of `b`.
     pub fn read(b: &[u8]) -> Option<VnetHdr> {
         let b = b.get(..VNET_HDR_LEN)?;
@@ -97,6 +107,17 @@ impl PacketSocket {
     /// Opens a socket on interface `ifindex` that sees every frame (all EtherTypes), optionally
     /// putting the interface in promiscuous mode for as long as the socket lives.
     pub fn open(ifindex: u32, promisc: bool) -> io::Result<PacketSocket> {
+        Self::open_with(ifindex, promisc, ETH_P_ALL)
+    }
+
+    /// Opens a socket on interface `ifindex` that only sends (bound with protocol 0, it
+    /// receives nothing): the way out for frames a transmit ring cannot take, since every
+    /// `send` on a socket with a transmit ring sends the ring instead.
+    pub fn open_tx(ifindex: u32) -> io::Result<PacketSocket> {
+        Self::open_with(ifindex, false, 0)
+    }
+
+    fn open_with(ifindex: u32, promisc: bool, protocol: u16) -> io::Result<PacketSocket> {
         // Protocol 0 receives nothing until bind() names the interface, so no frame of another
         // interface slips in between socket() and bind().
         // SAFETY: no pointers; the result is checked before use.
@@ -120,7 +141,7 @@ impl PacketSocket {
         // SAFETY: sockaddr_ll is plain old data; all-zero is a valid value.
         let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
         sll.sll_family = libc::AF_PACKET as u16;
-        sll.sll_protocol = ETH_P_ALL.to_be();
+        sll.sll_protocol = protocol.to_be();
         sll.sll_ifindex = ifindex as i32;
         // SAFETY: `sll` is a valid sockaddr_ll and the length passed is its size.
         check(unsafe {
