@@ -53,8 +53,9 @@ const TX_DATA: usize = 32;
 pub const SLOT: usize = 2048;
 /// Slots per block (the kernel allocates a ring in blocks).
 const SLOTS_PER_BLOCK: usize = 32;
-/// Receive slots: about 8 ms of buffering at 250k frames per second.
-pub const RX_SLOTS: usize = 2048;
+/// Receive slots (16 MiB): about 30 ms of buffering at 250k frames per second, enough to ride
+/// out lvsd losing its CPU for a while on a busy machine.
+pub const RX_SLOTS: usize = 8192;
 /// Transmit slots.
 pub const TX_SLOTS: usize = 1024;
 
