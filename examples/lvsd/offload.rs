@@ -302,6 +302,9 @@ mod test {
         };
         // a NAT rewrite of the destination leaves the partial sum stale
         f[30..34].copy_from_slice(&[198, 18, 1, 2]);
+        f[24..26].fill(0);
+        let c = checksum::checksum(&f[14..34]);
+        f[24..26].copy_from_slice(&c.to_be_bytes());
         f[50..52].copy_from_slice(&[0xde, 0xad]);
         let v = whole_gso_header(&mut f[14..], &rx).unwrap();
         assert_eq!(v, rx);
