@@ -223,15 +223,6 @@ fn run(args: &[String]) -> Result<(), String> {
         }
         None => None,
     };
-    let control = match &opts.control {
-        Some(p) => {
-            let _ = std::fs::remove_file(p);
-            let l = UnixListener::bind(p).map_err(|e| format!("{}: {e}", p.display()))?;
-            l.set_nonblocking(true).map_err(|e| e.to_string())?;
-            Some(l)
-        }
-        None => None,
-    };
     let signals = SignalFlags::default();
     let (wake_r, wake_w) = UnixStream::pair().map_err(|e| e.to_string())?;
     wake_r.set_nonblocking(true).map_err(|e| e.to_string())?;
@@ -354,6 +345,16 @@ fn run(args: &[String]) -> Result<(), String> {
             .join(", "),
         std::process::id()
     );
+    // the control socket last: scripts take its appearance to mean lvsd is up and has said so
+    let control = match &d.opts.control {
+        Some(p) => {
+            let _ = std::fs::remove_file(p);
+            let l = UnixListener::bind(p).map_err(|e| format!("{}: {e}", p.display()))?;
+            l.set_nonblocking(true).map_err(|e| e.to_string())?;
+            Some(l)
+        }
+        None => None,
+    };
     let r = d.run(control.as_ref(), &wake_r, &signals);
     if d.l7.is_some() || d.tls.is_some() {
         let mut s = String::new();
