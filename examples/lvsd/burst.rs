@@ -2,8 +2,8 @@
 //! the receive ring into a burst buffer, the common case (an IP frame for this interface's MAC,
 //! at most one MTU long, its checksum finished if the kernel left it partial) goes to the
 //! library's burst API (`lvs_forward::process::process_burst`, which lets the director look up
-//! a whole group of flows at once), and everything else (ARP, NDP, VRRP, GSO super-frames, the
-//! L7 splicer's traffic) takes the per-frame path in [`crate::datapath`]. Transmissions land on
+//! a whole group of flows at once), and everything else (ARP, NDP, VRRP, GSO super-frames, all
+//! traffic while the L7 or TLS splicer runs) takes the per-frame path in [`crate::datapath`]. Transmissions land on
 //! the transmit rings, kicked once per batch.
 //!
 //! Frames keep their order on each interface: a frame that leaves the burst path first sends
@@ -40,7 +40,7 @@ impl Daemon<'_> {
             b.frames.resize(BURST * PLACE, 0);
         }
         b.lens.clear();
-        let plain_ok = self.vrrp.is_none() && self.l7.is_none();
+        let plain_ok = self.vrrp.is_none() && self.l7.is_none() && self.tls.is_none();
         let mac = self.ifaces[ifc].info.mac.0;
         let mut n = 0;
         while n < max {

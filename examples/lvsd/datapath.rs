@@ -232,7 +232,7 @@ impl Daemon<'_> {
     /// library (no MTU check: its segments fit), its headers rewritten once, then sent with a
     /// virtio header that lets the kernel segment it on transmit (or hand it on whole, as a
     /// veth does). `false` (nothing done) where that cannot work: a tunnel real server is
-    /// configured (its outer headers would need encapsulation offloads), the L7 splicer runs,
+    /// configured (its outer headers would need encapsulation offloads), a splicer (L7, TLS) runs,
     /// or the frame is not TCP.
     fn gso_whole(
         &mut self,
@@ -245,6 +245,7 @@ impl Daemon<'_> {
         let kind = h.gso_type & !vnet::GSO_ECN;
         if self.has_tunnels
             || self.l7.is_some()
+            || self.tls.is_some()
             || p.flow.proto != Protocol::Tcp
             || !matches!(kind, vnet::GSO_TCPV4 | vnet::GSO_TCPV6)
         {
