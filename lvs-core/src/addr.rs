@@ -329,27 +329,19 @@ pub fn fold_addr(addr: &IpAddr) -> u32 {
 /// ```
 pub fn mask_addr(addr: &IpAddr, prefix_len: u8) -> IpAddr {
     match addr {
+        // all ones shifted left by the host bits: none for long prefixes, all (the shift
+        // overflows) for /0
         IpAddr::V4(a) => {
-            let bits = a.to_bits();
-            let m = if prefix_len >= 32 {
-                u32::MAX
-            } else if prefix_len == 0 {
-                0
-            } else {
-                u32::MAX << (32 - u32::from(prefix_len))
-            };
-            IpAddr::V4(Ipv4Addr::from_bits(bits & m))
+            let host = 32u32.saturating_sub(u32::from(prefix_len));
+            IpAddr::V4(Ipv4Addr::from_bits(
+                a.to_bits() & u32::MAX.checked_shl(host).unwrap_or(0),
+            ))
         }
         IpAddr::V6(a) => {
-            let bits = a.to_bits();
-            let m = if prefix_len >= 128 {
-                u128::MAX
-            } else if prefix_len == 0 {
-                0
-            } else {
-                u128::MAX << (128 - u32::from(prefix_len))
-            };
-            IpAddr::V6(Ipv6Addr::from_bits(bits & m))
+            let host = 128u32.saturating_sub(u32::from(prefix_len));
+            IpAddr::V6(Ipv6Addr::from_bits(
+                a.to_bits() & u128::MAX.checked_shl(host).unwrap_or(0),
+            ))
         }
     }
 }

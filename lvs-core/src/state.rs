@@ -321,26 +321,16 @@ mod test {
     #[test]
     fn default_timeouts_are_the_kernels() {
         let t = Timeouts::DEFAULT;
-        assert_eq!(
-            t.of(Protocol::Tcp, TcpState::Established as u8),
-            Duration::from_secs(900)
-        );
-        assert_eq!(
-            t.of(Protocol::Tcp, TcpState::SynRecv as u8),
-            Duration::from_secs(60)
-        );
-        assert_eq!(
-            t.of(Protocol::Tcp, TcpState::FinWait as u8),
-            Duration::from_secs(120)
-        );
-        assert_eq!(
-            t.of(Protocol::Tcp, TcpState::TimeWait as u8),
-            Duration::from_secs(120)
-        );
-        assert_eq!(
-            t.of(Protocol::Tcp, TcpState::Close as u8),
-            Duration::from_secs(10)
-        );
+        for (state, secs) in [
+            (TcpState::Established, 900),
+            (TcpState::SynRecv, 60),
+            (TcpState::FinWait, 120),
+            (TcpState::TimeWait, 120),
+            (TcpState::Close, 10),
+        ] {
+            let got = t.of(Protocol::Tcp, state as u8);
+            assert_eq!(got, Duration::from_secs(secs), "{state:?}");
+        }
         assert_eq!(t.of(Protocol::Udp, 0), Duration::from_secs(300));
         let mut t2 = t;
         t2.set(

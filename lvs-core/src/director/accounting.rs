@@ -2,36 +2,34 @@
 //! `ip_vs_unbind_dest`) and byte/packet accounting.
 
 use super::*;
+use crate::stats::Counters;
 
 impl<'a, S: Scheduler> Director<'a, S> {
-    pub(super) fn account_in(&mut self, dest: DestId, len: u32) {
-        let len = len as u64;
+    /// Applies `add` to the counters of real server `dest`, of its service and the totals.
+    #[inline(always)]
+    fn account(&mut self, dest: DestId, add: impl Fn(&mut Counters)) {
         if let Some(st) = self.dest_stats.get_mut(dest.index()) {
-            st.counters.inpkts += 1;
-            st.counters.inbytes += len;
+            add(&mut st.counters);
         }
         let svc = self.dests.get(dest.index()).map(|d| d.service as usize);
         if let Some(Some(s)) = svc.and_then(|i| self.services.get_mut(i)) {
-            s.stats.counters.inpkts += 1;
-            s.stats.counters.inbytes += len;
+            add(&mut s.stats.counters);
         }
-        self.total.counters.inpkts += 1;
-        self.total.counters.inbytes += len;
+        add(&mut self.total.counters);
+    }
+
+    pub(super) fn account_in(&mut self, dest: DestId, len: u32) {
+        self.account(dest, |c| {
+            c.inpkts += 1;
+            c.inbytes += u64::from(len);
+        });
     }
 
     pub(super) fn account_out(&mut self, dest: DestId, len: u32) {
-        let len = len as u64;
-        if let Some(st) = self.dest_stats.get_mut(dest.index()) {
-            st.counters.outpkts += 1;
-            st.counters.outbytes += len;
-        }
-        let svc = self.dests.get(dest.index()).map(|d| d.service as usize);
-        if let Some(Some(s)) = svc.and_then(|i| self.services.get_mut(i)) {
-            s.stats.counters.outpkts += 1;
-            s.stats.counters.outbytes += len;
-        }
-        self.total.counters.outpkts += 1;
-        self.total.counters.outbytes += len;
+        self.account(dest, |c| {
+            c.outpkts += 1;
+            c.outbytes += u64::from(len);
+        });
     }
 
     pub(super) fn account_conn(&mut self, svc: ServiceId, dest: DestId) {

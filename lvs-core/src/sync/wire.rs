@@ -80,40 +80,34 @@ const OPT_F_PARAM: u8 = 1 << 6;
 /// Length of the sequence option's value (`sizeof(struct ip_vs_sync_conn_options)`).
 const SEQ_OPTION_LEN: usize = 24;
 
+/// The `N` bytes of `b` from `at`, zeros where `b` is short.
 #[inline]
-fn be16(b: &[u8], r: field::Field) -> u16 {
-    let mut a = [0u8; 2];
-    if let Some(s) = b.get(r) {
+fn bytes_at<const N: usize>(b: &[u8], at: usize) -> [u8; N] {
+    let mut a = [0u8; N];
+    if let Some(s) = b.get(at..at + N) {
         a.copy_from_slice(s);
     }
-    u16::from_be_bytes(a)
+    a
+}
+
+#[inline]
+fn be16(b: &[u8], r: field::Field) -> u16 {
+    u16::from_be_bytes(bytes_at(b, r.start))
 }
 
 #[inline]
 fn be32(b: &[u8], r: field::Field) -> u32 {
-    let mut a = [0u8; 4];
-    if let Some(s) = b.get(r) {
-        a.copy_from_slice(s);
-    }
-    u32::from_be_bytes(a)
+    u32::from_be_bytes(bytes_at(b, r.start))
 }
 
 #[inline]
 fn ipv4_at(b: &[u8], at: usize) -> Ipv4Addr {
-    let mut a = [0u8; 4];
-    if let Some(s) = b.get(at..at + 4) {
-        a.copy_from_slice(s);
-    }
-    Ipv4Addr::from(a)
+    Ipv4Addr::from(bytes_at::<4>(b, at))
 }
 
 #[inline]
 fn ipv6_at(b: &[u8], at: usize) -> Ipv6Addr {
-    let mut a = [0u8; 16];
-    if let Some(s) = b.get(at..at + 16) {
-        a.copy_from_slice(s);
-    }
-    Ipv6Addr::from(a)
+    Ipv6Addr::from(bytes_at::<16>(b, at))
 }
 
 /// `N` 32-bit words read from `b` (big- or little-endian), zeros where `b` is short.

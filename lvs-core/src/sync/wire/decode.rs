@@ -75,18 +75,7 @@ impl<'a> SyncRecords<'a> {
 
     pub(super) fn next_v0(&mut self) -> Result<SyncConn, SyncError> {
         let rest = self.buf.get(self.pos..).unwrap_or(&[]);
-        if rest.len() < V0_RECORD_LEN {
-            return Err(SyncError::RecordTruncated {
-                required: V0_RECORD_LEN,
-                available: rest.len(),
-            });
-        }
-        let flags = u32::from(be16(rest, field::V0_FLAGS));
-        let need = if flags & conn_flags::SEQ_MASK != 0 {
-            V0_RECORD_SEQ_LEN
-        } else {
-            V0_RECORD_LEN
-        };
+        let need = SyncConn::v0_len(rest)?;
         let record = rest.get(..need).ok_or(SyncError::RecordTruncated {
             required: need,
             available: rest.len(),

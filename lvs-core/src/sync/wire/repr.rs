@@ -365,6 +365,26 @@ impl SyncConn {
         Ok(conn)
     }
 
+    /// The length of the version-0 record `record` starts with: 24 bytes, or 48 when its flags
+    /// carry `IP_VS_CONN_F_SEQ_MASK` (the buffer may be shorter than that).
+    ///
+    /// # Errors
+    /// [`SyncError::RecordTruncated`] if `record` is shorter than 24 bytes.
+    pub(crate) fn v0_len(record: &[u8]) -> Result<usize, SyncError> {
+        if record.len() < V0_RECORD_LEN {
+            return Err(SyncError::RecordTruncated {
+                required: V0_RECORD_LEN,
+                available: record.len(),
+            });
+        }
+        let flags = u32::from(be16(record, field::V0_FLAGS));
+        Ok(if flags & conn_flags::SEQ_MASK != 0 {
+            V0_RECORD_SEQ_LEN
+        } else {
+            V0_RECORD_LEN
+        })
+    }
+
     /// Parses a version-0 record (`struct ip_vs_sync_conn_v0`, 24 bytes, or 48 when its
     /// 16-bit flags carry `IP_VS_CONN_F_SEQ_MASK`). Version 0 is IPv4-only and carries no
     /// fwmark or timeout (both come out 0).
@@ -375,14 +395,9 @@ impl SyncConn {
     /// # Errors
     /// [`SyncError::RecordTruncated`] if `record` is too short.
     pub fn parse_v0(record: &[u8]) -> Result<SyncConn, SyncError> {
-        if record.len() < V0_RECORD_LEN {
-            return Err(SyncError::RecordTruncated {
-                required: V0_RECORD_LEN,
-                available: record.len(),
-            });
-        }
+        let with_seq = Self::v0_len(record)? == V0_RECORD_SEQ_LEN;
         let flags = u32::from(be16(record, field::V0_FLAGS));
-        let seq = if flags & conn_flags::SEQ_MASK != 0 {
+        let seq = if with_seq {
             let opts = record
                 .get(field::V0_OPTIONS)
                 .ok_or(SyncError::RecordTruncated {
