@@ -36,6 +36,8 @@ mod events;
 mod health;
 #[path = "lvsd/http.rs"]
 mod http;
+#[path = "lvsd/http_tls.rs"]
+mod http_tls;
 #[path = "lvsd/l7.rs"]
 mod l7;
 #[path = "lvsd/ldap.rs"]
@@ -56,6 +58,8 @@ mod probe;
 mod registry;
 #[path = "lvsd/registry_api.rs"]
 mod registry_api;
+#[path = "lvsd/registry_apply.rs"]
+mod registry_apply;
 #[path = "lvsd/ring.rs"]
 mod ring;
 #[path = "lvsd/rulefile.rs"]
@@ -108,19 +112,9 @@ fn random_words() -> [u64; 4] {
     [w(0), w(1), w(2), w(3)]
 }
 
-fn load_rules(opts: &Options) -> Result<RuleSet, String> {
-    let bytes = std::fs::read(&opts.rules).map_err(|e| format!("{}: {e}", opts.rules.display()))?;
-    rulefile::load(&bytes).map_err(|errs| {
-        let mut s = format!(
-            "{}: {} rejected line(s), nothing started:",
-            opts.rules.display(),
-            errs.len()
-        );
-        for e in errs {
-            s.push_str(&format!("\n  {}: {e}", opts.rules.display()));
-        }
-        s
-    })
+fn load_rules(opts: &Options, director: Option<&str>) -> Result<RuleSet, String> {
+    let reg = opts.registry.as_deref().zip(director);
+    registry_apply::desired(&opts.rules, reg).map_err(|e| format!("{e}\nnothing started"))
 }
 
 fn run(args: &[String]) -> Result<(), String> {
@@ -129,9 +123,19 @@ fn run(args: &[String]) -> Result<(), String> {
     let mut args = args.to_vec();
     let l7_opts = l7::take_args(&mut args)?;
     let tls_opts = tls::take_args(&mut args)?;
+    let registry_director = registry_apply::take_args(&mut args)?;
+    let http_tls = http_tls::take_args(&mut args)?
+        .map(|o| http_tls::load(&o))
+        .transpose()?;
     let mut opts = Options::parse(&args)?;
     opts.vrrp = vrrp_opts;
-    let set = load_rules(&opts)?;
+    if http_tls.is_some() && opts.http.is_none() {
+        return Err("--http-cert and --http-key need --http ADDR".into());
+    }
+    if registry_director.is_some() && opts.registry.is_none() {
+        return Err("--registry-director needs --registry FILE".into());
+    }
+    let set = load_rules(&opts, registry_director.as_deref())?;
     let health_cfg = match &opts.health {
         Some(p) => {
             let text = std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?;
@@ -247,6 +251,7 @@ fn run(args: &[String]) -> Result<(), String> {
         SipKey(words[3], words[0] ^ words[3]),
         start,
     );
+    d.registry_director = registry_director.clone();
     if let Some(l) = l7 {
         eprintln!("lvsd: {}", l.describe());
         d.l7 = Some(l);
@@ -297,8 +302,10 @@ fn run(args: &[String]) -> Result<(), String> {
         if let Some(l) = &ldap {
             eprintln!("lvsd: {}", l.describe());
         }
-        http::spawn(addr, client, tokens, reg, ldap)?;
-        eprintln!("lvsd: status page, API and /metrics on http://{addr}/");
+        let scheme = if http_tls.is_some() { "https" } else { "http" };
+        let apply = registry_director.is_some();
+        http::spawn(addr, http_tls.clone(), client, tokens, reg, ldap, apply)?;
+        eprintln!("lvsd: status page, API and /metrics on {scheme}://{addr}/");
     }
     if let Some(l) = sync {
         eprintln!(

@@ -6,7 +6,9 @@
 # method, wrong password, form-style posts, a logged-out session) each checked to change
 # nothing; login throttled per source address; no password, hash or token in the log or the
 # JSON; a drain through the API shown by the director's own listing; a Server-Sent Event
-# after a change.
+# after a change; HTTPS with --http-cert/--http-key (plain HTTP to that port refused); registry
+# clusters labelled for this director (--registry-director) added, changed and removed in the
+# director's listing.
 #
 #   mgmt.sh /path/to/lvsd OUTDIR      (as root; about 10 s)
 #
@@ -53,7 +55,10 @@ in_time() { [ $((SECONDS - START)) -lt $LIMIT ] || die "time limit of ${LIMIT}s 
 nsx() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
 ctl() { "$LVSD" ctl "$CTL" "$@"; }
 # http CODE-FILE curl-args...: the status code of one request from the director namespace
-http() { nsx "$NS_D" curl -s -o "$WORK/body" -w '%{http_code}' --max-time 5 "$@" || echo 000; }
+# (with CURL_TLS set, over https checked against that CA)
+CURL_TLS=()
+HTTP_TLS_ARGS=()
+http() { nsx "$NS_D" curl -s "${CURL_TLS[@]}" -o "$WORK/body" -w '%{http_code}' --max-time 5 "$@" || echo 000; }
 
 mkdir -p "$OUT"
 say "topology: client, director, switch, two real servers"
@@ -181,7 +186,7 @@ start_lvsd() {
   nsx "$NS_D" "$LVSD" --rules "$WORK/rules" --iface d0 --iface d1 \
     --addr d0=198.18.0.1/24 --addr d1=198.18.1.1/24 --control "$CTL" \
     --http 127.0.0.1:9180 --http-tokens "$WORK/tokens" --registry "$WORK/registry.db" \
-    "${LDAP_ARGS[@]}" "${SNMP_ARGS[@]}" > "$WORK/lvsd.out" 2> "$WORK/lvsd.err" &
+    "${LDAP_ARGS[@]}" "${SNMP_ARGS[@]}" "${HTTP_TLS_ARGS[@]}" > "$WORK/lvsd.out" 2> "$WORK/lvsd.err" &
   for _ in $(seq 1 50); do [ -S "$CTL" ] && break; sleep 0.1; done
   [ -S "$CTL" ] || die "lvsd did not start: $(cat "$WORK/lvsd.err")"
   LVSD_PID=$(sed -n 's/^lvsd: .* pid \([0-9]*\)$/\1/p' "$WORK/lvsd.err")
@@ -496,4 +501,50 @@ read -r n lost half integrity < "$WORK/crash.out"
 echo "MGMT crash-writes-acked=$n lost=$lost"
 [ "$lost" = 0 ] && [ "$half" = 0 ] && [ "$integrity" = ok ] \
   || die "after kill -9: lost=$lost half-written=$half integrity=$integrity"
+
+say "TLS on the management port: --http-cert/--http-key, curl --cacert"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=lvsd \
+  -addext subjectAltName=IP:127.0.0.1 -keyout "$WORK/http-key.pem" -out "$WORK/http-cert.pem" \
+  2> /dev/null || die "openssl could not make a certificate"
+kill "$LVSD_PID"
+for _ in $(seq 1 50); do kill -0 "$LVSD_PID" 2>/dev/null || break; sleep 0.1; done
+rm -f "$CTL"
+HTTP_TLS_ARGS=(--http-cert "$WORK/http-cert.pem" --http-key "$WORK/http-key.pem"
+  --registry-director d1)
+CURL_TLS=(--cacert "$WORK/http-cert.pem")
+API=https://127.0.0.1:9180
+start_lvsd
+grep -q "on https://127.0.0.1:9180/" "$WORK/lvsd.err" || die "lvsd did not announce https"
+[ "$(http -H "Authorization: Bearer $VIEWER" "$API/api/v1/status")" = 200 ] \
+  && grep -q '"services"' "$WORK/body" || die "status over https: $(cat "$WORK/body")"
+code=$(http -H "Authorization: Bearer nope-nope-nope-nope" "$API/api/v1/status")
+[ "$code" = 401 ] || { nsx "$NS_D" curl -sv "${CURL_TLS[@]}" --max-time 5 -H "Authorization: Bearer nope-nope-nope-nope" "$API/api/v1/status" 2>&1 | tail -20; die "https with a forged token answered $code"; }
+CURL_TLS=()
+code=$(http "http://127.0.0.1:9180/api/v1/status")
+[ "${code:0:3}" = 000 ] || die "plain http to the TLS port answered $code"
+echo "MGMT https=ok plain-http-to-tls=refused"
+
+say "registry clusters labelled director=d1 reconciled into the running director"
+CURL_TLS=(--cacert "$WORK/http-cert.pem")
+cluster() { # cluster METHOD PATH REAL-SERVERS-JSON: the status of one cluster write
+  http -X "$1" -H "Authorization: Bearer $OPERATOR" -H "Content-Type: application/json" \
+    --data-binary "{\"name\":\"web2\",\"vip\":\"198.18.0.20:80\",\"scheduler\":\"rr\",
+      \"real_servers\":$3,\"labels\":{\"director\":\"d1\"}}" "$API$2"
+}
+listed() { ctl -L -n | grep -Eq "$1"; }
+[ "$(cluster POST /api/v1/clusters '["198.18.1.11:8080"]')" = 201 ] || die "cluster: $(cat "$WORK/body")"
+listed 'TCP +198\.18\.0\.20:80 rr' && listed '198\.18\.1\.11:8080 +Masq +1 ' \
+  || die "the registry's cluster is not in the listing: $(ctl -L -n)"
+[ "$(cluster PUT /api/v1/clusters/web2 '["198.18.1.11:8080","198.18.1.12:8080"]')" = 200 ] \
+  || die "cluster add: $(cat "$WORK/body")"
+[ "$(ctl -L -n | grep -cE '198\.18\.1\.12:8080 +Masq')" = 2 ] \
+  || die "the added real server is not listed: $(ctl -L -n)"
+[ "$(cluster PUT /api/v1/clusters/web2 '["198.18.1.11:8080"]')" = 200 ] || die "cluster rm: $(cat "$WORK/body")"
+[ "$(ctl -L -n | grep -cE '198\.18\.1\.12:8080 +Masq')" = 1 ] \
+  || die "the removed real server is still listed: $(ctl -L -n)"
+code=$(http -X DELETE -H "Authorization: Bearer $OPERATOR" "$API/api/v1/clusters/web2")
+[ "$code" = 200 ] || die "cluster delete: $code $(cat "$WORK/body")"
+listed '198\.18\.0\.20:80' && die "the deleted cluster is still listed: $(ctl -L -n)"
+listed 'TCP +198\.18\.0\.10:80' || die "the rules file's service went: $(ctl -L -n)"
+echo "MGMT registry-reconcile=ok added=listed removed=gone deleted=gone"
 say "done"

@@ -11,19 +11,18 @@ use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 
 impl Daemon<'_> {
-    /// Re-reads the rules file and applies what changed.
+    /// Re-reads the rules file (and the registry's clusters for this director,
+    /// [`crate::registry_apply`]) and applies what changed.
     ///
     /// # Errors
     /// The file's rejected lines (nothing is applied then), or the director's refusal.
     pub fn reload(&mut self) -> Result<rules::Changes, String> {
-        let bytes = std::fs::read(&self.opts.rules)
-            .map_err(|e| format!("{}: {e}", self.opts.rules.display()))?;
-        let set = crate::rulefile::load(&bytes).map_err(|errs| {
-            errs.iter()
-                .map(|e| format!("{}: {e}", self.opts.rules.display()))
-                .collect::<Vec<_>>()
-                .join("\n")
-        })?;
+        let reg = self
+            .opts
+            .registry
+            .as_deref()
+            .zip(self.registry_director.as_deref());
+        let set = crate::registry_apply::desired(&self.opts.rules, reg)?;
         let now = ms_instant(self.now_ms());
         let r = rules::sync(&mut self.dir, &set, self.seed, now).map_err(|e| e.to_string());
         self.refresh_vips();

@@ -94,6 +94,9 @@ pub struct Daemon<'d> {
     pub l7: Option<Box<crate::l7::L7>>,
     /// The TLS-aware splicer (`--tls-rules`, [`crate::tls`]).
     pub tls: Option<Box<crate::tls::Tls>>,
+    /// Registry clusters labelled for this director (`--registry-director`,
+    /// [`crate::registry_apply`]) join the rules file on every reload.
+    pub registry_director: Option<String>,
     pub(crate) seed: u64,
     pub(crate) pcfg: ProcessConfig,
     pub(crate) start: std::time::Instant,
@@ -139,6 +142,7 @@ impl<'d> Daemon<'d> {
             agents: None,
             l7: None,
             tls: None,
+            registry_director: None,
             seed,
             pcfg: ProcessConfig::new(Ipv4Addr::UNSPECIFIED, Ipv6Addr::UNSPECIFIED, tun_key),
             start,

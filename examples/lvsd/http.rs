@@ -113,6 +113,10 @@ pub struct Server {
     registry: Option<Registry>,
     logins: Logins,
     hub: Arc<Hub>,
+    peers: crate::http_tls::Peers,
+    /// Reload the rules (file + registry clusters) after a cluster write
+    /// ([`crate::registry_apply`]).
+    apply_clusters: bool,
 }
 
 impl Server {
@@ -124,6 +128,8 @@ impl Server {
             registry,
             logins: Logins::default(),
             hub,
+            peers: crate::http_tls::Peers::default(),
+            apply_clusters: false,
         }
     }
 
@@ -299,7 +305,7 @@ fn serve_one(srv: &mut Server, mut req: Request) {
     let content_type = header_value(&req, "Content-Type");
     let peer = req
         .remote_addr()
-        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), SocketAddr::ip);
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |a| srv.peers.client(*a));
     if (method, path) == ("GET", "/api/v1/events")
         && srv.may_read(&srv.who(auth.as_deref())).is_ok()
     {
@@ -326,6 +332,15 @@ fn serve_one(srv: &mut Server, mut req: Request) {
     };
     let a = srv.handle(&r);
     let write = method != "GET" && (200..300).contains(&a.status) && !path.ends_with("/login");
+    if write && srv.apply_clusters && path.starts_with("/api/v1/clusters") {
+        match srv.client.command("reload") {
+            Ok((true, _)) => {}
+            Ok((false, out)) => eprintln!("lvsd: registry clusters not applied: {}", out.trim()),
+            Err(_) => {
+                eprintln!("lvsd: registry clusters not applied: the packet loop did not answer")
+            }
+        }
+    }
     if write && srv.hub.streams() > 0 {
         let who = srv.caller(auth.as_deref());
         let change = serde_json::json!({ "method": method, "path": path, "who": who,
@@ -353,22 +368,40 @@ fn serve_one(srv: &mut Server, mut req: Request) {
     let _ = req.respond(resp);
 }
 
-/// Starts the server thread on `addr` (and the events ticker).
+/// Starts the server thread on `addr` (and the events ticker). With `tls`, `addr` is a TLS
+/// listener ([`crate::http_tls`]) in front of the server on an ephemeral loopback port.
 ///
 /// # Errors
 /// The address cannot be bound.
 pub fn spawn(
     addr: SocketAddr,
+    tls: Option<Arc<rustls::ServerConfig>>,
     client: Client,
     tokens: Tokens,
     registry: Option<Registry>,
     ldap: Option<crate::ldap::Ldap>,
+    apply_clusters: bool,
 ) -> Result<(), String> {
-    let listener = Listener::http(addr).map_err(|e| format!("--http {addr}: {e}"))?;
+    let bind = match tls {
+        Some(_) if addr.is_ipv6() => SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, 0)),
+        Some(_) => SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+        None => addr,
+    };
+    let listener = Listener::http(bind).map_err(|e| format!("--http {bind}: {e}"))?;
+    let peers = crate::http_tls::Peers::default();
+    if let Some(cfg) = tls {
+        let inner = listener
+            .server_addr()
+            .to_ip()
+            .ok_or("--http: no inner address")?;
+        crate::http_tls::spawn(addr, cfg, inner, peers.clone())?;
+    }
     let hub = Arc::new(Hub::default());
     let ticker = client.try_clone().map_err(|e| e.to_string())?;
     crate::events::spawn_ticker(ticker, hub.clone())?;
     let mut srv = Server::new(client, tokens, registry, hub);
+    srv.peers = peers;
+    srv.apply_clusters = apply_clusters;
     srv.logins.ldap = ldap;
     std::thread::Builder::new()
         .name("lvsd-http".into())
