@@ -33,8 +33,11 @@ options:
   --http-tokens FILE      `ROLE TOKEN [NAME]` lines (viewer, operator, admin) for the HTTP
                           API; without it and without users, reads are open and writes
                           refused. Users (`lvsd user`) log in at /api/v1/login
+  --http-cert FILE        serve --http over TLS with this certificate chain (PEM)
+  --http-key FILE         and this private key (PEM); plain HTTP to the port is refused
   --registry FILE         the host and cluster registry (SQLite, created if missing), served
                           under /api/v1/hosts, /api/v1/clusters, /api/v1/audit with --http
+  --registry-director NAME  apply the registry's clusters labelled director=NAME
   --ldap URL              check the passwords of `lvsd user ... --ldap` users by a simple
                           bind to this directory: ldaps://HOST:PORT, or ldap://HOST:PORT
                           upgraded with StartTLS (a plain bind is never sent)

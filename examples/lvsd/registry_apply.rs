@@ -80,14 +80,17 @@ pub fn desired(rules: &Path, registry: Option<(&Path, &str)>) -> Result<RuleSet,
         }
         bytes.extend_from_slice(restore_text(&clusters, name).as_bytes());
     }
+    // each error names the file it is in, as before registry clusters were appended (their
+    // lines are numbered after the file's)
+    let file = if registry.is_some() {
+        format!("{} (+ registry)", rules.display())
+    } else {
+        rules.display().to_string()
+    };
     crate::rulefile::load(&bytes).map_err(|errs| {
-        let mut s = format!(
-            "{} (+ registry): {} rejected line(s):",
-            rules.display(),
-            errs.len()
-        );
+        let mut s = format!("{file}: {} rejected line(s):", errs.len());
         for e in errs {
-            s.push_str(&format!("\n  {e}"));
+            s.push_str(&format!("\n  {file}: {e}"));
         }
         s
     })
