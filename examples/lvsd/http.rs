@@ -12,7 +12,7 @@
 //! | `GET /api/v1/events` | Server-Sent Events ([`crate::events`]) | viewer |
 //! | `POST /api/v1/command` | runs one control command (`lvsd ctl` syntax, the body as text); JSON `{"ok":..,"output":..}` | operator, admin |
 //! | `/api/v1/login`, `/api/v1/users`, ... | sessions and users, see [`crate::users`] | by method |
-//! | `/api/v1/hosts`, `/api/v1/clusters`, ... | the registry (`--registry FILE`), see [`crate::registry_api`] | by method |
+//! | `/api/v1/hosts`, `/api/v1/clusters`, `/api/v1/registry`, `/api/v1/directors/NAME/rules`, ... | the registry (`--registry FILE`), see [`crate::registry_api`] | by method |
 //!
 //! Access ([`crate::auth`]): `--http-tokens FILE` holds lines `ROLE TOKEN [NAME]` (`viewer`,
 //! `operator`, `admin`; the name is what the audit log records; `#` comments), and users of
@@ -332,7 +332,10 @@ fn serve_one(srv: &mut Server, mut req: Request) {
     };
     let a = srv.handle(&r);
     let write = method != "GET" && (200..300).contains(&a.status) && !path.ends_with("/login");
-    if write && srv.apply_clusters && path.starts_with("/api/v1/clusters") {
+    if write
+        && srv.apply_clusters
+        && (path.starts_with("/api/v1/clusters") || path == "/api/v1/registry")
+    {
         match srv.client.command("reload") {
             Ok((true, _)) => {}
             Ok((false, out)) => eprintln!("lvsd: registry clusters not applied: {}", out.trim()),

@@ -117,4 +117,56 @@ mod test {
         assert_eq!(answered, ops.len());
         let _ = std::fs::remove_dir_all(&dir);
     }
+
+    #[test]
+    fn registry_import_and_director_rules() {
+        let dir = std::env::temp_dir().join(format!("lvs-import-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let (mut srv, _keep) = server(&dir);
+        let put = |srv: &mut Server, body: &str| {
+            let req = Req {
+                auth: Some(ADMIN),
+                content_type: Some("application/json"),
+                body: Some(body),
+                ..Req::new("PUT", "/api/v1/registry")
+            };
+            srv.handle(&req)
+        };
+        let good = r#"{"hosts":[{"name":"rs1","role":"real-server"}],
+            "clusters":[{"name":"web","vip":"198.18.0.20:80","scheduler":"wlc",
+            "real_servers":["198.18.1.11:80","198.18.1.12:80"],
+            "labels":{"director":"d1","forward":"dr"}},
+            {"name":"other","vip":"198.18.0.21:80","scheduler":"rr","labels":{"director":"d2"}}]}"#;
+        let a = put(&mut srv, good);
+        assert_eq!(a.status, 200, "{}", a.body);
+        assert!(a.body.contains("\"records\":3"), "{}", a.body);
+        // all or nothing: one bad cluster, nothing of the document is written
+        let bad = r#"{"hosts":[{"name":"rs2","role":"real-server"}],
+            "clusters":[{"name":"bad/name","vip":"198.18.0.22:80","scheduler":"rr"}]}"#;
+        assert_eq!(put(&mut srv, bad).status, 400);
+        assert_eq!(put(&mut srv, r#"{"hosts":[],"extra":1}"#).status, 400);
+        let get = |srv: &mut Server, path: &str| {
+            let req = Req {
+                auth: Some(ADMIN),
+                ..Req::new("GET", path)
+            };
+            srv.handle(&req)
+        };
+        let hosts = get(&mut srv, "/api/v1/hosts");
+        assert!(
+            hosts.body.contains("rs1") && !hosts.body.contains("rs2"),
+            "{}",
+            hosts.body
+        );
+        let rules = get(&mut srv, "/api/v1/directors/d1/rules");
+        assert_eq!(rules.status, 200);
+        assert_eq!(
+            rules.body,
+            "-A -t 198.18.0.20:80 -s wlc\n-a -t 198.18.0.20:80 -r 198.18.1.11:80 -g -w 1\n\
+             -a -t 198.18.0.20:80 -r 198.18.1.12:80 -g -w 1\n"
+        );
+        assert_eq!(get(&mut srv, "/api/v1/directors/nobody/rules").body, "");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

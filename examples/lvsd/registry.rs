@@ -306,6 +306,49 @@ impl Registry {
         self.put(Kind::Cluster, &c.name, doc, create, who)
     }
 
+    /// Creates or replaces every host and cluster given, in one transaction (an import of
+    /// what `GET /api/v1/registry` exports): all of them are stored, or, on the first invalid
+    /// record, none. Returns how many records were written.
+    ///
+    /// # Errors
+    /// Invalid input (nothing written), storage.
+    pub fn import(
+        &mut self,
+        hosts: &[Host],
+        clusters: &[Cluster],
+        who: &str,
+    ) -> Result<usize, RegistryError> {
+        let mut rows = Vec::with_capacity(hosts.len() + clusters.len());
+        let enc = |v: Result<String, serde_json::Error>| {
+            v.map_err(|e| RegistryError::Storage(e.to_string()))
+        };
+        for h in hosts {
+            check_host(h)?;
+            rows.push((Kind::Host, h.name.clone(), enc(serde_json::to_string(h))?));
+        }
+        for c in clusters {
+            check_cluster(c)?;
+            rows.push((
+                Kind::Cluster,
+                c.name.clone(),
+                enc(serde_json::to_string(c))?,
+            ));
+        }
+        let tx = self.db.transaction()?;
+        for (kind, name, doc) in &rows {
+            tx.execute(
+                &format!(
+                    "INSERT OR REPLACE INTO {} (name, doc) VALUES (?1, ?2)",
+                    kind.table()
+                ),
+                params![name, doc],
+            )?;
+            audit_row(&tx, who, "import", &format!("{}/{name}", kind.word()))?;
+        }
+        tx.commit()?;
+        Ok(rows.len())
+    }
+
     /// Removes a record.
     ///
     /// # Errors

@@ -7,6 +7,8 @@
 //! | `PUT /api/v1/hosts/NAME`, `PUT /api/v1/clusters/NAME` | replaces one (the body's name must be NAME) | operator |
 //! | `DELETE /api/v1/hosts/NAME`, `DELETE /api/v1/clusters/NAME` | removes one | operator |
 //! | `GET /api/v1/registry` | hosts and clusters, one JSON document (export) | viewer |
+//! | `PUT /api/v1/registry` | imports such a document: every record created or replaced, in one transaction | operator |
+//! | `GET /api/v1/directors/NAME/rules` | the ipvsadm-restore text of the clusters labelled `director=NAME` | viewer |
 //! | `GET /api/v1/registry.ldif` | the same as LDIF | viewer |
 //! | `GET /api/v1/audit` | the newest 200 changes: who, what, when | admin |
 //!
@@ -48,10 +50,14 @@ pub fn route(reg: &mut Registry, req: &Req<'_>, who: Option<&Who>) -> Option<Ans
         Some(("clusters", n)) if !n.contains('/') => (Some(Kind::Cluster), Some(n)),
         None if rest == "hosts" => (Some(Kind::Host), None),
         None if rest == "clusters" => (Some(Kind::Cluster), None),
+        Some(("directors", n)) if n.ends_with("/rules") && !n[..n.len() - 6].contains('/') => {
+            (None, None)
+        }
         None if ["registry", "registry.ldif", "audit"].contains(&rest) => (None, None),
         _ => return None,
     };
-    if kind.is_none() && method != "GET" {
+    let import = method == "PUT" && rest == "registry";
+    if kind.is_none() && method != "GET" && !import {
         return Some(error(405, "method not allowed"));
     }
     let need = match (method, kind, rest) {
@@ -69,6 +75,29 @@ pub fn route(reg: &mut Registry, req: &Req<'_>, who: Option<&Who>) -> Option<Ans
     if *role < need {
         return Some(error(403, "this token's role may not do that"));
     }
+    let parse_body = || -> Result<serde_json::Value, Answer> {
+        if !crate::users::is_json(req) {
+            return Err(error(415, "send JSON with Content-Type: application/json"));
+        }
+        let b = body.ok_or_else(|| error(413, "request body too large"))?;
+        serde_json::from_str(b).map_err(|e| error(400, &format!("bad JSON: {e}")))
+    };
+    if import {
+        return Some(import_document(reg, parse_body(), name_of_caller));
+    }
+    if let Some(director) = rest
+        .strip_prefix("directors/")
+        .and_then(|r| r.strip_suffix("/rules"))
+    {
+        return Some(match reg.clusters() {
+            Ok(c) => Answer::text(
+                200,
+                "text/plain; charset=utf-8",
+                crate::registry_apply::restore_text(&c, director),
+            ),
+            Err(e) => stored(&e),
+        });
+    }
     let Some(kind) = kind else {
         return Some(match rest {
             "audit" => listed(reg.audit(200)),
@@ -81,13 +110,6 @@ pub fn route(reg: &mut Registry, req: &Req<'_>, who: Option<&Who>) -> Option<Ans
                 (Err(e), _) | (_, Err(e)) => stored(&e),
             },
         });
-    };
-    let parse_body = || -> Result<serde_json::Value, Answer> {
-        if !crate::users::is_json(req) {
-            return Err(error(415, "send JSON with Content-Type: application/json"));
-        }
-        let b = body.ok_or_else(|| error(413, "request body too large"))?;
-        serde_json::from_str(b).map_err(|e| error(400, &format!("bad JSON: {e}")))
     };
     let result = match (method, name) {
         ("GET", None) => {
@@ -124,4 +146,34 @@ pub fn route(reg: &mut Registry, req: &Req<'_>, who: Option<&Who>) -> Option<Ans
         Ok(status) => json(status, &serde_json::json!({ "ok": true })),
         Err(e) => stored(&e),
     })
+}
+
+/// The registry export's shape, for `PUT /api/v1/registry`.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Document {
+    #[serde(default)]
+    hosts: Vec<Host>,
+    #[serde(default)]
+    clusters: Vec<Cluster>,
+}
+
+/// Imports an exported registry document: all its records or none.
+fn import_document(
+    reg: &mut Registry,
+    body: Result<serde_json::Value, Answer>,
+    who: &str,
+) -> Answer {
+    let v = match body {
+        Ok(v) => v,
+        Err(a) => return a,
+    };
+    let doc: Document = match serde_json::from_value(v) {
+        Ok(d) => d,
+        Err(e) => return error(400, &format!("bad registry document: {e}")),
+    };
+    match reg.import(&doc.hosts, &doc.clusters, who) {
+        Ok(n) => json(200, &serde_json::json!({ "ok": true, "records": n })),
+        Err(e) => stored(&e),
+    }
 }
