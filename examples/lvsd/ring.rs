@@ -32,7 +32,6 @@ const PACKET_COPY_THRESH: libc::c_int = 7;
 const PACKET_VERSION: libc::c_int = 10;
 const PACKET_TX_RING: libc::c_int = 13;
 const PACKET_LOSS: libc::c_int = 14;
-const PACKET_QDISC_BYPASS: libc::c_int = 20;
 const TPACKET_V2: libc::c_int = 1;
 const TP_STATUS_KERNEL: u32 = 0;
 const TP_STATUS_USER: u32 = 1;
@@ -136,8 +135,9 @@ impl Rings {
         setopt(sock, PACKET_VERSION, &TPACKET_V2)?;
         setopt(sock, PACKET_LOSS, &1i32)?;
         setopt(sock, PACKET_COPY_THRESH, &1i32)?;
-        // frames go straight to the driver (a veth has no queue anyway)
-        let _ = setopt(sock, PACKET_QDISC_BYPASS, &1i32);
+        // No PACKET_QDISC_BYPASS: it would also skip the packet taps, so tcpdump on the
+        // director (and the replay e2e, which compares its capture with the replay tool's
+        // output) would see nothing lvsd sends; a veth has no queue to bypass anyway.
         let req = |n: usize| TpacketReq {
             block_size: (SLOT * SLOTS_PER_BLOCK) as u32,
             block_nr: (n / SLOTS_PER_BLOCK) as u32,
