@@ -142,7 +142,7 @@ grep -q "line 1: the timeout is longer than the interval" "$WORK/bad.out" \
 
 say "starting lvsd with health checks"
 nsx "$NS_D" "$LVSD" --rules "$WORK/rules" --health "$WORK/health" --iface d0 --iface d1 \
-  --addr d0=198.18.0.1/24 --addr d1=198.18.1.1/24 --control "$CTL" \
+  --addr d0=198.18.0.1/24 --addr d1=198.18.1.1/24 --control "$CTL" --http 127.0.0.1:19180 \
   > "$WORK/lvsd.out" 2> "$WORK/lvsd.err" &
 for _ in $(seq 1 50); do [ -S "$CTL" ] && break; sleep 0.1; done
 [ -S "$CTL" ] || die "lvsd did not start: $(cat "$WORK/lvsd.err")"
@@ -167,6 +167,20 @@ nsx "$NS_C" bash -c '
 LOAD_PID=$!
 sleep 3
 
+# /metrics' health gauge of a real server (lvs_backend_health_up), polled up to 3 s for VALUE
+health_metric() { # RIP WANT
+  local v=""
+  for _ in $(seq 1 30); do
+    v=$(nsx "$NS_D" curl -s --max-time 2 http://127.0.0.1:19180/metrics \
+      | sed -n "s/^lvs_backend_health_up{.*remote_address=\"$1\".*} \([0-9]*\)$/\1/p")
+    [ "$v" = "$2" ] && return 0
+    sleep 0.1
+  done
+  say "   /metrics: lvs_backend_health_up for $1 is '$v', not $2"
+  return 1
+}
+health_metric 198.18.1.11 1 && health_metric 198.18.1.12 1 || die "health gauges not 1 at start"
+
 DETECT_BOUND=$((FALL * INTERVAL_MS + TIMEOUT_MS + SLACK_MS))
 RECOVER_BOUND=$((RISE * INTERVAL_MS + SLACK_MS))
 WINDOWS=""
@@ -179,12 +193,15 @@ ctl -L -c -n > "$WORK/conns.1"
 D1=$((T - T0))
 WINDOWS="$WINDOWS $T0:$T:$WORK/conns.1"
 say "   quiesced after ${D1} ms (bound ${DETECT_BOUND} ms)"
+health_metric 198.18.1.11 0 && health_metric 198.18.1.12 1 || die "/metrics does not show rs1 down"
 sleep 1
 T0=$(now_ms)
 serve "$NS_R1" rs1
 T=$(wait_weight 198.18.1.11:80 1 10000) || die "rs1 not restored within 10 s"
 R1=$((T - T0))
 say "   restarted: weight 1 again after ${R1} ms (bound ${RECOVER_BOUND} ms)"
+health_metric 198.18.1.11 1 || die "/metrics does not show rs1 up again"
+HEALTH_METRIC=ok
 in_time
 sleep 2
 
@@ -256,4 +273,5 @@ grep -q "^quorum-down -t 198.18.0.10:80 " "$WORK/quorum.log" || die "hook enviro
 DETECT=$((D1 > D2 ? D1 : D2))
 RECOVERED=$((R1 > R2 ? R1 : R2))
 echo "HEALTH detect_ms=$DETECT failed=$FAILED recovered_ms=$RECOVERED"
+echo "HEALTH metrics=$HEALTH_METRIC"   # lvs_backend_health_up followed rs1 down and up
 echo "HEALTH PASSED"

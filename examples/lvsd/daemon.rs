@@ -86,6 +86,8 @@ pub struct Daemon<'d> {
     pub sync: Option<SyncLink>,
     /// Requests from the HTTP management thread (`--http`).
     pub mgmt: Option<std::sync::mpsc::Receiver<crate::mgmt::Request>>,
+    /// What the health checks (`--health`) last said of each checked real server: up or down.
+    pub health: std::collections::HashMap<(lvs_core::ServiceKey, lvs_core::Endpoint), bool>,
     /// The VRRP virtual router (`--vrrp`, [`crate::vrrp`]).
     pub vrrp: Option<crate::vrrp::Vrrp>,
     /// Load agents (`--agent-key`, [`crate::agents`]).
@@ -138,6 +140,7 @@ impl<'d> Daemon<'d> {
             opts,
             sync: None,
             mgmt: None,
+            health: std::collections::HashMap::new(),
             vrrp: None,
             agents: None,
             l7: None,

@@ -592,6 +592,14 @@ fn run(cfg: &HealthConfig, client: &Client, start: std::time::Instant) {
     let Ok(mut hc) = cfg.checker(now()) else {
         return;
     };
+    for c in &cfg.checks {
+        if client
+            .health(c.service, c.dest.addr, c.initially_up)
+            .is_err()
+        {
+            return; // the loop is gone
+        }
+    }
     let (tx, rx) = mpsc::channel::<(ProbeId, Result<(), ProbeError>)>();
     let mut seed = u64::from(std::process::id()) ^ start.elapsed().as_nanos() as u64;
     loop {
@@ -629,6 +637,14 @@ fn run(cfg: &HealthConfig, client: &Client, start: std::time::Instant) {
                 }
                 Output::Event(e) => {
                     eprintln!("lvsd: health: {e:?} at {} ms", now().total_millis());
+                    if let HealthEvent::ServerDown { service, addr }
+                    | HealthEvent::ServerUp { service, addr } = e
+                    {
+                        let up = matches!(e, HealthEvent::ServerUp { .. });
+                        if client.health(service, addr, up).is_err() {
+                            return;
+                        }
+                    }
                     let (service, up) = match e {
                         HealthEvent::QuorumGained { service } => (service, true),
                         HealthEvent::QuorumLost { service } => (service, false),

@@ -140,6 +140,7 @@ pub fn render(s: &Snapshot) -> String {
     let active = Family::<Backend, Gauge>::default();
     let inactive = Family::<Backend, Gauge>::default();
     let weight = Family::<Backend, Gauge>::default();
+    let health = Family::<Backend, Gauge>::default();
     let mut svc_rows = Vec::new();
     let mut backend_rows = Vec::new();
     for svc in &s.services {
@@ -156,6 +157,9 @@ pub fn render(s: &Snapshot) -> String {
             active.get_or_create(&b).set(i64::from(r.active));
             inactive.get_or_create(&b).set(i64::from(r.inactive));
             weight.get_or_create(&b).set(i64::from(r.weight));
+            if let Some(up) = r.health {
+                health.get_or_create(&b).set(i64::from(up));
+            }
             backend_rows.push((b, &r.traffic));
         }
         svc_rows.push((sl, &svc.traffic));
@@ -174,6 +178,11 @@ pub fn render(s: &Snapshot) -> String {
         "node_ipvs_backend_weight",
         "The current backend weight by local and remote address.",
         weight,
+    );
+    reg.register(
+        "lvs_backend_health_up",
+        "1 while the real server's health check says up, 0 while down (checked servers only).",
+        health,
     );
     traffic_families(&mut reg, "lvs_service", "per virtual service", &svc_rows);
     traffic_families(&mut reg, "lvs_backend", "per real server", &backend_rows);
@@ -229,6 +238,8 @@ mod test {
             active: act,
             inactive: 1,
             persistent: 0,
+            // a quiesced server reads as one its check took down
+            health: Some(w > 0),
             traffic: t(n),
         };
         Snapshot {
@@ -308,6 +319,8 @@ mod test {
             ("local_mark", "7"),
         ];
         assert_eq!(value("node_ipvs_backend_weight", &fwm), 0.0);
+        assert_eq!(value("lvs_backend_health_up", &b1), 1.0);
+        assert_eq!(value("lvs_backend_health_up", &fwm), 0.0);
         assert_eq!(
             value("lvs_service_incoming_bytes_total", &[("local_port", "80")]),
             5000.0

@@ -59,6 +59,9 @@ pub struct RealServer {
     pub inactive: u32,
     /// Persistence templates pointing at it.
     pub persistent: u32,
+    /// What its health check last said (`true` up, `false` down); absent when unchecked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub health: Option<bool>,
     /// Traffic.
     pub traffic: Traffic,
 }
@@ -173,6 +176,7 @@ impl Snapshot {
                             active: r.active,
                             inactive: r.inactive,
                             persistent: r.persistent,
+                            health: d.health.get(&(row.key, r.addr)).copied(),
                             traffic: traffic(&r.counters, &r.rates),
                         })
                         .collect(),
@@ -211,6 +215,8 @@ pub enum Request {
     Snapshot(Sender<Snapshot>),
     /// Run a control command (`lvsd ctl` syntax); the answer is (success, output).
     Command(String, Sender<(bool, String)>),
+    /// A real server's health as its checks now say (from the health thread; no answer).
+    Health(lvs_core::ServiceKey, lvs_core::Endpoint, bool),
 }
 
 /// The HTTP thread's end of the link.
@@ -257,6 +263,24 @@ impl Client {
         self.ask(Request::Snapshot)
     }
 
+    /// Tells the loop a real server's health (for the status page, the JSON API and
+    /// `/metrics`); nothing is answered.
+    ///
+    /// # Errors
+    /// The loop is gone.
+    pub fn health(
+        &self,
+        service: lvs_core::ServiceKey,
+        server: lvs_core::Endpoint,
+        up: bool,
+    ) -> Result<(), LoopGone> {
+        self.tx
+            .send(Request::Health(service, server, up))
+            .map_err(|_| LoopGone)?;
+        let _ = (&self.wake).write(b"m");
+        Ok(())
+    }
+
     /// Runs a control command in the loop.
     ///
     /// # Errors
@@ -300,6 +324,9 @@ impl Daemon<'_> {
                         self.log(&format!("http: {line}"));
                     }
                     let _ = tx.send(r);
+                }
+                Request::Health(service, server, up) => {
+                    self.health.insert((service, server), up);
                 }
             }
         }

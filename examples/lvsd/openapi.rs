@@ -43,6 +43,7 @@ mod test {
                     Request::Command(_, tx) => {
                         let _ = tx.send((false, "no such service".into()));
                     }
+                    Request::Health(..) => {}
                 }
             }
         });

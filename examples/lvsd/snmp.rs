@@ -286,6 +286,7 @@ mod test {
             active: 3,
             inactive: 4,
             persistent: 0,
+            health: None,
             traffic: Traffic {
                 conns: 7,
                 inbytes: 1 << 40,
