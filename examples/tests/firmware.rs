@@ -227,11 +227,11 @@ fn firmware_in_qemu_matches_host() {
         per_packet.map_or("unmeasured".to_string(), |n| n.to_string()),
     ));
     if fw_value(&out, "dwt-cycles-per-packet").is_none() {
-        loud(&format!(
+        loud(
             "FIRMWARE-NOTE QEMU does not count DWT cycles; instructions per packet come from \
              SysTick on the 25 MHz processor clock with QEMU's -icount shift=0 (1 ns per \
-             instruction), resolution 40 instructions per tick averaged over 1000 packets"
-        ));
+             instruction), resolution 40 instructions per tick averaged over 1000 packets",
+        );
     }
     assert!(
         flash <= FLASH_GOAL,
