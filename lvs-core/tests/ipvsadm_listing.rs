@@ -232,7 +232,7 @@ fn fixture(thresholds: bool) -> Vec<Svc> {
 /// Rows as a director would hand them over: borrowed, the real servers an iterator.
 fn rows(
     svcs: &[Svc],
-) -> impl Iterator<Item = ServiceRow<'_, std::iter::Copied<std::slice::Iter<'_, DestRow>>>> {
+) -> impl Iterator<Item = ServiceRow<'_, core::iter::Copied<core::slice::Iter<'_, DestRow>>>> {
     svcs.iter().map(|s| {
         let mut row = ServiceRow::new(&s.config, s.scheduler, s.dests.iter().copied());
         row.flags = s.flags;
@@ -577,7 +577,7 @@ fn single_service_and_empty_table() {
     write_list(
         &mut out,
         &ListHeader::new(65536),
-        std::iter::empty::<ServiceRow<'_, Vec<DestRow>>>(),
+        core::iter::empty::<ServiceRow<'_, Vec<DestRow>>>(),
         ListMode::Plain,
     )
     .unwrap();

@@ -625,6 +625,6 @@ fn error_messages_name_the_line_and_reason() {
     assert_eq!(O::Weight.short_name(), Some('w'));
     assert_eq!(O::TunPort.short_name(), None);
     // errors are usable as core::error::Error
-    let boxed: Box<dyn std::error::Error> = Box::new(e);
+    let boxed: Box<dyn core::error::Error> = Box::new(e);
     assert!(boxed.to_string().starts_with("line 1"));
 }

@@ -130,7 +130,7 @@ fn nat_round_trip_on_real_bytes() {
     else {
         panic!("{a:?}")
     };
-    assert_eq!(next_hop, "198.18.1.1".parse::<std::net::IpAddr>().unwrap());
+    assert_eq!(next_hop, "198.18.1.1".parse::<core::net::IpAddr>().unwrap());
     assert!(matches!(
         to,
         Peer::RealServer {
@@ -178,7 +178,7 @@ fn nat_round_trip_on_real_bytes() {
         panic!("{a:?}")
     };
     assert_eq!(to, Peer::Client);
-    assert_eq!(next_hop, "198.19.0.7".parse::<std::net::IpAddr>().unwrap());
+    assert_eq!(next_hop, "198.19.0.7".parse::<core::net::IpAddr>().unwrap());
     let pkt = &v[start..start + len];
     common::verify(pkt, false, None);
     assert_eq!(&pkt[12..16], &[198, 18, 0, 1]);
@@ -267,7 +267,7 @@ fn too_big_for_the_tunnel_gets_frag_needed() {
     let Action::Respond { len, dst } = a else {
         panic!("{a:?}")
     };
-    assert_eq!(dst, "198.19.0.7".parse::<std::net::IpAddr>().unwrap());
+    assert_eq!(dst, "198.19.0.7".parse::<core::net::IpAddr>().unwrap());
     let err = &out[..len];
     common::verify(err, false, None);
     assert_eq!(err[9], 1, "ICMP");

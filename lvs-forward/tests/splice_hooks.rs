@@ -7,6 +7,7 @@
 //! The connect-failure hook: a server that resets the SYN is replaced by the one the classifier
 //! names, with the same buffered bytes, at most [`MAX_CONNECT_ATTEMPTS`] servers in all.
 
+use core::net::{Ipv4Addr, SocketAddrV4};
 use lvs_core::hash::SipKey;
 use lvs_core::Instant;
 use lvs_forward::splice::emit::{build_ipv4_tcp, Segment};
@@ -15,7 +16,6 @@ use lvs_forward::splice::{
     Classification, ContentClassifier, FlowInfo, SpliceConfig, SpliceVerdict, Splicer, Toward,
     MAX_CONNECT_ATTEMPTS, REPLY_LIMIT,
 };
-use std::net::{Ipv4Addr, SocketAddrV4};
 
 const CLIENT: ([u8; 4], u16) = ([198, 18, 0, 2], 40000);
 const VIP: ([u8; 4], u16) = ([198, 18, 0, 10], 443);

@@ -1,6 +1,7 @@
 //! The hybrid policy: rules send cacheable objects to a URL-hashed cache pool (mh keyed by
 //! Host + path) and dynamic requests to a wlc pool; every URL lives on exactly one cache.
 
+use core::net::{Ipv4Addr, SocketAddrV4};
 use lvs_core::hash::SipKey;
 use lvs_core::Instant;
 use lvs_forward::splice::http::Router;
@@ -9,7 +10,6 @@ use lvs_forward::splice::rules_parse::{RuleErrorKind, RuleSet};
 use lvs_forward::splice::FlowInfo;
 use lvs_sched::{AnyScheduler, SchedOptions};
 use std::collections::HashMap;
-use std::net::{Ipv4Addr, SocketAddrV4};
 
 const RULES: &str = "\
 # content-aware pools beside the ipvsadm rules

@@ -4,12 +4,12 @@
 
 mod splice_net;
 
+use core::net::SocketAddrV4;
 use lvs_forward::splice::http::{HttpClassifier, Router};
 use lvs_forward::splice::{FlowInfo, Phase, SpliceDrop, SpliceVerdict};
 use smoltcp::socket::tcp::State;
 use splice_net::apps::{expected_hash, path_seed, ClientConn, Fnv, Req, ServerApp};
 use splice_net::{server_addr, Impair, Net, VIP};
-use std::net::SocketAddrV4;
 
 /// "/s<N>/..." goes to server N; anything else to server 0.
 #[derive(Default)]

@@ -2,6 +2,7 @@
 //! key names (configured and learned), refusals with an alert, bad bytes, a server that
 //! refuses connections (held down, the connection moved), and hellos arriving byte by byte.
 
+use core::net::{Ipv4Addr, SocketAddrV4};
 use lvs_core::hash::SipKey;
 use lvs_core::tls_persist::{
     SessionSlot, SniRule, TicketKeySlot, TicketSlot, TlsPersist, TlsPersistConfig, TlsStorage,
@@ -13,7 +14,6 @@ use lvs_forward::splice::tls::{
 };
 use lvs_forward::splice::{Classification, ContentClassifier, FlowInfo};
 use lvs_sched::{AnyScheduler, SchedOptions};
-use std::net::{Ipv4Addr, SocketAddrV4};
 
 fn rs(n: u8) -> SocketAddrV4 {
     SocketAddrV4::new(Ipv4Addr::new(198, 18, 1, n), 443)

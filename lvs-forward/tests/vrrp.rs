@@ -2,12 +2,12 @@
 //! reason of section 7.1, and properties (emit/parse round trips, two routers electing one
 //! master, garbage that never changes state).
 
+use core::net::IpAddr;
 use lvs_core::time::{Duration, Instant};
 use lvs_forward::vrrp::{Action, Config, DropReason, Received, Router, State};
 use lvs_forward::wire::vrrp::{AddrList, Packet, Repr};
 use lvs_forward::wire::Checksum;
 use proptest::prelude::*;
-use std::net::IpAddr;
 
 // keepalived 2.2.7, captured with tcpdump: vrid 51, priority 150, advert_int 1, version 3,
 // VIPs 198.18.0.10 and 198.18.0.20, from 198.18.0.3 (the IPv4 packet, Ethernet header cut).
@@ -49,7 +49,7 @@ fn t(ms: u64) -> Instant {
 }
 
 fn actions(r: &mut Router) -> Vec<Action> {
-    std::iter::from_fn(|| r.poll_action()).collect()
+    core::iter::from_fn(|| r.poll_action()).collect()
 }
 
 /// The IPv4 packet of the advert `r` sends with `priority`.

@@ -5,15 +5,15 @@
 
 pub mod apps;
 
+use core::cell::Cell;
+use core::net::{Ipv4Addr, SocketAddrV4};
 use lvs_core::hash::SipKey;
 use lvs_forward::splice::{ContentClassifier, SpliceConfig, SpliceVerdict, Splicer, Toward};
 use smoltcp::iface::{Config, Interface, SocketSet};
 use smoltcp::phy::{self, DeviceCapabilities, Medium};
 use smoltcp::time::Instant as SInstant;
 use smoltcp::wire::{HardwareAddress, IpAddress, IpCidr};
-use std::cell::Cell;
 use std::collections::VecDeque;
-use std::net::{Ipv4Addr, SocketAddrV4};
 
 thread_local! {
     static NOW_MS: Cell<u64> = const { Cell::new(0) };

@@ -222,7 +222,7 @@ impl<S: Scheduler> Svc<S> {
 pub fn cases<S: Scheduler>(make: fn() -> S, cases: &[(&str, &[u32], &str)]) {
     for (what, weights, script) in cases {
         let mut s = Svc::with_weights(make(), weights);
-        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| s.run(script)));
+        let r = std::panic::catch_unwind(core::panic::AssertUnwindSafe(|| s.run(script)));
         assert!(r.is_ok(), "{} case `{what}` failed", s.s.name());
     }
 }
