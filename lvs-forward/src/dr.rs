@@ -6,7 +6,7 @@
 
 use crate::error::ForwardError;
 use crate::process::ProcessConfig;
-use crate::rewrite::{Emit, PacketBuf, Rewriter};
+use crate::rewrite::{Emitted, PacketBuf, Rewriter};
 use crate::route::check_mtu;
 use crate::wire::ethernet::{self, EtherType, Frame};
 use crate::wire::{Error, EthernetRepr, MacAddr};
@@ -22,12 +22,7 @@ impl Rewriter for DirectRouting {
     type Error = ForwardError;
 
     #[inline]
-    fn forward(
-        &mut self,
-        pkt: PacketBuf<'_>,
-        f: &Forward,
-        cfg: &ProcessConfig,
-    ) -> Result<Emit, ForwardError> {
+    fn forward(&mut self, pkt: PacketBuf<'_>, f: &Forward, cfg: &ProcessConfig) -> Emitted {
         if cfg.mtu != 0 {
             check_mtu(pkt.parsed, cfg.mtu)?;
         }

@@ -30,7 +30,7 @@ use crate::error::ForwardError;
 use crate::icmp::nat_icmp;
 use crate::parse::Parsed;
 use crate::process::ProcessConfig;
-use crate::rewrite::{Emit, PacketBuf, Rewriter};
+use crate::rewrite::{Emitted, PacketBuf, Rewriter};
 use crate::route::check_mtu;
 use crate::wire::{proto, ChecksumCaps, Error};
 use lvs_core::addr::Direction;
@@ -53,12 +53,7 @@ impl Rewriter for Nat {
     }
 
     #[inline]
-    fn forward(
-        &mut self,
-        mut pkt: PacketBuf<'_>,
-        f: &Forward,
-        cfg: &ProcessConfig,
-    ) -> Result<Emit, ForwardError> {
+    fn forward(&mut self, mut pkt: PacketBuf<'_>, f: &Forward, cfg: &ProcessConfig) -> Emitted {
         let p = pkt.parsed;
         if cfg.mtu != 0 {
             check_mtu(p, cfg.mtu)?;
@@ -72,12 +67,7 @@ impl Rewriter for Nat {
     }
 
     #[inline]
-    fn reply(
-        &mut self,
-        mut pkt: PacketBuf<'_>,
-        r: &Reply,
-        cfg: &ProcessConfig,
-    ) -> Result<Emit, ForwardError> {
+    fn reply(&mut self, mut pkt: PacketBuf<'_>, r: &Reply, cfg: &ProcessConfig) -> Emitted {
         let p = pkt.parsed;
         if p.is_icmp_error() {
             nat_icmp(pkt.frame_mut(), p, Direction::Output, r.vaddr, &cfg.caps)?;

@@ -133,6 +133,10 @@ pub struct Emit {
     pub next_hop: IpAddr,
 }
 
+/// What [`Rewriter::forward`] and [`Rewriter::reply`] return: where the packet to send lies, or
+/// the method's error ([`ForwardError`] unless it says otherwise).
+pub type Emitted<E = ForwardError> = Result<Emit, E>;
+
 /// A forwarding method: rewrites, in place, a packet the director forwards to a real server
 /// ([`Rewriter::forward`]) and, for methods that see them, replies on their way back to the
 /// client ([`Rewriter::reply`]).
@@ -258,7 +262,7 @@ pub trait Rewriter {
         pkt: PacketBuf<'_>,
         f: &Forward,
         cfg: &ProcessConfig,
-    ) -> Result<Emit, Self::Error>;
+    ) -> Emitted<Self::Error>;
 
     /// Rewrites a reply of a connection this method forwards, from the real server on its way
     /// to the client (`r`). The TTL is already decremented. The default refuses with
@@ -271,7 +275,7 @@ pub trait Rewriter {
         pkt: PacketBuf<'_>,
         r: &Reply,
         cfg: &ProcessConfig,
-    ) -> Result<Emit, Self::Error> {
+    ) -> Emitted<Self::Error> {
         let _ = (pkt, r, cfg);
         Err(ForwardError::Unsupported.into())
     }
@@ -306,7 +310,7 @@ impl<R: Rewriter + ?Sized> Rewriter for &mut R {
         pkt: PacketBuf<'_>,
         f: &Forward,
         cfg: &ProcessConfig,
-    ) -> Result<Emit, Self::Error> {
+    ) -> Emitted<Self::Error> {
         (**self).forward(pkt, f, cfg)
     }
 
@@ -316,7 +320,7 @@ impl<R: Rewriter + ?Sized> Rewriter for &mut R {
         pkt: PacketBuf<'_>,
         r: &Reply,
         cfg: &ProcessConfig,
-    ) -> Result<Emit, Self::Error> {
+    ) -> Emitted<Self::Error> {
         (**self).reply(pkt, r, cfg)
     }
 }
@@ -346,12 +350,7 @@ impl Rewriter for Standard {
     }
 
     #[inline]
-    fn forward(
-        &mut self,
-        pkt: PacketBuf<'_>,
-        f: &Forward,
-        cfg: &ProcessConfig,
-    ) -> Result<Emit, ForwardError> {
+    fn forward(&mut self, pkt: PacketBuf<'_>, f: &Forward, cfg: &ProcessConfig) -> Emitted {
         match f.method {
             FwdMethod::Masq => Nat.forward(pkt, f, cfg),
             FwdMethod::DirectRoute => DirectRouting.forward(pkt, f, cfg),
@@ -363,12 +362,7 @@ impl Rewriter for Standard {
     }
 
     #[inline]
-    fn reply(
-        &mut self,
-        pkt: PacketBuf<'_>,
-        r: &Reply,
-        cfg: &ProcessConfig,
-    ) -> Result<Emit, ForwardError> {
+    fn reply(&mut self, pkt: PacketBuf<'_>, r: &Reply, cfg: &ProcessConfig) -> Emitted {
         Nat.reply(pkt, r, cfg)
     }
 }

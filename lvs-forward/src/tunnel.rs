@@ -35,7 +35,7 @@
 
 use crate::error::ForwardError;
 use crate::process::ProcessConfig;
-use crate::rewrite::{Emit, PacketBuf, Rewriter, Room};
+use crate::rewrite::{Emit, Emitted, PacketBuf, Rewriter, Room};
 use crate::route::{is_relayed_icmp_v4, mtu_verdict};
 use crate::wire::{icmpv6, ipv4, ipv6, proto, udp, ChecksumCaps, Error};
 use lvs_core::director::Forward;
@@ -340,7 +340,7 @@ fn tunnel_forward(
     pkt: PacketBuf<'_>,
     f: &Forward,
     cfg: &ProcessConfig,
-) -> Result<Emit, ForwardError> {
+) -> Emitted {
     let dst = f.daddr.addr;
     let src = match dst {
         IpAddr::V4(_) => IpAddr::V4(cfg.tunnel_src_v4),
@@ -399,7 +399,7 @@ macro_rules! tunnel_rewriter {
                 pkt: PacketBuf<'_>,
                 f: &Forward,
                 cfg: &ProcessConfig,
-            ) -> Result<Emit, ForwardError> {
+            ) -> Emitted {
                 tunnel_forward(self.kind(), pkt, f, cfg)
             }
         }

@@ -15,7 +15,7 @@ use lvs_core::{
 use lvs_forward::process::{
     process_frame, process_frame_with, Action, DropCause, Peer, ProcessConfig,
 };
-use lvs_forward::rewrite::{Emit, PacketBuf, Room, Standard};
+use lvs_forward::rewrite::{Emit, Emitted, PacketBuf, Room, Standard};
 use lvs_forward::tunnel::Ipip;
 use lvs_forward::{ForwardError, Rewriter};
 
@@ -358,12 +358,7 @@ impl Rewriter for Trailer {
     fn room(&self, _: &Forward) -> Room {
         Room { head: 0, tail: 4 }
     }
-    fn forward(
-        &mut self,
-        pkt: PacketBuf<'_>,
-        f: &Forward,
-        _: &ProcessConfig,
-    ) -> Result<Emit, ForwardError> {
+    fn forward(&mut self, pkt: PacketBuf<'_>, f: &Forward, _: &ProcessConfig) -> Emitted {
         let end = pkt.ip_start() + pkt.ip_len();
         pkt.buf[end..end + 4].copy_from_slice(b"TRLR");
         let e = pkt.in_place(f.daddr.addr);
