@@ -148,9 +148,7 @@ fn thresholds_set_and_clear_overload() {
             DestConfig::new(rs(1), FwdMethod::Masq, 1).with_thresholds(4, 0),
         )
         .unwrap();
-    let b = d
-        .add_dest(s, DestConfig::new(rs(2), FwdMethod::Masq, 1))
-        .unwrap();
+    let b = add_masq(&mut d, s, rs(2), 1);
     // rr alternates b, a, b, a ...; after 4 conns on a, a is overloaded
     let mut on_a = 0;
     for i in 0..8 {
@@ -236,9 +234,7 @@ fn removal_follows_expire_nodest_conn() {
             assert_eq!(v, Verdict::Drop(DropReason::DestUnavailable));
             assert_eq!(d.table().len(), 1);
             // re-adding the server revives it with its connection
-            let back = d
-                .add_dest(s, DestConfig::new(rs(2), FwdMethod::Masq, 1))
-                .unwrap();
+            let back = add_masq(&mut d, s, rs(2), 1);
             assert_eq!(back, ids[1]);
             assert_eq!(d.dest(back).unwrap().active, 1);
             assert_eq!(fwd_dest(d.handle_inbound(t(2), &pkt(c, ACK))), back);
@@ -281,12 +277,8 @@ fn persistence_by_netmask_pins_clients() {
     let cfg =
         tcp_svc().with_persistence(Persistence::new(Duration::from_secs(300)).with_prefix(24));
     let s = d.add_service(cfg, TestRr::default()).unwrap();
-    let a = d
-        .add_dest(s, DestConfig::new(rs(1), FwdMethod::Masq, 1))
-        .unwrap();
-    let b = d
-        .add_dest(s, DestConfig::new(rs(2), FwdMethod::Masq, 1))
-        .unwrap();
+    let a = add_masq(&mut d, s, rs(1), 1);
+    let b = add_masq(&mut d, s, rs(2), 1);
     // all of 198.19.0.0/24 sticks to the first pick
     let first = fwd_dest(d.handle_inbound(t(0), &pkt(client(1, 1000), SYN)));
     for n in 2..20u8 {
@@ -325,9 +317,7 @@ fn template_outlives_timeout_while_controlling() {
     let mut d = Director::new(DirectorConfig::new(SipKey(5, 6)), mem.borrow(), t(0)).unwrap();
     let cfg = tcp_svc().with_persistence(Persistence::new(Duration::from_secs(30)));
     let s = d.add_service(cfg, TestRr::default()).unwrap();
-    let a = d
-        .add_dest(s, DestConfig::new(rs(1), FwdMethod::Masq, 1))
-        .unwrap();
+    let a = add_masq(&mut d, s, rs(1), 1);
     let c = client(1, 1000);
     let _ = d.handle_inbound(t(0), &pkt(c, SYN));
     let _ = d.handle_outbound(t(0), &reply(rs(1), c, SYNACK));
@@ -363,12 +353,8 @@ fn one_packet_scheduling_keeps_no_state() {
             TestRr::default(),
         )
         .unwrap();
-    let a = d
-        .add_dest(s, DestConfig::new(rs(1), FwdMethod::Masq, 1))
-        .unwrap();
-    let b = d
-        .add_dest(s, DestConfig::new(rs(2), FwdMethod::Masq, 1))
-        .unwrap();
+    let a = add_masq(&mut d, s, rs(1), 1);
+    let b = add_masq(&mut d, s, rs(2), 1);
     let c = client(1, 5353);
     let flow = FlowKey::new(Protocol::Udp, c, Endpoint::v4([198, 18, 0, 1], 53));
     let mut seen = vec![];
@@ -398,9 +384,7 @@ fn udp_flows_live_five_minutes_and_stay_inactive() {
             TestRr::default(),
         )
         .unwrap();
-    let a = d
-        .add_dest(s, DestConfig::new(rs(1), FwdMethod::Masq, 1))
-        .unwrap();
+    let a = add_masq(&mut d, s, rs(1), 1);
     let flow = FlowKey::new(Protocol::Udp, client(1, 5353), vip);
     for i in 0..3 {
         assert_eq!(
@@ -476,16 +460,9 @@ fn ipv6_service_works() {
     let mut mem = Mem::new(64);
     let mut d = Director::new(DirectorConfig::new(SipKey(5, 6)), mem.borrow(), t(0)).unwrap();
     let vip: Endpoint = "[2001:db8::1]:80".parse().unwrap();
-    let s = d
-        .add_service(
-            ServiceConfig::new(ServiceKey::addr(Protocol::Tcp, vip)),
-            TestRr::default(),
-        )
-        .unwrap();
+    let s = add_rr(&mut d, vip);
     let rip: Endpoint = "[2001:db8:1::1]:8080".parse().unwrap();
-    let a = d
-        .add_dest(s, DestConfig::new(rip, FwdMethod::Masq, 1))
-        .unwrap();
+    let a = add_masq(&mut d, s, rip, 1);
     assert!(
         d.add_dest(s, DestConfig::new(rs(9), FwdMethod::Masq, 1))
             .is_err(),
@@ -597,24 +574,11 @@ fn service_removal_keeps_other_flows() {
     let mut d = Director::new(DirectorConfig::new(SipKey(5, 6)), mem.borrow(), t(0)).unwrap();
     let s1 = d.add_service(tcp_svc(), TestRr::default()).unwrap();
     let vip2 = Endpoint::v4([198, 18, 0, 2], 80);
-    let s2 = d
-        .add_service(
-            ServiceConfig::new(ServiceKey::addr(Protocol::Tcp, vip2)),
-            TestRr::default(),
-        )
-        .unwrap();
-    let a = d
-        .add_dest(s1, DestConfig::new(rs(1), FwdMethod::Masq, 1))
-        .unwrap();
-    let b = d
-        .add_dest(s2, DestConfig::new(rs(2), FwdMethod::Masq, 1))
-        .unwrap();
-    let b2 = d
-        .add_dest(s2, DestConfig::new(rs(3), FwdMethod::Masq, 1))
-        .unwrap();
-    let a2 = d
-        .add_dest(s1, DestConfig::new(rs(4), FwdMethod::Masq, 1))
-        .unwrap();
+    let s2 = add_rr(&mut d, vip2);
+    let a = add_masq(&mut d, s1, rs(1), 1);
+    let b = add_masq(&mut d, s2, rs(2), 1);
+    let b2 = add_masq(&mut d, s2, rs(3), 1);
+    let a2 = add_masq(&mut d, s1, rs(4), 1);
     assert_eq!(d.dests(s1).order(), &[a2, a]);
     assert_eq!(d.dests(s2).order(), &[b2, b]);
     let c = client(1, 1);
@@ -637,20 +601,13 @@ fn removed_service_slot_is_not_reused_while_referenced() {
     let mut mem = Mem::new(64);
     let mut d = Director::new(DirectorConfig::new(SipKey(5, 6)), mem.borrow(), t(0)).unwrap();
     let s1 = d.add_service(tcp_svc(), TestRr::default()).unwrap();
-    let a = d
-        .add_dest(s1, DestConfig::new(rs(1), FwdMethod::Masq, 1))
-        .unwrap();
+    let a = add_masq(&mut d, s1, rs(1), 1);
     let c = client(1, 1);
     assert_eq!(fwd_dest(d.handle_inbound(t(0), &pkt(c, SYN))), a);
     d.remove_service(s1).unwrap();
     // a new service must not take the slot the old one's connections still point into
     let vip2 = Endpoint::v4([198, 18, 0, 2], 80);
-    let s2 = d
-        .add_service(
-            ServiceConfig::new(ServiceKey::addr(Protocol::Tcp, vip2)),
-            TestRr::default(),
-        )
-        .unwrap();
+    let s2 = add_rr(&mut d, vip2);
     assert_ne!(s1, s2);
     let before = d.service(s2).unwrap().stats.counters;
     let _ = d.handle_inbound(t(1), &pkt(c, ACK));
@@ -662,12 +619,7 @@ fn removed_service_slot_is_not_reused_while_referenced() {
     // once the old connection is gone the slot is free again
     d.handle_timeout(t(200));
     let vip3 = Endpoint::v4([198, 18, 0, 3], 80);
-    let s3 = d
-        .add_service(
-            ServiceConfig::new(ServiceKey::addr(Protocol::Tcp, vip3)),
-            TestRr::default(),
-        )
-        .unwrap();
+    let s3 = add_rr(&mut d, vip3);
     assert_eq!(s3, s1);
 }
 
@@ -685,9 +637,7 @@ fn revive_from_trash_with_weight_0_resets_last_weight() {
         .unwrap();
     assert_eq!(d.dest(ids[1]).unwrap().last_weight, 5);
     d.remove_dest(s, &rs(2)).unwrap();
-    let back = d
-        .add_dest(s, DestConfig::new(rs(2), FwdMethod::Masq, 0))
-        .unwrap();
+    let back = add_masq(&mut d, s, rs(2), 0);
     assert_eq!(back, ids[1], "revived from the trash, not a new slot");
     let rd = d.dest(back).unwrap();
     assert_eq!(rd.inactive, 1, "counters kept");

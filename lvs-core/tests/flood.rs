@@ -94,8 +94,7 @@ fn run(name: &str, cfg: DirectorConfig, flood: Flood, persistent: bool) -> Repor
     }
     let s = d.add_service(svc, TestRr::default()).unwrap();
     for n in 1..=4 {
-        d.add_dest(s, DestConfig::new(rs(n), FwdMethod::Masq, 1))
-            .unwrap();
+        add_masq(&mut d, s, rs(n), 1);
     }
     let mut r = Report::default();
     let mut t = Instant::ZERO;
@@ -351,14 +350,8 @@ fn secure_tcp_auto_follows_table_pressure() {
     c.secure_tcp = Defense::Auto;
     c.defense_threshold = 4;
     let mut d = Director::new(c, mem.borrow(), Instant::ZERO).unwrap();
-    let s = d
-        .add_service(
-            ServiceConfig::new(ServiceKey::addr(Protocol::Tcp, VIP)),
-            TestRr::default(),
-        )
-        .unwrap();
-    d.add_dest(s, DestConfig::new(rs(1), FwdMethod::Masq, 1))
-        .unwrap();
+    let s = add_rr(&mut d, VIP);
+    add_masq(&mut d, s, rs(1), 1);
     let t = Instant::ZERO;
     // 11 entries: 5 free, no pressure: a client ACK establishes (normal table)
     for i in 0..11u16 {
@@ -396,12 +389,7 @@ fn secure_tcp_keeps_the_kernels_timeouts() {
     let mut c = cfg();
     c.secure_tcp = Defense::Always;
     let mut d = Director::new(c, mem.borrow(), Instant::ZERO).unwrap();
-    let s = d
-        .add_service(
-            ServiceConfig::new(ServiceKey::addr(Protocol::Tcp, VIP)),
-            TestRr::default(),
-        )
-        .unwrap();
+    let s = add_rr(&mut d, VIP);
     d.add_dest(s, DestConfig::new(rs(1), FwdMethod::DirectRoute, 1))
         .unwrap();
     let nat = d
@@ -413,8 +401,7 @@ fn secure_tcp_keeps_the_kernels_timeouts() {
             TestRr::default(),
         )
         .unwrap();
-    d.add_dest(nat, DestConfig::new(rs(2), FwdMethod::Masq, 1))
-        .unwrap();
+    add_masq(&mut d, nat, rs(2), 1);
     let c1 = Endpoint::v4([198, 19, 0, 1], 1);
     let c2 = Endpoint::v4([198, 19, 0, 2], 2);
     // DR: a SYN goes to SYNACK in the secure table
@@ -448,14 +435,8 @@ fn eviction_prefers_the_oldest_embryonic_entry() {
     let mut c = cfg();
     c.drop_entry = true;
     let mut d = Director::new(c, mem.borrow(), Instant::ZERO).unwrap();
-    let s = d
-        .add_service(
-            ServiceConfig::new(ServiceKey::addr(Protocol::Tcp, VIP)),
-            TestRr::default(),
-        )
-        .unwrap();
-    d.add_dest(s, DestConfig::new(rs(1), FwdMethod::Masq, 1))
-        .unwrap();
+    let s = add_rr(&mut d, VIP);
+    add_masq(&mut d, s, rs(1), 1);
     // 4 established, then 4 embryonic at 1 s intervals
     for i in 0..4u16 {
         handshake(&mut d, Instant::ZERO, Endpoint::v4([198, 19, 0, 1], i + 1)).unwrap();

@@ -8,14 +8,13 @@
 
 mod common;
 
-use common::{Mem, TestRr};
+use common::{add_masq, add_rr, Mem};
 use lvs_core::conn::{ConnKey, WHEEL_TICK_MS};
 use lvs_core::director::{Director, DirectorConfig, DropReason, PacketMeta, Verdict};
 use lvs_core::hash::SipKey;
 use lvs_core::state::{tcp_transition, TcpDir, TcpState, Timeouts};
 use lvs_core::{
-    DestConfig, DestId, Duration, Endpoint, FlowKey, FwdMethod, Instant, Protocol, ServiceConfig,
-    ServiceKey, TcpFlags,
+    DestConfig, DestId, Duration, Endpoint, FlowKey, FwdMethod, Instant, Protocol, TcpFlags,
 };
 use proptest::prelude::*;
 use std::collections::HashMap;
@@ -142,17 +141,10 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
     let mut cfg = DirectorConfig::new(SipKey(11, 13));
     cfg.timeouts = tick_timeouts();
     let mut d = Director::new(cfg, mem.borrow(), Instant::ZERO).unwrap();
-    let svc = d
-        .add_service(
-            ServiceConfig::new(ServiceKey::addr(Protocol::Tcp, VIP)),
-            TestRr::default(),
-        )
-        .unwrap();
+    let svc = add_rr(&mut d, VIP);
     let mut ids = [DestId(0); N_DESTS];
     for (i, id) in ids.iter_mut().enumerate() {
-        *id = d
-            .add_dest(svc, DestConfig::new(rip(i), FwdMethod::Masq, 1))
-            .unwrap();
+        *id = add_masq(&mut d, svc, rip(i), 1);
     }
     let mut m = Model {
         conns: HashMap::new(),

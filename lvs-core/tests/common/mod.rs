@@ -8,7 +8,7 @@ use lvs_core::director::{DirectorMemory, Service};
 use lvs_core::stats::Stats;
 use lvs_core::{
     Dest, DestConfig, DestId, DestSet, Endpoint, FlowKey, FwdMethod, Instant, Protocol,
-    SchedRequest, Scheduler, TcpFlags,
+    SchedRequest, Scheduler, ServiceConfig, ServiceId, ServiceKey, TcpFlags,
 };
 
 /// The TCP virtual service most tests use.
@@ -94,6 +94,23 @@ impl Scheduler for TestRr {
         }
         None
     }
+}
+
+/// Adds a TCP service at `vip` scheduled by [`TestRr`].
+pub fn add_rr(d: &mut Director<'_, TestRr>, vip: Endpoint) -> ServiceId {
+    let cfg = ServiceConfig::new(ServiceKey::addr(Protocol::Tcp, vip));
+    d.add_service(cfg, TestRr::default()).unwrap()
+}
+
+/// Adds the masqueraded real server `addr` of weight `weight` to `svc`.
+pub fn add_masq<S: Scheduler>(
+    d: &mut Director<'_, S>,
+    svc: ServiceId,
+    addr: Endpoint,
+    weight: u32,
+) -> DestId {
+    d.add_dest(svc, DestConfig::new(addr, FwdMethod::Masq, weight))
+        .unwrap()
 }
 
 /// Caller-provided director memory for schedulers of type `S`.

@@ -42,15 +42,7 @@ impl<'a> ClientHello<'a> {
     /// [`TlsError::Malformed`] naming the first part found inconsistent.
     pub fn parse(body: &'a [u8]) -> Result<Self, TlsError> {
         let mut c = Cursor::new(body);
-        let legacy_version = c.u16().ok_or(MalformedKind::Body)?;
-        let random = c
-            .take(32)
-            .and_then(|r| r.try_into().ok())
-            .ok_or(MalformedKind::Body)?;
-        let session_id = c.vec8().ok_or(MalformedKind::Body)?;
-        if session_id.len() > 32 {
-            return Err(MalformedKind::SessionId.into());
-        }
+        let (legacy_version, random, session_id) = c.hello_head()?;
         let cipher_suites = match c.vec16() {
             Some(s) if !s.is_empty() && s.len() % 2 == 0 => s,
             _ => return Err(MalformedKind::CipherSuites.into()),
@@ -65,20 +57,13 @@ impl<'a> ClientHello<'a> {
             session_id,
             cipher_suites,
             compression_methods,
-            extensions: &[],
+            extensions: c.hello_extensions()?,
             server_name: None,
             alpn: None,
             versions: None,
             session_ticket: None,
             psk_identities: None,
         };
-        if c.is_empty() {
-            return Ok(hello);
-        }
-        hello.extensions = c.vec16().ok_or(MalformedKind::Extensions)?;
-        if !c.is_empty() {
-            return Err(MalformedKind::Body.into());
-        }
         extensions::walk(hello.extensions, |e, last| {
             match e.ext_type {
                 EXT_SERVER_NAME => hello.server_name = extensions::server_name(e.data)?,

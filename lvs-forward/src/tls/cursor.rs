@@ -4,6 +4,8 @@
 //! Every read returns `None` instead of reading past the end, so the parsers built on it turn
 //! a bad length into a typed error with `ok_or`, never a panic.
 
+use super::error::MalformedKind;
+
 /// A cursor over a byte slice; reads advance it.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Cursor<'a> {
@@ -58,7 +60,38 @@ impl<'a> Cursor<'a> {
         let n = self.u16()?;
         self.take(usize::from(n))
     }
+
+    /// What a ClientHello and a ServerHello begin with (RFC 8446 4.1.2, 4.1.3):
+    /// `legacy_version`, `random` and `legacy_session_id` (at most 32 bytes).
+    pub(crate) fn hello_head(&mut self) -> Result<HelloHead<'a>, MalformedKind> {
+        let legacy_version = self.u16().ok_or(MalformedKind::Body)?;
+        let random = self
+            .take(32)
+            .and_then(|r| r.try_into().ok())
+            .ok_or(MalformedKind::Body)?;
+        let session_id = self.vec8().ok_or(MalformedKind::Body)?;
+        if session_id.len() > 32 {
+            return Err(MalformedKind::SessionId);
+        }
+        Ok((legacy_version, random, session_id))
+    }
+
+    /// What ends a hello: its extensions block, which must end the body, or nothing (an
+    /// empty block) when the body ends before it.
+    pub(crate) fn hello_extensions(&mut self) -> Result<&'a [u8], MalformedKind> {
+        if self.is_empty() {
+            return Ok(&[]);
+        }
+        let block = self.vec16().ok_or(MalformedKind::Extensions)?;
+        if !self.is_empty() {
+            return Err(MalformedKind::Body);
+        }
+        Ok(block)
+    }
 }
+
+/// A hello's `legacy_version`, `random` and `legacy_session_id`.
+pub(crate) type HelloHead<'a> = (u16, &'a [u8; 32], &'a [u8]);
 
 #[cfg(test)]
 mod test {

@@ -39,15 +39,7 @@ impl<'a> ServerHello<'a> {
     /// [`TlsError::Malformed`] naming the first part found inconsistent.
     pub fn parse(body: &'a [u8]) -> Result<Self, TlsError> {
         let mut c = Cursor::new(body);
-        let legacy_version = c.u16().ok_or(MalformedKind::Body)?;
-        let random = c
-            .take(32)
-            .and_then(|r| r.try_into().ok())
-            .ok_or(MalformedKind::Body)?;
-        let session_id = c.vec8().ok_or(MalformedKind::Body)?;
-        if session_id.len() > 32 {
-            return Err(MalformedKind::SessionId.into());
-        }
+        let (legacy_version, random, session_id) = c.hello_head()?;
         let cipher_suite = c.u16().ok_or(MalformedKind::Body)?;
         let compression_method = c.u8().ok_or(MalformedKind::Body)?;
         let mut hello = ServerHello {
@@ -56,17 +48,10 @@ impl<'a> ServerHello<'a> {
             session_id,
             cipher_suite,
             compression_method,
-            extensions: &[],
+            extensions: c.hello_extensions()?,
             version: None,
             selected_psk: None,
         };
-        if c.is_empty() {
-            return Ok(hello);
-        }
-        hello.extensions = c.vec16().ok_or(MalformedKind::Extensions)?;
-        if !c.is_empty() {
-            return Err(MalformedKind::Body.into());
-        }
         extensions::walk(hello.extensions, |e, _| {
             match e.ext_type {
                 EXT_SUPPORTED_VERSIONS => {

@@ -52,6 +52,29 @@ pub fn path_seed(path: &str) -> u64 {
     h.0
 }
 
+/// Sends what the socket takes of a message: the rest of its head `hdr`, then the bytes
+/// `at..len` of the generated body `seed` ([`gen_fill`]); `hdr` and `at` advance.
+fn send_message(s: &mut tcp::Socket, hdr: &mut Vec<u8>, seed: u64, at: &mut u64, len: u64) {
+    if !hdr.is_empty() && s.can_send() {
+        let n = s.send_slice(hdr).unwrap_or(0);
+        hdr.drain(..n);
+    }
+    while hdr.is_empty() && *at < len && s.can_send() {
+        let from = *at;
+        let n = s
+            .send(|b| {
+                let n = ((len - from) as usize).min(b.len());
+                gen_fill(seed, from, &mut b[..n]);
+                (n, n)
+            })
+            .unwrap_or(0);
+        if n == 0 {
+            break;
+        }
+        *at += n as u64;
+    }
+}
+
 pub fn tcp_socket(buf: usize) -> tcp::Socket<'static> {
     let mut s = tcp::Socket::new(
         tcp::SocketBuffer::new(vec![0; buf]),
@@ -76,6 +99,22 @@ struct ServerConn {
     close_after: bool,
     requests: u64,
     seen_closed: bool,
+}
+
+impl ServerConn {
+    /// The upload is in: the response (no more to send after it) carries its hash.
+    fn answer_upload(&mut self, server: usize) {
+        self.in_upload = false;
+        let body = format!("{:016x}", self.upload_hash.0);
+        self.out_hdr = format!(
+            "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nx-server: {server}\r\n\r\n{body}",
+            body.len()
+        )
+        .into_bytes();
+        self.out_len = 0;
+        self.out_at = 0;
+        self.requests += 1;
+    }
 }
 
 /// A server: `listeners` sockets listening on `port`; each serves requests until closed.
@@ -133,17 +172,7 @@ impl ServerApp {
                     (n, ())
                 });
                 if st.in_upload && st.upload_left == 0 {
-                    st.in_upload = false;
-                    let body = format!("{:016x}", st.upload_hash.0);
-                    st.out_hdr = format!(
-                        "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nx-server: {}\r\n\r\n{}",
-                        body.len(),
-                        self.id,
-                        body
-                    )
-                    .into_bytes();
-                    st.out_len = 0;
-                    st.requests += 1;
+                    st.answer_upload(self.id);
                     self.served += 1;
                 }
             }
@@ -180,18 +209,7 @@ impl ServerApp {
                     st.inbuf.drain(..take);
                     st.upload_left = clen - take as u64;
                     if st.upload_left == 0 {
-                        st.in_upload = false;
-                        let body = format!("{:016x}", st.upload_hash.0);
-                        st.out_hdr = format!(
-                            "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nx-server: {}\r\n\r\n{}",
-                            body.len(),
-                            self.id,
-                            body
-                        )
-                        .into_bytes();
-                        st.out_len = 0;
-                        st.out_at = 0;
-                        st.requests += 1;
+                        st.answer_upload(self.id);
                         self.served += 1;
                     }
                     continue;
@@ -217,24 +235,7 @@ impl ServerApp {
             if !s.is_open() {
                 continue;
             }
-            if !st.out_hdr.is_empty() && s.can_send() {
-                let n = s.send_slice(&st.out_hdr).unwrap_or(0);
-                st.out_hdr.drain(..n);
-            }
-            while st.out_hdr.is_empty() && st.out_at < st.out_len && s.can_send() {
-                let (seed, at, len) = (st.out_seed, st.out_at, st.out_len);
-                let n = s
-                    .send(|b| {
-                        let n = ((len - at) as usize).min(b.len());
-                        gen_fill(seed, at, &mut b[..n]);
-                        (n, n)
-                    })
-                    .unwrap_or(0);
-                if n == 0 {
-                    break;
-                }
-                st.out_at += n as u64;
-            }
+            send_message(s, &mut st.out_hdr, st.out_seed, &mut st.out_at, st.out_len);
             if st.close_after
                 && st.out_hdr.is_empty()
                 && st.out_at >= st.out_len
@@ -368,24 +369,8 @@ impl ClientConn {
             self.send_body_seed = r.upload_seed;
             self.next_req += 1;
         }
-        if !self.send_hdr.is_empty() && s.can_send() {
-            let n = s.send_slice(&self.send_hdr).unwrap_or(0);
-            self.send_hdr.drain(..n);
-        }
-        while self.send_hdr.is_empty() && self.send_body_at < self.send_body_len && s.can_send() {
-            let (seed, at, len) = (self.send_body_seed, self.send_body_at, self.send_body_len);
-            let n = s
-                .send(|b| {
-                    let n = ((len - at) as usize).min(b.len());
-                    gen_fill(seed, at, &mut b[..n]);
-                    (n, n)
-                })
-                .unwrap_or(0);
-            if n == 0 {
-                break;
-            }
-            self.send_body_at += n as u64;
-        }
+        let (seed, len) = (self.send_body_seed, self.send_body_len);
+        send_message(s, &mut self.send_hdr, seed, &mut self.send_body_at, len);
         while s.can_recv() {
             let _ = s.recv(|b| {
                 self.inbuf.extend_from_slice(b);
