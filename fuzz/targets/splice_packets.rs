@@ -1,6 +1,10 @@
 // splice_packets: the TCP splicer driven by arbitrary sequences of segments from clients and
 // real servers (handshakes completed with the cookies the splicer really sent, requests, the
 // server side's SYN-ACKs, data, FINs and resets, raw and bit-flipped packets) and time steps.
+// Client and server segments may come with a partial checksum (as TSO/GSO super-frames from a
+// local stack do, server data then up to 11 KB long): `handle_partial` first, and, where it
+// declines, the checksum finished and `handle_packet`; a segment it rewrote must carry a
+// checksum that, once finished, is right.
 // After every step: nothing panicked, live connections stay within the table's bound and the
 // free buffer slots within the slab. At the end, once time runs far enough, every connection
 // has been freed and every buffer slot returned (nothing leaks).
@@ -9,6 +13,7 @@
 
 use lvs_core::hash::SipKey;
 use lvs_core::Instant;
+use lvs_forward::checksum;
 use lvs_forward::splice::emit::{build_ipv4_tcp, Segment};
 use lvs_forward::splice::http::httparse;
 use lvs_forward::splice::http::{HttpClassifier, Router};
@@ -113,6 +118,44 @@ impl World {
         self.check();
     }
 
+    /// Feeds `buf[..pkt_len]` (a well-formed packet) with its TCP checksum made partial.
+    fn feed_partial(&mut self, pkt_len: usize) {
+        let now = Instant::from_millis(self.now);
+        let b = &mut self.buf[..pkt_len];
+        let ph = checksum::pseudo_header_v4(
+            [b[12], b[13], b[14], b[15]],
+            [b[16], b[17], b[18], b[19]],
+            6,
+            (pkt_len - 20) as u16,
+        );
+        let full = [b[36], b[37]];
+        b[36..38].copy_from_slice(&checksum::fold(ph).to_be_bytes());
+        match self.sp.handle_partial(now, &mut self.buf, pkt_len) {
+            None => {
+                self.buf[36..38].copy_from_slice(&full);
+                return self.feed(pkt_len);
+            }
+            Some(SpliceVerdict::Transmit(t)) => {
+                assert_eq!(t.len, pkt_len, "a partial segment is rewritten in place");
+                let b = &mut self.buf[..pkt_len];
+                let c = checksum::checksum(&b[20..]);
+                b[36..38].copy_from_slice(&c.to_be_bytes());
+                let ph = checksum::pseudo_header_v4(
+                    [b[12], b[13], b[14], b[15]],
+                    [b[16], b[17], b[18], b[19]],
+                    6,
+                    (pkt_len - 20) as u16,
+                );
+                assert_eq!(checksum::fold(checksum::add(ph, &b[20..])), 0xffff, "partial sum");
+                assert_eq!(checksum::checksum(&b[..20]), 0, "IPv4 header checksum");
+                self.observe(t.to, t.len, true);
+            }
+            Some(_) => {}
+        }
+        self.drain();
+        self.check();
+    }
+
     fn observe(&mut self, to: Toward, len: usize, from_buf: bool) {
         let p = if from_buf { &self.buf[..len] } else { &self.out[..len] };
         if len < 40 {
@@ -188,7 +231,7 @@ pub fn run(data: &[u8]) {
         sp: Splicer::new(cfg, HttpClassifier::new(ByPath), slab, SLOT),
         clients: [Client::default(); 8],
         servers: Vec::new(),
-        buf: vec![0u8; 1600],
+        buf: vec![0u8; 12_000],
         out: vec![0u8; 1500],
     };
     for _ in 0..MAX_STEPS {
@@ -212,7 +255,8 @@ pub fn run(data: &[u8]) {
                 let wild = c.u8();
                 let seq = if wild & 0x80 != 0 { c.u32() } else { cl.c_isn.wrapping_add(1).wrapping_add(u32::from(c.u16() % 64)) };
                 let ack = if wild & 0x40 != 0 { c.u32() } else { cl.d_isn.wrapping_add(1).wrapping_add(u32::from(c.u8() % 4)) };
-                let flags = c.u8() & 0x0d;
+                let fb = c.u8();
+                let (flags, partial) = (fb & 0x0d, fb & 0x80 != 0);
                 let req = REQUESTS[usize::from(c.u8()) % REQUESTS.len()];
                 let payload: Vec<u8> = if wild & 0x20 != 0 {
                     let n = usize::from(c.u8() % 200) * 8;
@@ -227,7 +271,11 @@ pub fn run(data: &[u8]) {
                     let off = u32::from(c.u8() % 2) * req.len() as u32;
                     w.clients[k].c_isn = w.clients[k].c_isn.wrapping_add(off);
                 }
-                w.feed(n);
+                if partial {
+                    w.feed_partial(n);
+                } else {
+                    w.feed(n);
+                }
             }
             3 | 4 => {
                 // a server segment for a connection the splicer opened
@@ -237,19 +285,30 @@ pub fn run(data: &[u8]) {
                 let j = k % w.servers.len();
                 let s = w.servers[j];
                 let kind = c.u8();
-                let (flags, seq, opts) = if kind.is_multiple_of(3) {
+                let (flags, seq, opts, partial) = if kind.is_multiple_of(3) {
                     let isn = c.u32();
                     w.servers[j].s_isn = isn;
-                    (0x02, isn, options(&mut c))
+                    (0x02, isn, options(&mut c), false)
                 } else {
-                    (c.u8() & 0x0d, s.s_isn.wrapping_add(1).wrapping_add(u32::from(c.u16())), OptionsEmit::default())
+                    let fb = c.u8();
+                    (fb & 0x0d, s.s_isn.wrapping_add(1).wrapping_add(u32::from(c.u16())), OptionsEmit::default(), fb & 0x80 != 0)
                 };
                 let ack = s.c_isn.wrapping_add(1).wrapping_add(u32::from(c.u8()) * 16);
                 let n = usize::from(c.u8() % 4) * 100;
-                let payload = c.bytes(n).to_vec();
+                let payload = if partial {
+                    // a super-frame's worth: the input's bytes repeated
+                    let p = c.bytes(n).to_vec();
+                    p.iter().cycle().take(p.len() * 37).copied().collect()
+                } else {
+                    c.bytes(n).to_vec()
+                };
                 let seg = Segment { src: s.server, dst: s.client, seq, ack: Some(ack), flags, window: c.u16(), options: opts, payload: &payload };
                 let n = build_ipv4_tcp(&mut w.buf, &seg).unwrap();
-                w.feed(n);
+                if partial {
+                    w.feed_partial(n);
+                } else {
+                    w.feed(n);
+                }
             }
             5 => {
                 // raw bytes, possibly behind a plausible IPv4 header

@@ -7,8 +7,27 @@
 //! different scale shifts. Each changed field feeds [`crate::checksum::diff2`] with its old and
 //! new 16-bit words; fields inside options may sit at odd offsets, so [`patch_u32`] works on
 //! the aligned words around them.
+//!
+//! A segment whose checksum is still to be computed ([`TcpChecksum::Partial`], Linux's
+//! `CHECKSUM_PARTIAL`: a TSO/GSO super-frame as a local TCP stack hands it to a virtual device)
+//! is rewritten the same way, but its checksum field holds only the pseudo-header sum, so only
+//! the address change touches it; the device, or the kernel's segmentation, sums the rest of
+//! each segment on transmit.
 
-use crate::checksum::{diff2, diff4, diff_words, finish, start};
+use crate::checksum::{diff2, diff4, diff_words, finish, fold, start};
+
+/// What the TCP checksum field of a segment holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TcpChecksum {
+    /// The finished checksum (RFC 9293): every rewritten field updates it.
+    #[default]
+    Full,
+    /// The folded, uncomplemented sum of the pseudo-header only, the rest to be summed on
+    /// transmit (Linux's `CHECKSUM_PARTIAL` with `csum_offset` 16 from the TCP header, as a
+    /// virtio-net header or a packet socket's `PACKET_VNET_HDR` announces it). Only the address
+    /// change updates it; the segment's length, which the pseudo-header also covers, is kept.
+    Partial,
+}
 
 /// Which endpoint of the packet changes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -126,6 +145,20 @@ fn rd16(b: &[u8], off: usize) -> u16 {
 /// [`RewriteError`] when the headers do not fit the buffer or the options are malformed; the
 /// buffer is then unchanged.
 pub fn rewrite_ipv4(pkt: &mut [u8], map: &SegmentMap) -> Result<u8, RewriteError> {
+    rewrite_ipv4_with(pkt, map, TcpChecksum::Full)
+}
+
+/// [`rewrite_ipv4`] for a segment whose TCP checksum field holds what `csum` says: with
+/// [`TcpChecksum::Partial`] the field stays a partial (pseudo-header) sum, updated for the new
+/// address, so that the checksum finished on transmit is right for the rewritten segment.
+///
+/// # Errors
+/// As [`rewrite_ipv4`].
+pub fn rewrite_ipv4_with(
+    pkt: &mut [u8],
+    map: &SegmentMap,
+    csum: TcpChecksum,
+) -> Result<u8, RewriteError> {
     if pkt.len() < 20 {
         return Err(RewriteError::Malformed);
     }
@@ -159,7 +192,8 @@ pub fn rewrite_ipv4(pkt: &mut [u8], map: &SegmentMap) -> Result<u8, RewriteError
     ip[addr_at..addr_at + 4].copy_from_slice(&map.addr);
     ip[10..12].copy_from_slice(&finish(ip_sum).to_be_bytes());
 
-    let mut acc = start(rd16(seg, 16));
+    let old_check = rd16(seg, 16);
+    let mut acc = start(old_check);
     acc = diff4(old_addr, map.addr, acc);
     let old_port = rd16(seg, port_at);
     acc = diff2(old_port, map.port, acc);
@@ -212,7 +246,12 @@ pub fn rewrite_ipv4(pkt: &mut [u8], map: &SegmentMap) -> Result<u8, RewriteError
             }
         }
     }
-    seg[16..18].copy_from_slice(&finish(acc).to_be_bytes());
+    let check = match csum {
+        TcpChecksum::Full => finish(acc),
+        // the pseudo-header's share: only the address is in it
+        TcpChecksum::Partial => fold(diff4(old_addr, map.addr, u32::from(old_check))),
+    };
+    seg[16..18].copy_from_slice(&check.to_be_bytes());
     Ok(flags)
 }
 
@@ -350,6 +389,114 @@ mod test {
             rewrite_ipv4(&mut p[..10], &map),
             Err(RewriteError::Malformed)
         );
+    }
+
+    /// `pkt` with its TCP checksum field turned into the partial sum a local stack leaves.
+    fn make_partial(pkt: &mut [u8]) {
+        let total = usize::from(rd16(pkt, 2));
+        let ph = checksum::pseudo_header_v4(
+            [pkt[12], pkt[13], pkt[14], pkt[15]],
+            [pkt[16], pkt[17], pkt[18], pkt[19]],
+            6,
+            (total - 20) as u16,
+        );
+        pkt[36..38].copy_from_slice(&checksum::fold(ph).to_be_bytes());
+    }
+
+    /// Finishes a partial checksum as the kernel or a NIC does on transmit.
+    fn complete(pkt: &mut [u8]) {
+        let total = usize::from(rd16(pkt, 2));
+        let c = checksum::checksum(&pkt[20..total]);
+        pkt[36..38].copy_from_slice(&c.to_be_bytes());
+    }
+
+    #[test]
+    fn partial_checksum_rewrite_finishes_like_the_full_one() {
+        // SACK blocks at an odd offset (after one NOP), timestamps, odd payload length; maps
+        // from a small generator covering wrap-around, floors, rescaling, both endpoints
+        let mut x = 0x2545_f491_u32;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x
+        };
+        for round in 0..200 {
+            let mut b = [0u8; 400];
+            let payload = [round as u8; 257];
+            let seg = Segment {
+                src: ([198, 18, 1, 7], 8080),
+                dst: ([198, 18, 0, 1], 40000),
+                seq: next(),
+                ack: Some(next()),
+                flags: if round % 3 == 0 { 0x18 } else { 0x11 },
+                window: next() as u16,
+                options: OptionsEmit {
+                    timestamp: Some((next(), next())),
+                    ..OptionsEmit::default()
+                },
+                payload: &payload[..round % 257],
+            };
+            let n0 = build_ipv4_tcp(&mut b, &seg).unwrap();
+            // append NOP + SACK with two blocks to the options (data offset grows by 20)
+            let doff = usize::from(b[32] >> 4) * 4;
+            let mut p = [0u8; 400];
+            p[..20 + doff].copy_from_slice(&b[..20 + doff]);
+            let mut sack = [
+                1u8, 1, 5, 18, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+            ];
+            for k in 0..4 {
+                sack[4 + 4 * k..8 + 4 * k].copy_from_slice(&next().to_be_bytes());
+            }
+            p[20 + doff..40 + doff].copy_from_slice(&sack);
+            p[40 + doff..n0 + 20].copy_from_slice(&b[20 + doff..n0]);
+            let n = n0 + 20;
+            p[2..4].copy_from_slice(&(n as u16).to_be_bytes());
+            p[32] = ((doff as u8 + 20) / 4) << 4 | (p[32] & 0x0f);
+            p[10..12].fill(0);
+            let c = checksum::checksum(&p[..20]);
+            p[10..12].copy_from_slice(&c.to_be_bytes());
+            make_partial(&mut p[..n]);
+            complete(&mut p[..n]);
+            verify(&p[..n]);
+            let map = SegmentMap {
+                endpoint: if round % 2 == 0 {
+                    Endpoint::Source
+                } else {
+                    Endpoint::Destination
+                },
+                addr: next().to_be_bytes(),
+                port: next() as u16,
+                seq_add: next(),
+                ack_add: next(),
+                ack_floor: (round % 5 == 0).then(&mut next),
+                sack_add: next(),
+                tsval_add: next(),
+                tsecr_add: next(),
+                win_shift_in: (next() % 15) as u8,
+                win_shift_out: (next() % 15) as u8,
+            };
+            let mut full = p;
+            rewrite_ipv4(&mut full[..n], &map).unwrap();
+            verify(&full[..n]);
+            let mut part = p;
+            make_partial(&mut part[..n]);
+            rewrite_ipv4_with(&mut part[..n], &map, TcpChecksum::Partial).unwrap();
+            // still a partial sum, right for the new addresses (compared with 0 and 0xffff,
+            // the two ones' complement zeros, taken as one)
+            let mut expect = part;
+            make_partial(&mut expect[..n]);
+            assert_eq!(
+                checksum::fold(u32::from(rd16(&part, 36)) + 0x1_0000 - 1),
+                checksum::fold(u32::from(rd16(&expect, 36)) + 0x1_0000 - 1),
+                "round {round}: partial sum"
+            );
+            complete(&mut part[..n]);
+            verify(&part[..n]);
+            // every field as the full rewrite left it
+            assert_eq!(&part[..36], &full[..36], "round {round}");
+            assert_eq!(&part[38..n], &full[38..n], "round {round}");
+        }
     }
 
     #[test]

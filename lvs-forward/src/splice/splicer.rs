@@ -6,7 +6,7 @@ use super::conn::{pending, Conn, Phase, FIN_CLIENT, FIN_SERVER};
 use super::cookie::{self, CookieFlow, CookieOptions};
 use super::emit::{build_ipv4_tcp, Segment};
 use super::options::{Options, OptionsEmit};
-use super::rewrite::{rewrite_ipv4, seq_lt};
+use super::rewrite::{rewrite_ipv4_with, seq_lt, TcpChecksum};
 use super::table::{FreeList, Index, Queue};
 use core::net::{Ipv4Addr, SocketAddrV4};
 use lvs_core::hash::{siphash, SipKey};
@@ -30,6 +30,8 @@ pub(crate) struct Seg {
     pub(crate) opts: Options,
     pub(crate) data_at: usize,
     pub(crate) data_len: usize,
+    /// What the TCP checksum field holds (kept so by the spliced rewrite).
+    pub(crate) csum: TcpChecksum,
 }
 
 impl Seg {
@@ -174,7 +176,7 @@ impl<'s, C: ContentClassifier, const N: usize> Splicer<'s, C, N> {
     /// returns `None`, and re-read [`Splicer::poll_timeout`].
     pub fn handle_packet(&mut self, now: Instant, buf: &mut [u8], len: usize) -> SpliceVerdict {
         let len = len.min(buf.len());
-        let seg = match self.parse(&buf[..len]) {
+        let seg = match self.parse(&buf[..len], TcpChecksum::Full) {
             Ok(s) => s,
             Err(e) => return self.drop(e),
         };
@@ -195,7 +197,53 @@ impl<'s, C: ContentClassifier, const N: usize> Splicer<'s, C, N> {
         self.drop(SpliceDrop::UnknownFlow)
     }
 
-    pub(crate) fn parse(&self, p: &[u8]) -> Result<Seg, SpliceDrop> {
+    /// Takes one IPv4 packet whose TCP checksum is still to be computed
+    /// ([`TcpChecksum::Partial`]: the field holds the pseudo-header sum), such as a TSO/GSO
+    /// super-frame a local TCP stack handed to a virtual device: up to 64 KiB of one
+    /// connection's data behind one header, to be cut into segments (and each checksummed) on
+    /// transmit.
+    ///
+    /// Only a segment of a spliced connection is taken: rewritten in place exactly as
+    /// [`Splicer::handle_packet`] would rewrite it, with the same bookkeeping, its checksum field
+    /// left partial but right for the new address; the verdict says where it goes, and the
+    /// caller sends it with the same offload request (segment size, checksum start and offset).
+    /// No reply is ever written into `buf`. For anything else (a handshake, a connection still
+    /// buffering or connecting or being reset, an unknown flow, a SYN, a malformed packet) the
+    /// result is `None`, with nothing changed and nothing counted: finish the checksum (and cut
+    /// the segments) and give the packet to [`Splicer::handle_packet`].
+    ///
+    /// Afterwards, as after [`Splicer::handle_packet`], call [`Splicer::poll_transmit`].
+    pub fn handle_partial(
+        &mut self,
+        now: Instant,
+        buf: &mut [u8],
+        len: usize,
+    ) -> Option<SpliceVerdict> {
+        let len = len.min(buf.len());
+        let seg = self.parse(&buf[..len], TcpChecksum::Partial).ok()?;
+        if seg.syn() {
+            return None;
+        }
+        let h = flow_hash(self.cfg.secret, seg.src, seg.dst);
+        let conns = &self.conns;
+        let spliced = |i: u16| {
+            conns[usize::from(i)].is_some_and(|c| {
+                c.phase == Phase::Spliced
+                    && c.pending & (pending::RST_CLIENT | pending::RST_SERVER) == 0
+            })
+        };
+        if let Some(i) = self.by_client.find(h, |s| matches!(&conns[usize::from(s)], Some(c) if c.client == seg.src && c.vip == seg.dst)) {
+            return spliced(i).then(|| self.client_spliced(now, usize::from(i), &seg, buf, len));
+        }
+        if let Some(i) = self.by_server.find(h, |s| matches!(&conns[usize::from(s)], Some(c) if c.server == seg.src && c.client == seg.dst)) {
+            return spliced(i).then(|| self.on_server(now, usize::from(i), &seg, buf, len));
+        }
+        None
+    }
+
+    /// Parses an IPv4/TCP packet; its TCP checksum is verified (if the configuration asks) only
+    /// when `csum` says it is finished.
+    pub(crate) fn parse(&self, p: &[u8], csum: TcpChecksum) -> Result<Seg, SpliceDrop> {
         use crate::wire::{Ipv4Packet, TcpPacket};
         let ip = Ipv4Packet::new_checked(p).map_err(|_| SpliceDrop::Malformed)?;
         if ip.version() != 4 || ip.protocol() != 6 {
@@ -211,7 +259,10 @@ impl<'s, C: ContentClassifier, const N: usize> Splicer<'s, C, N> {
         let total = usize::from(ip.total_len());
         let tcp = TcpPacket::new_checked(&p[ihl..total]).map_err(|_| SpliceDrop::Malformed)?;
         let (src, dst) = (ip.src_addr(), ip.dst_addr());
-        if self.cfg.caps.tcp.rx() && !tcp.verify_checksum(&src.into(), &dst.into()) {
+        if csum == TcpChecksum::Full
+            && self.cfg.caps.tcp.rx()
+            && !tcp.verify_checksum(&src.into(), &dst.into())
+        {
             return Err(SpliceDrop::BadChecksum);
         }
         let hl = tcp.header_len();
@@ -226,6 +277,7 @@ impl<'s, C: ContentClassifier, const N: usize> Splicer<'s, C, N> {
             opts,
             data_at: ihl + hl,
             data_len: total - ihl - hl,
+            csum,
         })
     }
 
@@ -400,7 +452,7 @@ impl<'s, C: ContentClassifier, const N: usize> Splicer<'s, C, N> {
         }
         self.conns[i] = Some(c);
         let map = c.map_to_server();
-        if rewrite_ipv4(&mut buf[..len], &map).is_err() {
+        if rewrite_ipv4_with(&mut buf[..len], &map, seg.csum).is_err() {
             return self.drop(SpliceDrop::Malformed);
         }
         if seg.rst() {
@@ -540,7 +592,7 @@ impl<'s, C: ContentClassifier, const N: usize> Splicer<'s, C, N> {
                     self.want(i, pending::REPLAY);
                 }
                 let map = c.map_to_client();
-                if rewrite_ipv4(&mut buf[..len], &map).is_err() {
+                if rewrite_ipv4_with(&mut buf[..len], &map, seg.csum).is_err() {
                     return self.drop(SpliceDrop::Malformed);
                 }
                 if seg.rst() {
