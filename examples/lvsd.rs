@@ -70,6 +70,8 @@ mod rules;
 mod sched;
 #[path = "lvsd/snmp.rs"]
 mod snmp;
+#[path = "lvsd/splice_run.rs"]
+mod splice_run;
 #[path = "lvsd/syncd.rs"]
 mod syncd;
 #[path = "lvsd/sys.rs"]

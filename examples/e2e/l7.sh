@@ -416,7 +416,10 @@ T0=$(date +%s%N)
 GOT=$(nsx "$NS_C" curl -sf --max-time 60 "http://$VIP/big/blob" | sha256sum | cut -d' ' -f1)
 T1=$(date +%s%N)
 [ "$GOT" = "$BIG_SHA" ] || die "download sha256 $GOT != $BIG_SHA"
-say "   download ok: $(( BIG_MB * 8 * 1000 / ((T1 - T0) / 1000000 + 1) )) Mbit/s"
+# the servers' TSO super-frames went through the splice whole (checksum left partial)
+WHOLE=$(stat_of l7.whole)
+say "   download ok: $(( BIG_MB * 8 * 1000 / ((T1 - T0) / 1000000 + 1) )) Mbit/s, ${WHOLE:-0} frames spliced whole"
+[ "${WHOLE:-0}" -gt 0 ] || die "no super-frame was spliced whole (l7.whole=${WHOLE:-0})"
 nsx "$NS_C" curl -sf --max-time 60 -H 'Expect:' -T "$WORK/www/big/blob" "http://$VIP/up1" \
   -o /dev/null || die "upload failed"
 UP=$(sha256sum < "$WORK/up/up1" | cut -d' ' -f1)

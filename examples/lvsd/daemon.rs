@@ -17,10 +17,12 @@
 //! has IP forwarding off.
 
 use crate::config::{IfaceInfo, Options, Prefix, Routes};
+use crate::l7::L7;
 use crate::neigh::{self, NeighCache};
 use crate::sched::Sched;
 use crate::syncd::SyncLink;
 use crate::sys::{self, PacketSocket, VNET_HDR_LEN};
+use crate::tls::Tls;
 use lvs_core::director::Director;
 use lvs_core::hash::SipKey;
 use lvs_core::{FwdMethod, Instant, IpAddr, Ipv4Addr, Ipv6Addr, ServiceKey};
@@ -378,10 +380,10 @@ impl<'d> Daemon<'d> {
             if let Some(t) = self.vrrp_deadline() {
                 deadline = deadline.min(t);
             }
-            if let Some(t) = self.l7_poll_at() {
+            if let Some(t) = self.splice_poll_at::<L7>() {
                 deadline = deadline.min(t);
             }
-            if let Some(t) = self.tls_poll_at() {
+            if let Some(t) = self.splice_poll_at::<Tls>() {
                 deadline = deadline.min(t);
             }
             if let Some(t) = self.agents_deadline() {
@@ -449,8 +451,8 @@ impl<'d> Daemon<'d> {
             {
                 self.dir.handle_timeout(ms_instant(now));
             }
-            self.l7_timers(now);
-            self.tls_timers(now);
+            self.splice_timers::<L7>(now);
+            self.splice_timers::<Tls>(now);
             for (ifc, ip) in self.neigh.poll(now) {
                 self.solicit(ifc, ip);
             }

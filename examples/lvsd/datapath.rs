@@ -2,9 +2,11 @@
 //! the library's verdicts, rewritten frames out through the neighbour cache.
 
 use crate::daemon::{ms_instant, Daemon, HEADROOM};
+use crate::l7::L7;
 use crate::neigh::{self, Resolved};
 use crate::offload;
 use crate::sys::{vnet, VnetHdr, VNET_HDR_LEN};
+use crate::tls::Tls;
 use lvs_core::director::DropReason;
 use lvs_core::{AddrFamily, FwdMethod, IpAddr, Ipv4Addr, Protocol};
 use lvs_forward::dr;
@@ -195,6 +197,12 @@ impl Daemon<'_> {
         if h.flags & vnet::F_NEEDS_CSUM == 0 && !offload::needs_segmentation(h) {
             return self.on_ip(ifc, buf, head, len);
         }
+        // a spliced connection's super-frame (or segment) goes through whole, still partial
+        if self.splice_partial::<L7>(buf, head, len, h)
+            || self.splice_partial::<Tls>(buf, head, len, h)
+        {
+            return;
+        }
         let p = match parse_ethernet(&buf[head..head + len]) {
             Ok(p) => p,
             Err(_) => return self.count("drop.parse"),
@@ -232,7 +240,8 @@ impl Daemon<'_> {
     /// library (no MTU check: its segments fit), its headers rewritten once, then sent with a
     /// virtio header that lets the kernel segment it on transmit (or hand it on whole, as a
     /// veth does). `false` (nothing done) where that cannot work: a tunnel real server is
-    /// configured (its outer headers would need encapsulation offloads), a splicer (L7, TLS) runs,
+    /// configured (its outer headers would need encapsulation offloads), a splicer (L7, TLS) runs
+    /// (its own super-frames went whole before this, [`crate::splice_run`]; the rest are cut),
     /// or the frame is not TCP.
     fn gso_whole(
         &mut self,
@@ -344,10 +353,7 @@ impl Daemon<'_> {
     /// per-packet path (`lvs_forward::process::process_frame`), then routing and the link.
     fn on_ip(&mut self, ifc: usize, buf: &mut [u8], head: usize, len: usize) {
         let _ = ifc;
-        if self.l7.is_some() && self.l7_take(buf, head, len) {
-            return;
-        }
-        if self.tls.is_some() && self.tls_take(buf, head, len) {
+        if self.splice_take::<L7>(buf, head, len) || self.splice_take::<Tls>(buf, head, len) {
             return;
         }
         let now = ms_instant(self.now_ms());

@@ -8,24 +8,23 @@
 //! the ipvsadm rules (`--rules`), which keep serving their own virtual services.
 //!
 //! Per frame, before the director: an IPv4 TCP segment to an L7 VIP, or from a pool server's
-//! address and port, goes to [`Splicer::handle_packet`]; what it returns (a rewritten segment,
-//! a cookie SYN-ACK, an ACK) is routed by its destination address and framed like any other
-//! packet lvsd sends, and then everything [`Splicer::poll_transmit`] has queued (the SYN to the
-//! chosen server, the replayed request, resets). The splicer's timers run every [`TICK_MS`]
-//! while it holds connections. Real servers must route replies to clients through lvsd.
+//! address and port, goes to the splicer, super-frames of spliced connections whole; the glue
+//! is shared with the TLS splicer ([`crate::splice_run`]). Real servers must route replies to
+//! clients through lvsd.
 //!
 //! Counters are in `lvsd ctl SOCKET status` (`l7.*`, per pool and per server) and logged at
 //! exit. The L7 rules are read at start only (SIGHUP reloads the ipvsadm rules, not these).
 
-use crate::daemon::{Daemon, HEADROOM};
+use crate::daemon::Daemon;
 use crate::sched::Sched;
+use crate::splice_run::{splice_counters, Counters, SpliceRun, Spliced};
 use lvs_core::hash::SipKey;
 use lvs_core::ipvsadm::SchedFlags;
-use lvs_core::{Duration, Instant, IpAddr};
+use lvs_core::{Duration, IpAddr};
 use lvs_forward::splice::http::{HttpClassifier, Router};
 use lvs_forward::splice::hybrid::HybridRouter;
 use lvs_forward::splice::rules_parse::RuleSet;
-use lvs_forward::splice::{FlowInfo, SpliceConfig, SpliceDrop, SpliceVerdict, Splicer};
+use lvs_forward::splice::{FlowInfo, SpliceConfig, Splicer};
 use std::fmt::Write as _;
 use std::net::SocketAddrV4;
 use std::path::PathBuf;
@@ -34,14 +33,10 @@ use std::path::PathBuf;
 pub const MAX_ROUTES: usize = 64;
 /// Pools a rules file holds at most.
 pub const MAX_POOLS: usize = 16;
-/// Connection index size (at most 3/4 of it live at once).
-pub const CONNS: usize = 16384;
 /// Request buffer per connection while the head is read.
 pub const SLOT: usize = 8192;
 /// Request buffers in all.
 pub const SLOTS: usize = 4096;
-/// How often the splicer's timers run while it holds connections.
-pub const TICK_MS: u64 = 20;
 
 /// `--l7-rules` and `--l7-vip`, taken off the command line before lvsd's own options.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,29 +99,38 @@ impl Router for Pools {
     }
 }
 
-type Engine = Splicer<'static, HttpClassifier<Pools>, CONNS>;
-
 /// The splicer lvsd runs, with what it needs around it.
 pub struct L7 {
-    /// Virtual services.
-    pub vips: Vec<SocketAddrV4>,
-    /// Every pool server (segments from these go to the splicer).
-    servers: Vec<SocketAddrV4>,
     /// Pool names in declaration order.
     names: Vec<String>,
-    engine: Box<Engine>,
-    out: Vec<u8>,
-    scratch: Vec<u8>,
-    next_tick: u64,
+    /// The engine, its endpoints and buffers.
+    run: SpliceRun<HttpClassifier<Pools>>,
 }
 
 impl std::fmt::Debug for L7 {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("L7")
-            .field("vips", &self.vips)
-            .field("servers", &self.servers)
-            .field("live", &self.engine.live())
+            .field("vips", &self.run.vips)
+            .field("servers", &self.run.servers)
+            .field("live", &self.run.engine.live())
             .finish()
+    }
+}
+
+impl Spliced for L7 {
+    type C = HttpClassifier<Pools>;
+    const COUNTERS: Counters = splice_counters!("l7");
+    fn slot<'a>(d: &'a mut Daemon<'_>) -> &'a mut Option<Box<Self>> {
+        &mut d.l7
+    }
+    fn get<'a>(d: &'a Daemon<'_>) -> Option<&'a Self> {
+        d.l7.as_deref()
+    }
+    fn run(&mut self) -> &mut SpliceRun<Self::C> {
+        &mut self.run
+    }
+    fn run_ref(&self) -> &SpliceRun<Self::C> {
+        &self.run
     }
 }
 
@@ -189,27 +193,23 @@ impl L7 {
             .join()
             .map_err(|_| "l7: building the splicer failed".to_string())?;
         Ok(L7 {
-            vips: opts.vips.clone(),
-            servers,
             names,
-            engine,
-            out: vec![0u8; HEADROOM + 1600],
-            scratch: Vec::new(),
-            next_tick: 0,
+            run: SpliceRun::new(engine, opts.vips.clone(), servers),
         })
     }
 
     /// The VIP addresses lvsd answers ARP for.
     pub fn vip_addrs(&self) -> Vec<IpAddr> {
-        self.vips.iter().map(|v| IpAddr::V4(*v.ip())).collect()
+        self.run.vip_addrs()
     }
 
     /// One line for the start-up log.
     pub fn describe(&self) -> String {
-        let r = self.engine.classifier().router.0.rules();
+        let r = self.run.engine.classifier().router.0.rules();
         format!(
             "l7 splicing on {} with {} pool(s) ({}), {} route(s), {} server(s)",
-            self.vips
+            self.run
+                .vips
                 .iter()
                 .map(ToString::to_string)
                 .collect::<Vec<_>>()
@@ -217,31 +217,16 @@ impl L7 {
             self.names.len(),
             self.names.join(", "),
             r.routes().count(),
-            self.servers.len()
+            self.run.servers.len()
         )
-    }
-
-    /// Whether the IPv4 packet `ip` is the splicer's: TCP to a VIP or from a pool server.
-    fn claims(&self, ip: &[u8]) -> bool {
-        if ip.len() < 20 || ip[0] >> 4 != 4 || ip[9] != 6 {
-            return false;
-        }
-        let ihl = usize::from(ip[0] & 15) * 4;
-        if ip.len() < ihl + 4 {
-            return false;
-        }
-        let addr = |o: usize| std::net::Ipv4Addr::new(ip[o], ip[o + 1], ip[o + 2], ip[o + 3]);
-        let port = |o: usize| u16::from_be_bytes([ip[o], ip[o + 1]]);
-        let src = SocketAddrV4::new(addr(12), port(ihl));
-        let dst = SocketAddrV4::new(addr(16), port(ihl + 2));
-        self.vips.contains(&dst) || self.servers.contains(&src)
     }
 
     /// `status` lines: the splicer's counters, the HTTP classifier's, each pool's requests and
     /// each server's open connections.
     pub fn status(&self, out: &mut String) {
-        let s = self.engine.stats();
-        let h = &self.engine.classifier().stats;
+        let engine = &self.run.engine;
+        let s = engine.stats();
+        let h = &engine.classifier().stats;
         for (k, v) in [
             ("l7.syn_cookies", s.syn_cookies),
             ("l7.bad_cookies", s.bad_cookies),
@@ -258,7 +243,7 @@ impl L7 {
             ("l7.out_of_window", s.out_of_window),
             ("l7.full", s.full),
             ("l7.no_room", s.no_room),
-            ("l7.live", self.engine.live() as u64),
+            ("l7.live", engine.live() as u64),
             ("l7.http.routed", h.routed),
             ("l7.http.bad_request", h.bad_request),
             ("l7.http.too_large", h.too_large),
@@ -266,11 +251,7 @@ impl L7 {
         ] {
             let _ = writeln!(out, "{k} {v}");
         }
-        for (name, pool) in self
-            .names
-            .iter()
-            .zip(self.engine.classifier().router.0.pools())
-        {
+        for (name, pool) in self.names.iter().zip(engine.classifier().router.0.pools()) {
             let _ = writeln!(out, "l7.pool.{name}.requests {}", pool.requests);
             for d in pool.dests() {
                 let _ = writeln!(out, "l7.pool.{name}.{}.active {}", d.addr, d.active);
@@ -279,104 +260,7 @@ impl L7 {
     }
 }
 
-fn drop_name(d: SpliceDrop) -> &'static str {
-    match d {
-        SpliceDrop::Malformed => "l7.drop.malformed",
-        SpliceDrop::BadChecksum => "l7.drop.checksum",
-        SpliceDrop::Fragment => "l7.drop.fragment",
-        SpliceDrop::UnknownFlow => "l7.drop.unknown_flow",
-        SpliceDrop::BadCookie => "l7.drop.bad_cookie",
-        SpliceDrop::Full => "l7.drop.full",
-        SpliceDrop::OutOfWindow => "l7.drop.out_of_window",
-        SpliceDrop::Ignored => "l7.drop.ignored",
-        SpliceDrop::NoRoom => "l7.drop.no_room",
-    }
-}
-
 impl Daemon<'_> {
-    /// Hands the frame at `buf[head..head + len]` (Ethernet, complete checksums, one MTU) to
-    /// the splicer if it is the splicer's; `false` when it is not.
-    pub(crate) fn l7_take(&mut self, buf: &mut [u8], head: usize, len: usize) -> bool {
-        let Some(mut l7) = self.l7.take() else {
-            return false;
-        };
-        let frame = &buf[head..head + len];
-        if len < 34 || frame[12..14] != [0x08, 0x00] || !l7.claims(&frame[14..]) {
-            self.l7 = Some(l7);
-            return false;
-        }
-        let now = Instant::from_millis(self.now_ms());
-        let ip = head + 14;
-        let n = len - 14;
-        // the splicer may answer with a frame longer than a short segment: give it room
-        let mut scratch = std::mem::take(&mut l7.scratch);
-        let (b, at): (&mut [u8], usize) = if buf.len() - ip >= n + 128 {
-            (buf, ip)
-        } else {
-            scratch.clear();
-            scratch.resize(HEADROOM + n + 128, 0);
-            scratch[HEADROOM..HEADROOM + n].copy_from_slice(&buf[ip..ip + n]);
-            (&mut scratch, HEADROOM)
-        };
-        match l7.engine.handle_packet(now, &mut b[at..], n) {
-            SpliceVerdict::Transmit(t) => self.l7_send(b, at, t.len),
-            SpliceVerdict::Consumed => self.count("l7.consumed"),
-            SpliceVerdict::Drop(d) => self.count(drop_name(d)),
-        }
-        l7.scratch = scratch;
-        self.l7_drain(&mut l7, now);
-        self.l7 = Some(l7);
-        true
-    }
-
-    /// Routes the IPv4 packet at `buf[start..start + len]` by its destination and sends it.
-    pub(crate) fn l7_send(&mut self, buf: &mut [u8], start: usize, len: usize) {
-        let d = &buf[start + 16..start + 20];
-        let dst = IpAddr::V4(std::net::Ipv4Addr::new(d[0], d[1], d[2], d[3]));
-        let Some((oif, nh)) = self.routes.lookup(&dst) else {
-            return self.count("drop.no_route");
-        };
-        self.count("l7.tx");
-        self.send_ip(oif, nh, buf, start, len);
-    }
-
-    /// Sends everything the splicer has queued.
-    fn l7_drain(&mut self, l7: &mut L7, now: Instant) {
-        let mut out = std::mem::take(&mut l7.out);
-        for _ in 0..4 * CONNS {
-            let Some(t) = l7
-                .engine
-                .poll_transmit(now, &mut out[HEADROOM..HEADROOM + 1500])
-            else {
-                break;
-            };
-            self.l7_send(&mut out, HEADROOM, t.len);
-        }
-        l7.out = out;
-    }
-
-    /// When the loop should next wake for the splicer's timers (ms since start), if ever.
-    pub(crate) fn l7_poll_at(&self) -> Option<u64> {
-        let l7 = self.l7.as_ref()?;
-        (l7.engine.live() > 0).then_some(l7.next_tick)
-    }
-
-    /// Runs the splicer's timers when a tick is due, and sends what they queue.
-    pub(crate) fn l7_timers(&mut self, now_ms: u64) {
-        let Some(mut l7) = self.l7.take() else {
-            return;
-        };
-        if now_ms >= l7.next_tick {
-            l7.next_tick = now_ms + TICK_MS;
-            if l7.engine.live() > 0 {
-                let now = Instant::from_millis(now_ms);
-                l7.engine.handle_timeout(now);
-                self.l7_drain(&mut l7, now);
-            }
-        }
-        self.l7 = Some(l7);
-    }
-
     /// The `status` lines of the splicer, if it runs.
     pub(crate) fn l7_status(&self, out: &mut String) {
         if let Some(l7) = &self.l7 {

@@ -159,22 +159,10 @@ pub fn segment(
 /// before this left it stale). `None` for anything but TCP over IPv4 or IPv6 without extension
 /// headers.
 pub fn whole_gso_header(pkt: &mut [u8], rx: &VnetHdr) -> Option<VnetHdr> {
-    let kind = rx.gso_type & !vnet::GSO_ECN;
-    let (ihl, v4) = match pkt.first()? >> 4 {
-        4 if kind == vnet::GSO_TCPV4 => (usize::from(pkt[0] & 0x0f) * 4, true),
-        6 if kind == vnet::GSO_TCPV6 => (40, false),
-        _ => return None,
-    };
-    let proto = if v4 { *pkt.get(9)? } else { *pkt.get(6)? };
-    if proto != 6 || pkt.len() < ihl + 20 {
-        return None;
-    }
-    let thl = usize::from(pkt[ihl + 12] >> 4) * 4;
+    let v = partial_header(pkt, rx)?;
+    let ihl = usize::from(v.csum_start) - 14;
     let l4_len = pkt.len() - ihl;
-    if thl < 20 || l4_len < thl {
-        return None;
-    }
-    let ph = if v4 {
+    let ph = if pkt[0] >> 4 == 4 {
         let (s, d) = (pkt[12..16].try_into().ok()?, pkt[16..20].try_into().ok()?);
         checksum::pseudo_header_v4(s, d, 6, u16::try_from(l4_len).ok()?)
     } else {
@@ -182,11 +170,37 @@ pub fn whole_gso_header(pkt: &mut [u8], rx: &VnetHdr) -> Option<VnetHdr> {
         checksum::pseudo_header_v6(&s, &d, 6, l4_len as u32)
     };
     pkt[ihl + 16..ihl + 18].copy_from_slice(&checksum::fold(ph).to_be_bytes());
+    Some(v)
+}
+
+/// The virtio header that sends the TCP packet `pkt` (IP header first, its checksum field
+/// already holding the pseudo-header sum, as the splicer's partial rewrite leaves it) with the
+/// same offload request it came with: the checksum left to the kernel from the TCP header on,
+/// and, for a super-frame, `gso_type` and `gso_size` as received. `None` for anything but TCP
+/// over IPv4 or IPv6 without extension headers, or a GSO type that does not match the family.
+pub fn partial_header(pkt: &[u8], rx: &VnetHdr) -> Option<VnetHdr> {
+    let kind = rx.gso_type & !vnet::GSO_ECN;
+    let (ihl, v4) = match pkt.first()? >> 4 {
+        4 if matches!(kind, vnet::GSO_TCPV4 | vnet::GSO_NONE) => {
+            (usize::from(pkt[0] & 0x0f) * 4, true)
+        }
+        6 if matches!(kind, vnet::GSO_TCPV6 | vnet::GSO_NONE) => (40, false),
+        _ => return None,
+    };
+    let proto = if v4 { *pkt.get(9)? } else { *pkt.get(6)? };
+    if proto != 6 || ihl < 20 || pkt.len() < ihl + 20 {
+        return None;
+    }
+    let thl = usize::from(pkt[ihl + 12] >> 4) * 4;
+    if thl < 20 || pkt.len() - ihl < thl {
+        return None;
+    }
+    let gso = kind != vnet::GSO_NONE;
     Some(VnetHdr {
         flags: vnet::F_NEEDS_CSUM,
-        gso_type: rx.gso_type,
+        gso_type: if gso { rx.gso_type } else { vnet::GSO_NONE },
         hdr_len: (14 + ihl + thl) as u16,
-        gso_size: rx.gso_size,
+        gso_size: if gso { rx.gso_size } else { 0 },
         csum_start: (14 + ihl) as u16,
         csum_offset: 16,
     })

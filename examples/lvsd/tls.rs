@@ -25,8 +25,9 @@
 //! `lvsd ctl SOCKET -L -n -c --persistent-conn` (pe name `tls`, pe_data the session ID or key
 //! name in hex, the state column says which). The rules are read at start only.
 
-use crate::daemon::{Daemon, HEADROOM};
+use crate::daemon::Daemon;
 use crate::sched::Sched;
+use crate::splice_run::{splice_counters, Counters, SpliceRun, Spliced};
 use lvs_core::hash::SipKey;
 use lvs_core::ipvsadm::SchedFlags;
 use lvs_core::tls_persist::{
@@ -35,7 +36,7 @@ use lvs_core::tls_persist::{
 use lvs_core::{Duration, Instant, IpAddr};
 use lvs_forward::splice::hybrid::Pool;
 use lvs_forward::splice::tls::{OnError, TlsClassifier, TlsClassifierConfig};
-use lvs_forward::splice::{SpliceConfig, SpliceVerdict, Splicer};
+use lvs_forward::splice::{SpliceConfig, Splicer};
 use std::fmt::Write as _;
 use std::net::SocketAddrV4;
 use std::path::{Path, PathBuf};
@@ -44,16 +45,12 @@ use std::path::{Path, PathBuf};
 pub const MAX_POOLS: usize = 16;
 /// Connections waiting for their ServerHello at once.
 pub const WAITING: usize = 1024;
-/// Connection index size (at most 3/4 of it live at once).
-pub const CONNS: usize = 16384;
 /// ClientHello buffer per connection (the reader's limit plus record headers).
 pub const SLOT: usize = 16 * 1024 + 512;
 /// ClientHello buffers in all.
 pub const SLOTS: usize = 1024;
 /// Learned TLS 1.2 session IDs and ticket key names kept (each).
 pub const ENTRIES: usize = 16384;
-/// How often the splicer's timers run while it holds connections.
-pub const TICK_MS: u64 = 20;
 
 /// `--tls-rules` and `--tls-vip`, taken off the command line before lvsd's own options.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -262,26 +259,42 @@ impl TlsRules {
     }
 }
 
-type Engine = Splicer<'static, TlsClassifier<'static, Sched, MAX_POOLS, WAITING>, CONNS>;
+type Classifier = TlsClassifier<'static, Sched, MAX_POOLS, WAITING>;
 
 /// The splicer lvsd runs for TLS, with what it needs around it.
 pub struct Tls {
-    /// Virtual services.
-    pub vips: Vec<SocketAddrV4>,
-    servers: Vec<SocketAddrV4>,
     names: Vec<String>,
-    engine: Box<Engine>,
-    out: Vec<u8>,
-    scratch: Vec<u8>,
-    next_tick: u64,
+    /// The engine, its endpoints and buffers.
+    run: SpliceRun<Classifier>,
 }
 
 impl std::fmt::Debug for Tls {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Tls")
-            .field("vips", &self.vips)
-            .field("live", &self.engine.live())
+            .field("vips", &self.run.vips)
+            .field("live", &self.run.engine.live())
             .finish_non_exhaustive()
+    }
+}
+
+impl Spliced for Tls {
+    type C = Classifier;
+    const COUNTERS: Counters = splice_counters!("tls");
+    fn slot<'a>(d: &'a mut Daemon<'_>) -> &'a mut Option<Box<Self>> {
+        &mut d.tls
+    }
+    fn get<'a>(d: &'a Daemon<'_>) -> Option<&'a Self> {
+        d.tls.as_deref()
+    }
+    fn run(&mut self) -> &mut SpliceRun<Self::C> {
+        &mut self.run
+    }
+    fn run_ref(&self) -> &SpliceRun<Self::C> {
+        &self.run
+    }
+    /// The classifier's hold-downs and the engine's expiry.
+    fn on_tick(&mut self, now: Instant) {
+        self.run.engine.classifier_mut().tick(now, 64);
     }
 }
 
@@ -363,27 +376,23 @@ impl Tls {
             .join()
             .map_err(|_| "tls: building the splicer failed".to_string())?;
         Ok(Tls {
-            vips: opts.vips.clone(),
-            servers,
             names: rules.pools.iter().map(|p| p.name.clone()).collect(),
-            engine,
-            out: vec![0u8; HEADROOM + 1600],
-            scratch: Vec::new(),
-            next_tick: 0,
+            run: SpliceRun::new(engine, opts.vips.clone(), servers),
         })
     }
 
     /// The VIP addresses lvsd answers ARP for.
     pub fn vip_addrs(&self) -> Vec<IpAddr> {
-        self.vips.iter().map(|v| IpAddr::V4(*v.ip())).collect()
+        self.run.vip_addrs()
     }
 
     /// One line for the start-up log.
     pub fn describe(&self) -> String {
-        let e = self.engine.classifier().engine();
+        let e = self.run.engine.classifier().engine();
         format!(
             "tls splicing on {} with {} pool(s) ({}), {} server name(s), {} ticket key(s), {} server(s)",
-            self.vips
+            self.run
+                .vips
                 .iter()
                 .map(ToString::to_string)
                 .collect::<Vec<_>>()
@@ -392,35 +401,18 @@ impl Tls {
             self.names.join(", "),
             e.sni().len(),
             e.ticket_keys_len(),
-            self.servers.len()
+            self.run.servers.len()
         )
-    }
-
-    /// Whether the IPv4 packet `ip` is the splicer's: TCP to a VIP or from a pool server.
-    fn claims(&self, ip: &[u8]) -> bool {
-        if ip.len() < 20 || ip[0] >> 4 != 4 || ip[9] != 6 {
-            return false;
-        }
-        let ihl = usize::from(ip[0] & 15) * 4;
-        if ip.len() < ihl + 4 {
-            return false;
-        }
-        let addr = |o: usize| std::net::Ipv4Addr::new(ip[o], ip[o + 1], ip[o + 2], ip[o + 3]);
-        let port = |o: usize| u16::from_be_bytes([ip[o], ip[o + 1]]);
-        self.vips
-            .contains(&SocketAddrV4::new(addr(16), port(ihl + 2)))
-            || self
-                .servers
-                .contains(&SocketAddrV4::new(addr(12), port(ihl)))
     }
 
     /// `status` lines: the engine's counters (`tls.hits`, `tls.misses`, `tls.learned`,
     /// `tls.expired`...), the classifier's, the splicer's, each pool's and server's.
     pub fn status(&self, out: &mut String) {
-        let c = self.engine.classifier();
+        let engine = &self.run.engine;
+        let c = engine.classifier();
         let e = c.engine().counters();
         let t = c.stats();
-        let s = self.engine.stats();
+        let s = engine.stats();
         for (k, v) in [
             ("tls.hits", e.hits),
             ("tls.misses", e.misses),
@@ -460,7 +452,7 @@ impl Tls {
             ("tls.splice.resets", s.resets),
             ("tls.splice.dropped", s.dropped),
             ("tls.splice.full", s.full),
-            ("tls.splice.live", self.engine.live() as u64),
+            ("tls.splice.live", engine.live() as u64),
         ] {
             let _ = writeln!(out, "{k} {v}");
         }
@@ -478,10 +470,11 @@ impl Tls {
     /// `tls` and the data in hex.
     pub fn listing(&self, now: Instant, out: &mut String) {
         let vip = self
+            .run
             .vips
             .first()
             .map_or_else(String::new, ToString::to_string);
-        let mut rows: Vec<_> = self.engine.classifier().engine().entries().collect();
+        let mut rows: Vec<_> = self.run.engine.classifier().engine().entries().collect();
         rows.sort_by_key(|e| (e.server, e.data.as_bytes().to_vec()));
         for e in rows {
             let expire = match e.expires_in(now) {
@@ -505,77 +498,6 @@ impl Tls {
 }
 
 impl Daemon<'_> {
-    /// Hands the frame at `buf[head..head + len]` to the TLS splicer if it is its; `false`
-    /// when it is not.
-    pub(crate) fn tls_take(&mut self, buf: &mut [u8], head: usize, len: usize) -> bool {
-        let Some(mut tls) = self.tls.take() else {
-            return false;
-        };
-        let frame = &buf[head..head + len];
-        if len < 34 || frame[12..14] != [0x08, 0x00] || !tls.claims(&frame[14..]) {
-            self.tls = Some(tls);
-            return false;
-        }
-        let now = Instant::from_millis(self.now_ms());
-        let ip = head + 14;
-        let n = len - 14;
-        let mut scratch = std::mem::take(&mut tls.scratch);
-        let (b, at): (&mut [u8], usize) = if buf.len() - ip >= n + 128 {
-            (buf, ip)
-        } else {
-            scratch.clear();
-            scratch.resize(HEADROOM + n + 128, 0);
-            scratch[HEADROOM..HEADROOM + n].copy_from_slice(&buf[ip..ip + n]);
-            (&mut scratch, HEADROOM)
-        };
-        match tls.engine.handle_packet(now, &mut b[at..], n) {
-            SpliceVerdict::Transmit(t) => self.l7_send(b, at, t.len),
-            SpliceVerdict::Consumed => self.count("tls.consumed"),
-            SpliceVerdict::Drop(_) => self.count("tls.drop"),
-        }
-        tls.scratch = scratch;
-        self.tls_drain(&mut tls, now);
-        self.tls = Some(tls);
-        true
-    }
-
-    fn tls_drain(&mut self, tls: &mut Tls, now: Instant) {
-        let mut out = std::mem::take(&mut tls.out);
-        for _ in 0..4 * CONNS {
-            let Some(t) = tls
-                .engine
-                .poll_transmit(now, &mut out[HEADROOM..HEADROOM + 1500])
-            else {
-                break;
-            };
-            self.l7_send(&mut out, HEADROOM, t.len);
-        }
-        tls.out = out;
-    }
-
-    /// When the loop should next wake for the TLS splicer's timers (ms since start).
-    pub(crate) fn tls_poll_at(&self) -> Option<u64> {
-        let t = self.tls.as_ref()?;
-        (t.engine.live() > 0).then_some(t.next_tick)
-    }
-
-    /// Runs the TLS splicer's timers, the classifier's hold-downs and the engine's expiry.
-    pub(crate) fn tls_timers(&mut self, now_ms: u64) {
-        let Some(mut tls) = self.tls.take() else {
-            return;
-        };
-        if now_ms >= tls.next_tick {
-            tls.next_tick = now_ms + TICK_MS;
-            let now = Instant::from_millis(now_ms);
-            tls.engine.classifier_mut().tick(now, 64);
-            if tls.engine.live() > 0 {
-                tls.engine.handle_timeout(now);
-                self.tls_drain(&mut tls, now);
-            }
-        }
-        self.tls = Some(tls);
-    }
-
     /// The `status` lines of the TLS splicer, if it runs.
     pub(crate) fn tls_status(&self, out: &mut String) {
         if let Some(t) = &self.tls {
