@@ -11,7 +11,7 @@ use lvs_forward::splice::options::OptionsEmit;
 use lvs_forward::splice::{
     Classification, FlowInfo, SpliceConfig, SpliceVerdict, Splicer, Toward, Transmit,
 };
-use std::net::SocketAddrV4;
+use core::net::SocketAddrV4;
 
 const CLIENT: ([u8; 4], u16) = ([198, 18, 0, 2], 40000);
 const VIP: ([u8; 4], u16) = ([198, 18, 0, 10], 80);
