@@ -4,15 +4,16 @@
 //! - `fastpath/nat_established_1M`: one established IPv4/TCP flow's packet, one call per
 //!   packet: parse the Ethernet frame, find the connection among 1 000 000 live ones, update
 //!   its state, timer and counters, decrement the TTL and rewrite the destination (NAT).
-//! - `fastpath/nat_established_burst32_1M`: the same work, 32 packets per call, in the
-//!   poll-mode driver loop of `examples/pollmode.rs` (a frame region and fill/rx/tx/completion
+//! - `fastpath/nat_established_burst32_1M`: the same work, 32 packets per call. `lvs`:
+//!   `lvs_forward::process::process_burst` over 32 frames copied into a work array (all parsed
+//!   and hashed first, the table's chains walked for the whole burst together, then each
+//!   finished in order), as recorded since November. `lvs_pollmode`: the poll-mode driver loop
+//!   of `examples/pollmode.rs` around the same call (a frame region and fill/rx/tx/completion
 //!   rings as AF_XDP or DPDK have them): the stand-in NIC writes 32 frames into free buffers
-//!   and posts them on the rx ring, the loop takes the burst, runs
-//!   `lvs_forward::process::process_burst` over the frames where they lie (all parsed and
-//!   hashed first, the table's chains walked for the whole burst together, then each finished
-//!   in order), writes each Ethernet header into the frame's headroom and posts it on the tx
-//!   ring, and the NIC sends them and hands the buffers back. Time is per burst of 32, rings
-//!   and recycling included.
+//!   and posts them on the rx ring, the loop takes the burst, runs `process_burst` over the
+//!   frames where they lie, writes each Ethernet header into the frame's headroom and posts it
+//!   on the tx ring, and the NIC sends them and hands the buffers back. Time is per burst of
+//!   32, rings and recycling included.
 //! - `fastpath/new_conn_wlc64`: a SYN of a new flow: parse, look up (a miss among 1M), schedule
 //!   with wlc over 64 real servers, insert, rewrite. Every new connection is deleted again
 //!   outside the timed region, so the table stays at 1M.
@@ -34,10 +35,14 @@
 //! - `LVS_BENCH_FLOWS`: the number of live connections (default 1 000 000).
 //! - `LVS_BENCH_HUGEPAGES=1`: ask for transparent huge pages on the table's storage
 //!   (`madvise`; the naive side's `HashMap` is unaffected).
-//! - `LVS_FASTPATH_PROFILE=lvs|burst|new|naive` (with `LVS_FASTPATH_PACKETS`, default 1M):
+//! - `LVS_FASTPATH_PROFILE=lvs|burst|pollmode|new|naive` (with `LVS_FASTPATH_PACKETS`, default 1M):
 //!   after the setup and checks, run that side alone in a plain loop and print ns/packet, for
 //!   `perf` or `valgrind --tool=callgrind --toggle-collect='fastpath::profile_*'`. (`new` reuses
 //!   512 new flows per round, so its buckets are warm: use it for instruction counts.)
+//!
+//! `fastpath/dram_miss_64M` measures the machine's memory latency in the same run: one
+//! dependent load per iteration, chasing a random cycle through a 64 MiB array of 64-byte
+//! lines (the connection table's size), the floor of one call per packet at 1M flows.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
@@ -54,7 +59,7 @@ use lvs_core::{Dest, DestId};
 use lvs_core::{
     DestConfig, Endpoint, FwdMethod, Instant, IpAddr, Ipv4Addr, Protocol, ServiceConfig, ServiceKey,
 };
-use lvs_forward::process::{process_frame, Action, ProcessConfig};
+use lvs_forward::process::{process_burst, process_frame, Action, BurstFrame, ProcessConfig};
 use lvs_forward::wire::MacAddr;
 
 /// The poll-mode driver loop the burst benchmark runs (the example an embedder copies).
@@ -454,6 +459,45 @@ impl Port {
     }
 }
 
+/// One burst through `process_burst` directly: the 32 frames copied into `bufs` (one 64-byte
+/// line each), processed in place.
+#[inline]
+fn lvs_burst(
+    dir: &mut Director<'_, Sched>,
+    now: Instant,
+    cfg: &ProcessConfig,
+    frames: &[Frame],
+    bufs: &mut [Frame; BURST],
+    acts: &mut [Action; BURST],
+    resp: &mut [u8],
+) {
+    bufs.copy_from_slice(frames);
+    let mut fs: [BurstFrame<'_>; BURST] = bufs
+        .each_mut()
+        .map(|b| BurstFrame::new(&mut b.0[..], 0, FRAME_LEN));
+    process_burst(dir, now, &mut fs, cfg, acts, resp);
+    black_box(&*bufs);
+}
+
+#[inline(never)]
+fn profile_burst_direct(
+    dir: &mut Director<'_, Sched>,
+    now: Instant,
+    cfg: &ProcessConfig,
+    pool: &[Frame],
+    packets: usize,
+    resp: &mut [u8],
+) {
+    let mut bufs = [Frame([0; 64]); BURST];
+    let mut acts = [Action::Deliver; BURST];
+    let bursts = pool.len() / BURST;
+    for k in 0..packets / BURST {
+        let k = k % bursts;
+        let frames = &pool[k * BURST..(k + 1) * BURST];
+        lvs_burst(dir, now, cfg, frames, &mut bufs, &mut acts, resp);
+    }
+}
+
 #[inline(never)]
 fn profile_burst(
     dir: &mut Director<'_, Sched>,
@@ -489,6 +533,34 @@ fn profile_new(
 fn profile_naive(n: &mut Naive, now_ms: u64, pool: &[Frame], packets: usize) {
     for k in 0..packets {
         black_box(naive_one(n, now_ms, &pool[k % pool.len()]));
+    }
+}
+
+/// A random cycle through `n` 64-byte lines (Sattolo's shuffle): each line holds the index of
+/// the next, so following it is one dependent load per step, each to a line unlikely to be
+/// cached when the array is much larger than the caches.
+struct DramChase {
+    lines: Vec<Frame>,
+}
+
+impl DramChase {
+    fn new(n: usize) -> Self {
+        let mut perm: Vec<u32> = (0..n as u32).collect();
+        for i in (1..n).rev() {
+            let j = (mix(i as u64 ^ 0xd1b5_4a32) % i as u64) as usize;
+            perm.swap(i, j);
+        }
+        let mut lines = vec![Frame([0; 64]); n];
+        for (i, l) in lines.iter_mut().enumerate() {
+            l.0[..4].copy_from_slice(&perm[i].to_le_bytes());
+        }
+        DramChase { lines }
+    }
+
+    #[inline]
+    fn next(&self, at: usize) -> usize {
+        let l = &self.lines[at].0;
+        u32::from_le_bytes([l[0], l[1], l[2], l[3]]) as usize
     }
 }
 
@@ -594,6 +666,20 @@ fn bench(c: &mut Criterion<BenchClock>) {
             );
         }
     }
+    // and process_burst on a work array, as the naive side rewrites each frame
+    let mut bufs = [Frame([0; 64]); BURST];
+    let mut acts = [Action::Deliver; BURST];
+    for (k, chunk) in pool.chunks_exact(BURST).skip(256).take(256).enumerate() {
+        lvs_burst(&mut dir, now, &cfg, chunk, &mut bufs, &mut acts, &mut out);
+        for (j, f) in chunk.iter().enumerate() {
+            assert!(matches!(acts[j], Action::Transmit { .. }), "burst {k}/{j}");
+            let b = naive_one(&mut naive, now_ms, f);
+            assert!(
+                bufs[j].0[..FRAME_LEN] == b.0[..FRAME_LEN],
+                "burst {k}/{j} differs"
+            );
+        }
+    }
     eprintln!(
         "fastpath: {n} live connections ready in {:.1?}; lvs table {} MiB",
         t0.elapsed(),
@@ -610,7 +696,8 @@ fn bench(c: &mut Criterion<BenchClock>) {
         match mode.as_str() {
             "lvs" => profile_lvs(&mut dir, now, &cfg, &pool, packets, &mut out),
             "naive" => profile_naive(&mut naive, now_ms, &pool, packets),
-            "burst" => profile_burst(&mut dir, now, &cfg, &pool, packets),
+            "burst" => profile_burst_direct(&mut dir, now, &cfg, &pool, packets, &mut out),
+            "pollmode" => profile_burst(&mut dir, now, &cfg, &pool, packets),
             "new" => {
                 // SYNs of fresh flows, each chunk deleted again outside `profile_new`
                 let frames: Vec<Frame> = (0..NEW_CHUNK as u32)
@@ -632,7 +719,7 @@ fn bench(c: &mut Criterion<BenchClock>) {
                     }
                 }
             }
-            other => panic!("LVS_FASTPATH_PROFILE={other}: lvs, naive, burst or new"),
+            other => panic!("LVS_FASTPATH_PROFILE={other}: lvs, naive, burst, pollmode or new"),
         }
         eprintln!(
             "{mode}: {packets} packets, {:.1} ns/packet",
@@ -666,7 +753,17 @@ fn bench(c: &mut Criterion<BenchClock>) {
     g.throughput(Throughput::Elements(BURST as u64));
     let bursts = pool.len() / BURST;
     let mut k = 0usize;
+    let mut bufs = [Frame([0; 64]); BURST];
+    let mut acts = [Action::Deliver; BURST];
     g.bench_function("lvs", |b| {
+        b.iter(|| {
+            k = if k + 1 == bursts { 0 } else { k + 1 };
+            let frames = &pool[k * BURST..(k + 1) * BURST];
+            lvs_burst(&mut dir, now, &cfg, frames, &mut bufs, &mut acts, &mut out);
+        })
+    });
+    let mut k = 0usize;
+    g.bench_function("lvs_pollmode", |b| {
         b.iter(|| {
             k = if k + 1 == bursts { 0 } else { k + 1 };
             port.burst(
@@ -692,6 +789,20 @@ fn bench(c: &mut Criterion<BenchClock>) {
         })
     });
     g.finish();
+
+    // ----- the memory latency of this run: dependent loads through 64 MiB
+    let lines = DramChase::new(CAP);
+    let mut g = c.benchmark_group("fastpath/dram_miss_64M");
+    g.throughput(Throughput::Elements(1));
+    let mut at = 0usize;
+    g.bench_function("dependent_load", |b| {
+        b.iter(|| {
+            at = lines.next(at);
+            at
+        })
+    });
+    g.finish();
+    drop(lines);
 
     // ----- new connections: SYNs of fresh flows (cold buckets), deleted again untimed
     let new_pool: Vec<Frame> = (0..NEW_POOL as u32)
