@@ -140,9 +140,6 @@ pub use replication::{SyncCounters, SyncRole, SYNC_OUTBOX_LEN};
 /// Packets [`Director::handle_packet_burst`] prepares together (longer bursts are taken in
 /// groups of this size).
 pub const BURST_MAX: usize = 32;
-/// Chain steps a burst walks ahead for its packets (the expected chain at full load is
-/// about one entry long; longer chains finish on the packet's own lookup).
-const PREFETCH_STEPS: usize = 3;
 /// No slot (the table's end-of-chain mark).
 const NIL: u32 = u32::MAX;
 
@@ -399,6 +396,10 @@ pub struct Director<'a, S: Scheduler> {
     // the last client key the reply check of `handle_packet` hashed, packed (see
     // `memo_key`), and its hash: packets toward one virtual service all check the same key
     reply_memo: (u64, u32),
+    // the table's insert count + 1 when the reply check of `reply_memo`'s key last found no
+    // entry with that client in its bucket (0: not known): until the next insert, packets
+    // toward that key skip the reply walk (no entry can match without an insert)
+    reply_none: u64,
     // the last service lookup: (fwmark, protocol, destination) and its answer; cleared
     // whenever a service is added, edited or removed
     svc_memo: Option<(u32, Protocol, Endpoint, Option<ServiceId>)>,

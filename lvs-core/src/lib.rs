@@ -65,6 +65,7 @@ pub mod conn;
 pub mod dest;
 pub mod director;
 pub mod hash;
+mod prefetch;
 pub mod sched;
 pub mod state;
 pub mod time;

@@ -93,37 +93,55 @@ impl<'a> ConnTable<'a> {
         siphash13_v4(self.seed, proto, caddr, cport)
     }
 
-    /// Reads the head of bucket `hash`: the first entry of its chain, or `NIL`. Reading it is
-    /// also how a burst brings the bucket's line into the cache ahead of its lookup.
+    /// Asks for slot `idx`'s line without waiting for it (a prefetch; nothing for `NIL`).
     #[inline]
-    pub(crate) fn bucket_head(&self, hash: u32) -> u32 {
-        self.slots
-            .get((hash & self.mask) as usize)
-            .map_or(NIL, |s| s.head)
+    pub(crate) fn prefetch_slot(&self, idx: u32) {
+        if let Some(s) = self.slots.get(idx as usize) {
+            crate::prefetch::prefetch_read(s);
+        }
     }
 
-    /// Reads slot `idx`'s chain link (or `NIL`), bringing the slot's line into the cache.
+    /// Asks for the line of bucket `hash`'s own slot without waiting for it.
     #[inline]
-    pub(crate) fn chain_of(&self, idx: u32) -> u32 {
-        self.slots.get(idx as usize).map_or(NIL, |s| s.chain)
+    pub(crate) fn prefetch_bucket(&self, hash: u32) {
+        self.prefetch_slot(hash & self.mask);
     }
 
-    /// The first step of [`ConnTable::find_v4`]'s walk for `flow` in bucket `hash`: `NIL`
-    /// if the bucket's own slot holds the flow's connection, else the next slot to look at.
-    /// Reading it is how a burst brings the bucket's line into the cache.
+    /// The first step of [`ConnTable::find_v4`]'s walk for `flow` in bucket `hash`:
+    /// `(NIL, slot)` if the bucket's own slot holds the flow's connection, else the next slot
+    /// to look at and `NIL`. Reading it is how a burst brings the bucket's line into the cache.
     #[inline]
-    pub(crate) fn home_step(&self, hash: u32, flow: &crate::addr::FlowKey) -> u32 {
+    pub(crate) fn home_step(&self, hash: u32, flow: &crate::addr::FlowKey) -> (u32, u32) {
         let b = hash & self.mask;
         let Some(s) = self.slots.get(b as usize) else {
-            return NIL;
+            return (NIL, NIL);
         };
         if self.matches_flow(b, flow) {
-            NIL
+            (NIL, b)
         } else if s.head == b {
-            s.chain
+            (s.chain, NIL)
         } else {
-            s.head
+            (s.head, NIL)
         }
+    }
+
+    /// Whether any entry of bucket `hash` has `client` as its client (protocol, address and
+    /// port; connection or template): when none has, no reply check of that client can match
+    /// until an entry is inserted ([`TableStats::inserted`] moves).
+    pub(crate) fn client_in_bucket(&self, hash: u32, proto: Protocol, client: &Endpoint) -> bool {
+        let (caddr, _) = addr_bytes(&client.addr);
+        let proto = proto.number();
+        let Some(b) = self.slots.get((hash & self.mask) as usize) else {
+            return false;
+        };
+        let mut i = b.head;
+        while let Some(s) = self.slots.get(i as usize) {
+            if s.cport == client.port && s.proto == proto && s.caddr == caddr {
+                return true;
+            }
+            i = s.chain;
+        }
+        false
     }
 
     /// Whether slot `idx` holds the connection (not a template) a packet of `flow` from its

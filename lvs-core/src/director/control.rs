@@ -53,6 +53,7 @@ impl<'a, S: Scheduler> Director<'a, S> {
             sweep: None,
             last_now: now,
             reply_memo: (0, 0),
+            reply_none: 0,
             svc_memo: None,
             svc_index,
         })

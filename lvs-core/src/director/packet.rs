@@ -98,16 +98,19 @@ impl<'a, S: Scheduler> Director<'a, S> {
 
     /// Classifies a packet from a client toward a virtual address (`ip_vs_in`).
     pub fn handle_inbound(&mut self, now: Instant, pkt: &PacketMeta) -> Verdict {
-        self.inbound_hashed(now, pkt, None)
+        self.inbound_hashed(now, pkt, None, NIL)
     }
 
-    /// [`Director::handle_inbound`] with the table hash of the packet's source, if known.
+    /// [`Director::handle_inbound`] with the table hash of the packet's source, if known, and
+    /// `hint`, a slot that may hold the packet's connection (`NIL`: none): used when it does,
+    /// which is the lookup's answer, connection keys being unique.
     #[inline]
     pub(super) fn inbound_hashed(
         &mut self,
         now: Instant,
         pkt: &PacketMeta,
         hash: Option<u32>,
+        hint: u32,
     ) -> Verdict {
         self.saw(now);
         let flow = &pkt.flow;
@@ -122,6 +125,8 @@ impl<'a, S: Scheduler> Director<'a, S> {
         };
         let mut found = if pkt.non_first_fragment {
             None
+        } else if hint != NIL && self.table.matches_flow(hint, flow) {
+            Some(ConnHandle(hint))
         } else {
             match (flow.src.addr, flow.dst.addr) {
                 (IpAddr::V4(c), IpAddr::V4(v)) => self.table.find_v4(
@@ -343,6 +348,7 @@ impl<'a, S: Scheduler> Director<'a, S> {
             Some(k) => {
                 let h = self.table.hash(flow.proto, &flow.dst.addr, flow.dst.port);
                 self.reply_memo = (k, h);
+                self.reply_none = 0;
                 h
             }
             None => self.table.hash(flow.proto, &flow.dst.addr, flow.dst.port),
@@ -368,14 +374,38 @@ impl<'a, S: Scheduler> Director<'a, S> {
             })
     }
 
+    /// Whether the reply check of `flow` (hashed by [`Director::reply_hash`] just before) is
+    /// known to find nothing: no entry with its destination as client was in the bucket when
+    /// last looked, and nothing was inserted since.
+    #[inline]
+    fn reply_known_none(&self, flow: &FlowKey) -> bool {
+        self.reply_none == self.table.stats().inserted.wrapping_add(1)
+            && Self::memo_key(flow.proto, &flow.dst) == Some(self.reply_memo.0)
+    }
+
+    /// The reply check of `flow` with hash `rh`: the connection a reply belongs to, remembering
+    /// (for the memoised key) a bucket without any entry of that client.
+    #[inline]
+    fn reply_conn(&mut self, flow: &FlowKey, rh: u32) -> Option<ConnHandle> {
+        if self.reply_known_none(flow) {
+            return None;
+        }
+        let memo = Self::memo_key(flow.proto, &flow.dst) == Some(self.reply_memo.0);
+        if memo && !self.table.client_in_bucket(rh, flow.proto, &flow.dst) {
+            self.reply_none = self.table.stats().inserted.wrapping_add(1);
+            return None;
+        }
+        self.find_reply_conn_hashed(flow, rh)
+    }
+
     /// Classifies a packet either way: a reply of a tracked connection, else an inbound packet.
     pub fn handle_packet(&mut self, now: Instant, pkt: &PacketMeta) -> Verdict {
         let rh = self.reply_hash(&pkt.flow);
-        self.packet_hashed(now, pkt, rh, None)
+        self.packet_hashed(now, pkt, rh, None, NIL)
     }
 
-    /// [`Director::handle_packet`] with the reply-check hash `rh` and, if known, the inbound
-    /// lookup hash `ih`.
+    /// [`Director::handle_packet`] with the reply-check hash `rh`, if known the inbound lookup
+    /// hash `ih`, and a slot `hint` that may hold the packet's connection (`NIL`: none).
     #[inline]
     pub(super) fn packet_hashed(
         &mut self,
@@ -383,13 +413,14 @@ impl<'a, S: Scheduler> Director<'a, S> {
         pkt: &PacketMeta,
         rh: u32,
         ih: Option<u32>,
+        hint: u32,
     ) -> Verdict {
-        match self.find_reply_conn_hashed(&pkt.flow, rh) {
+        match self.reply_conn(&pkt.flow, rh) {
             Some(h) => {
                 self.saw(now);
                 self.outbound_conn(now, pkt, h)
             }
-            None => self.inbound_hashed(now, pkt, ih),
+            None => self.inbound_hashed(now, pkt, ih, hint),
         }
     }
 
@@ -398,13 +429,15 @@ impl<'a, S: Scheduler> Director<'a, S> {
     /// `min(pkts.len(), verdicts.len())` packets and returns that number.
     ///
     /// Faster than one call per packet when the table is much larger than the CPU caches:
-    /// each group of up to [`BURST_MAX`] packets is first hashed, then the bucket slots of all
-    /// of them are read, then their chains a step at a time for the whole group (up to the
-    /// entry each lookup will find), so that the memory accesses of the group overlap instead
-    /// of following one another; then each packet is handled in order, on lines already in the
-    /// cache. The walks ahead only read: every packet's own handling looks up the table as
-    /// [`Director::handle_packet`] does, so packets earlier in the burst that add or remove
-    /// connections are seen by later ones exactly as one call per packet would see them.
+    /// each group of up to [`BURST_MAX`] packets is first hashed, each bucket's line asked for
+    /// (prefetched) as soon as its hash is known, then every bucket's own slot is read and the
+    /// next slot of each chain that does not end there asked for, so that the memory accesses
+    /// of the group overlap the hashing, one another and the handling of the packets before
+    /// them; then each packet is handled in order, on lines already in the cache or on their
+    /// way. The reads ahead change nothing: every packet's own handling looks up the table as
+    /// [`Director::handle_packet`] does (a slot found ahead is used only if it still holds the
+    /// packet's connection), so packets earlier in the burst that add or remove connections are
+    /// seen by later ones exactly as one call per packet would see them.
     pub fn handle_packet_burst(
         &mut self,
         now: Instant,
@@ -418,40 +451,30 @@ impl<'a, S: Scheduler> Director<'a, S> {
         {
             let mut rh = [0u32; BURST_MAX];
             let mut ih = [0u32; BURST_MAX];
+            // Hash the group, asking for each bucket's line as soon as its hash is known: the
+            // lines arrive while the rest of the group is hashed.
             for (i, p) in pk.iter().enumerate() {
                 rh[i] = self.reply_hash(&p.flow);
                 ih[i] = self
                     .table
                     .hash(p.flow.proto, &p.flow.src.addr, p.flow.src.port);
+                self.table.prefetch_bucket(ih[i]);
             }
-            // Walk every chain the group needs in lockstep: each step's loads are independent
-            // of one another, so their cache misses overlap. Cursors at even places follow the
-            // inbound lookups and stop at the entry that matches; odd places follow the reply
-            // checks, once per distinct bucket.
-            let mut cur = [NIL; 2 * BURST_MAX];
+            // Then read each bucket's own slot: the packet's connection (its hint), or the
+            // next slot of its chain, asked for in turn, to arrive while the packets before
+            // it are handled. A reply check whose bucket is not known to be empty of its
+            // client gets its bucket asked for too.
+            let mut hint = [NIL; BURST_MAX];
             for i in 0..pk.len() {
-                cur[2 * i] = self.table.home_step(ih[i], &pk[i].flow);
-                if i == 0 || rh[i] != rh[i - 1] {
-                    cur[2 * i + 1] = self.table.bucket_head(rh[i]);
-                }
-            }
-            for _ in 0..PREFETCH_STEPS {
-                let mut pending = false;
-                for (j, c) in cur[..2 * pk.len()].iter_mut().enumerate() {
-                    if *c == NIL {
-                        continue;
-                    }
-                    let flow = &pk[j / 2].flow;
-                    let stop = j % 2 == 0 && self.table.matches_flow(*c, flow);
-                    *c = if stop { NIL } else { self.table.chain_of(*c) };
-                    pending |= *c != NIL;
-                }
-                if !pending {
-                    break;
+                let next;
+                (next, hint[i]) = self.table.home_step(ih[i], &pk[i].flow);
+                self.table.prefetch_slot(next);
+                if (i == 0 || rh[i] != rh[i - 1]) && !self.reply_known_none(&pk[i].flow) {
+                    self.table.prefetch_bucket(rh[i]);
                 }
             }
             for (i, (p, v)) in pk.iter().zip(vs.iter_mut()).enumerate() {
-                *v = self.packet_hashed(now, p, rh[i], Some(ih[i]));
+                *v = self.packet_hashed(now, p, rh[i], Some(ih[i]), hint[i]);
             }
         }
         n
