@@ -84,6 +84,8 @@ pub fn plot_memory(res: &MemoryResult, path: &Path) -> PlotResult {
             .configure_mesh()
             .x_desc("time (s)")
             .y_desc("free MB")
+            .x_label_formatter(&|x| format!("{x:.0}"))
+            .y_label_formatter(&|y| format!("{y:.0}"))
             .light_line_style(WHITE)
             .draw()?;
         for (s, free) in run.free.iter().enumerate() {
@@ -137,7 +139,34 @@ pub fn plot_throughput(res: &ThroughputResult, path: &Path) -> PlotResult {
          the most over the offered-load sweep (grey) and the thesis's measurements (hollow markers)",
         ("sans-serif", 16),
     )?;
+    // one legend for all panels, in a strip below them, so it never covers a curve or a point
+    let (body, strip) = body.split_vertically(body.dim_in_pixel().1.saturating_sub(64));
     let panels = body.split_evenly((1, sets.len().max(1)));
+    let mut legend: Vec<(Mark, String)> = vec![
+        (
+            Mark::Line(BLACK.mix(0.6).to_rgba(), (3, 5), 1),
+            "100 Mbit/s link, full segments".into(),
+        ),
+        (
+            Mark::Line(RGBColor(150, 150, 150).to_rgba(), (12, 0), 1),
+            format!(
+                "simulated {}, most over the offered-load sweep",
+                scheds.first().copied().unwrap_or("")
+            ),
+        ),
+    ];
+    for (si, sched) in scheds.iter().enumerate() {
+        let color = PALETTE[si % PALETTE.len()].to_rgba();
+        let dash = [(12u32, 0u32), (8, 4), (3, 3)][si % 3];
+        legend.push((
+            Mark::Line(color, dash, 2),
+            format!("simulated {sched}, {THESIS_STREAMS} download per client"),
+        ));
+        if points.iter().any(|p| p.sched == *sched && p.out_pps > 0.0) {
+            legend.push((Mark::Point(color, si % 3), format!("thesis {sched}")));
+        }
+    }
+    draw_legend(&strip, &legend)?;
     let xmin = peaks.iter().map(|r| r.servers).min().unwrap_or(1) as f64 - 0.5;
     let xmax = peaks.iter().map(|r| r.servers).max().unwrap_or(1) as f64 + 0.5;
     let wire = (MSS + HDR) as f64;
@@ -160,32 +189,26 @@ pub fn plot_throughput(res: &ThroughputResult, path: &Path) -> PlotResult {
             .configure_mesh()
             .x_desc("real servers")
             .y_desc("output packets/s")
+            .x_labels((xmax - xmin).round() as usize + 1)
+            .x_label_formatter(&|x| format!("{x:.0}"))
+            .y_label_formatter(&|y| format!("{y:.0}"))
             .light_line_style(WHITE)
             .draw()?;
-        chart
-            .draw_series(DashedLineSeries::new(
-                vec![(xmin, link_pps), (xmax, link_pps)],
-                3,
-                5,
-                BLACK.mix(0.6).stroke_width(1),
-            ))?
-            .label("100 Mbit/s link, full segments")
-            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], BLACK.mix(0.6)));
+        chart.draw_series(DashedLineSeries::new(
+            vec![(xmin, link_pps), (xmax, link_pps)],
+            3,
+            5,
+            BLACK.mix(0.6).stroke_width(1),
+        ))?;
         let grey: Vec<(f64, f64)> = all
             .iter()
             .filter(|r| r.set == *set && Some(&r.sched) == scheds.first())
             .map(|r| (r.servers as f64, r.out_pps))
             .collect();
-        chart
-            .draw_series(LineSeries::new(
-                grey,
-                RGBColor(150, 150, 150).stroke_width(1),
-            ))?
-            .label(format!(
-                "simulated {}, most over the sweep",
-                scheds.first().copied().unwrap_or("")
-            ))
-            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], RGBColor(150, 150, 150)));
+        chart.draw_series(LineSeries::new(
+            grey,
+            RGBColor(150, 150, 150).stroke_width(1),
+        ))?;
         let k = scheds.len().max(1) as f64;
         for (si, sched) in scheds.iter().enumerate() {
             let color = PALETTE[si % PALETTE.len()];
@@ -198,28 +221,14 @@ pub fn plot_throughput(res: &ThroughputResult, path: &Path) -> PlotResult {
                 .collect();
             let dash = [(12u32, 0u32), (8, 4), (3, 3)][si % 3];
             if dash.1 == 0 {
-                chart
-                    .draw_series(LineSeries::new(sim.clone(), color.stroke_width(2)))?
-                    .label(format!(
-                        "simulated {sched}, {THESIS_STREAMS} download per client"
-                    ))
-                    .legend(move |(x, y)| {
-                        PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
-                    });
+                chart.draw_series(LineSeries::new(sim.clone(), color.stroke_width(2)))?;
             } else {
-                chart
-                    .draw_series(DashedLineSeries::new(
-                        sim.clone(),
-                        dash.0,
-                        dash.1,
-                        color.stroke_width(2),
-                    ))?
-                    .label(format!(
-                        "simulated {sched}, {THESIS_STREAMS} download per client"
-                    ))
-                    .legend(move |(x, y)| {
-                        PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
-                    });
+                chart.draw_series(DashedLineSeries::new(
+                    sim.clone(),
+                    dash.0,
+                    dash.1,
+                    color.stroke_width(2),
+                ))?;
             }
             chart.draw_series(
                 sim.iter()
@@ -230,39 +239,70 @@ pub fn plot_throughput(res: &ThroughputResult, path: &Path) -> PlotResult {
                 .filter(|p| p.sched == *sched && p.set == *set && p.out_pps > 0.0)
                 .map(|p| (p.servers as f64 + dx, p.out_pps))
                 .collect();
-            if !th.is_empty() {
-                let style = color.stroke_width(2);
-                let label = format!("thesis {sched}");
+            let style = color.stroke_width(2);
+            for &p in &th {
                 match si % 3 {
-                    0 => {
-                        chart
-                            .draw_series(th.iter().map(|&p| Circle::new(p, 7, style)))?
-                            .label(label)
-                            .legend(move |(x, y)| Circle::new((x + 9, y), 5, style));
-                    }
-                    1 => {
-                        chart
-                            .draw_series(th.iter().map(|&p| TriangleMarker::new(p, 8, style)))?
-                            .label(label)
-                            .legend(move |(x, y)| TriangleMarker::new((x + 9, y), 6, style));
-                    }
-                    _ => {
-                        chart
-                            .draw_series(th.iter().map(|&p| Cross::new(p, 6, style)))?
-                            .label(label)
-                            .legend(move |(x, y)| Cross::new((x + 9, y), 5, style));
-                    }
+                    0 => chart.draw_series(std::iter::once(Circle::new(p, 7, style)))?,
+                    1 => chart.draw_series(std::iter::once(TriangleMarker::new(p, 8, style)))?,
+                    _ => chart.draw_series(std::iter::once(Cross::new(p, 6, style)))?,
+                };
+            }
+        }
+    }
+    root.present()?;
+    Ok(())
+}
+
+/// A legend entry's sample: a line (colour, dash and gap in pixels, width) or a hollow marker
+/// (colour, 0 circle, 1 triangle, 2 cross).
+enum Mark {
+    Line(RGBAColor, (u32, u32), u32),
+    Point(RGBAColor, usize),
+}
+
+/// Draws the entries in rows of four across `area`.
+fn draw_legend<DB: DrawingBackend>(
+    area: &DrawingArea<DB, plotters::coord::Shift>,
+    entries: &[(Mark, String)],
+) -> PlotResult
+where
+    DB::ErrorType: 'static,
+{
+    let (w, _) = area.dim_in_pixel();
+    let per_row = 4usize;
+    let col_w = (w as i32 - 40) / per_row as i32;
+    for (i, (mark, text)) in entries.iter().enumerate() {
+        let x = 30 + (i % per_row) as i32 * col_w;
+        let y = 14 + (i / per_row) as i32 * 20;
+        match *mark {
+            Mark::Line(color, (dash, gap), width) => {
+                let style = color.stroke_width(width);
+                let mut x0 = x;
+                while x0 < x + 28 {
+                    let x1 = if gap == 0 {
+                        x + 28
+                    } else {
+                        (x0 + dash as i32).min(x + 28)
+                    };
+                    area.draw(&PathElement::new(vec![(x0, y), (x1, y)], style))?;
+                    x0 = x1 + gap as i32;
+                }
+            }
+            Mark::Point(color, shape) => {
+                let style = color.stroke_width(2);
+                let c = (x + 14, y);
+                match shape {
+                    0 => area.draw(&Circle::new(c, 6, style))?,
+                    1 => area.draw(&TriangleMarker::new(c, 7, style))?,
+                    _ => area.draw(&Cross::new(c, 5, style))?,
                 }
             }
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .label_font(("sans-serif", 11))
-            .draw()?;
+        area.draw(&Text::new(
+            text.clone(),
+            (x + 36, y - 6),
+            ("sans-serif", 12),
+        ))?;
     }
-    root.present()?;
     Ok(())
 }

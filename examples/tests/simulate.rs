@@ -286,6 +286,22 @@ fn the_command_refuses_impossible_parameters_and_ends_quietly_on_a_closed_stdout
         .output()
         .expect("run simulate");
     assert_eq!(o.status.code(), Some(1));
+    // a short sweep writes the plot: one legend for all panels, the thesis's points in it
+    let o = Command::new(&bin)
+        .args(["--experiment", "throughput-scaling", "--out"])
+        .arg(&out)
+        .args(["--servers-list", "2,3", "--streams", "1", "--warmup-s", "1"])
+        .args(["--window-s", "2", "--sets", "light,mixed"])
+        .output()
+        .expect("run simulate");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let svg = std::fs::read_to_string(out.join("throughput-scaling.svg")).expect("svg");
+    assert_eq!(svg.matches("thesis rr").count(), 1, "one legend");
+    assert_eq!(
+        svg.matches("rr, most over the offered-load sweep").count(),
+        1
+    );
+    assert!(svg.contains("light files") && svg.contains("mixed files"));
     // `simulate ... | head -1`: the reader goes away before the table is printed
     let mut child = Command::new(&bin)
         .args([
