@@ -34,21 +34,13 @@ const HEADROOM: usize = 64;
 const CLIENT_MAC: [u8; 6] = [2, 0, 0, 0, 0, 1];
 const DIRECTOR_MAC: [u8; 6] = [2, 0, 0, 0, 0, 2];
 
-fn tcp_frame(
-    src: [u8; 4],
-    dst: [u8; 4],
-    sport: u16,
-    dport: u16,
-    syn: bool,
-    payload: &[u8],
-    df: bool,
-) -> Vec<u8> {
-    let b = PacketBuilder::ethernet2(CLIENT_MAC, DIRECTOR_MAC).ipv4(src, dst, 64);
-    let b = if syn {
-        b.tcp(sport, dport, 1000, 65535).syn()
-    } else {
-        b.tcp(sport, dport, 1000, 65535).ack(1)
-    };
+/// A client's SYN from `src:sport` to `dst:80` carrying `payload`, with DF as `df` says, at
+/// [`HEADROOM`] in the buffer.
+fn syn_frame(src: [u8; 4], dst: [u8; 4], sport: u16, payload: &[u8], df: bool) -> Vec<u8> {
+    let b = PacketBuilder::ethernet2(CLIENT_MAC, DIRECTOR_MAC)
+        .ipv4(src, dst, 64)
+        .tcp(sport, 80, 1000, 65535)
+        .syn();
     let mut v = Vec::new();
     b.write(&mut v, payload).unwrap();
     if !df {
@@ -104,23 +96,13 @@ fn cfg() -> ProcessConfig {
     )
 }
 
-#[test]
-fn nat_round_trip_on_real_bytes() {
-    let mut mem = Mem::new(256, 4, 8);
-    let mut d = director(&mut mem, FwdMethod::Masq);
-    let mut out = [0u8; 1500];
-    let mut buf = tcp_frame([198, 19, 0, 7], [198, 18, 0, 1], 40001, 80, true, b"", true);
-    let n = buf.len() - HEADROOM;
-    let a = process_frame(
-        &mut d,
-        Instant::ZERO,
-        &mut buf,
-        HEADROOM,
-        n,
-        0,
-        &cfg(),
-        &mut out,
-    );
+/// The usual client's SYN: 198.19.0.7:40001 to the VIP 198.18.0.1:80, DF set.
+fn client_syn(payload: &[u8]) -> Vec<u8> {
+    syn_frame([198, 19, 0, 7], [198, 18, 0, 1], 40001, payload, true)
+}
+
+/// The fields of an [`Action::Transmit`] (a panic on any other action).
+fn transmitted(a: Action) -> (usize, usize, core::net::IpAddr, Peer) {
     let Action::Transmit {
         start,
         len,
@@ -130,6 +112,23 @@ fn nat_round_trip_on_real_bytes() {
     else {
         panic!("{a:?}")
     };
+    (start, len, next_hop, to)
+}
+
+/// [`process_frame`] on the frame at `buf[HEADROOM..]` with [`cfg`].
+fn process(d: &mut Director<'_, First>, buf: &mut [u8], out: &mut [u8]) -> Action {
+    let n = buf.len() - HEADROOM;
+    process_frame(d, Instant::ZERO, buf, HEADROOM, n, 0, &cfg(), out)
+}
+
+#[test]
+fn nat_round_trip_on_real_bytes() {
+    let mut mem = Mem::new(256, 4, 8);
+    let mut d = director(&mut mem, FwdMethod::Masq);
+    let mut out = [0u8; 1500];
+    let mut buf = client_syn(b"");
+    let a = process(&mut d, &mut buf, &mut out);
+    let (start, len, next_hop, to) = transmitted(a);
     assert_eq!(next_hop, "198.18.1.1".parse::<core::net::IpAddr>().unwrap());
     assert!(matches!(
         to,
@@ -157,26 +156,8 @@ fn nat_round_trip_on_real_bytes() {
         .ack(1001);
     let mut v = vec![0u8; HEADROOM];
     b.write(&mut v, b"").unwrap();
-    let n = v.len() - HEADROOM;
-    let a = process_frame(
-        &mut d,
-        Instant::ZERO,
-        &mut v,
-        HEADROOM,
-        n,
-        0,
-        &cfg(),
-        &mut out,
-    );
-    let Action::Transmit {
-        start,
-        len,
-        next_hop,
-        to,
-    } = a
-    else {
-        panic!("{a:?}")
-    };
+    let a = process(&mut d, &mut v, &mut out);
+    let (start, len, next_hop, to) = transmitted(a);
     assert_eq!(to, Peer::Client);
     assert_eq!(next_hop, "198.19.0.7".parse::<core::net::IpAddr>().unwrap());
     let pkt = &v[start..start + len];
@@ -191,27 +172,9 @@ fn tunnel_and_dr_on_real_bytes() {
         let mut mem = Mem::new(256, 4, 8);
         let mut d = director(&mut mem, method);
         let mut out = [0u8; 1500];
-        let mut buf = tcp_frame(
-            [198, 19, 0, 7],
-            [198, 18, 0, 1],
-            40001,
-            80,
-            true,
-            b"hello",
-            true,
-        );
+        let mut buf = client_syn(b"hello");
         let original_ip = buf[HEADROOM + 14..].to_vec();
-        let n = buf.len() - HEADROOM;
-        let a = process_frame(
-            &mut d,
-            Instant::ZERO,
-            &mut buf,
-            HEADROOM,
-            n,
-            0,
-            &cfg(),
-            &mut out,
-        );
+        let a = process(&mut d, &mut buf, &mut out);
         let Action::Transmit { start, len, to, .. } = a else {
             panic!("{a:?}")
         };
@@ -244,26 +207,8 @@ fn too_big_for_the_tunnel_gets_frag_needed() {
     let mut d = director(&mut mem, FwdMethod::Tunnel);
     let mut out = [0u8; 1500];
     let payload = vec![0xabu8; 1460];
-    let mut buf = tcp_frame(
-        [198, 19, 0, 7],
-        [198, 18, 0, 1],
-        40001,
-        80,
-        true,
-        &payload,
-        true,
-    );
-    let n = buf.len() - HEADROOM;
-    let a = process_frame(
-        &mut d,
-        Instant::ZERO,
-        &mut buf,
-        HEADROOM,
-        n,
-        0,
-        &cfg(),
-        &mut out,
-    );
+    let mut buf = client_syn(&payload);
+    let a = process(&mut d, &mut buf, &mut out);
     let Action::Respond { len, dst } = a else {
         panic!("{a:?}")
     };
@@ -275,26 +220,8 @@ fn too_big_for_the_tunnel_gets_frag_needed() {
     // the kernel advertises the route MTU minus the tunnel overhead
     assert_eq!(u16::from_be_bytes([err[26], err[27]]), 1480);
     // without DF the packet is encapsulated (the outer packet may then be fragmented)
-    let mut buf = tcp_frame(
-        [198, 19, 0, 8],
-        [198, 18, 0, 1],
-        40002,
-        80,
-        true,
-        &payload,
-        false,
-    );
-    let n = buf.len() - HEADROOM;
-    let a = process_frame(
-        &mut d,
-        Instant::ZERO,
-        &mut buf,
-        HEADROOM,
-        n,
-        0,
-        &cfg(),
-        &mut out,
-    );
+    let mut buf = syn_frame([198, 19, 0, 8], [198, 18, 0, 1], 40002, &payload, false);
+    let a = process(&mut d, &mut buf, &mut out);
     assert!(matches!(a, Action::Transmit { .. }), "{a:?}");
 }
 
@@ -309,46 +236,15 @@ fn no_destination_answers_port_unreachable_and_strangers_are_delivered() {
     )
     .unwrap();
     let mut out = [0u8; 1500];
-    let mut buf = tcp_frame([198, 19, 0, 7], [198, 18, 0, 1], 40001, 80, true, b"", true);
-    let n = buf.len() - HEADROOM;
-    let a = process_frame(
-        &mut d,
-        Instant::ZERO,
-        &mut buf,
-        HEADROOM,
-        n,
-        0,
-        &cfg(),
-        &mut out,
-    );
+    let mut buf = client_syn(b"");
+    let a = process(&mut d, &mut buf, &mut out);
     let Action::Respond { len, .. } = a else {
         panic!("{a:?}")
     };
     assert_eq!((out[20], out[21]), (3, 3));
     common::verify(&out[..len], false, None);
-    let mut buf = tcp_frame(
-        [198, 19, 0, 7],
-        [198, 18, 0, 99],
-        40001,
-        80,
-        true,
-        b"",
-        true,
-    );
-    let n = buf.len() - HEADROOM;
-    assert_eq!(
-        process_frame(
-            &mut d,
-            Instant::ZERO,
-            &mut buf,
-            HEADROOM,
-            n,
-            0,
-            &cfg(),
-            &mut out
-        ),
-        Action::Deliver
-    );
+    let mut buf = syn_frame([198, 19, 0, 7], [198, 18, 0, 99], 40001, b"", true);
+    assert_eq!(process(&mut d, &mut buf, &mut out), Action::Deliver);
 }
 
 /// A method that appends a 4-byte trailer to what it forwards (to exercise the room checks).
@@ -374,17 +270,7 @@ fn rewriters_by_type_and_by_dyn_and_their_room() {
     let mut mem = Mem::new(256, 4, 8);
     let mut d = director(&mut mem, FwdMethod::Tunnel);
     let mut out = [0u8; 1500];
-    let frame = || {
-        tcp_frame(
-            [198, 19, 0, 7],
-            [198, 18, 0, 1],
-            40001,
-            80,
-            true,
-            b"x",
-            true,
-        )
-    };
+    let frame = || client_syn(b"x");
     let run = |d: &mut Director<'_, First>,
                rw: &mut dyn Rewriter<Error = ForwardError>,
                buf: &mut Vec<u8>,

@@ -14,7 +14,7 @@ use lvs_forward::splice::emit::{build_ipv4_tcp, Segment};
 use lvs_forward::splice::options::OptionsEmit;
 use lvs_forward::splice::{
     Classification, ContentClassifier, FlowInfo, SpliceConfig, SpliceVerdict, Splicer, Toward,
-    MAX_CONNECT_ATTEMPTS, REPLY_LIMIT,
+    Transmit, MAX_CONNECT_ATTEMPTS, REPLY_LIMIT,
 };
 
 const CLIENT: ([u8; 4], u16) = ([198, 18, 0, 2], 40000);
@@ -91,24 +91,34 @@ fn seg<'a>(
     }
 }
 
+/// A splicer over `slab` (512-byte slots) whose [`Recorder`] wants `want` bytes and names
+/// `next` after a refused connect.
+fn splicer(
+    slab: &mut [u8],
+    want: usize,
+    next: Vec<SocketAddrV4>,
+) -> Box<Splicer<'_, Recorder, 64>> {
+    let rec = Recorder {
+        want,
+        seen: Vec::new(),
+        flows: Vec::new(),
+        failed: Vec::new(),
+        next,
+        closed: Vec::new(),
+    };
+    Box::new(Splicer::new(
+        SpliceConfig::new(SipKey(5, 6)),
+        rec,
+        slab,
+        512,
+    ))
+}
+
 impl<'s> Rig<'s> {
     /// Client handshake by cookie, a one-line request, the server's SYN-ACK and its ACK of the
     /// replayed request: the connection is spliced.
     fn new(slab: &'s mut [u8], want: usize) -> Self {
-        let rec = Recorder {
-            want,
-            seen: Vec::new(),
-            flows: Vec::new(),
-            failed: Vec::new(),
-            next: Vec::new(),
-            closed: Vec::new(),
-        };
-        let mut sp = Box::new(Splicer::new(
-            SpliceConfig::new(SipKey(5, 6)),
-            rec,
-            slab,
-            512,
-        ));
+        let mut sp = splicer(slab, want, Vec::new());
         let now = Instant::from_secs(3);
         let mut buf = [0u8; 1600];
         let syn = Segment {
@@ -120,18 +130,7 @@ impl<'s> Rig<'s> {
             },
             ..seg(CLIENT, VIP, 1_000, 0, &[])
         };
-        let n = build_ipv4_tcp(&mut buf, &syn).unwrap();
-        let SpliceVerdict::Transmit(t) = sp.handle_packet(now, &mut buf, n) else {
-            panic!("no SYN-ACK")
-        };
-        let (cookie, ..) = fields(&buf[..t.len]);
-        let n = build_ipv4_tcp(
-            &mut buf,
-            &seg(CLIENT, VIP, 1_001, cookie.wrapping_add(1), b"hello\n"),
-        )
-        .unwrap();
-        let _ = sp.handle_packet(now, &mut buf, n);
-        let t = sp.poll_transmit(now, &mut buf).expect("SYN to the server");
+        let (cookie, t) = hello_to_server(&mut sp, now, &mut buf, &syn);
         let (c_isn, _, flags, _) = fields(&buf[..t.len]);
         assert_eq!((t.to, flags & 0x12), (Toward::Server, 0x02));
         let syn_ack = Segment {
@@ -239,6 +238,26 @@ fn nothing_past_the_limit() {
     assert_eq!(*last, bytes(*last_off, last.len()));
 }
 
+/// The client's SYN `syn` (answered by cookie), then its ACK carrying "hello\n": returns the
+/// the cookie and the splicer's SYN toward the server it chose, in `buf`.
+fn hello_to_server(
+    sp: &mut Splicer<'_, Recorder, 64>,
+    now: Instant,
+    buf: &mut [u8],
+    syn: &Segment<'_>,
+) -> (u32, Transmit) {
+    let n = build_ipv4_tcp(buf, syn).unwrap();
+    let SpliceVerdict::Transmit(t) = sp.handle_packet(now, buf, n) else {
+        panic!("no SYN-ACK")
+    };
+    let (cookie, ..) = fields(&buf[..t.len]);
+    let hello = seg(CLIENT, VIP, 1_001, cookie.wrapping_add(1), b"hello\n");
+    let n = build_ipv4_tcp(buf, &hello).unwrap();
+    let _ = sp.handle_packet(now, buf, n);
+    let t = sp.poll_transmit(now, buf).expect("SYN to the server");
+    (cookie, t)
+}
+
 fn addr(a: ([u8; 4], u16)) -> SocketAddrV4 {
     SocketAddrV4::new(Ipv4Addr::from(a.0), a.1)
 }
@@ -249,20 +268,7 @@ fn connecting<'s>(
     slab: &'s mut [u8],
     next: Vec<SocketAddrV4>,
 ) -> (Box<Splicer<'s, Recorder, 64>>, u32) {
-    let rec = Recorder {
-        want: 0,
-        seen: Vec::new(),
-        flows: Vec::new(),
-        failed: Vec::new(),
-        next,
-        closed: Vec::new(),
-    };
-    let mut sp = Box::new(Splicer::new(
-        SpliceConfig::new(SipKey(5, 6)),
-        rec,
-        slab,
-        512,
-    ));
+    let mut sp = splicer(slab, 0, next);
     let now = Instant::from_secs(3);
     let mut buf = [0u8; 1600];
     let syn = Segment {
@@ -270,20 +276,27 @@ fn connecting<'s>(
         ack: None,
         ..seg(CLIENT, VIP, 1_000, 0, &[])
     };
-    let n = build_ipv4_tcp(&mut buf, &syn).unwrap();
-    let SpliceVerdict::Transmit(t) = sp.handle_packet(now, &mut buf, n) else {
-        panic!("no SYN-ACK")
-    };
-    let (cookie, ..) = fields(&buf[..t.len]);
-    let n = build_ipv4_tcp(
-        &mut buf,
-        &seg(CLIENT, VIP, 1_001, cookie.wrapping_add(1), b"hello\n"),
-    )
-    .unwrap();
-    let _ = sp.handle_packet(now, &mut buf, n);
-    let t = sp.poll_transmit(now, &mut buf).expect("SYN to the server");
+    let (_, t) = hello_to_server(&mut sp, now, &mut buf, &syn);
     let (c_isn, ..) = fields(&buf[..t.len]);
     (sp, c_isn)
+}
+
+/// What the splicer makes of a segment with `flags` and no payload from server `from` to the
+/// client, sequence number `seq`, acknowledging `ack` (built over `buf`).
+fn from_server(
+    sp: &mut Splicer<'_, Recorder, 64>,
+    buf: &mut [u8],
+    from: ([u8; 4], u16),
+    flags: u8,
+    seq: u32,
+    ack: u32,
+) -> SpliceVerdict {
+    let s = Segment {
+        flags,
+        ..seg(from, CLIENT, seq, ack, &[])
+    };
+    let n = build_ipv4_tcp(buf, &s).unwrap();
+    sp.handle_packet(Instant::from_secs(3), buf, n)
 }
 
 /// `from` resets the SYN; returns what the splicer sends next (destination, flags).
@@ -292,15 +305,10 @@ fn refuse(
     from: ([u8; 4], u16),
     c_isn: u32,
 ) -> Option<(SocketAddrV4, u8)> {
-    let now = Instant::from_secs(3);
     let mut buf = [0u8; 1600];
-    let rst = Segment {
-        flags: 0x14,
-        ..seg(from, CLIENT, 0, c_isn.wrapping_add(1), &[])
-    };
-    let n = build_ipv4_tcp(&mut buf, &rst).unwrap();
-    assert_eq!(sp.handle_packet(now, &mut buf, n), SpliceVerdict::Consumed);
-    let t = sp.poll_transmit(now, &mut buf)?;
+    let v = from_server(sp, &mut buf, from, 0x14, 0, c_isn.wrapping_add(1));
+    assert_eq!(v, SpliceVerdict::Consumed);
+    let t = sp.poll_transmit(Instant::from_secs(3), &mut buf)?;
     let p = &buf[..t.len];
     let dst = SocketAddrV4::new(
         Ipv4Addr::new(p[16], p[17], p[18], p[19]),
@@ -327,25 +335,14 @@ fn refused_connect_moves_to_the_next_server_with_the_same_bytes() {
     // S2 answers: the buffered request is replayed to it
     let now = Instant::from_secs(3);
     let mut buf = [0u8; 1600];
-    let syn_ack = Segment {
-        flags: 0x12,
-        ..seg(S2, CLIENT, 77, c_isn.wrapping_add(1), &[])
-    };
-    let n = build_ipv4_tcp(&mut buf, &syn_ack).unwrap();
-    assert_eq!(sp.handle_packet(now, &mut buf, n), SpliceVerdict::Consumed);
+    let v = from_server(&mut sp, &mut buf, S2, 0x12, 77, c_isn.wrapping_add(1));
+    assert_eq!(v, SpliceVerdict::Consumed);
     let t = sp.poll_transmit(now, &mut buf).expect("replay");
     assert_eq!(t.to, Toward::Server);
     assert_eq!(fields(&buf[..t.len]).3, b"hello\n");
     // a late reset from the first server no longer matches the connection
-    let rst = Segment {
-        flags: 0x14,
-        ..seg(SERVER, CLIENT, 0, c_isn.wrapping_add(1), &[])
-    };
-    let n = build_ipv4_tcp(&mut buf, &rst).unwrap();
-    assert!(matches!(
-        sp.handle_packet(now, &mut buf, n),
-        SpliceVerdict::Drop(_)
-    ));
+    let v = from_server(&mut sp, &mut buf, SERVER, 0x14, 0, c_isn.wrapping_add(1));
+    assert!(matches!(v, SpliceVerdict::Drop(_)));
     assert_eq!(
         sp.connection(addr(CLIENT), addr(VIP)).unwrap().server,
         addr(S2)

@@ -3,6 +3,7 @@
 //! as [`Splicer::handle_packet`] makes them once the checksum is finished, both ways, with
 //! timestamps, SACK and window scaling; everything else is left to `handle_packet`, untouched.
 
+use core::net::SocketAddrV4;
 use lvs_core::hash::SipKey;
 use lvs_core::Instant;
 use lvs_forward::checksum;
@@ -11,7 +12,6 @@ use lvs_forward::splice::options::OptionsEmit;
 use lvs_forward::splice::{
     Classification, FlowInfo, SpliceConfig, SpliceVerdict, Splicer, Toward, Transmit,
 };
-use core::net::SocketAddrV4;
 
 const CLIENT: ([u8; 4], u16) = ([198, 18, 0, 2], 40000);
 const VIP: ([u8; 4], u16) = ([198, 18, 0, 10], 80);

@@ -54,6 +54,11 @@ fn check(n: u8, weight: u32, t: Timing, on_failure: OnFailure) -> ServerCheck<'s
     }
 }
 
+/// [`check`] of a server that is quiesced when it fails.
+fn quiesced(n: u8, weight: u32, t: Timing) -> ServerCheck<'static> {
+    check(n, weight, t, OnFailure::Quiesce)
+}
+
 fn outputs(hc: &mut Hc<'_>) -> Vec<Output> {
     core::iter::from_fn(|| hc.poll_output()).collect()
 }
@@ -79,6 +84,15 @@ fn one(on_failure: OnFailure) -> Hc<'static> {
     hc
 }
 
+/// The operation that sets the weight of `addr` in `service`.
+fn set_weight(service: ServiceKey, addr: Endpoint, weight: u32) -> Output {
+    Output::Op(DirectorOp::SetWeight {
+        service,
+        addr,
+        weight,
+    })
+}
+
 #[test]
 fn quiesce_after_fall_failures_and_restore_after_rise_successes() {
     let mut hc = one(OnFailure::Quiesce);
@@ -90,11 +104,7 @@ fn quiesce_after_fall_failures_and_restore_after_rise_successes() {
     assert_eq!(
         outputs(&mut hc),
         [
-            Output::Op(DirectorOp::SetWeight {
-                service,
-                addr,
-                weight: 0
-            }),
+            set_weight(service, addr, 0),
             Output::Event(HealthEvent::ServerDown { service, addr }),
             Output::Event(HealthEvent::QuorumLost { service }),
         ]
@@ -106,11 +116,7 @@ fn quiesce_after_fall_failures_and_restore_after_rise_successes() {
     assert_eq!(
         outputs(&mut hc),
         [
-            Output::Op(DirectorOp::SetWeight {
-                service,
-                addr,
-                weight: 5
-            }),
+            set_weight(service, addr, 5),
             Output::Event(HealthEvent::ServerUp { service, addr }),
             Output::Event(HealthEvent::QuorumGained { service }),
         ]
@@ -183,10 +189,8 @@ fn sorry_server_while_the_pool_is_empty() {
     })
     .unwrap();
     let t = timing(1000, 500, 1, 1);
-    hc.add_server(check(1, 1, t, OnFailure::Quiesce), ms(0))
-        .unwrap();
-    hc.add_server(check(2, 1, t, OnFailure::Quiesce), ms(0))
-        .unwrap();
+    hc.add_server(quiesced(1, 1, t), ms(0)).unwrap();
+    hc.add_server(quiesced(2, 1, t), ms(0)).unwrap();
     assert_eq!(outputs(&mut hc), []);
     round(&mut hc, ms(0), |a| a != rs(1));
     assert_eq!(outputs(&mut hc).len(), 2, "rs1 down, no sorry yet");
@@ -195,11 +199,7 @@ fn sorry_server_while_the_pool_is_empty() {
     assert_eq!(
         outputs(&mut hc),
         [
-            Output::Op(DirectorOp::SetWeight {
-                service,
-                addr,
-                weight: 0
-            }),
+            set_weight(service, addr, 0),
             Output::Event(HealthEvent::ServerDown { service, addr }),
             Output::Op(DirectorOp::AddDest {
                 service,
@@ -212,11 +212,7 @@ fn sorry_server_while_the_pool_is_empty() {
     assert_eq!(
         outputs(&mut hc),
         [
-            Output::Op(DirectorOp::SetWeight {
-                service,
-                addr,
-                weight: 1
-            }),
+            set_weight(service, addr, 1),
             Output::Event(HealthEvent::ServerUp { service, addr }),
             Output::Op(DirectorOp::RemoveDest {
                 service,
@@ -237,10 +233,8 @@ fn quorum_with_hysteresis() {
     })
     .unwrap();
     let t = timing(1000, 500, 1, 1);
-    hc.add_server(check(1, 4, t, OnFailure::Quiesce), ms(0))
-        .unwrap();
-    hc.add_server(check(2, 4, t, OnFailure::Quiesce), ms(0))
-        .unwrap();
+    hc.add_server(quiesced(1, 4, t), ms(0)).unwrap();
+    hc.add_server(quiesced(2, 4, t), ms(0)).unwrap();
     let q = |hc: &Hc<'_>| hc.has_quorum(&svc()).unwrap();
     assert!(q(&hc));
     round(&mut hc, ms(0), |a| a == rs(2)); // 4 up: not below 5 - 2
@@ -260,14 +254,7 @@ fn alpha_mode_starts_down() {
     let mut c = check(1, 3, timing(1000, 500, 2, 1), OnFailure::Quiesce);
     c.initially_up = false;
     hc.add_server(c, ms(0)).unwrap();
-    assert_eq!(
-        outputs(&mut hc)[0],
-        Output::Op(DirectorOp::SetWeight {
-            service: svc(),
-            addr: rs(1),
-            weight: 0
-        })
-    );
+    assert_eq!(outputs(&mut hc)[0], set_weight(svc(), rs(1), 0));
 }
 
 #[test]
@@ -290,8 +277,7 @@ fn jitter_only_shortens_intervals() {
     hc.add_service(ServiceHealth::new(svc())).unwrap();
     let mut t = timing(2000, 500, 1, 1);
     t.jitter = Duration::from_millis(500);
-    hc.add_server(check(1, 1, t, OnFailure::Quiesce), ms(0))
-        .unwrap();
+    hc.add_server(quiesced(1, 1, t), ms(0)).unwrap();
     let mut seen = Vec::new();
     let mut now = ms(0);
     for r in 1..50u64 {
@@ -316,7 +302,7 @@ fn configurations_that_make_no_sense_are_refused() {
     use HealthConfigError as E;
     let mut hc = Hc::new();
     assert_eq!(
-        hc.add_server(check(1, 1, Timing::DEFAULT, OnFailure::Quiesce), ms(0)),
+        hc.add_server(quiesced(1, 1, Timing::DEFAULT), ms(0)),
         Err(E::UnknownService)
     );
     assert_eq!(
@@ -336,7 +322,7 @@ fn configurations_that_make_no_sense_are_refused() {
         hc.add_service(ServiceHealth::new(svc())),
         Err(E::DuplicateService)
     );
-    let bad = |t: Timing| check(1, 1, t, OnFailure::Quiesce);
+    let bad = |t: Timing| quiesced(1, 1, t);
     for (t, e) in [
         (timing(1000, 500, 0, 1), E::ZeroRise),
         (timing(1000, 500, 1, 0), E::ZeroFall),
@@ -353,7 +339,7 @@ fn configurations_that_make_no_sense_are_refused() {
     ] {
         assert_eq!(hc.add_server(bad(t), ms(0)), Err(e));
     }
-    let mut c = check(1, 1, Timing::DEFAULT, OnFailure::Quiesce);
+    let mut c = quiesced(1, 1, Timing::DEFAULT);
     c.probe = ProbeKind::Http {
         path: "/",
         host: None,
@@ -369,21 +355,21 @@ fn configurations_that_make_no_sense_are_refused() {
     };
     assert_eq!(hc.add_server(c, ms(0)), Err(E::EmptyProbeArgument));
     assert_eq!(
-        hc.add_server(check(9, 1, Timing::DEFAULT, OnFailure::Quiesce), ms(0)),
+        hc.add_server(quiesced(9, 1, Timing::DEFAULT), ms(0)),
         Err(E::SorryIsRealServer)
     );
-    hc.add_server(check(1, 1, Timing::DEFAULT, OnFailure::Quiesce), ms(0))
+    hc.add_server(quiesced(1, 1, Timing::DEFAULT), ms(0))
         .unwrap();
     assert_eq!(
-        hc.add_server(check(1, 1, Timing::DEFAULT, OnFailure::Quiesce), ms(0)),
+        hc.add_server(quiesced(1, 1, Timing::DEFAULT), ms(0)),
         Err(E::DuplicateServer)
     );
     for n in 2..9 {
-        hc.add_server(check(n, 1, Timing::DEFAULT, OnFailure::Quiesce), ms(0))
+        hc.add_server(quiesced(n, 1, Timing::DEFAULT), ms(0))
             .unwrap();
     }
     assert_eq!(
-        hc.add_server(check(10, 1, Timing::DEFAULT, OnFailure::Quiesce), ms(0)),
+        hc.add_server(quiesced(10, 1, Timing::DEFAULT), ms(0)),
         Err(E::Full)
     );
     assert_eq!(
@@ -522,7 +508,7 @@ proptest! {
         };
         let mut hc = Hc::new();
         hc.add_service(ServiceHealth::new(svc())).unwrap();
-        hc.add_server(check(1, 1, t, OnFailure::Quiesce), ms(0)).unwrap();
+        hc.add_server(quiesced(1, 1, t), ms(0)).unwrap();
         let revive = death + downtime;
         let alive = |at: u64| at < death || at >= revive;
         // pending answers: (due time, id, ok)

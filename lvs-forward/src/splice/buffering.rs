@@ -36,16 +36,7 @@ impl<C: ContentClassifier, const N: usize> Splicer<'_, C, N> {
             },
             payload: &[],
         };
-        match build_ipv4_tcp(buf, &out) {
-            Ok(len) => SpliceVerdict::Transmit(Transmit {
-                len,
-                to: Toward::Client,
-            }),
-            Err(_) => {
-                self.stats.no_room += 1;
-                self.drop(SpliceDrop::NoRoom)
-            }
-        }
+        self.answer_client(buf, &out)
     }
 
     pub(crate) fn on_client(

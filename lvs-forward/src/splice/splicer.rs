@@ -6,7 +6,7 @@ use super::conn::{pending, Conn, Phase, FIN_CLIENT, FIN_SERVER};
 use super::cookie::{self, CookieFlow, CookieOptions};
 use super::emit::{build_ipv4_tcp, Segment};
 use super::options::{Options, OptionsEmit};
-use super::rewrite::{rewrite_ipv4_with, seq_lt, TcpChecksum};
+use super::rewrite::{rewrite_ipv4_with, seq_lt, SegmentMap, TcpChecksum};
 use super::table::{FreeList, Index, Queue};
 use core::net::{Ipv4Addr, SocketAddrV4};
 use lvs_core::hash::{siphash, SipKey};
@@ -51,6 +51,20 @@ impl Seg {
     pub(crate) fn seq_len(&self) -> u32 {
         self.data_len as u32 + u32::from(self.syn()) + u32::from(self.fin())
     }
+
+    /// Takes the segment into the sequence space of one side, whose highest sequence seen is
+    /// `high`: a RST farther than [`RST_WINDOW`] from it is out of window; otherwise `high`
+    /// advances to the segment's end.
+    pub(crate) fn advance(&self, high: &mut u32) -> Result<(), SpliceDrop> {
+        if self.rst() && !within(self.seq, *high, RST_WINDOW) {
+            return Err(SpliceDrop::OutOfWindow);
+        }
+        let end = self.seq.wrapping_add(self.seq_len());
+        if seq_lt(*high, end) {
+            *high = end;
+        }
+        Ok(())
+    }
 }
 
 /// A sans-I/O TCP splicer for content-aware distribution (delayed binding).
@@ -74,6 +88,11 @@ pub struct Splicer<'s, C, const N: usize> {
     pub(crate) queue: Queue<N>,
     pub(crate) live: usize,
     pub(crate) stats: SpliceStats,
+}
+
+/// Whether `seq` lies within `window` bytes either side of `high` (modulo 2^32).
+pub(crate) const fn within(seq: u32, high: u32, window: u32) -> bool {
+    seq.wrapping_sub(high).wrapping_add(window) <= 2 * window
 }
 
 /// The hash of a packet's (source, destination) endpoints, keyed.
@@ -309,19 +328,11 @@ impl<'s, C: ContentClassifier, const N: usize> Splicer<'s, C, N> {
             },
             payload: &[],
         };
-        match build_ipv4_tcp(buf, &out) {
-            Ok(len) => {
-                self.stats.syn_cookies += 1;
-                SpliceVerdict::Transmit(Transmit {
-                    len,
-                    to: Toward::Client,
-                })
-            }
-            Err(_) => {
-                self.stats.no_room += 1;
-                self.drop(SpliceDrop::NoRoom)
-            }
+        let v = self.answer_client(buf, &out);
+        if let SpliceVerdict::Transmit(_) = v {
+            self.stats.syn_cookies += 1;
         }
+        v
     }
 
     /// An ACK for no known connection: a handshake completing by cookie, or junk.
@@ -415,22 +426,14 @@ impl<'s, C: ContentClassifier, const N: usize> Splicer<'s, C, N> {
         let Some(mut c) = self.conns[i] else {
             return self.drop(SpliceDrop::Ignored);
         };
-        let dist = seg.seq.wrapping_sub(c.c_high).wrapping_add(MAX_WINDOW);
-        if dist > 2 * MAX_WINDOW {
+        if !within(seg.seq, c.c_high, MAX_WINDOW) {
             return self.drop(SpliceDrop::OutOfWindow);
         }
         if seg.syn() {
             return self.drop(SpliceDrop::Ignored);
         }
-        if seg.rst() {
-            let d = seg.seq.wrapping_sub(c.c_high).wrapping_add(RST_WINDOW);
-            if d > 2 * RST_WINDOW {
-                return self.drop(SpliceDrop::OutOfWindow);
-            }
-        }
-        let end = seg.seq.wrapping_add(seg.seq_len());
-        if seq_lt(c.c_high, end) {
-            c.c_high = end;
+        if let Err(why) = seg.advance(&mut c.c_high) {
+            return self.drop(why);
         }
         if let Some((val, _)) = seg.opts.timestamp {
             if !seq_lt(val, c.ts_recent) {
@@ -442,27 +445,10 @@ impl<'s, C: ContentClassifier, const N: usize> Splicer<'s, C, N> {
             c.fins |= FIN_CLIENT;
         }
         if c.replay_done() {
-            c.deadline = Some(
-                now + if c.fins == FIN_CLIENT | FIN_SERVER {
-                    self.cfg.linger
-                } else {
-                    self.cfg.idle_timeout
-                },
-            );
+            c.deadline = Some(self.spliced_deadline(now, &c));
         }
         self.conns[i] = Some(c);
-        let map = c.map_to_server();
-        if rewrite_ipv4_with(&mut buf[..len], &map, seg.csum).is_err() {
-            return self.drop(SpliceDrop::Malformed);
-        }
-        if seg.rst() {
-            self.stats.resets += 1;
-            self.free_conn(i);
-        }
-        SpliceVerdict::Transmit(Transmit {
-            len,
-            to: Toward::Server,
-        })
+        self.relay(i, seg, &mut buf[..len], &c.map_to_server(), Toward::Server)
     }
 
     pub(crate) fn on_server(
@@ -533,19 +519,11 @@ impl<'s, C: ContentClassifier, const N: usize> Splicer<'s, C, N> {
                     }
                     return self.drop(SpliceDrop::Ignored);
                 }
-                let dist = seg.seq.wrapping_sub(c.s_high).wrapping_add(MAX_WINDOW);
-                if dist > 2 * MAX_WINDOW {
+                if !within(seg.seq, c.s_high, MAX_WINDOW) {
                     return self.drop(SpliceDrop::OutOfWindow);
                 }
-                if seg.rst() {
-                    let d = seg.seq.wrapping_sub(c.s_high).wrapping_add(RST_WINDOW);
-                    if d > 2 * RST_WINDOW {
-                        return self.drop(SpliceDrop::OutOfWindow);
-                    }
-                }
-                let end = seg.seq.wrapping_add(seg.seq_len());
-                if seq_lt(c.s_high, end) {
-                    c.s_high = end;
+                if let Err(why) = seg.advance(&mut c.s_high) {
+                    return self.drop(why);
                 }
                 if let Some((val, _)) = seg.opts.timestamp {
                     c.srv_ts_recent = val;
@@ -580,32 +558,60 @@ impl<'s, C: ContentClassifier, const N: usize> Splicer<'s, C, N> {
                     return self.drop(SpliceDrop::Ignored);
                 };
                 if c.replay_done() {
-                    c.deadline = Some(
-                        now + if c.fins == FIN_CLIENT | FIN_SERVER {
-                            self.cfg.linger
-                        } else {
-                            self.cfg.idle_timeout
-                        },
-                    );
+                    c.deadline = Some(self.spliced_deadline(now, &c));
                     self.conns[i] = Some(c);
                 } else if more_replay {
                     self.want(i, pending::REPLAY);
                 }
-                let map = c.map_to_client();
-                if rewrite_ipv4_with(&mut buf[..len], &map, seg.csum).is_err() {
-                    return self.drop(SpliceDrop::Malformed);
-                }
-                if seg.rst() {
-                    self.stats.resets += 1;
-                    self.free_conn(i);
-                }
-                SpliceVerdict::Transmit(Transmit {
-                    len,
-                    to: Toward::Client,
-                })
+                self.relay(i, seg, &mut buf[..len], &c.map_to_client(), Toward::Client)
             }
             Phase::Buffering | Phase::Rejecting => self.drop(SpliceDrop::Ignored),
         }
+    }
+
+    /// When spliced connection `c`, its replay done, expires if nothing more comes: after
+    /// `linger` once both sides have sent their FIN, else after `idle_timeout`.
+    fn spliced_deadline(&self, now: Instant, c: &Conn) -> Instant {
+        now + if c.fins == FIN_CLIENT | FIN_SERVER {
+            self.cfg.linger
+        } else {
+            self.cfg.idle_timeout
+        }
+    }
+
+    /// Builds `seg` over `buf` and answers the client with it; a buffer too small for it is a
+    /// counted [`SpliceDrop::NoRoom`].
+    pub(crate) fn answer_client(&mut self, buf: &mut [u8], seg: &Segment<'_>) -> SpliceVerdict {
+        match build_ipv4_tcp(buf, seg) {
+            Ok(len) => SpliceVerdict::Transmit(Transmit {
+                len,
+                to: Toward::Client,
+            }),
+            Err(_) => {
+                self.stats.no_room += 1;
+                self.drop(SpliceDrop::NoRoom)
+            }
+        }
+    }
+
+    /// Rewrites a spliced segment of connection `i` (the packet `pkt`) by `map` and sends it
+    /// on `to`; a RST frees the connection.
+    fn relay(
+        &mut self,
+        i: usize,
+        seg: &Seg,
+        pkt: &mut [u8],
+        map: &SegmentMap,
+        to: Toward,
+    ) -> SpliceVerdict {
+        if rewrite_ipv4_with(pkt, map, seg.csum).is_err() {
+            return self.drop(SpliceDrop::Malformed);
+        }
+        if seg.rst() {
+            self.stats.resets += 1;
+            self.free_conn(i);
+        }
+        SpliceVerdict::Transmit(Transmit { len: pkt.len(), to })
     }
 
     /// The chosen server refused the connection or never answered: try the server the
