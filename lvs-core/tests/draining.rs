@@ -49,6 +49,12 @@ fn director<'m>(
     (d, Setup { svc: s, ids })
 }
 
+/// [`director`] of the TCP service with two masqueraded real servers, its configuration
+/// changed by `cfg`.
+fn nat_pair(mem: &mut Mem, cfg: impl FnOnce(&mut DirectorConfig)) -> (Director<'_, TestRr>, Setup) {
+    director(mem, cfg, tcp_svc(), FwdMethod::Masq, 2)
+}
+
 fn tcp_svc() -> ServiceConfig {
     ServiceConfig::new(ServiceKey::addr(Protocol::Tcp, VIP))
 }
@@ -94,7 +100,7 @@ fn reuse_of_a_closed_port_is_rescheduled() {
     // connection, scheduled afresh (round robin moves on to the other server)
     for close in ["time_wait", "close"] {
         let mut mem = Mem::new(64);
-        let (mut d, s) = director(&mut mem, |_| {}, tcp_svc(), FwdMethod::Masq, 2);
+        let (mut d, s) = nat_pair(&mut mem, |_| {});
         let c = client(1, 5555);
         let first = open(&mut d, t(0), c);
         let daddr = d.dest(first).unwrap().addr;
@@ -149,13 +155,7 @@ fn reuse_mode_bit_2_covers_fin_wait_on_direct_routing_only() {
 fn reuse_mode_0_and_controlled_connections_keep_the_entry() {
     // mode 0: the TIME_WAIT entry is reused
     let mut mem = Mem::new(64);
-    let (mut d, _) = director(
-        &mut mem,
-        |c| c.conn_reuse_mode = 0,
-        tcp_svc(),
-        FwdMethod::Masq,
-        2,
-    );
+    let (mut d, _) = nat_pair(&mut mem, |c| c.conn_reuse_mode = 0);
     let c = client(1, 7000);
     let first = open(&mut d, t(0), c);
     let _ = d.handle_inbound(t(1), &pkt(c, RST));
@@ -177,13 +177,7 @@ fn reuse_mode_0_and_controlled_connections_keep_the_entry() {
 fn syn_on_a_quiesced_server_is_rescheduled_with_expire_nodest_conn() {
     for expire_nodest in [false, true] {
         let mut mem = Mem::new(64);
-        let (mut d, s) = director(
-            &mut mem,
-            |c| c.expire_nodest_conn = expire_nodest,
-            tcp_svc(),
-            FwdMethod::Masq,
-            2,
-        );
+        let (mut d, s) = nat_pair(&mut mem, |c| c.expire_nodest_conn = expire_nodest);
         let c = client(1, 8000);
         let first = open(&mut d, t(0), c);
         let addr = d.dest(first).unwrap().addr;
@@ -204,7 +198,7 @@ fn syn_on_a_quiesced_server_is_rescheduled_with_expire_nodest_conn() {
 #[test]
 fn removed_server_without_expire_nodest_drops_until_timeout() {
     let mut mem = Mem::new(64);
-    let (mut d, s) = director(&mut mem, |_| {}, tcp_svc(), FwdMethod::Masq, 2);
+    let (mut d, s) = nat_pair(&mut mem, |_| {});
     let c = client(1, 9000);
     let first = open(&mut d, t(0), c);
     let addr = d.dest(first).unwrap().addr;
@@ -292,13 +286,7 @@ fn removal_with_expire_nodest_sweeps_every_entry_with_bounded_work() {
 #[test]
 fn established_packet_to_removed_server_expires_and_is_not_rescheduled() {
     let mut mem = Mem::new(64);
-    let (mut d, s) = director(
-        &mut mem,
-        |c| c.expire_nodest_conn = true,
-        tcp_svc(),
-        FwdMethod::Masq,
-        2,
-    );
+    let (mut d, s) = nat_pair(&mut mem, |c| c.expire_nodest_conn = true);
     let c = client(1, 1234);
     let first = open(&mut d, t(0), c);
     let addr = d.dest(first).unwrap().addr;
@@ -374,7 +362,7 @@ fn udp_flows_to_a_removed_server_stick_only_until_timeout_without_it() {
 #[test]
 fn weight_zero_drains_a_server() {
     let mut mem = Mem::new(256);
-    let (mut d, s) = director(&mut mem, |_| {}, tcp_svc(), FwdMethod::Masq, 2);
+    let (mut d, s) = nat_pair(&mut mem, |_| {});
     let mut on_a = Vec::new();
     for p in 0..20u16 {
         let c = client(1, 3000 + p);

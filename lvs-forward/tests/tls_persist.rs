@@ -20,6 +20,17 @@ macro_rules! capture {
     };
 }
 
+/// A client's first visit (the `full` capture) and its return (`resume`), read: its
+/// ClientHello and the ServerHello, then the same on its return.
+macro_rules! visit {
+    ($full:literal, $resume:literal) => {{
+        let (c1, s1) = capture!($full);
+        let (c2, s2) = capture!($resume);
+        let (first, reply) = (client(c1), server(s1).unwrap());
+        (first, reply, client(c2), server(s2).unwrap())
+    }};
+}
+
 /// A ClientHello's keys, owned (the reader's result borrows its scratch).
 #[derive(Debug, Clone, PartialEq)]
 struct Hello {
@@ -101,9 +112,7 @@ const HOME: u8 = 7;
 
 #[test]
 fn tls12_session_id_learned_from_the_full_handshake_routes_the_resumption() {
-    let (c1, s1) = capture!("tls12-full-noticket");
-    let (c2, s2) = capture!("tls12-resume-sessionid");
-    let (first, reply) = (client(c1), server(s1).unwrap());
+    let (first, reply, back, resumed) = visit!("tls12-full-noticket", "tls12-resume-sessionid");
     let mut e = engine();
     assert_eq!(e.decide(T0, &first.keys(), |_| true), Decision::Pool(1));
     assert_eq!(reply.version, 0x0303);
@@ -111,7 +120,6 @@ fn tls12_session_id_learned_from_the_full_handshake_routes_the_resumption() {
     e.learn(T0, HOME, &first.keys(), &reply.keys());
     assert_eq!(e.sessions_len(), 1);
 
-    let back = client(c2);
     assert_eq!(
         back.session_id, reply.session_id,
         "the client offers it back"
@@ -121,7 +129,6 @@ fn tls12_session_id_learned_from_the_full_handshake_routes_the_resumption() {
         Decision::Remembered(HOME)
     );
     // the server resumed it (echoes the id): a refresh, no new mapping
-    let resumed = server(s2).unwrap();
     assert_eq!(resumed.session_id, back.session_id);
     e.learn(T1, HOME, &back.keys(), &resumed.keys());
     let c = *e.counters();
@@ -137,22 +144,18 @@ fn tls12_session_id_learned_from_the_full_handshake_routes_the_resumption() {
 
 #[test]
 fn tls12_ticket_is_learned_from_the_accepted_resumption_or_configured_before() {
-    let (c1, s1) = capture!("tls12-full-ticket");
-    let (c2, s2) = capture!("tls12-resume-ticket");
+    let (first, reply, back, resumed) = visit!("tls12-full-ticket", "tls12-resume-ticket");
     let mut e = engine();
-    let (first, reply) = (client(c1), server(s1).unwrap());
     // OpenSSL issues a ticket and no session id: nothing to learn from the ServerHello
     assert!(reply.session_id.is_empty());
     e.learn(T0, HOME, &first.keys(), &reply.keys());
     assert_eq!((e.sessions_len(), e.tickets_len()), (0, 0));
 
-    let back = client(c2);
     let key = back.ticket.expect("an RFC 5077 ticket with a key name");
     assert!(!back.session_id.is_empty());
     // unknown key name: a miss, the pool decides
     assert_eq!(e.decide(T1, &back.keys(), |_| true), Decision::Pool(1));
     // the server accepted it (echoes the client's session id): learned
-    let resumed = server(s2).unwrap();
     assert_eq!(resumed.session_id, back.session_id);
     e.learn(T1, HOME, &back.keys(), &resumed.keys());
     assert_eq!((e.sessions_len(), e.tickets_len()), (0, 1));
@@ -172,10 +175,8 @@ fn tls12_ticket_is_learned_from_the_accepted_resumption_or_configured_before() {
 
 #[test]
 fn tls13_psk_is_learned_when_selected_and_the_legacy_session_id_never() {
-    let (c1, s1) = capture!("tls13-full");
-    let (c2, s2) = capture!("tls13-resume-psk");
+    let (first, reply, back, resumed) = visit!("tls13-full", "tls13-resume-psk");
     let mut e = engine();
-    let (first, reply) = (client(c1), server(s1).unwrap());
     assert!(
         first.tls13 && first.session_id.len() == 32,
         "a compatibility id"
@@ -186,13 +187,11 @@ fn tls13_psk_is_learned_when_selected_and_the_legacy_session_id_never() {
     e.learn(T0, HOME, &first.keys(), &reply.keys());
     assert_eq!((e.sessions_len(), e.tickets_len()), (0, 0));
 
-    let back = client(c2);
     assert!(
         back.ticket.is_some(),
         "the PSK identity is an RFC 5077-format ticket"
     );
     assert_eq!(e.decide(T1, &back.keys(), |_| true), Decision::Pool(2));
-    let resumed = server(s2).unwrap();
     assert!(resumed.psk);
     e.learn(T1, HOME, &back.keys(), &resumed.keys());
     assert_eq!((e.sessions_len(), e.tickets_len()), (0, 1));

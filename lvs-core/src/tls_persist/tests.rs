@@ -42,6 +42,11 @@ fn hello(id: &[u8]) -> HelloKeys<'_> {
     }
 }
 
+/// What `e` decides at `secs` for a hello offering session id `id`, every server up.
+fn decide_id(e: &mut TlsPersist<'_, u8>, secs: u64, id: &[u8]) -> Decision<u8> {
+    e.decide(t(secs), &hello(id), up)
+}
+
 fn ticket(name: u8, id: &[u8]) -> HelloKeys<'_> {
     HelloKeys {
         session_id: id,
@@ -78,13 +83,10 @@ fn reply13(id: &[u8], psk_selected: bool) -> ReplyKeys<'_> {
 #[test]
 fn full_tls12_handshake_learns_the_servers_session_id() {
     let mut e = engine();
-    assert_eq!(e.decide(t(1), &hello(&[]), up), Decision::Pool(0));
+    assert_eq!(decide_id(&mut e, 1, &[]), Decision::Pool(0));
     e.learn(t(1), 3, &hello(&[]), &reply12(&[0xaa; 32]));
     assert_eq!(e.counters().learned, 1);
-    assert_eq!(
-        e.decide(t(2), &hello(&[0xaa; 32]), up),
-        Decision::Remembered(3)
-    );
+    assert_eq!(decide_id(&mut e, 2, &[0xaa; 32]), Decision::Remembered(3));
     let c = *e.counters();
     assert_eq!((c.fresh, c.hits, c.misses), (1, 1, 0));
 }
@@ -96,11 +98,8 @@ fn full_handshake_after_an_unknown_offered_id_learns_the_new_id_only() {
     assert_eq!(e.decide(t(1), &h, up), Decision::Pool(0));
     assert_eq!(e.counters().misses, 1);
     e.learn(t(1), 4, &h, &reply12(&[0x02; 32]));
-    assert_eq!(e.decide(t(2), &hello(&[0x01; 32]), up), Decision::Pool(0));
-    assert_eq!(
-        e.decide(t(2), &hello(&[0x02; 32]), up),
-        Decision::Remembered(4)
-    );
+    assert_eq!(decide_id(&mut e, 2, &[0x01; 32]), Decision::Pool(0));
+    assert_eq!(decide_id(&mut e, 2, &[0x02; 32]), Decision::Remembered(4));
     assert_eq!(e.sessions_len(), 1);
 }
 
@@ -112,10 +111,7 @@ fn accepted_session_resumption_restarts_the_timer_without_counting_a_new_mapping
     e.learn(t(250), 5, &hello(&[9; 16]), &reply12(&[9; 16]));
     assert_eq!(e.counters().learned, 1);
     // alive past the first 300 s because the resumption restarted it
-    assert_eq!(
-        e.decide(t(540), &hello(&[9; 16]), up),
-        Decision::Remembered(5)
-    );
+    assert_eq!(decide_id(&mut e, 540, &[9; 16]), Decision::Remembered(5));
 }
 
 #[test]
@@ -193,10 +189,7 @@ fn tls12_rejected_ticket_learns_the_new_session_id() {
     let h = ticket(0x21, &[0x61; 32]);
     e.learn(t(1), 8, &h, &reply12(&[0x99; 32]));
     assert_eq!((e.sessions_len(), e.tickets_len()), (1, 0));
-    assert_eq!(
-        e.decide(t(2), &hello(&[0x99; 32]), up),
-        Decision::Remembered(8)
-    );
+    assert_eq!(decide_id(&mut e, 2, &[0x99; 32]), Decision::Remembered(8));
 }
 
 #[test]
@@ -262,10 +255,7 @@ fn entries_time_out_after_300_s_unless_used() {
     e.learn(t(0), 1, &hello(&[]), &reply12(&[1; 32]));
     e.learn(t(0), 1, &hello(&[]), &reply12(&[2; 32]));
     // a hit at 200 s restarts the first one's timer
-    assert_eq!(
-        e.decide(t(200), &hello(&[1; 32]), up),
-        Decision::Remembered(1)
-    );
+    assert_eq!(decide_id(&mut e, 200, &[1; 32]), Decision::Remembered(1));
     assert_eq!(
         e.decide(Instant::from_millis(299_999), &hello(&[2; 32]), up),
         Decision::Remembered(1)
@@ -294,7 +284,7 @@ fn configured_timeouts_apply_per_kind() {
     });
     e.learn(t(0), 1, &hello(&[]), &reply12(&[1; 32]));
     e.learn(t(0), 2, &psk(0x70), &reply13(&[], true));
-    assert_eq!(e.decide(t(11), &hello(&[1; 32]), up), Decision::Pool(0));
+    assert_eq!(decide_id(&mut e, 11, &[1; 32]), Decision::Pool(0));
     assert_eq!(e.decide(t(999), &psk(0x70), up), Decision::Remembered(2));
 }
 
@@ -326,19 +316,13 @@ fn a_full_table_evicts_the_soonest_expiring_entry() {
     }
     assert_eq!(e.sessions_len(), 8);
     // refresh the oldest (learned at 0 s): the one learned at 1 s is now the oldest
-    assert_eq!(
-        e.decide(t(10), &hello(&[1; 32]), up),
-        Decision::Remembered(0)
-    );
+    assert_eq!(decide_id(&mut e, 10, &[1; 32]), Decision::Remembered(0));
     e.learn(t(11), 9, &hello(&[]), &reply12(&[100; 32]));
     assert_eq!(e.sessions_len(), 8);
     assert_eq!(e.counters().evicted, 1);
-    assert_eq!(e.decide(t(12), &hello(&[2; 32]), up), Decision::Pool(0));
+    assert_eq!(decide_id(&mut e, 12, &[2; 32]), Decision::Pool(0));
     for (i, id) in [(0u8, 1u8), (2, 3), (9, 100)] {
-        assert_eq!(
-            e.decide(t(12), &hello(&[id; 32]), up),
-            Decision::Remembered(i)
-        );
+        assert_eq!(decide_id(&mut e, 12, &[id; 32]), Decision::Remembered(i));
     }
 }
 
@@ -360,7 +344,7 @@ fn zero_sized_tables_learn_nothing_and_still_decide() {
     let mut e = engine_with(0, 0, 0);
     e.learn(t(0), 1, &hello(&[]), &reply12(&[1; 32]));
     e.learn(t(0), 1, &psk(1), &reply13(&[], true));
-    assert_eq!(e.decide(t(1), &hello(&[1; 32]), up), Decision::Pool(0));
+    assert_eq!(decide_id(&mut e, 1, &[1; 32]), Decision::Pool(0));
     assert_eq!(e.counters().learned, 0);
 }
 
@@ -387,7 +371,7 @@ fn oversized_session_ids_are_ignored() {
     let mut e = engine();
     e.learn(t(0), 1, &hello(&[]), &reply12(&[1; 33]));
     assert_eq!(e.sessions_len(), 0);
-    assert_eq!(e.decide(t(0), &hello(&[1; 33]), up), Decision::Pool(0));
+    assert_eq!(decide_id(&mut e, 0, &[1; 33]), Decision::Pool(0));
 }
 
 fn named<'a>(name: &'a str, id: &'a [u8]) -> HelloKeys<'a> {
@@ -431,7 +415,7 @@ fn sni_exact_wildcard_dot_and_default() {
             "{name}"
         );
     }
-    assert_eq!(e.decide(t(0), &hello(&[]), up), Decision::Pool(9));
+    assert_eq!(decide_id(&mut e, 0, &[]), Decision::Pool(9));
 }
 
 #[test]
@@ -469,9 +453,9 @@ fn sni_refuse_unknown_is_counted_and_a_nameless_hello_uses_the_default() {
         e.decide(t(0), &named("evil.example", &[]), up),
         Decision::Refuse
     );
-    assert_eq!(e.decide(t(0), &hello(&[]), up), Decision::Pool(0));
+    assert_eq!(decide_id(&mut e, 0, &[]), Decision::Pool(0));
     e.sni_mut().set_default_pool(None);
-    assert_eq!(e.decide(t(0), &hello(&[]), up), Decision::Refuse);
+    assert_eq!(decide_id(&mut e, 0, &[]), Decision::Refuse);
     assert_eq!(e.counters().refused, 2);
 }
 
