@@ -58,6 +58,13 @@ impl World {
         }
     }
 
+    /// A world of `nservers` servers with one client, from port `port`, getting `path`.
+    fn get(nservers: usize, seed: u64, port: u16, path: &str) -> World {
+        let mut w = World::new(nservers, seed);
+        w.open(port, vec![Req::get(path, "h")], false);
+        w
+    }
+
     fn open(&mut self, port: u16, reqs: Vec<Req>, pipelined: bool) -> usize {
         let c = ClientConn::open(&mut self.net.client, port, reqs, pipelined, SOCK_BUF);
         self.clients.push(c);
@@ -223,6 +230,11 @@ fn loss_and_reordering_both_ways() {
     }
 }
 
+/// A GET (host "h") of each path.
+fn gets(paths: &[&str]) -> Vec<Req> {
+    paths.iter().map(|p| Req::get(p, "h")).collect()
+}
+
 #[test]
 fn keep_alive_first_request_decides() {
     let mut w = World::new(3, 13);
@@ -233,11 +245,7 @@ fn keep_alive_first_request_decides() {
         "/s1/d/300000",
         "/x/e/1",
     ];
-    w.open(
-        40200,
-        paths.iter().map(|p| Req::get(p, "h")).collect(),
-        false,
-    );
+    w.open(40200, gets(&paths), false);
     w.run_until(1_000_000, "keep-alive", World::all_done);
     for (r, p) in w.clients[0].responses.iter().zip(paths) {
         assert_eq!(
@@ -256,11 +264,7 @@ fn keep_alive_first_request_decides() {
 fn pipelined_requests() {
     let mut w = World::new(2, 17);
     let paths = ["/s1/p/100", "/s1/q/200000", "/s1/r/7", "/s1/s/4096"];
-    w.open(
-        40300,
-        paths.iter().map(|p| Req::get(p, "h")).collect(),
-        true,
-    );
+    w.open(40300, gets(&paths), true);
     w.run_until(1_000_000, "pipelined", World::all_done);
     for (r, p) in w.clients[0].responses.iter().zip(paths) {
         let len = p.rsplit('/').next().unwrap().parse().unwrap();
@@ -294,8 +298,7 @@ fn many_connections_route_by_path() {
 
 #[test]
 fn client_reset_mid_download_frees_both_sides() {
-    let mut w = World::new(2, 23);
-    w.open(40400, vec![Req::get("/s1/big/50000000", "h")], false);
+    let mut w = World::get(2, 23, 40400, "/s1/big/50000000");
     w.run_until(1_000_000, "download started", |w| {
         w.net.splicer.stats().spliced == 1
             && w.clients[0].responses.is_empty()
@@ -323,8 +326,7 @@ fn client_reset_mid_download_frees_both_sides() {
 
 #[test]
 fn server_reset_reaches_the_client() {
-    let mut w = World::new(2, 29);
-    w.open(40500, vec![Req::get("/s1/reset", "h")], false);
+    let mut w = World::get(2, 29, 40500, "/s1/reset");
     w.run_until(100_000, "server reset", |w| {
         let st = w.clients[0].state(&mut w.net.client);
         st == State::Closed && w.net.splicer.live() == 0
@@ -435,8 +437,7 @@ fn malformed_and_oversized_heads_get_400_and_431() {
 
 #[test]
 fn segments_far_outside_the_window_are_dropped() {
-    let mut w = World::new(2, 43);
-    w.open(40900, vec![Req::get("/s1/big/3000000", "h")], false);
+    let mut w = World::get(2, 43, 40900, "/s1/big/3000000");
     w.run_until(1_000_000, "spliced", |w| {
         w.net.splicer.stats().spliced == 1 && w.net.now > splice_net::START_MS + 20
     });

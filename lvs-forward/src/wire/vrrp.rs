@@ -374,6 +374,19 @@ impl Repr {
 #[cfg(test)]
 mod test {
     use super::*;
+    use std::vec::Vec;
+
+    /// `r` emitted from `src` to `dst`, its checksum computed.
+    fn emitted(r: &Repr, src: &IpAddr, dst: &IpAddr) -> Vec<u8> {
+        let mut b = std::vec![0u8; r.buffer_len()];
+        r.emit(
+            &mut Packet::new_unchecked(&mut b[..]),
+            src,
+            dst,
+            Checksum::Both,
+        );
+        b
+    }
 
     // Captured with tcpdump from keepalived 2.2.7 (vrid 51, priority 150, advert_int 1,
     // version 3, VIPs 198.18.0.10 and 198.18.0.20) from 198.18.0.3: the IP payload.
@@ -438,24 +451,12 @@ mod test {
     #[test]
     fn emit_matches_keepalived() {
         let r = v4_repr();
-        let mut buf = [0u8; 16];
-        r.emit(
-            &mut Packet::new_unchecked(&mut buf[..]),
-            &SRC4,
-            &DST4,
-            Checksum::Both,
-        );
+        let buf = emitted(&r, &SRC4, &DST4);
         assert_eq!(buf, V4_ADVERT);
         let p = Packet::new_unchecked(&V6_ADVERT[..]);
         let r6 = Repr::parse(&p, &SRC6, &DST6, Checksum::Both).unwrap();
-        let mut buf = [0u8; 24];
         assert_eq!(r6.buffer_len(), 24);
-        r6.emit(
-            &mut Packet::new_unchecked(&mut buf[..]),
-            &SRC6,
-            &DST6,
-            Checksum::Both,
-        );
+        let buf = emitted(&r6, &SRC6, &DST6);
         assert_eq!(buf, V6_ADVERT);
     }
 
@@ -484,23 +485,11 @@ mod test {
         // zero addresses, zero interval (with valid checksums)
         let mut r = v4_repr();
         r.addrs = AddrList::default();
-        let mut b = [0u8; 8];
-        r.emit(
-            &mut Packet::new_unchecked(&mut b[..]),
-            &SRC4,
-            &DST4,
-            Checksum::Both,
-        );
+        let b = emitted(&r, &SRC4, &DST4);
         assert_eq!(parse(&b), Err(AdvertError::BadAddrCount(0)));
         let mut r = v4_repr();
         r.max_adver_int = 0;
-        let mut b = [0u8; 16];
-        r.emit(
-            &mut Packet::new_unchecked(&mut b[..]),
-            &SRC4,
-            &DST4,
-            Checksum::Both,
-        );
+        let b = emitted(&r, &SRC4, &DST4);
         assert_eq!(parse(&b), Err(AdvertError::ZeroInterval));
     }
 
