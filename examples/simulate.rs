@@ -58,6 +58,8 @@ testbed (memory experiments; defaults are the published testbed and docs/simulat
   --k N|auto             alternative 2's k; auto = accesses per server per minute, clamped
                          to 1..2000 (published; default)
   --max-clients N        Apache MaxClients (default 150)
+  --trace                one stderr line per report: time, k, free KB, weights, active and
+                         inactive connections per server
 
 memory-balance:
   --compare LIST         SCHED[+CTRL][@SECONDS], SCHED in rr, wrr, lc, wlc, sed, nq, twos,
@@ -143,7 +145,7 @@ impl Args {
                 return Err(format!("unexpected argument {a:?}"));
             };
             let value = match name {
-                "help" | "hetero" | "p2c-independent" => None,
+                "help" | "hetero" | "p2c-independent" | "trace" => None,
                 _ => Some(it.next().ok_or(format!("--{name} needs a value"))?),
             };
             list.push((name.to_string(), value));
@@ -220,7 +222,8 @@ impl Args {
 
 const COMMON: [&str; 5] = ["experiment", "seed", "seeds", "out", "help"];
 
-const TESTBED: [&str; 23] = [
+const TESTBED: [&str; 24] = [
+    "trace",
     "servers",
     "mem-mb",
     "cpu-speed",
@@ -359,6 +362,7 @@ fn memory_config(args: &Args) -> Result<MemoryConfig, String> {
         forwarding,
         mem_per_conn_kb: args.num("mem-per-conn-kb", d.mem_per_conn_kb)?,
         alt2_k,
+        trace: args.has("trace"),
         apache: [
             d.apache[0],
             d.apache[1],

@@ -82,6 +82,8 @@ pub struct MemoryConfig {
     /// Alternative 2's `k`; `None` (the published rule) sets it at every report to the
     /// accesses per real server in the last minute, clamped to 1..=2000.
     pub alt2_k: Option<u32>,
+    /// Prints one line per report to stderr (time, k, free memory, weights, connections).
+    pub trace: bool,
     /// The variants to compare.
     pub variants: Vec<Variant>,
     /// Sampling period of the free-memory series, s.
@@ -119,6 +121,7 @@ impl Default for MemoryConfig {
             forwarding: Forwarding::Tunnel,
             mem_per_conn_kb: 3500,
             alt2_k: None,
+            trace: false,
             variants: ["wlc", "wlc+alt1@60", "wlc+alt2@60"]
                 .iter()
                 .filter_map(|s| Variant::parse(s, 60.0))
@@ -654,6 +657,9 @@ fn run_memory_variant(cfg: &MemoryConfig, v: &Variant) -> Result<MemoryRun, SimE
                         weights = old;
                     }
                 }
+                if cfg.trace {
+                    trace_report(v, now, ctrl.as_ref(), &reports, &weights, &dir);
+                }
                 sim.q.push(now + report_us, MemEv::Report);
             }
             MemEv::Sample => {
@@ -687,4 +693,32 @@ fn run_memory_variant(cfg: &MemoryConfig, v: &Variant) -> Result<MemoryRun, SimE
         free,
         window,
     ))
+}
+
+/// `--trace`: one line per report.
+fn trace_report(
+    v: &Variant,
+    now: u64,
+    ctrl: Option<&Ctrl>,
+    reports: &[LoadReport],
+    weights: &[u32],
+    dir: &Director<'_, SimSched>,
+) {
+    let k = match ctrl {
+        Some(Ctrl::Free(f)) => f.k().map_or("-".to_string(), |k| k.to_string()),
+        _ => "-".to_string(),
+    };
+    let mut line = format!("trace {} t={:.0}s k={k}", v.label, now as f64 / 1e6);
+    for (s, (r, w)) in reports.iter().zip(weights).enumerate() {
+        let (a, i) = dir
+            .dest(DestId(s as u16))
+            .map_or((0, 0), |d| (d.active, d.inactive));
+        let _ = write!(
+            line,
+            " | s{} free={} w={w} act={a} inact={i}",
+            s + 1,
+            r.free()
+        );
+    }
+    eprintln!("{line}");
 }

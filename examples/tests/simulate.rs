@@ -324,3 +324,82 @@ fn the_command_refuses_impossible_parameters_and_ends_quietly_on_a_closed_stdout
     assert!(err.is_empty(), "{err}");
     let _ = std::fs::remove_dir_all(&out);
 }
+
+/// Alternative 2 against the paper's own numbers. Formula (3): the server with less free
+/// memory gets `k`, the other `k + Δfree / 3500 KB`. Figure 10's text: "weights after the
+/// first minute are 405 and 400 ... and 8 minutes later, 667 and 670", i.e. k = 400 with a gap
+/// of 5 connections' worth (5 · 3500 = 17500 KB), then k = 667 with 3 connections' worth on
+/// server 2. The controller scales the pair so the fuller server has 1000 (wlc uses only the
+/// ratio): 1000 · 405 / 400 = 1012.5 and 1000 · 670 / 667 = 1004.5, truncated.
+#[test]
+fn alternative2_gives_the_papers_figure10_weights() {
+    use lvs_sched::feedback::{FreeMemory, LoadReport, WeightController};
+    let total = 256 * 1024;
+    let base = 120_000;
+    let mut w = [1u32, 1];
+    let mut a = FreeMemory::alternative2(3500, 400);
+    a.update(
+        &[
+            LoadReport::new(base + 17_500, total),
+            LoadReport::new(base, total),
+        ],
+        &mut w,
+    )
+    .unwrap();
+    assert_eq!(w, [1012, 1000]);
+    assert!((w[0] as f64 / w[1] as f64 - 405.0 / 400.0).abs() < 1e-3);
+    a.set_k(667);
+    a.update(
+        &[
+            LoadReport::new(base, total),
+            LoadReport::new(base + 3 * 3500, total),
+        ],
+        &mut w,
+    )
+    .unwrap();
+    assert_eq!(w, [1000, 1004]);
+    assert!((w[1] as f64 / w[0] as f64 - 670.0 / 667.0).abs() < 1e-3);
+    // k = 1 and a 16 MB gap (the two-RAM what-if): 1 + 16384/3500 = 5.68 -> 5681
+    let mut one = FreeMemory::alternative2(3500, 1);
+    one.update(
+        &[
+            LoadReport::new(base, total),
+            LoadReport::new(base + 16_384, total),
+        ],
+        &mut w,
+    )
+    .unwrap();
+    assert_eq!(w, [1000, 5681]);
+}
+
+/// `--trace` prints the weights the controller set and the director's connection counts:
+/// with k = 1 and a 16 MB RAM gap they leave 1000:1000 at the first report.
+#[test]
+fn the_trace_shows_the_weights_alternative2_sets() {
+    let bin = simulate();
+    let out = std::env::temp_dir().join(format!("lvs-simulate-trace-{}", std::process::id()));
+    let o = Command::new(&bin)
+        .args(["--experiment", "paper-table1", "--seed", "1", "--out"])
+        .arg(&out)
+        .args(["--mem-mb", "199,215", "--k", "1", "--trace"])
+        .args(["--clients", "20", "--duration-s", "120"])
+        .output()
+        .expect("run simulate");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    let lines: Vec<&str> = err
+        .lines()
+        .filter(|l| l.starts_with("trace wlc+alt2@60s"))
+        .collect();
+    assert!(lines.len() >= 2, "{err}");
+    assert!(lines.iter().all(|l| l.contains(" k=1 ")), "{err}");
+    // the first report: server 2 has the bigger RAM and gets the larger weight
+    let w: Vec<u32> = lines[0]
+        .split_whitespace()
+        .filter_map(|f| f.strip_prefix("w="))
+        .map(|x| x.parse().unwrap())
+        .collect();
+    assert_eq!(w.len(), 2, "{}", lines[0]);
+    assert!(w[1] > 2 * w[0], "{}", lines[0]);
+    let _ = std::fs::remove_dir_all(&out);
+}
