@@ -90,6 +90,12 @@ fn bytes_at<const N: usize>(b: &[u8], at: usize) -> [u8; N] {
     a
 }
 
+/// The byte of `b` at `at`, zero where `b` is short.
+#[inline]
+fn u8_at(b: &[u8], at: usize) -> u8 {
+    b.get(at).copied().unwrap_or(0)
+}
+
 #[inline]
 fn be16(b: &[u8], r: field::Field) -> u16 {
     u16::from_be_bytes(bytes_at(b, r.start))
@@ -215,20 +221,12 @@ impl<T: AsRef<[u8]>> SyncMessage<T> {
 
     /// The `reserved` byte (version 1; the record count in version 0).
     pub fn reserved(&self) -> u8 {
-        self.buffer
-            .as_ref()
-            .get(field::RESERVED)
-            .copied()
-            .unwrap_or(0)
+        u8_at(self.buffer.as_ref(), field::RESERVED)
     }
 
     /// The sync ID the master was started with.
     pub fn syncid(&self) -> u8 {
-        self.buffer
-            .as_ref()
-            .get(field::SYNCID)
-            .copied()
-            .unwrap_or(0)
+        u8_at(self.buffer.as_ref(), field::SYNCID)
     }
 
     /// The `size` field: the whole message length.
@@ -242,16 +240,12 @@ impl<T: AsRef<[u8]>> SyncMessage<T> {
             SyncVersion::V1 => field::NR_CONNS,
             SyncVersion::V0 => field::V0_NR_CONNS,
         };
-        self.buffer.as_ref().get(at).copied().unwrap_or(0)
+        u8_at(self.buffer.as_ref(), at)
     }
 
     /// The header's version byte (0 if the buffer is shorter than a version-1 header).
     pub fn proto_version(&self) -> u8 {
-        self.buffer
-            .as_ref()
-            .get(field::VERSION)
-            .copied()
-            .unwrap_or(0)
+        u8_at(self.buffer.as_ref(), field::VERSION)
     }
 
     /// The `spare` field (0 if the buffer is shorter than a version-1 header).
