@@ -24,6 +24,8 @@ mod burst;
 mod config;
 #[path = "lvsd/control.rs"]
 mod control;
+#[path = "lvsd/counters.rs"]
+mod counters;
 #[path = "lvsd/ctl.rs"]
 mod ctl;
 #[path = "lvsd/daemon.rs"]
@@ -32,6 +34,8 @@ mod daemon;
 mod datapath;
 #[path = "lvsd/events.rs"]
 mod events;
+#[path = "lvsd/fanout.rs"]
+mod fanout;
 #[path = "lvsd/health.rs"]
 mod health;
 #[path = "lvsd/http.rs"]
@@ -84,6 +88,8 @@ mod tls_probe;
 mod users;
 #[path = "lvsd/vrrp.rs"]
 mod vrrp;
+#[path = "lvsd/workers.rs"]
+mod workers;
 
 use config::{apply_sysctl, iface_info, Options, Routes};
 use daemon::{Daemon, Iface, SignalFlags};
@@ -123,6 +129,7 @@ fn run(args: &[String]) -> Result<(), String> {
     let (vrrp_opts, args) = vrrp::split_args(args)?;
     let (agent_opts, args) = agents::split_args(args)?;
     let mut args = args.to_vec();
+    let n_workers = workers::take_args(&mut args)?;
     let l7_opts = l7::take_args(&mut args)?;
     let tls_opts = tls::take_args(&mut args)?;
     let registry_director = registry_apply::take_args(&mut args)?;
@@ -165,6 +172,7 @@ fn run(args: &[String]) -> Result<(), String> {
         Some(o) => Some(Box::new(tls::Tls::load(o, words)?)),
         None => None,
     };
+    workers::check_alone(n_workers, &opts, l7.is_some(), tls.is_some())?;
     let mut cfg = DirectorConfig::new(SipKey(words[0], words[1]));
     for (n, v) in &opts.sysctls {
         apply_sysctl(&mut cfg, n, *v);
@@ -214,6 +222,29 @@ fn run(args: &[String]) -> Result<(), String> {
         .map(|(i, p)| (opts.ifaces.iter().position(|x| x == i).unwrap_or(0), *p))
         .collect();
     let routes = Routes::new(&own, &opts.routes)?;
+    // more workers: the lead's sockets join each interface's fanout group first (member 0),
+    // then each other worker's, in order
+    let mut parts = Vec::new();
+    if n_workers > 1 {
+        for i in &ifaces {
+            workers::join(&i.sock, &i.info)?;
+        }
+        let infos: Vec<_> = ifaces.iter().map(|i| i.info.clone()).collect();
+        for index in 1..n_workers {
+            parts.push(workers::Parts {
+                index,
+                ifaces: workers::open_ifaces(&infos, &opts)?,
+                own: own.clone(),
+                routes: routes.clone(),
+                opts: opts.clone(),
+                cfg,
+                set: set.clone(),
+                seed: words[2],
+                tun_key: SipKey(words[3], words[0] ^ words[3]),
+                start,
+            });
+        }
+    }
     let sync = match &opts.sync {
         Some(s) => {
             let mine: Vec<lvs_core::Ipv4Addr> = opts
@@ -354,6 +385,18 @@ fn run(args: &[String]) -> Result<(), String> {
             .join(", "),
         std::process::id()
     );
+    if !parts.is_empty() {
+        let published = workers::Published::default();
+        let peers = parts
+            .into_iter()
+            .map(|p| workers::spawn(p, published.clone()))
+            .collect::<Result<Vec<_>, _>>()?;
+        d.workers = Some(workers::lead(peers, published));
+        d.workers_poll(true);
+        eprintln!(
+            "lvsd: {n_workers} workers, steered by PACKET_FANOUT_CBPF (client address and port)"
+        );
+    }
     // the control socket last: scripts take its appearance to mean lvsd is up and has said so
     let control = match &d.opts.control {
         Some(p) => {
@@ -365,6 +408,7 @@ fn run(args: &[String]) -> Result<(), String> {
         None => None,
     };
     let r = d.run(control.as_ref(), &wake_r, &signals);
+    d.workers_stop();
     if d.l7.is_some() || d.tls.is_some() {
         let mut s = String::new();
         d.l7_status(&mut s);

@@ -42,6 +42,7 @@ impl Daemon<'_> {
         b.lens.clear();
         let plain_ok = self.vrrp.is_none() && self.l7.is_none() && self.tls.is_none();
         let mac = self.ifaces[ifc].info.mac.0;
+        self.batch_now = Some(self.now_ms());
         let mut n = 0;
         while n < max {
             let k = b.lens.len();
@@ -60,7 +61,7 @@ impl Daemon<'_> {
                 Rx::Empty => break,
                 Rx::Lost => {
                     n += 1;
-                    self.count("rx.frames");
+                    self.hot.rx_frames += 1;
                     self.count("drop.truncated");
                 }
                 Rx::Frame(len) => {
@@ -89,6 +90,7 @@ impl Daemon<'_> {
         }
         self.run_burst(&mut b.frames, &mut b.lens);
         self.burst = b;
+        self.batch_now = None;
         n
     }
 
@@ -133,6 +135,8 @@ impl Daemon<'_> {
         if k == 0 {
             return;
         }
+        // the director's clock must never go back (frames on the per-frame path in between
+        // read it afresh), so this reads it again rather than using `batch_now`
         let now = ms_instant(self.now_ms());
         let cfg = self.pcfg;
         if self.out.len() < HEADROOM + RESP_ROOM {
@@ -155,8 +159,8 @@ impl Daemon<'_> {
             );
         }
         let mut resp_at = HEADROOM;
+        self.hot.rx_frames += k as u64;
         for (i, a) in actions[..k].iter().enumerate() {
-            self.count("rx.frames");
             let place = &mut frames[i * PLACE..(i + 1) * PLACE];
             self.act(*a, place, HEADROOM, lens[i], resp_at);
             if let Action::Respond { len, .. } = a {

@@ -133,7 +133,9 @@ impl Daemon<'_> {
     /// `status`: lvsd's and the director's counters, one `name value` per line.
     pub fn status(&self) -> String {
         let mut out = String::new();
-        for (k, v) in &self.counters {
+        let mut named = self.counters.clone();
+        self.hot.merge_into(&mut named);
+        for (k, v) in &named {
             control::kv(&mut out, k, v);
         }
         let c = self.dir.counters();
@@ -149,6 +151,7 @@ impl Daemon<'_> {
         self.tls_status(&mut out);
         self.vrrp_status(&mut out);
         self.agents_status(&mut out);
+        self.workers_status(&mut out);
         if let Some(l) = &self.sync {
             let s = c.sync;
             for (k, v) in [

@@ -80,8 +80,10 @@ pub struct Daemon<'d> {
     pub vips: Vec<(IpAddr, Option<usize>)>,
     /// Neighbours.
     pub neigh: NeighCache,
-    /// Packet counters by name (`status`).
+    /// Packet counters by name (`status`), for the rare events.
     pub counters: BTreeMap<&'static str, u64>,
+    /// The per-frame counters, as fields ([`crate::counters`]).
+    pub hot: crate::counters::Hot,
     /// Options.
     pub opts: Options,
     /// Connection sync sockets (`--sync`).
@@ -110,6 +112,12 @@ pub struct Daemon<'d> {
     /// The virtio header the next transmission carries (all zero but for a GSO super-frame
     /// forwarded whole).
     pub(crate) tx_vnet: crate::sys::VnetHdr,
+    /// The time (ms since start) of the receive batch being handled: one clock read per batch
+    /// instead of one per transmitted frame, for the neighbour cache only (the director's clock
+    /// is read afresh, as it must never go back).
+    pub(crate) batch_now: Option<u64>,
+    /// This worker's part with `--workers N` > 1 ([`crate::workers`]).
+    pub(crate) workers: Option<crate::workers::Role>,
     /// Whether some real server is reached by a tunnel (super-frames are then cut in software).
     pub(crate) has_tunnels: bool,
 }
@@ -139,6 +147,7 @@ impl<'d> Daemon<'d> {
             vips: Vec::new(),
             neigh: NeighCache::default(),
             counters: BTreeMap::new(),
+            hot: Default::default(),
             opts,
             sync: None,
             mgmt: None,
@@ -155,6 +164,8 @@ impl<'d> Daemon<'d> {
             out: Vec::new(),
             burst: Default::default(),
             tx_vnet: Default::default(),
+            batch_now: None,
+            workers: None,
             has_tunnels: false,
         };
         // MTU checks use the smallest link MTU (the library's per-packet path has one MTU)
@@ -213,7 +224,7 @@ impl<'d> Daemon<'d> {
         self.vips = new;
         self.pick_tunnel_sources();
         for (v, ifc) in announce {
-            if v.is_ipv4() && !self.vrrp_silent() {
+            if v.is_ipv4() && !self.vrrp_silent() && !self.is_follower() {
                 self.announce_on(v, ifc);
             }
         }
@@ -363,7 +374,9 @@ impl<'d> Daemon<'d> {
                 let _ = out.write_all(l.as_bytes());
                 let _ = out.flush();
             }
+            let mut changed = false;
             if signals.hup.swap(false, Ordering::SeqCst) {
+                changed = true;
                 match self.reload() {
                     Ok(ch) => self.log(&format!("reloaded {}: {ch}", self.opts.rules.display())),
                     Err(e) => self.log(&format!("reload failed, rules unchanged:\n{e}")),
@@ -433,6 +446,7 @@ impl<'d> Daemon<'d> {
             }
             let is_ready = |slot: Option<usize>| slot.is_some_and(|i| ready.get(i) == Some(&true));
             if is_ready(control_slot) {
+                changed = true;
                 if let Some(c) = control {
                     while let Ok((s, _)) = c.accept() {
                         self.serve_control(s);
@@ -459,6 +473,7 @@ impl<'d> Daemon<'d> {
             self.vrrp_poll();
             self.agents_poll();
             self.sync_send();
+            self.workers_poll(changed);
         }
     }
 

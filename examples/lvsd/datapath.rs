@@ -81,7 +81,7 @@ impl Daemon<'_> {
 
     fn sent(&mut self, r: std::io::Result<()>) {
         match r {
-            Ok(()) => self.count("tx.frames"),
+            Ok(()) => self.hot.tx_frames += 1,
             Err(e) => {
                 self.count("tx.errors");
                 if self.opts.verbose {
@@ -121,7 +121,7 @@ impl Daemon<'_> {
     /// next hop `nh` out of `ifc`: fills in the MACs, or queues it while the neighbour is
     /// resolved.
     fn transmit(&mut self, ifc: usize, nh: IpAddr, buf: &mut [u8], start: usize, len: usize) {
-        let now = self.now_ms();
+        let now = self.batch_now.unwrap_or_else(|| self.now_ms());
         let src = self.ifaces[ifc].info.mac;
         match self.neigh.resolve(ifc, nh, now) {
             Resolved::Known { mac, probe } => {
@@ -155,7 +155,7 @@ impl Daemon<'_> {
 
     /// Handles one received frame at `buf[head..head + len]`, its virtio header just before.
     pub fn on_frame(&mut self, ifc: usize, buf: &mut [u8], head: usize, len: usize) {
-        self.count("rx.frames");
+        self.hot.rx_frames += 1;
         let h = VnetHdr::read(&buf[head - VNET_HDR_LEN..head]).unwrap_or_default();
         if len < 14 {
             return self.count("drop.runt");
@@ -305,6 +305,7 @@ impl Daemon<'_> {
             let create = (for_us && m.operation == 1) || m.operation == 2;
             let q = self.neigh.learn(ifc, sender, m.sender_mac, now, create);
             self.flush(ifc, m.sender_mac, q);
+            self.workers_neigh(ifc, sender, m.sender_mac, create);
         }
         if m.operation == 1 && for_us {
             let mut out = [0u8; arp::REPLY_FRAME_LEN];
@@ -323,6 +324,7 @@ impl Daemon<'_> {
             if let Some((target, mac)) = neigh::parse_advert(frame) {
                 let q = self.neigh.learn(ifc, IpAddr::V6(target), mac, now, false);
                 self.flush(ifc, mac, q);
+                self.workers_neigh(ifc, IpAddr::V6(target), mac, false);
             }
             return;
         }
@@ -336,6 +338,7 @@ impl Daemon<'_> {
             if let Some(mac) = ns.src_mac {
                 let q = self.neigh.learn(ifc, IpAddr::V6(ns.src), mac, now, for_us);
                 self.flush(ifc, mac, q);
+                self.workers_neigh(ifc, IpAddr::V6(ns.src), mac, for_us);
             }
         }
         if for_us {
@@ -394,14 +397,15 @@ impl Daemon<'_> {
                 let Some((oif, nh)) = self.routes.lookup(&next_hop) else {
                     return self.count("drop.no_route");
                 };
-                self.count(match to {
-                    Peer::Client => "fwd.reply",
+                let h = &mut self.hot;
+                *match to {
+                    Peer::Client => &mut h.fwd_reply,
                     Peer::RealServer { method, .. } => match method {
-                        FwdMethod::Masq => "fwd.masq",
-                        FwdMethod::DirectRoute => "fwd.route",
-                        FwdMethod::Tunnel => "fwd.tunnel",
+                        FwdMethod::Masq => &mut h.fwd_masq,
+                        FwdMethod::DirectRoute => &mut h.fwd_route,
+                        FwdMethod::Tunnel => &mut h.fwd_tunnel,
                     },
-                });
+                } += 1;
                 if matches!(
                     to,
                     Peer::RealServer {

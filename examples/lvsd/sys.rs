@@ -24,6 +24,10 @@ const PACKET_ADD_MEMBERSHIP: libc::c_int = 1;
 const PACKET_MR_PROMISC: libc::c_ushort = 1;
 const PACKET_VNET_HDR: libc::c_int = 15;
 const PACKET_IGNORE_OUTGOING: libc::c_int = 23;
+const PACKET_FANOUT: libc::c_int = 18;
+const PACKET_FANOUT_DATA: libc::c_int = 22;
+const PACKET_FANOUT_CBPF: libc::c_int = 6;
+const PACKET_FANOUT_FLAG_IGNORE_OUTGOING: libc::c_int = 0x4000;
 const ETH_P_ALL: u16 = 0x0003;
 
 /// Length of the `virtio_net_hdr` in front of every frame.
@@ -179,6 +183,56 @@ impl PacketSocket {
                 name,
                 (&v as *const libc::c_int).cast(),
                 std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        })
+        .map(drop)
+    }
+
+    /// Joins fanout group `group` of this socket's interface, steered by a classic BPF program
+    /// ([`crate::fanout`]; until [`PacketSocket::set_fanout_program`] every frame goes to the
+    /// first member). Members are numbered in the order they join.
+    ///
+    /// # Errors
+    /// The kernel's refusal (the group exists with another type, or the socket is not bound).
+    ///
+    /// The group ignores outgoing frames, as `PACKET_IGNORE_OUTGOING` does for one socket (a
+    /// group's hook has its own flag); kernels before 4.20 lack the flag, and there the group
+    /// is joined without it (lvsd's own frames then come back and are dropped as not for its
+    /// MACs).
+    pub fn join_fanout(&self, group: u16) -> io::Result<()> {
+        let arg = i32::from(group) | (PACKET_FANOUT_CBPF << 16);
+        let ignore = arg | (PACKET_FANOUT_FLAG_IGNORE_OUTGOING << 16);
+        self.set_int(SOL_PACKET, PACKET_FANOUT, ignore)
+            .or_else(|_| self.set_int(SOL_PACKET, PACKET_FANOUT, arg))
+    }
+
+    /// Sets the steering program of the fanout group this socket is in (for all members).
+    ///
+    /// # Errors
+    /// The kernel's refusal (a program its checker rejects, or no group).
+    pub fn set_fanout_program(&self, prog: &[crate::fanout::Insn]) -> io::Result<()> {
+        let filter: Vec<libc::sock_filter> = prog
+            .iter()
+            .map(|i| libc::sock_filter {
+                code: i.code,
+                jt: i.jt,
+                jf: i.jf,
+                k: i.k,
+            })
+            .collect();
+        let fprog = libc::sock_fprog {
+            len: u16::try_from(filter.len()).map_err(|_| io::ErrorKind::InvalidInput)?,
+            filter: filter.as_ptr().cast_mut(),
+        };
+        // SAFETY: `fprog` points at `filter`, both live across the call, and the length passed
+        // is `fprog`'s size; the kernel copies the program.
+        check(unsafe {
+            libc::setsockopt(
+                self.fd.as_raw_fd(),
+                SOL_PACKET,
+                PACKET_FANOUT_DATA,
+                (&fprog as *const libc::sock_fprog).cast(),
+                std::mem::size_of::<libc::sock_fprog>() as libc::socklen_t,
             )
         })
         .map(drop)

@@ -1,0 +1,336 @@
+//! Steering frames to workers: the classic-BPF program of a `PACKET_FANOUT_CBPF` group.
+//!
+//! With `--workers N`, each worker has its own packet socket (and rings) on every interface, and
+//! the sockets of one interface form a fanout group: the kernel runs the group's program on each
+//! received frame and hands the frame to member `result % N` (members in the order they joined,
+//! which is the workers' order). Each worker owns its director shard, so the two directions of
+//! a NAT flow must reach the same worker. The kernel's own flow hash (`PACKET_FANOUT_HASH`)
+//! cannot promise that: after NAT the addresses differ (client → VIP on the way in, real server
+//! → client on the way back), so the hashes of the two directions differ.
+//!
+//! What is identical in both directions is the client's endpoint: address and port are the
+//! source of a frame to a VIP and the destination of a real server's reply. So the program
+//! hashes the client endpoint and decides which side it is on from the destination address:
+//!
+//! - not IPv4/IPv6, not TCP/UDP (ARP, NDP and all ICMP, VRRP), a non-first IPv4 fragment, an IPv6
+//!   packet with extension headers, or a destination that is one of lvsd's own addresses (load
+//!   agents, pings): worker 0, which runs the control plane and the neighbour cache;
+//! - a destination that is a VIP: the hash of the source address and port (a client's frame);
+//! - any other destination: the hash of the destination address and port (a reply on its way
+//!   to a client).
+//!
+//! Direct routing and tunnels see one direction only, and take the first rule. What this does not
+//! cover: an ICMP error quoting a flow goes to worker 0, whose shard may not hold the flow
+//! (counted as a drop there); a VIP that is also a client of another VIP is steered as a VIP.
+//! The program follows the VIPs: [`program`] is rebuilt and set again when the rules change.
+//!
+//! The hash (`hash(addr words, port)`: multiply-xor rounds, then the upper half folded into the
+//! lower) is `steer` in Rust as well, and the tests run the program in a small interpreter
+//! against it over many NAT flows in both directions.
+
+use lvs_core::IpAddr;
+
+/// One classic BPF instruction (`struct sock_filter`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Insn {
+    /// Opcode.
+    pub code: u16,
+    /// Jump offset if true.
+    pub jt: u8,
+    /// Jump offset if false.
+    pub jf: u8,
+    /// Constant.
+    pub k: u32,
+}
+
+// <linux/filter.h>, <linux/bpf_common.h>: fixed ABI values.
+const LD: u16 = 0x00;
+const LDX: u16 = 0x01;
+const ST: u16 = 0x02;
+const ALU: u16 = 0x04;
+const JMP: u16 = 0x05;
+const RET: u16 = 0x06;
+const MISC: u16 = 0x07;
+const W: u16 = 0x00;
+const H: u16 = 0x08;
+const B: u16 = 0x10;
+const ABS: u16 = 0x20;
+const IND: u16 = 0x40;
+const MEM: u16 = 0x60;
+const MSH: u16 = 0xa0;
+const MUL: u16 = 0x20;
+const RSH: u16 = 0x70;
+const XOR: u16 = 0xa0;
+const JA: u16 = 0x00;
+const JEQ: u16 = 0x10;
+const JSET: u16 = 0x40;
+const K: u16 = 0x00;
+const X: u16 = 0x08;
+const RET_A: u16 = 0x10;
+const TAX: u16 = 0x00;
+/// Loads relative to the network header (`SKF_NET_OFF`).
+const NET: i32 = -0x10_0000;
+/// `skb->protocol` (`SKF_AD_OFF + SKF_AD_PROTOCOL`).
+const AD_PROTOCOL: i32 = -0x1000;
+/// The kernel's instruction limit (`BPF_MAXINSNS`).
+pub const MAX_INSNS: usize = 4096;
+
+const K1: u32 = 0x9e37_79b1;
+const K2: u32 = 0x85eb_ca6b;
+
+/// The hash the program computes for a client endpoint: `addr` as big-endian 32-bit words
+/// (one for IPv4, four for IPv6) and the port. The kernel takes it modulo the number of
+/// workers.
+#[cfg(test)]
+pub fn steer(addr: &[u32], port: u16) -> u32 {
+    let mut a = addr[0];
+    for w in &addr[1..] {
+        a = a.wrapping_mul(K1) ^ w;
+    }
+    let h = a.wrapping_mul(K1) ^ u32::from(port);
+    let h = h.wrapping_mul(K2);
+    h ^ (h >> 16)
+}
+
+/// Why no program could be built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TooManyAddrs;
+
+impl std::fmt::Display for TooManyAddrs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "too many VIPs and own addresses for the steering program ({MAX_INSNS} instructions)"
+        )
+    }
+}
+
+/// An assembler with labels; every conditional jump is a short skip over one `ja`, so no
+/// distance limit applies.
+#[derive(Default)]
+struct Asm {
+    insns: Vec<Insn>,
+    /// (instruction index, label) of each `ja` to patch.
+    fixups: Vec<(usize, usize)>,
+    labels: Vec<Option<usize>>,
+}
+
+impl Asm {
+    fn label(&mut self) -> usize {
+        self.labels.push(None);
+        self.labels.len() - 1
+    }
+    fn place(&mut self, l: usize) {
+        self.labels[l] = Some(self.insns.len());
+    }
+    fn op(&mut self, code: u16, k: u32) {
+        self.insns.push(Insn {
+            code,
+            jt: 0,
+            jf: 0,
+            k,
+        });
+    }
+    fn ld(&mut self, size: u16, off: i32) {
+        self.op(LD | size | ABS, (NET + off) as u32);
+    }
+    fn goto(&mut self, l: usize) {
+        self.fixups.push((self.insns.len(), l));
+        self.op(JMP | JA, 0);
+    }
+    /// if A == k goto l
+    fn if_eq(&mut self, k: u32, l: usize) {
+        self.insns.push(Insn {
+            code: JMP | JEQ | K,
+            jt: 0,
+            jf: 1,
+            k,
+        });
+        self.goto(l);
+    }
+    /// if A != k goto l
+    fn if_ne(&mut self, k: u32, l: usize) {
+        self.insns.push(Insn {
+            code: JMP | JEQ | K,
+            jt: 1,
+            jf: 0,
+            k,
+        });
+        self.goto(l);
+    }
+    /// if A & k != 0 goto l
+    fn if_set(&mut self, k: u32, l: usize) {
+        self.insns.push(Insn {
+            code: JMP | JSET | K,
+            jt: 0,
+            jf: 1,
+            k,
+        });
+        self.goto(l);
+    }
+    /// M[0] = the address at network offset `off` folded (`words` 32-bit words).
+    fn fold_addr(&mut self, off: i32, words: i32) {
+        self.ld(W, off);
+        self.op(ST, 0);
+        for j in 1..words {
+            self.ld(W, off + 4 * j);
+            self.op(MISC | TAX, 0);
+            self.op(LD | W | MEM, 0);
+            self.op(ALU | MUL | K, K1);
+            self.op(ALU | XOR | X, 0);
+            self.op(ST, 0);
+        }
+    }
+    fn finish(mut self) -> Result<Vec<Insn>, TooManyAddrs> {
+        for (at, l) in std::mem::take(&mut self.fixups) {
+            let to = self.labels[l].unwrap_or(self.insns.len());
+            self.insns[at].k = (to - at - 1) as u32;
+        }
+        if self.insns.len() > MAX_INSNS {
+            return Err(TooManyAddrs);
+        }
+        Ok(self.insns)
+    }
+}
+
+fn words(a: &IpAddr) -> Vec<u32> {
+    let b: Vec<u8> = match a {
+        IpAddr::V4(a) => a.octets().to_vec(),
+        IpAddr::V6(a) => a.octets().to_vec(),
+    };
+    b.chunks(4)
+        .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]))
+        .collect()
+}
+
+/// The steering program for these VIPs and lvsd's own addresses (see the module doc).
+///
+/// # Errors
+/// More addresses than the kernel's instruction limit allows (about 1,000 IPv4 ones).
+pub fn program(vips: &[IpAddr], own: &[IpAddr]) -> Result<Vec<Insn>, TooManyAddrs> {
+    let mut a = Asm::default();
+    let (ret0, v4, v6, hash) = (a.label(), a.label(), a.label(), a.label());
+    a.op(LD | W | ABS, AD_PROTOCOL as u32);
+    a.if_eq(0x0800, v4);
+    a.if_eq(0x86dd, v6);
+    a.goto(ret0);
+    for (fam, start, proto_at, src_at, dst_at, nw) in [(4, v4, 9, 12, 16, 1), (6, v6, 6, 8, 24, 4)]
+    {
+        let (l4, src) = (a.label(), a.label());
+        a.place(start);
+        a.ld(B, proto_at);
+        a.if_eq(6, l4);
+        a.if_eq(17, l4);
+        a.goto(ret0);
+        a.place(l4);
+        if fam == 4 {
+            // a non-first fragment has no ports
+            a.ld(H, 6);
+            a.if_set(0x1fff, ret0);
+        }
+        let pick = |addrs: &[IpAddr]| -> Vec<Vec<u32>> {
+            addrs
+                .iter()
+                .filter(|x| x.is_ipv4() == (fam == 4))
+                .map(words)
+                .collect()
+        };
+        for (set, to) in [(pick(own), ret0), (pick(vips), src)] {
+            for w in set {
+                let next = a.label();
+                for (j, word) in w.iter().enumerate() {
+                    a.ld(W, dst_at + 4 * j as i32);
+                    a.if_ne(*word, next);
+                }
+                a.goto(to);
+                a.place(next);
+            }
+        }
+        // the client is the destination: a reply
+        a.fold_addr(dst_at, nw);
+        port(&mut a, fam, 2);
+        a.goto(hash);
+        // the client is the source: a frame to a VIP
+        a.place(src);
+        a.fold_addr(src_at, nw);
+        port(&mut a, fam, 0);
+        a.goto(hash);
+    }
+    // A = port, M[0] = folded address
+    a.place(hash);
+    a.op(MISC | TAX, 0);
+    a.op(LD | W | MEM, 0);
+    a.op(ALU | MUL | K, K1);
+    a.op(ALU | XOR | X, 0);
+    a.op(ALU | MUL | K, K2);
+    a.op(ST, 1);
+    a.op(ALU | RSH | K, 16);
+    a.op(MISC | TAX, 0);
+    a.op(LD | W | MEM, 1);
+    a.op(ALU | XOR | X, 0);
+    a.op(RET | RET_A, 0);
+    a.place(ret0);
+    a.op(RET | K, 0);
+    a.finish()
+}
+
+/// A = the port at `at` (0: source, 2: destination) of the transport header.
+fn port(a: &mut Asm, fam: u8, at: i32) {
+    if fam == 4 {
+        // X = the IPv4 header's length
+        a.op(LDX | B | MSH, NET as u32);
+        a.op(LD | H | IND, (NET + at) as u32);
+    } else {
+        a.ld(H, 40 + at);
+    }
+}
+
+/// Runs `prog` on an IP packet (`l3`, from its network header) of EtherType `proto`, as the
+/// kernel would for the loads the program uses; `None` for an instruction it does not know or
+/// a load past the end (the kernel returns 0 there).
+#[cfg(test)]
+pub fn run(prog: &[Insn], proto: u16, l3: &[u8]) -> Option<u32> {
+    let (mut a, mut x, mut m) = (0u32, 0u32, [0u32; 16]);
+    let load = |off: i64, size: u16| -> Option<u32> {
+        if off == i64::from(AD_PROTOCOL) {
+            return Some(u32::from(proto));
+        }
+        let o = usize::try_from(off - i64::from(NET)).ok()?;
+        let n = match size {
+            W => 4,
+            H => 2,
+            _ => 1,
+        };
+        let b = l3.get(o..o + n)?;
+        Some(b.iter().fold(0u32, |v, x| (v << 8) | u32::from(*x)))
+    };
+    let mut pc = 0;
+    while let Some(i) = prog.get(pc) {
+        pc += 1;
+        let k = i.k;
+        match i.code {
+            c if c & 0x07 == LD && c & 0xe0 == ABS => a = load(i64::from(k as i32), c & 0x18)?,
+            c if c & 0x07 == LD && c & 0xe0 == IND => {
+                a = load(i64::from(k as i32) + i64::from(x), c & 0x18)?
+            }
+            c if c == LD | W | MEM => a = m[k as usize],
+            c if c == LDX | B | MSH => x = 4 * (load(i64::from(k as i32), B)? & 0xf),
+            ST => m[k as usize] = a,
+            c if c == ALU | MUL | K => a = a.wrapping_mul(k),
+            c if c == ALU | XOR | X => a ^= x,
+            c if c == ALU | RSH | K => a >>= k,
+            c if c == MISC | TAX => x = a,
+            c if c == JMP | JA => pc += k as usize,
+            c if c == JMP | JEQ | K => pc += usize::from(if a == k { i.jt } else { i.jf }),
+            c if c == JMP | JSET | K => pc += usize::from(if a & k != 0 { i.jt } else { i.jf }),
+            c if c == RET | RET_A => return Some(a),
+            c if c == RET | K => return Some(k),
+            _ => return None,
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+#[path = "fanout_tests.rs"]
+mod tests;

@@ -1,0 +1,178 @@
+//! The steering program run in [`super::run`] over NAT flows in both directions.
+
+use super::*;
+use lvs_core::{Ipv4Addr, Ipv6Addr};
+
+/// A small deterministic generator (xorshift).
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+/// An IPv4 packet from `s:sp` to `d:dp` (protocol `proto`, `opts` bytes of IP options).
+fn v4(proto: u8, s: [u8; 4], sp: u16, d: [u8; 4], dp: u16, opts: usize) -> Vec<u8> {
+    let ihl = 20 + opts;
+    let mut p = vec![0u8; ihl + 20];
+    p[0] = 0x40 | (ihl / 4) as u8;
+    p[8] = 64;
+    p[9] = proto;
+    p[12..16].copy_from_slice(&s);
+    p[16..20].copy_from_slice(&d);
+    p[ihl..ihl + 2].copy_from_slice(&sp.to_be_bytes());
+    p[ihl + 2..ihl + 4].copy_from_slice(&dp.to_be_bytes());
+    p
+}
+
+fn v6(proto: u8, s: [u8; 16], sp: u16, d: [u8; 16], dp: u16) -> Vec<u8> {
+    let mut p = vec![0u8; 60];
+    p[0] = 0x60;
+    p[6] = proto;
+    p[7] = 64;
+    p[8..24].copy_from_slice(&s);
+    p[24..40].copy_from_slice(&d);
+    p[40..42].copy_from_slice(&sp.to_be_bytes());
+    p[42..44].copy_from_slice(&dp.to_be_bytes());
+    p
+}
+
+fn w4(a: [u8; 4]) -> Vec<u32> {
+    vec![u32::from_be_bytes(a)]
+}
+
+fn w6(a: [u8; 16]) -> Vec<u32> {
+    a.chunks(4)
+        .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]))
+        .collect()
+}
+
+const VIPS4: [[u8; 4]; 3] = [[198, 18, 2, 10], [198, 18, 2, 11], [198, 19, 0, 1]];
+const OWN4: [u8; 4] = [198, 18, 0, 1];
+
+fn addrs() -> (Vec<IpAddr>, Vec<IpAddr>) {
+    let mut vips: Vec<IpAddr> = VIPS4
+        .iter()
+        .map(|a| IpAddr::V4(Ipv4Addr::from(*a)))
+        .collect();
+    let mut v6vip = [0u8; 16];
+    v6vip[..4].copy_from_slice(&[0x20, 0x01, 0x0d, 0xb8]);
+    v6vip[15] = 10;
+    vips.push(IpAddr::V6(Ipv6Addr::from(v6vip)));
+    let own = vec![
+        IpAddr::V4(Ipv4Addr::from(OWN4)),
+        IpAddr::V4(Ipv4Addr::from([198, 18, 1, 1])),
+    ];
+    (vips, own)
+}
+
+#[test]
+fn both_directions_of_nat_flows_reach_the_same_worker() {
+    let (vips, own) = addrs();
+    let prog = program(&vips, &own).unwrap();
+    let mut rng = Rng(0x1234_5678_9abc_def1);
+    let mut per = [[0usize; 4]; 5];
+    let flows = 4000;
+    for i in 0..flows {
+        let r = rng.next();
+        let c = [10, (r >> 8) as u8, (r >> 16) as u8, (r >> 32) as u8];
+        let cp = (r >> 24) as u16 | 1024;
+        let vip = VIPS4[i % VIPS4.len()];
+        let vp = [80, 443, 5001][(r >> 40) as usize % 3];
+        let rs = [198, 18, 1, 2 + (r >> 48) as u8 % 50];
+        let rp = vp + (r >> 56) as u16 % 2 * 8000;
+        let proto = if i % 2 == 0 { 6 } else { 17 };
+        let opts = if i % 7 == 0 { 4 } else { 0 };
+        let inbound = v4(proto, c, cp, vip, vp, opts);
+        let reply = v4(proto, rs, rp, c, cp, 0);
+        let a = run(&prog, 0x0800, &inbound).unwrap();
+        let b = run(&prog, 0x0800, &reply).unwrap();
+        assert_eq!(a, b, "flow {i}: {c:?}:{cp} -> {vip:?}:{vp} -> {rs:?}:{rp}");
+        assert_eq!(a, steer(&w4(c), cp));
+        for n in 2..=4 {
+            per[n][(a % n as u32) as usize] += 1;
+        }
+    }
+    for (n, counts) in per.iter().enumerate().skip(2) {
+        for w in &counts[..n] {
+            // each worker gets its share within 15 %
+            assert!(
+                *w * n * 100 >= flows * 85,
+                "{n} workers: {:?}",
+                &counts[..n]
+            );
+        }
+    }
+}
+
+#[test]
+fn ipv6_flows_too() {
+    let (vips, own) = addrs();
+    let prog = program(&vips, &own).unwrap();
+    let IpAddr::V6(vip) = vips[3] else {
+        unreachable!()
+    };
+    let mut rng = Rng(77);
+    let mut on_one = 0;
+    for _ in 0..1000 {
+        let r = rng.next();
+        let mut c = [0u8; 16];
+        c[..4].copy_from_slice(&[0x20, 0x01, 0x0d, 0xb8]);
+        c[8..16].copy_from_slice(&r.to_be_bytes());
+        let mut rs = [0u8; 16];
+        rs[..4].copy_from_slice(&[0x20, 0x01, 0x0d, 0xb8]);
+        rs[5] = 1;
+        rs[15] = (r >> 3) as u8;
+        let cp = (r >> 20) as u16 | 1024;
+        let a = run(&prog, 0x86dd, &v6(6, c, cp, vip.octets(), 443)).unwrap();
+        let b = run(&prog, 0x86dd, &v6(6, rs, 8443, c, cp)).unwrap();
+        assert_eq!(a, b);
+        assert_eq!(a, steer(&w6(c), cp));
+        on_one += (a % 2) as usize;
+    }
+    assert!(
+        (400..=600).contains(&on_one),
+        "{on_one} of 1000 on worker 1"
+    );
+}
+
+#[test]
+fn control_traffic_goes_to_worker_zero() {
+    let (vips, own) = addrs();
+    let prog = program(&vips, &own).unwrap();
+    let c = [198, 18, 0, 2];
+    // ARP, ICMP (pings, errors), VRRP
+    assert_eq!(run(&prog, 0x0806, &[0u8; 28]), Some(0));
+    assert_eq!(run(&prog, 0x0800, &v4(1, c, 0, VIPS4[0], 0, 0)), Some(0));
+    assert_eq!(
+        run(&prog, 0x0800, &v4(112, c, 0, [224, 0, 0, 18], 0, 0)),
+        Some(0)
+    );
+    // a load agent's report to lvsd's own address
+    assert_eq!(run(&prog, 0x0800, &v4(17, c, 999, OWN4, 7777, 0)), Some(0));
+    // a non-first fragment
+    let mut frag = v4(17, c, 5, VIPS4[0], 5001, 0);
+    frag[7] = 8;
+    assert_eq!(run(&prog, 0x0800, &frag), Some(0));
+    // NDP and other ICMPv6
+    assert_eq!(run(&prog, 0x86dd, &v6(58, [1; 16], 0, [2; 16], 0)), Some(0));
+}
+
+#[test]
+fn many_addresses_fit_or_are_refused() {
+    let many = |n: u32| -> Vec<IpAddr> {
+        (0..n)
+            .map(|i| IpAddr::V4(Ipv4Addr::from(0xc612_0000 + i)))
+            .collect()
+    };
+    let prog = program(&many(900), &[]).unwrap();
+    assert!(prog.len() <= MAX_INSNS);
+    // the last VIP is still recognised: its client's frames hash by source
+    let vip = (0xc612_0000u32 + 899).to_be_bytes();
+    let a = run(&prog, 0x0800, &v4(6, [10, 0, 0, 1], 4000, vip, 80, 0)).unwrap();
+    assert_eq!(a, steer(&[0x0a00_0001], 4000));
+    assert_eq!(program(&many(1100), &[]), Err(TooManyAddrs));
+}

@@ -1,0 +1,472 @@
+//! Many workers (`--workers N`): N threads, each a [`Daemon`] with its own director shard (its
+//! own connection table, schedulers and counters), its own packet socket and rings on every
+//! interface, and its own neighbour cache. Nothing on the packet path is shared, so nothing there
+//! takes a lock.
+//!
+//! The sockets of one interface form a `PACKET_FANOUT_CBPF` group whose program
+//! ([`crate::fanout`]) sends both directions of a NAT flow to the same worker (the hash of the
+//! client's address and port) and everything that is not TCP or UDP (ARP, NDP, ICMP, VRRP),
+//! and what is addressed to lvsd's own addresses, to worker 0.
+//!
+//! Worker 0 (the lead) runs on the main thread and owns the control plane: the control socket,
+//! signals, the HTTP management plane, health verdicts (which arrive as ipvsadm commands), load
+//! agents. Control operations reach every shard by a mirror: after a control command or a
+//! reload at once, otherwise every [`MIRROR_MS`], the lead compares its rules and tunables
+//! (`RuleSet::snapshot`, `DirectorConfig`) with what it last sent and, when they differ, sends
+//! them to every other worker, which reconciles its shard to them (the same `rules::sync` a
+//! reload uses, so flows and counters of unchanged services stay). The lead sets the fanout
+//! program again when the VIPs change. Neighbours the lead learns (ARP and NDP come to it) are
+//! passed on too; another worker that needs a MAC it does not know asks for it (the answer
+//! comes to the lead, which passes it on).
+//!
+//! Each other worker publishes its `status` counters once a second; the lead's `status` lists
+//! them as `worker<k>.<name>` (the unprefixed ones are worker 0's). The stats listing at exit
+//! and the ipvsadm listings are worker 0's shard.
+//!
+//! Not with more than one worker (refused at start): connection sync (`--sync`), VRRP, and the
+//! L7 and TLS splicers, whose state is the lead's alone.
+
+use crate::config::{IfaceInfo, Options, Prefix, Routes};
+use crate::daemon::{ms_instant, Daemon, Iface, SignalFlags};
+use crate::rules::{self, RuleSet};
+use lvs_core::director::{Director, DirectorConfig, OwnedMemory};
+use lvs_core::hash::SipKey;
+use lvs_core::{Instant, IpAddr};
+use lvs_forward::wire::MacAddr;
+use std::io::Write;
+use std::os::unix::net::UnixStream;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::{Arc, Mutex};
+
+/// How often the lead compares its rules with the ones it last sent, in milliseconds.
+pub const MIRROR_MS: u64 = 20;
+/// The most workers `--workers` accepts.
+pub const MAX_WORKERS: usize = 64;
+
+/// Takes `--workers N` out of `args`; 1 when absent.
+///
+/// # Errors
+/// A missing or bad value.
+pub fn take_args(args: &mut Vec<String>) -> Result<usize, String> {
+    let mut n = 1;
+    let mut rest = Vec::new();
+    let mut it = std::mem::take(args).into_iter();
+    while let Some(a) = it.next() {
+        let v = match a.strip_prefix("--workers=") {
+            Some(v) => v.to_string(),
+            None if a == "--workers" => it.next().ok_or("--workers needs a value")?,
+            None => {
+                rest.push(a);
+                continue;
+            }
+        };
+        n = v
+            .parse()
+            .ok()
+            .filter(|n| (1..=MAX_WORKERS).contains(n))
+            .ok_or_else(|| format!("--workers {v:?}: expected 1 to {MAX_WORKERS}"))?;
+    }
+    *args = rest;
+    Ok(n)
+}
+
+/// A message from the lead to another worker.
+#[derive(Debug)]
+pub enum Msg {
+    /// The rules and tunables the lead runs now.
+    Rules(Box<RuleSet>, DirectorConfig),
+    /// A neighbour the lead learnt: interface, address, MAC, whether to create the entry.
+    Neigh(usize, IpAddr, MacAddr, bool),
+}
+
+/// The other workers' published counters, by worker (index 0 unused).
+pub type Published = Arc<Mutex<Vec<Vec<(String, u64)>>>>;
+
+/// The lead's end of another worker.
+#[derive(Debug)]
+pub struct Peer {
+    tx: Sender<Msg>,
+    wake: UnixStream,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<Result<(), String>>>,
+}
+
+/// A worker's part in the group.
+#[derive(Debug)]
+pub enum Role {
+    /// Worker 0: the control plane.
+    Lead {
+        /// The other workers.
+        peers: Vec<Peer>,
+        /// What was last sent to them.
+        sent: Option<Box<(RuleSet, DirectorConfig)>>,
+        /// The VIPs the fanout program was last built for.
+        steered: Option<Vec<IpAddr>>,
+        /// When to compare again (ms since start).
+        check_at: u64,
+        /// Their counters.
+        published: Published,
+    },
+    /// Worker 1..N.
+    Follower {
+        /// Its number.
+        index: usize,
+        /// Messages from the lead.
+        rx: Receiver<Msg>,
+        /// Where its counters go.
+        published: Published,
+        /// When to publish again (ms since start).
+        publish_at: u64,
+    },
+}
+
+/// What another worker is built from (its sockets opened and in the fanout groups).
+pub struct Parts {
+    /// Its number (1..N).
+    pub index: usize,
+    /// Its sockets and rings, one per interface, in `--iface` order.
+    pub ifaces: Vec<Iface>,
+    /// lvsd's addresses.
+    pub own: Vec<(usize, Prefix)>,
+    /// Routes.
+    pub routes: Routes,
+    /// Options.
+    pub opts: Options,
+    /// The director's tunables.
+    pub cfg: DirectorConfig,
+    /// The rules at start.
+    pub set: RuleSet,
+    /// Scheduler seed.
+    pub seed: u64,
+    /// Tunnel hash key.
+    pub tun_key: SipKey,
+    /// lvsd's start.
+    pub start: std::time::Instant,
+}
+
+/// Opens worker `index`'s socket and rings on each interface (after the lead's, so that the
+/// kernel numbers the fanout members in worker order) and joins the interfaces' fanout groups.
+///
+/// # Errors
+/// A socket the kernel refused.
+pub fn open_ifaces(infos: &[IfaceInfo], opts: &Options) -> Result<Vec<Iface>, String> {
+    let mut out = Vec::new();
+    for info in infos {
+        let name = &info.name;
+        let sock = crate::sys::PacketSocket::open(info.index, opts.promisc)
+            .map_err(|e| format!("{name}: AF_PACKET socket: {e}"))?;
+        let rings = if opts.no_rings {
+            None
+        } else {
+            Some(
+                crate::ring::Rings::setup(&sock, info.index)
+                    .map_err(|e| format!("{name}: packet rings: {e}"))?,
+            )
+        };
+        join(&sock, info)?;
+        out.push(Iface {
+            info: info.clone(),
+            sock,
+            rings,
+        });
+    }
+    Ok(out)
+}
+
+/// Joins the fanout group of `info`'s interface: group id from lvsd's pid and the interface
+/// index (one lvsd per network namespace is the usual case; a clash with another group is a
+/// refusal at start).
+///
+/// # Errors
+/// The kernel's refusal.
+pub fn join(sock: &crate::sys::PacketSocket, info: &IfaceInfo) -> Result<(), String> {
+    let id = (std::process::id() ^ (info.index << 7)) as u16;
+    sock.join_fanout(id)
+        .map_err(|e| format!("{}: PACKET_FANOUT group {id}: {e}", info.name))
+}
+
+/// Refuses what does not run with more than one worker.
+///
+/// # Errors
+/// The first such option.
+pub fn check_alone(n: usize, opts: &Options, l7: bool, tls: bool) -> Result<(), String> {
+    if n == 1 {
+        return Ok(());
+    }
+    let what = if opts.sync.is_some() {
+        "--sync"
+    } else if opts.vrrp.is_some() {
+        "--vrrp"
+    } else if l7 {
+        "--l7-rules"
+    } else if tls {
+        "--tls-rules"
+    } else {
+        return Ok(());
+    };
+    Err(format!("{what} runs with one worker only (--workers 1)"))
+}
+
+/// Starts worker `p.index` on a thread of its own; returns the lead's end.
+///
+/// # Errors
+/// No socket pair or thread.
+pub fn spawn(p: Parts, published: Published) -> Result<Peer, String> {
+    let (tx, rx) = channel();
+    let (wake_r, wake) = UnixStream::pair().map_err(|e| e.to_string())?;
+    wake_r.set_nonblocking(true).map_err(|e| e.to_string())?;
+    wake.set_nonblocking(true).map_err(|e| e.to_string())?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let signals = SignalFlags {
+        term: stop.clone(),
+        ..SignalFlags::default()
+    };
+    let thread = std::thread::Builder::new()
+        .name(format!("lvsd-worker{}", p.index))
+        .spawn(move || follow(p, rx, &wake_r, &signals, published))
+        .map_err(|e| e.to_string())?;
+    Ok(Peer {
+        tx,
+        wake,
+        stop,
+        thread: Some(thread),
+    })
+}
+
+fn follow(
+    p: Parts,
+    rx: Receiver<Msg>,
+    wake: &UnixStream,
+    signals: &SignalFlags,
+    published: Published,
+) -> Result<(), String> {
+    let mut mem = OwnedMemory::new(p.opts.conns, p.opts.services, p.opts.dests);
+    let dir = Director::new(p.cfg, mem.borrow(), Instant::ZERO)
+        .map_err(|e| format!("worker {}: director: {e}", p.index))?;
+    let mut d = Daemon::new(
+        dir, p.ifaces, p.own, p.routes, p.opts, p.seed, p.tun_key, p.start,
+    );
+    d.workers = Some(Role::Follower {
+        index: p.index,
+        rx,
+        published,
+        publish_at: 0,
+    });
+    d.mirror(&p.set, p.cfg);
+    let r = d.run(None, wake, signals).map_err(|e| e.to_string());
+    d.publish();
+    r
+}
+
+impl Daemon<'_> {
+    /// Whether this daemon is a worker other than the lead (it stays silent: no announcements).
+    pub(crate) fn is_follower(&self) -> bool {
+        matches!(self.workers, Some(Role::Follower { .. }))
+    }
+
+    /// Makes this shard run `set` and `cfg`.
+    fn mirror(&mut self, set: &RuleSet, cfg: DirectorConfig) {
+        let now = ms_instant(self.now_ms());
+        self.dir.set_config(cfg);
+        if let Err(e) = rules::sync(&mut self.dir, set, self.seed, now) {
+            self.log(&format!("worker: rules from worker 0 not applied: {e}"));
+            self.count("workers.mirror_errors");
+        }
+        self.refresh_vips();
+    }
+
+    /// Once per loop pass: the lead sends changed rules (at once when `force`) and sets the
+    /// fanout program again for changed VIPs; another worker applies what the lead sent and
+    /// publishes its counters once a second.
+    pub(crate) fn workers_poll(&mut self, force: bool) {
+        let now = self.now_ms();
+        match self.workers.take() {
+            None => {}
+            Some(Role::Lead {
+                peers,
+                mut sent,
+                mut steered,
+                mut check_at,
+                published,
+            }) => {
+                if force || now >= check_at {
+                    check_at = now + MIRROR_MS;
+                    let want = Box::new((RuleSet::snapshot(&self.dir), *self.dir.config()));
+                    if sent.as_ref() != Some(&want) {
+                        for p in &peers {
+                            let m = Msg::Rules(Box::new(want.0.clone()), want.1);
+                            if p.tx.send(m).is_ok() {
+                                let _ = (&p.wake).write(&[1]);
+                            }
+                        }
+                        sent = Some(want);
+                    }
+                    let vips: Vec<IpAddr> = self.vips.iter().map(|(v, _)| *v).collect();
+                    if steered.as_ref() != Some(&vips) {
+                        self.steer(&vips);
+                        steered = Some(vips);
+                    }
+                }
+                self.workers = Some(Role::Lead {
+                    peers,
+                    sent,
+                    steered,
+                    check_at,
+                    published,
+                });
+            }
+            Some(Role::Follower {
+                index,
+                rx,
+                published,
+                publish_at,
+            }) => {
+                while let Ok(m) = rx.try_recv() {
+                    match m {
+                        Msg::Rules(set, cfg) => self.mirror(&set, cfg),
+                        Msg::Neigh(ifc, ip, mac, create) => {
+                            let q = self.neigh.learn(ifc, ip, mac, now, create);
+                            self.flush(ifc, mac, q);
+                        }
+                    }
+                }
+                let due = now >= publish_at;
+                self.workers = Some(Role::Follower {
+                    index,
+                    rx,
+                    published,
+                    publish_at: if due { now + 1000 } else { publish_at },
+                });
+                if due {
+                    self.publish();
+                }
+            }
+        }
+    }
+
+    /// Sets the fanout program for `vips` on every interface's group.
+    fn steer(&mut self, vips: &[IpAddr]) {
+        let own: Vec<IpAddr> = self.own.iter().map(|(_, p)| p.addr).collect();
+        let prog = match crate::fanout::program(vips, &own) {
+            Ok(p) => p,
+            Err(e) => return self.log(&format!("workers: {e}; frames stay on worker 0")),
+        };
+        for i in 0..self.ifaces.len() {
+            if let Err(e) = self.ifaces[i].sock.set_fanout_program(&prog) {
+                let name = self.ifaces[i].info.name.clone();
+                self.log(&format!("{name}: fanout program refused: {e}"));
+                self.count("workers.steer_errors");
+            }
+        }
+    }
+
+    /// The lead passes a neighbour it learnt on to the other workers.
+    pub(crate) fn workers_neigh(&mut self, ifc: usize, ip: IpAddr, mac: MacAddr, create: bool) {
+        if let Some(Role::Lead { peers, .. }) = &self.workers {
+            for p in peers {
+                if p.tx.send(Msg::Neigh(ifc, ip, mac, create)).is_ok() {
+                    let _ = (&p.wake).write(&[1]);
+                }
+            }
+        }
+    }
+
+    /// Another worker's `status` counters into the published table.
+    fn publish(&mut self) {
+        let Some(Role::Follower {
+            index, published, ..
+        }) = &self.workers
+        else {
+            return;
+        };
+        let (index, published) = (*index, published.clone());
+        let list: Vec<(String, u64)> = self
+            .status()
+            .lines()
+            .filter_map(|l| {
+                let (k, v) = l.split_once(' ')?;
+                Some((k.to_string(), v.trim().parse().ok()?))
+            })
+            .collect();
+        let lock = published.lock();
+        if let Ok(mut p) = lock {
+            if p.len() <= index {
+                p.resize(index + 1, Vec::new());
+            }
+            p[index] = list;
+        }
+    }
+
+    /// `status` lines of the other workers (`workers N`, then `worker<k>.<name> value`).
+    pub(crate) fn workers_status(&self, out: &mut String) {
+        let Some(Role::Lead {
+            peers, published, ..
+        }) = &self.workers
+        else {
+            return;
+        };
+        crate::control::kv(out, "workers", peers.len() + 1);
+        if let Ok(p) = published.lock() {
+            for (k, list) in p.iter().enumerate().skip(1) {
+                for (name, v) in list {
+                    crate::control::kv(out, &format!("worker{k}.{name}"), v);
+                }
+            }
+        }
+    }
+
+    /// The lead stops the other workers and waits for them.
+    pub(crate) fn workers_stop(&mut self) {
+        let Some(Role::Lead { peers, .. }) = &mut self.workers else {
+            return;
+        };
+        for p in peers.iter() {
+            p.stop.store(true, Ordering::SeqCst);
+            let _ = (&p.wake).write(&[1]);
+        }
+        for (k, p) in peers.iter_mut().enumerate() {
+            if let Some(t) = p.thread.take() {
+                match t.join() {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => eprintln!("lvsd: worker {}: {e}", k + 1),
+                    Err(_) => eprintln!("lvsd: worker {} panicked", k + 1),
+                }
+            }
+        }
+    }
+}
+
+/// The lead's role over the started workers.
+pub fn lead(peers: Vec<Peer>, published: Published) -> Role {
+    Role::Lead {
+        peers,
+        sent: None,
+        steered: None,
+        check_at: 0,
+        published,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(s: &str) -> Vec<String> {
+        s.split_whitespace().map(String::from).collect()
+    }
+
+    #[test]
+    fn workers_option() {
+        let mut a = args("--iface d0 --workers 2 --rules r");
+        assert_eq!(take_args(&mut a), Ok(2));
+        assert_eq!(a, args("--iface d0 --rules r"));
+        let mut a = args("--workers=3");
+        assert_eq!(take_args(&mut a), Ok(3));
+        let mut a = args("--iface d0");
+        assert_eq!(take_args(&mut a), Ok(1));
+        assert!(take_args(&mut args("--workers 0")).is_err());
+        assert!(take_args(&mut args("--workers 65")).is_err());
+        assert!(take_args(&mut args("--workers")).is_err());
+    }
+}
