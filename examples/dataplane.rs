@@ -7,7 +7,7 @@
 //! As root. Builds lvsd (release), then runs `examples/e2e/dataplane.sh` under
 //! `flock /tmp/lvs-netns.lock`: client ns → director ns → server ns over veth (names `dp-*`,
 //! 198.18.0.0/15), the director forwarding by kernel nftables DNAT with conntrack, then by lvsd
-//! NAT (one worker, and more where `--systems` asks: `"nftables:1 lvsd:1 lvsd:2"`). For each:
+//! NAT with one worker and with two (`--systems`, default `"nftables:1 lvsd:1 lvsd:2"`). For each:
 //! 64-byte UDP packets per second (a sweep of offered rates from this program's own sendmmsg
 //! sender, `udp-send`; the peak delivered, counted by an nftables counter in the server ns),
 //! the same offered at twice that peak (`udp64_overload_pps`), TCP bulk Gbit/s (iperf3) and new
@@ -66,7 +66,7 @@ impl Row {
 
 fn usage() -> ! {
     eprintln!(
-        "usage: dataplane --out DIR [--secs N] [--systems \"nftables:1 lvsd:1\"]   (as root)\n\
+        "usage: dataplane --out DIR [--secs N] [--systems \"nftables:1 lvsd:1 lvsd:2\"]   (as root)\n\
          \x20      dataplane udp-send --dst IP:PORT [--flows N] [--payload B] [--secs S] [--rate PPS]"
     );
     std::process::exit(2)
@@ -86,7 +86,7 @@ fn main() {
     }
     let mut out: Option<PathBuf> = None;
     let mut secs = 4u32;
-    let mut systems = String::from("nftables:1 lvsd:1");
+    let mut systems = String::from("nftables:1 lvsd:1 lvsd:2");
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {

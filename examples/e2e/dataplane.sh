@@ -19,7 +19,7 @@
 # and dropped by an nftables counter in the server namespace (the sink); TCP VIP:5201 is
 # iperf3, VIP:80 nginx (an empty 204 per request, `Connection: close` from wrk).
 #
-# The client's programs run on CPU 0 and lvsd on CPU 1, all of them (and the server's) at nice
+# The client's programs run on CPU 0 and lvsd on CPU 1 (with more workers: on every CPU), all of them (and the server's) at nice
 # -20 for the run, so that other work on a shared machine disturbs the systems alike.
 # CPU: the director pinned to CPU 1 (lvsd by taskset; the kernel's forwarding runs wherever the
 # softirq runs). lvsd: utime + stime of the process from /proc/PID/stat. Kernel: the softirq
@@ -171,7 +171,7 @@ measure() { # system workers
   local over=$((best * 2))
   line=$(udp_run "$over" "$SECS")
   read -r off del ticks ns <<< "$line"
-  say "  overload: offered $off pps (2x $best) -> delivered $del pps"
+  say "  overload: offered $off pps ($(awk -v o="$off" -v b="$best" 'BEGIN { printf "%.2f", o / b }')x the peak $best; the sender's limit if under 2x) -> delivered $del pps"
   result udp64_overload_pps "$del" pps "$ticks" "$ns"
   sleep 1
 
@@ -221,10 +221,11 @@ kernel_off() {
 }
 
 lvsd_on() { # workers
-  local extra=()
-  [ "$1" -gt 1 ] && extra=(--workers "$1")
+  local extra=() cpus=1
+  # more workers: every CPU (the sender's too: efficiency per CPU second shows the scaling)
+  [ "$1" -gt 1 ] && extra=(--workers "$1") cpus=0-$((NCPU - 1))
   rm -f "$CTL"
-  nsx "$NS_D" $PRIO taskset -c 1 "$LVSD" --rules "$WORK/rules" --iface d0 --iface d1 \
+  nsx "$NS_D" $PRIO taskset -c "$cpus" "$LVSD" --rules "$WORK/rules" --iface d0 --iface d1 \
     --addr d0=198.18.0.1/24 --addr d1=198.18.1.1/24 --control "$CTL" --conns 1048576 \
     "${extra[@]}" > "$WORK/lvsd.out" 2> "$WORK/lvsd.err" &
   for _ in $(seq 1 100); do [ -S "$CTL" ] && break; sleep 0.1; done
@@ -242,7 +243,7 @@ for s in $SYSTEMS; do
   sys=${s%%:*} w=${s#*:}
   case $sys in
     nftables) kernel_on; measure nftables 1; kernel_off ;;
-    lvsd) lvsd_on "$w"; measure lvsd "$w"; say "lvsd counters: $("$LVSD" ctl "$CTL" status | grep -E '^(drop|rx|tx)' | tr -s ' ' | tr '\n' ' ')"; lvsd_off ;;
+    lvsd) lvsd_on "$w"; measure lvsd "$w"; say "lvsd counters: $("$LVSD" ctl "$CTL" status | grep -E '^(worker[0-9]+\.)?(drop|rx|tx)' | tr -s ' ' | tr '\n' ' ')"; lvsd_off ;;
     *) die "unknown system $sys" ;;
   esac
 done
