@@ -2,6 +2,7 @@
 //! a local stack) through [`Splicer::handle_partial`]: a spliced connection's segments come out
 //! as [`Splicer::handle_packet`] makes them once the checksum is finished, both ways, with
 //! timestamps, SACK and window scaling; everything else is left to `handle_packet`, untouched.
+//! Also (same rig): a client reusing its port right after a close gets a new connection.
 
 use core::net::SocketAddrV4;
 use lvs_core::hash::SipKey;
@@ -339,4 +340,67 @@ fn everything_but_spliced_segments_is_left_alone() {
     a[20 + 21] = 3;
     let v = rig.sp.handle_partial(rig.now, &mut a, n);
     assert!(matches!(v, None | Some(SpliceVerdict::Drop(_))), "{v:?}");
+}
+
+#[test]
+fn a_port_reused_after_a_close_opens_a_new_connection() {
+    let mut slab = vec![0u8; 1024 * 4];
+    let mut rig = Rig::new(&mut slab);
+    let mut buf = vec![0u8; 4096];
+    let syn = |tsval: u32, seq: u32, buf: &mut [u8]| {
+        let s = Segment {
+            src: CLIENT,
+            dst: VIP,
+            seq,
+            ack: None,
+            flags: 0x02,
+            window: 64_240,
+            options: OptionsEmit {
+                mss: Some(1460),
+                wscale: Some(7),
+                sack_permitted: true,
+                timestamp: Some((tsval, 0)),
+            },
+            payload: &[],
+        };
+        build_ipv4_tcp(buf, &s).unwrap()
+    };
+    // while the connection is open, a SYN from its endpoint is not a new connection
+    let n = syn(9_000, C_ISN.wrapping_add(100_000), &mut buf);
+    assert!(matches!(
+        rig.sp.handle_packet(rig.now, &mut buf, n),
+        SpliceVerdict::Drop(_)
+    ));
+    // FIN from the server, then from the client: both relayed, the state lingers
+    let fin = |rig: &mut Rig<'_>, from_server: bool| {
+        let mut b = vec![0u8; 4096];
+        let n = segment(rig, from_server, 0, &[], &mut b);
+        let ihl = 20;
+        b[ihl + 13] |= 0x01;
+        make_partial(&mut b[..n]);
+        complete(&mut b[..n]);
+        assert!(matches!(
+            rig.sp.handle_packet(rig.now, &mut b, n),
+            SpliceVerdict::Transmit(_)
+        ));
+    };
+    fin(&mut rig, true);
+    fin(&mut rig, false);
+    assert_eq!(rig.sp.live(), 1);
+    // an old SYN (timestamp not newer than the last seen) is still not a new connection
+    let n = syn(1_000, C_ISN.wrapping_add(100_000), &mut buf);
+    assert!(matches!(
+        rig.sp.handle_packet(rig.now, &mut buf, n),
+        SpliceVerdict::Drop(_)
+    ));
+    assert_eq!(rig.sp.live(), 1);
+    // a new one: the old state goes, and the SYN is answered with a cookie SYN-ACK
+    let closed = rig.sp.stats().closed;
+    let n = syn(9_000, C_ISN.wrapping_add(100_000), &mut buf);
+    let SpliceVerdict::Transmit(t) = rig.sp.handle_packet(rig.now, &mut buf, n) else {
+        panic!("the reused port's SYN was not answered")
+    };
+    assert_eq!((t.to, buf[33] & 0x12), (Toward::Client, 0x12));
+    assert_eq!(rig.sp.live(), 0);
+    assert_eq!(rig.sp.stats().closed, closed + 1);
 }

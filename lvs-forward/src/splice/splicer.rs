@@ -202,7 +202,13 @@ impl<'s, C: ContentClassifier, const N: usize> Splicer<'s, C, N> {
         let h = flow_hash(self.cfg.secret, seg.src, seg.dst);
         let conns = &self.conns;
         if let Some(i) = self.by_client.find(h, |s| matches!(&conns[usize::from(s)], Some(c) if c.client == seg.src && c.vip == seg.dst)) {
-            return self.on_client(now, usize::from(i), &seg, buf, len);
+            let i = usize::from(i);
+            if !self.new_incarnation(i, &seg) {
+                return self.on_client(now, i, &seg, buf, len);
+            }
+            // the client reuses its port for a new connection while the old one lingers
+            self.free_conn(i);
+            return self.syn(now, &seg, buf);
         }
         if let Some(i) = self.by_server.find(h, |s| matches!(&conns[usize::from(s)], Some(c) if c.server == seg.src && c.client == seg.dst)) {
             return self.on_server(now, usize::from(i), &seg, buf, len);
@@ -214,6 +220,25 @@ impl<'s, C: ContentClassifier, const N: usize> Splicer<'s, C, N> {
             return self.cookie_ack(now, &seg, h, buf, len);
         }
         self.drop(SpliceDrop::UnknownFlow)
+    }
+
+    /// Whether `seg` is a SYN opening a new connection from the endpoint of connection `i`,
+    /// which has seen FINs both ways and only lingers: as a TIME-WAIT socket accepts a SYN
+    /// (RFC 6191, Linux's `tcp_timewait_state_process`), one whose timestamp is newer than the
+    /// last one seen, or, without timestamps, whose sequence number lies beyond the old stream.
+    /// (Dropping it would cost the client a SYN retransmission, a second or more, whenever it
+    /// reuses a port soon after closing, as a load generator does.)
+    fn new_incarnation(&self, i: usize, seg: &Seg) -> bool {
+        let Some(c) = &self.conns[i] else {
+            return false;
+        };
+        if !seg.syn() || seg.ack() || seg.rst() || c.fins != FIN_CLIENT | FIN_SERVER {
+            return false;
+        }
+        match seg.opts.timestamp {
+            Some((val, _)) if c.c_ts => seq_lt(c.ts_recent, val),
+            _ => seq_lt(c.c_high, seg.seq),
+        }
     }
 
     /// Takes one IPv4 packet whose TCP checksum is still to be computed
