@@ -11,6 +11,8 @@
 # 198.18.1.1). The agents send to 198.18.1.1:4455, which lvsd takes on its packet path.
 # Prints `AGENT weight_before=<n> weight_after=<n>`.
 set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+SAY_FD=1
 
 LVSD=${1:?usage: agents.sh /path/to/lvsd /path/to/lvs_agent}
 AGENT=${2:?usage: agents.sh /path/to/lvsd /path/to/lvs_agent}
@@ -38,14 +40,7 @@ cleanup() {
   set +e
   [ -n "$HOG_PID" ] && kill "$HOG_PID" 2>/dev/null
   [ -n "$D_PID" ] && kill "$D_PID" 2>/dev/null
-  for ns in $ALL_NS; do
-    if ip netns list | grep -qw "$ns"; then
-      for pid in $(ip netns pids "$ns" 2>/dev/null); do kill "$pid" 2>/dev/null; done
-      sleep 0.1
-      for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$pid" 2>/dev/null; done
-      ip netns del "$ns" 2>/dev/null
-    fi
-  done
+  ns_purge $ALL_NS
   sleep 0.2
   for cg in "${CGS[@]}"; do rmdir "$cg" 2>/dev/null; done
   if [ "$rc" != 0 ]; then
@@ -58,10 +53,6 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-say() { printf '[%3ds] %s\n' "$((SECONDS - START))" "$*"; }
-die() { say "FAIL: $*"; exit 1; }
-in_time() { [ $((SECONDS - START)) -lt $LIMIT ] || die "time limit of ${LIMIT}s reached"; }
-nsx() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
 ctl() { "$LVSD" ctl "$WORK/d.sock" "$@"; }
 stat_of() {
   ctl status > "$WORK/d.status" || die "status failed"

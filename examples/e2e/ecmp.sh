@@ -34,6 +34,8 @@
 # break, and the line `ECMP directors=3 downloads=N broken=0` comes from the counted results.
 # ECMP_SLOPPY=0 runs the same with the option off (downloads then break: the check can fail).
 set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+SAY_FD=1
 
 LVSD=${1:?usage: ecmp.sh /path/to/lvsd}
 if [ "$(id -u)" != 0 ] || ! command -v ip >/dev/null || ! command -v curl >/dev/null; then
@@ -61,14 +63,7 @@ cleanup() {
   set +e
   trap - ERR
   for p in "${DPID[@]}"; do kill "$p" 2>/dev/null; done
-  for ns in $ALL_NS; do
-    if ip netns list | grep -qw "$ns"; then
-      for pid in $(ip netns pids "$ns" 2>/dev/null); do kill "$pid" 2>/dev/null; done
-      sleep 0.1
-      for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$pid" 2>/dev/null; done
-      ip netns del "$ns" 2>/dev/null
-    fi
-  done
+  ns_purge $ALL_NS
   if [ "$rc" != 0 ]; then
     for i in $(seq 1 $ND); do
       echo "---- lvsd d$i stderr ----"; tail -20 "$WORK/d$i.err" 2>/dev/null
@@ -81,10 +76,6 @@ trap cleanup EXIT INT TERM
 set -E
 trap 'echo "ecmp.sh: line $LINENO: a command failed ($?)"' ERR
 
-say() { printf '[%3ds] %s\n' "$((SECONDS - START))" "$*"; }
-die() { say "FAIL: $*"; exit 1; }
-in_time() { [ $((SECONDS - START)) -lt $LIMIT ] || die "time limit of ${LIMIT}s reached"; }
-nsx() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
 ctl() { local i=$1; shift; "$LVSD" ctl "$WORK/d$i.sock" "$@"; }
 # a director's counter from `lvsd ctl status`
 status_of() { ctl "$1" status | awk -v k="$2" '$1 == k { print $2; f = 1 } END { if (!f) print 0 }'; }

@@ -23,6 +23,8 @@
 # The master sends sync messages (224.0.0.81:8848, TTL 1, syncid 7) out of its y0, the backup
 # applies them: the connections it never saw continue through it.
 set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+SAY_FD=1
 
 LVSD=${1:?usage: failover.sh /path/to/lvsd}
 if [ "$(id -u)" != 0 ] || ! command -v ip >/dev/null || ! command -v tc >/dev/null; then
@@ -42,14 +44,7 @@ cleanup() {
   local rc=$?
   set +e
   for p in $A_PID $B_PID; do kill "$p" 2>/dev/null; done
-  for ns in $ALL_NS; do
-    if ip netns list | grep -qw "$ns"; then
-      for pid in $(ip netns pids "$ns" 2>/dev/null); do kill "$pid" 2>/dev/null; done
-      sleep 0.1
-      for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$pid" 2>/dev/null; done
-      ip netns del "$ns" 2>/dev/null
-    fi
-  done
+  ns_purge $ALL_NS
   if [ "$rc" != 0 ]; then
     for x in a b; do
       echo "---- lvsd $x stderr ----"; tail -30 "$WORK/$x.err" 2>/dev/null
@@ -61,10 +56,6 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-say() { printf '[%3ds] %s\n' "$((SECONDS - START))" "$*"; }
-die() { say "FAIL: $*"; exit 1; }
-in_time() { [ $((SECONDS - START)) -lt $LIMIT ] || die "time limit of ${LIMIT}s reached"; }
-nsx() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
 ctl() { local x=$1; shift; "$LVSD" ctl "$WORK/$x.sock" "$@"; }
 stat_of() { # a|b NAME: a status counter (0 when absent)
   ctl "$1" status > "$WORK/$1.status" || die "lvsd $1: status failed"

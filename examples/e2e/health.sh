@@ -29,6 +29,8 @@
 # The service has quorum 2 (both servers, weight 1 each) with quorum-up/quorum-down hooks: each
 # failure must run quorum-down and each recovery quorum-up.
 set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+SAY_FD=1
 
 LVSD=${1:?usage: health.sh /path/to/lvsd}
 P=hc-$$
@@ -46,14 +48,7 @@ cleanup() {
   set +e
   [ -n "$LOAD_PID" ] && kill "$LOAD_PID" 2>/dev/null
   [ -n "$LVSD_PID" ] && kill "$LVSD_PID" 2>/dev/null
-  for ns in "$NS_C" "$NS_D" "$NS_S" "$NS_R1" "$NS_R2"; do
-    if ip netns list | grep -qw "$ns"; then
-      for pid in $(ip netns pids "$ns" 2>/dev/null); do kill "$pid" 2>/dev/null; done
-      sleep 0.1
-      for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$pid" 2>/dev/null; done
-      ip netns del "$ns" 2>/dev/null
-    fi
-  done
+  ns_purge "$NS_C" "$NS_D" "$NS_S" "$NS_R1" "$NS_R2"
   if [ "$rc" != 0 ]; then
     echo "---- lvsd stderr ----"; tail -40 "$WORK/lvsd.err" 2>/dev/null
   fi
@@ -62,10 +57,6 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-say() { printf '[%3ds] %s\n' "$((SECONDS - START))" "$*"; }
-die() { say "FAIL: $*"; exit 1; }
-in_time() { [ $((SECONDS - START)) -lt $LIMIT ] || die "time limit of ${LIMIT}s reached"; }
-nsx() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
 ctl() { "$LVSD" ctl "$CTL" "$@"; }
 now_ms() { date +%s%3N; }
 weight() { ctl -L -n -t 198.18.0.10:80 | awk -v r="$1" '$2 == r { print $4 }'; }

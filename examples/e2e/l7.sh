@@ -23,6 +23,8 @@
 # Each server's nginx answers `NAME PATH` and a header `X-Server: NAME`, so every response says
 # who served it; /big/ and /obj/1k come from files. The real servers route to 198.18.1.1.
 set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+SAY_FD=2
 
 LVSD=${1:?usage: l7.sh /path/to/lvsd [compare]}
 MODE=${2:-e2e}
@@ -64,10 +66,6 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-say() { printf '[%3ds] %s\n' "$((SECONDS - START))" "$*" >&2; }
-die() { say "FAIL: $*"; exit 1; }
-in_time() { [ $((SECONDS - START)) -lt "$LIMIT" ] || die "time limit of ${LIMIT}s reached"; }
-nsx() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
 ctl() { "$LVSD" ctl "$CTL" "$@"; }
 stat_of() { ctl status | awk -v k="$1" '$1 == k { print $2 }'; }
 

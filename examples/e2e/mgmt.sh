@@ -15,6 +15,8 @@
 # Topology (198.18.0.0/15 only): client ns c0 198.18.0.2 -- d0 director ns d1 -- br0 -- rs1, rs2
 # (198.18.1.11, .12, python http.server on :8080, default route via lvsd's 198.18.1.1).
 set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+SAY_FD=1
 
 LVSD=${1:?usage: mgmt.sh /path/to/lvsd OUTDIR}
 OUT=${2:?usage: mgmt.sh /path/to/lvsd OUTDIR}
@@ -34,14 +36,7 @@ cleanup() {
   local rc=$?
   set +e
   [ -n "$LVSD_PID" ] && kill "$LVSD_PID" 2>/dev/null
-  for ns in "$NS_C" "$NS_D" "$NS_S" "$NS_R1" "$NS_R2"; do
-    if ip netns list | grep -qw "$ns"; then
-      for pid in $(ip netns pids "$ns" 2>/dev/null); do kill "$pid" 2>/dev/null; done
-      sleep 0.1
-      for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$pid" 2>/dev/null; done
-      ip netns del "$ns" 2>/dev/null
-    fi
-  done
+  ns_purge "$NS_C" "$NS_D" "$NS_S" "$NS_R1" "$NS_R2"
   [ "$rc" != 0 ] && { echo "---- lvsd stderr ----"; tail -30 "$WORK/lvsd.err" 2>/dev/null; }
   [ -n "${KEEP_WORK:-}" ] && cp -r "$WORK" "$KEEP_WORK"
   rm -rf "$WORK"
@@ -49,10 +44,6 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-say() { printf '[%3ds] %s\n' "$((SECONDS - START))" "$*"; }
-die() { say "FAIL: $*"; exit 1; }
-in_time() { [ $((SECONDS - START)) -lt $LIMIT ] || die "time limit of ${LIMIT}s reached"; }
-nsx() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
 ctl() { "$LVSD" ctl "$CTL" "$@"; }
 # http CODE-FILE curl-args...: the status code of one request from the director namespace
 # (with CURL_TLS set, over https checked against that CA)

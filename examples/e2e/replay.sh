@@ -23,6 +23,8 @@
 # stacks hand veth frames with partial checksums (checksum offload) that tcpdump records as
 # they are and lvsd completes before forwarding; the replay completes them the same way.
 set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+SAY_FD=1
 
 LVSD=${1:?usage: replay.sh LVSD REPLAY}
 REPLAY=${2:?usage: replay.sh LVSD REPLAY}
@@ -39,14 +41,7 @@ cleanup() {
   local rc=$?
   set +e
   for pid in $PIDS; do kill "$pid" 2>/dev/null; done
-  for ns in $ALL; do
-    if ip netns list | grep -qw "$ns"; then
-      for pid in $(ip netns pids "$ns" 2>/dev/null); do kill "$pid" 2>/dev/null; done
-      sleep 0.1
-      for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$pid" 2>/dev/null; done
-      ip netns del "$ns" 2>/dev/null
-    fi
-  done
+  ns_purge $ALL
   if [ "$rc" != 0 ]; then
     echo "---- lvsd stderr ----"; tail -20 "$WORK/lvsd.err" 2>/dev/null
     echo "---- replay stderr ----"; cat "$WORK/replay.err" 2>/dev/null
@@ -56,10 +51,6 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-say() { printf '[%3ds] %s\n' "$((SECONDS - START))" "$*"; }
-die() { say "FAIL: $*"; exit 1; }
-in_time() { [ $((SECONDS - START)) -lt $LIMIT ] || die "time limit of ${LIMIT}s reached"; }
-nsx() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
 
 say "topology: client, director, two real servers on one bridge"
 for ns in $ALL; do

@@ -20,6 +20,8 @@
 # through the client's second leg c1 (source-based rule: from the DR VIP, via 198.18.1.2).
 # Tunnel mode is checked on the wire (this kernel has no ipip/fou modules to decapsulate).
 set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+SAY_FD=1
 
 LVSD=${1:?usage: run.sh /path/to/lvsd}
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -42,14 +44,7 @@ cleanup() {
   local rc=$?
   set +e
   [ -n "$LVSD_PID" ] && kill "$LVSD_PID" 2>/dev/null
-  for ns in "$NS_C" "$NS_D" "$NS_S" $(for i in $(seq 1 $NRS); do rs_ns "$i"; done); do
-    if ip netns list | grep -qw "$ns"; then
-      for pid in $(ip netns pids "$ns" 2>/dev/null); do kill "$pid" 2>/dev/null; done
-      sleep 0.1
-      for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$pid" 2>/dev/null; done
-      ip netns del "$ns" 2>/dev/null
-    fi
-  done
+  ns_purge "$NS_C" "$NS_D" "$NS_S" $(for i in $(seq 1 $NRS); do rs_ns "$i"; done)
   if [ "$rc" != 0 ]; then
     echo "---- lvsd stderr ----"; cat "$WORK/lvsd.err" 2>/dev/null | tail -40
     echo "---- lvsd status ----"; cat "$WORK/status.last" 2>/dev/null
@@ -59,10 +54,6 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-say() { printf '[%3ds] %s\n' "$((SECONDS - START))" "$*"; }
-die() { say "FAIL: $*"; exit 1; }
-in_time() { [ $((SECONDS - START)) -lt $LIMIT ] || die "time limit of ${LIMIT}s reached"; }
-nsx() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
 ctl() { "$LVSD" ctl "$CTL" "$@"; }
 status() { ctl status | tee "$WORK/status.last" | awk -v k="$1" '$1 == k { print $2; f = 1 } END { if (!f) print 0 }'; }
 

@@ -24,6 +24,8 @@
 # says who served it; each has its own certificate (CN=rN) and its own ticket key file, whose
 # first 16 bytes (the key name) lvsd is told (`ticket-key`).
 set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+SAY_FD=2
 
 LVSD=${1:?usage: tls.sh /path/to/lvsd}
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -64,10 +66,6 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-say() { printf '[%3ds] %s\n' "$((SECONDS - START))" "$*" >&2; }
-die() { say "FAIL: $*"; exit 1; }
-in_time() { [ $((SECONDS - START)) -lt "$LIMIT" ] || die "time limit of ${LIMIT}s reached"; }
-nsx() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
 ctl() { "$LVSD" ctl "$CTL" "$@"; }
 stat_of() { ctl status | tee "$WORK/status.last" | awk -v k="$1" '$1 == k { print $2 }'; }
 field() { tr ' ' '\n' | sed -n "s/^$1=//p"; }

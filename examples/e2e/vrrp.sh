@@ -37,6 +37,8 @@
 #    counted under its reason, lvsd stays master; a well-formed lower-priority advert sent with
 #    them is heard (the frames do reach lvsd).
 set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+SAY_FD=1
 
 LVSD=${1:?usage: vrrp.sh /path/to/lvsd}
 cant() {
@@ -61,14 +63,7 @@ cleanup() {
   local rc=$?
   set +e
   for p in $A_PID $B_PID $K_PID; do kill "$p" 2>/dev/null; done
-  for ns in $ALL_NS; do
-    if ip netns list | grep -qw "$ns"; then
-      for pid in $(ip netns pids "$ns" 2>/dev/null); do kill "$pid" 2>/dev/null; done
-      sleep 0.1
-      for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$pid" 2>/dev/null; done
-      ip netns del "$ns" 2>/dev/null
-    fi
-  done
+  ns_purge $ALL_NS
   if [ "$rc" != 0 ]; then
     for x in a b b2; do
       [ -f "$WORK/$x.err" ] || continue
@@ -84,10 +79,6 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-say() { printf '[%3ds] %s\n' "$((SECONDS - START))" "$*"; }
-die() { say "FAIL: $*"; exit 1; }
-in_time() { [ $((SECONDS - START)) -lt $LIMIT ] || die "time limit of ${LIMIT}s reached"; }
-nsx() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
 ctl() { local x=$1; shift; "$LVSD" ctl "$WORK/$x.sock" "$@"; }
 stat_of() { # a|b NAME: a status value (0 when absent)
   ctl "$1" status > "$WORK/$1.status" 2>/dev/null || { echo none; return; }

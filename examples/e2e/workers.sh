@@ -17,6 +17,8 @@
 # (`status`: fwd.masq, fwd.reply for worker 0, worker1.fwd.* for worker 1; both must move).
 # Prints `WORKERS workers=2 downloads=N broken=0 misrouted=0` from the counted results.
 set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+SAY_FD=1
 
 LVSD=${1:?usage: workers.sh /path/to/lvsd}
 if [ "$(id -u)" != 0 ] || ! command -v ip >/dev/null || ! command -v curl >/dev/null; then
@@ -36,14 +38,7 @@ cleanup() {
   local rc=$?
   set +e
   [ -n "$LVSD_PID" ] && kill "$LVSD_PID" 2>/dev/null
-  for ns in "$NS_C" "$NS_D" "$NS_S"; do
-    if ip netns list | grep -qw "$ns"; then
-      for pid in $(ip netns pids "$ns" 2>/dev/null); do kill "$pid" 2>/dev/null; done
-      sleep 0.1
-      for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$pid" 2>/dev/null; done
-      ip netns del "$ns" 2>/dev/null
-    fi
-  done
+  ns_purge "$NS_C" "$NS_D" "$NS_S"
   if [ "$rc" != 0 ]; then
     echo "---- lvsd stderr ----"; tail -30 "$WORK/lvsd.err" 2>/dev/null
   fi
@@ -51,9 +46,6 @@ cleanup() {
   exit "$rc"
 }
 trap cleanup EXIT INT TERM
-say() { printf '[%3ds] %s\n' "$((SECONDS - START))" "$*"; }
-die() { say "FAIL: $*"; exit 1; }
-nsx() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
 
 for ns in "$NS_C" "$NS_D" "$NS_S"; do
   ip netns add "$ns"

@@ -13,7 +13,7 @@
 
 mod common;
 
-use common::{prepare, run_script, skipped, BASE_TOOLS};
+use common::{prepare, run_script, skipped, summary_numbers, BASE_TOOLS};
 use std::time::Duration;
 
 /// ecmp.sh takes about 50 s and stops itself after 100 s.
@@ -28,17 +28,7 @@ fn lvsd_directors_behind_ecmp_take_over_flows() {
     if skipped(&out) {
         return;
     }
-    let line = out
-        .lines()
-        .find(|l| l.starts_with("ECMP directors="))
-        .expect("the ECMP line");
-    let fields: Vec<(&str, u64)> = line["ECMP ".len()..]
-        .split(' ')
-        .map(|kv| {
-            let (k, v) = kv.split_once('=').expect("key=value");
-            (k, v.parse().expect("a number"))
-        })
-        .collect();
+    let (line, fields) = summary_numbers(&out, "ECMP", "directors");
     assert_eq!(
         fields,
         [("directors", 3), ("downloads", 12), ("broken", 0)],

@@ -11,7 +11,7 @@
 
 mod common;
 
-use common::{prepare, run_script, BASE_TOOLS};
+use common::{prepare, run_script, summary_numbers, BASE_TOOLS};
 use std::time::Duration;
 
 /// health.sh takes about 25 s and limits itself to 150 s.
@@ -28,17 +28,7 @@ fn lvsd_health_checks_in_network_namespaces() {
         HEALTH_TIMEOUT,
         "HEALTH PASSED",
     );
-    let line = out
-        .lines()
-        .find(|l| l.starts_with("HEALTH detect_ms="))
-        .expect("the HEALTH line");
-    let fields: Vec<(&str, u64)> = line["HEALTH ".len()..]
-        .split(' ')
-        .map(|kv| {
-            let (k, v) = kv.split_once('=').expect("key=value");
-            (k, v.parse().expect("a number"))
-        })
-        .collect();
+    let (line, fields) = summary_numbers(&out, "HEALTH", "detect_ms");
     let keys: Vec<&str> = fields.iter().map(|(k, _)| *k).collect();
     assert_eq!(keys, ["detect_ms", "failed", "recovered_ms"], "{line}");
     assert!(fields[0].1 > 0 && fields[2].1 > 0, "{line}");

@@ -11,7 +11,7 @@
 
 mod common;
 
-use common::{prepare, run_script, skipped, BASE_TOOLS};
+use common::{prepare, run_script, skipped, summary_numbers, BASE_TOOLS};
 use std::time::Duration;
 
 /// workers.sh takes about 20 s; its processes stop themselves after 60 s.
@@ -31,17 +31,7 @@ fn two_workers_keep_both_directions_of_nat_flows_together() {
     if skipped(&out) {
         return;
     }
-    let line = out
-        .lines()
-        .find(|l| l.starts_with("WORKERS workers="))
-        .expect("the WORKERS line");
-    let fields: Vec<(&str, u64)> = line["WORKERS ".len()..]
-        .split(' ')
-        .map(|kv| {
-            let (k, v) = kv.split_once('=').expect("key=value");
-            (k, v.parse().expect("a number"))
-        })
-        .collect();
+    let (line, fields) = summary_numbers(&out, "WORKERS", "workers");
     assert_eq!(
         fields,
         [

@@ -192,3 +192,32 @@ pub fn run_script(script: &str, args: &[&Path], timeout: Duration, marker: &str)
 pub fn skipped(output: &str) -> bool {
     !under_ci() && output.contains("SKIPPED:")
 }
+
+/// The `key=number` fields of the summary line `TAG first_key=...` in `output` (for instance
+/// `summary_numbers(out, "ECMP", "directors")` for `ECMP directors=3 downloads=12 broken=0`),
+/// with the line. Panics (failing the test) when the line is missing or a field is not
+/// `key=number`: a summary line is the test's evidence.
+pub fn summary_numbers<'a>(
+    output: &'a str,
+    tag: &str,
+    first_key: &str,
+) -> (&'a str, Vec<(&'a str, u64)>) {
+    let start = format!("{tag} {first_key}=");
+    let line = output
+        .lines()
+        .find(|l| l.starts_with(&start))
+        .unwrap_or_else(|| panic!("no line starting with {start:?}"));
+    let fields = line[tag.len() + 1..]
+        .split_whitespace()
+        .map(|kv| {
+            let (k, v) = kv
+                .split_once('=')
+                .unwrap_or_else(|| panic!("{kv:?} in {line:?} is not key=value"));
+            let n = v
+                .parse()
+                .unwrap_or_else(|_| panic!("{kv:?} in {line:?} is not a number"));
+            (k, n)
+        })
+        .collect();
+    (line, fields)
+}
