@@ -46,8 +46,8 @@ fn tsval(p: &[u8]) -> u32 {
     o.timestamp.unwrap().0
 }
 
-/// The TCP checksum field turned into the pseudo-header sum a local stack leaves in it.
-fn make_partial(p: &mut [u8]) {
+/// The IPv4 packet's header length, total length and TCP pseudo-header sum.
+fn tcp_pseudo(p: &[u8]) -> (usize, usize, u32) {
     let ihl = usize::from(p[0] & 15) * 4;
     let total = usize::from(u16::from_be_bytes([p[2], p[3]]));
     let ph = checksum::pseudo_header_v4(
@@ -56,6 +56,12 @@ fn make_partial(p: &mut [u8]) {
         6,
         (total - ihl) as u16,
     );
+    (ihl, total, ph)
+}
+
+/// The TCP checksum field turned into the pseudo-header sum a local stack leaves in it.
+fn make_partial(p: &mut [u8]) {
+    let (ihl, _, ph) = tcp_pseudo(p);
     p[ihl + 16..ihl + 18].copy_from_slice(&checksum::fold(ph).to_be_bytes());
 }
 
@@ -68,14 +74,7 @@ fn complete(p: &mut [u8]) {
 }
 
 fn tcp_ok(p: &[u8]) -> bool {
-    let ihl = usize::from(p[0] & 15) * 4;
-    let total = usize::from(u16::from_be_bytes([p[2], p[3]]));
-    let ph = checksum::pseudo_header_v4(
-        p[12..16].try_into().unwrap(),
-        p[16..20].try_into().unwrap(),
-        6,
-        (total - ihl) as u16,
-    );
+    let (ihl, total, ph) = tcp_pseudo(p);
     checksum::fold(checksum::add(ph, &p[ihl..total])) == 0xffff
         && checksum::checksum(&p[..ihl]) == 0
 }
