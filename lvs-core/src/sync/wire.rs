@@ -14,6 +14,28 @@ use crate::addr::{AddrFamily, Endpoint, IpAddr, Ipv4Addr, Ipv6Addr, Protocol};
 use crate::time::Duration;
 use core::fmt;
 
+/// Read accessors over a view's `buffer`, one line a field: `name: Type = reader(FIELD)` reads
+/// `field::FIELD` with `reader` (`u8_at`, `be16` or `be32`: zero where the buffer is short).
+macro_rules! getters {
+    ($($(#[$doc:meta])* $name:ident: $ty:ty = $read:ident($f:ident);)*) => {$(
+        $(#[$doc])*
+        pub fn $name(&self) -> $ty {
+            $read(self.buffer.as_ref(), field::$f)
+        }
+    )*};
+}
+
+/// Write accessors over a view's `buffer`, one line a field: `name(arg: Type) = FIELD` writes
+/// `arg` big-endian at `field::FIELD` (a range; it panics where the buffer is short).
+macro_rules! setters {
+    ($($(#[$doc:meta])* $name:ident($arg:ident: $ty:ty) = $f:ident;)*) => {$(
+        $(#[$doc])*
+        pub fn $name(&mut self, $arg: $ty) {
+            self.buffer.as_mut()[field::$f].copy_from_slice(&$arg.to_be_bytes());
+        }
+    )*};
+}
+
 mod record;
 pub use record::*;
 mod repr;
@@ -219,19 +241,13 @@ impl<T: AsRef<[u8]>> SyncMessage<T> {
         }
     }
 
-    /// The `reserved` byte (version 1; the record count in version 0).
-    pub fn reserved(&self) -> u8 {
-        u8_at(self.buffer.as_ref(), field::RESERVED)
-    }
-
-    /// The sync ID the master was started with.
-    pub fn syncid(&self) -> u8 {
-        u8_at(self.buffer.as_ref(), field::SYNCID)
-    }
-
-    /// The `size` field: the whole message length.
-    pub fn size(&self) -> u16 {
-        be16(self.buffer.as_ref(), field::SIZE)
+    getters! {
+        /// The `reserved` byte (version 1; the record count in version 0).
+        reserved: u8 = u8_at(RESERVED);
+        /// The sync ID the master was started with.
+        syncid: u8 = u8_at(SYNCID);
+        /// The `size` field: the whole message length.
+        size: u16 = be16(SIZE);
     }
 
     /// The number of records the header announces (at its version's position).
@@ -243,14 +259,11 @@ impl<T: AsRef<[u8]>> SyncMessage<T> {
         u8_at(self.buffer.as_ref(), at)
     }
 
-    /// The header's version byte (0 if the buffer is shorter than a version-1 header).
-    pub fn proto_version(&self) -> u8 {
-        u8_at(self.buffer.as_ref(), field::VERSION)
-    }
-
-    /// The `spare` field (0 if the buffer is shorter than a version-1 header).
-    pub fn spare(&self) -> u16 {
-        be16(self.buffer.as_ref(), field::SPARE)
+    getters! {
+        /// The header's version byte (0 if the buffer is shorter than a version-1 header).
+        proto_version: u8 = u8_at(VERSION);
+        /// The `spare` field (0 if the buffer is shorter than a version-1 header).
+        spare: u16 = be16(SPARE);
     }
 
     /// Whether a backup started with `backup_syncid` processes this message: a backup with sync
@@ -292,12 +305,12 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> SyncMessage<T> {
         self.buffer.as_mut()[field::SYNCID] = syncid;
     }
 
-    /// Sets the `size` field.
-    ///
-    /// # Panics
-    /// If the buffer is shorter than 4 bytes.
-    pub fn set_size(&mut self, size: u16) {
-        self.buffer.as_mut()[field::SIZE].copy_from_slice(&size.to_be_bytes());
+    setters! {
+        /// Sets the `size` field.
+        ///
+        /// # Panics
+        /// If the buffer is shorter than 4 bytes.
+        set_size(size: u16) = SIZE;
     }
 
     /// Sets the version-1 record count.

@@ -117,39 +117,21 @@ impl<T: AsRef<[u8]>> ConnRecord<T> {
         }
     }
 
-    /// Connection flags as sent (`IP_VS_CONN_F_*`).
-    pub fn flags(&self) -> u32 {
-        be32(self.buffer.as_ref(), field::FLAGS)
-    }
-
-    /// Connection state.
-    pub fn state(&self) -> u16 {
-        be16(self.buffer.as_ref(), field::STATE)
-    }
-
-    /// Client port.
-    pub fn cport(&self) -> u16 {
-        be16(self.buffer.as_ref(), field::CPORT)
-    }
-
-    /// Virtual port.
-    pub fn vport(&self) -> u16 {
-        be16(self.buffer.as_ref(), field::VPORT)
-    }
-
-    /// Real-server port.
-    pub fn dport(&self) -> u16 {
-        be16(self.buffer.as_ref(), field::DPORT)
-    }
-
-    /// Firewall mark.
-    pub fn fwmark(&self) -> u32 {
-        be32(self.buffer.as_ref(), field::FWMARK)
-    }
-
-    /// Timeout in seconds.
-    pub fn timeout(&self) -> u32 {
-        be32(self.buffer.as_ref(), field::TIMEOUT)
+    getters! {
+        /// Connection flags as sent (`IP_VS_CONN_F_*`).
+        flags: u32 = be32(FLAGS);
+        /// Connection state.
+        state: u16 = be16(STATE);
+        /// Client port.
+        cport: u16 = be16(CPORT);
+        /// Virtual port.
+        vport: u16 = be16(VPORT);
+        /// Real-server port.
+        dport: u16 = be16(DPORT);
+        /// Firewall mark.
+        fwmark: u32 = be32(FWMARK);
+        /// Timeout in seconds.
+        timeout: u32 = be32(TIMEOUT);
     }
 
     pub(super) fn addr(&self, index: usize) -> IpAddr {
@@ -209,20 +191,27 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> ConnRecord<T> {
         self.buffer.as_mut()[field::VER_SIZE].copy_from_slice(&(size & SIZE_MASK).to_be_bytes());
     }
 
-    /// Sets the flags.
-    ///
-    /// # Panics
-    /// If the buffer is shorter than the fixed part.
-    pub fn set_flags(&mut self, flags: u32) {
-        self.buffer.as_mut()[field::FLAGS].copy_from_slice(&flags.to_be_bytes());
-    }
-
-    /// Sets the state.
-    ///
-    /// # Panics
-    /// If the buffer is shorter than the fixed part.
-    pub fn set_state(&mut self, state: u16) {
-        self.buffer.as_mut()[field::STATE].copy_from_slice(&state.to_be_bytes());
+    setters! {
+        /// Sets the flags.
+        ///
+        /// # Panics
+        /// If the buffer is shorter than the fixed part.
+        set_flags(flags: u32) = FLAGS;
+        /// Sets the state.
+        ///
+        /// # Panics
+        /// If the buffer is shorter than the fixed part.
+        set_state(state: u16) = STATE;
+        /// Sets the firewall mark.
+        ///
+        /// # Panics
+        /// If the buffer is shorter than the fixed part.
+        set_fwmark(fwmark: u32) = FWMARK;
+        /// Sets the timeout in seconds.
+        ///
+        /// # Panics
+        /// If the buffer is shorter than the fixed part.
+        set_timeout(secs: u32) = TIMEOUT;
     }
 
     /// Sets the client, virtual and real-server ports.
@@ -236,22 +225,6 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> ConnRecord<T> {
         b[field::DPORT].copy_from_slice(&dport.to_be_bytes());
     }
 
-    /// Sets the firewall mark.
-    ///
-    /// # Panics
-    /// If the buffer is shorter than the fixed part.
-    pub fn set_fwmark(&mut self, fwmark: u32) {
-        self.buffer.as_mut()[field::FWMARK].copy_from_slice(&fwmark.to_be_bytes());
-    }
-
-    /// Sets the timeout in seconds.
-    ///
-    /// # Panics
-    /// If the buffer is shorter than the fixed part.
-    pub fn set_timeout(&mut self, secs: u32) {
-        self.buffer.as_mut()[field::TIMEOUT].copy_from_slice(&secs.to_be_bytes());
-    }
-
     /// Writes the three addresses at the layout of their family; an address of the other
     /// family than `caddr` is written as zeros.
     ///
@@ -259,26 +232,15 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> ConnRecord<T> {
     /// If the buffer is shorter than the fixed part for `caddr`'s family.
     pub fn set_addrs(&mut self, caddr: &IpAddr, vaddr: &IpAddr, daddr: &IpAddr) {
         let b = self.buffer.as_mut();
-        match caddr {
-            IpAddr::V4(_) => {
-                for (i, a) in [caddr, vaddr, daddr].into_iter().enumerate() {
-                    let o = match a {
-                        IpAddr::V4(a) => a.octets(),
-                        IpAddr::V6(_) => [0; 4],
-                    };
-                    let at = field::ADDRS + 4 * i;
-                    b[at..at + 4].copy_from_slice(&o);
-                }
-            }
-            IpAddr::V6(_) => {
-                for (i, a) in [caddr, vaddr, daddr].into_iter().enumerate() {
-                    let o = match a {
-                        IpAddr::V6(a) => a.octets(),
-                        IpAddr::V4(_) => [0; 16],
-                    };
-                    let at = field::ADDRS + 16 * i;
-                    b[at..at + 16].copy_from_slice(&o);
-                }
+        let v6 = caddr.is_ipv6();
+        let width = if v6 { 16 } else { 4 };
+        for (i, a) in [caddr, vaddr, daddr].into_iter().enumerate() {
+            let at = field::ADDRS + width * i;
+            let slot = &mut b[at..at + width];
+            match a {
+                IpAddr::V4(a) if !v6 => slot.copy_from_slice(&a.octets()),
+                IpAddr::V6(a) if v6 => slot.copy_from_slice(&a.octets()),
+                _ => slot.fill(0),
             }
         }
     }

@@ -52,47 +52,72 @@ impl SeqOptions {
     }
 }
 
-/// Persistence-engine data (for example a SIP Call-ID): 1 to 255 bytes
-/// (`IP_VS_PEDATA_MAXLEN`), stored inline.
+/// 1 to `N` bytes stored inline (`N` at most 255): the storage of [`PeData`] and [`PeName`].
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub struct PeData {
+struct InlineBytes<const N: usize> {
     len: u8,
-    bytes: [u8; 255],
+    bytes: [u8; N],
 }
 
-impl PeData {
-    /// The longest value the wire allows.
-    pub const MAX_LEN: usize = 255;
-
-    /// A value from its bytes.
+impl<const N: usize> InlineBytes<N> {
+    /// `data` copied in.
     ///
     /// # Errors
-    /// [`SyncError::PeLength`] if `data` is empty or longer than [`Self::MAX_LEN`].
-    pub fn new(data: &[u8]) -> Result<Self, SyncError> {
-        let mut bytes = [0u8; 255];
+    /// [`SyncError::PeLength`] if `data` is empty or longer than `N`.
+    fn new(data: &[u8]) -> Result<Self, SyncError> {
+        let mut bytes = [0u8; N];
         match (u8::try_from(data.len()), bytes.get_mut(..data.len())) {
             (Ok(len), Some(dst)) if len != 0 => {
                 dst.copy_from_slice(data);
-                Ok(PeData { len, bytes })
+                Ok(InlineBytes { len, bytes })
             }
             _ => Err(SyncError::PeLength(data.len())),
         }
     }
 
-    /// The bytes.
-    pub fn as_bytes(&self) -> &[u8] {
+    fn as_bytes(&self) -> &[u8] {
         self.bytes.get(..usize::from(self.len)).unwrap_or(&[])
     }
+}
 
-    /// The length in bytes (1..=255).
-    pub fn len(&self) -> usize {
-        usize::from(self.len)
-    }
+/// The accessors [`PeData`] and [`PeName`] share over their [`InlineBytes`].
+macro_rules! inline_bytes_api {
+    ($ty:ident, $max:literal, $what:literal) => {
+        #[doc = concat!("The longest ", $what, " the wire allows.")]
+        pub const MAX_LEN: usize = $max;
 
-    /// Always `false`: an empty value cannot be built.
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
+        #[doc = concat!("A ", $what, " from its bytes.")]
+        ///
+        /// # Errors
+        /// [`SyncError::PeLength`] if `bytes` is empty or longer than [`Self::MAX_LEN`].
+        pub fn new(bytes: &[u8]) -> Result<Self, SyncError> {
+            InlineBytes::new(bytes).map($ty)
+        }
+
+        /// The bytes.
+        pub fn as_bytes(&self) -> &[u8] {
+            self.0.as_bytes()
+        }
+
+        #[doc = concat!("The length in bytes (1..=", $max, ").")]
+        pub fn len(&self) -> usize {
+            usize::from(self.0.len)
+        }
+
+        #[doc = concat!("Always `false`: an empty ", $what, " cannot be built.")]
+        pub fn is_empty(&self) -> bool {
+            self.0.len == 0
+        }
+    };
+}
+
+/// Persistence-engine data (for example a SIP Call-ID): 1 to 255 bytes
+/// (`IP_VS_PEDATA_MAXLEN`), stored inline.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PeData(InlineBytes<255>);
+
+impl PeData {
+    inline_bytes_api!(PeData, 255, "value");
 }
 
 impl fmt::Debug for PeData {
@@ -104,48 +129,14 @@ impl fmt::Debug for PeData {
 /// A persistence-engine name (for example `sip`): 1 to 16 bytes (`IP_VS_PENAME_MAXLEN`), stored
 /// inline.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub struct PeName {
-    len: u8,
-    bytes: [u8; 16],
-}
+pub struct PeName(InlineBytes<16>);
 
 impl PeName {
-    /// The longest name the kernel accepts.
-    pub const MAX_LEN: usize = 16;
-
-    /// A name from its bytes.
-    ///
-    /// # Errors
-    /// [`SyncError::PeLength`] if `name` is empty or longer than [`Self::MAX_LEN`].
-    pub fn new(name: &[u8]) -> Result<Self, SyncError> {
-        let mut bytes = [0u8; 16];
-        match (u8::try_from(name.len()), bytes.get_mut(..name.len())) {
-            (Ok(len), Some(dst)) if len != 0 => {
-                dst.copy_from_slice(name);
-                Ok(PeName { len, bytes })
-            }
-            _ => Err(SyncError::PeLength(name.len())),
-        }
-    }
-
-    /// The bytes.
-    pub fn as_bytes(&self) -> &[u8] {
-        self.bytes.get(..usize::from(self.len)).unwrap_or(&[])
-    }
+    inline_bytes_api!(PeName, 16, "name");
 
     /// The name as text, if it is UTF-8.
     pub fn as_str(&self) -> Option<&str> {
         core::str::from_utf8(self.as_bytes()).ok()
-    }
-
-    /// The length in bytes (1..=16).
-    pub fn len(&self) -> usize {
-        usize::from(self.len)
-    }
-
-    /// Always `false`: an empty name cannot be built.
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
     }
 }
 
@@ -502,11 +493,11 @@ impl SyncConn {
             }
         }
         if let Some(d) = &self.pe_data {
-            w.put(&[OPT_PE_DATA, d.len]);
+            w.put(&[OPT_PE_DATA, d.0.len]);
             w.put(d.as_bytes());
         }
         if let Some(n) = &self.pe_name {
-            w.put(&[OPT_PE_NAME, n.len]);
+            w.put(&[OPT_PE_NAME, n.0.len]);
             w.put(n.as_bytes());
         }
         Ok(len)
