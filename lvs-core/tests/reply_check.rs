@@ -8,7 +8,7 @@ mod common;
 use common::*;
 use lvs_core::director::{Director, DirectorConfig, Verdict};
 use lvs_core::hash::SipKey;
-use lvs_core::{DestConfig, FwdMethod, Protocol, ServiceConfig, ServiceKey};
+use lvs_core::{DestConfig, Endpoint, FwdMethod, Protocol, ServiceConfig, ServiceKey, TcpFlags};
 
 fn setup(mem: &mut Mem) -> Director<'_, TestRr> {
     let mut d = Director::new(DirectorConfig::new(SipKey(3, 4)), mem.borrow(), t(0)).unwrap();
@@ -23,6 +23,19 @@ fn setup(mem: &mut Mem) -> Director<'_, TestRr> {
     d
 }
 
+/// A packet of `c` with `flags` is forwarded, then the real server's reply with `reply_flags`
+/// is found as a reply.
+fn round_trip(d: &mut Director<'_, TestRr>, c: Endpoint, flags: TcpFlags, reply_flags: TcpFlags) {
+    assert!(matches!(
+        d.handle_packet(t(0), &pkt(c, flags)),
+        Verdict::Forward(_)
+    ));
+    assert!(matches!(
+        d.handle_packet(t(0), &reply(rs(1), c, reply_flags)),
+        Verdict::Reply(_)
+    ));
+}
+
 #[test]
 fn a_reply_is_found_once_its_connection_is_inserted() {
     let mut mem = Mem::new(64);
@@ -35,24 +48,10 @@ fn a_reply_is_found_once_its_connection_is_inserted() {
             Verdict::Deliver
         );
     }
-    assert!(matches!(
-        d.handle_packet(t(0), &pkt(c, SYN)),
-        Verdict::Forward(_)
-    ));
-    assert!(matches!(
-        d.handle_packet(t(0), &reply(rs(1), c, SYNACK)),
-        Verdict::Reply(_)
-    ));
+    round_trip(&mut d, c, SYN, SYNACK);
     // established traffic toward the service in between does not hide it
     for _ in 0..3 {
-        assert!(matches!(
-            d.handle_packet(t(0), &pkt(c, ACK)),
-            Verdict::Forward(_)
-        ));
-        assert!(matches!(
-            d.handle_packet(t(0), &reply(rs(1), c, ACK)),
-            Verdict::Reply(_)
-        ));
+        round_trip(&mut d, c, ACK, ACK);
     }
 }
 

@@ -493,16 +493,26 @@ fn with_record(rec: &[u8]) -> Vec<u8> {
     message(1, &[rec, &REC_V4_TCP])
 }
 
+/// `rec` with byte `at` set to `v`.
+fn patched(rec: &[u8], at: usize, v: u8) -> Vec<u8> {
+    let mut r = rec.to_vec();
+    r[at] = v;
+    r
+}
+
+/// `rec` with `opts` appended and its size byte set to `size`.
+fn with_options(rec: &[u8], opts: &[u8], size: u8) -> Vec<u8> {
+    let mut r = patched(rec, 3, size);
+    r.extend_from_slice(opts);
+    r
+}
+
 #[test]
 fn fatal_record_errors_stop_decoding() {
     let cases: Vec<(Vec<u8>, SyncError)> = vec![
         // size past the end of the message
         (
-            {
-                let mut r = REC_V4_TCP.to_vec();
-                r[3] = 200;
-                message(1, &[&r])
-            },
+            message(1, &[&patched(&REC_V4_TCP, 3, 200)]),
             SyncError::RecordOverrun {
                 size: 200,
                 available: 36,
@@ -510,29 +520,17 @@ fn fatal_record_errors_stop_decoding() {
         ),
         // version nibble 1
         (
-            {
-                let mut r = REC_V4_TCP.to_vec();
-                r[2] = 0x10;
-                with_record(&r)
-            },
+            with_record(&patched(&REC_V4_TCP, 2, 0x10)),
             SyncError::RecordVersion(1),
         ),
         // unknown type on an IPv4 record
         (
-            {
-                let mut r = REC_V4_TCP.to_vec();
-                r[0] = 0x02;
-                with_record(&r)
-            },
+            with_record(&patched(&REC_V4_TCP, 0, 0x02)),
             SyncError::RecordType(2),
         ),
         // IPv6 type bit with an IPv4-sized record
         (
-            {
-                let mut r = REC_V4_TCP.to_vec();
-                r[0] = 0x01;
-                with_record(&r)
-            },
+            with_record(&patched(&REC_V4_TCP, 0, 0x01)),
             SyncError::RecordTooShort {
                 size: 36,
                 required: 72,
@@ -540,11 +538,7 @@ fn fatal_record_errors_stop_decoding() {
         ),
         // size below the fixed part
         (
-            {
-                let mut r = REC_V4_TCP.to_vec();
-                r[3] = 32;
-                with_record(&r)
-            },
+            with_record(&patched(&REC_V4_TCP, 3, 32)),
             SyncError::RecordTooShort {
                 size: 32,
                 required: 36,
@@ -552,63 +546,36 @@ fn fatal_record_errors_stop_decoding() {
         ),
         // a lone option type byte
         (
-            {
-                let mut r = REC_V4_TCP.to_vec();
-                r.push(0x41);
-                r[3] = 37;
-                with_record(&r)
-            },
+            with_record(&with_options(&REC_V4_TCP, &[0x41], 37)),
             SyncError::OptionTruncated,
         ),
         // zero-length option
         (
-            {
-                let mut r = REC_V4_TCP.to_vec();
-                r.extend_from_slice(&[0x41, 0x00]);
-                r[3] = 38;
-                with_record(&r)
-            },
+            with_record(&with_options(&REC_V4_TCP, &[0x41, 0x00], 38)),
             SyncError::OptionLength { kind: 0x41, len: 0 },
         ),
         // option running past the record
         (
-            {
-                let mut r = REC_V4_TCP.to_vec();
-                r.extend_from_slice(&[0x02, 0x05, 1, 2]);
-                r[3] = 40;
-                with_record(&r)
-            },
+            with_record(&with_options(&REC_V4_TCP, &[0x02, 0x05, 1, 2], 40)),
             SyncError::OptionLength { kind: 2, len: 5 },
         ),
         // sequence option of the wrong length
         (
-            {
-                let mut r = REC_V4_TCP.to_vec();
-                r.extend_from_slice(&[0x01, 0x02, 0, 0]);
-                r[3] = 40;
-                with_record(&r)
-            },
+            with_record(&with_options(&REC_V4_TCP, &[0x01, 0x02, 0, 0], 40)),
             SyncError::SeqOptionLength(2),
         ),
         // sequence option twice
         (
-            {
-                let mut r = REC_V4_SEQ.to_vec();
-                r.extend_from_slice(&REC_V4_SEQ[36..]);
-                r[3] = 88;
-                with_record(&r)
-            },
+            with_record(&with_options(&REC_V4_SEQ, &REC_V4_SEQ[36..], 88)),
             SyncError::DuplicateOption(1),
         ),
         // PE name of 17 bytes
         (
-            {
-                let mut r = REC_V4_TCP.to_vec();
-                r.extend_from_slice(&[0x03, 17]);
-                r.extend_from_slice(&[b'n'; 17]);
-                r[3] = 55;
-                with_record(&r)
-            },
+            with_record(&with_options(
+                &REC_V4_TCP,
+                &[&[0x03, 17][..], &[b'n'; 17]].concat(),
+                55,
+            )),
             SyncError::PeNameTooLong(17),
         ),
     ];
@@ -624,30 +591,17 @@ fn rejected_records_are_skipped_and_decoding_goes_on() {
     let cases: Vec<(Vec<u8>, SyncError)> = vec![
         // unknown mandatory option 5
         (
-            {
-                let mut r = REC_V4_TCP.to_vec();
-                r.extend_from_slice(&[0x05, 0x02, 0xde, 0xad]);
-                r[3] = 40;
-                r
-            },
+            with_options(&REC_V4_TCP, &[0x05, 0x02, 0xde, 0xad], 40),
             SyncError::UnknownMandatoryOption(5),
         ),
         // ICMP is not an IPVS protocol
         (
-            {
-                let mut r = REC_V4_TCP.to_vec();
-                r[1] = 1;
-                r
-            },
+            patched(&REC_V4_TCP, 1, 1),
             SyncError::UnsupportedProtocol(1),
         ),
         // TCP state 11 does not exist
         (
-            {
-                let mut r = REC_V4_TCP.to_vec();
-                r[9] = 11;
-                r
-            },
+            patched(&REC_V4_TCP, 9, 11),
             SyncError::InvalidState {
                 protocol: 6,
                 state: 11,
@@ -655,11 +609,7 @@ fn rejected_records_are_skipped_and_decoding_goes_on() {
         ),
         // template state 2 does not exist
         (
-            {
-                let mut r = REC_TEMPLATE_FWMARK.to_vec();
-                r[9] = 2;
-                r
-            },
+            patched(&REC_TEMPLATE_FWMARK, 9, 2),
             SyncError::InvalidState {
                 protocol: 0,
                 state: 2,

@@ -118,6 +118,35 @@ fn is_host_name(name: &[u8]) -> bool {
         })
 }
 
+/// Declares an iterator over a list an extension holds (checked when the hello was parsed): the
+/// struct, its constructor (an absent list iterates as empty) and `next`, which reads one item
+/// from the cursor `c`.
+macro_rules! list_iter {
+    ($(#[$doc:meta])* $name:ident -> $item:ty, |$c:ident| $next:expr) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone)]
+        pub struct $name<'a> {
+            c: Cursor<'a>,
+        }
+
+        impl<'a> $name<'a> {
+            pub(crate) fn new(list: Option<&'a [u8]>) -> Self {
+                $name {
+                    c: Cursor::new(list.unwrap_or(&[])),
+                }
+            }
+        }
+
+        impl<'a> Iterator for $name<'a> {
+            type Item = $item;
+            fn next(&mut self) -> Option<$item> {
+                let $c = &mut self.c;
+                $next
+            }
+        }
+    };
+}
+
 /// Checks an ALPN extension (a non-empty list of non-empty names) and returns the list.
 pub(crate) fn alpn(data: &[u8]) -> Result<&[u8], MalformedKind> {
     let mut c = Cursor::new(data);
@@ -135,25 +164,9 @@ pub(crate) fn alpn(data: &[u8]) -> Result<&[u8], MalformedKind> {
     Ok(list)
 }
 
-/// The protocol names of an ALPN extension.
-#[derive(Debug, Clone)]
-pub struct ProtocolNames<'a> {
-    c: Cursor<'a>,
-}
-
-impl<'a> ProtocolNames<'a> {
-    pub(crate) fn new(list: Option<&'a [u8]>) -> Self {
-        ProtocolNames {
-            c: Cursor::new(list.unwrap_or(&[])),
-        }
-    }
-}
-
-impl<'a> Iterator for ProtocolNames<'a> {
-    type Item = &'a [u8];
-    fn next(&mut self) -> Option<&'a [u8]> {
-        self.c.vec8()
-    }
+list_iter! {
+    /// The protocol names of an ALPN extension.
+    ProtocolNames -> &'a [u8], |c| c.vec8()
 }
 
 /// Checks a ClientHello's supported_versions extension (1 to 127 versions) and returns the
@@ -166,25 +179,9 @@ pub(crate) fn client_versions(data: &[u8]) -> Result<&[u8], MalformedKind> {
     }
 }
 
-/// The versions of a supported_versions extension, in the client's order of preference.
-#[derive(Debug, Clone)]
-pub struct Versions<'a> {
-    c: Cursor<'a>,
-}
-
-impl<'a> Versions<'a> {
-    pub(crate) fn new(list: Option<&'a [u8]>) -> Self {
-        Versions {
-            c: Cursor::new(list.unwrap_or(&[])),
-        }
-    }
-}
-
-impl Iterator for Versions<'_> {
-    type Item = u16;
-    fn next(&mut self) -> Option<u16> {
-        self.c.u16()
-    }
+list_iter! {
+    /// The versions of a supported_versions extension, in the client's order of preference.
+    Versions -> u16, |c| c.u16()
 }
 
 /// Checks a ClientHello's pre_shared_key extension (identities, then binders, RFC 8446
@@ -219,25 +216,11 @@ pub(crate) fn psk_offer(data: &[u8]) -> Result<&[u8], MalformedKind> {
     Ok(identities)
 }
 
-/// The identities of a pre_shared_key extension (in TLS 1.3, usually session tickets).
-#[derive(Debug, Clone)]
-pub struct PskIdentities<'a> {
-    c: Cursor<'a>,
-}
-
-impl<'a> PskIdentities<'a> {
-    pub(crate) fn new(list: Option<&'a [u8]>) -> Self {
-        PskIdentities {
-            c: Cursor::new(list.unwrap_or(&[])),
-        }
-    }
-}
-
-impl<'a> Iterator for PskIdentities<'a> {
-    type Item = &'a [u8];
-    fn next(&mut self) -> Option<&'a [u8]> {
-        let id = self.c.vec16()?;
-        self.c.u32()?;
+list_iter! {
+    /// The identities of a pre_shared_key extension (in TLS 1.3, usually session tickets).
+    PskIdentities -> &'a [u8], |c| {
+        let id = c.vec16()?;
+        c.u32()?;
         Some(id)
     }
 }

@@ -98,11 +98,8 @@ impl Repr {
     /// If the buffer is shorter than 8 bytes.
     pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(&self, p: &mut Packet<T>, caps: &ChecksumCaps) {
         self.write(p);
-        if caps.icmp.tx() {
-            p.fill_checksum();
-        } else {
-            p.set_checksum(0);
-        }
+        caps.icmp
+            .emit_tx(p, |p| p.fill_checksum(), |p| p.set_checksum(0));
     }
 }
 

@@ -98,11 +98,8 @@ impl Repr {
         caps: &ChecksumCaps,
     ) {
         self.write(p);
-        if caps.icmp.tx() {
-            p.fill_checksum(src, dst);
-        } else {
-            p.set_checksum(0);
-        }
+        caps.icmp
+            .emit_tx(p, |p| p.fill_checksum(src, dst), |p| p.set_checksum(0));
     }
 }
 

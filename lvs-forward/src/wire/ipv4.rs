@@ -198,11 +198,8 @@ impl Repr {
         p.set_protocol(self.protocol);
         p.set_src_addr(self.src_addr);
         p.set_dst_addr(self.dst_addr);
-        if caps.ipv4.tx() {
-            p.fill_checksum();
-        } else {
-            p.set_checksum(0);
-        }
+        caps.ipv4
+            .emit_tx(p, |p| p.fill_checksum(), |p| p.set_checksum(0));
     }
 }
 

@@ -346,6 +346,22 @@ impl Checksum {
     pub const fn tx(self) -> bool {
         matches!(self, Checksum::Both | Checksum::Tx)
     }
+    /// On transmit, runs `fill` (computing the checksum) when that is done in software
+    /// ([`Checksum::tx`]), else `zero` (clearing the field for the device): the counterpart of
+    /// [`Checksum::check_rx`] for a header's `emit`.
+    #[inline]
+    pub(crate) fn emit_tx<P>(
+        self,
+        p: &mut P,
+        fill: impl FnOnce(&mut P),
+        zero: impl FnOnce(&mut P),
+    ) {
+        if self.tx() {
+            fill(p)
+        } else {
+            zero(p)
+        }
+    }
 }
 
 /// Per-protocol checksum offload settings (smoltcp's `ChecksumCapabilities`).

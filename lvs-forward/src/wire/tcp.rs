@@ -149,11 +149,8 @@ impl Repr {
         p.set_flags(self.flags);
         p.set_window(self.window);
         p.set_urgent(0);
-        if caps.tcp.tx() {
-            p.fill_checksum(src, dst);
-        } else {
-            p.set_checksum(0);
-        }
+        caps.tcp
+            .emit_tx(p, |p| p.fill_checksum(src, dst), |p| p.set_checksum(0));
     }
 }
 

@@ -1,6 +1,6 @@
 //! UDP headers (RFC 768).
 
-use super::{fits, need, ChecksumCaps, Error, Result};
+use super::{fits, need, Checksum, ChecksumCaps, Error, Result};
 use crate::checksum;
 use core::net::IpAddr;
 
@@ -119,11 +119,12 @@ impl Repr {
         p.set_src_port(self.src_port);
         p.set_dst_port(self.dst_port);
         p.set_len(u16::try_from(HEADER_LEN + payload_len).expect("UDP datagram too long"));
-        if with_checksum && caps.udp.tx() {
-            p.fill_checksum(src, dst);
+        let policy = if with_checksum {
+            caps.udp
         } else {
-            p.set_checksum(0);
-        }
+            Checksum::None
+        };
+        policy.emit_tx(p, |p| p.fill_checksum(src, dst), |p| p.set_checksum(0));
     }
 }
 

@@ -363,11 +363,7 @@ impl Repr {
                 }
             }
         }
-        if checksum.tx() {
-            p.fill_checksum(src, dst);
-        } else {
-            p.set_checksum(0);
-        }
+        checksum.emit_tx(p, |p| p.fill_checksum(src, dst), |p| p.set_checksum(0));
     }
 }
 
