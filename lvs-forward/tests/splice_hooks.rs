@@ -7,6 +7,8 @@
 //! The connect-failure hook: a server that resets the SYN is replaced by the one the classifier
 //! names, with the same buffered bytes, at most [`MAX_CONNECT_ATTEMPTS`] servers in all.
 
+mod handshake;
+
 use core::net::{Ipv4Addr, SocketAddrV4};
 use lvs_core::hash::SipKey;
 use lvs_core::Instant;
@@ -79,16 +81,7 @@ fn seg<'a>(
     ack: u32,
     payload: &'a [u8],
 ) -> Segment<'a> {
-    Segment {
-        src,
-        dst,
-        seq,
-        ack: Some(ack),
-        flags: 0x18,
-        window: 65_000,
-        options: OptionsEmit::default(),
-        payload,
-    }
+    handshake::data(src, dst, seq, ack, 65_000, payload)
 }
 
 /// A splicer over `slab` (512-byte slots) whose [`Recorder`] wants `want` bytes and names

@@ -4,6 +4,8 @@
 //! timestamps, SACK and window scaling; everything else is left to `handle_packet`, untouched.
 //! Also (same rig): a client reusing its port right after a close gets a new connection.
 
+mod handshake;
+
 use core::net::SocketAddrV4;
 use lvs_core::hash::SipKey;
 use lvs_core::Instant;
@@ -99,40 +101,21 @@ impl<'s> Rig<'s> {
         ));
         let now = Instant::from_secs(20);
         let mut buf = vec![0u8; 2048];
-        let syn = Segment {
-            src: CLIENT,
-            dst: VIP,
-            seq: C_ISN,
-            ack: None,
-            flags: 0x02,
-            window: 64_240,
-            options: OptionsEmit {
-                mss: Some(1460),
-                wscale: Some(7),
-                sack_permitted: true,
-                timestamp: Some((1_000, 0)),
-            },
-            payload: &[],
-        };
+        let syn = handshake::syn(CLIENT, VIP, C_ISN, Some(7), true, 1_000);
         let n = build_ipv4_tcp(&mut buf, &syn).unwrap();
         let SpliceVerdict::Transmit(t) = sp.handle_packet(now, &mut buf, n) else {
             panic!("no SYN-ACK")
         };
         let (cookie, _) = fields(&buf[..t.len]);
         let syn_ack_ts = tsval(&buf[..t.len]);
-        let seg = Segment {
-            src: CLIENT,
-            dst: VIP,
-            seq: C_ISN.wrapping_add(1),
-            ack: Some(cookie.wrapping_add(1)),
-            flags: 0x18,
-            window: 502,
-            options: OptionsEmit {
-                timestamp: Some((1_001, syn_ack_ts)),
-                ..OptionsEmit::default()
-            },
-            payload: REQ,
-        };
+        let seg = handshake::request(
+            CLIENT,
+            VIP,
+            C_ISN.wrapping_add(1),
+            cookie,
+            (1_001, syn_ack_ts),
+            REQ,
+        );
         let n = build_ipv4_tcp(&mut buf, &seg).unwrap();
         // not spliced yet: not taken as a partial frame, and nothing changed by asking
         let mut copy = buf.clone();
@@ -347,22 +330,7 @@ fn a_port_reused_after_a_close_opens_a_new_connection() {
     let mut rig = Rig::new(&mut slab);
     let mut buf = vec![0u8; 4096];
     let syn = |tsval: u32, seq: u32, buf: &mut [u8]| {
-        let s = Segment {
-            src: CLIENT,
-            dst: VIP,
-            seq,
-            ack: None,
-            flags: 0x02,
-            window: 64_240,
-            options: OptionsEmit {
-                mss: Some(1460),
-                wscale: Some(7),
-                sack_permitted: true,
-                timestamp: Some((tsval, 0)),
-            },
-            payload: &[],
-        };
-        build_ipv4_tcp(buf, &s).unwrap()
+        build_ipv4_tcp(buf, &handshake::syn(CLIENT, VIP, seq, Some(7), true, tsval)).unwrap()
     };
     // while the connection is open, a SYN from its endpoint is not a new connection
     let n = syn(9_000, C_ISN.wrapping_add(100_000), &mut buf);

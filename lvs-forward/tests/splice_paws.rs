@@ -5,10 +5,12 @@
 //! following segment of ours (the ACK of the request, the spliced response) by PAWS until the
 //! clock caught up, so each request waited for a 200 ms retransmission.
 
+mod handshake;
+
 use lvs_core::hash::SipKey;
 use lvs_core::Instant;
-use lvs_forward::splice::emit::{build_ipv4_tcp, Segment};
-use lvs_forward::splice::options::{Options, OptionsEmit};
+use lvs_forward::splice::emit::build_ipv4_tcp;
+use lvs_forward::splice::options::Options;
 use lvs_forward::splice::{Classification, FlowInfo, SpliceConfig, SpliceVerdict, Splicer};
 
 const CLIENT: ([u8; 4], u16) = ([198, 18, 0, 2], 40000);
@@ -40,21 +42,7 @@ fn tsval_never_goes_below_the_cookie_syn_ack() {
             let port = 20_000 + (ms as u16 - 5_000) * 8 + k as u16;
             let client = (CLIENT.0, port);
             let mut buf = [0u8; 256];
-            let syn = Segment {
-                src: client,
-                dst: VIP,
-                seq: 1_000,
-                ack: None,
-                flags: 0x02,
-                window: 64_240,
-                options: OptionsEmit {
-                    mss: Some(1460),
-                    wscale: ws,
-                    sack_permitted: ms % 2 == 0,
-                    timestamp: Some((777, 0)),
-                },
-                payload: &[],
-            };
+            let syn = handshake::syn(client, VIP, 1_000, ws, ms % 2 == 0, 777);
             let n = build_ipv4_tcp(&mut buf, &syn).unwrap();
             let SpliceVerdict::Transmit(t) = sp.handle_packet(now, &mut buf, n) else {
                 panic!("no SYN-ACK");
@@ -62,19 +50,14 @@ fn tsval_never_goes_below_the_cookie_syn_ack() {
             let (cookie, _, o) = tcp_fields(&buf[..t.len]);
             let (syn_ack_tsval, _) = o.timestamp.expect("SYN-ACK timestamps");
             // the same millisecond: the client completes the handshake with its request
-            let req = Segment {
-                src: client,
-                dst: VIP,
-                seq: 1_001,
-                ack: Some(cookie.wrapping_add(1)),
-                flags: 0x18,
-                window: 502,
-                options: OptionsEmit {
-                    timestamp: Some((778, syn_ack_tsval)),
-                    ..OptionsEmit::default()
-                },
-                payload: b"GET / HTTP/1.1\r\n",
-            };
+            let req = handshake::request(
+                client,
+                VIP,
+                1_001,
+                cookie,
+                (778, syn_ack_tsval),
+                b"GET / HTTP/1.1\r\n",
+            );
             let n = build_ipv4_tcp(&mut buf, &req).unwrap();
             let SpliceVerdict::Transmit(t) = sp.handle_packet(now, &mut buf, n) else {
                 panic!("no ACK for the request at {ms} ms");
