@@ -6,6 +6,7 @@ from scapy.all import (Ether, IP, IPv6, TCP, UDP, ICMP, Raw, IPOption_Router_Ale
                        IPv6ExtHdrDestOpt, IPv6ExtHdrHopByHop, ICMPv6DestUnreach,
                        ICMPv6TimeExceeded, ICMPv6PacketTooBig)
 from scapy.utils import checksum
+import ipaddress
 
 CLIENT4, VIP4, RIP4, DIR4, ROUTER4 = "192.0.2.10", "198.51.100.1", "10.0.0.2", "10.0.0.1", "203.0.113.1"
 CLIENT6, VIP6, RIP6, DIR6, ROUTER6 = "2001:db8:c::10", "2001:db8:100::1", "2001:db8:10::2", "2001:db8:10::1", "2001:db8:ff::1"
@@ -31,6 +32,22 @@ def v4_fix(b):
     b[10:12] = b"\0\0"
     c = checksum(bytes(b[:ihl]))
     b[10:12] = c.to_bytes(2, "big")
+    return bytes(b)
+
+
+def a4(s):
+    return bytes(map(int, s.split(".")))
+
+
+def a6(s):
+    return ipaddress.IPv6Address(s).packed
+
+
+def rewrite_quote(quoted, addr_at, addr, port_at, port):
+    """The quoted packet bytes with the address at addr_at and the port at port_at replaced."""
+    b = bytearray(quoted)
+    b[addr_at:addr_at + len(addr)] = addr
+    b[port_at:port_at + 2] = port.to_bytes(2, "big")
     return bytes(b)
 
 
@@ -67,38 +84,26 @@ emit("NAT_IN_UDP6_HBH",
 # --- ICMP errors about NATed flows ----------------------------------------------------------
 # in: a router on the client side reports the reply VIP:80 -> client:40000 unreachable
 quoted = raw(IP(src=VIP4, dst=CLIENT4, id=0x0777, flags="DF", ttl=63) / synack(80))[:20 + 20 + 5]
-quoted_after = bytearray(quoted)
-quoted_after[12:16] = bytes(map(int, RIP4.split(".")))
-quoted_after[20:22] = (8080).to_bytes(2, "big")
-quoted_after = v4_fix(quoted_after)
+quoted_after = v4_fix(rewrite_quote(quoted, 12, a4(RIP4), 20, 8080))
 emit("ICMP_IN_V4",
      IP(src=ROUTER4, dst=VIP4, id=99, ttl=250) / ICMP(type=3, code=1) / Raw(quoted),
      IP(src=ROUTER4, dst=RIP4, id=99, ttl=250) / ICMP(type=3, code=1) / Raw(quoted_after))
 # out: the real server reports port unreachable for client:40000 -> RIP:5353 (UDP)
 quoted = raw(IP(src=CLIENT4, dst=RIP4, id=7, ttl=49) / UDP(sport=40000, dport=5353) / q)
-quoted_after = bytearray(quoted)
-quoted_after[16:20] = bytes(map(int, VIP4.split(".")))
-quoted_after[22:24] = (53).to_bytes(2, "big")
-quoted_after = v4_fix(quoted_after)
+quoted_after = v4_fix(rewrite_quote(quoted, 16, a4(VIP4), 22, 53))
 emit("ICMP_OUT_V4",
      IP(src=RIP4, dst=CLIENT4, id=3, ttl=64) / ICMP(type=3, code=3) / Raw(quoted),
      IP(src=VIP4, dst=CLIENT4, id=3, ttl=64) / ICMP(type=3, code=3) / Raw(quoted_after))
-import ipaddress
-a6 = lambda s: ipaddress.IPv6Address(s).packed
 quoted = raw(IPv6(src=VIP6, dst=CLIENT6, hlim=1) / TCP(sport=80, dport=40000, flags="A", seq=5001, ack=1001))
-quoted_after = bytearray(quoted)
-quoted_after[8:24] = a6(RIP6)
-quoted_after[40:42] = (8080).to_bytes(2, "big")
+quoted_after = rewrite_quote(quoted, 8, a6(RIP6), 40, 8080)
 emit("ICMP_IN_V6",
      IPv6(src=ROUTER6, dst=VIP6, hlim=255) / ICMPv6TimeExceeded(code=0) / Raw(quoted),
-     IPv6(src=ROUTER6, dst=RIP6, hlim=255) / ICMPv6TimeExceeded(code=0) / Raw(bytes(quoted_after)))
+     IPv6(src=ROUTER6, dst=RIP6, hlim=255) / ICMPv6TimeExceeded(code=0) / Raw(quoted_after))
 quoted = raw(IPv6(src=CLIENT6, dst=RIP6, hlim=63) / UDP(sport=40000, dport=5353) / q)
-quoted_after = bytearray(quoted)
-quoted_after[24:40] = a6(VIP6)
-quoted_after[42:44] = (53).to_bytes(2, "big")
+quoted_after = rewrite_quote(quoted, 24, a6(VIP6), 42, 53)
 emit("ICMP_OUT_V6",
      IPv6(src=RIP6, dst=CLIENT6, hlim=64) / ICMPv6DestUnreach(code=4) / Raw(quoted),
-     IPv6(src=VIP6, dst=CLIENT6, hlim=64) / ICMPv6DestUnreach(code=4) / Raw(bytes(quoted_after)))
+     IPv6(src=VIP6, dst=CLIENT6, hlim=64) / ICMPv6DestUnreach(code=4) / Raw(quoted_after))
 
 # --- tunnels --------------------------------------------------------------------------------
 inner4 = raw(IP(src=CLIENT4, dst=VIP4, id=0x1234, flags="DF", ttl=63, tos=0x2b) / syn)  # ECN CE
