@@ -129,6 +129,7 @@ mod replication;
 mod schedule;
 mod svc_index;
 
+use accounting::Counter;
 pub use config::DirectorConfig;
 pub use defense::{Defense, EMBRYO_RING_LEN};
 #[cfg(feature = "alloc")]

@@ -4,6 +4,27 @@
 use super::*;
 use crate::stats::Counters;
 
+/// The connection counter of a real server an entry counts in.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Counter {
+    /// `activeconns`.
+    Active,
+    /// `inactconns`.
+    Inactive,
+    /// `persistconns`: templates.
+    Persistent,
+}
+
+impl Counter {
+    fn of(self, d: &mut Dest) -> &mut u32 {
+        match self {
+            Counter::Active => &mut d.active,
+            Counter::Inactive => &mut d.inactive,
+            Counter::Persistent => &mut d.persistent,
+        }
+    }
+}
+
 impl<'a, S: Scheduler> Director<'a, S> {
     /// Applies `add` to the counters of real server `dest`, of its service and the totals.
     #[inline(always)]
@@ -51,27 +72,12 @@ impl<'a, S: Scheduler> Director<'a, S> {
         }
     }
 
-    /// `ip_vs_bind_dest` for a new entry.
-    pub(super) fn bind(&mut self, dest: DestId, template: bool) {
+    /// `ip_vs_bind_dest`: counts a new entry of real server `dest` in `counter` (a template in
+    /// [`Counter::Persistent`], a new connection in [`Counter::Inactive`], a connection installed
+    /// by sync as the master had it).
+    pub(super) fn bind(&mut self, dest: DestId, counter: Counter) {
         if let Some(d) = self.dests.get_mut(dest.index()) {
-            if template {
-                d.persistent += 1;
-            } else {
-                d.inactive += 1;
-            }
-            d.check_overload_on_bind();
-        }
-        self.notify_counts(dest);
-    }
-
-    /// `ip_vs_bind_dest` for a connection installed by sync: counted as the master had it.
-    pub(super) fn bind_conn(&mut self, dest: DestId, inactive: bool) {
-        if let Some(d) = self.dests.get_mut(dest.index()) {
-            if inactive {
-                d.inactive += 1;
-            } else {
-                d.active += 1;
-            }
+            *counter.of(d) += 1;
             d.check_overload_on_bind();
         }
         self.notify_counts(dest);
@@ -79,14 +85,16 @@ impl<'a, S: Scheduler> Director<'a, S> {
 
     /// `ip_vs_unbind_dest` for an entry going away.
     pub(super) fn unbind(&mut self, dest: DestId, entry_flags: cf) {
+        let counter = if entry_flags.contains(cf::TEMPLATE) {
+            Counter::Persistent
+        } else if entry_flags.contains(cf::INACTIVE) {
+            Counter::Inactive
+        } else {
+            Counter::Active
+        };
         if let Some(d) = self.dests.get_mut(dest.index()) {
-            if entry_flags.contains(cf::TEMPLATE) {
-                d.persistent = d.persistent.saturating_sub(1);
-            } else if entry_flags.contains(cf::INACTIVE) {
-                d.inactive = d.inactive.saturating_sub(1);
-            } else {
-                d.active = d.active.saturating_sub(1);
-            }
+            let n = counter.of(d);
+            *n = n.saturating_sub(1);
             d.check_overload_on_unbind();
             if !d.is_available() && d.active == 0 && d.inactive == 0 && d.persistent == 0 {
                 d.flags = DestFlags::empty();

@@ -114,7 +114,7 @@ impl<'a, S: Scheduler> Director<'a, S> {
                 };
                 match self.table.insert_with_timeout(nc, now, timeout) {
                     Ok(t) => {
-                        self.bind(d, true);
+                        self.bind(d, Counter::Persistent);
                         (d, t)
                     }
                     Err(e) => return Err(self.refuse(e)),

@@ -3,8 +3,8 @@
 //! version-1 messages, and [`Director::apply_sync`] installs a peer's records on a backup.
 
 use super::{
-    cf, ConnHandle, ConnKey, ConnSlot, Director, FwdMethod, Instant, NewConn, Protocol, Scheduler,
-    ServiceKey, TcpState,
+    cf, ConnHandle, ConnKey, ConnSlot, Counter, Director, FwdMethod, Instant, NewConn, Protocol,
+    Scheduler, ServiceKey, TcpState,
 };
 use crate::addr::{AddrFamily, Endpoint};
 use crate::dest::DestId;
@@ -640,7 +640,7 @@ impl<S: Scheduler> Director<'_, S> {
             if let Some(mut m) = self.table.entry_mut(h) {
                 m.set_dest(d);
             }
-            self.bind(d, true);
+            self.bind(d, Counter::Persistent);
         }
         if let Some(mut m) = self.table.entry_mut(h) {
             m.set_state(template_state(c));
@@ -699,11 +699,14 @@ impl<S: Scheduler> Director<'_, S> {
                 return false;
             }
         };
-        if template {
-            self.bind(d, true);
+        let counter = if template {
+            Counter::Persistent
+        } else if inactive {
+            Counter::Inactive
         } else {
-            self.bind_conn(d, inactive);
-        }
+            Counter::Active
+        };
+        self.bind(d, counter);
         if let Some(mut m) = self.table.entry_mut(h) {
             if template {
                 m.set_sync_byte(thr.min(u32::from(SYNC_TPL_PKTS)) as u8);

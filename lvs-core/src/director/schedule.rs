@@ -81,7 +81,7 @@ impl<'a, S: Scheduler> Director<'a, S> {
         }
         if one_packet {
             // scheduled, counted, and gone: bind and unbind at once
-            self.bind(dest, false);
+            self.bind(dest, Counter::Inactive);
             self.unbind(dest, cf::INACTIVE);
             self.account_conn(svc, dest);
             self.account_in(dest, pkt.len);
@@ -135,7 +135,7 @@ impl<'a, S: Scheduler> Director<'a, S> {
                 return self.refuse(e);
             }
         };
-        self.bind(dest, false);
+        self.bind(dest, Counter::Inactive);
         self.account_conn(svc, dest);
         self.transition(h, TcpDir::Input, pkt.tcp_flags, now);
         if flow.proto != Protocol::Tcp {
