@@ -266,6 +266,10 @@ impl ConnSlot {
     pub fn is_template(&self) -> bool {
         self.flags.contains(ConnFlags::TEMPLATE)
     }
+    /// Whether this is a template still controlling connections (it outlives its timer).
+    pub(crate) fn controls_connections(&self) -> bool {
+        self.is_template() && self.counter > 0
+    }
     /// Whether replies bypass the director.
     pub fn no_output(&self) -> bool {
         self.flags.contains(ConnFlags::NOOUTPUT)

@@ -154,8 +154,7 @@ impl<S: Scheduler> Director<'_, S> {
     /// uses it and it never saw an established connection (not `ASSURED`), or, with
     /// `even_assured` (the flush of a removed server's entries), whenever nothing else uses it.
     pub(super) fn delete_entry(&mut self, h: ConnHandle, even_assured: bool) {
-        let Some(e) = self.table.get(h) else { return };
-        if e.is_template() && e.counter() > 0 {
+        if self.table.get(h).is_none_or(ConnSlot::controls_connections) {
             return;
         }
         let ctl = self.expire_entry(h);
@@ -191,7 +190,7 @@ impl<S: Scheduler> Director<'_, S> {
         for i in start..end {
             let h = ConnHandle(i);
             let gone = self.table.get(h).is_some_and(|e| {
-                !(e.is_template() && e.counter() > 0)
+                !e.controls_connections()
                     && self
                         .dests
                         .get(e.dest().index())

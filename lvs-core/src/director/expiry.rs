@@ -47,7 +47,7 @@ impl<'a, S: Scheduler> Director<'a, S> {
     /// with a 60 s timeout (`expire_later`).
     pub(super) fn expire_or_extend(&mut self, h: ConnHandle, now: Instant) {
         let Some(e) = self.table.get(h) else { return };
-        if e.is_template() && e.counter() > 0 {
+        if e.controls_connections() {
             if let Some(mut m) = self.table.entry_mut(h) {
                 m.set_flags(cf::EXTENDED, true);
             }
