@@ -131,17 +131,27 @@ impl<'a> ConnTable<'a> {
     pub(crate) fn client_in_bucket(&self, hash: u32, proto: Protocol, client: &Endpoint) -> bool {
         let (caddr, _) = addr_bytes(&client.addr);
         let proto = proto.number();
-        let Some(b) = self.slots.get((hash & self.mask) as usize) else {
-            return false;
-        };
-        let mut i = b.head;
+        self.find_in_chain(hash, |s| {
+            s.cport == client.port && s.proto == proto && s.caddr == caddr
+        })
+        .is_some()
+    }
+
+    /// The first entry of the hash chain of `hash` that `hit` accepts.
+    #[inline(always)]
+    fn find_in_chain(
+        &self,
+        hash: u32,
+        mut hit: impl FnMut(&ConnSlot) -> bool,
+    ) -> Option<ConnHandle> {
+        let mut i = self.slots.get((hash & self.mask) as usize)?.head;
         while let Some(s) = self.slots.get(i as usize) {
-            if s.cport == client.port && s.proto == proto && s.caddr == caddr {
-                return true;
+            if hit(s) {
+                return Some(ConnHandle(i));
             }
             i = s.chain;
         }
-        false
+        None
     }
 
     /// Whether slot `idx` holds the connection (not a template) a packet of `flow` from its
@@ -243,20 +253,14 @@ impl<'a> ConnTable<'a> {
             ConnFlags::empty()
         };
         let proto = key.proto.number();
-        let mut i = self.slots.get((hash & self.mask) as usize)?.head;
-        while let Some(s) = self.slots.get(i as usize) {
-            if s.cport == key.cport
+        self.find_in_chain(hash, |s| {
+            s.cport == key.cport
                 && s.vport == key.vport
                 && s.proto == proto
                 && s.flags & (ConnFlags::IPV6 | ConnFlags::TEMPLATE) == want_flags
                 && s.caddr == caddr
                 && s.vaddr == vaddr
-            {
-                return Some(ConnHandle(i));
-            }
-            i = s.chain;
-        }
-        None
+        })
     }
 
     /// Finds the connection a reply from a real server belongs to: `client` is the reply's
@@ -287,19 +291,13 @@ impl<'a> ConnTable<'a> {
             ConnFlags::empty()
         };
         let proto = proto.number();
-        let mut i = self.slots.get((hash & self.mask) as usize)?.head;
-        while let Some(s) = self.slots.get(i as usize) {
-            if s.cport == client.port
+        self.find_in_chain(hash, |s| {
+            s.cport == client.port
                 && s.proto == proto
                 && s.flags & (ConnFlags::IPV6 | ConnFlags::TEMPLATE) == want_flags
                 && s.caddr == caddr
                 && is_dest(s)
-            {
-                return Some(ConnHandle(i));
-            }
-            i = s.chain;
-        }
-        None
+        })
     }
 
     /// Calls `f` on each template in the chain of (`proto`, `snet`, port 0) until it returns
@@ -312,14 +310,9 @@ impl<'a> ConnTable<'a> {
         mut f: impl FnMut(&ConnSlot) -> bool,
     ) -> Option<ConnHandle> {
         let hash = self.hash(proto, snet, 0);
-        let mut i = self.slots.get((hash & self.mask) as usize)?.head;
-        while let Some(s) = self.slots.get(i as usize) {
-            if s.flags.contains(ConnFlags::TEMPLATE) && s.cport == 0 && f(s) {
-                return Some(ConnHandle(i));
-            }
-            i = s.chain;
-        }
-        None
+        self.find_in_chain(hash, |s| {
+            s.flags.contains(ConnFlags::TEMPLATE) && s.cport == 0 && f(s)
+        })
     }
 
     /// Inserts a new entry, filed to expire `timeout` after `now`.
