@@ -261,8 +261,7 @@ fn syn_flood_without_defence_refuses_and_keeps_established() {
 
 #[test]
 fn syn_flood_with_drop_entry_evicts_embryonic_only() {
-    let c = drop_entry();
-    let r = run("drop_entry, SYN flood", c, Flood::Syn, false);
+    let r = run("drop_entry, SYN flood", drop_entry(), Flood::Syn, false);
     assert_eq!(r.established_replies, r.established_packets);
     // every flood SYN got a slot by evicting an older one
     assert_eq!(r.flood_refused, 0);
@@ -290,10 +289,9 @@ fn drop_entry_with_a_threshold_keeps_slots_free() {
 fn handshake_flood_needs_secure_tcp() {
     // without secure_tcp, a blind ACK establishes a spoofed NAT connection: those are never
     // evicted, so the table fills with them (the established flows still pass)
-    let c = drop_entry();
     let r = run(
         "drop_entry, spoofed-handshake flood",
-        c,
+        drop_entry(),
         Flood::Handshake,
         false,
     );
@@ -328,10 +326,9 @@ fn handshake_flood_needs_secure_tcp() {
 
 #[test]
 fn persistent_service_flood_evicts_templates_with_their_connections() {
-    let c = drop_entry();
     let r = run(
         "drop_entry, SYN flood on a persistent service",
-        c,
+        drop_entry(),
         Flood::Syn,
         true,
     );
@@ -428,8 +425,7 @@ fn secure_tcp_keeps_the_kernels_timeouts() {
 #[test]
 fn eviction_prefers_the_oldest_embryonic_entry() {
     let mut mem = Mem::new(8);
-    let c = drop_entry();
-    let mut d = Director::new(c, mem.borrow(), Instant::ZERO).unwrap();
+    let mut d = Director::new(drop_entry(), mem.borrow(), Instant::ZERO).unwrap();
     let s = add_rr(&mut d, VIP);
     add_masq(&mut d, s, rs(1), 1);
     // 4 established, then 4 embryonic at 1 s intervals

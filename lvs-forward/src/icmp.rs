@@ -22,6 +22,7 @@
 
 use crate::checksum;
 use crate::error::ForwardError;
+use crate::ip_header::IpHeader;
 use crate::nat::{addr_diff, addr_field, check_parsed, rd16, wr16, write_addr, Side};
 use crate::parse::Parsed;
 use crate::wire::{icmpv4, icmpv6, ipv4, ipv6, proto, ChecksumCaps, Error};
@@ -234,49 +235,38 @@ pub fn build_error(
     let total = ip_hl + icmp_hl + quote;
     let out = &mut out[..total];
     out[ip_hl + icmp_hl..].copy_from_slice(&orig[..quote]);
-    match (src, client) {
-        (IpAddr::V4(s), IpAddr::V4(d)) => {
-            let (ip, icmp) = out.split_at_mut(ip_hl);
-            let mut m = icmpv4::Packet::new_unchecked(icmp);
+    let (ip, icmp) = out.split_at_mut(ip_hl);
+    let (protocol, tos) = match (src, client) {
+        (IpAddr::V4(_), IpAddr::V4(_)) => {
             icmpv4::Repr {
                 msg_type: ty,
                 code,
                 rest,
             }
-            .emit(&mut m, caps);
-            ipv4::Repr {
-                src_addr: s,
-                dst_addr: d,
-                protocol: proto::ICMP,
-                payload_len: icmp_hl + quote,
-                ttl: ERROR_TTL,
-                tos: (p.tos & 0x1e) | 0xc0,
-                ident: 0,
-                dont_frag: false,
-            }
-            .emit(&mut ipv4::Packet::new_unchecked(ip), caps);
+            .emit(&mut icmpv4::Packet::new_unchecked(icmp), caps);
+            (proto::ICMP, (p.tos & 0x1e) | 0xc0)
         }
         (IpAddr::V6(s), IpAddr::V6(d)) => {
-            let (ip, icmp) = out.split_at_mut(ip_hl);
-            let mut m = icmpv6::Packet::new_unchecked(icmp);
             icmpv6::Repr {
                 msg_type: ty,
                 code,
                 rest,
             }
-            .emit(&mut m, &s, &d, caps);
-            ipv6::Repr {
-                src_addr: s,
-                dst_addr: d,
-                next_header: proto::ICMPV6,
-                payload_len: icmp_hl + quote,
-                hop_limit: ERROR_TTL,
-                traffic_class: 0,
-                flow_label: 0,
-            }
-            .emit(&mut ipv6::Packet::new_unchecked(ip));
+            .emit(&mut icmpv6::Packet::new_unchecked(icmp), &s, &d, caps);
+            (proto::ICMPV6, 0)
         }
         _ => return Err(ForwardError::FamilyMismatch),
+    };
+    IpHeader {
+        src,
+        dst: client,
+        protocol,
+        payload_len: icmp_hl + quote,
+        ttl: ERROR_TTL,
+        tos,
+        ident: 0,
+        dont_frag: false,
     }
+    .emit(ip, caps)?;
     Ok(total)
 }

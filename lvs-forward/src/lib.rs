@@ -115,6 +115,7 @@ pub mod dr;
 pub mod error;
 mod fast;
 pub mod icmp;
+mod ip_header;
 pub mod nat;
 pub mod parse;
 pub mod process;

@@ -34,6 +34,7 @@
 //! already right after [`crate::route::decrement_ttl`] and the incremental rewriters).
 
 use crate::error::ForwardError;
+use crate::ip_header::IpHeader;
 use crate::process::ProcessConfig;
 use crate::rewrite::{Emit, Emitted, PacketBuf, Rewriter, Room};
 use crate::route::{is_relayed_icmp_v4, mtu_verdict};
@@ -289,30 +290,17 @@ pub fn encapsulate(
             proto::UDP
         }
     };
-    match (params.src, params.dst) {
-        (IpAddr::V4(s), IpAddr::V4(d)) => ipv4::Repr {
-            src_addr: s,
-            dst_addr: d,
-            protocol: next,
-            payload_len,
-            ttl: inner.ttl,
-            tos,
-            ident: if dont_frag { 0 } else { params.ident },
-            dont_frag,
-        }
-        .emit(&mut ipv4::Packet::new_unchecked(&mut pkt[..ip_hl]), caps),
-        (IpAddr::V6(s), IpAddr::V6(d)) => ipv6::Repr {
-            src_addr: s,
-            dst_addr: d,
-            next_header: next,
-            payload_len,
-            hop_limit: inner.ttl,
-            traffic_class: tos,
-            flow_label: 0,
-        }
-        .emit(&mut ipv6::Packet::new_unchecked(&mut pkt[..ip_hl])),
-        _ => return Err(ForwardError::FamilyMismatch),
+    IpHeader {
+        src: params.src,
+        dst: params.dst,
+        protocol: next,
+        payload_len,
+        ttl: inner.ttl,
+        tos,
+        ident: if dont_frag { 0 } else { params.ident },
+        dont_frag,
     }
+    .emit(&mut pkt[..ip_hl], caps)?;
     Ok(Encapsulated { start, len: total })
 }
 

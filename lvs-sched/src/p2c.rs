@@ -422,7 +422,7 @@ impl<R: RandomSource, const N: usize> Scheduler for P2c<R, N> {
 mod tests {
     use super::*;
     use crate::random::{Replay, SplitMix64};
-    use crate::test_util::{req, server};
+    use crate::test_util::{req, server, ORDER};
     use lvs_core::dest::DestFlags;
     use lvs_core::{Endpoint, Instant};
     use std::vec::Vec;
@@ -457,8 +457,7 @@ mod tests {
     fn never_picks_quiesced_or_overloaded_servers() {
         let mut pool = [dest(1, 1), dest(2, 0), dest(3, 1), dest(4, 2)];
         pool[2].set_flag(DestFlags::OVERLOAD, true);
-        let order = [DestId(0), DestId(1), DestId(2), DestId(3)];
-        let set = DestSet::new(&pool, &order);
+        let set = DestSet::new(&pool, &ORDER[..4]);
         for cfg in [P2cConfig::DEFAULT, since_report(3500)] {
             for distinct in [true, false] {
                 let cfg = P2cConfig { distinct, ..cfg };
@@ -479,13 +478,13 @@ mod tests {
         let mut p = P2c::<_, 4>::new(SplitMix64::new(9), P2cConfig::DEFAULT);
         let mut none = [dest(1, 0), dest(2, 1)];
         none[1].set_flag(DestFlags::OVERLOAD, true);
-        let set = DestSet::new(&none, &order[..2]);
+        let set = DestSet::new(&none, &ORDER[..2]);
         assert_eq!(p.schedule(&set, &at(0)), None);
         assert_eq!(p.schedule(&DestSet::new(&[], &[]), &at(0)), None);
         // a single eligible server is the answer
         let one = [dest(1, 0), dest(2, 5)];
         assert_eq!(
-            p.schedule(&DestSet::new(&one, &order[..2]), &at(0)),
+            p.schedule(&DestSet::new(&one, &ORDER[..2]), &at(0)),
             Some(DestId(1))
         );
     }
@@ -493,8 +492,7 @@ mod tests {
     #[test]
     fn since_report_prefers_headroom_until_the_count_catches_up() {
         let pool = [dest(1, 1), dest(2, 1)];
-        let order = [DestId(0), DestId(1)];
-        let set = DestSet::new(&pool, &order);
+        let set = DestSet::new(&pool, &ORDER[..2]);
         let mut p = P2c::<_, 2>::new(SplitMix64::new(3), since_report(3500));
         // B has 35 000 KiB more: ten connections' worth at 3500 KiB
         p.set_reports(&[
@@ -523,8 +521,7 @@ mod tests {
     #[test]
     fn window_turns_a_gap_into_a_steady_share() {
         let pool = [dest(1, 1), dest(2, 1)];
-        let order = [DestId(0), DestId(1)];
-        let set = DestSet::new(&pool, &order);
+        let set = DestSet::new(&pool, &ORDER[..2]);
         // 1500 KiB per connection, 200 ms window; B has 3000 KiB more: a lead of two
         let mut p = P2c::<_, 2>::new(SplitMix64::new(3), P2cConfig::DEFAULT);
         p.set_reports(&[
@@ -555,8 +552,7 @@ mod tests {
     #[test]
     fn window_counts_fade_linearly() {
         let pool = [dest(1, 1), dest(2, 1)];
-        let order = [DestId(0), DestId(1)];
-        let set = DestSet::new(&pool, &order);
+        let set = DestSet::new(&pool, &ORDER[..2]);
         let cfg = P2cConfig {
             conn_cost_kb: 1000,
             in_flight: InFlight::Window { window_ms: 100 },
@@ -580,8 +576,7 @@ mod tests {
     #[test]
     fn swapped_processes_count_against_headroom() {
         let pool = [dest(1, 1), dest(2, 1)];
-        let order = [DestId(0), DestId(1)];
-        let set = DestSet::new(&pool, &order);
+        let set = DestSet::new(&pool, &ORDER[..2]);
         let mut p = P2c::<_, 2>::new(SplitMix64::new(5), since_report(3500));
         // both at the swap watermark, A with 4 processes swapped out
         p.set_reports(&[mem(2).with_procs(0, 0, 4), mem(2)])
@@ -594,8 +589,7 @@ mod tests {
     fn without_reports_it_compares_connections_per_weight() {
         // A: 3 active (oh 768) weight 1; B: 2 active (oh 512) weight 1; C: idle weight 2
         let pool = [server(1, 1, 3, 0), server(2, 1, 2, 0), server(3, 2, 0, 0)];
-        let order = [DestId(0), DestId(1), DestId(2)];
-        let set = DestSet::new(&pool, &order);
+        let set = DestSet::new(&pool, &ORDER[..3]);
         let p = P2c::<Replay<'_>, 3>::new(Replay::new(&[]), P2cConfig::DEFAULT);
         // weights 1,1,2: r1 0 -> A, 1 -> B, 2..4 -> C; distinct r2 over the others
         assert_eq!(p.pick_with_draws(&set, 0, 0), Some(DestId(1))); // A vs B
@@ -617,8 +611,7 @@ mod tests {
         // both idle as the director sees them (a new connection is inactive until its
         // handshake completes): wlc would send a whole burst to one of them
         let pool = [dest(1, 1), dest(2, 2)];
-        let order = [DestId(0), DestId(1)];
-        let set = DestSet::new(&pool, &order);
+        let set = DestSet::new(&pool, &ORDER[..2]);
         let mut p = P2c::<_, 2>::new(SplitMix64::new(4), P2cConfig::DEFAULT);
         let mut count = [0u32; 2];
         for _ in 0..30 {
@@ -629,7 +622,7 @@ mod tests {
         // servers beyond the capacity have no counts: twos' rule only
         let mut small = P2c::<_, 1>::new(SplitMix64::new(4), P2cConfig::DEFAULT);
         let busy = [server(1, 1, 0, 0), server(2, 1, 1, 0)];
-        let set = DestSet::new(&busy, &order);
+        let set = DestSet::new(&busy, &ORDER[..2]);
         for _ in 0..5 {
             assert_eq!(small.schedule(&set, &at(10)), Some(DestId(0)));
         }
@@ -640,8 +633,7 @@ mod tests {
     fn draws_through_the_source_by_weight() {
         // weights 2 and 3; equal headroom and load: the first draw wins ties
         let pool = [dest(1, 2), dest(2, 3)];
-        let order = [DestId(0), DestId(1)];
-        let set = DestSet::new(&pool, &order);
+        let set = DestSet::new(&pool, &ORDER[..2]);
         let mut p = P2c::<_, 2>::new(Replay::new(&[1, 0, 4, 0]), P2cConfig::DEFAULT);
         p.set_reports(&[mem(50), mem(50)]).unwrap();
         // r1 = 1 -> A (0..2), r2 over B only; estimates equal, counts equal -> A
@@ -662,8 +654,7 @@ mod tests {
     #[test]
     fn deterministic_for_a_seed() {
         let pool = [dest(1, 1), dest(2, 2), dest(3, 3)];
-        let order = [DestId(0), DestId(1), DestId(2)];
-        let set = DestSet::new(&pool, &order);
+        let set = DestSet::new(&pool, &ORDER[..3]);
         let run = |seed: u64| -> Vec<u16> {
             let cfg = P2cConfig {
                 distinct: false,
@@ -712,8 +703,7 @@ mod tests {
         assert_eq!(p.estimate(DestId(1)), Some(5 * 1024));
         // a removed server forgets its report
         let pool = [dest(1, 1), dest(2, 1)];
-        let order = [DestId(0)];
-        p.del_dest(&DestSet::new(&pool, &order), DestId(1), 1);
+        p.del_dest(&DestSet::new(&pool, &ORDER[..1]), DestId(1), 1);
         assert_eq!(p.estimate(DestId(1)), None);
         p.reset();
         assert_eq!(p.estimate(DestId(0)), None);

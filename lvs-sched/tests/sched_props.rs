@@ -176,25 +176,34 @@ fn reference(name: &str, set: &DestSet<'_>) -> Option<DestId> {
     }
 }
 
+/// One soundness property per scheduler, `test_name: scheduler, usable_check;`: over random
+/// operations, every decision names a server the check accepts (or none when none does).
+macro_rules! sound_tests {
+    ($($name:ident: $sched:expr, $ok:expr;)*) => {
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(256))]
+            $(
+                #[test]
+                fn $name(ops in ops(50)) { run($sched, &ops, sound($ok))?; }
+            )*
+        }
+    };
+}
+
+sound_tests! {
+    rr_sound: Rr::new(), usable;
+    wrr_sound: Wrr::new(), usable;
+    lc_sound: Lc::new(), usable;
+    wlc_sound: Wlc::new(), usable;
+    sed_sound: Sed::new(), usable;
+    nq_sound: Nq::new(), usable;
+    fo_sound: Fo::new(), usable;
+    ovf_sound: Ovf::new(), ovf_ok;
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
-    #[test]
-    fn rr_sound(ops in ops(50)) { run(Rr::new(), &ops, sound(usable))?; }
-    #[test]
-    fn wrr_sound(ops in ops(50)) { run(Wrr::new(), &ops, sound(usable))?; }
-    #[test]
-    fn lc_sound(ops in ops(50)) { run(Lc::new(), &ops, sound(usable))?; }
-    #[test]
-    fn wlc_sound(ops in ops(50)) { run(Wlc::new(), &ops, sound(usable))?; }
-    #[test]
-    fn sed_sound(ops in ops(50)) { run(Sed::new(), &ops, sound(usable))?; }
-    #[test]
-    fn nq_sound(ops in ops(50)) { run(Nq::new(), &ops, sound(usable))?; }
-    #[test]
-    fn fo_sound(ops in ops(50)) { run(Fo::new(), &ops, sound(usable))?; }
-    #[test]
-    fn ovf_sound(ops in ops(50)) { run(Ovf::new(), &ops, sound(ovf_ok))?; }
     #[test]
     fn twos_sound(seed: u64, ops in ops(50)) { run(Twos::new(SplitMix64::new(seed)), &ops, sound(usable))?; }
 

@@ -1,8 +1,9 @@
 //! The VRRP state machine of one virtual router (RFC 5798 section 6.4).
 
 use super::{Config, ConfigError, Counters, DropReason, Received};
+use crate::ip_header::IpHeader;
 use crate::wire::vrrp::{self, Packet, Repr, MAX_LEN};
-use crate::wire::{Checksum, ChecksumCaps, Ipv4Packet, Ipv4Repr, Ipv6Packet, Ipv6Repr};
+use crate::wire::{Checksum, ChecksumCaps};
 use core::net::IpAddr;
 use lvs_core::time::{Duration, Instant};
 
@@ -45,45 +46,26 @@ impl Advert {
     /// short.
     pub fn write_ip(&self, out: &mut [u8]) -> Option<usize> {
         let msg = self.message();
-        match (self.src, self.dst) {
-            (IpAddr::V4(s), IpAddr::V4(d)) => {
-                let n = crate::wire::ipv4::HEADER_LEN + msg.len();
-                let out = out.get_mut(..n)?;
-                let r = Ipv4Repr {
-                    src_addr: s,
-                    dst_addr: d,
-                    protocol: vrrp::PROTOCOL,
-                    payload_len: msg.len(),
-                    ttl: vrrp::TTL,
-                    tos: 0xc0,
-                    ident: 0,
-                    dont_frag: false,
-                };
-                r.emit(
-                    &mut Ipv4Packet::new_unchecked(&mut out[..]),
-                    &ChecksumCaps::software(),
-                );
-                out[crate::wire::ipv4::HEADER_LEN..].copy_from_slice(msg);
-                Some(n)
-            }
-            (IpAddr::V6(s), IpAddr::V6(d)) => {
-                let n = crate::wire::ipv6::HEADER_LEN + msg.len();
-                let out = out.get_mut(..n)?;
-                let r = Ipv6Repr {
-                    src_addr: s,
-                    dst_addr: d,
-                    next_header: vrrp::PROTOCOL,
-                    payload_len: msg.len(),
-                    hop_limit: vrrp::TTL,
-                    traffic_class: 0xc0,
-                    flow_label: 0,
-                };
-                r.emit(&mut Ipv6Packet::new_unchecked(&mut out[..]));
-                out[crate::wire::ipv6::HEADER_LEN..].copy_from_slice(msg);
-                Some(n)
-            }
-            _ => None,
+        let hl = match self.src {
+            IpAddr::V4(_) => crate::wire::ipv4::HEADER_LEN,
+            IpAddr::V6(_) => crate::wire::ipv6::HEADER_LEN,
+        };
+        let n = hl + msg.len();
+        let out = out.get_mut(..n)?;
+        IpHeader {
+            src: self.src,
+            dst: self.dst,
+            protocol: vrrp::PROTOCOL,
+            payload_len: msg.len(),
+            ttl: vrrp::TTL,
+            tos: 0xc0,
+            ident: 0,
+            dont_frag: false,
         }
+        .emit(out, &ChecksumCaps::software())
+        .ok()?;
+        out[hl..].copy_from_slice(msg);
+        Some(n)
     }
 }
 
