@@ -24,6 +24,32 @@ pub(super) fn nc(k: ConnKey) -> NewConn {
     }
 }
 
+/// Inserts the entries of keys (1, 1) and then (2, 2) at time zero, both to expire after `to`.
+fn insert_two(t: &mut ConnTable<'_>, to: Duration) -> (ConnHandle, ConnHandle) {
+    let mut add = |k| t.insert_with_timeout(nc(k), Instant::ZERO, to).unwrap();
+    (add(key(1, 1)), add(key(2, 2)))
+}
+
+/// [`ConnTable::next_expired`] at `now` where every entry's timeout is `to`.
+fn expire(
+    t: &mut ConnTable<'_>,
+    now: Instant,
+    budget: &mut u32,
+    to: Duration,
+) -> Option<ConnHandle> {
+    t.next_expired(now, budget, |_| to)
+}
+
+/// Binds `$t` to a table over `$n` fresh slots and a wheel of its own, keyed with `$key`, at
+/// time zero.
+macro_rules! table {
+    ($t:ident, $n:expr, $key:expr) => {
+        let mut s = vec![ConnSlot::EMPTY; $n];
+        let mut w = TimerWheel::new();
+        let mut $t = ConnTable::new(&mut s, &mut w, $key, Instant::ZERO).unwrap();
+    };
+}
+
 #[test]
 pub(super) fn v4_hash_is_siphash13_of_the_key_bytes() {
     let mut x = 0x0123_4567_89ab_cdefu64;
@@ -50,9 +76,7 @@ pub(super) fn v4_hash_is_siphash13_of_the_key_bytes() {
 /// back links, and entries sit in their bucket's own slot whenever it was free.
 #[test]
 pub(super) fn free_list_and_home_slots_stay_consistent() {
-    let mut s = vec![ConnSlot::EMPTY; 64];
-    let mut w = TimerWheel::new();
-    let mut t = ConnTable::new(&mut s, &mut w, SipKey(3, 4), Instant::ZERO).unwrap();
+    table!(t, 64, SipKey(3, 4));
     let mut live: Vec<(ConnKey, ConnHandle)> = Vec::new();
     let mut x = 0x853c_49e6_748f_ea9bu64;
     let mut homes = 0;
@@ -118,9 +142,7 @@ pub(super) fn rejects_bad_capacity() {
 
 #[test]
 pub(super) fn insert_find_remove_and_full_policy() {
-    let mut s = vec![ConnSlot::EMPTY; 8];
-    let mut w = TimerWheel::new();
-    let mut t = ConnTable::new(&mut s, &mut w, SipKey(7, 9), Instant::ZERO).unwrap();
+    table!(t, 8, SipKey(7, 9));
     let mut hs = Vec::new();
     for i in 0..8 {
         hs.push(
@@ -157,9 +179,7 @@ pub(super) fn insert_find_remove_and_full_policy() {
 
 #[test]
 pub(super) fn reply_lookup_uses_same_chain() {
-    let mut s = vec![ConnSlot::EMPTY; 16];
-    let mut w = TimerWheel::new();
-    let mut t = ConnTable::new(&mut s, &mut w, SipKey(1, 1), Instant::ZERO).unwrap();
+    table!(t, 16, SipKey(1, 1));
     let k = key(5, 4242);
     let h = t.insert(nc(k), Instant::ZERO).unwrap();
     let client = Endpoint::new(k.caddr, k.cport);
@@ -176,9 +196,7 @@ pub(super) fn reply_lookup_uses_same_chain() {
 
 #[test]
 pub(super) fn ipv6_and_ipv4_do_not_collide() {
-    let mut s = vec![ConnSlot::EMPTY; 16];
-    let mut w = TimerWheel::new();
-    let mut t = ConnTable::new(&mut s, &mut w, SipKey(1, 1), Instant::ZERO).unwrap();
+    table!(t, 16, SipKey(1, 1));
     let k6 = ConnKey {
         proto: Protocol::Tcp,
         caddr: "2001:db8::7".parse().unwrap(),
@@ -201,54 +219,31 @@ pub(super) fn ipv6_and_ipv4_do_not_collide() {
 
 #[test]
 pub(super) fn wheel_expires_lazily_and_refiles_touched_entries() {
-    let mut s = vec![ConnSlot::EMPTY; 16];
-    let mut w = TimerWheel::new();
-    let mut t = ConnTable::new(&mut s, &mut w, SipKey(1, 1), Instant::ZERO).unwrap();
+    table!(t, 16, SipKey(1, 1));
     let to = Duration::from_secs(10);
-    let a = t
-        .insert_with_timeout(nc(key(1, 1)), Instant::ZERO, to)
-        .unwrap();
-    let b = t
-        .insert_with_timeout(nc(key(2, 2)), Instant::ZERO, to)
-        .unwrap();
+    let (a, b) = insert_two(&mut t, to);
     assert_eq!(t.poll_timeout(), Some(Instant::from_millis(10_112)));
     // b is touched at 5 s: its deadline moves to 15 s without any list work
     t.touch(b, Instant::from_secs(5));
     let mut budget = 100;
-    assert_eq!(
-        t.next_expired(Instant::from_secs(9), &mut budget, |_| to),
-        None
-    );
-    let got = t.next_expired(Instant::from_millis(10_200), &mut budget, |_| to);
+    assert_eq!(expire(&mut t, 9_000, &mut budget, to), None);
+    let got = expire(&mut t, 10_200, &mut budget, to);
     assert_eq!(got, Some(a));
     t.remove(a);
-    assert_eq!(
-        t.next_expired(Instant::from_millis(10_200), &mut budget, |_| to),
-        None
-    );
+    assert_eq!(expire(&mut t, 10_200, &mut budget, to), None);
     assert!(t.get(b).is_some());
     let next = t.poll_timeout().unwrap();
     assert!(next >= Instant::from_secs(15) && next <= Instant::from_millis(15_128));
-    assert_eq!(
-        t.next_expired(Instant::from_secs(16), &mut budget, |_| to),
-        Some(b)
-    );
+    assert_eq!(expire(&mut t, 16_000, &mut budget, to), Some(b));
 }
 
 /// Refiling an entry into the slot it heads changes nothing; any other entry of that slot
 /// moves to the front of the slot's list, as filing it anew does.
 #[test]
 pub(super) fn refile_in_place_keeps_the_list_order() {
-    let mut s = vec![ConnSlot::EMPTY; 16];
-    let mut w = TimerWheel::new();
-    let mut t = ConnTable::new(&mut s, &mut w, SipKey(1, 1), Instant::ZERO).unwrap();
+    table!(t, 16, SipKey(1, 1));
     let to = Duration::from_secs(10);
-    let a = t
-        .insert_with_timeout(nc(key(1, 1)), Instant::ZERO, to)
-        .unwrap();
-    let b = t
-        .insert_with_timeout(nc(key(2, 2)), Instant::ZERO, to)
-        .unwrap();
+    let (a, b) = insert_two(&mut t, to);
     // b was filed last, so it is found first
     assert_eq!(t.scan_filed(10, |_| true), Some(b));
     t.refile(b, to, Instant::ZERO);
@@ -256,21 +251,13 @@ pub(super) fn refile_in_place_keeps_the_list_order() {
     t.refile(a, to, Instant::ZERO);
     assert_eq!(t.scan_filed(10, |_| true), Some(a));
     let mut budget = 10;
-    assert_eq!(
-        t.next_expired(Instant::from_secs(11), &mut budget, |_| to),
-        Some(a)
-    );
-    assert_eq!(
-        t.next_expired(Instant::from_secs(11), &mut budget, |_| to),
-        Some(b)
-    );
+    assert_eq!(expire(&mut t, 11_000, &mut budget, to), Some(a));
+    assert_eq!(expire(&mut t, 11_000, &mut budget, to), Some(b));
 }
 
 #[test]
 pub(super) fn refile_shortens_deadline() {
-    let mut s = vec![ConnSlot::EMPTY; 16];
-    let mut w = TimerWheel::new();
-    let mut t = ConnTable::new(&mut s, &mut w, SipKey(1, 1), Instant::ZERO).unwrap();
+    table!(t, 16, SipKey(1, 1));
     let h = t
         .insert_with_timeout(nc(key(1, 1)), Instant::ZERO, Duration::from_secs(900))
         .unwrap();
@@ -289,9 +276,7 @@ pub(super) fn refile_shortens_deadline() {
 
 #[test]
 pub(super) fn budget_bounds_work_and_far_deadlines_survive_wraps() {
-    let mut s = vec![ConnSlot::EMPTY; 64];
-    let mut w = TimerWheel::new();
-    let mut t = ConnTable::new(&mut s, &mut w, SipKey(1, 1), Instant::ZERO).unwrap();
+    table!(t, 64, SipKey(1, 1));
     let short = Duration::from_secs(1);
     let long = Duration::from_secs(5000); // beyond one wheel turn (1048 s)
     for i in 0..20 {

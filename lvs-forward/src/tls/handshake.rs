@@ -15,9 +15,29 @@ use super::record::{ContentType, RecordHeader, HEADER_LEN};
 use super::{MalformedKind, TlsError, MAX_HELLO};
 
 /// Handshake type `client_hello` (RFC 8446 4).
-pub(super) const CLIENT_HELLO: u8 = 1;
+const CLIENT_HELLO: u8 = 1;
 /// Handshake type `server_hello` (RFC 8446 4).
-pub(super) const SERVER_HELLO: u8 = 2;
+const SERVER_HELLO: u8 = 2;
+
+/// The hello a [`Walk`] reads: the client's (where an SSL 2.0-style header at the start is
+/// reported as [`TlsError::SslV2`]) or the server's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Hello {
+    /// `client_hello`.
+    Client,
+    /// `server_hello`.
+    Server,
+}
+
+impl Hello {
+    /// The handshake type.
+    const fn msg_type(self) -> u8 {
+        match self {
+            Hello::Client => CLIENT_HELLO,
+            Hello::Server => SERVER_HELLO,
+        }
+    }
+}
 
 /// Bytes in a handshake message header.
 const MSG_HEADER_LEN: usize = 4;
@@ -56,24 +76,20 @@ impl Walk {
         }
     }
 
-    /// The body of the first handshake message of `stream` if it is complete, checking that its
-    /// type is `msg_type`. `Ok(None)`: the stream is a plausible prefix, more bytes are needed.
+    /// The body of the first handshake message of `stream` if it is complete, checking that it
+    /// is `hello`. `Ok(None)`: the stream is a plausible prefix, more bytes are needed.
     /// `stream` must extend the stream of the previous call on this walk; each call reads only
     /// the bytes added since. An error is final: later calls return it again.
-    ///
-    /// `first_is_sslv2` says whether an SSL 2.0-style header at the start is reported as
-    /// [`TlsError::SslV2`] (client direction) rather than [`TlsError::NotTls`].
     pub(crate) fn first_message<'a>(
         &mut self,
         stream: &'a [u8],
         scratch: &'a mut [u8],
-        msg_type: u8,
-        first_is_sslv2: bool,
+        hello: Hello,
     ) -> Result<Option<&'a [u8]>, TlsError> {
         if let Some(e) = self.failed {
             return Err(e);
         }
-        let r = self.step(stream, scratch, msg_type, first_is_sslv2);
+        let r = self.step(stream, scratch, hello);
         if let Err(e) = r {
             self.failed = Some(e);
         }
@@ -84,10 +100,9 @@ impl Walk {
         &mut self,
         stream: &'a [u8],
         scratch: &'a mut [u8],
-        msg_type: u8,
-        first_is_sslv2: bool,
+        hello: Hello,
     ) -> Result<Option<&'a [u8]>, TlsError> {
-        if first_is_sslv2 && self.pos == 0 {
+        if hello == Hello::Client && self.pos == 0 {
             match super::record::is_sslv2_hello(stream) {
                 Some(true) => return Err(TlsError::SslV2),
                 Some(false) => {}
@@ -138,7 +153,7 @@ impl Walk {
             }
             self.seen = prev + new.len();
             if prev < MSG_HEADER_LEN && self.seen >= MSG_HEADER_LEN {
-                let t = message_len(&self.header, msg_type)?;
+                let t = message_len(&self.header, hello.msg_type())?;
                 if t > self.first_len && scratch.len() < t {
                     return Err(TlsError::ScratchTooSmall);
                 }

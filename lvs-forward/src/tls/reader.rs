@@ -1,6 +1,6 @@
 //! The entry points: one-shot readers, and [`HelloReader`], which resumes between calls.
 
-use super::handshake::{Walk, CLIENT_HELLO, SERVER_HELLO};
+use super::handshake::{Hello, Walk};
 use super::{ClientHello, ServerHello, TlsError};
 
 /// Reads the ClientHello at the start of a client's byte stream.
@@ -68,10 +68,7 @@ impl HelloReader {
         stream: &'a [u8],
         scratch: &'a mut [u8],
     ) -> Result<Option<ClientHello<'a>>, TlsError> {
-        match self
-            .walk
-            .first_message(stream, scratch, CLIENT_HELLO, true)?
-        {
+        match self.walk.first_message(stream, scratch, Hello::Client)? {
             None => Ok(None),
             Some(body) => ClientHello::parse(body).map(Some),
         }
@@ -87,10 +84,7 @@ impl HelloReader {
         stream: &'a [u8],
         scratch: &'a mut [u8],
     ) -> Result<Option<ServerHello<'a>>, TlsError> {
-        match self
-            .walk
-            .first_message(stream, scratch, SERVER_HELLO, false)?
-        {
+        match self.walk.first_message(stream, scratch, Hello::Server)? {
             None => Ok(None),
             Some(body) => ServerHello::parse(body).map(Some),
         }
