@@ -30,14 +30,9 @@ fn insert_two(t: &mut ConnTable<'_>, to: Duration) -> (ConnHandle, ConnHandle) {
     (add(key(1, 1)), add(key(2, 2)))
 }
 
-/// [`ConnTable::next_expired`] at `now` where every entry's timeout is `to`.
-fn expire(
-    t: &mut ConnTable<'_>,
-    now: Instant,
-    budget: &mut u32,
-    to: Duration,
-) -> Option<ConnHandle> {
-    t.next_expired(now, budget, |_| to)
+/// [`ConnTable::next_expired`] at `ms` milliseconds where every entry's timeout is `to`.
+fn expire(t: &mut ConnTable<'_>, ms: u64, budget: &mut u32, to: Duration) -> Option<ConnHandle> {
+    t.next_expired(Instant::from_millis(ms), budget, |_| to)
 }
 
 /// Binds `$t` to a table over `$n` fresh slots and a wheel of its own, keyed with `$key`, at
