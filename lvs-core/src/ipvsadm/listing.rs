@@ -33,7 +33,7 @@
 //!   -> 198.18.1.1:80                Masq    3      12         40        \n");
 //! ```
 
-use super::rules::{netmask_text, Rule};
+use super::rules::{write_persistence, Rule};
 use super::{NumericEndpoint, SchedFlags};
 use crate::addr::{AddrFamily, Endpoint, IpAddr, Ipv4Addr, Ipv6Addr, Protocol, ServiceKey};
 use crate::dest::{Dest, DestConfig, FwdMethod, TunnelKind};
@@ -400,15 +400,13 @@ where
             if !row.flags.is_empty() {
                 write!(w, " ({})", row.flags.display_for(row.scheduler))?;
             }
-            if let Some(p) = row.persistence {
-                write!(w, " persistent {}", p.timeout.secs())?;
-                if let Some(m) = netmask_text(row.key.family(), p.prefix_len) {
-                    write!(w, " mask {m}")?;
-                }
-            }
-            if row.one_packet {
-                w.write_str(" ops")?;
-            }
+            write_persistence(
+                w,
+                row.key,
+                row.persistence,
+                row.one_packet,
+                ["persistent", "mask", "ops"],
+            )?;
         }
     }
     w.write_str("\n")?;

@@ -47,7 +47,7 @@ mod parse;
 use parse::parse_line;
 
 mod print;
-pub(crate) use print::netmask_text;
+pub(crate) use print::write_persistence;
 
 /// The scheduler ipvsadm uses when `-s` is not given.
 pub const DEFAULT_SCHEDULER: &str = "wlc";

@@ -27,7 +27,7 @@ impl fmt::Display for ServiceArg {
 
 /// A persistence netmask as ipvsadm prints it: dotted for IPv4, a prefix length for IPv6.
 /// `None` when it is the family's full length, which ipvsadm does not print.
-pub(crate) fn netmask_text(af: AddrFamily, prefix_len: u8) -> Option<NetmaskText> {
+fn netmask_text(af: AddrFamily, prefix_len: u8) -> Option<NetmaskText> {
     match af {
         AddrFamily::Ipv4 if prefix_len < 32 => {
             let bits = if prefix_len == 0 {
@@ -42,8 +42,32 @@ pub(crate) fn netmask_text(af: AddrFamily, prefix_len: u8) -> Option<NetmaskText
     }
 }
 
+/// Writes the persistence and one-packet options of the service `key` with ipvsadm's words
+/// `[persistent, mask, one-packet]`: `-p 300 -M 255.255.255.0 -o` in a rule, `persistent 300
+/// mask 255.255.255.0 ops` in a listing (the mask only when it is not the family's full
+/// length).
+pub(crate) fn write_persistence<W: fmt::Write + ?Sized>(
+    w: &mut W,
+    key: ServiceKey,
+    persistence: Option<Persistence>,
+    one_packet: bool,
+    words: [&str; 3],
+) -> fmt::Result {
+    let [persistent, mask, ops] = words;
+    if let Some(p) = persistence {
+        write!(w, " {persistent} {}", p.timeout.secs())?;
+        if let Some(m) = netmask_text(key.family(), p.prefix_len) {
+            write!(w, " {mask} {m}")?;
+        }
+    }
+    if one_packet {
+        write!(w, " {ops}")?;
+    }
+    Ok(())
+}
+
 /// See [`netmask_text`].
-pub(crate) enum NetmaskText {
+enum NetmaskText {
     V4(Ipv4Addr),
     V6(u8),
 }
@@ -65,15 +89,13 @@ pub(super) fn write_service_rule(
     flags: SchedFlags,
 ) -> fmt::Result {
     write!(f, "{cmd} {} -s {scheduler}", ServiceArg(config.key))?;
-    if let Some(p) = config.persistence {
-        write!(f, " -p {}", p.timeout.secs())?;
-        if let Some(m) = netmask_text(config.key.family(), p.prefix_len) {
-            write!(f, " -M {m}")?;
-        }
-    }
-    if config.one_packet {
-        f.write_str(" -o")?;
-    }
+    write_persistence(
+        f,
+        config.key,
+        config.persistence,
+        config.one_packet,
+        ["-p", "-M", "-o"],
+    )?;
     if !flags.is_empty() {
         write!(f, " -b {}", flags.display_for(scheduler))?;
     }
