@@ -92,31 +92,7 @@ view! {
     }
 }
 
-impl<T: AsRef<[u8]>> Frame<T> {
-    /// Checks that the header fits.
-    ///
-    /// # Errors
-    /// [`super::Error::Truncated`] if the buffer is shorter than 14 bytes.
-    pub fn check_len(&self) -> Result<()> {
-        need(self.buffer.as_ref(), HEADER_LEN)
-    }
-}
-
-impl<'a, T: AsRef<[u8]> + ?Sized> Frame<&'a T> {
-    /// The bytes after the 14-byte header.
-    #[inline]
-    pub fn payload(&self) -> &'a [u8] {
-        &self.buffer.as_ref()[HEADER_LEN..]
-    }
-}
-
-impl<T: AsRef<[u8]> + AsMut<[u8]>> Frame<T> {
-    /// The bytes after the header, mutably.
-    #[inline]
-    pub fn payload_mut(&mut self) -> &mut [u8] {
-        &mut self.buffer.as_mut()[HEADER_LEN..]
-    }
-}
+fixed_header!(Frame, 14, payload, payload_mut, "The payload");
 
 /// An untagged Ethernet header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -78,6 +78,39 @@ macro_rules! view {
     };
 }
 
+/// For a view `$name` whose header has the fixed length `HEADER_LEN` (`$len` bytes, in scope
+/// where it is used): `check_len` (the header fits) and the accessors `$data` and `$data_mut`
+/// of the bytes after the header, `$what` in their docs.
+macro_rules! fixed_header {
+    ($name:ident, $len:literal, $data:ident, $data_mut:ident, $what:literal) => {
+        impl<T: AsRef<[u8]>> $name<T> {
+            #[doc = concat!("Checks that the ", $len, "-byte header fits.")]
+            ///
+            /// # Errors
+            /// [`super::Error::Truncated`] if the buffer is shorter.
+            pub fn check_len(&self) -> Result<()> {
+                need(self.buffer.as_ref(), HEADER_LEN)
+            }
+        }
+
+        impl<'a, T: AsRef<[u8]> + ?Sized> $name<&'a T> {
+            #[doc = concat!($what, " after the ", $len, "-byte header.")]
+            #[inline]
+            pub fn $data(&self) -> &'a [u8] {
+                &self.buffer.as_ref()[HEADER_LEN..]
+            }
+        }
+
+        impl<T: AsRef<[u8]> + AsMut<[u8]>> $name<T> {
+            #[doc = concat!($what, " after the header, mutably.")]
+            #[inline]
+            pub fn $data_mut(&mut self) -> &mut [u8] {
+                &mut self.buffer.as_mut()[HEADER_LEN..]
+            }
+        }
+    };
+}
+
 /// The 8-byte header ICMP and ICMPv6 share (type, code, checksum, 4 more bytes): the view
 /// `Packet` with its length check and data accessors, and `Repr` with its fields, `buffer_len`
 /// and the private `read`/`write` of the three fields. Each protocol adds its checksum, `parse`
@@ -98,31 +131,7 @@ macro_rules! icmp_header {
             }
         }
 
-        impl<T: AsRef<[u8]>> Packet<T> {
-            /// Checks the 8-byte header fits.
-            ///
-            /// # Errors
-            /// [`super::Error::Truncated`].
-            pub fn check_len(&self) -> Result<()> {
-                need(self.buffer.as_ref(), HEADER_LEN)
-            }
-        }
-
-        impl<'a, T: AsRef<[u8]> + ?Sized> Packet<&'a T> {
-            /// The data after the 8-byte header (for errors: the quoted packet).
-            #[inline]
-            pub fn data(&self) -> &'a [u8] {
-                &self.buffer.as_ref()[HEADER_LEN..]
-            }
-        }
-
-        impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
-            /// The data after the header, mutably.
-            #[inline]
-            pub fn data_mut(&mut self) -> &mut [u8] {
-                &mut self.buffer.as_mut()[HEADER_LEN..]
-            }
-        }
+        fixed_header!(Packet, 8, data, data_mut, "The data (for errors: the quoted packet)");
 
         $(#[$repr])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
