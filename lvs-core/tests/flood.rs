@@ -85,7 +85,14 @@ fn handshake(
     Some((f.dest, f.daddr))
 }
 
-fn run(name: &str, cfg: DirectorConfig, flood: Flood, persistent: bool) -> Report {
+/// [`run_service`] on a service without persistence.
+fn run(name: &str, cfg: DirectorConfig, flood: Flood) -> Report {
+    run_service(name, cfg, flood, false)
+}
+
+/// Scenario `name`: a director with `cfg` and four real servers (behind a persistent service if
+/// `persistent`) takes `flood` amid established flows and a few new legitimate clients.
+fn run_service(name: &str, cfg: DirectorConfig, flood: Flood, persistent: bool) -> Report {
     let mut mem = Mem::new(CAP);
     let mut d = Director::new(cfg, mem.borrow(), Instant::ZERO).unwrap();
     let mut svc = ServiceConfig::new(ServiceKey::addr(Protocol::Tcp, VIP));
@@ -246,7 +253,7 @@ fn drop_entry() -> DirectorConfig {
 
 #[test]
 fn syn_flood_without_defence_refuses_and_keeps_established() {
-    let r = run("no defence, SYN flood", cfg(), Flood::Syn, false);
+    let r = run("no defence, SYN flood", cfg(), Flood::Syn);
     assert_eq!(r.established_replies, r.established_packets);
     assert_eq!(r.evicted, 0);
     // the table filled up, and everything after that was refused and counted
@@ -261,7 +268,7 @@ fn syn_flood_without_defence_refuses_and_keeps_established() {
 
 #[test]
 fn syn_flood_with_drop_entry_evicts_embryonic_only() {
-    let r = run("drop_entry, SYN flood", drop_entry(), Flood::Syn, false);
+    let r = run("drop_entry, SYN flood", drop_entry(), Flood::Syn);
     assert_eq!(r.established_replies, r.established_packets);
     // every flood SYN got a slot by evicting an older one
     assert_eq!(r.flood_refused, 0);
@@ -274,12 +281,7 @@ fn syn_flood_with_drop_entry_evicts_embryonic_only() {
 fn drop_entry_with_a_threshold_keeps_slots_free() {
     let mut c = drop_entry();
     c.defense_threshold = 256;
-    let r = run(
-        "drop_entry + threshold 256, SYN flood",
-        c,
-        Flood::Syn,
-        false,
-    );
+    let r = run("drop_entry + threshold 256, SYN flood", c, Flood::Syn);
     assert_eq!(r.legit_ok, r.legit_tried);
     // eviction starts when fewer than 257 slots are free, so the table never fills
     assert!(r.max_len <= CAP - 256, "{}", r.max_len);
@@ -293,7 +295,6 @@ fn handshake_flood_needs_secure_tcp() {
         "drop_entry, spoofed-handshake flood",
         drop_entry(),
         Flood::Handshake,
-        false,
     );
     assert!(r.flood_refused > 0);
     assert!(r.legit_ok < r.legit_tried / 2);
@@ -306,7 +307,6 @@ fn handshake_flood_needs_secure_tcp() {
         "drop_entry + secure_tcp, handshake flood",
         c,
         Flood::Handshake,
-        false,
     );
     assert_eq!(r.flood_refused, 0);
     assert_eq!(r.legit_ok, r.legit_tried);
@@ -319,14 +319,13 @@ fn handshake_flood_needs_secure_tcp() {
         "drop_entry + auto secure_tcp, handshake flood",
         c,
         Flood::Handshake,
-        false,
     );
     assert_eq!(r.legit_ok, r.legit_tried);
 }
 
 #[test]
 fn persistent_service_flood_evicts_templates_with_their_connections() {
-    let r = run(
+    let r = run_service(
         "drop_entry, SYN flood on a persistent service",
         drop_entry(),
         Flood::Syn,
