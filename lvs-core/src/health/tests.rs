@@ -93,6 +93,20 @@ fn set_weight(service: ServiceKey, addr: Endpoint, weight: u32) -> Output {
     })
 }
 
+/// Asserts the next outputs: the weight of `addr` in [`svc`] set to `weight` and the server
+/// reported down (weight 0) or up, then `then`.
+fn expect_change<const N: usize>(hc: &mut Hc<'_>, addr: Endpoint, weight: u32, then: [Output; N]) {
+    let service = svc();
+    let event = if weight == 0 {
+        HealthEvent::ServerDown { service, addr }
+    } else {
+        HealthEvent::ServerUp { service, addr }
+    };
+    let mut want = vec![set_weight(service, addr, weight), Output::Event(event)];
+    want.extend(then);
+    assert_eq!(outputs(hc), want);
+}
+
 #[test]
 fn quiesce_after_fall_failures_and_restore_after_rise_successes() {
     let mut hc = one(OnFailure::Quiesce);
@@ -101,25 +115,21 @@ fn quiesce_after_fall_failures_and_restore_after_rise_successes() {
     assert_eq!(outputs(&mut hc), []);
     round(&mut hc, ms(2000), |_| false);
     let (service, addr) = (svc(), rs(1));
-    assert_eq!(
-        outputs(&mut hc),
-        [
-            set_weight(service, addr, 0),
-            Output::Event(HealthEvent::ServerDown { service, addr }),
-            Output::Event(HealthEvent::QuorumLost { service }),
-        ]
+    expect_change(
+        &mut hc,
+        addr,
+        0,
+        [Output::Event(HealthEvent::QuorumLost { service })],
     );
     assert_eq!(hc.is_up(&service, &addr), Some(false));
     round(&mut hc, ms(3000), |_| true);
     assert_eq!(outputs(&mut hc), []);
     round(&mut hc, ms(4000), |_| true);
-    assert_eq!(
-        outputs(&mut hc),
-        [
-            set_weight(service, addr, 5),
-            Output::Event(HealthEvent::ServerUp { service, addr }),
-            Output::Event(HealthEvent::QuorumGained { service }),
-        ]
+    expect_change(
+        &mut hc,
+        addr,
+        5,
+        [Output::Event(HealthEvent::QuorumGained { service })],
     );
 }
 
@@ -196,30 +206,30 @@ fn sorry_server_while_the_pool_is_empty() {
     assert_eq!(outputs(&mut hc).len(), 2, "rs1 down, no sorry yet");
     round(&mut hc, ms(1000), |_| false);
     let (service, addr) = (svc(), rs(2));
-    assert_eq!(
-        outputs(&mut hc),
+    expect_change(
+        &mut hc,
+        addr,
+        0,
         [
-            set_weight(service, addr, 0),
-            Output::Event(HealthEvent::ServerDown { service, addr }),
             Output::Op(DirectorOp::AddDest {
                 service,
-                dest: sorry
+                dest: sorry,
             }),
             Output::Event(HealthEvent::QuorumLost { service }),
-        ]
+        ],
     );
     round(&mut hc, ms(2000), |a| a == rs(2));
-    assert_eq!(
-        outputs(&mut hc),
+    expect_change(
+        &mut hc,
+        addr,
+        1,
         [
-            set_weight(service, addr, 1),
-            Output::Event(HealthEvent::ServerUp { service, addr }),
             Output::Op(DirectorOp::RemoveDest {
                 service,
-                addr: rs(99)
+                addr: rs(99),
             }),
             Output::Event(HealthEvent::QuorumGained { service }),
-        ]
+        ],
     );
 }
 
