@@ -102,7 +102,7 @@ fn expect_change<const N: usize>(hc: &mut Hc<'_>, addr: Endpoint, weight: u32, t
     } else {
         HealthEvent::ServerUp { service, addr }
     };
-    let mut want = vec![set_weight(service, addr, weight), Output::Event(event)];
+    let mut want = std::vec![set_weight(service, addr, weight), Output::Event(event)];
     want.extend(then);
     assert_eq!(outputs(hc), want);
 }
