@@ -49,11 +49,10 @@ fn nat_in_tcp4_ethernet() {
     assert_eq!(verify(&b, true, None).tcp, 1);
 }
 
-/// The IP packet `before`, parsed and rewritten by `rw`, must be `after` byte for byte and pass
+/// The IP packet `before` of a vector, parsed and rewritten by `rw`, must be its `after` byte for byte and pass
 /// the etherparse oracle: returns the parse of `before` and what the oracle counted.
 fn rewrite_case(
-    before: &[u8],
-    after: &[u8],
+    (before, after): (&[u8], &[u8]),
     rw: impl FnOnce(&mut [u8], &Parsed) -> Result<(), ForwardError>,
 ) -> (Parsed, Checked) {
     let mut b = before.to_vec();
@@ -65,7 +64,7 @@ fn rewrite_case(
 
 #[test]
 fn nat_out_tcp4() {
-    let (p, _) = rewrite_case(v::NAT_OUT_TCP4_BEFORE, v::NAT_OUT_TCP4_AFTER, |b, p| {
+    let (p, _) = rewrite_case(v::NAT_OUT_TCP4, |b, p| {
         nat_out(b, p, Endpoint::v4(VIP4, 80), &CAPS)
     });
     assert_eq!(p.flow.src, Endpoint::v4(RIP4, 8080));
@@ -76,11 +75,9 @@ fn nat_out_tcp4() {
 #[test]
 fn nat_in_udp4_with_ip_options() {
     assert_eq!(v::NAT_IN_UDP4_OPTS_BEFORE[0], 0x46, "IHL 6");
-    let (p, c) = rewrite_case(
-        v::NAT_IN_UDP4_OPTS_BEFORE,
-        v::NAT_IN_UDP4_OPTS_AFTER,
-        |b, p| nat_in(b, p, Endpoint::v4(RIP4, 5353), &CAPS),
-    );
+    let (p, c) = rewrite_case(v::NAT_IN_UDP4_OPTS, |b, p| {
+        nat_in(b, p, Endpoint::v4(RIP4, 5353), &CAPS)
+    });
     assert_eq!((p.l4, p.flow.proto), (24, Protocol::Udp));
     assert_eq!(p.flow.dst, Endpoint::v4(VIP4, 53));
     assert_eq!(c.udp, 1);
@@ -88,46 +85,39 @@ fn nat_in_udp4_with_ip_options() {
 
 #[test]
 fn nat_out_udp4_zero_checksum_stays_zero() {
-    let (before, after) = (v::NAT_OUT_UDP4_NOCSUM_BEFORE, v::NAT_OUT_UDP4_NOCSUM_AFTER);
-    rewrite_case(before, after, |b, p| {
+    rewrite_case(v::NAT_OUT_UDP4_NOCSUM, |b, p| {
         nat_out(b, p, Endpoint::v4(VIP4, 53), &CAPS)
     });
-    assert_eq!(&after[26..28], &[0, 0]);
+    assert_eq!(&v::NAT_OUT_UDP4_NOCSUM_AFTER[26..28], &[0, 0]);
 }
 
 #[test]
 fn nat_in_tcp6() {
-    let (p, c) = rewrite_case(v::NAT_IN_TCP6_BEFORE, v::NAT_IN_TCP6_AFTER, |b, p| {
-        nat_in(b, p, v6(RIP6, 8080), &CAPS)
-    });
+    let (p, c) = rewrite_case(v::NAT_IN_TCP6, |b, p| nat_in(b, p, v6(RIP6, 8080), &CAPS));
     assert_eq!((p.l4, p.tos, p.ttl), (40, 0xb8, 64));
     assert_eq!(c.tcp, 1);
 }
 
 #[test]
 fn nat_out_udp6_after_destination_options() {
-    let (p, c) = rewrite_case(
-        v::NAT_OUT_UDP6_EXT_BEFORE,
-        v::NAT_OUT_UDP6_EXT_AFTER,
-        |b, p| nat_out(b, p, v6(VIP6, 53), &CAPS),
-    );
+    let (p, c) = rewrite_case(v::NAT_OUT_UDP6_EXT, |b, p| {
+        nat_out(b, p, v6(VIP6, 53), &CAPS)
+    });
     assert_eq!((p.l4, p.flow.src), (48, v6(RIP6, 5353)));
     assert_eq!(c.udp, 1);
 }
 
 #[test]
 fn nat_in_udp6_after_hop_by_hop() {
-    let (p, _) = rewrite_case(
-        v::NAT_IN_UDP6_HBH_BEFORE,
-        v::NAT_IN_UDP6_HBH_AFTER,
-        |b, p| nat_in(b, p, v6(RIP6, 5353), &CAPS),
-    );
+    let (p, _) = rewrite_case(v::NAT_IN_UDP6_HBH, |b, p| {
+        nat_in(b, p, v6(RIP6, 5353), &CAPS)
+    });
     assert_eq!(p.l4, 48);
 }
 
 #[test]
 fn icmp_in_v4_rewrites_outer_and_quote() {
-    let (p, c) = rewrite_case(v::ICMP_IN_V4_BEFORE, v::ICMP_IN_V4_AFTER, |b, p| {
+    let (p, c) = rewrite_case(v::ICMP_IN_V4, |b, p| {
         nat_icmp(b, p, Direction::Input, Endpoint::v4(RIP4, 8080), &CAPS)
     });
     let q = p.icmp.unwrap().quote.unwrap();
@@ -139,7 +129,7 @@ fn icmp_in_v4_rewrites_outer_and_quote() {
 
 #[test]
 fn icmp_out_v4_rewrites_outer_and_quote() {
-    let (p, _) = rewrite_case(v::ICMP_OUT_V4_BEFORE, v::ICMP_OUT_V4_AFTER, |b, p| {
+    let (p, _) = rewrite_case(v::ICMP_OUT_V4, |b, p| {
         nat_icmp(b, p, Direction::Output, Endpoint::v4(VIP4, 53), &CAPS)
     });
     let q = p.icmp.unwrap().quote.unwrap();
@@ -155,12 +145,12 @@ fn icmp_out_v4_rewrites_outer_and_quote() {
 
 #[test]
 fn icmp_in_and_out_v6() {
-    let (p, c) = rewrite_case(v::ICMP_IN_V6_BEFORE, v::ICMP_IN_V6_AFTER, |b, p| {
+    let (p, c) = rewrite_case(v::ICMP_IN_V6, |b, p| {
         nat_icmp(b, p, Direction::Input, v6(RIP6, 8080), &CAPS)
     });
     assert_eq!(p.icmp.unwrap().quote.unwrap().flow().dst, v6(VIP6, 80));
     assert_eq!(c.icmp, 1);
-    rewrite_case(v::ICMP_OUT_V6_BEFORE, v::ICMP_OUT_V6_AFTER, |b, p| {
+    rewrite_case(v::ICMP_OUT_V6, |b, p| {
         nat_icmp(b, p, Direction::Output, v6(VIP6, 53), &CAPS)
     });
     // not an error
@@ -172,10 +162,16 @@ fn icmp_in_and_out_v6() {
     );
 }
 
-fn tunnel_case(before: &[u8], after: &[u8], params: TunnelParams, gue: Option<u16>) {
-    let head = after.len() - before.len();
+/// `packet` after `head` zero bytes of headroom.
+fn with_headroom(head: usize, packet: &[u8]) -> Vec<u8> {
     let mut b = vec![0u8; head];
-    b.extend_from_slice(before);
+    b.extend_from_slice(packet);
+    b
+}
+
+fn tunnel_case((before, after): (&[u8], &[u8]), params: TunnelParams, gue: Option<u16>) {
+    let head = after.len() - before.len();
+    let mut b = with_headroom(head, before);
     // one byte short of headroom: refused, untouched
     let mut short = b[1..].to_vec();
     let copy = short.clone();
@@ -200,79 +196,50 @@ fn tunnel_case(before: &[u8], after: &[u8], params: TunnelParams, gue: Option<u1
     );
 }
 
-#[test]
-fn tunnel_ipip_tcp4_copies_df_ttl_and_maps_ce() {
-    let params = TunnelParams {
+/// IPIP from the director to the real server over IPv4, with an identification for packets
+/// without DF.
+fn ipip4() -> TunnelParams {
+    TunnelParams {
         ident: 0x4242,
         ..TunnelParams::ipip(ip4(DIR4), ip4(RIP4))
-    };
-    tunnel_case(
-        v::TUNNEL_IPIP_TCP4_BEFORE,
-        v::TUNNEL_IPIP_TCP4_AFTER,
-        params,
-        None,
-    );
+    }
+}
+
+/// GUE to port 6080 from `src` to `dst`, with the outer UDP checksum if `csum`.
+fn gue(src: IpAddr, dst: IpAddr, csum: bool) -> TunnelParams {
+    TunnelParams {
+        kind: TunnelKind::Gue { port: 6080, csum },
+        flow_hash: 0x1234_5678,
+        ..TunnelParams::ipip(src, dst)
+    }
+}
+
+#[test]
+fn tunnel_ipip_tcp4_copies_df_ttl_and_maps_ce() {
+    tunnel_case(v::TUNNEL_IPIP_TCP4, ipip4(), None);
 }
 
 #[test]
 fn tunnel_ipip_udp4_without_df_uses_ident() {
-    let params = TunnelParams {
-        ident: 0x4242,
-        ..TunnelParams::ipip(ip4(DIR4), ip4(RIP4))
-    };
-    tunnel_case(
-        v::TUNNEL_IPIP_UDP4_NODF_BEFORE,
-        v::TUNNEL_IPIP_UDP4_NODF_AFTER,
-        params,
-        None,
-    );
+    tunnel_case(v::TUNNEL_IPIP_UDP4_NODF, ipip4(), None);
 }
 
 #[test]
 fn tunnel_ipip_tcp6() {
     let params = TunnelParams::ipip(IpAddr::V6(DIR6), IpAddr::V6(RIP6));
-    tunnel_case(
-        v::TUNNEL_IPIP_TCP6_BEFORE,
-        v::TUNNEL_IPIP_TCP6_AFTER,
-        params,
-        None,
-    );
+    tunnel_case(v::TUNNEL_IPIP_TCP6, params, None);
 }
 
 #[test]
 fn tunnel_gue_tcp4_with_checksum() {
-    let params = TunnelParams {
-        kind: TunnelKind::Gue {
-            port: 6080,
-            csum: true,
-        },
-        flow_hash: 0x1234_5678,
-        ..TunnelParams::ipip(ip4(DIR4), ip4(RIP4))
-    };
-    tunnel_case(
-        v::TUNNEL_GUE_TCP4_BEFORE,
-        v::TUNNEL_GUE_TCP4_AFTER,
-        params,
-        Some(6080),
-    );
+    let params = gue(ip4(DIR4), ip4(RIP4), true);
+    tunnel_case(v::TUNNEL_GUE_TCP4, params, Some(6080));
 }
 
 #[test]
 fn tunnel_gue_tcp6_without_checksum() {
-    let params = TunnelParams {
-        kind: TunnelKind::Gue {
-            port: 6080,
-            csum: false,
-        },
-        flow_hash: 0x1234_5678,
-        ..TunnelParams::ipip(IpAddr::V6(DIR6), IpAddr::V6(RIP6))
-    };
-    tunnel_case(
-        v::TUNNEL_GUE_TCP6_NOCSUM_BEFORE,
-        v::TUNNEL_GUE_TCP6_NOCSUM_AFTER,
-        params,
-        Some(6080),
-    );
+    let params = gue(IpAddr::V6(DIR6), IpAddr::V6(RIP6), false);
+    tunnel_case(v::TUNNEL_GUE_TCP6_NOCSUM, params, Some(6080));
 }
 
 #[test]
@@ -292,8 +259,7 @@ fn dr_tcp4_rewrites_macs_only() {
 
 #[test]
 fn push_ethernet_into_headroom() {
-    let mut b = vec![0u8; 14];
-    b.extend_from_slice(v::NAT_IN_TCP6_AFTER);
+    let mut b = with_headroom(14, v::NAT_IN_TCP6_AFTER);
     let repr = lvs_forward::wire::EthernetRepr {
         src_addr: MacAddr([2, 0, 0, 0, 0, 1]),
         dst_addr: MacAddr([2, 0, 0, 0, 0, 2]),
@@ -308,12 +274,23 @@ fn push_ethernet_into_headroom() {
     );
 }
 
+/// The ICMP error "fragmentation needed" or "packet too big" about `before` for `mtu`.
+fn too_big(before: &[u8], p: &Parsed, mtu: u32, out: &mut [u8]) -> Result<usize, ForwardError> {
+    build_error(
+        before,
+        p,
+        IcmpErrorKind::too_big(p.family, mtu),
+        None,
+        out,
+        &CAPS,
+    )
+}
+
 #[test]
 fn frag_needed_v4_for_tunnel_mtu() {
     let before = v::FRAG_NEEDED_V4_BEFORE;
     let p = parse_ip(before).unwrap();
-    let mut b = vec![0u8; 20];
-    b.extend_from_slice(before);
+    let mut b = with_headroom(20, before);
     let copy = b.clone();
     let params = TunnelParams {
         mtu: 1400,
@@ -326,29 +303,14 @@ fn frag_needed_v4_for_tunnel_mtu() {
         unreachable!()
     };
     let mut out = [0u8; 1500];
-    let n = build_error(
-        before,
-        &p,
-        IcmpErrorKind::too_big(p.family, mtu),
-        None,
-        &mut out,
-        &CAPS,
-    )
-    .unwrap();
+    let n = too_big(before, &p, mtu, &mut out).unwrap();
     assert_eq!(n, 576);
     assert_eq!(&out[..n], v::FRAG_NEEDED_V4_AFTER);
     verify(&out[..n], false, None);
     // too small an output buffer: refused, untouched
     let mut small = [0u8; 20 + 8 + 20 + 8 - 1];
     assert_eq!(
-        build_error(
-            before,
-            &p,
-            IcmpErrorKind::too_big(p.family, mtu),
-            None,
-            &mut small,
-            &CAPS
-        ),
+        too_big(before, &p, mtu, &mut small),
         Err(ForwardError::BufferTooSmall { required: 56 })
     );
     assert!(small.iter().all(|&x| x == 0));
@@ -366,8 +328,7 @@ fn frag_needed_v4_for_tunnel_mtu() {
 fn packet_too_big_v6_for_tunnel_mtu() {
     let before = v::TOO_BIG_V6_BEFORE;
     let p = parse_ip(before).unwrap();
-    let mut b = vec![0u8; 40];
-    b.extend_from_slice(before);
+    let mut b = with_headroom(40, before);
     let params = TunnelParams {
         mtu: 1320,
         ..TunnelParams::ipip(IpAddr::V6(DIR6), IpAddr::V6(RIP6))
@@ -383,15 +344,7 @@ fn packet_too_big_v6_for_tunnel_mtu() {
         Err(ForwardError::RouteMtuTooSmall { mtu: 1279 })
     );
     let mut out = [0u8; 2000];
-    let n = build_error(
-        before,
-        &p,
-        IcmpErrorKind::too_big(p.family, 1280),
-        None,
-        &mut out,
-        &CAPS,
-    )
-    .unwrap();
+    let n = too_big(before, &p, 1280, &mut out).unwrap();
     assert_eq!(n, 1280);
     assert_eq!(&out[..n], v::TOO_BIG_V6_AFTER);
     verify(&out[..n], false, None);

@@ -19,6 +19,7 @@ def emit(name, before, after):
         b = bytes(b)
         body = ", ".join("0x%02x" % x for x in b)
         out.append("pub const %s_%s: &[u8] = &[%s];" % (name, suffix, body))
+    out.append("pub const %s: (&[u8], &[u8]) = (%s_BEFORE, %s_AFTER);" % (name, name, name))
 
 
 def raw(p):
