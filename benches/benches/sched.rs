@@ -18,6 +18,12 @@
 //! `MaglevTable`, a lookup of the client address and port in a table of the same 4093 slots)
 //! in `sched/mh_*`. Neither tracks connection counts or server state, so they do less per
 //! decision than the kernel's rules.
+//!
+//! `LVS_SCHED_PROFILE=<name>_<n>` (e.g. `wrr_1024`), or `<name>_<n>/indexed` for the
+//! `lvs_indexed` side, with `LVS_SCHED_DECISIONS` (default 1M): run that side alone in a plain
+//! loop instead of criterion, for
+//! `valgrind --tool=callgrind --collect-atstart=no --toggle-collect='*profile_decisions*'`
+//! (instructions per decision = the function's inclusive count / decisions).
 
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion};
 
@@ -104,8 +110,69 @@ fn indexed<S: Scheduler>(
     });
 }
 
+/// `LVS_SCHED_PROFILE`: `decisions` decisions of one scheduler (plus `counts_changed` on the
+/// chosen server when `changed`), the same loop as the criterion side.
+#[inline(never)]
+fn profile_decisions<S: Scheduler>(
+    s: &mut S,
+    set: &DestSet<'_>,
+    reqs: &[SchedRequest],
+    decisions: usize,
+    changed: bool,
+) -> usize {
+    let mut hits = 0usize;
+    for i in 0..decisions {
+        let got = s.schedule(black_box(set), &reqs[i % REQS]);
+        if let Some(id) = got {
+            hits += 1;
+            if changed {
+                s.counts_changed(set, id);
+            }
+        }
+    }
+    black_box(hits)
+}
+
+/// Runs `LVS_SCHED_PROFILE` (see the module doc) and exits, if it is set.
+fn profile(reqs: &[SchedRequest]) {
+    let Ok(what) = std::env::var("LVS_SCHED_PROFILE") else {
+        return;
+    };
+    let decisions: usize = std::env::var("LVS_SCHED_DECISIONS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1_000_000);
+    let (group, side) = what.split_once('/').unwrap_or((what.as_str(), "lvs"));
+    let (name, n) = group.rsplit_once('_').expect("<name>_<n>");
+    let n: usize = n.parse().expect("<name>_<n>");
+    let (pool, order) = pool(n);
+    let set = DestSet::new(&pool, &order);
+    // boxed: mh, lblc and lblcr hold their tables
+    let changed = side == "indexed";
+    macro_rules! go {
+        ($s:expr) => {{
+            let mut s = Box::new($s);
+            s.init_service(&set);
+            profile_decisions(&mut *s, &set, reqs, decisions, changed)
+        }};
+    }
+    let hits = match (side, name) {
+        ("lvs", _) => go!(AnyScheduler::from_name(name, &SchedOptions::default()).unwrap()),
+        ("indexed", "lc") => go!(LcIndexed::<1024>::new()),
+        ("indexed", "wlc") => go!(WlcIndexed::<1024>::new()),
+        ("indexed", "sed") => go!(SedIndexed::<1024>::new()),
+        ("indexed", "nq") => go!(NqIndexed::<1024>::new()),
+        ("indexed", "fo") => go!(FoIndexed::<1024>::new()),
+        ("indexed", "ovf") => go!(OvfIndexed::<1024>::new()),
+        _ => panic!("LVS_SCHED_PROFILE={what}: <name>_<n> or <lc|wlc|sed|nq|fo|ovf>_<n>/indexed"),
+    };
+    eprintln!("{what}: {decisions} decisions, {hits} scheduled");
+    std::process::exit(0);
+}
+
 fn bench(c: &mut Criterion<BenchClock>) {
     let reqs = requests();
+    profile(&reqs);
     for name in NAMES {
         for n in SIZES {
             let (pool, order) = pool(n);

@@ -2,9 +2,10 @@
 //! exact decisions.
 //!
 //! The kernel scans every server on every decision. [`Indexed`] keeps a tournament tree over
-//! the service's servers instead: each leaf holds a server's key under the scheduler's rule and
-//! its add sequence number, each inner node the better of its two children, and the root is the
-//! decision. Callbacks update one leaf and its path to the root in O(log N): `add_dest`,
+//! the service's servers instead: each leaf holds a server's rank under the scheduler's rule
+//! with its add sequence number and id, packed into one `u128`, each inner node the better of its two
+//! children, and the root is the decision. Callbacks update one leaf and its path to the root
+//! in O(log N), one `u128` comparison per level against the sibling's winner: `add_dest`,
 //! `del_dest`, `upd_dest` and `counts_changed` (which the director must call whenever a
 //! server's active or inactive counter or OVERLOAD flag changes). `schedule` reads the root in
 //! O(1).
@@ -15,12 +16,14 @@
 //! among the eligible servers; the scans' strict comparisons are exactly "replace only when
 //! strictly better". List order is newest first, so "first in list" is "largest add sequence
 //! number": ties go to the larger sequence number. For wlc, sed and nq the key is the ratio
-//! `overhead / weight`, compared by 64-bit cross products as the kernel does; that comparison
-//! is an exact rational order, and the kernel's quirks (weight-0 servers reached after the
-//! first candidate, `int` overheads that wrap negative) cannot change the result, as long as
-//! every member's weight and overhead are non-negative as `int`: true for any real counters
-//! (under 8 388 608 active connections per server) and IPVS weights (at most 65535). lc's
-//! unsigned overhead, fo's and ovf's weights give an exact order for any values.
+//! `overhead / weight`, which the kernel compares by 64-bit cross products, an exact rational
+//! order; the rank is `floor(overhead * 2^32 / weight)`, which keeps that order exactly (equal
+//! ratios equal, different ones apart) while weights are at most 2^16 (see `ratio`). The
+//! kernel's quirks (weight-0 servers reached after the first candidate, `int` overheads that
+//! wrap negative) cannot change the result as long as every member's weight and overhead are
+//! non-negative as `int`. So the exact domain is: overhead in `0..2^31` (under 8 388 608
+//! active connections per server) and weight in `0..=65536` (IPVS weights are at most 65535).
+//! lc's unsigned overhead, fo's and ovf's weights give an exact order for any values.
 //!
 //! When a member falls outside that domain, or has an id `>= N`, the scheduler falls back to
 //! the linear scan, so decisions are always exact; [`Indexed::is_indexed`] says which path the
@@ -30,8 +33,8 @@
 //! # Capacity and memory
 //!
 //! `N` (a power of two, 2..=65536) bounds the ids the index covers, not the number of
-//! members: ids are indices into the director's real-server pool. The struct takes about
-//! `N * (size_of::<Key>() + 10)` bytes, e.g. 22 KiB for `WlcIndexed<1024>`.
+//! members: ids are indices into the director's real-server pool. The struct takes
+//! `N * 40` bytes plus a few, e.g. 40 KiB for `WlcIndexed<1024>`.
 //!
 //! ```
 //! use lvs_core::{Dest, DestId, DestSet, Endpoint, FlowKey, Instant, Protocol, SchedRequest, Scheduler};
@@ -60,66 +63,61 @@
 //! assert!(s.is_indexed());
 //! ```
 
-use core::cmp::Ordering;
 use core::marker::PhantomData;
 
 #[allow(unused_imports)]
 use crate::util::{active, active_plus_one, overhead, weight};
 use lvs_core::{Dest, DestId, DestSet, SchedRequest, Scheduler};
 
-/// A scanning scheduler's rule, as an order on keys.
+/// A scanning scheduler's rule, as a rank per server.
 pub trait Rule {
     /// The kernel's name of the scheduler.
     const NAME: &'static str;
-    /// What a server is ranked by.
-    type Key: Copy + core::fmt::Debug;
-    /// The server's key, or `None` when the kernel would never pick it.
-    fn key(d: &Dest) -> Option<Self::Key>;
-    /// How `a` ranks against `b`: `Less` means `a` is preferred.
-    fn cmp(a: &Self::Key, b: &Self::Key) -> Ordering;
-    /// Whether the order above is the kernel's for this server's values.
+    /// The server's rank (smaller is preferred, equal ranks tie), or `None` when the kernel
+    /// would never pick it.
+    fn rank(d: &Dest) -> Option<u64>;
+    /// Whether the order of ranks is the kernel's for this server's values.
     fn exact(d: &Dest) -> bool;
     /// The kernel's linear decision, for the fallback.
     fn linear(dests: &DestSet<'_>) -> Option<DestId>;
 }
 
+/// The largest weight for which [`ratio`] orders exactly.
 #[cfg(any(feature = "sched-wlc", feature = "sched-sed", feature = "sched-nq"))]
-/// A weighted cost `cost / weight` with `weight > 0`, ordered by 64-bit cross products.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Ratio {
-    cost: i32,
-    weight: i32,
+const RATIO_MAX_WEIGHT: i32 = 1 << 16;
+
+/// `floor(cost * 2^32 / weight)` for `weight > 0`: with `0 <= cost < 2^31` and
+/// `weight <= 2^16` this orders servers exactly as the kernel's 64-bit cross products
+/// `cost_a * weight_b` against `cost_b * weight_a`. Two different fractions with denominators
+/// up to 2^16 differ by at least `1 / (weight_a * weight_b) >= 2^-32`, so scaled by 2^32 they
+/// differ by at least 1 and their floors keep the strict order; equal fractions have equal
+/// floors. Outside that domain the value is only defined (no overflow, no division by zero).
+#[cfg(any(feature = "sched-wlc", feature = "sched-sed", feature = "sched-nq"))]
+#[inline]
+fn ratio(cost: i32, d: &Dest) -> u64 {
+    (u64::from(cost as u32) << 32) / u64::from(weight(d).max(1) as u32)
 }
 
+/// Weight in `0..=2^16` and cost non-negative as the kernel's `int`: [`ratio`]'s domain.
 #[cfg(any(feature = "sched-wlc", feature = "sched-sed", feature = "sched-nq"))]
-impl Ratio {
-    /// `cost / weight(d)`.
-    fn of(cost: i32, d: &Dest) -> Ratio {
-        Ratio {
-            cost,
-            weight: weight(d),
-        }
-    }
-
-    fn cmp(&self, other: &Ratio) -> Ordering {
-        (i64::from(self.cost) * i64::from(other.weight))
-            .cmp(&(i64::from(other.cost) * i64::from(self.weight)))
-    }
+#[inline]
+fn ratio_exact(d: &Dest, cost: i32) -> bool {
+    (0..=RATIO_MAX_WEIGHT).contains(&weight(d)) && cost >= 0
 }
 
-/// Weight and overhead are non-negative as the kernel's `int`.
-#[cfg(any(feature = "sched-wlc", feature = "sched-sed", feature = "sched-nq"))]
-fn non_negative(d: &Dest, cost: i32) -> bool {
-    weight(d) >= 0 && cost >= 0
+/// The rank of "highest weight first": `i32::MAX - weight`, in `0..2^32`.
+#[cfg(any(feature = "sched-fo", feature = "sched-ovf"))]
+#[inline]
+fn heaviest(d: &Dest) -> u64 {
+    (i64::from(i32::MAX) - i64::from(weight(d))) as u64
 }
 
 /// Declares the [`Rule`] `$rule` of scanning scheduler module `$m` (built with `$feature`),
-/// whose linear decision is `$m::pick`, and its indexed scheduler `$indexed`. `key`, `cmp` and
-/// `exact` give the bodies of [`Rule::key`], [`Rule::cmp`] and [`Rule::exact`].
+/// whose linear decision is `$m::pick`, and its indexed scheduler `$indexed`. `rank` and
+/// `exact` give the bodies of [`Rule::rank`] and [`Rule::exact`].
 macro_rules! rule {
-    ($(#[$doc:meta])* $feature:literal $rule:ident for $m:ident: $key:ty, $indexed:ident $idoc:literal;
-        key($d:ident) = $k:expr;
-        cmp($a:ident, $b:ident) = $c:expr;
+    ($(#[$doc:meta])* $feature:literal $rule:ident for $m:ident, $indexed:ident $idoc:literal;
+        rank($d:ident) = $k:expr;
         exact($e:pat) = $x:expr;
     ) => {
         $(#[$doc])*
@@ -130,13 +128,11 @@ macro_rules! rule {
         #[cfg(feature = $feature)]
         impl Rule for $rule {
             const NAME: &'static str = stringify!($m);
-            type Key = $key;
-            fn key($d: &Dest) -> Option<$key> {
+            #[inline]
+            fn rank($d: &Dest) -> Option<u64> {
                 $k
             }
-            fn cmp($a: &$key, $b: &$key) -> Ordering {
-                $c
-            }
+            #[inline]
             fn exact($e: &Dest) -> bool {
                 $x
             }
@@ -153,65 +149,64 @@ macro_rules! rule {
 
 rule! {
     /// lc: least unsigned overhead among servers with weight != 0.
-    "sched-lc" LcRule for lc: u32, LcIndexed "Indexed least-connection.";
-    key(d) = (!d.is_overloaded() && d.weight != 0).then(|| d.overhead());
-    cmp(a, b) = a.cmp(b);
+    "sched-lc" LcRule for lc, LcIndexed "Indexed least-connection.";
+    rank(d) = (!d.is_overloaded() && d.weight != 0).then(|| u64::from(d.overhead()));
     exact(_) = true;
 }
 
 rule! {
     /// wlc: least `overhead / weight`.
-    "sched-wlc" WlcRule for wlc: Ratio, WlcIndexed "Indexed weighted least-connection.";
-    key(d) = (!d.is_overloaded() && weight(d) > 0).then(|| Ratio::of(overhead(d), d));
-    cmp(a, b) = a.cmp(b);
-    exact(d) = non_negative(d, overhead(d));
+    "sched-wlc" WlcRule for wlc, WlcIndexed "Indexed weighted least-connection.";
+    rank(d) = (!d.is_overloaded() && weight(d) > 0).then(|| ratio(overhead(d), d));
+    exact(d) = ratio_exact(d, overhead(d));
 }
 
 rule! {
     /// sed: least `(active + 1) / weight`.
-    "sched-sed" SedRule for sed: Ratio, SedIndexed "Indexed shortest expected delay.";
-    key(d) = (!d.is_overloaded() && weight(d) > 0).then(|| Ratio::of(active_plus_one(d), d));
-    cmp(a, b) = a.cmp(b);
-    exact(d) = non_negative(d, active_plus_one(d));
+    "sched-sed" SedRule for sed, SedIndexed "Indexed shortest expected delay.";
+    rank(d) = (!d.is_overloaded() && weight(d) > 0).then(|| ratio(active_plus_one(d), d));
+    exact(d) = ratio_exact(d, active_plus_one(d));
 }
 
 rule! {
-    /// nq: any idle server (the newest wins), else least `(active + 1) / weight`; the key is
-    /// `None` for an idle server.
-    "sched-nq" NqRule for nq: Option<Ratio>, NqIndexed "Indexed never queue.";
-    key(d) = (!d.is_overloaded() && d.weight != 0)
-        .then(|| (active(d) != 0).then(|| Ratio::of(active_plus_one(d), d)));
-    cmp(a, b) = match (a, b) {
-        (None, None) => Ordering::Equal,
-        (None, Some(_)) => Ordering::Less,
-        (Some(_), None) => Ordering::Greater,
-        (Some(a), Some(b)) => a.cmp(b),
-    };
-    exact(d) = non_negative(d, active_plus_one(d));
+    /// nq: any idle server (rank 0, the newest wins), else least `(active + 1) / weight`
+    /// (at least `2 * 2^32 / 2^16 > 0` in the exact domain).
+    "sched-nq" NqRule for nq, NqIndexed "Indexed never queue.";
+    rank(d) = (!d.is_overloaded() && d.weight != 0)
+        .then(|| if active(d) == 0 { 0 } else { ratio(active_plus_one(d), d) });
+    exact(d) = ratio_exact(d, active_plus_one(d));
 }
 
 rule! {
     /// fo: highest weight.
-    "sched-fo" FoRule for fo: i32, FoIndexed "Indexed weighted failover.";
-    key(d) = (!d.is_overloaded() && weight(d) > 0).then(|| weight(d));
-    cmp(a, b) = b.cmp(a);
+    "sched-fo" FoRule for fo, FoIndexed "Indexed weighted failover.";
+    rank(d) = (!d.is_overloaded() && weight(d) > 0).then(|| heaviest(d));
     exact(_) = true;
 }
 
 rule! {
     /// ovf: highest weight among servers with `active <= weight`.
-    "sched-ovf" OvfRule for ovf: i32, OvfIndexed "Indexed overflow-connection.";
-    key(d) = (!d.is_overloaded() && active(d) <= weight(d) && weight(d) != 0).then(|| weight(d));
-    cmp(a, b) = b.cmp(a);
+    "sched-ovf" OvfRule for ovf, OvfIndexed "Indexed overflow-connection.";
+    rank(d) = (!d.is_overloaded() && active(d) <= weight(d) && weight(d) != 0)
+        .then(|| heaviest(d));
     exact(_) = true;
 }
 
-const NONE: u16 = u16::MAX;
+/// A leaf's full order, [`order`]'s value when not eligible or not a member.
+const INELIGIBLE: u128 = u128::MAX;
 
+/// A leaf's full order: the rule's rank in bits 48.., the complement of the sequence number in
+/// bits 16..48 (equal ranks go to the larger sequence number, i.e. the earlier listed), the id
+/// in bits 0..16. Members have different sequence numbers, so one comparison decides a match
+/// and the winner's id is read from the winner's order.
+#[inline]
+fn order(rank: u64, seq: u32, id: usize) -> u128 {
+    (u128::from(rank) << 48) | (u128::from(!seq) << 16) | (id as u128 & 0xFFFF)
+}
+
+/// Bookkeeping of one id.
 #[derive(Debug, Clone, Copy)]
-struct Leaf<K> {
-    /// The key, `None` when not eligible (or not a member).
-    key: Option<K>,
+struct Meta {
     /// Add sequence number: larger is earlier in list order.
     seq: u32,
     member: bool,
@@ -219,10 +214,9 @@ struct Leaf<K> {
     inexact: bool,
 }
 
-impl<K> Leaf<K> {
+impl Meta {
     /// Not a member.
-    const EMPTY: Leaf<K> = Leaf {
-        key: None,
+    const EMPTY: Meta = Meta {
         seq: 0,
         member: false,
         inexact: false,
@@ -233,9 +227,12 @@ impl<K> Leaf<K> {
 /// [module documentation](self).
 #[derive(Debug, Clone)]
 pub struct Indexed<R: Rule, const N: usize> {
-    leaves: [Leaf<R::Key>; N],
-    /// Inner nodes `1..N` (heap layout); each holds the winning leaf or `NONE`.
-    win: [u16; N],
+    /// Each leaf's full order (see [`order`]).
+    order: [u128; N],
+    meta: [Meta; N],
+    /// The winner's order at each inner tree position `1..N` in heap layout (root 1; the
+    /// children of position `p` are `2p` and `2p + 1`, positions `N..2N` being the leaves).
+    inner: [u128; N],
     next_seq: u32,
     /// Members whose values leave the exact domain.
     inexact: u32,
@@ -262,8 +259,9 @@ impl<R: Rule, const N: usize> Indexed<R, N> {
             );
         }
         Indexed {
-            leaves: [Leaf::EMPTY; N],
-            win: [NONE; N],
+            order: [INELIGIBLE; N],
+            meta: [Meta::EMPTY; N],
+            inner: [INELIGIBLE; N],
             next_seq: 0,
             inexact: 0,
             outside: 0,
@@ -277,79 +275,67 @@ impl<R: Rule, const N: usize> Indexed<R, N> {
         self.inexact == 0 && self.outside == 0
     }
 
-    /// `a` beats `b` (both leaf indices or `NONE`).
-    fn winner(&self, a: u16, b: u16) -> u16 {
-        let (Some(la), Some(lb)) = (self.leaves.get(a as usize), self.leaves.get(b as usize))
-        else {
-            return if a == NONE { b } else { a };
-        };
-        match (&la.key, &lb.key) {
-            (None, _) => b,
-            (Some(_), None) => a,
-            (Some(ka), Some(kb)) => match R::cmp(ka, kb) {
-                Ordering::Less => a,
-                Ordering::Greater => b,
-                Ordering::Equal => {
-                    if la.seq > lb.seq {
-                        a
-                    } else {
-                        b
-                    }
-                }
-            },
-        }
-    }
-
-    /// The winner held by tree position `node` (inner node, or leaf when `>= N`).
-    fn at(&self, node: usize) -> u16 {
+    /// The winner's order at tree position `node` (in `1..2N`).
+    #[inline]
+    fn at(&self, node: usize) -> u128 {
         if node >= N {
-            (node - N) as u16
+            self.order[(node - N) & (N - 1)]
         } else {
-            self.win.get(node).copied().unwrap_or(NONE)
+            self.inner[node & (N - 1)]
         }
     }
 
-    /// Replays the matches on the path from leaf `i` to the root.
+    /// Replays the matches on the path from leaf `i` (`< N`) to the root: at each of the
+    /// `log2 N` levels the path's winner so far meets the sibling's stored winner.
+    #[inline]
     fn fix(&mut self, i: usize) {
-        let mut node = (i + N) / 2;
-        while node >= 1 {
-            let w = self.winner(self.at(2 * node), self.at(2 * node + 1));
-            if let Some(slot) = self.win.get_mut(node) {
-                *slot = w;
-            }
-            node /= 2;
+        let i = i & (N - 1);
+        let mut best = self.order[i].min(self.order[i ^ 1]);
+        let mut node = (N + i) >> 1;
+        self.inner[node & (N - 1)] = best;
+        for _ in 1..N.trailing_zeros() {
+            best = best.min(self.inner[(node ^ 1) & (N - 1)]);
+            node >>= 1;
+            self.inner[node & (N - 1)] = best;
         }
     }
 
-    /// Re-reads server `id`'s key (a member), keeping its sequence number.
+    /// Re-reads server `id`'s rank (a member), keeping its sequence number.
+    #[inline]
     fn refresh(&mut self, dests: &DestSet<'_>, id: DestId) {
         let i = id.index();
-        let Some(leaf) = self.leaves.get(i) else {
+        let Some(meta) = self.meta.get(i) else {
             return;
         };
-        if !leaf.member {
+        if !meta.member {
             return;
         }
-        let (key, inexact) = match dests.get(id) {
-            Some(d) => (R::key(d), !R::exact(d)),
+        let (rank, inexact) = match dests.get(id) {
+            Some(d) => (R::rank(d), !R::exact(d)),
             None => (None, false),
         };
-        self.set_leaf(i, key, inexact);
+        self.set_leaf(i, rank, inexact);
         self.fix(i);
     }
 
-    fn set_leaf(&mut self, i: usize, key: Option<R::Key>, inexact: bool) {
-        if let Some(leaf) = self.leaves.get_mut(i) {
-            if leaf.inexact != inexact {
-                if inexact {
-                    self.inexact += 1;
-                } else {
-                    self.inexact = self.inexact.saturating_sub(1);
-                }
+    /// Sets leaf `i`'s order from `rank` and its sequence number, and its exactness.
+    #[inline]
+    fn set_leaf(&mut self, i: usize, rank: Option<u64>, inexact: bool) {
+        let (Some(meta), Some(order)) = (self.meta.get_mut(i), self.order.get_mut(i)) else {
+            return;
+        };
+        if meta.inexact != inexact {
+            if inexact {
+                self.inexact += 1;
+            } else {
+                self.inexact = self.inexact.saturating_sub(1);
             }
-            leaf.key = key;
-            leaf.inexact = inexact;
+            meta.inexact = inexact;
         }
+        *order = match rank {
+            Some(r) => self::order(r, meta.seq, i),
+            None => INELIGIBLE,
+        };
     }
 
     /// Makes `id` a member with the next sequence number; `false` (counted in `outside`) when
@@ -357,10 +343,10 @@ impl<R: Rule, const N: usize> Indexed<R, N> {
     fn enlist(&mut self, id: DestId) -> bool {
         self.next_seq += 1;
         let seq = self.next_seq;
-        match self.leaves.get_mut(id.index()) {
-            Some(leaf) => {
-                leaf.member = true;
-                leaf.seq = seq;
+        match self.meta.get_mut(id.index()) {
+            Some(meta) => {
+                meta.member = true;
+                meta.seq = seq;
                 true
             }
             None => {
@@ -372,7 +358,8 @@ impl<R: Rule, const N: usize> Indexed<R, N> {
 
     /// Rebuilds everything from `dests`, numbering members by list position.
     fn rebuild(&mut self, dests: &DestSet<'_>) {
-        self.leaves.fill(Leaf::EMPTY);
+        self.meta.fill(Meta::EMPTY);
+        self.order.fill(INELIGIBLE);
         self.inexact = 0;
         self.outside = 0;
         self.next_seq = 0;
@@ -381,13 +368,12 @@ impl<R: Rule, const N: usize> Indexed<R, N> {
             self.enlist(id);
             if let Some(d) = dests.get(id) {
                 if id.index() < N {
-                    self.set_leaf(id.index(), R::key(d), !R::exact(d));
+                    self.set_leaf(id.index(), R::rank(d), !R::exact(d));
                 }
             }
         }
         for node in (1..N).rev() {
-            let w = self.winner(self.at(2 * node), self.at(2 * node + 1));
-            self.win[node] = w;
+            self.inner[node] = self.at(2 * node).min(self.at(2 * node + 1));
         }
     }
 }
@@ -419,8 +405,8 @@ impl<R: Rule, const N: usize> Scheduler for Indexed<R, N> {
             return;
         }
         self.set_leaf(i, None, false);
-        if let Some(leaf) = self.leaves.get_mut(i) {
-            leaf.member = false;
+        if let Some(meta) = self.meta.get_mut(i) {
+            meta.member = false;
         }
         self.fix(i);
     }
@@ -439,10 +425,8 @@ impl<R: Rule, const N: usize> Scheduler for Indexed<R, N> {
         if !self.is_indexed() {
             return R::linear(dests);
         }
-        let w = self.win.get(1).copied().unwrap_or(NONE);
-        let leaf = self.leaves.get(w as usize)?;
-        leaf.key.as_ref()?;
-        Some(DestId(w))
+        let o = self.inner[1];
+        (o != INELIGIBLE).then_some(DestId(o as u16))
     }
 }
 

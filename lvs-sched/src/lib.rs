@@ -23,23 +23,22 @@
 //! # let _ = twos;
 //! ```
 //!
-//! - [`index::Rule`]: a scanning scheduler's choice as an order on per-server keys, which
+//! - [`index::Rule`]: a scanning scheduler's choice as a rank per server, which
 //!   [`index::Indexed`] keeps in a tournament tree for O(1) decisions.
 //!
 //! ```
-//! use core::cmp::Ordering;
 //! use lvs_core::{Dest, DestId, DestSet, Scheduler};
 //! use lvs_sched::index::{Indexed, Rule};
 //! /// Fewest active connections, ignoring weights (ties to list order).
 //! struct FewestActive;
 //! impl Rule for FewestActive {
 //!     const NAME: &'static str = "fewest-active";
-//!     type Key = u32;
-//!     fn key(d: &Dest) -> Option<u32> { (d.weight > 0 && !d.is_overloaded()).then_some(d.active) }
-//!     fn cmp(a: &u32, b: &u32) -> Ordering { a.cmp(b) }
+//!     fn rank(d: &Dest) -> Option<u64> {
+//!         (d.weight > 0 && !d.is_overloaded()).then_some(u64::from(d.active))
+//!     }
 //!     fn exact(_: &Dest) -> bool { true }
 //!     fn linear(dests: &DestSet<'_>) -> Option<DestId> {
-//!         dests.iter().filter_map(|(id, d)| Self::key(d).map(|k| (k, id))).min_by_key(|&(k, _)| k).map(|(_, id)| id)
+//!         dests.iter().filter_map(|(id, d)| Self::rank(d).map(|k| (k, id))).min_by_key(|&(k, _)| k).map(|(_, id)| id)
 //!     }
 //! }
 //! let s = Indexed::<FewestActive, 64>::new();

@@ -177,3 +177,34 @@ fn ties_go_to_the_newest() {
     s.init_service(&set);
     assert_eq!(s.schedule(&set, &req), Some(DestId(3)));
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+    /// The scaled ratio orders as the kernel's cross products over the whole exact domain,
+    /// near-equal fractions included (`b` is `a` nudged by one in cost or weight, or an equal fraction).
+    #[test]
+    fn ratio_orders_as_cross_products(
+        c1 in prop_oneof![0i32..=i32::MAX, (i32::MAX - 70000)..=i32::MAX],
+        w1 in prop_oneof![1i32..=65536, 65000i32..=65536],
+        c2 in prop_oneof![0i32..=i32::MAX, (i32::MAX - 70000)..=i32::MAX],
+        w2 in prop_oneof![1i32..=65536, 65000i32..=65536],
+        nudge in 0u8..4,
+    ) {
+        let (c2, w2) = match nudge {
+            0 => (c2, w2),
+            1 => (c1.saturating_sub(1), w1),
+            2 => (c1, (w1 - 1).max(1)),
+            // an equal fraction
+            _ => ((c1 / 2) * 2, w1.min(32768) * 2),
+        };
+        let (c1, w1) = match nudge {
+            3 => (c1 / 2, w1.min(32768)),
+            _ => (c1, w1),
+        };
+        let d1 = server(1, w1 as u32, 0, 0);
+        let d2 = server(2, w2 as u32, 0, 0);
+        let kernel = (i64::from(c1) * i64::from(w2)).cmp(&(i64::from(c2) * i64::from(w1)));
+        prop_assert!(ratio_exact(&d1, c1) && ratio_exact(&d2, c2));
+        prop_assert_eq!(ratio(c1, &d1).cmp(&ratio(c2, &d2)), kernel);
+    }
+}
