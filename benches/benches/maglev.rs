@@ -6,6 +6,11 @@
 //!
 //! `maglev` 0.2.1 materialises every backend's whole permutation (1000 × 65537 `usize`s,
 //! 500 MiB) before filling the table; it is timed with fewer samples.
+//!
+//! `LVS_MAGLEV_PROFILE=<builds>`: after the checks, run that many `lvs` builds in a plain loop
+//! instead of criterion, for
+//! `valgrind --tool=callgrind --collect-atstart=no --toggle-collect='*profile_builds*'`
+//! (instructions per build = the function's inclusive count / builds).
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use lvs_core::{Dest, DestId, DestSet, Endpoint, Ipv4Addr, Scheduler};
@@ -27,6 +32,17 @@ fn pool() -> (Vec<Dest>, Vec<DestId>) {
     (pool, order)
 }
 
+/// `LVS_MAGLEV_PROFILE`: `builds` table builds.
+#[inline(never)]
+fn profile_builds(mh: &mut Mh<65537>, set: &DestSet<'_>, builds: usize) -> DestId {
+    let mut last = DestId(0);
+    for _ in 0..builds {
+        mh.init_service(black_box(set));
+        last = black_box(mh.slot(0)).unwrap_or(last);
+    }
+    last
+}
+
 fn bench(c: &mut Criterion) {
     let (pool, order) = pool();
     let set = DestSet::new(&pool, &order);
@@ -44,6 +60,16 @@ fn bench(c: &mut Criterion) {
     assert!(per.iter().all(|&k| (65..=66).contains(&k)), "uneven split");
     let t = maglev_hash::MaglevTable::with_capacity(names.clone(), M);
     assert_eq!(t.capacity(), M);
+    if let Ok(builds) = std::env::var("LVS_MAGLEV_PROFILE") {
+        let builds: usize = builds.parse().expect("LVS_MAGLEV_PROFILE=<builds>");
+        let t = std::time::Instant::now();
+        black_box(profile_builds(&mut mh, &set, builds));
+        eprintln!(
+            "{builds} builds, {:.1} us/build",
+            t.elapsed().as_secs_f64() * 1e6 / builds as f64
+        );
+        std::process::exit(0);
+    }
 
     let mut g = c.benchmark_group("maglev/build_1000");
     g.bench_function("lvs", |b| {

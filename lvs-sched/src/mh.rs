@@ -460,9 +460,6 @@ impl<const CAP: usize, const SETUP: usize, T: BorrowMut<MhTable<CAP, SETUP>>> Mh
             *t = DestId(FREE);
         }
         fill(table, &mut store.setup, &ctx);
-        for t in table.iter_mut() {
-            *t = order.get(t.0 as usize).copied().unwrap_or(DestId(FREE));
-        }
         self.filled = true;
     }
 

@@ -134,6 +134,31 @@ impl Taken {
     }
 }
 
+impl Taken {
+    /// Lists the free slots below `m` in ascending order (as many as the list holds), a word
+    /// of the bitmap at a time.
+    fn collect_free(&mut self, m: u32) {
+        for (i, &word) in self.bits.iter().enumerate().take(m.div_ceil(64) as usize) {
+            let base = i as u32 * 64;
+            // slots at or past m are the mirror: not free slots
+            let below_m = if m - base >= 64 {
+                u64::MAX
+            } else {
+                (1u64 << (m - base)) - 1
+            };
+            let mut free = !word & below_m;
+            while free != 0 {
+                let Some(slot) = self.free.get_mut(self.n_free) else {
+                    return;
+                };
+                *slot = base + free.trailing_zeros();
+                self.n_free += 1;
+                free &= free - 1;
+            }
+        }
+    }
+}
+
 /// `a⁻¹ mod m` for `0 < a < m`, `m` prime (extended Euclid).
 pub(super) fn inv_mod(a: u32, m: u32) -> u32 {
     let (mut t, mut nt, mut r, mut nr) = (0i64, 1i64, i64::from(m), i64::from(a));
@@ -147,26 +172,24 @@ pub(super) fn inv_mod(a: u32, m: u32) -> u32 {
 
 impl Taken {
     /// Claims the first free slot of the sequence from `c` (see [`Taken::walk`]) when
-    /// `filled` slots of `m` are taken: four candidates per step while a quarter of the
-    /// table is free, then eight; for the last [`DIRECT_FREE`] slots, arithmetic on the free
+    /// `filled` slots of `m` are taken: the first candidate alone while half of the table is
+    /// free, four candidates per step while a quarter is, then eight; for the last [`DIRECT_FREE`] slots, arithmetic on the free
     /// list instead of a walk (those walks would cost about half of all probes).
     #[inline(always)]
     pub(super) fn claim(&mut self, c: u32, skip: u32, m: u32, filled: u32) -> u32 {
         let free = m - filled;
         let x = if free > DIRECT_FREE {
-            if free > m / 4 {
+            if free > m / 2 && self.bit(c) == 0 {
+                // the first candidate is free more often than not: no step table, one probe
+                c
+            } else if free > m / 4 {
                 self.walk::<4>(c, skip, m)
             } else {
                 self.walk::<8>(c, skip, m)
             }
         } else {
             if self.n_free == 0 {
-                for x in 0..m {
-                    if self.bit(x) == 0 && self.n_free < self.free.len() {
-                        self.free[self.n_free] = x;
-                        self.n_free += 1;
-                    }
-                }
+                self.collect_free(m);
             }
             self.pick_direct(c, skip, m)
         };
@@ -175,7 +198,7 @@ impl Taken {
     }
 }
 
-/// The population loop of `ip_vs_mh_populate`, writing list positions into `table`.
+/// The population loop of `ip_vs_mh_populate`, writing server ids into `table`.
 ///
 /// Each round gives every server with turns `turns` consecutive slots, each the next free
 /// slot of its permutation (found by [`Taken::claim`]). gcd > 0 means some server has turns,
@@ -196,12 +219,12 @@ pub(super) fn fill(table: &mut [DestId], setup: &mut [Setup], ctx: &Ctx<'_, '_>)
     if let Some(setup) = setup.get_mut(..n) {
         // every server's cursor is cached
         loop {
-            for (pos, s) in setup.iter_mut().enumerate() {
+            for (s, &id) in setup.iter_mut().zip(ctx.order) {
                 for _ in 0..s.turns {
                     let c = taken.claim(s.perm, s.skip, m, filled);
                     s.perm = add_mod(c, s.skip, m);
                     if let Some(t) = table.get_mut(c as usize) {
-                        *t = DestId(pos as u16);
+                        *t = id;
                     }
                     filled += 1;
                     if filled == m {
@@ -213,14 +236,14 @@ pub(super) fn fill(table: &mut [DestId], setup: &mut [Setup], ctx: &Ctx<'_, '_>)
     }
     let cached = setup.len();
     loop {
-        for pos in 0..n {
+        for (pos, &id) in ctx.order.iter().enumerate() {
             let (mut cursor, skip, turns) = if pos < cached {
                 match setup.get(pos) {
                     Some(s) => (s.perm, s.skip, s.turns),
                     None => return,
                 }
             } else {
-                let d = ctx.order.get(pos).and_then(|&id| ctx.dests.get(id));
+                let d = ctx.dests.get(id);
                 let turns = ctx.turns_of(d);
                 if turns == 0 {
                     continue;
@@ -232,7 +255,7 @@ pub(super) fn fill(table: &mut [DestId], setup: &mut [Setup], ctx: &Ctx<'_, '_>)
                 let c = taken.claim(cursor, skip, m, filled);
                 cursor = add_mod(c, skip, m);
                 if let Some(t) = table.get_mut(c as usize) {
-                    *t = DestId(pos as u16);
+                    *t = id;
                 }
                 filled += 1;
                 if filled == m {

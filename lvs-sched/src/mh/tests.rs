@@ -58,6 +58,8 @@ pub(super) fn fast_population_is_the_kernel_walk() {
         (4093, 1000),
         (65537, 1000),
         (65521, 7),
+        // past the 1024 cached cursors
+        (65521, 1500),
     ] {
         for round in 0..3 {
             let pool: Vec<Dest> = (0..n)
