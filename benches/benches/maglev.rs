@@ -10,9 +10,17 @@
 //! `LVS_MAGLEV_PROFILE=<builds>`: after the checks, run that many `lvs` builds in a plain loop
 //! instead of criterion, for
 //! `valgrind --tool=callgrind --collect-atstart=no --toggle-collect='*profile_builds*'`
-//! (instructions per build = the function's inclusive count / builds).
+//! (instructions per build = the function's inclusive count / builds); it prints the wall and
+//! thread CPU time per build.
+//!
+//! `LVS_BENCH_CPU_TIME=1`: criterion measures the thread's CPU time instead of wall time (see
+//! `benches/clock.rs`), which leaves out the waits of a shared machine.
 
 use criterion::{criterion_group, criterion_main, Criterion};
+
+#[path = "../clock.rs"]
+mod clock;
+use clock::BenchClock;
 use lvs_core::{Dest, DestId, DestSet, Endpoint, Ipv4Addr, Scheduler};
 use lvs_sched::mh::Mh;
 use std::hint::black_box;
@@ -43,7 +51,7 @@ fn profile_builds(mh: &mut Mh<65537>, set: &DestSet<'_>, builds: usize) -> DestI
     last
 }
 
-fn bench(c: &mut Criterion) {
+fn bench(c: &mut Criterion<BenchClock>) {
     let (pool, order) = pool();
     let set = DestSet::new(&pool, &order);
     let names: Vec<String> = (0..BACKENDS).map(|i| format!("backend-{i}")).collect();
@@ -63,10 +71,14 @@ fn bench(c: &mut Criterion) {
     if let Ok(builds) = std::env::var("LVS_MAGLEV_PROFILE") {
         let builds: usize = builds.parse().expect("LVS_MAGLEV_PROFILE=<builds>");
         let t = std::time::Instant::now();
+        let cpu = BenchClock::cpu();
+        let c0 = cpu.now();
         black_box(profile_builds(&mut mh, &set, builds));
+        let per = |d: Duration| d.as_secs_f64() * 1e6 / builds as f64;
         eprintln!(
-            "{builds} builds, {:.1} us/build",
-            t.elapsed().as_secs_f64() * 1e6 / builds as f64
+            "{builds} builds, {:.1} us/build ({:.1} us/build of thread CPU time)",
+            per(t.elapsed()),
+            per(cpu.since(c0))
         );
         std::process::exit(0);
     }
@@ -95,5 +107,9 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench);
+criterion_group! {
+    name = benches;
+    config = Criterion::default().with_measurement(BenchClock::from_env());
+    targets = bench
+}
 criterion_main!(benches);
