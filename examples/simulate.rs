@@ -35,7 +35,7 @@ common:
 
 testbed (memory experiments; defaults are the published testbed and docs/simulation.md):
   --servers N            real servers (default 2)
-  --mem-mb A[,B,...]     RAM per server, MB (default: the fitted 207)
+  --mem-mb A[,B,...]     RAM per server, MB (default: the fitted 213.6)
   --cpu-speed A[,B,...]  relative CPU speed per server (default 1)
   --base-mb X            memory in use without httpd (default 32)
   --min-free-mb X        swap watermark (default 2)
@@ -46,10 +46,17 @@ testbed (memory experiments; defaults are the published testbed and docs/simulat
   --clients N            virtual clients per load server per batch (published 100)
   --batch-s X            seconds between batches (published 30)
   --duration-s X         seconds of load (published 900)
+  --ramp-s X             a batch's clients start within this many seconds of it (default:
+                         --batch-s, spread over the whole interval; 0: all at once)
   --agenda LETTERS       h html, g gif, b board, f form, p post (default: Figure 6, 40 requests)
   --think-s X            mean think time before a page (default 7)
   --cgi-cpu-scale X      multiplies the CGI classes' CPU times (default 1)
   --cgi-io-scale X       multiplies the CGI classes' disk waits (default 1)
+  --disk-tail-scale X    multiplies the CGIs' disk writes after the response, served one at
+                         a time by each server's disk (default 1: board and form 13 ms, POST
+                         39 ms; 0: no post-response disk work, the earlier model)
+  --tail-holds-httpd yes|no  the CGI's httpd parent waits for it before the next connection
+                         (default yes, Apache 1.3)
   --rtt-ms X             client round trip (default 0.5: LAN)
   --client-kbps X        one transfer's bandwidth (default 10000)
   --timeout-s X          a later answer counts as failed (default 30)
@@ -58,8 +65,8 @@ testbed (memory experiments; defaults are the published testbed and docs/simulat
   --k N|auto             alternative 2's k; auto = accesses per server per minute, clamped
                          to 1..2000 (published; default)
   --max-clients N        Apache MaxClients (default 150)
-  --trace                one stderr line per report: time, k, free KB, weights, active and
-                         inactive connections per server
+  --trace                one stderr line per report: time, k, free KB, blocked processes
+                         (b), weights, active and inactive connections per server
 
 memory-balance:
   --compare LIST         SCHED[+CTRL][@SECONDS], SCHED in rr, wrr, lc, wlc, sed, nq, twos,
@@ -222,7 +229,7 @@ impl Args {
 
 const COMMON: [&str; 5] = ["experiment", "seed", "seeds", "out", "help"];
 
-const TESTBED: [&str; 24] = [
+const TESTBED: [&str; 27] = [
     "trace",
     "servers",
     "mem-mb",
@@ -236,10 +243,13 @@ const TESTBED: [&str; 24] = [
     "clients",
     "batch-s",
     "duration-s",
+    "ramp-s",
     "agenda",
     "think-s",
     "cgi-cpu-scale",
     "cgi-io-scale",
+    "disk-tail-scale",
+    "tail-holds-httpd",
     "rtt-ms",
     "client-kbps",
     "timeout-s",
@@ -323,7 +333,12 @@ fn memory_config(args: &Args) -> Result<MemoryConfig, String> {
     let mut classes = d.classes;
     let cpu: f64 = args.num("cgi-cpu-scale", 1.0)?;
     let io: f64 = args.num("cgi-io-scale", 1.0)?;
-    for (name, v) in [("cgi-cpu-scale", cpu), ("cgi-io-scale", io)] {
+    let tail: f64 = args.num("disk-tail-scale", 1.0)?;
+    for (name, v) in [
+        ("cgi-cpu-scale", cpu),
+        ("cgi-io-scale", io),
+        ("disk-tail-scale", tail),
+    ] {
         if !(v.is_finite() && (0.0..=1000.0).contains(&v)) {
             return Err(format!("--{name} {v}: must be from 0 to 1000"));
         }
@@ -331,7 +346,13 @@ fn memory_config(args: &Args) -> Result<MemoryConfig, String> {
     for c in classes.iter_mut().filter(|c| c.cgi) {
         c.cpu_ms *= cpu;
         c.io_ms *= io;
+        c.tail_ms *= tail;
     }
+    let tail_holds_httpd = match args.get("tail-holds-httpd") {
+        None | Some("yes") => true,
+        Some("no") => false,
+        Some(x) => return Err(format!("--tail-holds-httpd {x:?}: yes or no")),
+    };
     let forwarding = match args.get("forwarding") {
         None | Some("tun") => Forwarding::Tunnel,
         Some("nat") => Forwarding::Nat,
@@ -353,6 +374,10 @@ fn memory_config(args: &Args) -> Result<MemoryConfig, String> {
         clients_per_batch: args.num("clients", d.clients_per_batch)?,
         batch_interval_s: args.num("batch-s", d.batch_interval_s)?,
         duration_s: args.num("duration-s", d.duration_s)?,
+        ramp_s: match args.get("ramp-s") {
+            None => None,
+            Some(_) => Some(args.num("ramp-s", 0.0)?),
+        },
         agenda,
         classes,
         think_s: args.num("think-s", d.think_s)?,
@@ -363,6 +388,7 @@ fn memory_config(args: &Args) -> Result<MemoryConfig, String> {
         mem_per_conn_kb: args.num("mem-per-conn-kb", d.mem_per_conn_kb)?,
         alt2_k,
         trace: args.has("trace"),
+        tail_holds_httpd,
         apache: [
             d.apache[0],
             d.apache[1],

@@ -11,7 +11,7 @@ pub const PUBLISHED_WLC_MEAN_FREE_KB: f64 = 137_777.0;
 /// `simulate --experiment fit-ram` (WLC, fit seeds 9001..=9005, never used for evaluation) so
 /// that WLC's mean free memory over the loaded 15 minutes lands on
 /// [`PUBLISHED_WLC_MEAN_FREE_KB`].
-pub const FITTED_RAM_MB: f64 = 207.0;
+pub const FITTED_RAM_MB: f64 = 213.6;
 
 /// How the director forwards to the real servers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,6 +61,9 @@ pub struct MemoryConfig {
     pub clients_per_batch: u32,
     /// Seconds between batches (published: 30).
     pub batch_interval_s: f64,
+    /// A batch's clients start at uniform moments within this many seconds of its start
+    /// (`None`, the default: the whole batch interval).
+    pub ramp_s: Option<f64>,
     /// Seconds during which batches are created (published: 15 minutes).
     pub duration_s: f64,
     /// The agenda every client replays, as indices into `classes` (published: Figure 6).
@@ -77,6 +80,11 @@ pub struct MemoryConfig {
     pub timeout_s: f64,
     /// Forwarding method (published: tunnelling).
     pub forwarding: Forwarding,
+    /// Whether a CGI's httpd parent stays busy (not free for the next connection) while the
+    /// child finishes its post-response disk writes (`ReqClass::tail_ms`): Apache 1.3 reaps a
+    /// CGI child when it clears the connection's pool, after the connection is closed and
+    /// before it accepts the next one.
+    pub tail_holds_httpd: bool,
     /// Mean memory per connection the published controllers assume, KiB (published: 3500).
     pub mem_per_conn_kb: u32,
     /// Alternative 2's `k`; `None` (the published rule) sets it at every report to the
@@ -111,6 +119,7 @@ impl Default for MemoryConfig {
             load_servers: 3,
             clients_per_batch: 100,
             batch_interval_s: 30.0,
+            ramp_s: None,
             duration_s: 900.0,
             agenda: figure6_agenda(),
             classes: CLASSES,
@@ -119,6 +128,7 @@ impl Default for MemoryConfig {
             client_kbps: 10_000.0,
             timeout_s: 30.0,
             forwarding: Forwarding::Tunnel,
+            tail_holds_httpd: true,
             mem_per_conn_kb: 3500,
             alt2_k: None,
             trace: false,
@@ -188,6 +198,14 @@ impl MemoryConfig {
                 return bad(format!("--{name} {v}: must be above 0"));
             }
         }
+        if let Some(r) = self.ramp_s {
+            if !(r.is_finite() && (0.0..=self.batch_interval_s).contains(&r)) {
+                return bad(format!(
+                    "--ramp-s {r}: must be from 0 to --batch-s {}",
+                    self.batch_interval_s
+                ));
+            }
+        }
         if self.duration_s / self.batch_interval_s > 1e4 {
             return bad("--duration-s / --batch-s: more than 10000 batches".into());
         }
@@ -227,6 +245,7 @@ enum MemEv {
     Arrive(u32),
     CpuDone(u16, u64),
     IoDone(u32),
+    DiskDone(u16),
     XferDone(u32),
     Maintain(u16),
     Report,
@@ -242,6 +261,8 @@ struct Req {
     server: u16,
     work_us: f64,
     io_us: u64,
+    /// Disk service time of the post-response writes (0: none).
+    tail_us: u64,
     start_us: u64,
 }
 
@@ -262,6 +283,7 @@ struct Httpd {
     swapped: f64,
     max_swapped: f64,
     swap_out_mb: f64,
+    disk: Disk,
 }
 
 impl Httpd {
@@ -347,6 +369,14 @@ impl MemSim<'_> {
         h.jobs.push((r, rq.work_us));
     }
 
+    /// An httpd process is free for the next connection (the oldest waiting one, if any).
+    fn release_httpd(&mut self, s: usize) {
+        self.srv[s].busy -= 1;
+        if let Some(next) = self.srv[s].backlog.pop_front() {
+            self.start(s, next);
+        }
+    }
+
     fn new_req(&mut self, rq: Req) -> u32 {
         if let Some(i) = self.free_reqs.pop() {
             self.reqs[i as usize] = rq;
@@ -368,6 +398,12 @@ impl MemSim<'_> {
         let cl = &mut self.clients[c as usize];
         let work_us = cl.rng.exp(k.cpu_ms * 1000.0);
         let io_us = cl.rng.exp(k.io_ms * 1000.0) as u64;
+        // drawn only when there is a tail, so a model without one keeps its random streams
+        let tail_us = if k.cgi && k.tail_ms > 0.0 {
+            cl.rng.exp(k.tail_ms * 1000.0).max(1.0) as u64
+        } else {
+            0
+        };
         let port = 1024 + pos as u16;
         let ep = client_ep(c, port);
         match syn(dir, now, ep) {
@@ -380,6 +416,7 @@ impl MemSim<'_> {
                     server: d.index() as u16,
                     work_us,
                     io_us,
+                    tail_us,
                     start_us: now,
                 });
                 let rtt = (self.cfg.rtt_ms * 1000.0) as u64;
@@ -413,11 +450,13 @@ impl MemSim<'_> {
         h.report_from_us = now;
         let rate = h.rate(c) / h.speed;
         let run = h.jobs.len() as u32;
+        // vmstat's b: processes stalled on page-ins, and the CGIs in disk wait
         let blocked = (run as f64 * (1.0 - rate)).round() as u32;
+        let in_disk = h.disk.waiting();
         let swapped = (h.swapped_mb(c) / c.httpd_mb).ceil() as u32;
         LoadReport::new((h.free_mb(c) * 1024.0) as u64, (h.total_mb * 1024.0) as u64)
             .with_cpu_idle(idle)
-            .with_procs(run - blocked.min(run), blocked, swapped)
+            .with_procs(run - blocked.min(run), blocked + in_disk, swapped)
             .with_conns(active)
     }
 
@@ -554,7 +593,7 @@ fn run_memory_variant(cfg: &MemoryConfig, v: &Variant) -> Result<MemoryRun, SimE
             }
             MemEv::IoDone(r) => {
                 let rq = sim.reqs[r as usize];
-                if cfg.classes[rq.class as usize].cgi {
+                if cfg.classes[rq.class as usize].cgi && rq.tail_us == 0 {
                     sim.srv[rq.server as usize].cgi -= 1;
                 }
                 sim.send_response(now, r);
@@ -591,14 +630,37 @@ fn run_memory_variant(cfg: &MemoryConfig, v: &Variant) -> Result<MemoryRun, SimE
                     sim.latencies_ms
                         .push(lat.div_ceil(1000).min(u32::MAX as u64) as u32);
                 }
-                sim.free_reqs.push(r);
                 sim.srv[s].advance(cfg, now);
-                sim.srv[s].busy -= 1;
-                if let Some(next) = sim.srv[s].backlog.pop_front() {
-                    sim.start(s, next);
+                if rq.tail_us > 0 {
+                    // the CGI's writes go to the disk after the close (module disk)
+                    if sim.srv[s].disk.enqueue(r) {
+                        sim.q.push(now + rq.tail_us, MemEv::DiskDone(s as u16));
+                    }
+                } else {
+                    sim.free_reqs.push(r);
+                }
+                if rq.tail_us == 0 || !cfg.tail_holds_httpd {
+                    sim.release_httpd(s);
                 }
                 sim.reschedule(s, now);
                 sim.next_of(now, rq.client);
+            }
+            MemEv::DiskDone(s16) => {
+                let s = s16 as usize;
+                sim.srv[s].advance(cfg, now);
+                let (done, next) = sim.srv[s].disk.finish();
+                if let Some(next) = next {
+                    let t = sim.reqs[next as usize].tail_us;
+                    sim.q.push(now + t, MemEv::DiskDone(s16));
+                }
+                if let Some(r) = done {
+                    sim.srv[s].cgi -= 1;
+                    if cfg.tail_holds_httpd {
+                        sim.release_httpd(s);
+                    }
+                    sim.free_reqs.push(r);
+                }
+                sim.reschedule(s, now);
             }
             MemEv::Maintain(s16) => {
                 let s = s16 as usize;
@@ -715,9 +777,10 @@ fn trace_report(
             .map_or((0, 0), |d| (d.active, d.inactive));
         let _ = write!(
             line,
-            " | s{} free={} w={w} act={a} inact={i}",
+            " | s{} free={} b={} w={w} act={a} inact={i}",
             s + 1,
-            r.free()
+            r.free(),
+            r.blocked
         );
     }
     eprintln!("{line}");

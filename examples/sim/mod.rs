@@ -41,6 +41,7 @@ use std::collections::{BinaryHeap, VecDeque};
 use std::fmt::{self, Write as _};
 use std::rc::Rc;
 
+mod disk;
 mod memory;
 mod metrics;
 mod net;
@@ -52,6 +53,7 @@ mod throughput;
 mod variant;
 mod workload;
 
+use disk::*;
 pub use memory::*;
 pub use metrics::*;
 use net::*;

@@ -18,6 +18,10 @@ pub struct ReqClass {
     pub io_ms: f64,
     /// Spawns a CGI child (Perl) for its CPU and I/O phases.
     pub cgi: bool,
+    /// Mean disk service time of the CGI's writes after its response has left and the
+    /// connection is closed, ms (exponentially distributed, on the server's one disk, first
+    /// come first served; the CGI child keeps its memory until they are done). 0: none.
+    pub tail_ms: f64,
 }
 
 /// Index of the HTML class in [`CLASSES`].
@@ -31,6 +35,11 @@ pub const FORM: u8 = 3;
 /// Index of the board's POST (CGI, writes a file).
 pub const POST: u8 = 4;
 
+/// One random write of a disk of the study's time (about 9 ms seek and 4 ms half a turn at
+/// 7200 rpm), ms: the unit of the CGIs' post-response disk work ([`ReqClass::tail_ms`]). An
+/// assumption, not a fitted value.
+pub const DISK_WRITE_MS: f64 = 13.0;
+
 /// The classes of the published site: HTML page, GIF image, and the Perl bulletin board's list,
 /// form and POST (CGI). Sizes and times are this model's assumptions (docs/simulation.md).
 pub const CLASSES: [ReqClass; 5] = [
@@ -41,6 +50,7 @@ pub const CLASSES: [ReqClass; 5] = [
         cpu_ms: 1.0,
         io_ms: 0.0,
         cgi: false,
+        tail_ms: 0.0,
     },
     ReqClass {
         name: "gif",
@@ -49,6 +59,7 @@ pub const CLASSES: [ReqClass; 5] = [
         cpu_ms: 0.3,
         io_ms: 0.0,
         cgi: false,
+        tail_ms: 0.0,
     },
     ReqClass {
         name: "board",
@@ -57,6 +68,7 @@ pub const CLASSES: [ReqClass; 5] = [
         cpu_ms: 8.0,
         io_ms: 30.0,
         cgi: true,
+        tail_ms: 0.0,
     },
     ReqClass {
         name: "form",
@@ -65,6 +77,7 @@ pub const CLASSES: [ReqClass; 5] = [
         cpu_ms: 5.0,
         io_ms: 10.0,
         cgi: true,
+        tail_ms: 0.0,
     },
     ReqClass {
         name: "post",
@@ -73,6 +86,7 @@ pub const CLASSES: [ReqClass; 5] = [
         cpu_ms: 10.0,
         io_ms: 60.0,
         cgi: true,
+        tail_ms: 3.0 * DISK_WRITE_MS,
     },
 ];
 
@@ -120,7 +134,7 @@ pub(crate) struct Client {
 
 /// The virtual clients and their start times (µs). Each load server creates
 /// `clients_per_batch` clients every `batch_interval_s`; a client starts at a uniform moment
-/// within its batch's interval, replays the agenda in order and disappears. Before every
+/// within the first `ramp_s` (default: all) of its batch's interval, replays the agenda in order and disappears. Before every
 /// non-GIF request (a new page) it thinks for an exponential time of mean `think_s`; images
 /// follow their page at once. Every client has its own random stream (common random numbers
 /// across variants).
@@ -133,7 +147,8 @@ pub(crate) fn build_clients(cfg: &MemoryConfig) -> (Vec<Client>, Vec<u64>) {
     for i in 0..n {
         let mut rng = Rng::new(cfg.seed, 1000 + i as u64);
         let b = i / per_batch.max(1);
-        let start = (b as f64 + rng.unit()) * cfg.batch_interval_s;
+        let ramp = cfg.ramp_s.unwrap_or(cfg.batch_interval_s);
+        let start = b as f64 * cfg.batch_interval_s + rng.unit() * ramp;
         let think = cfg
             .agenda
             .iter()

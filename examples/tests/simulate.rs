@@ -403,3 +403,56 @@ fn the_trace_shows_the_weights_alternative2_sets() {
     assert!(w[1] > 2 * w[0], "{}", lines[0]);
     let _ = std::fs::remove_dir_all(&out);
 }
+
+/// The `free=`, `b=`, `act=` and `inact=` fields of server `s` (0-based) in a trace line.
+fn server_fields(line: &str, s: usize) -> [u64; 4] {
+    let part = line.split(" | ").nth(s + 1).expect("server field");
+    let get = |k: &str| -> u64 {
+        part.split_whitespace()
+            .find_map(|f| f.strip_prefix(k))
+            .and_then(|x| x.parse().ok())
+            .unwrap_or_else(|| panic!("{k} in {line}"))
+    };
+    [get("free="), get("b="), get("act="), get("inact=")]
+}
+
+#[test]
+fn a_cgi_stays_resident_in_disk_wait_after_its_connection_closed() {
+    let bin = simulate();
+    let out = std::env::temp_dir().join(format!("lvs-simulate-tail-{}", std::process::id()));
+    // one client: a POST, then (after a long think) a page; the POST's post-response disk
+    // writes last seconds (mean 19.5 s)
+    for (holds, resident_kb) in [("no", 1.7 * 1024.0), ("yes", (1.7 + 3.6) * 1024.0)] {
+        let o = Command::new(&bin)
+            .args(["--experiment", "memory-balance", "--seed", "1", "--out"])
+            .arg(&out)
+            .args(["--load-servers", "1", "--clients", "1", "--batch-s", "1"])
+            .args(["--duration-s", "1", "--agenda", "ph", "--think-s", "100"])
+            .args(["--disk-tail-scale", "500", "--tail-holds-httpd", holds])
+            .args(["--compare", "p2c@1", "--trace"])
+            .output()
+            .expect("run simulate");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(o.status.success(), "{err}");
+        let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("trace")).collect();
+        assert!(lines.len() >= 3, "{err}");
+        // the POST went to server 1 (both idle, equal weights): its report during the disk
+        // phase shows the connection closed (inactive), a process in disk wait, and the
+        // memory still in use: the child's 1.7 MB, and the parent's 3.6 MB when it waits
+        let [free, b, act, inact] = server_fields(lines[0], 0);
+        let [idle_free, idle_b, _, _] = server_fields(lines[0], 1);
+        assert_eq!((b, act, inact, idle_b), (1, 0, 1, 0), "{}", lines[0]);
+        let held = idle_free as f64 - free as f64;
+        assert!((held - resident_kb).abs() < 2.0, "{held} KB: {}", lines[0]);
+        // the writes end: the child exits and its memory is free again; the connection
+        // stays an inactive one (TIME_WAIT) meanwhile
+        let after = lines
+            .iter()
+            .find(|l| server_fields(l, 0)[1] == 0)
+            .expect("the disk phase ends");
+        let [free_after, _, act_after, _] = server_fields(after, 0);
+        assert_eq!(act_after, 0, "{after}");
+        assert!(free_after as f64 >= free as f64 + 1.7 * 1024.0 - 2.0, "{after}");
+    }
+    let _ = std::fs::remove_dir_all(&out);
+}
