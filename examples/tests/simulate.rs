@@ -266,6 +266,9 @@ fn the_command_refuses_impossible_parameters_and_ends_quietly_on_a_closed_stdout
         (vec!["--seeds", "5..2"], "--seeds 5..2"),
         (vec!["--k", "5000"], "--k 5000"),
         (vec!["--forwarding", "dr"], "--forwarding"),
+        (vec!["--disk-tail-scale", "-1"], "--disk-tail-scale -1"),
+        (vec!["--tail-holds-httpd", "maybe"], "--tail-holds-httpd"),
+        (vec!["--ramp-s", "40"], "--ramp-s 40"),
     ] {
         let o = Command::new(&bin)
             .args(["--experiment", "memory-balance", "--out"])
@@ -452,7 +455,10 @@ fn a_cgi_stays_resident_in_disk_wait_after_its_connection_closed() {
             .expect("the disk phase ends");
         let [free_after, _, act_after, _] = server_fields(after, 0);
         assert_eq!(act_after, 0, "{after}");
-        assert!(free_after as f64 >= free as f64 + 1.7 * 1024.0 - 2.0, "{after}");
+        assert!(
+            free_after as f64 >= free as f64 + 1.7 * 1024.0 - 2.0,
+            "{after}"
+        );
     }
     let _ = std::fs::remove_dir_all(&out);
 }
