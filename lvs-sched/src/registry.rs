@@ -371,14 +371,16 @@ fn no_table<'a>(
     }
 }
 
-/// The table a scheduler keeps: the lent one, or with `alloc` a fresh box.
+/// The table a scheduler keeps: the one `st` lends (`lent` picks it out), or with `alloc` a
+/// fresh box when `st` is [`SchedStorage::None`].
 #[cfg(any(feature = "sched-mh", feature = "sched-lblc", feature = "sched-lblcr"))]
 fn store<'a, T: Default>(
     name: &'static str,
-    lent: Option<&'a mut T>,
-    none: bool,
+    st: SchedStorage<'a>,
+    lent: impl FnOnce(SchedStorage<'a>) -> Option<&'a mut T>,
 ) -> Result<Store<'a, T>, SchedError> {
-    match lent {
+    let none = matches!(st, SchedStorage::None);
+    match lent(st) {
         Some(t) => Ok(Store::Lent(t)),
         #[cfg(feature = "alloc")]
         None if none => Ok(Store::Owned(alloc::boxed::Box::default())),
@@ -394,16 +396,12 @@ makers! {
     make_wrr "sched-wrr" "wrr" |_o, st| no_table("wrr", st, Wrr::new());
     make_lc "sched-lc" "lc" |_o, st| no_table("lc", st, Lc::new());
     make_wlc "sched-wlc" "wlc" |_o, st| no_table("wlc", st, Wlc::new());
-    make_lblc "sched-lblc" "lblc" |_o, st| {
-        let none = matches!(st, SchedStorage::None);
-        let lent = match st { SchedStorage::Lblc(t) => Some(t), _ => None };
-        Ok(AnyScheduler::Lblc(Lblc::with_storage(store("lblc", lent, none)?)))
-    };
-    make_lblcr "sched-lblcr" "lblcr" |_o, st| {
-        let none = matches!(st, SchedStorage::None);
-        let lent = match st { SchedStorage::Lblcr(t) => Some(t), _ => None };
-        Ok(AnyScheduler::Lblcr(Lblcr::with_storage(store("lblcr", lent, none)?)))
-    };
+    make_lblc "sched-lblc" "lblc" |_o, st| Ok(AnyScheduler::Lblc(Lblc::with_storage(
+        store("lblc", st, |s| match s { SchedStorage::Lblc(t) => Some(t), _ => None })?,
+    )));
+    make_lblcr "sched-lblcr" "lblcr" |_o, st| Ok(AnyScheduler::Lblcr(Lblcr::with_storage(
+        store("lblcr", st, |s| match s { SchedStorage::Lblcr(t) => Some(t), _ => None })?,
+    )));
     make_dh "sched-dh" "dh" |_o, st| no_table("dh", st, Dh::new());
     make_sh "sched-sh" "sh" |o, st| no_table("sh", st, Sh::new(o.flags.sh_fallback, o.flags.sh_port));
     make_sed "sched-sed" "sed" |_o, st| no_table("sed", st, Sed::new());
@@ -411,9 +409,8 @@ makers! {
     make_fo "sched-fo" "fo" |_o, st| no_table("fo", st, Fo::new());
     make_ovf "sched-ovf" "ovf" |_o, st| no_table("ovf", st, Ovf::new());
     make_mh "sched-mh" "mh" |o, st| {
-        let none = matches!(st, SchedStorage::None);
-        let lent = match st { SchedStorage::Mh(t) => Some(t), _ => None };
-        match Mh::with_storage(store("mh", lent, none)?, o.mh_table_size, o.flags.mh_fallback, o.flags.mh_port) {
+        let t = store("mh", st, |s| match s { SchedStorage::Mh(t) => Some(t), _ => None })?;
+        match Mh::with_storage(t, o.mh_table_size, o.flags.mh_fallback, o.flags.mh_port) {
             Ok(m) => Ok(AnyScheduler::Mh(m)),
             Err(e) => Err(SchedError::Mh(e)),
         }
