@@ -61,6 +61,9 @@ pub(super) const TAKEN_WORDS: usize = 4096;
 /// Free slots at which the population switches from walking permutations to picking, for
 /// each claim, the free slot that comes first in the claimant's permutation.
 pub(super) const DIRECT_FREE: u32 = 150;
+/// Servers whose walk offsets a rebuild precomputes (32 bytes each, on the stack); longer
+/// lists take the general loop.
+pub(super) const STEP_CACHE: usize = 1024;
 
 /// The population's state of the table: which slots are taken, and in the last phase, the
 /// list of the free ones.
@@ -107,6 +110,33 @@ impl Taken {
         }
     }
 
+    /// [`Taken::walk`] with the offsets precomputed: `row` is `[0, skip, 2·skip, …, 7·skip]`
+    /// (mod `m`), `K` is 4 or 8.
+    #[inline(always)]
+    pub(super) fn walk_cached<const K: usize>(
+        &self,
+        mut c: u32,
+        skip: u32,
+        row: &[u32; 8],
+        m: u32,
+    ) -> u32 {
+        let stride = if K == 8 {
+            add_mod(row[7], skip, m)
+        } else {
+            row[K % 8]
+        };
+        loop {
+            let mut busy = self.bit(c);
+            for (k, s) in row.iter().enumerate().take(K).skip(1) {
+                busy |= self.bit(c + s) << k;
+            }
+            if busy != (1 << K) - 1 {
+                return add_mod(c, row[(!busy).trailing_zeros() as usize % 8], m);
+            }
+            c = add_mod(c, stride, m);
+        }
+    }
+
     /// [`Taken::walk`] by arithmetic, for the last [`DIRECT_FREE`] slots, when a walk would
     /// take about `M / free` probes: the free slot `x` whose index in the sequence,
     /// `(x − c)·skip⁻¹ mod m`, is smallest. Takes it off the free list.
@@ -137,7 +167,7 @@ impl Taken {
 impl Taken {
     /// Lists the free slots below `m` in ascending order (as many as the list holds), a word
     /// of the bitmap at a time.
-    fn collect_free(&mut self, m: u32) {
+    pub(super) fn collect_free(&mut self, m: u32) {
         for (i, &word) in self.bits.iter().enumerate().take(m.div_ceil(64) as usize) {
             let base = i as u32 * 64;
             // slots at or past m are the mirror: not free slots
@@ -216,23 +246,36 @@ pub(super) fn fill(table: &mut [DestId], setup: &mut [Setup], ctx: &Ctx<'_, '_>)
         n_free: 0,
     };
     let mut filled: u32 = 0;
-    if let Some(setup) = setup.get_mut(..n) {
-        // every server's cursor is cached
-        loop {
-            for (s, &id) in setup.iter_mut().zip(ctx.order) {
-                for _ in 0..s.turns {
-                    let c = taken.claim(s.perm, s.skip, m, filled);
-                    s.perm = add_mod(c, s.skip, m);
-                    if let Some(t) = table.get_mut(c as usize) {
-                        *t = id;
-                    }
-                    filled += 1;
-                    if filled == m {
-                        return;
-                    }
-                }
+    if let (Some(setup), true) = (setup.get_mut(..n), n <= STEP_CACHE) {
+        // every server's cursor is cached: one loop per phase of the claims (see
+        // `Taken::claim`), each compiled on its own so its registers hold the loop's state,
+        // with each server's walk offsets computed once
+        let mut steps = [[0u32; 8]; STEP_CACHE];
+        for (row, s) in steps.iter_mut().zip(setup.iter()) {
+            let mut k = 0;
+            for r in row.iter_mut().skip(1) {
+                k = add_mod(k, s.skip, m);
+                *r = k;
             }
         }
+        let direct = m.saturating_sub(DIRECT_FREE);
+        let stops = [(m - m / 2).min(direct), (m - m / 4).min(direct), direct, m];
+        let mut run = Run {
+            table,
+            setup,
+            steps: &steps,
+            order: ctx.order,
+            taken: &mut taken,
+            m,
+            filled: 0,
+            pos: 0,
+            done: 0,
+        };
+        run.phase::<0>(stops[0]);
+        run.phase::<1>(stops[1]);
+        run.phase::<2>(stops[2]);
+        run.phase::<3>(stops[3]);
+        return;
     }
     let cached = setup.len();
     loop {
@@ -265,6 +308,84 @@ pub(super) fn fill(table: &mut [DestId], setup: &mut [Setup], ctx: &Ctx<'_, '_>)
             if let Some(s) = setup.get_mut(pos) {
                 s.perm = cursor;
             }
+        }
+    }
+}
+
+/// The population with every server's cursor cached, run a phase at a time.
+struct Run<'r> {
+    table: &'r mut [DestId],
+    setup: &'r mut [Setup],
+    /// Per server, `[0, skip, 2·skip, …, 7·skip]` (mod `m`): the offsets of a walk's
+    /// candidates from its base.
+    steps: &'r [[u32; 8]],
+    order: &'r [DestId],
+    taken: &'r mut Taken,
+    m: u32,
+    /// Slots taken.
+    filled: u32,
+    /// The server whose turn it is (its position in the list)…
+    pos: usize,
+    /// … and the slots it has claimed in this round.
+    done: u32,
+}
+
+impl Run<'_> {
+    /// Claims slots in the round-robin order until `stop` are taken, finding each by the
+    /// strategy `P`: 0, the first candidate alone, else a 4-wide walk; 1, 4-wide walks; 2,
+    /// 8-wide walks; 3, the free list ([`Taken::pick_direct`]).
+    #[inline(never)]
+    fn phase<const P: u8>(&mut self, stop: u32) {
+        let m = self.m;
+        let mut filled = self.filled;
+        let (mut pos, mut done) = (self.pos, self.done);
+        if filled >= stop {
+            return;
+        }
+        if P == 3 {
+            self.taken.collect_free(m);
+        }
+        loop {
+            while let (Some(s), Some(&id), Some(row)) = (
+                self.setup.get_mut(pos),
+                self.order.get(pos),
+                self.steps.get(pos),
+            ) {
+                let (skip, turns) = (s.skip, s.turns);
+                let mut cursor = s.perm;
+                while done < turns {
+                    let c = match P {
+                        0 => {
+                            if self.taken.bit(cursor) == 0 {
+                                cursor
+                            } else {
+                                self.taken.walk_cached::<4>(cursor, skip, row, m)
+                            }
+                        }
+                        1 => self.taken.walk_cached::<4>(cursor, skip, row, m),
+                        2 => self.taken.walk_cached::<8>(cursor, skip, row, m),
+                        _ => self.taken.pick_direct(cursor, skip, m),
+                    };
+                    self.taken.set(c, m);
+                    cursor = add_mod(c, skip, m);
+                    if let Some(t) = self.table.get_mut(c as usize) {
+                        *t = id;
+                    }
+                    filled += 1;
+                    done += 1;
+                    if filled >= stop {
+                        s.perm = cursor;
+                        self.filled = filled;
+                        self.pos = pos;
+                        self.done = done;
+                        return;
+                    }
+                }
+                s.perm = cursor;
+                done = 0;
+                pos += 1;
+            }
+            pos = 0;
         }
     }
 }
