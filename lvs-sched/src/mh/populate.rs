@@ -271,10 +271,17 @@ pub(super) fn fill(table: &mut [DestId], setup: &mut [Setup], ctx: &Ctx<'_, '_>)
             pos: 0,
             done: 0,
         };
-        run.phase::<0>(stops[0]);
-        run.phase::<1>(stops[1]);
-        run.phase::<2>(stops[2]);
-        run.phase::<3>(stops[3]);
+        if run.setup.iter().all(|s| s.turns == 1) {
+            run.phase::<0, true>(stops[0]);
+            run.phase::<1, true>(stops[1]);
+            run.phase::<2, true>(stops[2]);
+            run.phase::<3, true>(stops[3]);
+        } else {
+            run.phase::<0, false>(stops[0]);
+            run.phase::<1, false>(stops[1]);
+            run.phase::<2, false>(stops[2]);
+            run.phase::<3, false>(stops[3]);
+        }
         return;
     }
     let cached = setup.len();
@@ -331,44 +338,79 @@ struct Run<'r> {
 }
 
 impl Run<'_> {
-    /// Claims slots in the round-robin order until `stop` are taken, finding each by the
+    /// The first free slot from `cursor` in the permutation whose step table is `row`, by
     /// strategy `P`: 0, the first candidate alone, else a 4-wide walk; 1, 4-wide walks; 2,
     /// 8-wide walks; 3, the free list ([`Taken::pick_direct`]).
+    #[inline(always)]
+    fn find<const P: u8>(taken: &mut Taken, cursor: u32, skip: u32, row: &[u32; 8], m: u32) -> u32 {
+        match P {
+            0 => {
+                if taken.bit(cursor) == 0 {
+                    cursor
+                } else {
+                    taken.walk_cached::<4>(cursor, skip, row, m)
+                }
+            }
+            1 => taken.walk_cached::<4>(cursor, skip, row, m),
+            2 => taken.walk_cached::<8>(cursor, skip, row, m),
+            _ => taken.pick_direct(cursor, skip, m),
+        }
+    }
+
+    /// Claims slots in the round-robin order until `stop` are taken, each found by
+    /// [`Run::find`] with strategy `P`. `ONES`: every server has one turn per round.
     #[inline(never)]
-    fn phase<const P: u8>(&mut self, stop: u32) {
+    fn phase<const P: u8, const ONES: bool>(&mut self, stop: u32) {
         let m = self.m;
         let mut filled = self.filled;
         let (mut pos, mut done) = (self.pos, self.done);
-        if filled >= stop {
+        if filled >= stop || self.setup.is_empty() {
             return;
         }
+        let taken = &mut *self.taken;
         if P == 3 {
-            self.taken.collect_free(m);
+            taken.collect_free(m);
+        }
+        let (setup, order, steps, table) =
+            (&mut *self.setup, self.order, self.steps, &mut *self.table);
+        if ONES {
+            // one claim per server per round: no turn counting
+            loop {
+                let servers = setup
+                    .get_mut(pos..)
+                    .unwrap_or_default()
+                    .iter_mut()
+                    .zip(order.get(pos..).unwrap_or_default())
+                    .zip(steps.get(pos..).unwrap_or_default());
+                for ((s, &id), row) in servers {
+                    let c = Self::find::<P>(taken, s.perm, s.skip, row, m);
+                    taken.set(c, m);
+                    s.perm = add_mod(c, s.skip, m);
+                    if let Some(t) = table.get_mut(c as usize) {
+                        *t = id;
+                    }
+                    filled += 1;
+                    pos += 1;
+                    if filled >= stop {
+                        self.filled = filled;
+                        self.pos = pos;
+                        return;
+                    }
+                }
+                pos = 0;
+            }
         }
         loop {
-            while let (Some(s), Some(&id), Some(row)) = (
-                self.setup.get_mut(pos),
-                self.order.get(pos),
-                self.steps.get(pos),
-            ) {
+            while let (Some(s), Some(&id), Some(row)) =
+                (setup.get_mut(pos), order.get(pos), steps.get(pos))
+            {
                 let (skip, turns) = (s.skip, s.turns);
                 let mut cursor = s.perm;
                 while done < turns {
-                    let c = match P {
-                        0 => {
-                            if self.taken.bit(cursor) == 0 {
-                                cursor
-                            } else {
-                                self.taken.walk_cached::<4>(cursor, skip, row, m)
-                            }
-                        }
-                        1 => self.taken.walk_cached::<4>(cursor, skip, row, m),
-                        2 => self.taken.walk_cached::<8>(cursor, skip, row, m),
-                        _ => self.taken.pick_direct(cursor, skip, m),
-                    };
-                    self.taken.set(c, m);
+                    let c = Self::find::<P>(taken, cursor, skip, row, m);
+                    taken.set(c, m);
                     cursor = add_mod(c, skip, m);
-                    if let Some(t) = self.table.get_mut(c as usize) {
+                    if let Some(t) = table.get_mut(c as usize) {
                         *t = id;
                     }
                     filled += 1;
