@@ -61,8 +61,8 @@ pub(super) const TAKEN_WORDS: usize = 4096;
 /// Free slots at which the population switches from walking permutations to picking, for
 /// each claim, the free slot that comes first in the claimant's permutation.
 pub(super) const DIRECT_FREE: u32 = 150;
-/// Servers whose walk offsets a rebuild precomputes (32 bytes each, on the stack); longer
-/// lists take the general loop.
+/// Servers whose state (walk offsets, cursor, turns, id: 44 bytes each, on the stack) a
+/// rebuild keeps together; longer lists take the general loop.
 pub(super) const STEP_CACHE: usize = 1024;
 
 /// The population's state of the table: which slots are taken, and in the last phase, the
@@ -250,28 +250,39 @@ pub(super) fn fill(table: &mut [DestId], setup: &mut [Setup], ctx: &Ctx<'_, '_>)
         // every server's cursor is cached: one loop per phase of the claims (see
         // `Taken::claim`), each compiled on its own so its registers hold the loop's state,
         // with each server's walk offsets computed once
-        let mut steps = [[0u32; 8]; STEP_CACHE];
-        for (row, s) in steps.iter_mut().zip(setup.iter()) {
+        let mut lanes = [Lane {
+            steps: [0; 8],
+            cursor: 0,
+            turns: 0,
+            id: DestId(0),
+        }; STEP_CACHE];
+        for ((lane, s), &id) in lanes.iter_mut().zip(setup.iter()).zip(ctx.order) {
             let mut k = 0;
-            for r in row.iter_mut().skip(1) {
+            for r in lane.steps.iter_mut().skip(1) {
                 k = add_mod(k, s.skip, m);
                 *r = k;
             }
+            *lane = Lane {
+                cursor: s.perm,
+                turns: s.turns,
+                id,
+                ..*lane
+            };
         }
+        let lanes = lanes.get_mut(..n).unwrap_or_default();
         let direct = m.saturating_sub(DIRECT_FREE);
         let stops = [(m - m / 2).min(direct), (m - m / 4).min(direct), direct, m];
+        let ones = lanes.iter().all(|l| l.turns == 1);
         let mut run = Run {
             table,
-            setup,
-            steps: &steps,
-            order: ctx.order,
+            lanes,
             taken: &mut taken,
             m,
             filled: 0,
             pos: 0,
             done: 0,
         };
-        if run.setup.iter().all(|s| s.turns == 1) {
+        if ones {
             run.phase::<0, true>(stops[0]);
             run.phase::<1, true>(stops[1]);
             run.phase::<2, true>(stops[2]);
@@ -319,14 +330,20 @@ pub(super) fn fill(table: &mut [DestId], setup: &mut [Setup], ctx: &Ctx<'_, '_>)
     }
 }
 
-/// The population with every server's cursor cached, run a phase at a time.
+/// A server's state in [`Run`]: its walk offsets `[0, skip, 2·skip, …, 7·skip]` (mod `m`),
+/// its cursor, turns and id.
+#[derive(Clone, Copy)]
+struct Lane {
+    steps: [u32; 8],
+    cursor: u32,
+    turns: u32,
+    id: DestId,
+}
+
+/// The population of up to [`STEP_CACHE`] servers, run a phase at a time.
 struct Run<'r> {
     table: &'r mut [DestId],
-    setup: &'r mut [Setup],
-    /// Per server, `[0, skip, 2·skip, …, 7·skip]` (mod `m`): the offsets of a walk's
-    /// candidates from its base.
-    steps: &'r [[u32; 8]],
-    order: &'r [DestId],
+    lanes: &'r mut [Lane],
     taken: &'r mut Taken,
     m: u32,
     /// Slots taken.
@@ -342,7 +359,8 @@ impl Run<'_> {
     /// strategy `P`: 0, the first candidate alone, else a 4-wide walk; 1, 4-wide walks; 2,
     /// 8-wide walks; 3, the free list ([`Taken::pick_direct`]).
     #[inline(always)]
-    fn find<const P: u8>(taken: &mut Taken, cursor: u32, skip: u32, row: &[u32; 8], m: u32) -> u32 {
+    fn find<const P: u8>(taken: &mut Taken, cursor: u32, row: &[u32; 8], m: u32) -> u32 {
+        let skip = row[1];
         match P {
             0 => {
                 if taken.bit(cursor) == 0 {
@@ -364,30 +382,23 @@ impl Run<'_> {
         let m = self.m;
         let mut filled = self.filled;
         let (mut pos, mut done) = (self.pos, self.done);
-        if filled >= stop || self.setup.is_empty() {
+        if filled >= stop || self.lanes.is_empty() {
             return;
         }
         let taken = &mut *self.taken;
         if P == 3 {
             taken.collect_free(m);
         }
-        let (setup, order, steps, table) =
-            (&mut *self.setup, self.order, self.steps, &mut *self.table);
+        let (lanes, table) = (&mut *self.lanes, &mut *self.table);
         if ONES {
             // one claim per server per round: no turn counting
             loop {
-                let servers = setup
-                    .get_mut(pos..)
-                    .unwrap_or_default()
-                    .iter_mut()
-                    .zip(order.get(pos..).unwrap_or_default())
-                    .zip(steps.get(pos..).unwrap_or_default());
-                for ((s, &id), row) in servers {
-                    let c = Self::find::<P>(taken, s.perm, s.skip, row, m);
+                for l in lanes.get_mut(pos..).unwrap_or_default() {
+                    let c = Self::find::<P>(taken, l.cursor, &l.steps, m);
                     taken.set(c, m);
-                    s.perm = add_mod(c, s.skip, m);
+                    l.cursor = add_mod(c, l.steps[1], m);
                     if let Some(t) = table.get_mut(c as usize) {
-                        *t = id;
+                        *t = l.id;
                     }
                     filled += 1;
                     pos += 1;
@@ -401,29 +412,26 @@ impl Run<'_> {
             }
         }
         loop {
-            while let (Some(s), Some(&id), Some(row)) =
-                (setup.get_mut(pos), order.get(pos), steps.get(pos))
-            {
-                let (skip, turns) = (s.skip, s.turns);
-                let mut cursor = s.perm;
-                while done < turns {
-                    let c = Self::find::<P>(taken, cursor, skip, row, m);
+            while let Some(l) = lanes.get_mut(pos) {
+                let mut cursor = l.cursor;
+                while done < l.turns {
+                    let c = Self::find::<P>(taken, cursor, &l.steps, m);
                     taken.set(c, m);
-                    cursor = add_mod(c, skip, m);
+                    cursor = add_mod(c, l.steps[1], m);
                     if let Some(t) = table.get_mut(c as usize) {
-                        *t = id;
+                        *t = l.id;
                     }
                     filled += 1;
                     done += 1;
                     if filled >= stop {
-                        s.perm = cursor;
+                        l.cursor = cursor;
                         self.filled = filled;
                         self.pos = pos;
                         self.done = done;
                         return;
                     }
                 }
-                s.perm = cursor;
+                l.cursor = cursor;
                 done = 0;
                 pos += 1;
             }
