@@ -375,6 +375,25 @@ impl Run<'_> {
         }
     }
 
+    /// Claims the first free slot from `cursor` for server `id` (found by [`Run::find`] with
+    /// strategy `P`), writes `id` there and returns the server's next cursor.
+    #[inline(always)]
+    fn claim<const P: u8>(
+        taken: &mut Taken,
+        table: &mut [DestId],
+        cursor: u32,
+        steps: &[u32; 8],
+        id: DestId,
+        m: u32,
+    ) -> u32 {
+        let c = Self::find::<P>(taken, cursor, steps, m);
+        taken.set(c, m);
+        if let Some(t) = table.get_mut(c as usize) {
+            *t = id;
+        }
+        add_mod(c, steps[1], m)
+    }
+
     /// Claims slots in the round-robin order until `stop` are taken, each found by
     /// [`Run::find`] with strategy `P`. `ONES`: every server has one turn per round.
     #[inline(never)]
@@ -394,12 +413,7 @@ impl Run<'_> {
             // one claim per server per round: no turn counting
             loop {
                 for l in lanes.get_mut(pos..).unwrap_or_default() {
-                    let c = Self::find::<P>(taken, l.cursor, &l.steps, m);
-                    taken.set(c, m);
-                    l.cursor = add_mod(c, l.steps[1], m);
-                    if let Some(t) = table.get_mut(c as usize) {
-                        *t = l.id;
-                    }
+                    l.cursor = Self::claim::<P>(taken, table, l.cursor, &l.steps, l.id, m);
                     filled += 1;
                     pos += 1;
                     if filled >= stop {
@@ -415,12 +429,7 @@ impl Run<'_> {
             while let Some(l) = lanes.get_mut(pos) {
                 let mut cursor = l.cursor;
                 while done < l.turns {
-                    let c = Self::find::<P>(taken, cursor, &l.steps, m);
-                    taken.set(c, m);
-                    cursor = add_mod(c, l.steps[1], m);
-                    if let Some(t) = table.get_mut(c as usize) {
-                        *t = l.id;
-                    }
+                    cursor = Self::claim::<P>(taken, table, cursor, &l.steps, l.id, m);
                     filled += 1;
                     done += 1;
                     if filled >= stop {
