@@ -53,8 +53,8 @@ testbed (memory experiments; defaults are the published testbed and docs/simulat
   --cgi-cpu-scale X      multiplies the CGI classes' CPU times (default 1)
   --cgi-io-scale X       multiplies the CGI classes' disk waits (default 1)
   --disk-tail-scale X    multiplies the CGIs' disk writes after the response, served one at
-                         a time by each server's disk (default 1: board and form 13 ms, POST
-                         39 ms; 0: no post-response disk work, the earlier model)
+                         a time by each server's disk (default 1: the POST's 3 writes of
+                         13 ms, none for board and form; 0: the earlier model)
   --tail-holds-httpd yes|no  the CGI's httpd parent waits for it before the next connection
                          (default yes, Apache 1.3)
   --rtt-ms X             client round trip (default 0.5: LAN)

@@ -1,8 +1,9 @@
 //! The post-response disk phase of a Perl CGI: one disk per real server, served first come
 //! first served.
 //!
-//! The bulletin board's Perl CGI writes files (the POST appends the message to the board file
-//! and rewrites its index; every run writes its log). This model assumes that those writes,
+//! The bulletin board's Perl CGI writes files when a message is posted: the POST appends the
+//! message to the board file, rewrites its index and writes its log (the board list and the
+//! form only read, and are not given a disk phase). This model assumes that those writes,
 //! and the flush that makes them durable, finish *after* the response has left and the
 //! connection is closed: the CGI child (and, with `tail_holds_httpd`, its httpd parent, which
 //! waits for the child before it takes the next connection) stays resident in uninterruptible

@@ -34,7 +34,8 @@
 //!
 //! `N` (a power of two, 2..=65536) bounds the ids the index covers, not the number of
 //! members: ids are indices into the director's real-server pool. The struct takes
-//! `N * 40` bytes plus a few, e.g. 40 KiB for `WlcIndexed<1024>`.
+//! `N * 40` bytes plus a few, e.g. 40 KiB for `WlcIndexed<1024>` and 2.5 MiB for `N = 65536`,
+//! more than a default thread stack: build a large one in a `static` or a `Box`.
 //!
 //! ```
 //! use lvs_core::{Dest, DestId, DestSet, Endpoint, FlowKey, Instant, Protocol, SchedRequest, Scheduler};

@@ -188,8 +188,8 @@ struct Setup {
     turns: u32,
 }
 
-/// Table marker for a free slot during population (never a list position: positions are
-/// below 65535).
+/// The bound on list positions: a table entry is a position below this (the population
+/// tracks free slots in a bitmap, not in the table).
 const FREE: u16 = u16::MAX;
 
 /// mh's storage: a lookup table of up to `CAP` slots and the population cursors of the first

@@ -165,6 +165,35 @@ fn index_is_used_in_the_domain_and_not_outside() {
 }
 
 #[test]
+fn weight_above_65536_falls_back_to_the_scan() {
+    let mut pool: Vec<Dest> = (0..3).map(|i| server(i, 1, 2, 0)).collect();
+    let order = [DestId(0), DestId(1), DestId(2)];
+    let req = tcp_req();
+    for s_kind in [0, 1, 2] {
+        let mut s = WlcIndexed::<4>::new();
+        let mut t = SedIndexed::<4>::new();
+        let mut u = NqIndexed::<4>::new();
+        s.init_service(&DestSet::new(&pool, &order));
+        t.init_service(&DestSet::new(&pool, &order));
+        u.init_service(&DestSet::new(&pool, &order));
+        for (w, indexed) in [(65536, true), (65537, false), (65536, true)] {
+            pool[s_kind].weight = w;
+            let set = DestSet::new(&pool, &order);
+            s.upd_dest(&set, DestId(s_kind as u16));
+            t.upd_dest(&set, DestId(s_kind as u16));
+            u.upd_dest(&set, DestId(s_kind as u16));
+            assert_eq!(s.is_indexed(), indexed, "wlc, weight {w}");
+            assert_eq!(t.is_indexed(), indexed, "sed, weight {w}");
+            assert_eq!(u.is_indexed(), indexed, "nq, weight {w}");
+            assert_eq!(s.schedule(&set, &req), crate::wlc::pick(&set));
+            assert_eq!(t.schedule(&set, &req), Some(DestId(s_kind as u16)));
+            assert_eq!(u.schedule(&set, &req), Some(DestId(s_kind as u16)));
+        }
+        pool[s_kind].weight = 1;
+    }
+}
+
+#[test]
 fn ties_go_to_the_newest() {
     let pool: Vec<Dest> = (0..4).map(|i| server(i, 2, 1, 0)).collect();
     let order = [DestId(3), DestId(0), DestId(2), DestId(1)];
