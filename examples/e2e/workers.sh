@@ -16,11 +16,28 @@
 # drop.not_for_service: the test counts those (must be 0) and each worker's forwarded frames
 # (`status`: fwd.masq, fwd.reply for worker 0, worker1.fwd.* for worker 1; both must move).
 # Prints `WORKERS workers=2 downloads=N broken=0 misrouted=0` from the counted results.
+#
+#   workers.sh /path/to/lvsd vrrp   (about 40 s)
+#
+# The same with `--vrrp d0` (priority 100, advert interval 0.1 s): worker 0 runs the virtual
+# router and mirrors master/backup to worker 1 (examples/lvsd/workers.rs). After the downloads
+# above (lvsd master: both workers forward), 8 rate-limited downloads start; a peer on the
+# client's segment then sends priority-200 adverts for 4 s: lvsd goes backup and both workers
+# stop forwarding (their fwd counters stay, both count silenced frames, worker 1's status says
+# vrrp.mirrored_master 0); when the adverts stop lvsd is master again after its
+# Master_Down_Interval, both workers forward again and the stalled downloads finish byte-exact.
+# Prints `WORKERS_VRRP workers=2 downloads=8 broken=0 backup_fwd=0 silenced0=N silenced1=N`.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 SAY_FD=1
 
-LVSD=${1:?usage: workers.sh /path/to/lvsd}
+LVSD=${1:?usage: workers.sh /path/to/lvsd [vrrp]}
+VRRP=${2:-}
+LIFE=60 VRRP_ARGS=()
+if [ "$VRRP" = vrrp ]; then
+  LIFE=100
+  VRRP_ARGS=(--vrrp d0 --vrrp-priority 100 --vrrp-advert-int 0.1 --vrrp-src 198.18.0.1 --vrrp-vip 198.18.2.10)
+fi
 if [ "$(id -u)" != 0 ] || ! command -v ip >/dev/null || ! command -v curl >/dev/null; then
   echo "SKIPPED: workers test needs root, ip(8) and curl"
   exit 0
@@ -76,14 +93,14 @@ class Server(http.server.ThreadingHTTPServer):
     request_queue_size = 128
 Server((sys.argv[2], 80), functools.partial(Quiet, directory=sys.argv[1])).serve_forever()
 EOF_PY
-nsx "$NS_S" timeout 60 python3 "$WORK/serve.py" "$WORK" $RS > /dev/null 2>&1 &
+nsx "$NS_S" timeout $LIFE python3 "$WORK/serve.py" "$WORK" $RS > /dev/null 2>&1 &
 
 cat > "$WORK/rules" <<EOF
 -A -t $VIP:80 -s rr
 -a -t $VIP:80 -r $RS:80 -m -w 1
 EOF
-nsx "$NS_D" timeout 60 "$LVSD" --rules "$WORK/rules" --iface d0 --iface d1 $( [ "${WK_WORKERS:-2}" = 1 ] || echo --workers ${WK_WORKERS:-2}) \
-  --addr d0=198.18.0.1/24 --addr d1=198.18.1.1/24 --control "$CTL" \
+nsx "$NS_D" timeout $LIFE "$LVSD" --rules "$WORK/rules" --iface d0 --iface d1 $( [ "${WK_WORKERS:-2}" = 1 ] || echo --workers ${WK_WORKERS:-2}) \
+  "${VRRP_ARGS[@]}" --addr d0=198.18.0.1/24 --addr d1=198.18.1.1/24 --control "$CTL" \
   > "$WORK/lvsd.out" 2> "$WORK/lvsd.err" &
 for _ in $(seq 1 100); do [ -S "$CTL" ] && break; sleep 0.1; done
 [ -S "$CTL" ] || die "lvsd did not start: $(cat "$WORK/lvsd.err")"
@@ -134,4 +151,5 @@ done
 echo "WORKERS workers=2 downloads=$DOWNLOADS broken=$BROKEN misrouted=$MIS"
 [ "$BROKEN" = 0 ] || die "$BROKEN downloads broke"
 [ "$MIS" = 0 ] || die "$MIS replies reached a worker without their flow"
+[ "$VRRP" = vrrp ] && . "$(dirname "$0")/workers_vrrp.sh"
 echo "WORKERS PASSED"

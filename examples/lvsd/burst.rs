@@ -40,7 +40,8 @@ impl Daemon<'_> {
             b.frames.resize(BURST * PLACE, 0);
         }
         b.lens.clear();
-        let plain_ok = self.vrrp.is_none() && self.l7.is_none() && self.tls.is_none();
+        let plain_ok =
+            self.vrrp.is_none() && !self.vrrp_standby && self.l7.is_none() && self.tls.is_none();
         let mac = self.ifaces[ifc].info.mac.0;
         self.batch_now = Some(self.now_ms());
         let mut n = 0;

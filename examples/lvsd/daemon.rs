@@ -94,6 +94,9 @@ pub struct Daemon<'d> {
     pub health: std::collections::HashMap<(lvs_core::ServiceKey, lvs_core::Endpoint), bool>,
     /// The VRRP virtual router (`--vrrp`, [`crate::vrrp`]).
     pub vrrp: Option<crate::vrrp::Vrrp>,
+    /// A worker other than the lead with `--vrrp`: the lead's virtual router is not master as
+    /// the lead last said ([`crate::workers`]), so this shard forwards nothing.
+    pub vrrp_standby: bool,
     /// Load agents (`--agent-key`, [`crate::agents`]).
     pub agents: Option<crate::agents::Agents>,
     /// The content-aware splicer (`--l7-rules`, [`crate::l7`]).
@@ -153,6 +156,7 @@ impl<'d> Daemon<'d> {
             mgmt: None,
             health: std::collections::HashMap::new(),
             vrrp: None,
+            vrrp_standby: false,
             agents: None,
             l7: None,
             tls: None,

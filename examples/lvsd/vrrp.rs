@@ -257,7 +257,10 @@ impl Daemon<'_> {
     /// master every other frame is dropped. Returns whether the frame was consumed.
     pub fn vrrp_gate(&mut self, ifc: usize, frame: &[u8]) -> bool {
         let Some(v) = self.vrrp.as_mut() else {
-            return false;
+            if self.vrrp_standby {
+                self.count("vrrp.silenced_frames");
+            }
+            return self.vrrp_standby;
         };
         if is_vrrp(frame) {
             if ifc != v.ifc {
@@ -371,6 +374,11 @@ impl Daemon<'_> {
     /// The `vrrp.*` lines of `status`.
     pub fn vrrp_status(&self, out: &mut String) {
         let Some(v) = self.vrrp.as_ref() else {
+            if self.opts.vrrp.is_some() {
+                // another worker: the state the lead mirrors (its silenced frames are counted)
+                let master = u8::from(!self.vrrp_standby);
+                out.push_str(&format!("vrrp.mirrored_master {master}\n"));
+            }
             return;
         };
         let r = &v.router;

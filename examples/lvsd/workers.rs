@@ -23,8 +23,16 @@
 //! them as `worker<k>.<name>` (the unprefixed ones are worker 0's). The stats listing at exit
 //! and the ipvsadm listings are worker 0's shard.
 //!
-//! Not with more than one worker (refused at start): connection sync (`--sync`), VRRP, and the
-//! L7 and TLS splicers, whose state is the lead's alone.
+//! VRRP (`--vrrp`): adverts are not TCP or UDP, so they reach the lead, which alone runs the
+//! virtual router, sends adverts and announces the addresses on becoming master. On every loop
+//! pass it compares its state (master or not: [`Daemon::vrrp_silent`]) with what it last sent
+//! and sends a change to every other worker at once ([`Msg::Master`]). Another worker starts
+//! standby and, while the lead is not master, drops every frame it receives (counted as
+//! `vrrp.silenced_frames`) as the lead does; its `status` shows `vrrp.mirrored_master 0/1`.
+//! Between the lead's change and a shard's applying it there is one wake-up of that shard.
+//!
+//! Not with more than one worker (refused at start): connection sync (`--sync`), and the L7 and
+//! TLS splicers, whose state is the lead's alone.
 
 use crate::config::{IfaceInfo, Options, Prefix, Routes};
 use crate::daemon::{ms_instant, Daemon, Iface, SignalFlags};
@@ -78,6 +86,9 @@ pub enum Msg {
     Rules(Box<RuleSet>, DirectorConfig),
     /// A neighbour the lead learnt: interface, address, MAC, whether to create the entry.
     Neigh(usize, IpAddr, MacAddr, bool),
+    /// Whether the lead's VRRP virtual router is master (`--vrrp`): the shard forwards only
+    /// while it is.
+    Master(bool),
 }
 
 /// The other workers' published counters, by worker (index 0 unused).
@@ -103,6 +114,8 @@ pub enum Role {
         sent: Option<Box<(RuleSet, DirectorConfig)>>,
         /// The VIPs the fanout program was last built for.
         steered: Option<Vec<IpAddr>>,
+        /// The VRRP master state last sent.
+        master: Option<bool>,
         /// When to compare again (ms since start).
         check_at: u64,
         /// Their counters.
@@ -196,8 +209,6 @@ pub fn check_alone(n: usize, opts: &Options, l7: bool, tls: bool) -> Result<(), 
     }
     let what = if opts.sync.is_some() {
         "--sync"
-    } else if opts.vrrp.is_some() {
-        "--vrrp"
     } else if l7 {
         "--l7-rules"
     } else if tls {
@@ -247,6 +258,8 @@ fn follow(
     let mut d = Daemon::new(
         dir, p.ifaces, p.own, p.routes, p.opts, p.seed, p.tun_key, p.start,
     );
+    // with --vrrp a shard forwards nothing until the lead says its router is master
+    d.vrrp_standby = d.opts.vrrp.is_some();
     d.workers = Some(Role::Follower {
         index: p.index,
         rx,
@@ -287,9 +300,18 @@ impl Daemon<'_> {
                 peers,
                 mut sent,
                 mut steered,
+                mut master,
                 mut check_at,
                 published,
             }) => {
+                // the VRRP state on every pass: a change reaches the shards at once
+                if let Some(m) = master_change(&mut master, !self.vrrp_silent()) {
+                    for p in &peers {
+                        if p.tx.send(Msg::Master(m)).is_ok() {
+                            let _ = (&p.wake).write(&[1]);
+                        }
+                    }
+                }
                 if force || now >= check_at {
                     check_at = now + MIRROR_MS;
                     let want = Box::new((RuleSet::snapshot(&self.dir), *self.dir.config()));
@@ -312,6 +334,7 @@ impl Daemon<'_> {
                     peers,
                     sent,
                     steered,
+                    master,
                     check_at,
                     published,
                 });
@@ -329,6 +352,7 @@ impl Daemon<'_> {
                             let q = self.neigh.learn(ifc, ip, mac, now, create);
                             self.flush(ifc, mac, q);
                         }
+                        Msg::Master(m) => self.vrrp_standby = !m,
                     }
                 }
                 let due = now >= publish_at;
@@ -437,12 +461,23 @@ impl Daemon<'_> {
     }
 }
 
+/// The VRRP master state to send when `now` differs from what was last `sent` (recorded as
+/// sent).
+fn master_change(sent: &mut Option<bool>, now: bool) -> Option<bool> {
+    if *sent == Some(now) {
+        return None;
+    }
+    *sent = Some(now);
+    Some(now)
+}
+
 /// The lead's role over the started workers.
 pub fn lead(peers: Vec<Peer>, published: Published) -> Role {
     Role::Lead {
         peers,
         sent: None,
         steered: None,
+        master: None,
         check_at: 0,
         published,
     }
@@ -468,5 +503,17 @@ mod tests {
         assert!(take_args(&mut args("--workers 0")).is_err());
         assert!(take_args(&mut args("--workers 65")).is_err());
         assert!(take_args(&mut args("--workers")).is_err());
+    }
+
+    #[test]
+    fn master_state_is_sent_once_per_change() {
+        let mut sent = None;
+        // the first pass always sends (a shard starts as standby with --vrrp)
+        assert_eq!(master_change(&mut sent, false), Some(false));
+        assert_eq!(master_change(&mut sent, false), None);
+        assert_eq!(master_change(&mut sent, true), Some(true));
+        assert_eq!(master_change(&mut sent, true), None);
+        assert_eq!(master_change(&mut sent, false), Some(false));
+        assert_eq!(sent, Some(false));
     }
 }

@@ -5,6 +5,12 @@
 //! time by the control socket) byte-exact, both workers forwarding, and no reply dropped by a
 //! worker that lacks its flow (the fanout program's steering, examples/lvsd/fanout.rs).
 //!
+//! The second test runs it with `vrrp` (`--vrrp d0`, examples/e2e/workers_vrrp.sh): worker 0
+//! runs the virtual router and mirrors master/backup to worker 1; while a priority-200 peer
+//! advertises both workers stop forwarding (counted as silenced), then both forward again and
+//! 8 downloads stalled across the backup period finish byte-exact (`WORKERS_VRRP ...` line).
+//! The two tests take turns (a lock), not to share the two vCPUs' time.
+//!
 //! Needs root, `ip netns`, curl and python3: without them it prints `SKIPPED:` and passes,
 //! except under CI (`CI=true` or `CI=1`), where it fails. Run the suite under
 //! `flock /tmp/lvs-netns.lock` (this test does not take the lock itself).
@@ -12,13 +18,20 @@
 mod common;
 
 use common::{prepare, run_script, skipped, summary_numbers, BASE_TOOLS};
+use std::sync::Mutex;
 use std::time::Duration;
+
+/// One script at a time.
+static TURN: Mutex<()> = Mutex::new(());
 
 /// workers.sh takes about 20 s; its processes stop themselves after 60 s.
 const WORKERS_TIMEOUT: Duration = Duration::from_secs(90);
+/// With `vrrp` it takes about 30 s; its processes stop themselves after 100 s.
+const VRRP_TIMEOUT: Duration = Duration::from_secs(140);
 
 #[test]
 fn two_workers_keep_both_directions_of_nat_flows_together() {
+    let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
     let Some(bin) = prepare("WORKERS", BASE_TOOLS, &["lvsd"]) else {
         return;
     };
@@ -42,4 +55,29 @@ fn two_workers_keep_both_directions_of_nat_flows_together() {
         ],
         "{line}"
     );
+}
+
+#[test]
+fn two_workers_follow_the_leads_vrrp_state() {
+    let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(bin) = prepare("WORKERS", BASE_TOOLS, &["lvsd"]) else {
+        return;
+    };
+    let out = run_script(
+        "workers.sh",
+        &[&bin.join("lvsd"), std::path::Path::new("vrrp")],
+        VRRP_TIMEOUT,
+        "WORKERS PASSED",
+    );
+    if skipped(&out) {
+        return;
+    }
+    let (line, fields) = summary_numbers(&out, "WORKERS_VRRP", "workers");
+    let get = |k: &str| fields.iter().find(|(n, _)| *n == k).map(|(_, v)| *v);
+    assert_eq!(get("workers"), Some(2), "{line}");
+    assert_eq!(get("downloads"), Some(8), "{line}");
+    assert_eq!(get("broken"), Some(0), "{line}");
+    assert_eq!(get("backup_fwd"), Some(0), "{line}");
+    assert!(get("silenced0") > Some(0), "{line}");
+    assert!(get("silenced1") > Some(0), "{line}");
 }

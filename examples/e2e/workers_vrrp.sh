@@ -1,0 +1,81 @@
+# The VRRP part of workers.sh (sourced by it with `vrrp`; see its header): lvsd --workers 2
+# --vrrp goes backup while a priority-200 peer advertises, both workers stop forwarding, and
+# both forward again when lvsd is master once more; stalled downloads finish byte-exact.
+[ "$(val vrrp.state)" = master ] || die "lvsd is not VRRP master: $(echo "$ST" | grep vrrp)"
+[ "$(val worker1.vrrp.mirrored_master)" = 1 ] || die "worker 1 does not mirror master: $ST"
+say "lvsd master, worker 1 mirrors it; 8 downloads at 1 MB/s, then 4 s of priority-200 adverts"
+SIL0=$(val vrrp.silenced_frames) SIL1=$(val worker1.vrrp.silenced_frames)
+# a small receive buffer, so that the rate limit holds the server back (not its buffer)
+nsx "$NS_C" sysctl -qw net.ipv4.tcp_rmem="4096 65536 131072"
+pids=()
+for i in $(seq 1 8); do
+  ( got=$(nsx "$NS_C" curl -s -m 40 --limit-rate 1M "http://$VIP/blob" | sha256sum | cut -d' ' -f1 || true)
+    [ "$got" = "$WANT" ] && echo ok || echo broken ) > "$WORK/slow.$i" &
+  pids+=($!)
+done
+sleep 1
+# the peer: VRRPv3 adverts (vrid 51, priority 200, interval 0.1 s, the same VIP list) from
+# 198.18.0.7 on the client's segment, every 0.1 s for 4 s
+nsx "$NS_C" python3 - "$VIP" <<'EOF_PY' &
+import socket, struct, sys, time
+vip = socket.inet_aton(sys.argv[1])
+src, dst = socket.inet_aton("198.18.0.7"), socket.inet_aton("224.0.0.18")
+def csum(b):
+    if len(b) % 2: b += b"\0"
+    s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
+    while s >> 16: s = (s & 0xffff) + (s >> 16)
+    return (~s) & 0xffff
+m = bytearray(struct.pack("!BBBBHH", 0x31, 51, 200, 1, 10, 0) + vip)
+m[6:8] = struct.pack("!H", csum(src + dst + struct.pack("!BBH", 0, 112, len(m)) + bytes(m)))
+ip = bytearray(struct.pack("!BBHHHBBH4s4s", 0x45, 0xc0, 20 + len(m), 0, 0, 255, 112, 0, src, dst))
+ip[10:12] = struct.pack("!H", csum(bytes(ip)))
+frame = bytes.fromhex("01005e000012") + bytes.fromhex("02000000aa07") + b"\x08\x00" + bytes(ip) + bytes(m)
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+s.bind(("c0", 0))
+end = time.time() + 4
+while time.time() < end:
+    s.send(frame)
+    time.sleep(0.1)
+EOF_PY
+PEER=$!
+sleep 0.3
+# new connections while backup: spread over both workers by their source ports
+quick=()
+for i in $(seq 1 8); do
+  nsx "$NS_C" curl -s -o /dev/null -m 0.5 "http://$VIP/blob" &
+  quick+=($!)
+done
+wait "${quick[@]}" || true
+sleep 1.1 # worker 1 publishes once a second
+ST=$("$LVSD" ctl "$CTL" status)
+[ "$(val vrrp.state)" = backup ] || die "lvsd did not go backup: $(echo "$ST" | grep vrrp)"
+[ "$(val worker1.vrrp.mirrored_master)" = 0 ] || die "worker 1 did not mirror backup: $ST"
+A0=$(($(val fwd.masq) + $(val fwd.reply))) A1=$(($(val worker1.fwd.masq) + $(val worker1.fwd.reply)))
+sleep 1.2 # worker 1 publishes once a second
+ST=$("$LVSD" ctl "$CTL" status)
+[ "$(val vrrp.state)" = backup ] || die "lvsd left backup while the peer advertised"
+B0=$(($(val fwd.masq) + $(val fwd.reply))) B1=$(($(val worker1.fwd.masq) + $(val worker1.fwd.reply)))
+BACKUP_FWD=$((B0 - A0 + B1 - A1))
+say "backup: worker 0 fwd $A0 -> $B0, worker 1 fwd $A1 -> $B1"
+wait "$PEER"
+for _ in $(seq 1 30); do
+  ST=$("$LVSD" ctl "$CTL" status)
+  [ "$(val vrrp.state)" = master ] && break
+  sleep 0.1
+done
+[ "$(val vrrp.state)" = master ] || die "lvsd did not take over again: $(echo "$ST" | grep vrrp)"
+say "peer silent: lvsd master again; waiting for the stalled downloads"
+wait "${pids[@]}"
+sleep 1.2
+ST=$("$LVSD" ctl "$CTL" status)
+[ "$(val worker1.vrrp.mirrored_master)" = 1 ] || die "worker 1 did not mirror master again"
+SLOW_BROKEN=0
+for i in $(seq 1 8); do grep -q ok "$WORK/slow.$i" || SLOW_BROKEN=$((SLOW_BROKEN + 1)); done
+C0=$(($(val fwd.masq) + $(val fwd.reply))) C1=$(($(val worker1.fwd.masq) + $(val worker1.fwd.reply)))
+SIL0=$(($(val vrrp.silenced_frames) - SIL0)) SIL1=$(($(val worker1.vrrp.silenced_frames) - SIL1))
+say "master again: worker 0 fwd $B0 -> $C0, worker 1 fwd $B1 -> $C1"
+echo "WORKERS_VRRP workers=2 downloads=8 broken=$SLOW_BROKEN backup_fwd=$BACKUP_FWD silenced0=$SIL0 silenced1=$SIL1"
+[ "$SLOW_BROKEN" = 0 ] || die "$SLOW_BROKEN downloads broke across the backup period"
+[ "$BACKUP_FWD" = 0 ] || die "the workers forwarded $BACKUP_FWD frames as backup"
+[ "$SIL0" -gt 0 ] && [ "$SIL1" -gt 0 ] || die "a worker silenced nothing as backup"
+[ "$C0" -gt "$B0" ] && [ "$C1" -gt "$B1" ] || die "a worker did not forward again as master"
