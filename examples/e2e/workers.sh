@@ -25,8 +25,9 @@
 # client's segment then sends priority-200 adverts for 4 s: lvsd goes backup and both workers
 # stop forwarding (their fwd counters stay, both count silenced frames, worker 1's status says
 # vrrp.mirrored_master 0); when the adverts stop lvsd is master again after its
-# Master_Down_Interval, both workers forward again and the stalled downloads finish byte-exact.
-# Prints `WORKERS_VRRP workers=2 downloads=8 broken=0 backup_fwd=0 silenced0=N silenced1=N`.
+# Master_Down_Interval, both workers forward again: the stalled downloads finish byte-exact, and
+# 16 new ones. Prints `WORKERS_VRRP workers=2 downloads=24 broken=0 backup_fwd=0 silenced0=N
+# silenced1=N` (frames each worker dropped as backup).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 SAY_FD=1
