@@ -76,6 +76,8 @@ mod sched;
 mod snmp;
 #[path = "lvsd/splice_run.rs"]
 mod splice_run;
+#[path = "lvsd/sync_split.rs"]
+mod sync_split;
 #[path = "lvsd/syncd.rs"]
 mod syncd;
 #[path = "lvsd/sys.rs"]
@@ -172,7 +174,7 @@ fn run(args: &[String]) -> Result<(), String> {
         Some(o) => Some(Box::new(tls::Tls::load(o, words)?)),
         None => None,
     };
-    workers::check_alone(n_workers, &opts, l7.is_some(), tls.is_some())?;
+    workers::check_alone(n_workers, l7.is_some(), tls.is_some())?;
     let mut cfg = DirectorConfig::new(SipKey(words[0], words[1]));
     for (n, v) in &opts.sysctls {
         apply_sysctl(&mut cfg, n, *v);

@@ -488,12 +488,23 @@ impl<'d> Daemon<'d> {
         };
         let now = ms_instant(self.now_ms());
         let verbose = self.opts.verbose;
-        link.receive(&mut self.dir, now, |m| {
-            if verbose {
-                eprintln!("lvsd: {m}");
-            }
-        });
+        let shards = self.workers_count();
+        let mut fwd = Vec::new();
+        link.receive(
+            &mut self.dir,
+            now,
+            |m| {
+                if verbose {
+                    eprintln!("lvsd: {m}");
+                }
+            },
+            shards,
+            |k, m| fwd.push((k, m)),
+        );
         self.sync = Some(link);
+        for (k, m) in fwd {
+            self.workers_sync(k, m);
+        }
     }
 
     /// Sends the sync messages the director has due. Send errors are logged when verbose, and

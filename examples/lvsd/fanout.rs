@@ -81,7 +81,6 @@ const K2: u32 = 0x85eb_ca6b;
 /// The hash the program computes for a client endpoint: `addr` as big-endian 32-bit words
 /// (one for IPv4, four for IPv6) and the port. The kernel takes it modulo the number of
 /// workers.
-#[cfg(test)]
 pub fn steer(addr: &[u32], port: u16) -> u32 {
     let mut a = addr[0];
     for w in &addr[1..] {

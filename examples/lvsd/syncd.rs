@@ -145,6 +145,20 @@ impl SyncLink {
         })
     }
 
+    /// A worker's sending link (with more than one worker, [`crate::workers`]): each worker
+    /// sends its own shard's messages; only the lead receives. `None` when `o` does not send.
+    ///
+    /// # Errors
+    /// As [`SyncLink::open`].
+    pub fn open_sender(o: &SyncOpts, own: &[Ipv4Addr]) -> Result<Option<SyncLink>, String> {
+        if !o.mode.sends() {
+            return Ok(None);
+        }
+        let mut o = o.clone();
+        o.mode = crate::config::SyncMode::Master;
+        SyncLink::open(&o, own).map(Some)
+    }
+
     /// The receiving socket, to poll.
     pub fn rx_fd(&self) -> Option<RawFd> {
         self.rx.as_ref().map(AsRawFd::as_raw_fd)
@@ -155,12 +169,16 @@ impl SyncLink {
         self.tx.is_some()
     }
 
-    /// Applies the datagrams waiting on the receiving socket; `log` gets each error.
+    /// Applies the datagrams waiting on the receiving socket; `log` gets each error. With
+    /// `shards` workers each message is split by the clients' shard ([`crate::sync_split`]):
+    /// `dir` (worker 0's) applies its part, `forward` gets the others'.
     pub fn receive<S: Scheduler>(
         &mut self,
         dir: &mut Director<'_, S>,
         now: Instant,
         mut log: impl FnMut(String),
+        shards: usize,
+        mut forward: impl FnMut(usize, Vec<u8>),
     ) {
         let Some(rx) = &self.rx else { return };
         for _ in 0..BATCH {
@@ -182,6 +200,19 @@ impl SyncLink {
             self.counters.rx_datagrams += 1;
             if from.ip() == IpAddr::V4(self.local) {
                 self.counters.rx_own += 1;
+                continue;
+            }
+            let parts = (shards > 1)
+                .then(|| crate::sync_split::split(&self.buf[..n], shards))
+                .flatten();
+            if let Some(parts) = parts {
+                for (k, m) in parts {
+                    if k == 0 {
+                        let _ = dir.apply_sync(now, &m, self.opts.syncid);
+                    } else {
+                        forward(k, m);
+                    }
+                }
                 continue;
             }
             if let Err(e) = dir.apply_sync(now, &self.buf[..n], self.opts.syncid) {

@@ -31,8 +31,16 @@
 //! `vrrp.silenced_frames`) as the lead does; its `status` shows `vrrp.mirrored_master 0/1`.
 //! Between the lead's change and a shard's applying it there is one wake-up of that shard.
 //!
-//! Not with more than one worker (refused at start): connection sync (`--sync`), and the L7 and
-//! TLS splicers, whose state is the lead's alone.
+//! Connection sync (`--sync`): a master shard's connections are its own, so every worker that
+//! sends opens its own sending socket and sends its shard's messages (the backups apply them
+//! all, whichever sender). Only the lead receives (one socket bound to the group): it splits
+//! each message by the shard each connection's client is steered to ([`crate::sync_split`],
+//! the fanout program's hash), applies its part and passes the others' on ([`Msg::Sync`]);
+//! each shard's `director.sync.*` counters are its own part's. Together with VRRP a backup's
+//! shards hold the master's connections where the fanout program will send their frames.
+//!
+//! Not with more than one worker (refused at start): the L7 and TLS splicers, whose state is
+//! the lead's alone.
 
 use crate::config::{IfaceInfo, Options, Prefix, Routes};
 use crate::daemon::{ms_instant, Daemon, Iface, SignalFlags};
@@ -89,6 +97,8 @@ pub enum Msg {
     /// Whether the lead's VRRP virtual router is master (`--vrrp`): the shard forwards only
     /// while it is.
     Master(bool),
+    /// The part of a received sync message for this worker's shard.
+    Sync(Vec<u8>),
 }
 
 /// The other workers' published counters, by worker (index 0 unused).
@@ -203,13 +213,11 @@ pub fn join(sock: &crate::sys::PacketSocket, info: &IfaceInfo) -> Result<(), Str
 ///
 /// # Errors
 /// The first such option.
-pub fn check_alone(n: usize, opts: &Options, l7: bool, tls: bool) -> Result<(), String> {
+pub fn check_alone(n: usize, l7: bool, tls: bool) -> Result<(), String> {
     if n == 1 {
         return Ok(());
     }
-    let what = if opts.sync.is_some() {
-        "--sync"
-    } else if l7 {
+    let what = if l7 {
         "--l7-rules"
     } else if tls {
         "--tls-rules"
@@ -260,6 +268,21 @@ fn follow(
     );
     // with --vrrp a shard forwards nothing until the lead says its router is master
     d.vrrp_standby = d.opts.vrrp.is_some();
+    // with --sync (master) each shard sends its own connections' messages
+    if let Some(s) = d.opts.sync.clone() {
+        let mine: Vec<lvs_core::Ipv4Addr> = d
+            .opts
+            .addrs
+            .iter()
+            .filter(|(i, _)| *i == s.iface)
+            .filter_map(|(_, p)| match p.addr {
+                IpAddr::V4(a) => Some(a),
+                IpAddr::V6(_) => None,
+            })
+            .collect();
+        d.sync = crate::syncd::SyncLink::open_sender(&s, &mine)
+            .map_err(|e| format!("worker {}: {e}", p.index))?;
+    }
     d.workers = Some(Role::Follower {
         index: p.index,
         rx,
@@ -353,6 +376,10 @@ impl Daemon<'_> {
                             self.flush(ifc, mac, q);
                         }
                         Msg::Master(m) => self.vrrp_standby = !m,
+                        Msg::Sync(m) => {
+                            let id = self.opts.sync.as_ref().map_or(0, |s| s.syncid);
+                            let _ = self.dir.apply_sync(ms_instant(now), &m, id);
+                        }
                     }
                 }
                 let due = now >= publish_at;
@@ -381,6 +408,25 @@ impl Daemon<'_> {
                 let name = self.ifaces[i].info.name.clone();
                 self.log(&format!("{name}: fanout program refused: {e}"));
                 self.count("workers.steer_errors");
+            }
+        }
+    }
+
+    /// How many workers there are (1 without `--workers`).
+    pub(crate) fn workers_count(&self) -> usize {
+        match &self.workers {
+            Some(Role::Lead { peers, .. }) => peers.len() + 1,
+            _ => 1,
+        }
+    }
+
+    /// The lead passes worker `k`'s part of a received sync message on.
+    pub(crate) fn workers_sync(&mut self, k: usize, m: Vec<u8>) {
+        if let Some(Role::Lead { peers, .. }) = &self.workers {
+            if let Some(p) = peers.get(k.wrapping_sub(1)) {
+                if p.tx.send(Msg::Sync(m)).is_ok() {
+                    let _ = (&p.wake).write(&[1]);
+                }
             }
         }
     }

@@ -1,0 +1,107 @@
+//! Connection sync with many workers, on a backup: a received sync message holds connections of
+//! every shard, and each connection must go to the shard the fanout program steers its client
+//! to ([`crate::fanout::steer`] of the client's address and port, modulo the workers). The lead,
+//! which owns the sync socket, splits each message into one message per shard (same sync ID,
+//! the records re-encoded as version 1) and passes the others' on ([`crate::workers`]).
+
+use crate::fanout::steer;
+use lvs_core::sync::{SyncMessageBuilder, SyncRecords};
+use lvs_core::IpAddr;
+
+/// The largest message a split writes (a UDP datagram's payload).
+const MAX_LEN: usize = 65_507;
+
+/// The worker that owns connections of client `addr`:`port` among `n`.
+pub fn shard_of(addr: IpAddr, port: u16, n: usize) -> usize {
+    let h = match addr {
+        IpAddr::V4(a) => steer(&[u32::from_be_bytes(a.octets())], port),
+        IpAddr::V6(a) => {
+            let o = a.octets();
+            let w: Vec<u32> = o
+                .chunks(4)
+                .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]))
+                .collect();
+            steer(&w, port)
+        }
+    };
+    h as usize % n.max(1)
+}
+
+/// Splits sync message `bytes` over `n` shards: `(shard, message)` pairs, at most one per shard
+/// with records (more when a re-encoded part does not fit). `None` when the message is
+/// malformed, a record is fatally bad or the sync ID byte is missing: the lead then applies
+/// the message whole, which counts it as its own backup would.
+pub fn split(bytes: &[u8], n: usize) -> Option<Vec<(usize, Vec<u8>)>> {
+    let syncid = *bytes.get(1)?;
+    let records = SyncRecords::new(bytes).ok()?;
+    let mut bufs: Vec<Vec<u8>> = vec![Vec::new(); n];
+    let mut out = Vec::new();
+    let mut conns: Vec<Vec<lvs_core::sync::SyncConn>> = vec![Vec::new(); n];
+    for r in records {
+        match r {
+            Ok(c) => conns[shard_of(c.caddr, c.cport, n)].push(c),
+            Err(e) if e.is_fatal() => return None,
+            Err(_) => {} // skipped, as the backup skips it
+        }
+    }
+    for (k, list) in conns.iter().enumerate() {
+        let mut i = 0;
+        while i < list.len() {
+            bufs[k].resize(MAX_LEN, 0);
+            let mut b = SyncMessageBuilder::new(&mut bufs[k], syncid, MAX_LEN).ok()?;
+            while i < list.len() && b.push(&list[i]).is_ok() {
+                i += 1;
+            }
+            if b.is_empty() {
+                return None; // a record that fits no message
+            }
+            let len = b.finish();
+            out.push((k, bufs[k][..len].to_vec()));
+        }
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lvs_core::addr::{Endpoint, Protocol};
+    use lvs_core::sync::default_max_len;
+    use lvs_core::AddrFamily;
+
+    #[test]
+    fn each_connection_goes_to_its_clients_shard() {
+        let mut buf = [0u8; 1500];
+        let mut b = SyncMessageBuilder::new(&mut buf, 9, default_max_len(AddrFamily::Ipv4))
+            .expect("builder");
+        let mut sent = Vec::new();
+        for i in 0..20u16 {
+            let c = lvs_core::sync::SyncConn::new(
+                Protocol::Tcp,
+                Endpoint::v4([198, 18, 0, 2 + (i % 3) as u8], 40_000 + i * 7),
+                Endpoint::v4([198, 18, 2, 10], 80),
+                Endpoint::v4([198, 18, 1, 2], 80),
+            );
+            b.push(&c).expect("room");
+            sent.push(c);
+        }
+        let len = b.finish();
+        let parts = split(&buf[..len], 2).expect("well-formed");
+        let mut got = 0;
+        let mut shards = [0; 2];
+        for (k, m) in &parts {
+            assert_eq!(m[1], 9, "the sync ID is kept");
+            for c in SyncRecords::new(m).expect("a message") {
+                let c = c.expect("a record");
+                assert_eq!(shard_of(c.caddr, c.cport, 2), *k);
+                assert!(sent.contains(&c));
+                got += 1;
+                shards[*k] += 1;
+            }
+        }
+        assert_eq!(got, 20);
+        assert!(shards[0] > 0 && shards[1] > 0, "{shards:?}");
+        assert!(split(&buf[..3], 2).is_none());
+        assert_eq!(split(&buf[..len], 1).expect("one shard").len(), 1);
+    }
+}
