@@ -247,6 +247,8 @@ masq=$(($(stat_of b fwd.masq) + $(stat_of b worker1.fwd.masq)))
 drops=$(awk '$1 ~ /^vrrp\.drop\./ { s += $2 } END { print s + 0 }' "$WORK/b.status")
 [ "$drops" = 0 ] || die "B dropped $drops adverts: $(grep '^vrrp.drop' "$WORK/b.status")"
 say "  download complete, sha256 ok; B forwarded $masq frames"
+# what B's shards applied of A's sync messages
+A1=$(stat_of b director.sync.applied) A2=$(stat_of b worker1.director.sync.applied)
 echo "lvsd peer: VRRP takeover_ms=$TAKEOVER1 download=ok"
 RESULT1="VRRP takeover_ms=$TAKEOVER1 download=ok"
 kill -TERM "$B_PID"
@@ -254,7 +256,6 @@ for _ in $(seq 1 50); do kill -0 "$B_PID" 2>/dev/null || break; sleep 0.1; done
 B_PID=
 rm -f "$WORK/dl1"
 if [ "$WORKERS" != 1 ]; then
-  A1=$(stat_of b director.sync.applied) A2=$(stat_of b worker1.director.sync.applied)
   echo "VRRP workers=$WORKERS takeover_ms=$TAKEOVER1 download=ok applied0=$A1 applied1=$A2"
   echo "VRRP PASSED: lvsd --workers $WORKERS took over from lvsd --workers $WORKERS, download intact"
   exit 0
