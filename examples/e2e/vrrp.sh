@@ -338,36 +338,7 @@ say "forged adverts to the master (priority 254, each would preempt it): dropped
 # authentication (RFC 3768), then a well-formed advert of priority 50 as a control (heard,
 # lower: the master stays). Sent as raw frames from the client's port on the same segment.
 base_rx=$(stat_of b2 vrrp.rx_adverts)
-nsx "$NS_C" python3 - "$VIP" <<'EOF'
-import socket, struct, sys
-vip = socket.inet_aton(sys.argv[1])
-src, dst = socket.inet_aton("198.18.0.7"), socket.inet_aton("224.0.0.18")
-def csum(b):
-    if len(b) % 2: b += b"\0"
-    s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
-    while s >> 16: s = (s & 0xffff) + (s >> 16)
-    return (~s) & 0xffff
-def v3(prio, good=True):
-    m = bytearray(struct.pack("!BBBBHH", 0x31, 51, prio, 1, 100, 0) + vip)
-    pseudo = src + dst + struct.pack("!BBH", 0, 112, len(m))
-    c = csum(pseudo + bytes(m))
-    m[6:8] = struct.pack("!H", c if good else c ^ 0x5555)
-    return bytes(m)
-def v2(prio):
-    # RFC 3768: type/version, vrid, priority, count, auth type 1 (simple text), adver int 1 s
-    m = bytearray(struct.pack("!BBBBBBH", 0x21, 51, prio, 1, 1, 1, 0) + vip + b"secret\0\0")
-    m[6:8] = struct.pack("!H", csum(bytes(m)))
-    return bytes(m)
-def frame(msg, ttl=255):
-    ip = bytearray(struct.pack("!BBHHHBBH4s4s", 0x45, 0xc0, 20 + len(msg), 0, 0, ttl, 112, 0, src, dst))
-    ip[10:12] = struct.pack("!H", csum(bytes(ip)))
-    eth = bytes.fromhex("01005e000012") + bytes.fromhex("02000000aa07") + b"\x08\x00"
-    return eth + bytes(ip) + msg
-s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
-s.bind(("c0", 0))
-for f in (frame(v3(254, good=False)), frame(v3(254), ttl=254), frame(v2(254)), frame(v3(50))):
-    s.send(f)
-EOF
+nsx "$NS_C" python3 "$(dirname "$0")/vrrp_advert.py" "$VIP" c0 forged
 sleep 0.5
 for c in bad_checksum bad_ttl bad_version; do
   [ "$(stat_of b2 vrrp.drop.$c)" = 1 ] || die "the forged advert ($c) was not counted: $(grep '^vrrp' "$WORK/b2.status")"

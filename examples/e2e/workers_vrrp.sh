@@ -17,27 +17,7 @@ done
 sleep 1
 # the peer: VRRPv3 adverts (vrid 51, priority 200, interval 0.1 s, the same VIP list) from
 # 198.18.0.7 on the client's segment, every 0.1 s for 4 s
-nsx "$NS_C" python3 - "$VIP" <<'EOF_PY' &
-import socket, struct, sys, time
-vip = socket.inet_aton(sys.argv[1])
-src, dst = socket.inet_aton("198.18.0.7"), socket.inet_aton("224.0.0.18")
-def csum(b):
-    if len(b) % 2: b += b"\0"
-    s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
-    while s >> 16: s = (s & 0xffff) + (s >> 16)
-    return (~s) & 0xffff
-m = bytearray(struct.pack("!BBBBHH", 0x31, 51, 200, 1, 10, 0) + vip)
-m[6:8] = struct.pack("!H", csum(src + dst + struct.pack("!BBH", 0, 112, len(m)) + bytes(m)))
-ip = bytearray(struct.pack("!BBHHHBBH4s4s", 0x45, 0xc0, 20 + len(m), 0, 0, 255, 112, 0, src, dst))
-ip[10:12] = struct.pack("!H", csum(bytes(ip)))
-frame = bytes.fromhex("01005e000012") + bytes.fromhex("02000000aa07") + b"\x08\x00" + bytes(ip) + bytes(m)
-s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
-s.bind(("c0", 0))
-end = time.time() + 4
-while time.time() < end:
-    s.send(frame)
-    time.sleep(0.1)
-EOF_PY
+nsx "$NS_C" python3 "$(dirname "$0")/vrrp_advert.py" "$VIP" c0 repeat 200 4 &
 PEER=$!
 sleep 0.3
 # new connections while backup: spread over both workers by their source ports
