@@ -21,11 +21,13 @@ pub struct Hot {
     pub fwd_tunnel: u64,
     /// `fwd.reply`: NAT replies forwarded to clients.
     pub fwd_reply: u64,
+    /// `vrrp.silenced_frames`: frames a worker dropped while the lead's router is not master.
+    pub vrrp_silenced: u64,
 }
 
 impl Hot {
     /// The counters under their names.
-    pub fn named(&self) -> [(&'static str, u64); 6] {
+    pub fn named(&self) -> [(&'static str, u64); 7] {
         [
             ("rx.frames", self.rx_frames),
             ("tx.frames", self.tx_frames),
@@ -33,6 +35,7 @@ impl Hot {
             ("fwd.route", self.fwd_route),
             ("fwd.tunnel", self.fwd_tunnel),
             ("fwd.reply", self.fwd_reply),
+            ("vrrp.silenced_frames", self.vrrp_silenced),
         ]
     }
 

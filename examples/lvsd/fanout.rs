@@ -91,6 +91,12 @@ pub fn steer(addr: &[u32], port: u16) -> u32 {
     h ^ (h >> 16)
 }
 
+/// [`steer`] of a client address and port: the worker index the fanout program computes for
+/// that client (before the kernel's modulo by the group's size).
+pub fn steer_client(addr: IpAddr, port: u16) -> u32 {
+    steer(&words(&addr), port)
+}
+
 /// Why no program could be built.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TooManyAddrs;

@@ -4,8 +4,8 @@
 //! which owns the sync socket, splits each message into one message per shard (same sync ID,
 //! the records re-encoded as version 1) and passes the others' on ([`crate::workers`]).
 
-use crate::fanout::steer;
-use lvs_core::sync::{SyncMessageBuilder, SyncRecords};
+use crate::fanout::steer_client;
+use lvs_core::sync::{SyncConn, SyncMessageBuilder, SyncRecords};
 use lvs_core::IpAddr;
 
 /// The largest message a split writes (a UDP datagram's payload).
@@ -13,18 +13,7 @@ const MAX_LEN: usize = 65_507;
 
 /// The worker that owns connections of client `addr`:`port` among `n`.
 pub fn shard_of(addr: IpAddr, port: u16, n: usize) -> usize {
-    let h = match addr {
-        IpAddr::V4(a) => steer(&[u32::from_be_bytes(a.octets())], port),
-        IpAddr::V6(a) => {
-            let o = a.octets();
-            let w: Vec<u32> = o
-                .chunks(4)
-                .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]))
-                .collect();
-            steer(&w, port)
-        }
-    };
-    h as usize % n.max(1)
+    steer_client(addr, port) as usize % n.max(1)
 }
 
 /// Splits sync message `bytes` over `n` shards: `(shard, message)` pairs, at most one per shard
@@ -34,9 +23,7 @@ pub fn shard_of(addr: IpAddr, port: u16, n: usize) -> usize {
 pub fn split(bytes: &[u8], n: usize) -> Option<Vec<(usize, Vec<u8>)>> {
     let syncid = *bytes.get(1)?;
     let records = SyncRecords::new(bytes).ok()?;
-    let mut bufs: Vec<Vec<u8>> = vec![Vec::new(); n];
-    let mut out = Vec::new();
-    let mut conns: Vec<Vec<lvs_core::sync::SyncConn>> = vec![Vec::new(); n];
+    let mut conns: Vec<Vec<SyncConn>> = vec![Vec::new(); n.max(1)];
     for r in records {
         match r {
             Ok(c) => conns[shard_of(c.caddr, c.cport, n)].push(c),
@@ -44,19 +31,19 @@ pub fn split(bytes: &[u8], n: usize) -> Option<Vec<(usize, Vec<u8>)>> {
             Err(_) => {} // skipped, as the backup skips it
         }
     }
+    let mut buf = vec![0u8; MAX_LEN];
+    let mut out = Vec::new();
     for (k, list) in conns.iter().enumerate() {
-        let mut i = 0;
-        while i < list.len() {
-            bufs[k].resize(MAX_LEN, 0);
-            let mut b = SyncMessageBuilder::new(&mut bufs[k], syncid, MAX_LEN).ok()?;
-            while i < list.len() && b.push(&list[i]).is_ok() {
-                i += 1;
-            }
-            if b.is_empty() {
+        let mut rest = list.as_slice();
+        while !rest.is_empty() {
+            let mut b = SyncMessageBuilder::new(&mut buf, syncid, MAX_LEN).ok()?;
+            let fitted = rest.iter().take_while(|c| b.push(c).is_ok()).count();
+            if fitted == 0 {
                 return None; // a record that fits no message
             }
             let len = b.finish();
-            out.push((k, bufs[k][..len].to_vec()));
+            rest = &rest[fitted..];
+            out.push((k, buf[..len].to_vec()));
         }
     }
     Some(out)
@@ -76,7 +63,7 @@ mod tests {
             .expect("builder");
         let mut sent = Vec::new();
         for i in 0..20u16 {
-            let c = lvs_core::sync::SyncConn::new(
+            let c = SyncConn::new(
                 Protocol::Tcp,
                 Endpoint::v4([198, 18, 0, 2 + (i % 3) as u8], 40_000 + i * 7),
                 Endpoint::v4([198, 18, 2, 10], 80),

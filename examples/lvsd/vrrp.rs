@@ -258,7 +258,7 @@ impl Daemon<'_> {
     pub fn vrrp_gate(&mut self, ifc: usize, frame: &[u8]) -> bool {
         let Some(v) = self.vrrp.as_mut() else {
             if self.vrrp_standby {
-                self.count("vrrp.silenced_frames");
+                self.hot.vrrp_silenced += 1;
             }
             return self.vrrp_standby;
         };
