@@ -119,6 +119,7 @@ mod accounting;
 mod config;
 mod control;
 mod defense;
+mod established;
 mod expiry;
 #[cfg(feature = "ipvsadm")]
 mod listing;

@@ -21,6 +21,11 @@ pub struct DirectRouting;
 impl Rewriter for DirectRouting {
     type Error = ForwardError;
 
+    #[inline(always)]
+    fn pre_classify_is_noop(&self) -> bool {
+        true
+    }
+
     #[inline]
     fn forward(&mut self, pkt: PacketBuf<'_>, f: &Forward, cfg: &ProcessConfig) -> Emitted {
         if cfg.mtu != 0 {

@@ -11,7 +11,11 @@ use crate::parse::{EthInfo, FragInfo, Parsed};
 use crate::wire::{ChecksumCaps, MacAddr};
 use lvs_core::{AddrFamily, Endpoint, FlowKey, IpAddr, Ipv4Addr, Protocol, TcpFlags};
 
-const ETH: usize = 14;
+/// The Ethernet header's length.
+pub(crate) const ETH: usize = 14;
+/// The bytes [`ttl_and_nat_v4`] reads and writes: Ethernet, IPv4 without options and the
+/// first 20 bytes of the transport header.
+pub(crate) const WINDOW: usize = ETH + 40;
 
 #[inline(always)]
 fn be16(b: &[u8], at: usize) -> u16 {
@@ -44,78 +48,131 @@ pub(crate) const BLANK: Parsed = Parsed {
     icmp: None,
 };
 
-/// [`parse_v4_l4`] writing into `p` (which is left as it was when this returns false): no
-/// copies of the large [`Parsed`] on the way.
+/// The fields of a frame [`parse_v4_l4_into`] accepts, read once: what the fused path of
+/// established flows needs, and the rest of the [`Parsed`] but the MAC addresses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct V4L4 {
+    /// Protocol, source and destination.
+    pub flow: FlowKey,
+    /// TCP flags (none for UDP).
+    pub tcp_flags: TcpFlags,
+    /// The IP packet's total length.
+    pub total: usize,
+    /// Its TTL.
+    pub ttl: u8,
+    /// Its type of service byte.
+    pub tos: u8,
+    /// Its "don't fragment" bit.
+    pub dont_frag: bool,
+    /// Its identification.
+    pub ident: u16,
+    /// The transport header's length.
+    pub hdr_len: usize,
+}
+
+/// Reads an untagged IPv4 frame whose header has no options, that is not a fragment, and
+/// carries a whole TCP or UDP header (the frames [`parse_v4_l4_into`] accepts); `None` for
+/// anything else.
 #[inline(always)]
-pub(crate) fn parse_v4_l4_into(frame: &[u8], p: &mut Parsed) -> bool {
-    let Some(h) = frame.get(..ETH + 20) else {
-        return false;
-    };
-    let Ok(h) = <&[u8; ETH + 20]>::try_from(h) else {
-        return false;
-    };
+pub(crate) fn v4_l4(frame: &[u8]) -> Option<V4L4> {
+    let h: &[u8; ETH + 20] = frame.get(..ETH + 20)?.try_into().ok()?;
     if h[12] != 0x08 || h[13] != 0x00 || h[ETH] != 0x45 {
-        return false;
+        return None;
     }
     let total = usize::from(be16(h, ETH + 2));
     // frag offset 0 and MF clear
     if be16(h, ETH + 6) & 0x3fff != 0 || total < 20 || frame.len() < ETH + total {
-        return false;
+        return None;
     }
     let proto = h[ETH + 9];
-    let seg = &frame[ETH + 20..ETH + total];
-    let (sport, dport, hdr_len, tcp_flags) = match proto {
+    let seg = frame.get(ETH + 20..ETH + total)?;
+    let (sport, dport, hdr_len, tcp_flags, proto) = match proto {
         6 => {
             if seg.len() < 20 {
-                return false;
+                return None;
             }
             let hl = usize::from(seg[12] >> 4) * 4;
             if hl < 20 || hl > seg.len() {
-                return false;
+                return None;
             }
-            (be16(seg, 0), be16(seg, 2), hl, TcpFlags(seg[13]))
+            (be16(seg, 0), be16(seg, 2), hl, TcpFlags(seg[13]), Protocol::Tcp)
         }
         17 => {
             if seg.len() < 8 {
-                return false;
+                return None;
             }
             let len = usize::from(be16(seg, 4));
             if !(8..=seg.len()).contains(&len) {
-                return false;
+                return None;
             }
-            (be16(seg, 0), be16(seg, 2), 8, TcpFlags::NONE)
+            (be16(seg, 0), be16(seg, 2), 8, TcpFlags::NONE, Protocol::Udp)
         }
-        _ => return false,
+        _ => return None,
     };
-    let mac = |at: usize| MacAddr([h[at], h[at + 1], h[at + 2], h[at + 3], h[at + 4], h[at + 5]]);
     let a = |at: usize| IpAddr::V4(Ipv4Addr::new(h[at], h[at + 1], h[at + 2], h[at + 3]));
-    p.eth = Some(EthInfo {
-        src: mac(6),
-        dst: mac(0),
-        vlan: None,
-    });
-    p.l3 = ETH;
-    p.l4 = ETH + 20;
-    p.payload = ETH + 20 + hdr_len;
-    p.family = AddrFamily::Ipv4;
-    p.ip_len = total;
-    p.ttl = h[ETH + 8];
-    p.tos = h[ETH + 1];
-    p.dont_frag = h[ETH + 6] & 0x40 != 0;
-    p.frag = FragInfo {
-        is_fragment: false,
-        first: true,
-        more: false,
-        ident: u32::from(be16(h, ETH + 4)),
+    Some(V4L4 {
+        flow: FlowKey::new(
+            proto,
+            Endpoint::new(a(ETH + 12), sport),
+            Endpoint::new(a(ETH + 16), dport),
+        ),
+        tcp_flags,
+        total,
+        ttl: h[ETH + 8],
+        tos: h[ETH + 1],
+        dont_frag: h[ETH + 6] & 0x40 != 0,
+        ident: be16(h, ETH + 4),
+        hdr_len,
+    })
+}
+
+/// What the general parser gives for the frame `k` was read from (`frame`).
+#[inline(always)]
+pub(crate) fn parsed(k: &V4L4, frame: &[u8]) -> Parsed {
+    let mac = |at: usize| {
+        let mut m = [0u8; 6];
+        if let Some(b) = frame.get(at..at + 6) {
+            m.copy_from_slice(b);
+        }
+        MacAddr(m)
     };
-    p.flow = FlowKey::new(
-        Protocol::from(proto),
-        Endpoint::new(a(ETH + 12), sport),
-        Endpoint::new(a(ETH + 16), dport),
-    );
-    p.tcp_flags = tcp_flags;
-    p.icmp = None;
-    true
+    Parsed {
+        eth: Some(EthInfo {
+            src: mac(6),
+            dst: mac(0),
+            vlan: None,
+        }),
+        l3: ETH,
+        l4: ETH + 20,
+        payload: ETH + 20 + k.hdr_len,
+        family: AddrFamily::Ipv4,
+        ip_len: k.total,
+        ttl: k.ttl,
+        tos: k.tos,
+        dont_frag: k.dont_frag,
+        frag: FragInfo {
+            is_fragment: false,
+            first: true,
+            more: false,
+            ident: u32::from(k.ident),
+        },
+        flow: k.flow,
+        tcp_flags: k.tcp_flags,
+        icmp: None,
+    }
+}
+
+/// [`parse_v4_l4`] writing into `p` (which is left as it was when this returns false): no
+/// copies of the large [`Parsed`] on the way.
+#[inline(always)]
+pub(crate) fn parse_v4_l4_into(frame: &[u8], p: &mut Parsed) -> bool {
+    match v4_l4(frame) {
+        Some(k) => {
+            *p = parsed(&k, frame);
+            true
+        }
+        None => false,
+    }
 }
 
 /// [`crate::parse::parse_ethernet`] for an untagged IPv4 frame whose header has no options,
@@ -160,18 +217,34 @@ pub(crate) fn ttl_and_nat_in_v4(
     }
     // Ethernet, IPv4 and the first 20 bytes of the transport header, as a fixed-size array
     // (frames are at least 60 bytes on the wire; shorter ones take the general path)
-    let frame: &mut [u8; ETH + 40] = frame.get_mut(..ETH + 40)?.try_into().ok()?;
+    let frame: &mut [u8; WINDOW] = frame.get_mut(..ETH + 40)?.try_into().ok()?;
     if frame[ETH] != 0x45 {
         return None;
     }
-    let ttl = frame[ETH + 8];
-    if decrement_ttl && ttl <= 1 {
+    if decrement_ttl && frame[ETH + 8] <= 1 {
         return None;
     }
-    // All checks done: mutate. Each checksum takes one sum of the RFC 1624 terms the general
-    // path adds in steps (`!old + new` per changed 16-bit word): one's-complement addition is
-    // associative, and a partial sum is zero only if all its terms are, so the folded result,
-    // zero representation included, is the same.
+    ttl_and_nat_v4(frame, proto == Protocol::Tcp, &new_addr, real.port, decrement_ttl, caps);
+    Some(())
+}
+
+/// The bytes of [`ttl_and_nat_in_v4`] once its checks passed: `frame` starts with the
+/// Ethernet header of an IPv4 packet without options (TTL above 1 if `decrement_ttl`) and
+/// carries a whole TCP (`tcp`) or UDP header; its destination becomes `new_addr`:`port`.
+#[inline(always)]
+pub(crate) fn ttl_and_nat_v4(
+    frame: &mut [u8; WINDOW],
+    tcp: bool,
+    new_addr: &Ipv4Addr,
+    port: u16,
+    decrement_ttl: bool,
+    caps: &ChecksumCaps,
+) {
+    let ttl = frame[ETH + 8];
+    // Each checksum takes one sum of the RFC 1624 terms the general path adds in steps
+    // (`!old + new` per changed 16-bit word): one's-complement addition is associative, and a
+    // partial sum is zero only if all its terms are, so the folded result, zero representation
+    // included, is the same.
     let word = |b: &[u8], at: usize| u32::from(be16(b, at));
     let (o0, o1) = (word(&frame[..], ETH + 16), word(&frame[..], ETH + 18));
     let new = new_addr.octets();
@@ -182,17 +255,17 @@ pub(crate) fn ttl_and_nat_in_v4(
         if decrement_ttl {
             let pr = u32::from(frame[ETH + 9]);
             let t = u32::from(ttl) << 8 | pr;
-            sum += (t ^ 0xffff) + (t - 0x100);
+            sum += (t ^ 0xffff) + t.wrapping_sub(0x100);
         }
         let c = checksum::finish(sum);
         frame[ETH + 10..ETH + 12].copy_from_slice(&c.to_be_bytes());
     }
     if decrement_ttl {
-        frame[ETH + 8] = ttl - 1;
+        frame[ETH + 8] = ttl.wrapping_sub(1);
     }
     let l4 = ETH + 20;
-    let port_sum = (word(&frame[..], l4 + 2) ^ 0xffff) + u32::from(real.port);
-    if proto == Protocol::Tcp {
+    let port_sum = (word(&frame[..], l4 + 2) ^ 0xffff) + u32::from(port);
+    if tcp {
         if caps.tcp.tx() {
             let c = l4 + 16;
             let v = checksum::finish((word(&frame[..], c) ^ 0xffff) + addr_sum + port_sum);
@@ -208,8 +281,7 @@ pub(crate) fn ttl_and_nat_in_v4(
         }
     }
     frame[ETH + 16..ETH + 20].copy_from_slice(&new);
-    frame[l4 + 2..l4 + 4].copy_from_slice(&real.port.to_be_bytes());
-    Some(())
+    frame[l4 + 2..l4 + 4].copy_from_slice(&port.to_be_bytes());
 }
 
 #[cfg(test)]

@@ -52,6 +52,11 @@ impl Rewriter for Nat {
         true
     }
 
+    #[inline(always)]
+    fn pre_classify_is_noop(&self) -> bool {
+        true
+    }
+
     #[inline]
     fn forward(&mut self, mut pkt: PacketBuf<'_>, f: &Forward, cfg: &ProcessConfig) -> Emitted {
         let p = pkt.parsed;

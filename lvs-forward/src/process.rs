@@ -26,7 +26,7 @@
 //! gives exactly the general code's result; everything else takes the general code.
 
 use crate::error::ForwardError;
-use crate::fast;
+use crate::fast::{self, V4L4};
 use crate::icmp::{build_error, IcmpErrorKind};
 use crate::parse::{parse_ethernet, Parsed};
 use crate::rewrite::{PacketBuf, Rewriter, Standard};
@@ -214,10 +214,21 @@ pub fn process_frame_with<S: Scheduler, R: Rewriter + ?Sized>(
             required: frame_start.saturating_add(frame_len),
         }));
     };
-    let mut p = fast::BLANK;
-    if let Err(e) = parse_into(&buf[frame_start..end], &mut p) {
-        return Action::Drop(DropCause::Parse(e));
-    }
+    let mut p = match fast::v4_l4(&buf[frame_start..end]) {
+        Some(k) => {
+            // (a SYN is never one the director takes in one pass)
+            if rw.pre_classify_is_noop() && !(k.tcp_flags.syn() && k.flow.proto == Protocol::Tcp) {
+                if let Some(a) = established(dir, rw, now, buf, frame_start, end, &k, cfg, out) {
+                    return a;
+                }
+            }
+            fast::parsed(&k, &buf[frame_start..end])
+        }
+        None => match parse_ethernet(&buf[frame_start..end]) {
+            Ok(p) => p,
+            Err(e) => return Action::Drop(DropCause::Parse(e)),
+        },
+    };
     if let Err(e) = rw.pre_classify(&mut buf[frame_start..end], &mut p, cfg) {
         return Action::Drop(DropCause::Forward(e.into()));
     }
@@ -395,6 +406,68 @@ pub fn process_burst_with<S: Scheduler, R: Rewriter + ?Sized>(
         }
     }
     n
+}
+
+/// The packet of an established connection in one pass, for a rewriter whose
+/// [`Rewriter::pre_classify`] changes nothing: the frame read once (`k`, [`fast::v4_l4`]), the
+/// director's [`Director::handle_established`], then the TTL and NAT rewrite. The same
+/// action, bytes and director state as the general path; `None`, with nothing changed, for
+/// any other frame (the general path then takes it).
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn established<S: Scheduler, R: Rewriter + ?Sized>(
+    dir: &mut Director<'_, S>,
+    rw: &mut R,
+    now: Instant,
+    buf: &mut [u8],
+    frame_start: usize,
+    end: usize,
+    k: &V4L4,
+    cfg: &ProcessConfig,
+    out: &mut [u8],
+) -> Option<Action> {
+    let frame = buf.get_mut(frame_start..end)?;
+    // What would make the general path answer or drop instead of rewriting, checked before
+    // the director counts the packet: TTL expiry, "fragmentation needed", a frame shorter
+    // than the rewrite's fixed window (never on the wire: frames are at least 60 bytes).
+    if (cfg.decrement_ttl && k.ttl <= 1)
+        || (cfg.mtu != 0 && k.dont_frag && k.total as u64 > u64::from(cfg.mtu))
+        || frame.len() < fast::WINDOW
+    {
+        return None;
+    }
+    let f = dir.handle_established(now, &k.flow, k.tcp_flags, k.total as u32)?;
+    // The director has counted the packet: from here on the frame is always finished.
+    if rw.nat_shortcut(&f) {
+        if let (IpAddr::V4(a), Ok(w)) = (
+            f.daddr.addr,
+            <&mut [u8; fast::WINDOW]>::try_from(&mut frame[..fast::WINDOW]),
+        ) {
+            let tcp = k.flow.proto == Protocol::Tcp;
+            fast::ttl_and_nat_v4(w, tcp, &a, f.daddr.port, cfg.decrement_ttl, &cfg.caps);
+            return Some(Action::Transmit {
+                start: frame_start + fast::ETH,
+                len: k.total,
+                next_hop: f.daddr.addr,
+                to: Peer::RealServer {
+                    dest: f.dest,
+                    method: f.method,
+                },
+            });
+        }
+    }
+    // another method (direct routing, a tunnel): the general rewrite, on the general parse
+    let p = fast::parsed(k, frame);
+    Some(apply(
+        rw,
+        &Verdict::Forward(f),
+        &p,
+        buf,
+        frame_start,
+        end,
+        cfg,
+        out,
+    ))
 }
 
 /// [`parse_ethernet`] into `p`, through the common case's shortcut when it applies.

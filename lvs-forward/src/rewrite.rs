@@ -235,6 +235,15 @@ pub trait Rewriter {
         false
     }
 
+    /// Whether [`Rewriter::pre_classify`] is the default, which changes nothing: the path may
+    /// then take its one-pass shortcut for packets of established connections (parse, the
+    /// director's [`Director::handle_established`](lvs_core::director::Director::handle_established),
+    /// and the TTL and NAT rewrite when [`Rewriter::nat_shortcut`] holds), with the general
+    /// path's exact result, and not call `pre_classify` for them. The default is `false`.
+    fn pre_classify_is_noop(&self) -> bool {
+        false
+    }
+
     /// Called on every parsed packet before the director classifies it, with the frame and
     /// its [`Parsed`]; it may rewrite the packet and must then update `p.flow` to match. A
     /// method that changes the source address toward real servers (FULLNAT) restores here the
@@ -295,6 +304,11 @@ impl<R: Rewriter + ?Sized> Rewriter for &mut R {
     }
 
     #[inline(always)]
+    fn pre_classify_is_noop(&self) -> bool {
+        (**self).pre_classify_is_noop()
+    }
+
+    #[inline(always)]
     fn pre_classify(
         &mut self,
         frame: &mut [u8],
@@ -347,6 +361,11 @@ impl Rewriter for Standard {
     #[inline(always)]
     fn nat_shortcut(&self, f: &Forward) -> bool {
         f.method == FwdMethod::Masq
+    }
+
+    #[inline(always)]
+    fn pre_classify_is_noop(&self) -> bool {
+        true
     }
 
     #[inline]

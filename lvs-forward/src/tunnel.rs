@@ -377,6 +377,11 @@ macro_rules! tunnel_rewriter {
         impl Rewriter for $t {
             type Error = ForwardError;
 
+            #[inline(always)]
+            fn pre_classify_is_noop(&self) -> bool {
+                true
+            }
+
             fn room(&self, f: &Forward) -> Room {
                 Room::head(overhead(self.kind(), AddrFamily::of(&f.daddr.addr)))
             }

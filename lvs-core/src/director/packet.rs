@@ -474,7 +474,10 @@ impl<'a, S: Scheduler> Director<'a, S> {
                 }
             }
             for (i, (p, v)) in pk.iter().zip(vs.iter_mut()).enumerate() {
-                *v = self.packet_hashed(now, p, rh[i], Some(ih[i]), hint[i]);
+                *v = match self.established_burst(now, p, ih[i], hint[i]) {
+                    Some(f) => Verdict::Forward(f),
+                    None => self.packet_hashed(now, p, rh[i], Some(ih[i]), hint[i]),
+                };
             }
         }
         n

@@ -1,0 +1,187 @@
+//! The packet path's common case in one pass: a packet from the client of an established
+//! IPv4 connection that changes nothing but the connection's timer and the counters.
+//!
+//! [`Director::handle_packet`] answers such a packet through several layers (the reply check,
+//! the inbound lookup, the expiry, reuse and availability checks, the state machine, the
+//! accounting, the verdict), each looking the entry and its real server up again. Here every
+//! condition under which the general code would do anything else is checked first, on the
+//! entry and real server looked up once, and only then are the effects applied; when any
+//! condition fails, nothing has changed and the caller takes the general code.
+
+use super::*;
+
+impl<'a, S: Scheduler> Director<'a, S> {
+    /// The common case of [`Director::handle_packet`], in one pass: a TCP or UDP packet over
+    /// IPv4 from the client of a tracked connection, which is not a SYN, leaves the
+    /// connection's TCP state as it is, finds the connection live and its real server
+    /// available, and needs no synchronisation decision (the director is not a sync master),
+    /// with the reply check already known to find nothing (the packet's destination was the
+    /// last one checked and nothing was inserted since).
+    ///
+    /// `Some(f)` exactly when `handle_packet(now, &PacketMeta::new(*flow, tcp_flags, len))`
+    /// (with any firewall mark, not a non-first fragment) would return
+    /// `Verdict::Forward(f)` for such a packet, with exactly the same effects (the entry's
+    /// timer and packet counter, the real server's, service's and total counters). `None`
+    /// for every other packet, with nothing changed: the caller then calls
+    /// [`Director::handle_packet`].
+    ///
+    /// ```
+    /// # use lvs_core::director::{Director, DirectorConfig, DirectorMemory, PacketMeta, Verdict, Service};
+    /// # use lvs_core::conn::ConnSlot; use lvs_core::stats::Stats; use lvs_core::hash::SipKey;
+    /// # use lvs_core::*;
+    /// # struct First;
+    /// # impl Scheduler for First { fn name(&self) -> &'static str { "first" }
+    /// #   fn schedule(&mut self, d: &DestSet<'_>, _: &SchedRequest) -> Option<DestId> { d.iter().next().map(|(i, _)| i) } }
+    /// # let mut conns = [ConnSlot::EMPTY; 16]; let mut sv: [Option<Service<First>>; 1] = [None];
+    /// # let b = Dest::new(&DestConfig::new(Endpoint::v4([0;4],0), FwdMethod::Masq, 0));
+    /// # let (mut ds, mut st, mut or) = ([b; 2], [Stats::default(); 2], [DestId(0); 2]);
+    /// # let mut fx = lvs_core::director::DirectorFixed::new();
+    /// # let mem = DirectorMemory { conns: &mut conns, services: &mut sv, dests: &mut ds, dest_stats: &mut st, order: &mut or, fixed: &mut fx };
+    /// # let mut dir = Director::new(DirectorConfig::new(SipKey(1, 2)), mem, Instant::ZERO).unwrap();
+    /// let flow = FlowKey::new(Protocol::Tcp, Endpoint::v4([198, 18, 9, 9], 40000), Endpoint::v4([198, 18, 0, 1], 80));
+    /// let f = match dir.handle_established(Instant::ZERO, &flow, TcpFlags::ACK, 40) {
+    ///     Some(f) => Verdict::Forward(f),
+    ///     None => dir.handle_packet(Instant::ZERO, &PacketMeta::new(flow, TcpFlags::ACK, 40)),
+    /// };
+    /// assert_eq!(f, Verdict::Deliver); // no service: the host's
+    /// ```
+    #[inline]
+    pub fn handle_established(
+        &mut self,
+        now: Instant,
+        flow: &FlowKey,
+        tcp_flags: TcpFlags,
+        len: u32,
+    ) -> Option<Forward> {
+        let (IpAddr::V4(c), IpAddr::V4(v)) = (flow.src.addr, flow.dst.addr) else {
+            return None;
+        };
+        let proto = self.established_key(flow, tcp_flags)?;
+        let h = self.table.hash_v4(proto, c.octets(), flow.src.port);
+        self.established_hashed(now, flow, c.octets(), v.octets(), tcp_flags, len, h, NIL)
+    }
+
+    /// [`Director::handle_established`] for a packet of a burst, with its inbound lookup hash
+    /// `h` and the slot `hint` found ahead (`NIL`: none): `None`, with nothing changed, when
+    /// [`Director::packet_hashed`] must handle it.
+    #[inline(always)]
+    pub(super) fn established_burst(
+        &mut self,
+        now: Instant,
+        pkt: &PacketMeta,
+        h: u32,
+        hint: u32,
+    ) -> Option<Forward> {
+        let flow = &pkt.flow;
+        let (IpAddr::V4(c), IpAddr::V4(v)) = (flow.src.addr, flow.dst.addr) else {
+            return None;
+        };
+        if pkt.non_first_fragment {
+            return None;
+        }
+        self.established_key(flow, pkt.tcp_flags)?;
+        self.established_hashed(now, flow, c.octets(), v.octets(), pkt.tcp_flags, pkt.len, h, hint)
+    }
+
+    /// The checks of [`Director::handle_established`] that need no lookup: the protocol
+    /// number when they pass.
+    #[inline(always)]
+    pub(super) fn established_key(&self, flow: &FlowKey, tcp_flags: TcpFlags) -> Option<u8> {
+        let proto = match flow.proto {
+            Protocol::Tcp if !tcp_flags.syn() => 6,
+            Protocol::Udp => 17,
+            _ => return None,
+        };
+        // the reply check known to find nothing (`reply_known_none`), no sync decision due
+        let key = Self::memo_key(flow.proto, &flow.dst)?;
+        if self.reply_memo.0 != key
+            || self.reply_none != self.table.stats().inserted.wrapping_add(1)
+            || self.cfg.sync.policy().is_some()
+        {
+            return None;
+        }
+        Some(proto)
+    }
+
+    /// [`Director::handle_established`] once its key checks passed ([`Self::established_key`]),
+    /// with the inbound lookup hash `h` and a slot `hint` that may hold the connection (`NIL`:
+    /// none).
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    pub(super) fn established_hashed(
+        &mut self,
+        now: Instant,
+        flow: &FlowKey,
+        caddr: [u8; 4],
+        vaddr: [u8; 4],
+        tcp_flags: TcpFlags,
+        len: u32,
+        h: u32,
+        hint: u32,
+    ) -> Option<Forward> {
+        let proto = flow.proto.number();
+        let ch = if hint != NIL && self.table.matches_flow(hint, flow) {
+            ConnHandle(hint)
+        } else {
+            self.table
+                .find_v4(h, proto, caddr, flow.src.port, vaddr, flow.dst.port)?
+        };
+        let e = self.table.get(ch)?;
+        // not past its deadline (a connection, never a template: `find_v4` skips those)
+        let to = self.cfg.timeouts.of(flow.proto, e.state());
+        if e.expires_in(now, to) == Duration::ZERO {
+            return None;
+        }
+        let dest = e.dest();
+        let d = self.dests.get(dest.index())?;
+        if !d.is_available() {
+            return None;
+        }
+        if flow.proto == Protocol::Tcp {
+            let dir = if e.no_output() {
+                TcpDir::InputOnly
+            } else {
+                TcpDir::Input
+            };
+            let cur = TcpState::from_u8(e.state()).unwrap_or(TcpState::Close);
+            if tcp_transition(cur, dir, tcp_flags, self.secure_tcp_active()) != cur {
+                return None;
+            }
+        }
+        let svc = d.service as usize;
+        let svc_cfg = self
+            .services
+            .get(svc)
+            .and_then(|s| s.as_ref())
+            .map(|s| &s.config);
+        let f = Forward {
+            conn: Some(ch),
+            dest,
+            daddr: Endpoint::new(d.addr.addr, conn_dport(svc_cfg, d, flow.dst.port)),
+            // the entry's virtual endpoint: it matched the packet's destination
+            vaddr: flow.dst,
+            method: d.fwd,
+            tunnel: d.tunnel,
+            new_conn: false,
+        };
+        // Every check passed: the effects of the general path, in one place.
+        self.saw(now);
+        if let Some(mut m) = self.table.entry_mut(ch) {
+            let c = m.get().counter();
+            m.set_counter(c.wrapping_add(1));
+        }
+        self.table.touch(ch, now);
+        let add = |c: &mut crate::stats::Counters| {
+            c.inpkts += 1;
+            c.inbytes += u64::from(len);
+        };
+        if let Some(st) = self.dest_stats.get_mut(dest.index()) {
+            add(&mut st.counters);
+        }
+        if let Some(Some(s)) = self.services.get_mut(svc) {
+            add(&mut s.stats.counters);
+        }
+        add(&mut self.total.counters);
+        Some(f)
+    }
+}
