@@ -95,7 +95,13 @@ pub(crate) fn v4_l4(frame: &[u8]) -> Option<V4L4> {
             if hl < 20 || hl > seg.len() {
                 return None;
             }
-            (be16(seg, 0), be16(seg, 2), hl, TcpFlags(seg[13]), Protocol::Tcp)
+            (
+                be16(seg, 0),
+                be16(seg, 2),
+                hl,
+                TcpFlags(seg[13]),
+                Protocol::Tcp,
+            )
         }
         17 => {
             if seg.len() < 8 {
@@ -224,7 +230,14 @@ pub(crate) fn ttl_and_nat_in_v4(
     if decrement_ttl && frame[ETH + 8] <= 1 {
         return None;
     }
-    ttl_and_nat_v4(frame, proto == Protocol::Tcp, &new_addr, real.port, decrement_ttl, caps);
+    ttl_and_nat_v4(
+        frame,
+        proto == Protocol::Tcp,
+        &new_addr,
+        real.port,
+        decrement_ttl,
+        caps,
+    );
     Some(())
 }
 

@@ -230,8 +230,8 @@ fn build(g: &Gen) -> Option<Vec<u8>> {
             df,
         } => {
             let (a, p) = client(*c);
-            let mut ip = etherparse::Ipv4Header::new(0, *ttl, etherparse::IpNumber::TCP, a, VIP)
-                .unwrap();
+            let mut ip =
+                etherparse::Ipv4Header::new(0, *ttl, etherparse::IpNumber::TCP, a, VIP).unwrap();
             ip.dont_fragment = *df;
             if *opts > 0 {
                 let o = vec![1u8; usize::from(*opts) * 4]; // NOPs
@@ -270,9 +270,12 @@ fn build(g: &Gen) -> Option<Vec<u8>> {
             s[3] = 0xb8;
             s[4] = 9;
             s[15] = *c;
-            let b = PacketBuilder::ethernet2(CMAC, DMAC)
-                .ipv6(s, VIP6, 64)
-                .tcp(40_000 + u16::from(*c), 80, 1, 65535);
+            let b = PacketBuilder::ethernet2(CMAC, DMAC).ipv6(s, VIP6, 64).tcp(
+                40_000 + u16::from(*c),
+                80,
+                1,
+                65535,
+            );
             tcp_flags(b, *flags, |b| b.write(&mut v, b"")).unwrap();
         }
         Gen::Reply { c, rs, flags } => {
@@ -371,7 +374,8 @@ fn state(d: &Director<'_, Least>, now: Instant) -> String {
     for i in 0..24 {
         s += &format!(
             "{:?} {:?}\n",
-            d.dest(DestId(i)).map(|x| (x.active, x.inactive, x.persistent, x.flags)),
+            d.dest(DestId(i))
+                .map(|x| (x.active, x.inactive, x.persistent, x.flags)),
             d.dest_stats(DestId(i))
         );
     }

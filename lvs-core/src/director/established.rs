@@ -80,7 +80,16 @@ impl<'a, S: Scheduler> Director<'a, S> {
             return None;
         }
         self.established_key(flow, pkt.tcp_flags)?;
-        self.established_hashed(now, flow, c.octets(), v.octets(), pkt.tcp_flags, pkt.len, h, hint)
+        self.established_hashed(
+            now,
+            flow,
+            c.octets(),
+            v.octets(),
+            pkt.tcp_flags,
+            pkt.len,
+            h,
+            hint,
+        )
     }
 
     /// The checks of [`Director::handle_established`] that need no lookup: the protocol
