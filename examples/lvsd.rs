@@ -88,6 +88,8 @@ mod tls;
 mod tls_probe;
 #[path = "lvsd/users.rs"]
 mod users;
+#[path = "lvsd/views.rs"]
+mod views;
 #[path = "lvsd/vrrp.rs"]
 mod vrrp;
 #[path = "lvsd/workers.rs"]
@@ -410,6 +412,8 @@ fn run(args: &[String]) -> Result<(), String> {
         None => None,
     };
     let r = d.run(control.as_ref(), &wake_r, &signals);
+    // every shard's counters, so before the other workers stop
+    let l = d.stats_listing();
     d.workers_stop();
     if d.l7.is_some() || d.tls.is_some() {
         let mut s = String::new();
@@ -417,7 +421,6 @@ fn run(args: &[String]) -> Result<(), String> {
         d.tls_status(&mut s);
         eprint!("{s}");
     }
-    let l = d.stats_listing();
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(l.as_bytes());
     let _ = out.flush();

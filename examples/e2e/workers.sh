@@ -15,7 +15,15 @@
 # A reply steered to the wrong worker finds no connection in that shard and is dropped as
 # drop.not_for_service: the test counts those (must be 0) and each worker's forwarded frames
 # (`status`: fwd.masq, fwd.reply for worker 0, worker1.fwd.* for worker 1; both must move).
-# Prints `WORKERS workers=2 downloads=N broken=0 misrouted=0` from the counted results.
+# The listings cover both shards (examples/lvsd/views.rs): after the downloads, once only
+# TIME_WAIT entries are left (the tables are then still), `-L -n -c` lists as many connections
+# as the two shards' tables hold together (`status`: director.connections and
+# worker1.director.connections, both non-zero); `-L -n`'s ActiveConn + InActConn sum to the
+# same, as do /metrics' table fill and backend connections (`--http`: the snapshot the status
+# page and the JSON API show); `--stats` of the run-time service counts all 24 of its
+# connections.
+# Prints `WORKERS workers=2 downloads=N broken=0 misrouted=0 listed=N` from the counted
+# results (listed: the connections `-L -n -c` listed).
 #
 #   workers.sh /path/to/lvsd vrrp   (about 40 s)
 #
@@ -101,7 +109,7 @@ cat > "$WORK/rules" <<EOF
 -a -t $VIP:80 -r $RS:80 -m -w 1
 EOF
 nsx "$NS_D" timeout $LIFE "$LVSD" --rules "$WORK/rules" --iface d0 --iface d1 $( [ "${WK_WORKERS:-2}" = 1 ] || echo --workers ${WK_WORKERS:-2}) \
-  "${VRRP_ARGS[@]}" --addr d0=198.18.0.1/24 --addr d1=198.18.1.1/24 --control "$CTL" \
+  "${VRRP_ARGS[@]}" --addr d0=198.18.0.1/24 --addr d1=198.18.1.1/24 --control "$CTL" --http 127.0.0.1:9181 \
   > "$WORK/lvsd.out" 2> "$WORK/lvsd.err" &
 for _ in $(seq 1 100); do [ -S "$CTL" ] && break; sleep 0.1; done
 [ -S "$CTL" ] || die "lvsd did not start: $(cat "$WORK/lvsd.err")"
@@ -149,7 +157,34 @@ MIS=$(($(val drop.not_for_service) + $(val worker1.drop.not_for_service) - MIS0)
 for k in fwd.masq fwd.reply worker1.fwd.masq worker1.fwd.reply; do
   [ "$(val $k)" -gt 100 ] || die "$k = $(val $k): a worker did not forward"
 done
-echo "WORKERS workers=2 downloads=$DOWNLOADS broken=$BROKEN misrouted=$MIS"
+# the listings cover both shards. The tables are still once only TIME_WAIT entries (2 min) are
+# left: wait for the others (CLOSE: 10 s) to expire, then compare one listing with the shards'
+# counts (worker 1's is published once a second: read after a second of stillness)
+for _ in $(seq 1 20); do
+  "$LVSD" ctl "$CTL" -L -n -c | tail -n +3 | awk '$3 != "TIME_WAIT" { f = 1 } END { exit f }' && break
+  sleep 1
+done
+sleep 1.2
+ST=$("$LVSD" ctl "$CTL" status)
+C0=$(val director.connections) C1=$(val worker1.director.connections)
+LIST=$("$LVSD" ctl "$CTL" -L -n -c)
+LISTED=$(echo "$LIST" | tail -n +3 | grep -c . || true)
+say "listed connections: $LISTED; shards' tables: worker 0 $C0, worker 1 $C1"
+[ "$C0" -gt 0 ] && [ "$C1" -gt 0 ] || die "a shard holds no connections: worker 0 $C0, worker 1 $C1"
+[ "$LISTED" = $((C0 + C1)) ] || die "-L -n -c listed $LISTED connections, the shards hold $((C0 + C1)):
+$LIST"
+COUNTS=$("$LVSD" ctl "$CTL" -L -n | awk '$1 == "->" && $2 ~ /^[0-9]/ { n += $5 + $6 } END { print n + 0 }')
+[ "$COUNTS" = "$LISTED" ] || die "-L -n: ActiveConn + InActConn = $COUNTS, listed $LISTED:
+$LIST
+$("$LVSD" ctl "$CTL" -L -n)"
+METRICS=$(nsx "$NS_D" curl -sf --max-time 5 http://127.0.0.1:9181/metrics || true)
+M_TABLE=$(echo "$METRICS" | awk '$1 == "lvs_table_entries" { print $2 }')
+M_CONNS=$(echo "$METRICS" | awk '$1 ~ /^node_ipvs_backend_connections_(active|inactive)[{]/ { n += $2 } END { print n + 0 }')
+[ "$M_TABLE" = "$LISTED" ] && [ "$M_CONNS" = "$LISTED" ] ||
+  die "/metrics: lvs_table_entries $M_TABLE, backend connections $M_CONNS; listed $LISTED"
+CONNS2=$("$LVSD" ctl "$CTL" -L -n --stats -t $VIP2:8080 | awk '$1 == "TCP" { print $3 }')
+[ "$CONNS2" = 24 ] || die "--stats -t $VIP2:8080: $CONNS2 connections scheduled, not 24"
+echo "WORKERS workers=2 downloads=$DOWNLOADS broken=$BROKEN misrouted=$MIS listed=$LISTED"
 [ "$BROKEN" = 0 ] || die "$BROKEN downloads broke"
 [ "$MIS" = 0 ] || die "$MIS replies reached a worker without their flow"
 [ "$VRRP" = vrrp ] && . "$(dirname "$0")/workers_vrrp.sh"

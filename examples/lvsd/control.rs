@@ -18,7 +18,7 @@ use lvs_core::ipvsadm::{
     DestRow, ListHeader, ListMode, Rule, ServiceRow,
 };
 use lvs_core::state::TcpState;
-use lvs_core::{AddrFamily, Duration, Endpoint, Instant, Protocol, Scheduler, ServiceKey};
+use lvs_core::{AddrFamily, Duration, Endpoint, Protocol, Scheduler, ServiceKey};
 use std::fmt::Write;
 
 /// ipvsadm's exit codes, which `lvsd ctl` exits with.
@@ -287,27 +287,40 @@ pub fn rows(dir: &Director<'_, Sched>, opts: &ListOpts) -> Vec<ServiceRow<'stati
         .collect()
 }
 
-/// Writes an `ipvsadm -L -n ...` listing, with ipvsadm's exit code.
+/// Writes an `ipvsadm -L -n ...` listing of one director, with ipvsadm's exit code (lvsd lists
+/// every shard through [`crate::views`]; this is the tests' single director).
 ///
 /// With a service (`-L -n -t VIP:PORT`), ipvsadm's `list_service`: the column titles and that
 /// service only (no version line), or `No such service` and exit code 1 when it does not exist.
-pub fn list(dir: &Director<'_, Sched>, opts: &ListOpts, now: Instant) -> Exit {
-    let mut out = String::new();
+#[cfg(test)]
+pub fn list(dir: &Director<'_, Sched>, opts: &ListOpts, now: lvs_core::Instant) -> Exit {
     if opts.conns {
+        let mut out = String::new();
         let pe = opts.mode == ListMode::PersistentConn;
         let _ = dir.write_conns_mode(&mut out, now, pe);
         return (exit::OK, out);
     }
+    list_rows(rows(dir, opts), dir.table().capacity(), opts)
+}
+
+/// [`list`] of services and real servers from their rows (as [`rows`] selects and sorts them
+/// for `opts`) and the connection table's capacity (the version line's `size`).
+pub fn list_rows(
+    rows: Vec<ServiceRow<'static, Vec<DestRow>>>,
+    cap: usize,
+    opts: &ListOpts,
+) -> Exit {
+    let mut out = String::new();
     if opts.service.is_some() {
-        let Some(row) = rows(dir, opts).into_iter().next() else {
+        let Some(row) = rows.into_iter().next() else {
             return (exit::NO_SUCH_SERVICE, "No such service\n".into());
         };
         let _ = write_title(&mut out, opts.mode);
         let _ = write_service(&mut out, row, opts.mode);
         return (exit::OK, out);
     }
-    let header = ListHeader::new(dir.table().capacity() as u32);
-    let _ = write_list(&mut out, &header, rows(dir, opts), opts.mode);
+    let header = ListHeader::new(cap as u32);
+    let _ = write_list(&mut out, &header, rows, opts.mode);
     (exit::OK, out)
 }
 
@@ -340,6 +353,7 @@ mod test {
     use crate::rules::{self, sync};
     use lvs_core::director::{DirectorConfig, OwnedMemory};
     use lvs_core::hash::SipKey;
+    use lvs_core::Instant;
 
     #[test]
     fn commands_parse() {

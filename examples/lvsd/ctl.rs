@@ -44,7 +44,7 @@ impl Daemon<'_> {
             Err(e) => return (exit::USAGE, format!("{e}\n")),
         };
         if let Command::List(o) = &cmd {
-            let (code, mut out) = control::list(&self.dir, o, ms_instant(now));
+            let (code, mut out) = self.list_all(o);
             if o.conns && o.mode == ListMode::PersistentConn && o.service.is_none() {
                 self.tls_listing(&mut out);
             }
@@ -70,7 +70,7 @@ impl Daemon<'_> {
                 }
             }
             Command::List(o) => {
-                let (code, out) = control::list(&self.dir, &o, ms_instant(now));
+                let (code, out) = self.list_all(&o);
                 (code == control::exit::OK, out)
             }
             Command::Timeout => (true, control::timeouts(&self.dir)),
@@ -83,6 +83,7 @@ impl Daemon<'_> {
             Command::Save => (true, control::save(&self.dir)),
             Command::Zero => {
                 self.dir.zero_stats(ms_instant(now));
+                self.workers_zero();
                 (true, String::new())
             }
             Command::Reload => match self.reload() {
@@ -179,13 +180,13 @@ impl Daemon<'_> {
         out
     }
 
-    /// The `--stats` listing.
+    /// The `--stats` listing (every shard's, [`crate::views`]).
     pub fn stats_listing(&self) -> String {
         let o = ListOpts {
             mode: ListMode::Stats { exact: false },
             ..ListOpts::default()
         };
-        control::list(&self.dir, &o, ms_instant(self.now_ms())).1
+        self.list_all(&o).1
     }
 
     pub(crate) fn serve_control(&mut self, mut s: UnixStream) {

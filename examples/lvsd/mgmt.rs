@@ -7,7 +7,7 @@
 //! signals use), and waits for the answer with a deadline. So a slow or hostile HTTP client
 //! costs the packet loop nothing but the capture of one snapshot per request.
 
-use crate::control::{self, ListOpts};
+use crate::control::ListOpts;
 use crate::daemon::Daemon;
 use lvs_core::{FwdMethod, ServiceKey};
 use serde::Serialize;
@@ -153,7 +153,10 @@ fn service_names(key: &ServiceKey) -> (String, &'static str, String, u16, u32) {
 impl Snapshot {
     /// Captures the daemon's state now.
     pub fn capture(d: &Daemon<'_>) -> Self {
-        let services = control::rows(&d.dir, &ListOpts::default())
+        // every shard's, summed (crate::views)
+        let view = d.view(crate::views::Ask::Rows, &ListOpts::default());
+        let services = view
+            .rows
             .into_iter()
             .map(|row| {
                 let (name, protocol, address, port, fwmark) = service_names(&row.key);
@@ -191,7 +194,6 @@ impl Snapshot {
                 Some((k.to_string(), v.parse().ok()?))
             })
             .collect();
-        let total = d.dir.total_stats();
         Snapshot {
             uptime_ms: d.now_ms(),
             sync_role: d.sync.as_ref().map_or("none", |l| match l.opts.mode {
@@ -199,9 +201,9 @@ impl Snapshot {
                 crate::config::SyncMode::Backup => "backup",
                 crate::config::SyncMode::Both => "master+backup",
             }),
-            table_entries: d.dir.table().len() as u64,
-            table_capacity: d.dir.table().capacity() as u64,
-            totals: traffic(&total.counters, &total.rates()),
+            table_entries: view.table_len as u64,
+            table_capacity: view.table_cap as u64,
+            totals: traffic(&view.total, &view.total_rates),
             services,
             counters,
         }

@@ -20,8 +20,10 @@
 //! comes to the lead, which passes it on).
 //!
 //! Each other worker publishes its `status` counters once a second; the lead's `status` lists
-//! them as `worker<k>.<name>` (the unprefixed ones are worker 0's). The stats listing at exit
-//! and the ipvsadm listings are worker 0's shard.
+//! them as `worker<k>.<name>` (the unprefixed ones are worker 0's). The ipvsadm listings
+//! (`-L`, `--stats`, `--rate`, `-c`), the stats listing and the management plane's snapshot
+//! cover every shard: the lead asks the others for their part ([`Msg::View`], answered between
+//! two bursts) and merges them ([`crate::views`]); `-Z` zeroes every shard ([`Msg::Zero`]).
 //!
 //! VRRP (`--vrrp`): adverts are not TCP or UDP, so they reach the lead, which alone runs the
 //! virtual router, sends adverts and announces the addresses on becoming master. On every loop
@@ -45,10 +47,12 @@
 use crate::config::{IfaceInfo, Options, Prefix, Routes};
 use crate::daemon::{ms_instant, Daemon, Iface, SignalFlags};
 use crate::rules::{self, RuleSet};
+use crate::views::{Ask, ShardView, VIEW_TIMEOUT};
 use lvs_core::director::{Director, DirectorConfig, OwnedMemory};
 use lvs_core::hash::SipKey;
 use lvs_core::{Instant, IpAddr};
 use lvs_forward::wire::MacAddr;
+use std::cell::Cell;
 use std::io::Write;
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -99,6 +103,10 @@ pub enum Msg {
     Master(bool),
     /// The part of a received sync message for this worker's shard.
     Sync(Vec<u8>),
+    /// Send this shard's view ([`crate::views`]) back, with the worker's number.
+    View(Ask, Sender<(usize, ShardView)>),
+    /// Zero the shard's counters (`-Z`).
+    Zero,
 }
 
 /// The other workers' published counters, by worker (index 0 unused).
@@ -130,6 +138,8 @@ pub enum Role {
         check_at: u64,
         /// Their counters.
         published: Published,
+        /// Views a shard did not answer in time ([`crate::views::VIEW_TIMEOUT`]).
+        view_timeouts: Cell<u64>,
     },
     /// Worker 1..N.
     Follower {
@@ -326,6 +336,7 @@ impl Daemon<'_> {
                 mut master,
                 mut check_at,
                 published,
+                view_timeouts,
             }) => {
                 // the VRRP state on every pass: a change reaches the shards at once
                 if let Some(m) = master_change(&mut master, !self.vrrp_silent()) {
@@ -360,6 +371,7 @@ impl Daemon<'_> {
                     master,
                     check_at,
                     published,
+                    view_timeouts,
                 });
             }
             Some(Role::Follower {
@@ -380,6 +392,14 @@ impl Daemon<'_> {
                             let id = self.opts.sync.as_ref().map_or(0, |s| s.syncid);
                             let _ = self.dir.apply_sync(ms_instant(now), &m, id);
                         }
+                        Msg::View(ask, tx) => {
+                            let o = crate::control::ListOpts {
+                                nosort: true,
+                                ..Default::default()
+                            };
+                            let _ = tx.send((index, self.own_view(ask, &o)));
+                        }
+                        Msg::Zero => self.dir.zero_stats(ms_instant(self.now_ms())),
                     }
                 }
                 let due = now >= publish_at;
@@ -417,6 +437,57 @@ impl Daemon<'_> {
         match &self.workers {
             Some(Role::Lead { peers, .. }) => peers.len() + 1,
             _ => 1,
+        }
+    }
+
+    /// The lead asks every other worker for its shard's view and waits for the answers, at most
+    /// [`VIEW_TIMEOUT`] in all; they come back in worker order (none without other workers).
+    pub(crate) fn workers_ask(&self, ask: Ask) -> Vec<ShardView> {
+        let Some(Role::Lead {
+            peers,
+            view_timeouts,
+            ..
+        }) = &self.workers
+        else {
+            return Vec::new();
+        };
+        let (tx, rx) = channel();
+        let mut asked = 0;
+        for p in peers {
+            if p.tx.send(Msg::View(ask, tx.clone())).is_ok() {
+                let _ = (&p.wake).write(&[1]);
+                asked += 1;
+            }
+        }
+        drop(tx);
+        let until = std::time::Instant::now() + VIEW_TIMEOUT;
+        let mut got = Vec::with_capacity(asked);
+        while got.len() < asked {
+            let left = until.saturating_duration_since(std::time::Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(v) => got.push(v),
+                Err(_) => break,
+            }
+        }
+        if got.len() < asked {
+            let missed = (asked - got.len()) as u64;
+            view_timeouts.set(view_timeouts.get() + missed);
+            self.log(&format!(
+                "workers: {missed} shard(s) did not answer within {VIEW_TIMEOUT:?}; left out of this view"
+            ));
+        }
+        got.sort_by_key(|(k, _)| *k);
+        got.into_iter().map(|(_, v)| v).collect()
+    }
+
+    /// The lead tells every other worker to zero its shard's counters.
+    pub(crate) fn workers_zero(&self) {
+        if let Some(Role::Lead { peers, .. }) = &self.workers {
+            for p in peers {
+                if p.tx.send(Msg::Zero).is_ok() {
+                    let _ = (&p.wake).write(&[1]);
+                }
+            }
         }
     }
 
@@ -471,12 +542,16 @@ impl Daemon<'_> {
     /// `status` lines of the other workers (`workers N`, then `worker<k>.<name> value`).
     pub(crate) fn workers_status(&self, out: &mut String) {
         let Some(Role::Lead {
-            peers, published, ..
+            peers,
+            published,
+            view_timeouts,
+            ..
         }) = &self.workers
         else {
             return;
         };
         crate::control::kv(out, "workers", peers.len() + 1);
+        crate::control::kv(out, "workers.view_timeouts", view_timeouts.get());
         if let Ok(p) = published.lock() {
             for (k, list) in p.iter().enumerate().skip(1) {
                 for (name, v) in list {
@@ -526,6 +601,7 @@ pub fn lead(peers: Vec<Peer>, published: Published) -> Role {
         master: None,
         check_at: 0,
         published,
+        view_timeouts: Cell::new(0),
     }
 }
 

@@ -3,7 +3,9 @@
 //! under a hard timeout, print its output and its `WORKERS workers=.. downloads=.. broken=..
 //! misrouted=..` line, and fail if it fails: 48 downloads (half through a service added at run
 //! time by the control socket) byte-exact, both workers forwarding, and no reply dropped by a
-//! worker that lacks its flow (the fanout program's steering, examples/lvsd/fanout.rs).
+//! worker that lacks its flow (the fanout program's steering, examples/lvsd/fanout.rs); and
+//! the ipvsadm listings cover both shards: `-L -n -c` lists as many connections as both shards
+//! hold (`listed=N`), `-L -n` and `--stats` sum them (examples/lvsd/views.rs).
 //!
 //! The second test runs it with `vrrp` (`--vrrp d0`, examples/e2e/workers_vrrp.sh): worker 0
 //! runs the virtual router and mirrors master/backup to worker 1; while a priority-200 peer
@@ -47,13 +49,18 @@ fn two_workers_keep_both_directions_of_nat_flows_together() {
     }
     let (line, fields) = summary_numbers(&out, "WORKERS", "workers");
     assert_eq!(
-        fields,
+        fields[..4],
         [
             ("workers", 2),
             ("downloads", 48),
             ("broken", 0),
             ("misrouted", 0)
         ],
+        "{line}"
+    );
+    // the script checked that `-L -n -c` listed both shards' connections (their sum)
+    assert!(
+        fields.get(4).is_some_and(|(k, v)| *k == "listed" && *v > 0),
         "{line}"
     );
 }
