@@ -133,6 +133,7 @@ mod svc_index;
 use accounting::Counter;
 pub use config::DirectorConfig;
 pub use defense::{Defense, EMBRYO_RING_LEN};
+pub use established::LookupHint;
 #[cfg(feature = "alloc")]
 pub use memory::OwnedMemory;
 pub use memory::{memory_bytes, DirectorFixed, DirectorMemory};

@@ -153,7 +153,7 @@ static TCP_STATES_DOS: [Row; 12] = [
 /// let s = tcp_transition(s, TcpDir::Input, TcpFlags::ACK, false);
 /// assert_eq!(s, TcpState::Established);
 /// ```
-#[inline]
+#[inline(always)]
 pub fn tcp_transition(cur: TcpState, dir: TcpDir, flags: TcpFlags, secure: bool) -> TcpState {
     let idx = if flags.rst() {
         3

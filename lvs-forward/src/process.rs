@@ -25,6 +25,8 @@
 //! UDP, forwarded by NAT) takes a shortcut for parsing and for the TTL and NAT rewrite that
 //! gives exactly the general code's result; everything else takes the general code.
 
+mod burst;
+
 use crate::error::ForwardError;
 use crate::fast::{self, V4L4};
 use crate::icmp::{build_error, IcmpErrorKind};
@@ -33,12 +35,9 @@ use crate::rewrite::{PacketBuf, Rewriter, Standard};
 use crate::route::{check_mtu, decrement_ttl};
 use crate::wire::{self, ChecksumCaps};
 use core::fmt;
-use lvs_core::director::{Director, DropReason, PacketMeta, Verdict, BURST_MAX};
+use lvs_core::director::{Director, DropReason, Forward, PacketMeta, Verdict, BURST_MAX};
 use lvs_core::hash::SipKey;
-use lvs_core::{
-    DestId, Endpoint, FlowKey, FwdMethod, Instant, IpAddr, Ipv4Addr, Ipv6Addr, Protocol, Scheduler,
-    TcpFlags,
-};
+use lvs_core::{DestId, FwdMethod, Instant, IpAddr, Ipv4Addr, Ipv6Addr, Protocol, Scheduler};
 
 /// Settings of the per-packet path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -216,8 +215,7 @@ pub fn process_frame_with<S: Scheduler, R: Rewriter + ?Sized>(
     };
     let mut p = match fast::v4_l4(&buf[frame_start..end]) {
         Some(k) => {
-            // (a SYN is never one the director takes in one pass)
-            if rw.pre_classify_is_noop() && !(k.tcp_flags.syn() && k.flow.proto == Protocol::Tcp) {
+            if rw.pre_classify_is_noop() {
                 if let Some(a) = established(dir, rw, now, buf, frame_start, end, &k, cfg, out) {
                     return a;
                 }
@@ -305,107 +303,7 @@ pub fn process_burst_with<S: Scheduler, R: Rewriter + ?Sized>(
     actions: &mut [Action],
     out: &mut [u8],
 ) -> usize {
-    let n = frames.len().min(actions.len());
-    let mut used = 0;
-    let blank = PacketMeta::new(
-        FlowKey::new(
-            Protocol::Tcp,
-            Endpoint::v4([0; 4], 0),
-            Endpoint::v4([0; 4], 0),
-        ),
-        TcpFlags::NONE,
-        0,
-    );
-    for (fs, acts) in frames[..n]
-        .chunks_mut(BURST_MAX)
-        .zip(actions[..n].chunks_mut(BURST_MAX))
-    {
-        let mut parsed = [fast::BLANK; BURST_MAX];
-        let mut ok = [false; BURST_MAX];
-        let mut verdicts = [Verdict::Deliver; BURST_MAX];
-        // consecutive packets for the director's burst call, by frame index
-        let mut run = [0usize; BURST_MAX];
-        let mut metas = [blank; BURST_MAX];
-        let mut got = [Verdict::Deliver; BURST_MAX];
-        let mut run_len = 0;
-        let flush = |dir: &mut Director<'_, S>,
-                     run: &[usize],
-                     metas: &[PacketMeta],
-                     got: &mut [Verdict],
-                     verdicts: &mut [Verdict]| {
-            if run.last().is_some_and(|&l| l + 1 == run.len()) {
-                // frames 0..n in order (run positions increase): the verdicts go in place
-                dir.handle_packet_burst(now, metas, &mut verdicts[..run.len()]);
-                return;
-            }
-            dir.handle_packet_burst(now, metas, got);
-            for (&i, v) in run.iter().zip(got.iter()) {
-                verdicts[i] = *v;
-            }
-        };
-        for (i, (f, a)) in fs.iter_mut().zip(acts.iter_mut()).enumerate() {
-            let Some(frame) = f
-                .start
-                .checked_add(f.len)
-                .and_then(|e| f.buf.get_mut(f.start..e))
-            else {
-                *a = Action::Drop(DropCause::Forward(ForwardError::BufferTooSmall {
-                    required: f.start.saturating_add(f.len),
-                }));
-                continue;
-            };
-            let p = &mut parsed[i];
-            if let Err(e) = parse_into(frame, p) {
-                *a = Action::Drop(DropCause::Parse(e));
-                continue;
-            }
-            if let Err(e) = rw.pre_classify(frame, p, cfg) {
-                *a = Action::Drop(DropCause::Forward(e.into()));
-                continue;
-            }
-            ok[i] = true;
-            match p.icmp.and_then(|i| i.quote) {
-                Some(q) => {
-                    // in order: the packets before it first
-                    flush(
-                        dir,
-                        &run[..run_len],
-                        &metas[..run_len],
-                        &mut got[..run_len],
-                        &mut verdicts,
-                    );
-                    run_len = 0;
-                    verdicts[i] = dir.handle_icmp_error(now, &q.quoted, p.ip_len as u32);
-                }
-                None => {
-                    let mut meta = PacketMeta::new(p.flow, p.tcp_flags, p.ip_len as u32);
-                    meta.fwmark = f.fwmark;
-                    metas[run_len] = meta;
-                    run[run_len] = i;
-                    run_len += 1;
-                }
-            }
-        }
-        flush(
-            dir,
-            &run[..run_len],
-            &metas[..run_len],
-            &mut got[..run_len],
-            &mut verdicts,
-        );
-        for (i, (f, a)) in fs.iter_mut().zip(acts.iter_mut()).enumerate() {
-            if !ok[i] {
-                continue;
-            }
-            let end = f.start + f.len;
-            let rest = out.get_mut(used..).unwrap_or_default();
-            *a = apply(rw, &verdicts[i], &parsed[i], f.buf, f.start, end, cfg, rest);
-            if let Action::Respond { len, .. } = *a {
-                used += len;
-            }
-        }
-    }
-    n
+    burst::run(dir, rw, now, frames, cfg, actions, out)
 }
 
 /// The packet of an established connection in one pass, for a rewriter whose
@@ -426,26 +324,51 @@ fn established<S: Scheduler, R: Rewriter + ?Sized>(
     cfg: &ProcessConfig,
     out: &mut [u8],
 ) -> Option<Action> {
-    let frame = buf.get_mut(frame_start..end)?;
-    // What would make the general path answer or drop instead of rewriting, checked before
-    // the director counts the packet: TTL expiry, "fragmentation needed", a frame shorter
-    // than the rewrite's fixed window (never on the wire: frames are at least 60 bytes).
-    if (cfg.decrement_ttl && k.ttl <= 1)
-        || (cfg.mtu != 0 && k.dont_frag && k.total as u64 > u64::from(cfg.mtu))
-        || frame.len() < fast::WINDOW
-    {
+    if !fits(k, end - frame_start, cfg) {
         return None;
     }
     let f = dir.handle_established(now, &k.flow, k.tcp_flags, k.total as u32)?;
-    // The director has counted the packet: from here on the frame is always finished.
-    if rw.nat_shortcut(&f) {
-        if let (IpAddr::V4(a), Ok(w)) = (
+    Some(finish(rw, &f, k, buf, frame_start, end, cfg, out))
+}
+
+/// Whether the frame `k` was read from (`len` bytes) can take the one pass: not a SYN (the
+/// director never takes those in one pass), and none of what would make the general path
+/// answer or drop it instead of rewriting (checked before the director counts the packet):
+/// TTL expiry, "fragmentation needed", a frame shorter than the rewrite's fixed window (never
+/// on the wire: frames are at least 60 bytes).
+#[inline(always)]
+fn fits(k: &V4L4, len: usize, cfg: &ProcessConfig) -> bool {
+    !((k.tcp_flags.syn() && k.flow.proto == Protocol::Tcp)
+        || (cfg.decrement_ttl && k.ttl <= 1)
+        || (cfg.mtu != 0 && k.dont_frag && k.total as u64 > u64::from(cfg.mtu))
+        || len < fast::WINDOW)
+}
+
+/// The rest of the one pass once the director forwarded the packet (`f`): what
+/// [`apply`] does with that verdict, the TTL and NAT rewrite of the common case without its
+/// checks (which [`fits`] made).
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn finish<R: Rewriter + ?Sized>(
+    rw: &mut R,
+    f: &Forward,
+    k: &V4L4,
+    buf: &mut [u8],
+    frame_start: usize,
+    end: usize,
+    cfg: &ProcessConfig,
+    out: &mut [u8],
+) -> Action {
+    if rw.nat_shortcut(f) {
+        if let (IpAddr::V4(a), Some(w)) = (
             f.daddr.addr,
-            <&mut [u8; fast::WINDOW]>::try_from(&mut frame[..fast::WINDOW]),
+            buf.get_mut(frame_start..)
+                .and_then(|b| b.get_mut(..fast::WINDOW))
+                .and_then(|b| <&mut [u8; fast::WINDOW]>::try_from(b).ok()),
         ) {
             let tcp = k.flow.proto == Protocol::Tcp;
             fast::ttl_and_nat_v4(w, tcp, &a, f.daddr.port, cfg.decrement_ttl, &cfg.caps);
-            return Some(Action::Transmit {
+            return Action::Transmit {
                 start: frame_start + fast::ETH,
                 len: k.total,
                 next_hop: f.daddr.addr,
@@ -453,21 +376,21 @@ fn established<S: Scheduler, R: Rewriter + ?Sized>(
                     dest: f.dest,
                     method: f.method,
                 },
-            });
+            };
         }
     }
     // another method (direct routing, a tunnel): the general rewrite, on the general parse
-    let p = fast::parsed(k, frame);
-    Some(apply(
+    let p = fast::parsed(k, buf.get(frame_start..end).unwrap_or_default());
+    apply(
         rw,
-        &Verdict::Forward(f),
+        &Verdict::Forward(*f),
         &p,
         buf,
         frame_start,
         end,
         cfg,
         out,
-    ))
+    )
 }
 
 /// [`parse_ethernet`] into `p`, through the common case's shortcut when it applies.
