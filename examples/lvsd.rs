@@ -176,7 +176,7 @@ fn run(args: &[String]) -> Result<(), String> {
         Some(o) => Some(Box::new(tls::Tls::load(o, words)?)),
         None => None,
     };
-    workers::check_alone(n_workers, l7.is_some(), tls.is_some())?;
+    workers::check_alone(n_workers, tls.is_some())?;
     let mut cfg = DirectorConfig::new(SipKey(words[0], words[1]));
     for (n, v) in &opts.sysctls {
         apply_sysctl(&mut cfg, n, *v);
@@ -246,6 +246,8 @@ fn run(args: &[String]) -> Result<(), String> {
                 seed: words[2],
                 tun_key: SipKey(words[3], words[0] ^ words[3]),
                 start,
+                l7: l7_opts.clone(),
+                words,
             });
         }
     }
@@ -390,12 +392,11 @@ fn run(args: &[String]) -> Result<(), String> {
         std::process::id()
     );
     if !parts.is_empty() {
-        let published = workers::Published::default();
         let peers = parts
             .into_iter()
-            .map(|p| workers::spawn(p, published.clone()))
+            .map(workers::spawn)
             .collect::<Result<Vec<_>, _>>()?;
-        d.workers = Some(workers::lead(peers, published));
+        d.workers = Some(workers::lead(peers));
         d.workers_poll(true);
         eprintln!(
             "lvsd: {n_workers} workers, steered by PACKET_FANOUT_CBPF (client address and port)"

@@ -3,6 +3,10 @@
 # stacks, nginx real servers with distinct content per pool, curl, wrk and python clients.
 #
 #   l7.sh /path/to/lvsd            the e2e checks; prints the `L7 routed=...` line (~2 min)
+#   l7.sh /path/to/lvsd e2e N      the same with `--workers N`: a splicer in every worker's
+#                                  shard (examples/lvsd/workers.rs); counters are summed over the
+#                                  workers, and each worker must have spliced connections:
+#                                  prints `L7_WORKERS workers=N spliced0=.. spliced1=..`
 #   l7.sh /path/to/lvsd compare    lvsd vs HAProxy (nbthread 1, same rules) on the same
 #                                  topology; prints `RESULT ...` lines for examples/l7compare.rs
 #
@@ -28,6 +32,7 @@ SAY_FD=2
 
 LVSD=${1:?usage: l7.sh /path/to/lvsd [compare]}
 MODE=${2:-e2e}
+WORKERS=${3:-1}
 P=l7-$$
 NS_C=$P-c NS_D=$P-d NS_S=$P-s NS_L=$P-l NS_X=$P-x
 SERVERS="11 12 21 22 31"
@@ -67,7 +72,10 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 ctl() { "$LVSD" ctl "$CTL" "$@"; }
-stat_of() { ctl status | awk -v k="$1" '$1 == k { print $2 }'; }
+# a status counter summed over the workers (`worker<k>.NAME` beside worker 0's `NAME`)
+stat_of() {
+  ctl status | awk -v k="$1" '$1 == k || ($1 ~ /^worker[0-9]+\./ && substr($1, index($1, ".") + 1) == k) { n += $2; f = 1 } END { if (f) print n }'
+}
 
 say "topology: client, lossy client behind an impairing relay, director, switch, 5 real servers"
 for ns in "$NS_C" "$NS_L" "$NS_X" "$NS_D" "$NS_S" $(for i in $SERVERS; do echo "$P-r$i"; done); do
@@ -210,12 +218,13 @@ grep -q "line 2: no pool of that name" "$WORK/bad.out" || die "no line-2 error: 
 start_lvsd() {
   nsx "$NS_D" "$LVSD" --rules "$WORK/rules" --l7-rules "$WORK/l7.rules" --l7-vip $VIP:80 \
     --iface d0 --iface d1 --iface d2 --addr d0=198.18.0.1/24 --addr d1=198.18.1.1/24 \
-    --addr d2=198.18.2.1/24 --control "$CTL" \
+    --addr d2=198.18.2.1/24 --control "$CTL" $( [ "$WORKERS" = 1 ] || echo --workers "$WORKERS") \
     > "$WORK/lvsd.out" 2> "$WORK/lvsd.err" &
   for _ in $(seq 1 100); do [ -S "$CTL" ] && break; sleep 0.1; done
   [ -S "$CTL" ] || die "lvsd did not start: $(cat "$WORK/lvsd.err")"
   LVSD_PID=$(sed -n 's/^lvsd: .* pid \([0-9]*\)$/\1/p' "$WORK/lvsd.err")
   grep -q "l7 splicing on $VIP:80 with 5 pool(s)" "$WORK/lvsd.err" || die "no l7 start line"
+  [ "$WORKERS" = 1 ] || grep -q "^lvsd: $WORKERS workers" "$WORK/lvsd.err" || die "not $WORKERS workers"
 }
 
 say "starting lvsd with the splicer"
@@ -560,6 +569,15 @@ in_time
 
 ctl status | grep '^l7\.' | grep -v '\.active ' >&2 || true
 [ "$(stat_of l7.no_room)" = 0 ] || die "the splicer ran out of room for frames"
+if [ "$WORKERS" != 1 ]; then
+  SPL=()
+  for k in $(seq 0 $((WORKERS - 1))); do
+    n=$(ctl status | awk -v k="$( [ "$k" = 0 ] || echo "worker$k.")l7.spliced" '$1 == k { print $2 }')
+    SPL+=("spliced$k=${n:-0}")
+    [ "${n:-0}" -gt 0 ] || die "worker $k spliced no connection"
+  done
+  echo "L7_WORKERS workers=$WORKERS ${SPL[*]}"
+fi
 echo "L7 routed=$ROUTED misrouted=$MISROUTED sha256-ok=$SHA_OK loss-ok=$LOSS_OK cache-affinity=$AFF"
 [ "$MISROUTED" = 0 ] || die "$MISROUTED requests misrouted"
 [ "$AFF" = 1.000 ] || die "cache affinity $AFF"

@@ -14,6 +14,8 @@
 //!
 //! Counters are in `lvsd ctl SOCKET status` (`l7.*`, per pool and per server) and logged at
 //! exit. The L7 rules are read at start only (SIGHUP reloads the ipvsadm rules, not these).
+//! With `--workers N` every worker runs its own splicer ([`crate::workers`]): `worker<k>.l7.*`
+//! in `status` are the other workers' counters; the log at exit is worker 0's.
 
 use crate::daemon::Daemon;
 use crate::sched::Sched;

@@ -1,7 +1,8 @@
 //! Read-only views over every shard (`--workers N`): the ipvsadm listings (`-L`, `--stats`,
 //! `--rate`, `-c`), the stats listing (SIGUSR1, exit) and the management plane's snapshot
 //! (status page, JSON API, Prometheus metrics, SNMP) show one table, as the kernel does, not
-//! worker 0's shard.
+//! worker 0's shard; `status` adds every other worker's counters as `worker<k>.<name>`, read
+//! at the time ([`Ask::Status`]).
 //!
 //! Worker 0 (the lead) answers these on its own thread. For one it asks every other worker for
 //! a [`ShardView`] over the channel the rules go down ([`crate::workers::Msg::View`]) and wakes
@@ -40,6 +41,8 @@ pub enum Ask {
         /// `--persistent-conn`.
         pe: bool,
     },
+    /// Its `status` lines only.
+    Status,
 }
 
 /// One shard's state for a view (or, merged, every shard's).
@@ -57,6 +60,8 @@ pub struct ShardView {
     pub table_len: usize,
     /// Connection-table capacity.
     pub table_cap: usize,
+    /// With [`Ask::Status`], its `status` lines.
+    pub status: String,
 }
 
 fn add_counters(a: &mut Counters, b: &Counters) {
@@ -119,6 +124,12 @@ impl Daemon<'_> {
     /// This shard's view: its rows as `opts` selects and sorts them, with [`Ask::Conns`] its
     /// connection lines.
     pub(crate) fn own_view(&self, ask: Ask, opts: &ListOpts) -> ShardView {
+        if ask == Ask::Status {
+            return ShardView {
+                status: self.status(),
+                ..ShardView::default()
+            };
+        }
         let mut conns = String::new();
         if let Ask::Conns { pe } = ask {
             let mut all = String::new();
@@ -135,6 +146,7 @@ impl Daemon<'_> {
             total_rates: total.rates(),
             table_len: self.dir.table().len(),
             table_cap: self.dir.table().capacity(),
+            status: String::new(),
         }
     }
 
@@ -142,7 +154,7 @@ impl Daemon<'_> {
     /// other worker's ([`Daemon::workers_ask`]).
     pub(crate) fn view(&self, ask: Ask, opts: &ListOpts) -> ShardView {
         let mut v = self.own_view(ask, opts);
-        for other in self.workers_ask(ask) {
+        for (_, other) in self.workers_ask(ask) {
             v.merge(&other);
         }
         v

@@ -19,8 +19,8 @@
 //! passed on too; another worker that needs a MAC it does not know asks for it (the answer
 //! comes to the lead, which passes it on).
 //!
-//! Each other worker publishes its `status` counters once a second; the lead's `status` lists
-//! them as `worker<k>.<name>` (the unprefixed ones are worker 0's). The ipvsadm listings
+//! The lead's `status` lists every other worker's counters as `worker<k>.<name>` (the
+//! unprefixed ones are worker 0's), asked for at the time ([`Msg::View`]). The ipvsadm listings
 //! (`-L`, `--stats`, `--rate`, `-c`), the stats listing and the management plane's snapshot
 //! cover every shard: the lead asks the others for their part ([`Msg::View`], answered between
 //! two bursts) and merges them ([`crate::views`]); `-Z` zeroes every shard ([`Msg::Zero`]).
@@ -41,8 +41,33 @@
 //! each shard's `director.sync.*` counters are its own part's. Together with VRRP a backup's
 //! shards hold the master's connections where the fanout program will send their frames.
 //!
-//! Not with more than one worker (refused at start): the L7 and TLS splicers, whose state is
-//! the lead's alone.
+//! The L7 splicer (`--l7-rules`) runs in every shard: each worker loads its own from the rules
+//! file with the lead's random words (the same SYN-cookie secret, hash keys and scheduler seed,
+//! so an `mh key=url` pool picks the same server in every shard). A spliced connection stays in
+//! one shard: the client's frames to the VIP are steered by the client's address and port, and
+//! the splicer's connection to the real server uses the client's address and port as its
+//! source (NAT-style), so the server's frames, addressed to them, are steered by the same hash.
+//! Each shard's `l7.*` counters are its own (`worker<k>.l7.*` in the lead's `status`).
+//!
+//! Not with more than one worker (refused at start): the TLS splicer (`--tls-rules`). Its
+//! connections would stay in one shard as the L7 splicer's do, but its persistence engine
+//! ([`lvs_core::tls_persist`]) learns which server holds each TLS session ID from the server's
+//! ServerHello in the shard that carried that connection, and a client resuming the session on
+//! a new connection (a new source port) is steered to any shard, whose engine does not know
+//! the ID: it would schedule afresh, and the session would be resumed on another server only by
+//! chance. Tickets would be found in every shard (their keys come from the rules file), session
+//! IDs not. What it takes: every shard passing the session IDs it learns to the others over
+//! these channels (applied between bursts, so a resumption within one wake-up of the learning
+//! could still miss), with `status` and `-L -c --persistent-conn` merged across shards
+//! ([`crate::views`]), and `tls.sh` run with `--workers 2`; or steering instead: frames to a
+//! TLS VIP hashed by the client's address alone and frames from a TLS pool server by their
+//! destination address alone (the fanout program would need the pool servers' endpoints), so
+//! that all of a client's connections meet in one shard, at the price of one client never
+//! spreading over the workers.
+//!
+//! The same holds for ipvsadm persistence (`-p`) today: a shard's templates are its own, and a
+//! client's connections from different ports may reach different shards, each of which picks
+//! a server for the client once (the same one only with a hashing scheduler, `sh` or `mh`).
 
 use crate::config::{IfaceInfo, Options, Prefix, Routes};
 use crate::daemon::{ms_instant, Daemon, Iface, SignalFlags};
@@ -57,7 +82,7 @@ use std::io::Write;
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{channel, Receiver, Sender};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 /// How often the lead compares its rules with the ones it last sent, in milliseconds.
 pub const MIRROR_MS: u64 = 20;
@@ -109,9 +134,6 @@ pub enum Msg {
     Zero,
 }
 
-/// The other workers' published counters, by worker (index 0 unused).
-pub type Published = Arc<Mutex<Vec<Vec<(String, u64)>>>>;
-
 /// The lead's end of another worker.
 #[derive(Debug)]
 pub struct Peer {
@@ -136,8 +158,6 @@ pub enum Role {
         master: Option<bool>,
         /// When to compare again (ms since start).
         check_at: u64,
-        /// Their counters.
-        published: Published,
         /// Views a shard did not answer in time ([`crate::views::VIEW_TIMEOUT`]).
         view_timeouts: Cell<u64>,
     },
@@ -147,10 +167,6 @@ pub enum Role {
         index: usize,
         /// Messages from the lead.
         rx: Receiver<Msg>,
-        /// Where its counters go.
-        published: Published,
-        /// When to publish again (ms since start).
-        publish_at: u64,
     },
 }
 
@@ -176,6 +192,11 @@ pub struct Parts {
     pub tun_key: SipKey,
     /// lvsd's start.
     pub start: std::time::Instant,
+    /// `--l7-rules`: the worker loads its own splicer from them.
+    pub l7: Option<crate::l7::L7Opts>,
+    /// The random words the lead's splicer was loaded with (the same cookie secret, hash keys
+    /// and scheduler seed in every shard).
+    pub words: [u64; 4],
 }
 
 /// Opens worker `index`'s socket and rings on each interface (after the lead's, so that the
@@ -219,29 +240,27 @@ pub fn join(sock: &crate::sys::PacketSocket, info: &IfaceInfo) -> Result<(), Str
         .map_err(|e| format!("{}: PACKET_FANOUT group {id}: {e}", info.name))
 }
 
-/// Refuses what does not run with more than one worker.
+/// Refuses what does not run with more than one worker: the TLS splicer (see the module's
+/// documentation).
 ///
 /// # Errors
-/// The first such option.
-pub fn check_alone(n: usize, l7: bool, tls: bool) -> Result<(), String> {
-    if n == 1 {
-        return Ok(());
+/// `--tls-rules` with more than one worker.
+pub fn check_alone(n: usize, tls: bool) -> Result<(), String> {
+    if n > 1 && tls {
+        return Err(
+            "--tls-rules runs with one worker only (--workers 1): the session IDs its \
+                    persistence engine learns would stay in one worker's shard"
+                .into(),
+        );
     }
-    let what = if l7 {
-        "--l7-rules"
-    } else if tls {
-        "--tls-rules"
-    } else {
-        return Ok(());
-    };
-    Err(format!("{what} runs with one worker only (--workers 1)"))
+    Ok(())
 }
 
 /// Starts worker `p.index` on a thread of its own; returns the lead's end.
 ///
 /// # Errors
 /// No socket pair or thread.
-pub fn spawn(p: Parts, published: Published) -> Result<Peer, String> {
+pub fn spawn(p: Parts) -> Result<Peer, String> {
     let (tx, rx) = channel();
     let (wake_r, wake) = UnixStream::pair().map_err(|e| e.to_string())?;
     wake_r.set_nonblocking(true).map_err(|e| e.to_string())?;
@@ -253,7 +272,7 @@ pub fn spawn(p: Parts, published: Published) -> Result<Peer, String> {
     };
     let thread = std::thread::Builder::new()
         .name(format!("lvsd-worker{}", p.index))
-        .spawn(move || follow(p, rx, &wake_r, &signals, published))
+        .spawn(move || follow(p, rx, &wake_r, &signals))
         .map_err(|e| e.to_string())?;
     Ok(Peer {
         tx,
@@ -268,14 +287,22 @@ fn follow(
     rx: Receiver<Msg>,
     wake: &UnixStream,
     signals: &SignalFlags,
-    published: Published,
 ) -> Result<(), String> {
     let mut mem = OwnedMemory::new(p.opts.conns, p.opts.services, p.opts.dests);
     let dir = Director::new(p.cfg, mem.borrow(), Instant::ZERO)
         .map_err(|e| format!("worker {}: director: {e}", p.index))?;
+    let l7 = match &p.l7 {
+        Some(o) => Some(Box::new(
+            crate::l7::L7::load(o, p.words).map_err(|e| format!("worker {}: {e}", p.index))?,
+        )),
+        None => None,
+    };
     let mut d = Daemon::new(
         dir, p.ifaces, p.own, p.routes, p.opts, p.seed, p.tun_key, p.start,
     );
+    // its own splicer; the fanout program steers a client's frames, and the real server's
+    // frames to that client (addressed to the client's address and port), to this shard
+    d.l7 = l7;
     // with --vrrp a shard forwards nothing until the lead says its router is master
     d.vrrp_standby = d.opts.vrrp.is_some();
     // with --sync (master) each shard sends its own connections' messages
@@ -293,16 +320,9 @@ fn follow(
         d.sync = crate::syncd::SyncLink::open_sender(&s, &mine)
             .map_err(|e| format!("worker {}: {e}", p.index))?;
     }
-    d.workers = Some(Role::Follower {
-        index: p.index,
-        rx,
-        published,
-        publish_at: 0,
-    });
+    d.workers = Some(Role::Follower { index: p.index, rx });
     d.mirror(&p.set, p.cfg);
-    let r = d.run(None, wake, signals).map_err(|e| e.to_string());
-    d.publish();
-    r
+    d.run(None, wake, signals).map_err(|e| e.to_string())
 }
 
 impl Daemon<'_> {
@@ -324,7 +344,7 @@ impl Daemon<'_> {
 
     /// Once per loop pass: the lead sends changed rules (at once when `force`) and sets the
     /// fanout program again for changed VIPs; another worker applies what the lead sent and
-    /// publishes its counters once a second.
+    /// answers its questions.
     pub(crate) fn workers_poll(&mut self, force: bool) {
         let now = self.now_ms();
         match self.workers.take() {
@@ -335,7 +355,6 @@ impl Daemon<'_> {
                 mut steered,
                 mut master,
                 mut check_at,
-                published,
                 view_timeouts,
             }) => {
                 // the VRRP state on every pass: a change reaches the shards at once
@@ -370,16 +389,10 @@ impl Daemon<'_> {
                     steered,
                     master,
                     check_at,
-                    published,
                     view_timeouts,
                 });
             }
-            Some(Role::Follower {
-                index,
-                rx,
-                published,
-                publish_at,
-            }) => {
+            Some(Role::Follower { index, rx }) => {
                 while let Ok(m) = rx.try_recv() {
                     match m {
                         Msg::Rules(set, cfg) => self.mirror(&set, cfg),
@@ -402,16 +415,7 @@ impl Daemon<'_> {
                         Msg::Zero => self.dir.zero_stats(ms_instant(self.now_ms())),
                     }
                 }
-                let due = now >= publish_at;
-                self.workers = Some(Role::Follower {
-                    index,
-                    rx,
-                    published,
-                    publish_at: if due { now + 1000 } else { publish_at },
-                });
-                if due {
-                    self.publish();
-                }
+                self.workers = Some(Role::Follower { index, rx });
             }
         }
     }
@@ -441,8 +445,9 @@ impl Daemon<'_> {
     }
 
     /// The lead asks every other worker for its shard's view and waits for the answers, at most
-    /// [`VIEW_TIMEOUT`] in all; they come back in worker order (none without other workers).
-    pub(crate) fn workers_ask(&self, ask: Ask) -> Vec<ShardView> {
+    /// [`VIEW_TIMEOUT`] in all; they come back in worker order with the worker's number (none
+    /// without other workers).
+    pub(crate) fn workers_ask(&self, ask: Ask) -> Vec<(usize, ShardView)> {
         let Some(Role::Lead {
             peers,
             view_timeouts,
@@ -477,7 +482,7 @@ impl Daemon<'_> {
             ));
         }
         got.sort_by_key(|(k, _)| *k);
-        got.into_iter().map(|(_, v)| v).collect()
+        got
     }
 
     /// The lead tells every other worker to zero its shard's counters.
@@ -513,50 +518,21 @@ impl Daemon<'_> {
         }
     }
 
-    /// Another worker's `status` counters into the published table.
-    fn publish(&mut self) {
-        let Some(Role::Follower {
-            index, published, ..
-        }) = &self.workers
-        else {
-            return;
-        };
-        let (index, published) = (*index, published.clone());
-        let list: Vec<(String, u64)> = self
-            .status()
-            .lines()
-            .filter_map(|l| {
-                let (k, v) = l.split_once(' ')?;
-                Some((k.to_string(), v.trim().parse().ok()?))
-            })
-            .collect();
-        let lock = published.lock();
-        if let Ok(mut p) = lock {
-            if p.len() <= index {
-                p.resize(index + 1, Vec::new());
-            }
-            p[index] = list;
-        }
-    }
-
     /// `status` lines of the other workers (`workers N`, then `worker<k>.<name> value`).
     pub(crate) fn workers_status(&self, out: &mut String) {
-        let Some(Role::Lead {
-            peers,
-            published,
-            view_timeouts,
-            ..
-        }) = &self.workers
-        else {
+        let Some(Role::Lead { peers, .. }) = &self.workers else {
             return;
         };
-        crate::control::kv(out, "workers", peers.len() + 1);
+        let n = peers.len() + 1;
+        let views = self.workers_ask(Ask::Status);
+        let Some(Role::Lead { view_timeouts, .. }) = &self.workers else {
+            return;
+        };
+        crate::control::kv(out, "workers", n);
         crate::control::kv(out, "workers.view_timeouts", view_timeouts.get());
-        if let Ok(p) = published.lock() {
-            for (k, list) in p.iter().enumerate().skip(1) {
-                for (name, v) in list {
-                    crate::control::kv(out, &format!("worker{k}.{name}"), v);
-                }
+        for (k, v) in views {
+            for l in v.status.lines() {
+                out.push_str(&format!("worker{k}.{l}\n"));
             }
         }
     }
@@ -593,14 +569,13 @@ fn master_change(sent: &mut Option<bool>, now: bool) -> Option<bool> {
 }
 
 /// The lead's role over the started workers.
-pub fn lead(peers: Vec<Peer>, published: Published) -> Role {
+pub fn lead(peers: Vec<Peer>) -> Role {
     Role::Lead {
         peers,
         sent: None,
         steered: None,
         master: None,
         check_at: 0,
-        published,
         view_timeouts: Cell::new(0),
     }
 }
