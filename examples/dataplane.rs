@@ -7,12 +7,17 @@
 //! As root. Builds lvsd (release), then runs `examples/e2e/dataplane.sh` under
 //! `flock /tmp/lvs-netns.lock`: client ns → director ns → server ns over veth (names `dp-*`,
 //! 198.18.0.0/15), the director forwarding by kernel nftables DNAT with conntrack, then by lvsd
-//! NAT with one worker and with two (`--systems`, default `"nftables:1 lvsd:1 lvsd:2"`). For each:
+//! NAT with one worker and with two (`--systems`, default `"nftables:1 lvsd:1 lvsd:2 lvsdcap:1"`).
+//! For each:
 //! 64-byte UDP packets per second (a sweep of offered rates from this program's own sendmmsg
 //! sender, `udp-send`; the peak delivered, counted by an nftables counter in the server ns),
 //! the same offered at twice that peak (`udp64_overload_pps`), TCP bulk Gbit/s (iperf3) and new
 //! TCP connections per second (wrk, `Connection: close`, nginx answering 204). Director CPU:
-//! lvsd's utime + stime, the kernel's softirq time (see the script's header).
+//! lvsd's utime + stime, the kernel's softirq time (see the script's header). `lvsdcap:1` is
+//! lvsd held to a CPU share by a CFS quota (`DP_CAP`, default 0.30), UDP only
+//! (`udp64_capped_pps`, `udp64_capped_overload_pps`): one sender core cannot offer twice an
+//! uncapped director's peak on a two-core machine, but it can offer twice a capped one's, so
+//! the overload behaviour is measured there.
 //!
 //! Writes `DIR/dataplane.csv` (`system,workers,workload,value,unit,cpu_cores`) and
 //! `DIR/dataplane.svg`, and prints the table with the lvsd/nftables ratios.
@@ -45,6 +50,8 @@ struct Row {
     cpu_cores: f64,
     /// Overload rows: the rate the senders offered, and how many senders (CPUs) offered it.
     offered: Option<(f64, u32)>,
+    /// Capped rows: the share of one CPU lvsd was held to.
+    cap: Option<f64>,
 }
 
 impl Row {
@@ -68,6 +75,25 @@ impl Row {
                     kv.get("senders").and_then(|n| n.parse().ok()).unwrap_or(1),
                 )
             }),
+            cap: kv.get("cap").and_then(|c| c.parse().ok()),
+        })
+    }
+
+    /// Parses a line of `dataplane.csv` (which keeps neither the offered rate nor the cap).
+    fn from_csv(line: &str) -> Option<Row> {
+        let f: Vec<&str> = line.split(',').collect();
+        let [system, workers, workload, value, unit, cpu_cores] = f.as_slice() else {
+            return None;
+        };
+        Some(Row {
+            system: system.to_string(),
+            workers: workers.parse().ok()?,
+            workload: workload.to_string(),
+            value: value.parse().ok()?,
+            unit: unit.to_string(),
+            cpu_cores: cpu_cores.parse().ok()?,
+            offered: None,
+            cap: None,
         })
     }
 
@@ -79,8 +105,9 @@ impl Row {
 
 fn usage() -> ! {
     eprintln!(
-        "usage: dataplane --out DIR [--secs N] [--systems \"nftables:1 lvsd:1 lvsd:2\"]   (as root)\n\
-         \x20      dataplane udp-send --dst IP:PORT [--flows N] [--payload B] [--secs S] [--rate PPS]"
+        "usage: dataplane --out DIR [--secs N] [--systems \"nftables:1 lvsd:1 lvsd:2 lvsdcap:1\"]   (as root)\n\
+         \x20      dataplane udp-send --dst IP:PORT [--flows N] [--payload B] [--secs S] [--rate PPS]\n\
+         \x20      dataplane plot CSV OUT_SVG   (redraw the plot of an earlier run's dataplane.csv)"
     );
     std::process::exit(2)
 }
@@ -97,9 +124,27 @@ fn main() {
         }
         return;
     }
+    if args.first().map(String::as_str) == Some("plot") {
+        let (Some(csv), Some(svg)) = (args.get(1), args.get(2)) else {
+            usage()
+        };
+        let rows: Vec<Row> = match std::fs::read_to_string(csv) {
+            Ok(text) => text.lines().skip(1).filter_map(Row::from_csv).collect(),
+            Err(e) => {
+                eprintln!("dataplane plot: {csv}: {e}");
+                std::process::exit(1);
+            }
+        };
+        if let Err(e) = std::fs::write(svg, to_svg(&rows)) {
+            eprintln!("dataplane plot: {svg}: {e}");
+            std::process::exit(1);
+        }
+        print!("{}", table(&rows));
+        return;
+    }
     let mut out: Option<PathBuf> = None;
     let mut secs = 4u32;
-    let mut systems = String::from("nftables:1 lvsd:1 lvsd:2");
+    let mut systems = String::from("nftables:1 lvsd:1 lvsd:2 lvsdcap:1");
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -500,11 +545,19 @@ fn find<'a>(rows: &'a [Row], system: &str, workers: u32, workload: &str) -> Opti
         .find(|r| r.system == system && r.workers == workers && r.workload == workload)
 }
 
-const WORKLOADS: [&str; 4] = [
+const WORKLOADS: [&str; 6] = [
     "udp64_pps",
     "udp64_overload_pps",
     "tcp_bulk_gbit",
     "tcp_cps",
+    "udp64_capped_pps",
+    "udp64_capped_overload_pps",
+];
+
+/// The peak and overload workloads measured together.
+const OVERLOADS: [(&str, &str); 2] = [
+    ("udp64_pps", "udp64_overload_pps"),
+    ("udp64_capped_pps", "udp64_capped_overload_pps"),
 ];
 
 /// The Markdown table, then each lvsd row's ratios to nftables (value, and work per director
@@ -532,19 +585,23 @@ fn table(rows: &[Row]) -> String {
         .filter(|r| r.system == "lvsd")
         .map(|r| r.workers)
         .collect();
+    workers.sort_unstable();
     workers.dedup();
     for (sys, w) in std::iter::once(("nftables", 1)).chain(workers.iter().map(|w| ("lvsd", *w))) {
-        if let (Some(p), Some(o)) = (
-            find(rows, sys, w, "udp64_pps"),
-            find(rows, sys, w, "udp64_overload_pps"),
-        ) {
-            let (offered, senders) = o.offered.unwrap_or((f64::NAN, 0));
-            let _ = writeln!(
-                s,
-                "{sys} x{w} offered {:.2}x its peak ({senders} sender CPU(s)) delivers {:.1} % of the peak",
-                offered / p.value.max(1e-9),
-                100.0 * o.value / p.value.max(1e-9)
-            );
+        for (peak, over) in OVERLOADS {
+            if let (Some(p), Some(o)) = (find(rows, sys, w, peak), find(rows, sys, w, over)) {
+                let (offered, senders) = o.offered.unwrap_or((f64::NAN, 0));
+                let held = match o.cap {
+                    Some(c) => format!(" held to {c:.2} CPU"),
+                    None => String::new(),
+                };
+                let _ = writeln!(
+                    s,
+                    "{sys} x{w}{held} offered {:.2}x its peak ({senders} sender CPU(s)) delivers {:.1} % of the peak",
+                    offered / p.value.max(1e-9),
+                    100.0 * o.value / p.value.max(1e-9)
+                );
+            }
         }
     }
     for w in &workers {
@@ -592,6 +649,8 @@ fn to_svg(rows: &[Row]) -> String {
         "64-byte UDP offered at 2x the peak: packets/s delivered",
         "TCP bulk (iperf3): Gbit/s",
         "new TCP connections (wrk, Connection: close): per second",
+        "64-byte UDP, lvsd held to a CPU share (CFS quota), peak: packets/s",
+        "the same offered at 2x that peak: packets/s delivered",
     ];
     let (w, bar_h, gap) = (900.0, 28.0, 6.0);
     let ph = 34.0 + systems.len() as f64 * (bar_h + gap) + 10.0;
@@ -610,9 +669,14 @@ fn to_svg(rows: &[Row]) -> String {
             "<text x=\"20\" y=\"{}\" font-size=\"14\" font-weight=\"bold\">{title}</text>",
             y0 + 18.0
         );
+        // a peak and its overload share one scale, so the bars compare across the two panels
+        let pair = OVERLOADS
+            .iter()
+            .find(|(p, o)| p == wl || o == wl)
+            .map_or([*wl, *wl], |(p, o)| [*p, *o]);
         let max = rows
             .iter()
-            .filter(|r| r.workload == *wl)
+            .filter(|r| pair.contains(&r.workload.as_str()))
             .map(|r| r.value)
             .fold(0.0, f64::max)
             .max(1e-9);
@@ -634,10 +698,11 @@ fn to_svg(rows: &[Row]) -> String {
                     let _ = writeln!(
                         s,
                         "<rect x=\"110\" y=\"{y}\" width=\"{bw:.1}\" height=\"{bar_h}\" fill=\"{}\"/>\n\
-                         <text x=\"{:.1}\" y=\"{}\" font-size=\"12\">{:.0} {} ({:.2} CPU cores, {:.0} per CPU s)</text>",
+                         <text x=\"{:.1}\" y=\"{}\" font-size=\"12\">{:.*} {} ({:.2} CPU cores, {:.0} per CPU s)</text>",
                         colors[j % colors.len()],
                         116.0 + bw,
                         y + 19.0,
+                        if r.value < 100.0 { 2 } else { 0 },
                         r.value,
                         r.unit,
                         r.cpu_cores,
@@ -668,16 +733,28 @@ mod tests {
             "RESULT system=nftables workers=1 workload=udp64_pps value=900000.000 unit=pps cpu_cores=0.900",
             "RESULT system=lvsd workers=1 workload=udp64_pps value=450000.000 unit=pps cpu_cores=0.500",
             "RESULT system=lvsd workers=1 workload=udp64_overload_pps value=440000.000 unit=pps cpu_cores=0.600 offered=900000 senders=2",
+            "RESULT system=lvsd workers=1 workload=udp64_capped_pps value=100000.000 unit=pps cpu_cores=0.300 cap=0.30",
+            "RESULT system=lvsd workers=1 workload=udp64_capped_overload_pps value=99000.000 unit=pps cpu_cores=0.300 offered=200000 senders=1 cap=0.30",
         ]
         .iter()
         .filter_map(|l| Row::parse(l))
         .collect();
-        assert_eq!(rows.len(), 3);
+        assert_eq!(rows.len(), 5);
         let t = table(&rows);
         assert!(t.contains("lvsd x1/nftables udp64_pps: value 0.50, per director CPU second 0.90"));
         assert!(t.contains(
             "lvsd x1 offered 2.00x its peak (2 sender CPU(s)) delivers 97.8 % of the peak"
         ));
+        assert!(t.contains(
+            "lvsd x1 held to 0.30 CPU offered 2.00x its peak (1 sender CPU(s)) delivers 99.0 % of the peak"
+        ));
+        let again: Vec<Row> = to_csv(&rows)
+            .lines()
+            .skip(1)
+            .filter_map(Row::from_csv)
+            .collect();
+        assert_eq!(again.len(), rows.len());
+        assert_eq!(to_svg(&again), to_svg(&rows));
         assert!(to_csv(&rows).starts_with("system,workers,workload,value,unit,cpu_cores\nnftables,1,udp64_pps,900000.000,pps,0.900\n"));
         assert!(to_svg(&rows).contains("not measured"));
         assert!(Row::parse("RESULT system=x").is_none());

@@ -2,12 +2,20 @@
 # The director's dataplane against the kernel's: kernel nftables DNAT (conntrack) and lvsd NAT
 # forwarding the same loads over the same namespaces, in one run.
 #
-#   dataplane.sh LVSD SENDER SYSTEMS   SYSTEMS: e.g. "nftables:1 lvsd:1 lvsd:2"
+#   dataplane.sh LVSD SENDER SYSTEMS   SYSTEMS: e.g. "nftables:1 lvsd:1 lvsd:2 lvsdcap:1"
 #
 # LVSD is the lvsd binary; SENDER the dataplane example binary (its `udp-send` subcommand is the
 # bounded sendmmsg sender). Prints `RESULT system=.. workers=.. workload=.. value=.. unit=..
 # cpu_cores=..` lines for examples/dataplane.rs and `DATAPLANE DONE` at the end. As root; run
-# under flock /tmp/lvs-netns.lock. Environment: DP_SECS (4) seconds per measured run.
+# under flock /tmp/lvs-netns.lock. Environment: DP_SECS (4) seconds per measured run, DP_CAP
+# (0.30) the CPU share of `lvsdcap`, DP_CAP_PERIOD_US (10000) its CFS period.
+#
+# `lvsdcap:W` is lvsd with W workers held to DP_CAP of one CPU by a CFS quota (a cpu cgroup,
+# 10 ms periods), UDP only: the peak (`udp64_capped_pps`) and the same offered at twice it
+# (`udp64_capped_overload_pps`). Two cores cannot offer twice an uncapped director's peak (the
+# sender is the limit, and a second sender takes the director's CPU); capped, the director's
+# capacity is a known fraction of a core and one sender on the other core offers 2x, so the
+# overload behaviour (shed early, stay at the peak) is measured on its own.
 #
 # Topology (198.18.0.0/15 only; every name starts with dp-):
 #
@@ -42,11 +50,15 @@ START=$SECONDS
 # the machine is shared: the measured processes run at a raised priority, all systems alike
 PRIO="nice -n -20"
 LVSD_PID=
+CAP=${DP_CAP:-0.30}
+CAP_PERIOD=${DP_CAP_PERIOD_US:-10000}
+CGROUP=
 
 cleanup() {
   local rc=$?
   set +e
   [ -n "$LVSD_PID" ] && kill "$LVSD_PID" 2>/dev/null
+  if [ -n "$CGROUP" ]; then sleep 0.2; rmdir "$CGROUP" 2>/dev/null; fi
   for ns in "$NS_C" "$NS_D" "$NS_S"; do
     if ip netns list | grep -qw "$ns"; then
       for pid in $(ip netns pids "$ns" 2>/dev/null); do kill "$pid" 2>/dev/null; done
@@ -159,16 +171,18 @@ udp_run() {
   sleep 0.2
   p1=$(sink_packets)
   awk -v s="$sent" -v d=$((p1 - p0)) -v ns=$((t1 - t0)) -v c=$((c1 - c0)) \
-    'BEGIN { printf "%.0f %.0f %d %d\n", s / (ns / 1e9), d / (ns / 1e9), c, ns }'
+    'BEGIN { printf "%.0f %.0f %.0f %.0f\n", s / (ns / 1e9), d / (ns / 1e9), c, ns }'
 }
 
-measure() { # system workers
-  CUR_SYS=$1 CUR_W=$2
+# the UDP peak and the overload: PEAK_WORKLOAD OVERLOAD_WORKLOAD EXTRA_FIELDS RATES...
+measure_udp() {
+  local wl_peak=$1 wl_over=$2 extra=$3
+  shift 3
   say "$CUR_SYS ($CUR_W worker(s)): UDP warm-up"
   udp_run 10000 1 > /dev/null
   # the peak: a sweep of offered rates up to the sender's own limit; the best delivered rate
-  local best=0 best_line="" line off del
-  for rate in 100000 200000 300000 450000 650000 900000 1300000 0; do
+  local best=0 best_line="" line off del rate
+  for rate in "$@"; do
     line=$(udp_run $rate 2)
     read -r off del _ _ <<< "$line"
     say "  offered $off pps -> delivered $del pps"
@@ -178,7 +192,7 @@ measure() { # system workers
     [ "$del" -lt $((off * 7 / 10)) ] && [ "$rate" != 0 ] && [ "$best" -gt 0 ] && break
   done
   read -r off del ticks ns <<< "$best_line"
-  result udp64_pps "$del" pps "$ticks" "$ns"
+  result "$wl_peak" "$del" pps "$ticks" "$ns" "$extra"
   local over=$((best * 2)) senders=1 factor
   line=$(udp_run "$over" "$SECS")
   read -r off del ticks ns <<< "$line"
@@ -193,9 +207,13 @@ measure() { # system workers
     factor=$(awk -v o="$off" -v b="$best" 'BEGIN { printf "%.2f", o / b }')
     say "  overload, senders on CPUs 0 and 1: offered $off pps (${factor}x the peak $best) -> delivered $del pps"
   fi
-  OVER_EXTRA="offered=$off senders=$senders"
-  result udp64_overload_pps "$del" pps "$ticks" "$ns" "$OVER_EXTRA"
+  result "$wl_over" "$del" pps "$ticks" "$ns" "offered=$off senders=$senders${extra:+ $extra}"
   sleep 1
+}
+
+measure() { # system workers
+  CUR_SYS=$1 CUR_W=$2
+  measure_udp udp64_pps udp64_overload_pps "" 100000 200000 300000 450000 650000 900000 1300000 0
 
   say "$CUR_SYS: TCP bulk (iperf3, $SECS s)"
   local c0 c1 t0 t1 bps
@@ -242,12 +260,40 @@ kernel_off() {
   # the neighbours learnt the kernel's MACs for .1; lvsd has the same MACs (same interfaces)
 }
 
-lvsd_on() { # workers
-  local extra=() cpus=1
+# a cpu cgroup holding its members to CAP of one CPU (10 ms CFS periods): cgroup v1's cpu
+# controller, else cgroup v2's cpu.max; sets CGROUP to the directory to join (cgroup.procs)
+cap_group() {
+  local quota
+  quota=$(awk -v c="$CAP" -v p="$CAP_PERIOD" 'BEGIN { printf "%d", c * p }')
+  [ "$quota" -ge 1000 ] || die "DP_CAP=$CAP is too small for a $CAP_PERIOD us period"
+  if [ -f /sys/fs/cgroup/cpu/cpu.cfs_quota_us ]; then
+    CGROUP=/sys/fs/cgroup/cpu/$P
+    mkdir "$CGROUP"
+    echo "$CAP_PERIOD" > "$CGROUP/cpu.cfs_period_us"
+    echo "$quota" > "$CGROUP/cpu.cfs_quota_us"
+  elif grep -qw cpu /sys/fs/cgroup/cgroup.controllers 2>/dev/null; then
+    grep -qw cpu /sys/fs/cgroup/cgroup.subtree_control || echo +cpu > /sys/fs/cgroup/cgroup.subtree_control
+    CGROUP=/sys/fs/cgroup/$P
+    mkdir "$CGROUP"
+    echo "$quota $CAP_PERIOD" > "$CGROUP/cpu.max"
+  else
+    die "no cpu cgroup controller to cap lvsd with"
+  fi
+}
+
+lvsd_on() { # workers [capped]
+  local extra=() cpus=1 join=()
   # more workers: every CPU (the sender's too: efficiency per CPU second shows the scaling)
   [ "$1" -gt 1 ] && extra=(--workers "$1") cpus=0-$((NCPU - 1))
+  if [ "${2:-}" = capped ]; then
+    # on CPU 1 whatever the workers: CPU 0 is the sender's
+    cap_group
+    cpus=1
+    join=(sh -c 'echo $$ > "$0/cgroup.procs" && exec "$@"' "$CGROUP")
+  fi
   rm -f "$CTL"
-  nsx "$NS_D" $PRIO taskset -c "$cpus" "$LVSD" --rules "$WORK/rules" --iface d0 --iface d1 \
+  # the cgroup is joined before entering the namespace (`ip netns exec` mounts its own /sys)
+  "${join[@]}" ip netns exec "$NS_D" $PRIO taskset -c "$cpus" "$LVSD" --rules "$WORK/rules" --iface d0 --iface d1 \
     --addr d0=198.18.0.1/24 --addr d1=198.18.1.1/24 --control "$CTL" --conns 1048576 \
     "${extra[@]}" > "$WORK/lvsd.out" 2> "$WORK/lvsd.err" &
   for _ in $(seq 1 100); do [ -S "$CTL" ] && break; sleep 0.1; done
@@ -259,6 +305,7 @@ lvsd_off() {
   kill "$LVSD_PID" 2>/dev/null || true
   wait "$LVSD_PID" 2>/dev/null || true
   LVSD_PID=
+  if [ -n "$CGROUP" ]; then sleep 0.2; rmdir "$CGROUP"; CGROUP=; fi
 }
 
 for s in $SYSTEMS; do
@@ -266,6 +313,15 @@ for s in $SYSTEMS; do
   case $sys in
     nftables) kernel_on; measure nftables 1; kernel_off ;;
     lvsd) lvsd_on "$w"; measure lvsd "$w"; say "lvsd counters: $("$LVSD" ctl "$CTL" status | grep -E '^(worker[0-9]+\.)?(drop|rx|tx)' | tr -s ' ' | tr '\n' ' ')"; lvsd_off ;;
+    lvsdcap)
+      lvsd_on "$w" capped
+      CUR_SYS=lvsd CUR_W=$w
+      say "lvsd ($w worker(s)) held to $CAP CPU: $(grep -E ':cpu[,:]' "/proc/$LVSD_PID/cgroup" | head -1)"
+      measure_udp udp64_capped_pps udp64_capped_overload_pps "cap=$CAP" \
+        20000 40000 60000 90000 130000 180000 250000 350000
+      say "cgroup: $(tr '\n' ' ' < "$CGROUP/cpu.stat")"
+      say "lvsd counters: $("$LVSD" ctl "$CTL" status | grep -E '^(worker[0-9]+\.)?(drop|rx|tx)' | tr -s ' ' | tr '\n' ' ')"
+      lvsd_off ;;
     *) die "unknown system $sys" ;;
   esac
 done
