@@ -11,7 +11,8 @@
 //! instead of criterion, for
 //! `valgrind --tool=callgrind --collect-atstart=no --toggle-collect='*profile_builds*'`
 //! (instructions per build = the function's inclusive count / builds); it prints the wall and
-//! thread CPU time per build.
+//! thread CPU time per build. `LVS_MAGLEV_PROFILE_SERVICE=<servers>x<M>` (e.g. `3x251`,
+//! `64x4093`) profiles a service of that size instead of 1000 × 65537.
 //!
 //! `LVS_BENCH_CPU_TIME=1`: criterion measures the thread's CPU time instead of wall time (see
 //! `benches/clock.rs`), which leaves out the waits of a shared machine.
@@ -30,13 +31,17 @@ const BACKENDS: usize = 1000;
 const M: usize = 65537;
 
 fn pool() -> (Vec<Dest>, Vec<DestId>) {
-    let pool = (0..BACKENDS)
+    pool_of(BACKENDS)
+}
+
+fn pool_of(backends: usize) -> (Vec<Dest>, Vec<DestId>) {
+    let pool = (0..backends)
         .map(|i| {
             let addr = Endpoint::new(Ipv4Addr::from_bits(0x0A00_0000 + i as u32).into(), 80);
             Dest::with_counts(addr, 1, 0, 0)
         })
         .collect();
-    let order = (0..BACKENDS as u16).rev().map(DestId).collect();
+    let order = (0..backends as u16).rev().map(DestId).collect();
     (pool, order)
 }
 
@@ -70,6 +75,19 @@ fn bench(c: &mut Criterion<BenchClock>) {
     assert_eq!(t.capacity(), M);
     if let Ok(builds) = std::env::var("LVS_MAGLEV_PROFILE") {
         let builds: usize = builds.parse().expect("LVS_MAGLEV_PROFILE=<builds>");
+        let service = std::env::var("LVS_MAGLEV_PROFILE_SERVICE").ok();
+        let (pool, order, size) = match service.as_deref().and_then(|s| s.split_once('x')) {
+            Some((n, m)) => {
+                let n: usize = n.parse().expect("LVS_MAGLEV_PROFILE_SERVICE=<servers>x<M>");
+                let (pool, order) = pool_of(n);
+                (pool, order, m.parse().expect("LVS_MAGLEV_PROFILE_SERVICE=<servers>x<M>"))
+            }
+            None => (pool.clone(), order.clone(), M as u32),
+        };
+        let set = DestSet::new(&pool, &order);
+        let mut mh = Box::new(Mh::<65537>::with_table_size(size, false, false).unwrap());
+        mh.init_service(&set);
+        eprintln!("{} servers, M = {size}", order.len());
         let t = std::time::Instant::now();
         let cpu = BenchClock::cpu();
         let c0 = cpu.now();
