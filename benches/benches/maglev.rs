@@ -80,7 +80,11 @@ fn bench(c: &mut Criterion<BenchClock>) {
             Some((n, m)) => {
                 let n: usize = n.parse().expect("LVS_MAGLEV_PROFILE_SERVICE=<servers>x<M>");
                 let (pool, order) = pool_of(n);
-                (pool, order, m.parse().expect("LVS_MAGLEV_PROFILE_SERVICE=<servers>x<M>"))
+                (
+                    pool,
+                    order,
+                    m.parse().expect("LVS_MAGLEV_PROFILE_SERVICE=<servers>x<M>"),
+                )
             }
             None => (pool.clone(), order.clone(), M as u32),
         };

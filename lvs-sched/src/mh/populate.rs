@@ -53,37 +53,60 @@ pub(super) fn add_mod(a: u32, b: u32, m: u32) -> u32 {
     }
 }
 
-/// Words of the population's bitmap of taken slots: bit `x` and bit `x + M` both stand for
-/// slot `x`, for sizes up to the largest supported (131071): 32 KiB on the stack during a
-/// rebuild, so the probes hit L1, and a candidate `c + k·skip` with both terms below `M`
-/// needs no reduction before its test.
+/// Words of the population's bitmap of taken slots for the largest supported size (131071):
+/// bit `x` and bit `x + M` both stand for slot `x`, so a candidate `c + k·skip` with both
+/// terms below `M` needs no reduction before its test. The bitmap is on the stack during a
+/// rebuild (so the probes hit L1), sized by `M`'s class: [`SMALL_WORDS`] (1 KiB) up to
+/// [`SMALL_M`], [`MID_WORDS`] (8 KiB) up to [`MID_M`], else this (32 KiB).
 pub(super) const TAKEN_WORDS: usize = 4096;
+/// The largest size of the small bitmap class (2·4093 bits fit in 128 words).
+pub(super) const SMALL_M: u32 = 4093;
+/// Words of the small class's bitmap.
+pub(super) const SMALL_WORDS: usize = 128;
+/// The largest size of the middle bitmap class (2·32749 bits fit in 1024 words).
+pub(super) const MID_M: u32 = 32749;
+/// Words of the middle class's bitmap.
+pub(super) const MID_WORDS: usize = 1024;
 /// Free slots at which the population switches from walking permutations to picking, for
 /// each claim, the free slot that comes first in the claimant's permutation.
 pub(super) const DIRECT_FREE: u32 = 150;
 /// Servers whose state (walk offsets, cursor, turns, id: 44 bytes each, on the stack) a
-/// rebuild keeps together; longer lists take the general loop.
+/// rebuild keeps together; longer lists take the general loop. The array is sized by the
+/// service: the first of [`LANE_CLASSES`] that holds its servers.
 pub(super) const STEP_CACHE: usize = 1024;
+/// The lengths the per-server array comes in (16: 704 bytes, 64: 2.75 KiB, 256: 11 KiB,
+/// [`STEP_CACHE`]: 44 KiB).
+pub(super) const LANE_CLASSES: [usize; 4] = [16, 64, 256, STEP_CACHE];
 
-/// The population's state of the table: which slots are taken, and in the last phase, the
-/// list of the free ones.
-pub(super) struct Taken {
-    bits: [u64; TAKEN_WORDS],
+/// The population's state of the table: which slots are taken (a bitmap of `W` words, at
+/// least `2·M` bits), and in the last phase, the list of the free ones.
+pub(super) struct Taken<const W: usize> {
+    bits: [u64; W],
     free: [u32; DIRECT_FREE as usize],
     n_free: usize,
 }
 
-impl Taken {
+impl<const W: usize> Taken<W> {
+    /// An empty table.
+    #[inline(always)]
+    fn new() -> Self {
+        Taken {
+            bits: [0; W],
+            free: [0; DIRECT_FREE as usize],
+            n_free: 0,
+        }
+    }
+
     /// Whether slot `c` (or `c - M`, for `M <= c < 2M`) is taken, as 0 or 1.
     #[inline(always)]
     pub(super) fn bit(&self, c: u32) -> u32 {
-        (self.bits[(c / 64) as usize % TAKEN_WORDS] >> (c % 64)) as u32 & 1
+        (self.bits[(c / 64) as usize % W] >> (c % 64)) as u32 & 1
     }
 
     #[inline(always)]
     pub(super) fn set(&mut self, c: u32, m: u32) {
         for x in [c, c + m] {
-            self.bits[(x / 64) as usize % TAKEN_WORDS] |= 1 << (x % 64);
+            self.bits[(x / 64) as usize % W] |= 1 << (x % 64);
         }
     }
 
@@ -164,7 +187,7 @@ impl Taken {
     }
 }
 
-impl Taken {
+impl<const W: usize> Taken<W> {
     /// Lists the free slots below `m` in ascending order (as many as the list holds), a word
     /// of the bitmap at a time.
     pub(super) fn collect_free(&mut self, m: u32) {
@@ -200,7 +223,7 @@ pub(super) fn inv_mod(a: u32, m: u32) -> u32 {
     t.rem_euclid(i64::from(m)) as u32
 }
 
-impl Taken {
+impl<const W: usize> Taken<W> {
     /// Claims the first free slot of the sequence from `c` (see [`Taken::walk`]) when
     /// `filled` slots of `m` are taken: the first candidate alone while half of the table is
     /// free, four candidates per step while a quarter is, then eight; for the last [`DIRECT_FREE`] slots, arithmetic on the free
@@ -237,61 +260,40 @@ impl Taken {
 /// which is taken, so its next search starts one step further too). Servers past the `setup`
 /// cache recompute their permutation and scan it from the start: every slot before the
 /// kernel's cursor is taken, so the first free one is the slot it would claim.
-pub(super) fn fill(table: &mut [DestId], setup: &mut [Setup], ctx: &Ctx<'_, '_>) {
+///
+/// The scratch is on the stack and sized by the service: the bitmap by `M` (by `CAP`, the
+/// table's capacity, when that is small, so that only one bitmap size is compiled for it)
+/// and the per-server array by the number of servers. Callers keep `M <= CAP`.
+pub(super) fn fill<const CAP: usize>(table: &mut [DestId], setup: &mut [Setup], ctx: &Ctx<'_, '_>) {
+    let m = ctx.m;
+    if CAP <= SMALL_M as usize || m <= SMALL_M {
+        fill_in::<SMALL_WORDS>(table, setup, ctx);
+    } else if CAP <= MID_M as usize || m <= MID_M {
+        fill_in::<MID_WORDS>(table, setup, ctx);
+    } else {
+        fill_in::<TAKEN_WORDS>(table, setup, ctx);
+    }
+}
+
+/// [`fill`] with a bitmap of `W` words (its own frame, so a small service's rebuild does not
+/// reserve a larger class's bitmap).
+#[inline(never)]
+fn fill_in<const W: usize>(table: &mut [DestId], setup: &mut [Setup], ctx: &Ctx<'_, '_>) {
     let m = ctx.m;
     let n = ctx.order.len();
-    let mut taken = Taken {
-        bits: [0; TAKEN_WORDS],
-        free: [0; DIRECT_FREE as usize],
-        n_free: 0,
-    };
+    let mut taken = Taken::<W>::new();
     let mut filled: u32 = 0;
     if let (Some(setup), true) = (setup.get_mut(..n), n <= STEP_CACHE) {
-        // every server's cursor is cached: one loop per phase of the claims (see
-        // `Taken::claim`), each compiled on its own so its registers hold the loop's state,
-        // with each server's walk offsets computed once
-        let mut lanes = [Lane {
-            steps: [0; 8],
-            cursor: 0,
-            turns: 0,
-            id: DestId(0),
-        }; STEP_CACHE];
-        for ((lane, s), &id) in lanes.iter_mut().zip(setup.iter()).zip(ctx.order) {
-            let mut k = 0;
-            for r in lane.steps.iter_mut().skip(1) {
-                k = add_mod(k, s.skip, m);
-                *r = k;
-            }
-            *lane = Lane {
-                cursor: s.perm,
-                turns: s.turns,
-                id,
-                ..*lane
-            };
-        }
-        let lanes = lanes.get_mut(..n).unwrap_or_default();
-        let direct = m.saturating_sub(DIRECT_FREE);
-        let stops = [(m - m / 2).min(direct), (m - m / 4).min(direct), direct, m];
-        let ones = lanes.iter().all(|l| l.turns == 1);
-        let mut run = Run {
-            table,
-            lanes,
-            taken: &mut taken,
-            m,
-            filled: 0,
-            pos: 0,
-            done: 0,
-        };
-        if ones {
-            run.phase::<0, true>(stops[0]);
-            run.phase::<1, true>(stops[1]);
-            run.phase::<2, true>(stops[2]);
-            run.phase::<3, true>(stops[3]);
+        let (order, setup) = (ctx.order, &*setup);
+        let [l0, l1, l2, _] = LANE_CLASSES;
+        if n <= l0 {
+            run_lanes::<{ LANE_CLASSES[0] }, W>(table, setup, order, &mut taken, m);
+        } else if n <= l1 {
+            run_lanes::<{ LANE_CLASSES[1] }, W>(table, setup, order, &mut taken, m);
+        } else if n <= l2 {
+            run_lanes::<{ LANE_CLASSES[2] }, W>(table, setup, order, &mut taken, m);
         } else {
-            run.phase::<0, false>(stops[0]);
-            run.phase::<1, false>(stops[1]);
-            run.phase::<2, false>(stops[2]);
-            run.phase::<3, false>(stops[3]);
+            run_lanes::<{ LANE_CLASSES[3] }, W>(table, setup, order, &mut taken, m);
         }
         return;
     }
@@ -330,6 +332,65 @@ pub(super) fn fill(table: &mut [DestId], setup: &mut [Setup], ctx: &Ctx<'_, '_>)
     }
 }
 
+/// The population of the servers whose cursors are all cached (`setup` and `order` hold up
+/// to `L` of them), with their state in an array of `L` [`Lane`]s (its own frame, sized by
+/// the service): one loop per phase of the claims (see [`Taken::claim`]), each compiled on
+/// its own so its registers hold the loop's state, with each server's walk offsets computed
+/// once.
+#[inline(never)]
+fn run_lanes<const L: usize, const W: usize>(
+    table: &mut [DestId],
+    setup: &[Setup],
+    order: &[DestId],
+    taken: &mut Taken<W>,
+    m: u32,
+) {
+    let mut lanes = [Lane {
+        steps: [0; 8],
+        cursor: 0,
+        turns: 0,
+        id: DestId(0),
+    }; L];
+    let n = order.len().min(setup.len()).min(L);
+    for ((lane, s), &id) in lanes.iter_mut().zip(setup).zip(order) {
+        let mut k = 0;
+        for r in lane.steps.iter_mut().skip(1) {
+            k = add_mod(k, s.skip, m);
+            *r = k;
+        }
+        *lane = Lane {
+            cursor: s.perm,
+            turns: s.turns,
+            id,
+            ..*lane
+        };
+    }
+    let lanes = lanes.get_mut(..n).unwrap_or_default();
+    let direct = m.saturating_sub(DIRECT_FREE);
+    let stops = [(m - m / 2).min(direct), (m - m / 4).min(direct), direct, m];
+    let ones = lanes.iter().all(|l| l.turns == 1);
+    let mut run = Run {
+        table,
+        lanes,
+        taken,
+        m,
+        filled: 0,
+        pos: 0,
+        done: 0,
+    };
+    if ones {
+        run.phase::<0, true>(stops[0]);
+        run.phase::<1, true>(stops[1]);
+        run.phase::<2, true>(stops[2]);
+        run.phase::<3, true>(stops[3]);
+    } else {
+        run.phase::<0, false>(stops[0]);
+        run.phase::<1, false>(stops[1]);
+        run.phase::<2, false>(stops[2]);
+        run.phase::<3, false>(stops[3]);
+    }
+}
+
 /// A server's state in [`Run`]: its walk offsets `[0, skip, 2·skip, …, 7·skip]` (mod `m`),
 /// its cursor, turns and id.
 #[derive(Clone, Copy)]
@@ -341,10 +402,10 @@ struct Lane {
 }
 
 /// The population of up to [`STEP_CACHE`] servers, run a phase at a time.
-struct Run<'r> {
+struct Run<'r, const W: usize> {
     table: &'r mut [DestId],
     lanes: &'r mut [Lane],
-    taken: &'r mut Taken,
+    taken: &'r mut Taken<W>,
     m: u32,
     /// Slots taken.
     filled: u32,
@@ -354,12 +415,12 @@ struct Run<'r> {
     done: u32,
 }
 
-impl Run<'_> {
+impl<const W: usize> Run<'_, W> {
     /// The first free slot from `cursor` in the permutation whose step table is `row`, by
     /// strategy `P`: 0, the first candidate alone, else a 4-wide walk; 1, 4-wide walks; 2,
     /// 8-wide walks; 3, the free list ([`Taken::pick_direct`]).
     #[inline(always)]
-    fn find<const P: u8>(taken: &mut Taken, cursor: u32, row: &[u32; 8], m: u32) -> u32 {
+    fn find<const P: u8>(taken: &mut Taken<W>, cursor: u32, row: &[u32; 8], m: u32) -> u32 {
         let skip = row[1];
         match P {
             0 => {
@@ -379,7 +440,7 @@ impl Run<'_> {
     /// strategy `P`), writes `id` there and returns the server's next cursor.
     #[inline(always)]
     fn claim<const P: u8>(
-        taken: &mut Taken,
+        taken: &mut Taken<W>,
         table: &mut [DestId],
         cursor: u32,
         steps: &[u32; 8],

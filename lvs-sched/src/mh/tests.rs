@@ -60,6 +60,15 @@ pub(super) fn fast_population_is_the_kernel_walk() {
         (65521, 7),
         // past the 1024 cached cursors
         (65521, 1500),
+        // each side of the per-server array's sizes and each bitmap size
+        (1021, 16),
+        (1021, 17),
+        (8191, 64),
+        (8191, 65),
+        (16381, 256),
+        (32749, 257),
+        (65521, 1024),
+        (65537, 1025),
     ] {
         for round in 0..3 {
             let pool: Vec<Dest> = (0..n)
