@@ -76,6 +76,8 @@ mod sched;
 mod snmp;
 #[path = "lvsd/splice_run.rs"]
 mod splice_run;
+#[path = "lvsd/steering.rs"]
+mod steering;
 #[path = "lvsd/sync_split.rs"]
 mod sync_split;
 #[path = "lvsd/syncd.rs"]
@@ -134,6 +136,7 @@ fn run(args: &[String]) -> Result<(), String> {
     let (agent_opts, args) = agents::split_args(args)?;
     let mut args = args.to_vec();
     let n_workers = workers::take_args(&mut args)?;
+    let steer_arg = steering::take_args(&mut args)?;
     let l7_opts = l7::take_args(&mut args)?;
     let tls_opts = tls::take_args(&mut args)?;
     let registry_director = registry_apply::take_args(&mut args)?;
@@ -176,7 +179,9 @@ fn run(args: &[String]) -> Result<(), String> {
         Some(o) => Some(Box::new(tls::Tls::load(o, words)?)),
         None => None,
     };
-    workers::check_alone(n_workers, tls.is_some())?;
+    let steering = steering::resolve(steer_arg, &set, tls.is_some());
+    workers::check_alone(n_workers, tls.is_some(), steering)?;
+    steering::check_set(n_workers, steering, &set).map_err(|e| format!("{e}\nnothing started"))?;
     let mut cfg = DirectorConfig::new(SipKey(words[0], words[1]));
     for (n, v) in &opts.sysctls {
         apply_sysctl(&mut cfg, n, *v);
@@ -396,10 +401,11 @@ fn run(args: &[String]) -> Result<(), String> {
             .into_iter()
             .map(workers::spawn)
             .collect::<Result<Vec<_>, _>>()?;
-        d.workers = Some(workers::lead(peers));
+        d.workers = Some(workers::lead(peers, steering));
         d.workers_poll(true);
         eprintln!(
-            "lvsd: {n_workers} workers, steered by PACKET_FANOUT_CBPF (client address and port)"
+            "lvsd: {n_workers} workers, steered by PACKET_FANOUT_CBPF ({})",
+            steering.describe()
         );
     }
     // the control socket last: scripts take its appearance to mean lvsd is up and has said so

@@ -294,7 +294,7 @@ lvsd_on() { # workers [capped]
   rm -f "$CTL"
   # the cgroup is joined before entering the namespace (`ip netns exec` mounts its own /sys)
   "${join[@]}" ip netns exec "$NS_D" $PRIO taskset -c "$cpus" "$LVSD" --rules "$WORK/rules" --iface d0 --iface d1 \
-    --addr d0=198.18.0.1/24 --addr d1=198.18.1.1/24 --control "$CTL" --conns 1048576 \
+    --addr d0=198.18.0.1/24 --addr d1=198.18.1.1/24 --control "$CTL" --conns 1048576 --steer flow \
     "${extra[@]}" > "$WORK/lvsd.out" 2> "$WORK/lvsd.err" &
   for _ in $(seq 1 100); do [ -S "$CTL" ] && break; sleep 0.1; done
   [ -S "$CTL" ] || die "lvsd did not start: $(cat "$WORK/lvsd.err")"

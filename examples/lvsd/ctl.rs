@@ -23,6 +23,7 @@ impl Daemon<'_> {
             .as_deref()
             .zip(self.registry_director.as_deref());
         let set = crate::registry_apply::desired(&self.opts.rules, reg)?;
+        crate::steering::check_set(self.workers_count(), self.workers_steering(), &set)?;
         let now = ms_instant(self.now_ms());
         let r = rules::sync(&mut self.dir, &set, self.seed, now).map_err(|e| e.to_string());
         self.refresh_vips();
@@ -58,7 +59,9 @@ impl Daemon<'_> {
         match cmd {
             Command::Rule(r) => {
                 let seed = self.seed ^ now;
-                match rules::apply_rule(&mut self.dir, &r, seed) {
+                let steering = self.workers_steering();
+                let checked = crate::steering::check_rule(self.workers_count(), steering, &r);
+                match checked.and_then(|()| rules::apply_rule(&mut self.dir, &r, seed)) {
                     Ok(()) => {
                         if self.opts.verbose {
                             self.log(&format!("control: {r}"));

@@ -488,7 +488,7 @@ impl<'d> Daemon<'d> {
         };
         let now = ms_instant(self.now_ms());
         let verbose = self.opts.verbose;
-        let shards = self.workers_count();
+        let shards = (self.workers_count(), self.workers_steering());
         let mut fwd = Vec::new();
         link.receive(
             &mut self.dir,

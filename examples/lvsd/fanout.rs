@@ -10,7 +10,9 @@
 //!
 //! What is identical in both directions is the client's endpoint: address and port are the
 //! source of a frame to a VIP and the destination of a real server's reply. So the program
-//! hashes the client endpoint and decides which side it is on from the destination address:
+//! hashes the client endpoint — its address and port (`--steer flow`), or its address alone,
+//! masked to a prefix (`--steer addr`, so that all of a client's connections meet in one
+//! shard: [`crate::steering`]) — and decides which side it is on from the destination address:
 //!
 //! - not IPv4/IPv6, not TCP/UDP (ARP, NDP and all ICMP, VRRP), a non-first IPv4 fragment, an IPv6
 //!   packet with extension headers, or a destination that is one of lvsd's own addresses (load
@@ -25,9 +27,11 @@
 //! The program follows the VIPs: [`program`] is rebuilt and set again when the rules change.
 //!
 //! The hash (`hash(addr words, port)`: multiply-xor rounds, then the upper half folded into the
-//! lower) is `steer` in Rust as well, and the tests run the program in a small interpreter
-//! against it over many NAT flows in both directions.
+//! lower; under `addr` the words masked and the port 0) is `steer` in Rust as well, and the
+//! tests run the program in a small interpreter against it over many NAT flows in both
+//! directions.
 
+use crate::steering::Steering;
 use lvs_core::IpAddr;
 
 /// One classic BPF instruction (`struct sock_filter`).
@@ -48,6 +52,8 @@ const LD: u16 = 0x00;
 const LDX: u16 = 0x01;
 const ST: u16 = 0x02;
 const ALU: u16 = 0x04;
+const IMM: u16 = 0x00;
+const AND: u16 = 0x50;
 const JMP: u16 = 0x05;
 const RET: u16 = 0x06;
 const MISC: u16 = 0x07;
@@ -91,10 +97,29 @@ pub fn steer(addr: &[u32], port: u16) -> u32 {
     h ^ (h >> 16)
 }
 
-/// [`steer`] of a client address and port: the worker index the fanout program computes for
-/// that client (before the kernel's modulo by the group's size).
-pub fn steer_client(addr: IpAddr, port: u16) -> u32 {
-    steer(&words(&addr), port)
+/// [`steer`] of a client address and port under `steering`: the worker index the fanout
+/// program computes for that client (before the kernel's modulo by the group's size).
+pub fn steer_client(addr: IpAddr, port: u16, steering: Steering) -> u32 {
+    let mut w = words(&addr);
+    let masks = masks(w.len(), steering.prefix(addr.is_ipv4()));
+    for (x, m) in w.iter_mut().zip(masks) {
+        *x &= m;
+    }
+    steer(&w, steering.port(port))
+}
+
+/// The masks of `n` 32-bit address words that keep the first `bits` bits.
+fn masks(n: usize, bits: u8) -> Vec<u32> {
+    (0..n)
+        .map(|j| {
+            let keep = u32::from(bits).saturating_sub(32 * j as u32).min(32);
+            if keep == 0 {
+                0
+            } else {
+                u32::MAX << (32 - keep)
+            }
+        })
+        .collect()
 }
 
 /// Why no program could be built.
@@ -173,12 +198,24 @@ impl Asm {
         });
         self.goto(l);
     }
-    /// M[0] = the address at network offset `off` folded (`words` 32-bit words).
-    fn fold_addr(&mut self, off: i32, words: i32) {
-        self.ld(W, off);
+    /// A = the address word at network offset `off`, masked by `mask`.
+    fn ld_masked(&mut self, off: i32, mask: u32) {
+        match mask {
+            0 => self.op(LD | W | IMM, 0),
+            u32::MAX => self.ld(W, off),
+            m => {
+                self.ld(W, off);
+                self.op(ALU | AND | K, m);
+            }
+        }
+    }
+    /// M[0] = the address at network offset `off` folded (`masks.len()` 32-bit words, each
+    /// masked).
+    fn fold_addr(&mut self, off: i32, masks: &[u32]) {
+        self.ld_masked(off, masks[0]);
         self.op(ST, 0);
-        for j in 1..words {
-            self.ld(W, off + 4 * j);
+        for (j, m) in masks.iter().enumerate().skip(1) {
+            self.ld_masked(off + 4 * j as i32, *m);
             self.op(MISC | TAX, 0);
             self.op(LD | W | MEM, 0);
             self.op(ALU | MUL | K, K1);
@@ -208,11 +245,16 @@ fn words(a: &IpAddr) -> Vec<u32> {
         .collect()
 }
 
-/// The steering program for these VIPs and lvsd's own addresses (see the module doc).
+/// The steering program for these VIPs and lvsd's own addresses, hashing what `steering`
+/// says (see the module doc).
 ///
 /// # Errors
 /// More addresses than the kernel's instruction limit allows (about 1,000 IPv4 ones).
-pub fn program(vips: &[IpAddr], own: &[IpAddr]) -> Result<Vec<Insn>, TooManyAddrs> {
+pub fn program(
+    vips: &[IpAddr],
+    own: &[IpAddr],
+    steering: Steering,
+) -> Result<Vec<Insn>, TooManyAddrs> {
     let mut a = Asm::default();
     let (ret0, v4, v6, hash) = (a.label(), a.label(), a.label(), a.label());
     a.op(LD | W | ABS, AD_PROTOCOL as u32);
@@ -251,14 +293,15 @@ pub fn program(vips: &[IpAddr], own: &[IpAddr]) -> Result<Vec<Insn>, TooManyAddr
                 a.place(next);
             }
         }
+        let m = masks(nw, steering.prefix(fam == 4));
         // the client is the destination: a reply
-        a.fold_addr(dst_at, nw);
-        port(&mut a, fam, 2);
+        a.fold_addr(dst_at, &m);
+        port(&mut a, fam, 2, steering);
         a.goto(hash);
         // the client is the source: a frame to a VIP
         a.place(src);
-        a.fold_addr(src_at, nw);
-        port(&mut a, fam, 0);
+        a.fold_addr(src_at, &m);
+        port(&mut a, fam, 0, steering);
         a.goto(hash);
     }
     // A = port, M[0] = folded address
@@ -279,9 +322,12 @@ pub fn program(vips: &[IpAddr], own: &[IpAddr]) -> Result<Vec<Insn>, TooManyAddr
     a.finish()
 }
 
-/// A = the port at `at` (0: source, 2: destination) of the transport header.
-fn port(a: &mut Asm, fam: u8, at: i32) {
-    if fam == 4 {
+/// A = the port at `at` (0: source, 2: destination) of the transport header; 0 when
+/// `steering` hashes addresses only.
+fn port(a: &mut Asm, fam: u8, at: i32, steering: Steering) {
+    if steering.port(1) == 0 {
+        a.op(LD | W | IMM, 0);
+    } else if fam == 4 {
         // X = the IPv4 header's length
         a.op(LDX | B | MSH, NET as u32);
         a.op(LD | H | IND, (NET + at) as u32);
@@ -319,9 +365,11 @@ pub fn run(prog: &[Insn], proto: u16, l3: &[u8]) -> Option<u32> {
                 a = load(i64::from(k as i32) + i64::from(x), c & 0x18)?
             }
             c if c == LD | W | MEM => a = m[k as usize],
+            c if c == LD | W | IMM => a = k,
             c if c == LDX | B | MSH => x = 4 * (load(i64::from(k as i32), B)? & 0xf),
             ST => m[k as usize] = a,
             c if c == ALU | MUL | K => a = a.wrapping_mul(k),
+            c if c == ALU | AND | K => a &= k,
             c if c == ALU | XOR | X => a ^= x,
             c if c == ALU | RSH | K => a >>= k,
             c if c == MISC | TAX => x = a,

@@ -1,6 +1,7 @@
 //! The steering program run in [`super::run`] over NAT flows in both directions.
 
 use super::*;
+use crate::steering::Steering;
 use lvs_core::{Ipv4Addr, Ipv6Addr};
 
 /// A small deterministic generator (xorshift).
@@ -72,7 +73,7 @@ fn addrs() -> (Vec<IpAddr>, Vec<IpAddr>) {
 #[test]
 fn both_directions_of_nat_flows_reach_the_same_worker() {
     let (vips, own) = addrs();
-    let prog = program(&vips, &own).unwrap();
+    let prog = program(&vips, &own, Steering::Flow).unwrap();
     let mut rng = Rng(0x1234_5678_9abc_def1);
     let mut per = [[0usize; 4]; 5];
     let flows = 4000;
@@ -111,7 +112,7 @@ fn both_directions_of_nat_flows_reach_the_same_worker() {
 #[test]
 fn ipv6_flows_too() {
     let (vips, own) = addrs();
-    let prog = program(&vips, &own).unwrap();
+    let prog = program(&vips, &own, Steering::Flow).unwrap();
     let IpAddr::V6(vip) = vips[3] else {
         unreachable!()
     };
@@ -142,7 +143,7 @@ fn ipv6_flows_too() {
 #[test]
 fn control_traffic_goes_to_worker_zero() {
     let (vips, own) = addrs();
-    let prog = program(&vips, &own).unwrap();
+    let prog = program(&vips, &own, Steering::Flow).unwrap();
     let c = [198, 18, 0, 2];
     // ARP, ICMP (pings, errors), VRRP
     assert_eq!(run(&prog, 0x0806, &[0u8; 28]), Some(0));
@@ -168,11 +169,123 @@ fn many_addresses_fit_or_are_refused() {
             .map(|i| IpAddr::V4(Ipv4Addr::from(0xc612_0000 + i)))
             .collect()
     };
-    let prog = program(&many(900), &[]).unwrap();
+    let prog = program(&many(900), &[], Steering::Flow).unwrap();
     assert!(prog.len() <= MAX_INSNS);
     // the last VIP is still recognised: its client's frames hash by source
     let vip = (0xc612_0000u32 + 899).to_be_bytes();
     let a = run(&prog, 0x0800, &v4(6, [10, 0, 0, 1], 4000, vip, 80, 0)).unwrap();
     assert_eq!(a, steer(&[0x0a00_0001], 4000));
-    assert_eq!(program(&many(1100), &[]), Err(TooManyAddrs));
+    assert_eq!(program(&many(1100), &[], Steering::Flow), Err(TooManyAddrs));
+}
+
+/// Shares of `n` workers within `pct` % of an even split.
+fn within(counts: &[usize], total: usize, pct: usize) -> bool {
+    let n = counts.len();
+    counts
+        .iter()
+        .all(|w| w * n * 100 >= total * (100 - pct) && w * n * 100 <= total * (100 + pct))
+}
+
+#[test]
+fn addr_steering_keeps_every_port_of_a_client_on_one_worker() {
+    let (vips, own) = addrs();
+    let IpAddr::V6(vip6) = vips[3] else {
+        unreachable!()
+    };
+    for steering in [Steering::ADDR, Steering::Addr { v4: 24, v6: 64 }] {
+        let prog = program(&vips, &own, steering).unwrap();
+        let mut rng = Rng(0xfeed_beef_1234_5678);
+        let clients = 2000;
+        let mut per = [[0usize; 4]; 5];
+        for i in 0..clients {
+            let r = rng.next();
+            let (l3, mut worker) = (i % 2 == 0, None);
+            // IPv4 and IPv6 clients, each opening connections from many ports, NAT replies too
+            for _ in 0..16 {
+                let p = rng.next();
+                let cp = (p >> 8) as u16 | 1024;
+                let rp = 80 + (p >> 40) as u16 % 2 * 8000;
+                let (a, b, want) = if l3 {
+                    let c = [10, (r >> 8) as u8, (r >> 16) as u8, (r >> 32) as u8];
+                    let vip = VIPS4[p as usize % VIPS4.len()];
+                    let rs = [198, 18, 1, 2 + (p >> 48) as u8 % 50];
+                    let inbound = v4(6, c, cp, vip, 80, if p.is_multiple_of(5) { 8 } else { 0 });
+                    let a = run(&prog, 0x0800, &inbound).unwrap();
+                    let b = run(&prog, 0x0800, &v4(6, rs, rp, c, cp, 0)).unwrap();
+                    (
+                        a,
+                        b,
+                        steer_client(IpAddr::V4(Ipv4Addr::from(c)), cp, steering),
+                    )
+                } else {
+                    let mut c = [0u8; 16];
+                    c[..4].copy_from_slice(&[0x20, 0x01, 0x0d, 0xb8]);
+                    // varying within the first 64 bits too (a /64 mask keeps them)
+                    c[4..12].copy_from_slice(&r.to_be_bytes());
+                    let mut rs = c;
+                    rs[5] = 1;
+                    rs[15] = (p >> 3) as u8;
+                    let a = run(&prog, 0x86dd, &v6(17, c, cp, vip6.octets(), 53)).unwrap();
+                    let b = run(&prog, 0x86dd, &v6(17, rs, rp, c, cp)).unwrap();
+                    (
+                        a,
+                        b,
+                        steer_client(IpAddr::V6(Ipv6Addr::from(c)), cp, steering),
+                    )
+                };
+                assert_eq!(a, b, "client {i}: both directions");
+                assert_eq!(a, want, "client {i}: the program and steer_client agree");
+                assert_eq!(*worker.get_or_insert(a), a, "client {i}: every port alike");
+            }
+            let w = worker.unwrap_or(0);
+            for (n, counts) in per.iter_mut().enumerate().skip(2) {
+                counts[(w % n as u32) as usize] += 1;
+            }
+        }
+        for (n, counts) in per.iter().enumerate().skip(2) {
+            assert!(
+                within(&counts[..n], clients, 15),
+                "{steering:?}, {n} workers: {:?}",
+                &counts[..n]
+            );
+        }
+    }
+}
+
+#[test]
+fn addr_steering_masks_to_the_persistence_netmask() {
+    let s = Steering::Addr { v4: 24, v6: 64 };
+    let v4c = |last: u8| IpAddr::V4(Ipv4Addr::from([10, 1, 2, last]));
+    let v6c = |last: u8| {
+        let mut a = [0u8; 16];
+        a[..4].copy_from_slice(&[0x20, 0x01, 0x0d, 0xb8]);
+        a[7] = 9;
+        a[15] = last;
+        IpAddr::V6(Ipv6Addr::from(a))
+    };
+    // one /24 (one /64): one worker, whatever the port
+    let w4 = steer_client(v4c(1), 1000, s);
+    let w6 = steer_client(v6c(1), 1000, s);
+    for last in 2..=255 {
+        assert_eq!(steer_client(v4c(last), 1000 + u16::from(last), s), w4);
+        assert_eq!(steer_client(v6c(last), 1000 + u16::from(last), s), w6);
+    }
+    // whole addresses: they spread
+    let on1 = (1..=255)
+        .filter(|l| steer_client(v4c(*l), 7, Steering::ADDR) % 2 == 1)
+        .count();
+    assert!((90..=165).contains(&on1), "{on1} of 255 on worker 1");
+}
+
+#[test]
+fn flow_steering_spreads_one_client_over_workers() {
+    // the dataplane benchmark's case: one client address, many ports
+    let c = IpAddr::V4(Ipv4Addr::from([198, 18, 0, 2]));
+    let mut counts = [0usize; 2];
+    for port in 0..64u16 {
+        counts[(steer_client(c, 40_000 + port * 13, Steering::Flow) % 2) as usize] += 1;
+    }
+    assert!(within(&counts, 64, 40), "{counts:?}");
+    let one = steer_client(c, 40_000, Steering::ADDR);
+    assert!((0..64u16).all(|p| steer_client(c, 40_000 + p, Steering::ADDR) == one));
 }

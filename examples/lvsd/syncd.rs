@@ -170,14 +170,15 @@ impl SyncLink {
     }
 
     /// Applies the datagrams waiting on the receiving socket; `log` gets each error. With
-    /// `shards` workers each message is split by the clients' shard ([`crate::sync_split`]):
-    /// `dir` (worker 0's) applies its part, `forward` gets the others'.
+    /// `shards.0` workers (steered by `shards.1`) each message is split by the clients' shard
+    /// ([`crate::sync_split`]): `dir` (worker 0's) applies its part, `forward` gets the
+    /// others'.
     pub fn receive<S: Scheduler>(
         &mut self,
         dir: &mut Director<'_, S>,
         now: Instant,
         mut log: impl FnMut(String),
-        shards: usize,
+        shards: (usize, crate::steering::Steering),
         mut forward: impl FnMut(usize, Vec<u8>),
     ) {
         let Some(rx) = &self.rx else { return };
@@ -202,8 +203,8 @@ impl SyncLink {
                 self.counters.rx_own += 1;
                 continue;
             }
-            let parts = (shards > 1)
-                .then(|| crate::sync_split::split(&self.buf[..n], shards))
+            let parts = (shards.0 > 1)
+                .then(|| crate::sync_split::split(&self.buf[..n], shards.0, shards.1))
                 .flatten();
             if let Some(parts) = parts {
                 for (k, m) in parts {

@@ -5,8 +5,9 @@
 //!
 //! The sockets of one interface form a `PACKET_FANOUT_CBPF` group whose program
 //! ([`crate::fanout`]) sends both directions of a NAT flow to the same worker (the hash of the
-//! client's address and port) and everything that is not TCP or UDP (ARP, NDP, ICMP, VRRP),
-//! and what is addressed to lvsd's own addresses, to worker 0.
+//! client's address and port, or of its address alone: `--steer`, [`crate::steering`]) and
+//! everything that is not TCP or UDP (ARP, NDP, ICMP, VRRP), and what is addressed to lvsd's
+//! own addresses, to worker 0.
 //!
 //! Worker 0 (the lead) runs on the main thread and owns the control plane: the control socket,
 //! signals, the HTTP management plane, health verdicts (which arrive as ipvsadm commands), load
@@ -49,29 +50,26 @@
 //! source (NAT-style), so the server's frames, addressed to them, are steered by the same hash.
 //! Each shard's `l7.*` counters are its own (`worker<k>.l7.*` in the lead's `status`).
 //!
+//! Persistence (`-p`) and other per-client state: a shard's persistence templates are its own,
+//! so all of a client's connections must reach one shard. `--steer addr` ([`crate::steering`],
+//! the default when the starting rules have a persistent service) makes the fanout program
+//! hash the client's address alone (masked to the rules' shortest `-M`), and a persistent
+//! service then behaves as in the kernel's single table; under `--steer flow` (address and
+//! port) a persistent service is refused, at start and at run time.
+//!
 //! Not with more than one worker (refused at start): the TLS splicer (`--tls-rules`). Its
 //! connections would stay in one shard as the L7 splicer's do, but its persistence engine
 //! ([`lvs_core::tls_persist`]) learns which server holds each TLS session ID from the server's
-//! ServerHello in the shard that carried that connection, and a client resuming the session on
-//! a new connection (a new source port) is steered to any shard, whose engine does not know
-//! the ID: it would schedule afresh, and the session would be resumed on another server only by
-//! chance. Tickets would be found in every shard (their keys come from the rules file), session
-//! IDs not. What it takes: every shard passing the session IDs it learns to the others over
-//! these channels (applied between bursts, so a resumption within one wake-up of the learning
-//! could still miss), with `status` and `-L -c --persistent-conn` merged across shards
-//! ([`crate::views`]), and `tls.sh` run with `--workers 2`; or steering instead: frames to a
-//! TLS VIP hashed by the client's address alone and frames from a TLS pool server by their
-//! destination address alone (the fanout program would need the pool servers' endpoints), so
-//! that all of a client's connections meet in one shard, at the price of one client never
-//! spreading over the workers.
-//!
-//! The same holds for ipvsadm persistence (`-p`) today: a shard's templates are its own, and a
-//! client's connections from different ports may reach different shards, each of which picks
-//! a server for the client once (the same one only with a hashing scheduler, `sh` or `mh`).
+//! ServerHello in the shard that carried that connection; under `--steer flow` a client
+//! resuming the session on a new connection (a new source port) is steered to any shard,
+//! whose engine does not know the ID. Under `--steer addr` the resuming client reaches the
+//! same shard; what is left is each worker loading its own TLS engine, as each loads its own
+//! L7 splicer.
 
 use crate::config::{IfaceInfo, Options, Prefix, Routes};
 use crate::daemon::{ms_instant, Daemon, Iface, SignalFlags};
 use crate::rules::{self, RuleSet};
+use crate::steering::Steering;
 use crate::views::{Ask, ShardView, VIEW_TIMEOUT};
 use lvs_core::director::{Director, DirectorConfig, OwnedMemory};
 use lvs_core::hash::SipKey;
@@ -154,6 +152,8 @@ pub enum Role {
         sent: Option<Box<(RuleSet, DirectorConfig)>>,
         /// The VIPs the fanout program was last built for.
         steered: Option<Vec<IpAddr>>,
+        /// What the fanout program hashes (chosen at start).
+        steering: Steering,
         /// The VRRP master state last sent.
         master: Option<bool>,
         /// When to compare again (ms since start).
@@ -245,7 +245,7 @@ pub fn join(sock: &crate::sys::PacketSocket, info: &IfaceInfo) -> Result<(), Str
 ///
 /// # Errors
 /// `--tls-rules` with more than one worker.
-pub fn check_alone(n: usize, tls: bool) -> Result<(), String> {
+pub fn check_alone(n: usize, tls: bool, _steering: Steering) -> Result<(), String> {
     if n > 1 && tls {
         return Err(
             "--tls-rules runs with one worker only (--workers 1): the session IDs its \
@@ -353,6 +353,7 @@ impl Daemon<'_> {
                 peers,
                 mut sent,
                 mut steered,
+                steering,
                 mut master,
                 mut check_at,
                 view_timeouts,
@@ -379,7 +380,7 @@ impl Daemon<'_> {
                     }
                     let vips: Vec<IpAddr> = self.vips.iter().map(|(v, _)| *v).collect();
                     if steered.as_ref() != Some(&vips) {
-                        self.steer(&vips);
+                        self.steer(&vips, steering);
                         steered = Some(vips);
                     }
                 }
@@ -387,6 +388,7 @@ impl Daemon<'_> {
                     peers,
                     sent,
                     steered,
+                    steering,
                     master,
                     check_at,
                     view_timeouts,
@@ -421,9 +423,9 @@ impl Daemon<'_> {
     }
 
     /// Sets the fanout program for `vips` on every interface's group.
-    fn steer(&mut self, vips: &[IpAddr]) {
+    fn steer(&mut self, vips: &[IpAddr], steering: Steering) {
         let own: Vec<IpAddr> = self.own.iter().map(|(_, p)| p.addr).collect();
-        let prog = match crate::fanout::program(vips, &own) {
+        let prog = match crate::fanout::program(vips, &own, steering) {
             Ok(p) => p,
             Err(e) => return self.log(&format!("workers: {e}; frames stay on worker 0")),
         };
@@ -441,6 +443,14 @@ impl Daemon<'_> {
         match &self.workers {
             Some(Role::Lead { peers, .. }) => peers.len() + 1,
             _ => 1,
+        }
+    }
+
+    /// What the fanout program hashes (`flow` with one worker, where it does not matter).
+    pub(crate) fn workers_steering(&self) -> Steering {
+        match &self.workers {
+            Some(Role::Lead { steering, .. }) => *steering,
+            _ => Steering::Flow,
         }
     }
 
@@ -568,12 +578,13 @@ fn master_change(sent: &mut Option<bool>, now: bool) -> Option<bool> {
     Some(now)
 }
 
-/// The lead's role over the started workers.
-pub fn lead(peers: Vec<Peer>) -> Role {
+/// The lead's role over the started workers, steering by `steering`.
+pub fn lead(peers: Vec<Peer>, steering: Steering) -> Role {
     Role::Lead {
         peers,
         sent: None,
         steered: None,
+        steering,
         master: None,
         check_at: 0,
         view_timeouts: Cell::new(0),

@@ -12,7 +12,13 @@
 //! advertises both workers stop forwarding (counted as silenced), then both forward again and
 //! 8 downloads stalled across the backup period finish byte-exact, as do 16 new ones after
 //! (`WORKERS_VRRP ...` line).
-//! The two tests take turns (a lock), not to share the two vCPUs' time.
+//! The third runs `examples/e2e/persist.sh`: with `--workers 2` and persistent services (`-p`,
+//! IPv4 rr and IPv6 wlc over two real servers each) lvsd steers by client address
+//! (`--steer auto`, examples/lvsd/steering.rs), and many connections of each client address,
+//! from different source ports, all reach one real server, for 14 clients over both workers
+//! (`PERSIST workers=2 clients=14 conns=168 split=0 servers=4 shards=2 refused=2`); under
+//! `--steer flow` a persistent service is refused at start and by `ctl -A -p`.
+//! The tests take turns (a lock), not to share the two vCPUs' time.
 //!
 //! Needs root, `ip netns`, curl and python3: without them it prints `SKIPPED:` and passes,
 //! except under CI (`CI=true` or `CI=1`), where it fails. Run the suite under
@@ -31,6 +37,8 @@ static TURN: Mutex<()> = Mutex::new(());
 const WORKERS_TIMEOUT: Duration = Duration::from_secs(90);
 /// With `vrrp` it takes about 30 s; its processes stop themselves after 100 s.
 const VRRP_TIMEOUT: Duration = Duration::from_secs(140);
+/// persist.sh takes about 15 s; its processes stop themselves after 60 s.
+const PERSIST_TIMEOUT: Duration = Duration::from_secs(90);
 
 #[test]
 fn two_workers_keep_both_directions_of_nat_flows_together() {
@@ -88,4 +96,35 @@ fn two_workers_follow_the_leads_vrrp_state() {
     assert_eq!(get("backup_fwd"), Some(0), "{line}");
     assert!(get("silenced0") > Some(0), "{line}");
     assert!(get("silenced1") > Some(0), "{line}");
+}
+
+#[test]
+fn two_workers_keep_persistence_per_client_address() {
+    let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(bin) = prepare("WORKERS", BASE_TOOLS, &["lvsd"]) else {
+        return;
+    };
+    let out = run_script(
+        "persist.sh",
+        &[&bin.join("lvsd")],
+        PERSIST_TIMEOUT,
+        "PERSIST PASSED",
+    );
+    if skipped(&out) {
+        return;
+    }
+    let (line, fields) = summary_numbers(&out, "PERSIST", "workers");
+    assert_eq!(
+        fields,
+        [
+            ("workers", 2),
+            ("clients", 14),
+            ("conns", 168),
+            ("split", 0),
+            ("servers", 4),
+            ("shards", 2),
+            ("refused", 2)
+        ],
+        "{line}"
+    );
 }
