@@ -6,7 +6,7 @@
 # server. Then, under `--steer flow`, a persistent service is refused at start and by
 # `lvsd ctl -A ... -p` at run time, with a message naming --steer addr.
 #
-#   persist.sh /path/to/lvsd        (as root; about 15 s)
+#   persist.sh /path/to/lvsd        (as root; about 20 s, 40 s on a busy machine)
 #
 # Topology (198.18.0.0/15 and 2001:db8::/32 only; namespaces pe-<pid>-*):
 #
@@ -33,10 +33,9 @@ P=pe-$$
 NS_C=$P-c NS_D=$P-d NS_S=$P-s
 WORK=$(mktemp -d /tmp/lvs-persist.XXXXXX)
 chmod 755 "$WORK"
-CTL=$WORK/ctl.sock
 VIP=198.18.2.10 VIP6=2001:db8::10
 RS=(198.18.1.2 198.18.1.3 2001:db8:1::2 2001:db8:1::3)
-CLIENTS4=10 CLIENTS6=4 CONNS=12 LIFE=60
+CLIENTS4=10 CLIENTS6=4 CONNS=12 LIFE=120
 START=$SECONDS
 LVSD_PID=
 
@@ -108,15 +107,16 @@ cat > "$WORK/rules" <<EOF
 EOF
 IFACES=(--iface d0 --iface d1 --addr d0=198.18.0.1/24 --addr d0=2001:db8::1/64
   --addr d1=198.18.1.1/24 --addr d1=2001:db8:1::1/64)
-start_lvsd() { # extra arguments
+start_lvsd() { # control socket, extra arguments
+  CTL=$1; shift
   rm -f "$CTL"
   nsx "$NS_D" timeout $LIFE "$LVSD" --rules "$WORK/rules" "${IFACES[@]}" --workers 2 \
     --control "$CTL" "$@" > "$WORK/lvsd.out" 2> "$WORK/lvsd.err" &
-  for _ in $(seq 1 100); do [ -S "$CTL" ] && break; sleep 0.1; done
+  for _ in $(seq 1 300); do [ -S "$CTL" ] && break; sleep 0.1; done
   [ -S "$CTL" ] || die "lvsd did not start: $(cat "$WORK/lvsd.err")"
   LVSD_PID=$(sed -n 's/^lvsd: .* pid \([0-9]*\)$/\1/p' "$WORK/lvsd.err" | head -1)
 }
-start_lvsd
+start_lvsd "$WORK/ctl.sock"
 grep -q "2 workers, steered by .*client address (--steer addr)" "$WORK/lvsd.err" ||
   die "lvsd did not steer by client address: $(cat "$WORK/lvsd.err")"
 for _ in $(seq 1 50); do
@@ -151,7 +151,10 @@ SHARDS=0
 [ "$(val fwd.masq)" -gt 0 ] && SHARDS=$((SHARDS + 1))
 [ "$(val worker1.fwd.masq)" -gt 0 ] && SHARDS=$((SHARDS + 1))
 say "worker 0: fwd.masq=$(val fwd.masq); worker 1: fwd.masq=$(val worker1.fwd.masq)"
-kill "$LVSD_PID"; wait "$LVSD_PID" 2>/dev/null || true; LVSD_PID=
+# lvsd is not this shell's child (ip netns exec is): wait for it to be gone
+kill "$LVSD_PID"
+for _ in $(seq 1 100); do kill -0 "$LVSD_PID" 2>/dev/null || break; sleep 0.1; done
+LVSD_PID=
 
 say "--steer flow: a persistent service is refused"
 REFUSED=0
@@ -161,7 +164,7 @@ if nsx "$NS_D" "$LVSD" --rules "$WORK/rules" "${IFACES[@]}" --workers 2 --steer 
 fi
 grep -q -- "--steer addr" "$WORK/start.err" && REFUSED=$((REFUSED + 1))
 sed -i '/-p 60/s/ -p 60//' "$WORK/rules"
-start_lvsd --steer flow
+start_lvsd "$WORK/ctl2.sock" --steer flow
 rc=0
 OUT=$("$LVSD" ctl "$CTL" -A -t 198.18.2.11:80 -s rr -p 300 2>&1) || rc=$?
 [ "$rc" != 0 ] && echo "$OUT" | grep -q -- "--steer addr" && REFUSED=$((REFUSED + 1))
