@@ -158,7 +158,7 @@ LVSD_PID=
 
 say "--steer flow: a persistent service is refused"
 REFUSED=0
-if nsx "$NS_D" "$LVSD" --rules "$WORK/rules" "${IFACES[@]}" --workers 2 --steer flow \
+if nsx "$NS_D" timeout 10 "$LVSD" --rules "$WORK/rules" "${IFACES[@]}" --workers 2 --steer flow \
   --control "$WORK/no.sock" > /dev/null 2> "$WORK/start.err"; then
   die "lvsd started --steer flow with persistent services"
 fi
