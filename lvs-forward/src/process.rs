@@ -215,10 +215,14 @@ pub fn process_frame_with<S: Scheduler, R: Rewriter + ?Sized>(
     };
     let mut p = match fast::v4_l4(&buf[frame_start..end]) {
         Some(k) => {
-            if rw.pre_classify_is_noop() {
-                if let Some(a) = established(dir, rw, now, buf, frame_start, end, &k, cfg, out) {
-                    return a;
+            if rw.pre_classify_is_noop() && rewritable(&k, end - frame_start, cfg) {
+                if !is_syn(&k) {
+                    if let Some(a) = established(dir, rw, now, buf, frame_start, end, &k, cfg, out)
+                    {
+                        return a;
+                    }
                 }
+                return classify_read(dir, rw, now, buf, frame_start, end, &k, fwmark, cfg, out);
             }
             fast::parsed(&k, &buf[frame_start..end])
         }
@@ -227,7 +231,42 @@ pub fn process_frame_with<S: Scheduler, R: Rewriter + ?Sized>(
             Err(e) => return Action::Drop(DropCause::Parse(e)),
         },
     };
-    if let Err(e) = rw.pre_classify(&mut buf[frame_start..end], &mut p, cfg) {
+    general(
+        dir,
+        rw,
+        now,
+        buf,
+        frame_start,
+        end,
+        fwmark,
+        cfg,
+        out,
+        &mut p,
+    )
+}
+
+/// The general path once the frame is parsed (`p`): [`Rewriter::pre_classify`], the director,
+/// [`apply`].
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn general<S: Scheduler, R: Rewriter + ?Sized>(
+    dir: &mut Director<'_, S>,
+    rw: &mut R,
+    now: Instant,
+    buf: &mut [u8],
+    frame_start: usize,
+    end: usize,
+    fwmark: u32,
+    cfg: &ProcessConfig,
+    out: &mut [u8],
+    p: &mut Parsed,
+) -> Action {
+    let Some(frame) = buf.get_mut(frame_start..end) else {
+        return Action::Drop(DropCause::Forward(ForwardError::BufferTooSmall {
+            required: end,
+        }));
+    };
+    if let Err(e) = rw.pre_classify(frame, p, cfg) {
         return Action::Drop(DropCause::Forward(e.into()));
     }
     let verdict = match p.icmp.and_then(|i| i.quote) {
@@ -238,7 +277,7 @@ pub fn process_frame_with<S: Scheduler, R: Rewriter + ?Sized>(
             dir.handle_packet(now, &meta)
         }
     };
-    apply(rw, &verdict, &p, buf, frame_start, end, cfg, out)
+    apply(rw, &verdict, p, buf, frame_start, end, cfg, out)
 }
 
 /// One frame of a burst for [`process_burst`]: the frame is `buf[start..start + len]`, with
@@ -310,7 +349,7 @@ pub fn process_burst_with<S: Scheduler, R: Rewriter + ?Sized>(
 /// [`Rewriter::pre_classify`] changes nothing: the frame read once (`k`, [`fast::v4_l4`]), the
 /// director's [`Director::handle_established`], then the TTL and NAT rewrite. The same
 /// action, bytes and director state as the general path; `None`, with nothing changed, for
-/// any other frame (the general path then takes it).
+/// any other frame (the general path then takes it). For frames that [`fits`] accepts.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn established<S: Scheduler, R: Rewriter + ?Sized>(
@@ -324,22 +363,60 @@ fn established<S: Scheduler, R: Rewriter + ?Sized>(
     cfg: &ProcessConfig,
     out: &mut [u8],
 ) -> Option<Action> {
-    if !fits(k, end - frame_start, cfg) {
-        return None;
-    }
     let f = dir.handle_established(now, &k.flow, k.tcp_flags, k.total as u32)?;
     Some(finish(rw, &f, k, buf, frame_start, end, cfg, out))
 }
 
+/// The general classification of a frame read as `k` (for a rewriter whose `pre_classify`
+/// changes nothing, a frame [`rewritable`] accepts), then the one pass's rewrite of what the
+/// director forwards ([`finish`]): what the general path gives, without its [`Parsed`] unless
+/// the verdict needs it.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn classify_read<S: Scheduler, R: Rewriter + ?Sized>(
+    dir: &mut Director<'_, S>,
+    rw: &mut R,
+    now: Instant,
+    buf: &mut [u8],
+    frame_start: usize,
+    end: usize,
+    k: &V4L4,
+    fwmark: u32,
+    cfg: &ProcessConfig,
+    out: &mut [u8],
+) -> Action {
+    let mut meta = PacketMeta::new(k.flow, k.tcp_flags, k.total as u32);
+    meta.fwmark = fwmark;
+    match dir.handle_packet(now, &meta) {
+        Verdict::Forward(f) => finish(rw, &f, k, buf, frame_start, end, cfg, out),
+        v => {
+            let p = fast::parsed(k, buf.get(frame_start..end).unwrap_or_default());
+            apply(rw, &v, &p, buf, frame_start, end, cfg, out)
+        }
+    }
+}
+
 /// Whether the frame `k` was read from (`len` bytes) can take the one pass: not a SYN (the
-/// director never takes those in one pass), and none of what would make the general path
-/// answer or drop it instead of rewriting (checked before the director counts the packet):
-/// TTL expiry, "fragmentation needed", a frame shorter than the rewrite's fixed window (never
-/// on the wire: frames are at least 60 bytes).
+/// director never takes those in one pass) and [`rewritable`].
 #[inline(always)]
 fn fits(k: &V4L4, len: usize, cfg: &ProcessConfig) -> bool {
-    !((k.tcp_flags.syn() && k.flow.proto == Protocol::Tcp)
-        || (cfg.decrement_ttl && k.ttl <= 1)
+    !is_syn(k) && rewritable(k, len, cfg)
+}
+
+/// A TCP SYN.
+#[inline(always)]
+fn is_syn(k: &V4L4) -> bool {
+    k.tcp_flags.syn() && k.flow.proto == Protocol::Tcp
+}
+
+/// Whether none of what would make the general path answer or drop the frame `k` was read
+/// from (`len` bytes) instead of rewriting it holds (checked before the director counts the
+/// packet): TTL expiry, "fragmentation needed", a frame shorter than the rewrite's fixed
+/// window (never on the wire: frames are at least 60 bytes). Then [`finish`] gives what
+/// [`apply`] gives for any [`Verdict::Forward`].
+#[inline(always)]
+fn rewritable(k: &V4L4, len: usize, cfg: &ProcessConfig) -> bool {
+    !((cfg.decrement_ttl && k.ttl <= 1)
         || (cfg.mtu != 0 && k.dont_frag && k.total as u64 > u64::from(cfg.mtu))
         || len < fast::WINDOW)
 }
