@@ -252,6 +252,7 @@ fn run(args: &[String]) -> Result<(), String> {
                 tun_key: SipKey(words[3], words[0] ^ words[3]),
                 start,
                 l7: l7_opts.clone(),
+                tls: tls_opts.clone(),
                 words,
             });
         }

@@ -7,6 +7,13 @@
 #   tls.sh /path/to/lvsd      prints `TLS-REUSE mode=<rr|engine> tls=<1.2|1.3> resumed=N
 #                             attempts=N` (four lines), `TLS-SNI misrouted=N`, `TLS-KILL ...`,
 #                             `TLS-RATE ...` and `TLS PASSED` (~1 min)
+#   tls.sh /path/to/lvsd N    the same with `--workers N` (--steer auto: by client address, as
+#                             --tls-rules asks; examples/lvsd/steering.rs): each worker runs its
+#                             own TLS engine; the client namespace has 8 addresses and the
+#                             python identities connect from them in turn (s_client from the
+#                             first), so every worker serves clients; counters are summed over
+#                             the workers, each must have resumed sessions by its engine:
+#                             prints `TLS_WORKERS workers=N hits0=.. hits1=..`
 #
 # As root; run under flock /tmp/lvs-netns.lock. TLS_IDENTS (16) python identities per mode and
 # version, TLS_REPS (5) returns of each, TLS_RATE_S (3) seconds of each s_time run.
@@ -27,7 +34,8 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 SAY_FD=2
 
-LVSD=${1:?usage: tls.sh /path/to/lvsd}
+LVSD=${1:?usage: tls.sh /path/to/lvsd [workers]}
+NW=${2:-1}
 HERE=$(cd "$(dirname "$0")" && pwd)
 P=tls-$$
 NS_C=$P-c NS_D=$P-d NS_S=$P-s
@@ -67,7 +75,10 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 ctl() { "$LVSD" ctl "$CTL" "$@"; }
-stat_of() { ctl status | tee "$WORK/status.last" | awk -v k="$1" '$1 == k { print $2 }'; }
+# a status counter summed over the workers (`worker<k>.NAME` beside worker 0's `NAME`)
+stat_of() {
+  ctl status | tee "$WORK/status.last" | awk -v k="$1" '$1 == k || ($1 ~ /^worker[0-9]+\./ && substr($1, index($1, ".") + 1) == k) { n += $2; f = 1 } END { if (f) print n }'
+}
 field() { tr ' ' '\n' | sed -n "s/^$1=//p"; }
 
 say "topology: client, director, switch, 3 real servers"
@@ -89,6 +100,13 @@ nsx "$NS_D" sysctl -qw net.ipv4.ip_forward=0 net.ipv6.conf.all.disable_ipv6=1
 nsx "$NS_D" ip link set d0 up
 nsx "$NS_D" ip link set d1 up
 nsx "$NS_C" ip addr add 198.18.0.2/24 dev c0
+# more workers: more client addresses (steering by client address spreads them)
+SRCS=
+if [ "$NW" != 1 ]; then
+  for i in $(seq 3 9); do nsx "$NS_C" ip addr add 198.18.0.$i/24 dev c0; done
+  SRCS=$(seq -f "198.18.0.%g" 2 9 | paste -sd,)
+fi
+export TLS_CLIENT_SOURCES=$SRCS
 nsx "$NS_C" ip link set c0 up
 nsx "$NS_C" ip route add default via 198.18.0.1
 nsx "$NS_C" sysctl -qw net.ipv4.ip_local_port_range="10000 65000" net.ipv4.tcp_tw_reuse=1
@@ -172,12 +190,14 @@ grep -q "line 2: no pool" "$WORK/bad.out" || die "no line-2 error: $(cat "$WORK/
 say "starting lvsd: TLS engine on $ENGINE, layer-4 rr on $RR"
 nsx "$NS_D" "$LVSD" --rules "$WORK/rules" --tls-rules "$WORK/tls.rules" --tls-vip $ENGINE \
   --iface d0 --iface d1 --addr d0=198.18.0.1/24 --addr d1=198.18.1.1/24 --control "$CTL" \
-  > "$WORK/lvsd.out" 2> "$WORK/lvsd.err" &
+  $( [ "$NW" = 1 ] || echo --workers "$NW") > "$WORK/lvsd.out" 2> "$WORK/lvsd.err" &
 for _ in $(seq 1 100); do [ -S "$CTL" ] && break; sleep 0.1; done
 [ -S "$CTL" ] || die "lvsd did not start: $(cat "$WORK/lvsd.err")"
 LVSD_PID=$(sed -n 's/^lvsd: .* pid \([0-9]*\)$/\1/p' "$WORK/lvsd.err")
 grep -q "tls splicing on $ENGINE with 2 pool(s) (a, b), 2 server name(s), 3 ticket key(s)" \
   "$WORK/lvsd.err" || die "no tls start line: $(cat "$WORK/lvsd.err")"
+[ "$NW" = 1 ] || grep -q "^lvsd: $NW workers, steered by .*(--steer addr)" "$WORK/lvsd.err" ||
+  die "not $NW workers steered by client address: $(cat "$WORK/lvsd.err")"
 for vip in $ENGINE $RR; do
   ok=
   for _ in $(seq 1 50); do
@@ -304,6 +324,15 @@ for k in tls.hits tls.misses tls.learned tls.expired; do
   say "$k $v"
 done
 [ "$(stat_of tls.hits)" -gt 0 ] && [ "$(stat_of tls.learned)" -gt 0 ] || die "no hits or nothing learned"
+if [ "$NW" != 1 ]; then
+  HITS=()
+  for k in $(seq 0 $((NW - 1))); do
+    n=$(ctl status | awk -v k="$( [ "$k" = 0 ] || echo "worker$k.")tls.hits" '$1 == k { print $2 }')
+    HITS+=("hits$k=${n:-0}")
+    [ "${n:-0}" -gt 0 ] || die "worker $k's engine resumed no session"
+  done
+  echo "TLS_WORKERS workers=$NW ${HITS[*]}"
+fi
 
 say "r1 killed in the middle of a run: its clients fall back to full handshakes on r2"
 WORKERS=4

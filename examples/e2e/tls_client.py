@@ -14,7 +14,11 @@ have arrived before the session is kept. Prints one line:
 
 `moved_full`: returns that landed on another server than the identity's last one with a full
 handshake (the fallback after a server died). Failures are listed on stderr with their time.
+
+TLS_CLIENT_SOURCES (environment, optional): comma-separated local addresses; identity k
+connects from the k-th in turn (every connection of an identity from the same address).
 """
+import os
 import socket
 import ssl
 import sys
@@ -30,6 +34,7 @@ if len(sys.argv) > 8 and sys.argv[8]:
         n, s = part.split("=")
         allowed[n] = set(s.split("+"))
 gap = float(sys.argv[9]) / 1000 if len(sys.argv) > 9 else 0.0
+sources = [a for a in os.environ.get("TLS_CLIENT_SOURCES", "").split(",") if a]
 
 ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
 ctx.check_hostname = False
@@ -43,9 +48,9 @@ tot = dict(conns=0, attempts=0, resumed=0, full=0, misrouted=0, failed=0, moved_
 hs = {"full": [], "resumed": []}
 
 
-def one(name, session):
+def one(name, session, src):
     t0 = time.monotonic()
-    s = socket.create_connection((vip, port), timeout=5)
+    s = socket.create_connection((vip, port), timeout=5, source_address=src)
     try:
         t = ctx.wrap_socket(s, server_hostname=name, session=session)
         dt = time.monotonic() - t0
@@ -72,7 +77,8 @@ def connect(k, st):
     name = names[k % len(names)]
     session, last = st
     try:
-        reused, sess, server, dt = one(name, session)
+        src = (sources[k % len(sources)], 0) if sources else None
+        reused, sess, server, dt = one(name, session, src)
     except Exception as e:  # a failed connection: counted, listed, the identity goes on
         with lock:
             tot["conns"] += 1

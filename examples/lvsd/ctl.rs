@@ -45,11 +45,8 @@ impl Daemon<'_> {
             Err(e) => return (exit::USAGE, format!("{e}\n")),
         };
         if let Command::List(o) = &cmd {
-            let (code, mut out) = self.list_all(o);
-            if o.conns && o.mode == ListMode::PersistentConn && o.service.is_none() {
-                self.tls_listing(&mut out);
-            }
-            return (code, out);
+            // with --persistent-conn of every service, the TLS engines' entries too
+            return self.list_all(o);
         }
         let (ok, out) = self.control_cmd(cmd, now);
         (if ok { exit::OK } else { exit::REFUSED }, out)

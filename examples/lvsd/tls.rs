@@ -23,7 +23,9 @@
 //!
 //! Counters are in `lvsd ctl SOCKET status` (`tls.*`); the engine's entries are appended to
 //! `lvsd ctl SOCKET -L -n -c --persistent-conn` (pe name `tls`, pe_data the session ID or key
-//! name in hex, the state column says which). The rules are read at start only.
+//! name in hex, the state column says which). The rules are read at start only. With
+//! `--workers N` every worker runs its own splicer and engine, steered by client address so
+//! that a client's resumptions reach the shard that learnt its session ([`crate::workers`]).
 
 use crate::daemon::Daemon;
 use crate::sched::Sched;

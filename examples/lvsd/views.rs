@@ -40,6 +40,8 @@ pub enum Ask {
     Conns {
         /// `--persistent-conn`.
         pe: bool,
+        /// The TLS persistence engine's entries too (`--persistent-conn` of every service).
+        tls: bool,
     },
     /// Its `status` lines only.
     Status,
@@ -131,12 +133,15 @@ impl Daemon<'_> {
             };
         }
         let mut conns = String::new();
-        if let Ask::Conns { pe } = ask {
+        if let Ask::Conns { pe, tls } = ask {
             let mut all = String::new();
             let _ = self
                 .dir
                 .write_conns_mode(&mut all, ms_instant(self.now_ms()), pe);
             conns.push_str(without_titles(&all));
+            if tls {
+                self.tls_listing(&mut conns);
+            }
         }
         let total = self.dir.total_stats();
         ShardView {
@@ -164,7 +169,8 @@ impl Daemon<'_> {
     pub(crate) fn list_all(&self, opts: &ListOpts) -> control::Exit {
         if opts.conns {
             let pe = opts.mode == lvs_core::ipvsadm::ListMode::PersistentConn;
-            let v = self.view(Ask::Conns { pe }, opts);
+            let tls = pe && opts.service.is_none();
+            let v = self.view(Ask::Conns { pe, tls }, opts);
             let mut out = String::new();
             let _ = lvs_core::ipvsadm::write_conns_mode(&mut out, std::iter::empty(), pe);
             out.push_str(&v.conns);

@@ -57,14 +57,16 @@
 //! service then behaves as in the kernel's single table; under `--steer flow` (address and
 //! port) a persistent service is refused, at start and at run time.
 //!
-//! Not with more than one worker (refused at start): the TLS splicer (`--tls-rules`). Its
-//! connections would stay in one shard as the L7 splicer's do, but its persistence engine
+//! The TLS splicer (`--tls-rules`) runs in every shard too, each worker loading its own (rules
+//! file and the lead's random words, as the L7 splicer), but only under `--steer addr` (which
+//! `auto` picks with `--tls-rules`; `--steer flow` with it is refused at start). Its
+//! connections stay in one shard as the L7 splicer's do, and its persistence engine
 //! ([`lvs_core::tls_persist`]) learns which server holds each TLS session ID from the server's
-//! ServerHello in the shard that carried that connection; under `--steer flow` a client
-//! resuming the session on a new connection (a new source port) is steered to any shard,
-//! whose engine does not know the ID. Under `--steer addr` the resuming client reaches the
-//! same shard; what is left is each worker loading its own TLS engine, as each loads its own
-//! L7 splicer.
+//! ServerHello in the shard that carried that connection: a client resuming the session on a
+//! new connection (a new source port) must reach that shard again, which steering by client
+//! address guarantees and steering by address and port does not. Ticket key names come from
+//! the rules file, so every shard knows them. Each shard's `tls.*` counters are its own
+//! (`worker<k>.tls.*`), and `-L -n -c --persistent-conn` lists every shard's engine entries.
 
 use crate::config::{IfaceInfo, Options, Prefix, Routes};
 use crate::daemon::{ms_instant, Daemon, Iface, SignalFlags};
@@ -194,6 +196,8 @@ pub struct Parts {
     pub start: std::time::Instant,
     /// `--l7-rules`: the worker loads its own splicer from them.
     pub l7: Option<crate::l7::L7Opts>,
+    /// `--tls-rules` (with `--steer addr`): the worker loads its own TLS splicer from them.
+    pub tls: Option<crate::tls::TlsOpts>,
     /// The random words the lead's splicer was loaded with (the same cookie secret, hash keys
     /// and scheduler seed in every shard).
     pub words: [u64; 4],
@@ -240,16 +244,17 @@ pub fn join(sock: &crate::sys::PacketSocket, info: &IfaceInfo) -> Result<(), Str
         .map_err(|e| format!("{}: PACKET_FANOUT group {id}: {e}", info.name))
 }
 
-/// Refuses what does not run with more than one worker: the TLS splicer (see the module's
-/// documentation).
+/// Refuses what does not run with more than one worker under `steering`: the TLS splicer
+/// under `--steer flow` (see the module's documentation).
 ///
 /// # Errors
-/// `--tls-rules` with more than one worker.
-pub fn check_alone(n: usize, tls: bool, _steering: Steering) -> Result<(), String> {
-    if n > 1 && tls {
+/// `--tls-rules` with more than one worker steered by address and port.
+pub fn check_alone(n: usize, tls: bool, steering: Steering) -> Result<(), String> {
+    if n > 1 && tls && steering == Steering::Flow {
         return Err(
-            "--tls-rules runs with one worker only (--workers 1): the session IDs its \
-                    persistence engine learns would stay in one worker's shard"
+            "--tls-rules with more than one worker needs --steer addr (or auto): the session \
+             IDs a worker's persistence engine learns stay in its shard, and under --steer \
+             flow a client resuming from a new port reaches any worker"
                 .into(),
         );
     }
@@ -297,12 +302,21 @@ fn follow(
         )),
         None => None,
     };
+    let tls = match &p.tls {
+        Some(o) => Some(Box::new(
+            crate::tls::Tls::load(o, p.words).map_err(|e| format!("worker {}: {e}", p.index))?,
+        )),
+        None => None,
+    };
     let mut d = Daemon::new(
         dir, p.ifaces, p.own, p.routes, p.opts, p.seed, p.tun_key, p.start,
     );
     // its own splicer; the fanout program steers a client's frames, and the real server's
     // frames to that client (addressed to the client's address and port), to this shard
     d.l7 = l7;
+    // its own TLS splicer and persistence engine: under --steer addr every connection of a
+    // client, a resumption from a new port too, reaches this shard
+    d.tls = tls;
     // with --vrrp a shard forwards nothing until the lead says its router is master
     d.vrrp_standby = d.opts.vrrp.is_some();
     // with --sync (master) each shard sends its own connections' messages
@@ -611,6 +625,16 @@ mod tests {
         assert!(take_args(&mut args("--workers 0")).is_err());
         assert!(take_args(&mut args("--workers 65")).is_err());
         assert!(take_args(&mut args("--workers")).is_err());
+    }
+
+    #[test]
+    fn tls_needs_addr_steering_with_workers() {
+        assert!(check_alone(2, true, Steering::Flow)
+            .unwrap_err()
+            .contains("--steer addr"));
+        assert_eq!(check_alone(2, true, Steering::ADDR), Ok(()));
+        assert_eq!(check_alone(1, true, Steering::Flow), Ok(()));
+        assert_eq!(check_alone(2, false, Steering::Flow), Ok(()));
     }
 
     #[test]
