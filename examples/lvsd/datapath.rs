@@ -417,6 +417,11 @@ impl Daemon<'_> {
                     // direct routing only reaches servers on a connected network
                     return self.count("drop.dr_not_on_link");
                 }
+                if is_icmp(&buf[start..start + len]) {
+                    // an ICMP error the director related to a connection (pings are answered
+                    // by `deliver`, not forwarded)
+                    self.count("fwd.icmp_errors");
+                }
                 self.send_ip(oif, nh, buf, start, len);
             }
             Action::Respond { len, dst } => {
@@ -525,5 +530,14 @@ impl Daemon<'_> {
         }
         self.count("tx.echo_replies");
         self.transmit(oif, nh, buf, head, len);
+    }
+}
+
+/// Whether the IP packet `p` carries ICMP (IPv4) or ICMPv6 (in its first header).
+fn is_icmp(p: &[u8]) -> bool {
+    match p.first().map(|b| b >> 4) {
+        Some(4) => p.get(9) == Some(&1),
+        Some(6) => p.get(6) == Some(&58),
+        _ => false,
     }
 }

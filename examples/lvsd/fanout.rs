@@ -54,6 +54,7 @@ const ST: u16 = 0x02;
 const ALU: u16 = 0x04;
 const IMM: u16 = 0x00;
 const AND: u16 = 0x50;
+const ADD: u16 = 0x00;
 const JMP: u16 = 0x05;
 const RET: u16 = 0x06;
 const MISC: u16 = 0x07;
@@ -199,6 +200,16 @@ impl Asm {
         self.goto(l);
     }
     /// A = the address word at network offset `off`, masked by `mask`.
+    /// A = the word at network offset X + `off`, masked by `mask`.
+    fn ld_masked_ind(&mut self, off: i32, mask: u32) {
+        if mask == 0 {
+            return self.op(LD | W | IMM, 0);
+        }
+        self.op(LD | W | IND, (NET + off) as u32);
+        if mask != u32::MAX {
+            self.op(ALU | AND | K, mask);
+        }
+    }
     fn ld_masked(&mut self, off: i32, mask: u32) {
         match mask {
             0 => self.op(LD | W | IMM, 0),
@@ -249,7 +260,7 @@ fn words(a: &IpAddr) -> Vec<u32> {
 /// says (see the module doc).
 ///
 /// # Errors
-/// More addresses than the kernel's instruction limit allows (about 1,000 IPv4 ones).
+/// More addresses than the kernel's instruction limit allows (about 1,800 IPv4 ones).
 pub fn program(
     vips: &[IpAddr],
     own: &[IpAddr],
@@ -261,48 +272,142 @@ pub fn program(
     a.if_eq(0x0800, v4);
     a.if_eq(0x86dd, v6);
     a.goto(ret0);
-    for (fam, start, proto_at, src_at, dst_at, nw) in [(4, v4, 9, 12, 16, 1), (6, v6, 6, 8, 24, 4)]
-    {
-        let (l4, src) = (a.label(), a.label());
+    for fam in [Fam::V4, Fam::V6] {
+        let (start, nw) = match fam {
+            Fam::V4 => (v4, 1),
+            Fam::V6 => (v6, 4),
+        };
+        let (src_at, dst_at) = (fam.src_at(), fam.src_at() + 4 * nw as i32);
+        let (l4, icmp, err) = (a.label(), a.label(), a.label());
+        let (is_vip, not_vip, chain) = (a.label(), a.label(), a.label());
+        // the client's endpoint: outer source, outer destination, quoted source, quoted
+        // destination
+        let ends = [a.label(), a.label(), a.label(), a.label()];
         a.place(start);
-        a.ld(B, proto_at);
-        a.if_eq(6, l4);
-        a.if_eq(17, l4);
-        a.goto(ret0);
-        a.place(l4);
-        if fam == 4 {
-            // a non-first fragment has no ports
+        if fam == Fam::V4 {
+            // a non-first fragment has no ports (nor an ICMP header)
             a.ld(H, 6);
             a.if_set(0x1fff, ret0);
         }
         let pick = |addrs: &[IpAddr]| -> Vec<Vec<u32>> {
             addrs
                 .iter()
-                .filter(|x| x.is_ipv4() == (fam == 4))
+                .filter(|x| x.is_ipv4() == (fam == Fam::V4))
                 .map(words)
                 .collect()
         };
-        for (set, to) in [(pick(own), ret0), (pick(vips), src)] {
-            for w in set {
+        // lvsd's own addresses: worker 0, whatever the protocol
+        for w in pick(own) {
+            let next = a.label();
+            for (j, word) in w.iter().enumerate() {
+                a.ld(W, dst_at + 4 * j as i32);
+                a.if_ne(*word, next);
+            }
+            a.goto(ret0);
+            a.place(next);
+        }
+        a.ld(B, fam.proto_at());
+        a.if_eq(6, l4);
+        a.if_eq(17, l4);
+        a.if_eq(fam.icmp(), icmp);
+        a.goto(ret0);
+        // TCP, UDP: is the destination a VIP? (M[2] = 0: the outer packet)
+        a.place(l4);
+        for j in 0..nw {
+            a.ld(W, dst_at + 4 * j as i32);
+            a.op(ST, 3 + j as u32);
+        }
+        a.op(LD | W | IMM, 0);
+        a.op(ST, 2);
+        a.goto(chain);
+        // ICMP: an error quoting a TCP or UDP packet that has ports; is the quoted packet's
+        // source a VIP? (M[2] = 1: the quoted packet). A quote too short to read: a load past
+        // the end, where the kernel returns 0.
+        a.place(icmp);
+        match fam {
+            Fam::V4 => {
+                a.op(LDX | B | MSH, NET as u32);
+                a.op(LD | B | IND, NET as u32);
+                for t in [3, 4, 11, 12] {
+                    a.if_eq(t, err);
+                }
+            }
+            Fam::V6 => {
+                a.ld(B, 40);
+                for t in 1..=4 {
+                    a.if_eq(t, err);
+                }
+            }
+        }
+        a.goto(ret0);
+        a.place(err);
+        let (ok, q) = (a.label(), QUOTE + fam.src_at());
+        fam.ld_quoted(&mut a, B, QUOTE + fam.proto_at());
+        a.if_eq(6, ok);
+        a.if_eq(17, ok);
+        a.goto(ret0);
+        a.place(ok);
+        if fam == Fam::V4 {
+            fam.ld_quoted(&mut a, H, QUOTE + 6);
+            a.if_set(0x1fff, ret0);
+        }
+        for j in 0..nw {
+            fam.ld_quoted(&mut a, W, q + 4 * j as i32);
+            a.op(ST, 3 + j as u32);
+        }
+        a.op(LD | W | IMM, 1);
+        a.op(ST, 2);
+        // M[3..] == a VIP? One list for both packets.
+        a.place(chain);
+        let vipw = pick(vips);
+        if fam == Fam::V4 {
+            a.op(LD | W | MEM, 3);
+            for w in &vipw {
+                a.if_eq(w[0], is_vip);
+            }
+        } else {
+            for w in &vipw {
                 let next = a.label();
                 for (j, word) in w.iter().enumerate() {
-                    a.ld(W, dst_at + 4 * j as i32);
+                    a.op(LD | W | MEM, 3 + j as u32);
                     a.if_ne(*word, next);
                 }
-                a.goto(to);
+                a.goto(is_vip);
                 a.place(next);
             }
         }
-        let m = masks(nw, steering.prefix(fam == 4));
-        // the client is the destination: a reply
-        a.fold_addr(dst_at, &m);
-        port(&mut a, fam, 2, steering);
-        a.goto(hash);
-        // the client is the source: a frame to a VIP
-        a.place(src);
-        a.fold_addr(src_at, &m);
-        port(&mut a, fam, 0, steering);
-        a.goto(hash);
+        a.goto(not_vip);
+        // a VIP: the client is the outer source (a frame to a VIP), or the quoted
+        // destination (an error about a VIP's reply)
+        a.place(is_vip);
+        a.op(LD | W | MEM, 2);
+        a.if_eq(0, ends[0]);
+        a.goto(ends[3]);
+        // not a VIP: the client is the outer destination (a reply), or the quoted source (an
+        // error about a frame sent on to a real server)
+        a.place(not_vip);
+        a.op(LD | W | MEM, 2);
+        a.if_eq(0, ends[1]);
+        a.goto(ends[2]);
+        let m = masks(nw, steering.prefix(fam == Fam::V4));
+        for (end, quoted, at) in [(0, false, 0), (1, false, 2), (2, true, 0), (3, true, 2)] {
+            a.place(ends[end]);
+            let addr = if at == 0 { src_at } else { dst_at };
+            if quoted {
+                match fam {
+                    Fam::V4 => {
+                        a.op(LDX | B | MSH, NET as u32);
+                        a.ld_masked_ind(QUOTE + addr, m[0]);
+                        a.op(ST, 0);
+                    }
+                    Fam::V6 => a.fold_addr(40 + QUOTE + addr, &m),
+                }
+            } else {
+                a.fold_addr(addr, &m);
+            }
+            port(&mut a, fam, quoted, at, steering);
+            a.goto(hash);
+        }
     }
     // A = port, M[0] = folded address
     a.place(hash);
@@ -322,23 +427,79 @@ pub fn program(
     a.finish()
 }
 
-/// A = the port at `at` (0: source, 2: destination) of the transport header; 0 when
-/// `steering` hashes addresses only.
-fn port(a: &mut Asm, fam: u8, at: i32, steering: Steering) {
+/// Where an ICMP error's quoted packet starts, after the ICMP header: from the end of the
+/// IPv4 header (X holds its length), at 48 in IPv6 (no extension headers).
+const QUOTE: i32 = 8;
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Fam {
+    V4,
+    V6,
+}
+
+impl Fam {
+    fn proto_at(self) -> i32 {
+        match self {
+            Fam::V4 => 9,
+            Fam::V6 => 6,
+        }
+    }
+    fn src_at(self) -> i32 {
+        match self {
+            Fam::V4 => 12,
+            Fam::V6 => 8,
+        }
+    }
+    fn icmp(self) -> u32 {
+        match self {
+            Fam::V4 => 1,
+            Fam::V6 => 58,
+        }
+    }
+    /// A = the quoted packet's field at `off` (QUOTE included): IPv4 relative to the end of
+    /// the outer header (X = its length), IPv6 after the fixed 40 bytes.
+    fn ld_quoted(self, a: &mut Asm, size: u16, off: i32) {
+        match self {
+            Fam::V4 => {
+                a.op(LDX | B | MSH, NET as u32);
+                a.op(LD | size | IND, (NET + off) as u32);
+            }
+            Fam::V6 => a.ld(size, 40 + off),
+        }
+    }
+}
+
+/// A = the port at `at` (0: source, 2: destination) of the transport header of the packet
+/// (`quoted`: of the one an ICMP error quotes); 0 when `steering` hashes addresses only.
+fn port(a: &mut Asm, fam: Fam, quoted: bool, at: i32, steering: Steering) {
     if steering.port(1) == 0 {
         a.op(LD | W | IMM, 0);
-    } else if fam == 4 {
-        // X = the IPv4 header's length
-        a.op(LDX | B | MSH, NET as u32);
-        a.op(LD | H | IND, (NET + at) as u32);
-    } else {
-        a.ld(H, 40 + at);
+        return;
+    }
+    match (fam, quoted) {
+        (Fam::V4, false) => {
+            // X = the IPv4 header's length
+            a.op(LDX | B | MSH, NET as u32);
+            a.op(LD | H | IND, (NET + at) as u32);
+        }
+        (Fam::V4, true) => {
+            // X = the outer header's length + the quoted header's length
+            a.op(LDX | B | MSH, NET as u32);
+            a.op(LD | B | IND, (NET + QUOTE) as u32);
+            a.op(ALU | AND | K, 0xf);
+            a.op(ALU | MUL | K, 4);
+            a.op(ALU | ADD | X, 0);
+            a.op(MISC | TAX, 0);
+            a.op(LD | H | IND, (NET + QUOTE + at) as u32);
+        }
+        (Fam::V6, false) => a.ld(H, 40 + at),
+        (Fam::V6, true) => a.ld(H, 40 + QUOTE + 40 + at),
     }
 }
 
 /// Runs `prog` on an IP packet (`l3`, from its network header) of EtherType `proto`, as the
-/// kernel would for the loads the program uses; `None` for an instruction it does not know or
-/// a load past the end (the kernel returns 0 there).
+/// kernel would for the loads the program uses: a load past the end returns 0, as the kernel
+/// does; `None` for an instruction it does not know.
 #[cfg(test)]
 pub fn run(prog: &[Insn], proto: u16, l3: &[u8]) -> Option<u32> {
     let (mut a, mut x, mut m) = (0u32, 0u32, [0u32; 16]);
@@ -360,17 +521,31 @@ pub fn run(prog: &[Insn], proto: u16, l3: &[u8]) -> Option<u32> {
         pc += 1;
         let k = i.k;
         match i.code {
-            c if c & 0x07 == LD && c & 0xe0 == ABS => a = load(i64::from(k as i32), c & 0x18)?,
+            c if c & 0x07 == LD && c & 0xe0 == ABS => {
+                let Some(v) = load(i64::from(k as i32), c & 0x18) else {
+                    return Some(0);
+                };
+                a = v;
+            }
             c if c & 0x07 == LD && c & 0xe0 == IND => {
-                a = load(i64::from(k as i32) + i64::from(x), c & 0x18)?
+                let Some(v) = load(i64::from(k as i32) + i64::from(x), c & 0x18) else {
+                    return Some(0);
+                };
+                a = v;
             }
             c if c == LD | W | MEM => a = m[k as usize],
             c if c == LD | W | IMM => a = k,
-            c if c == LDX | B | MSH => x = 4 * (load(i64::from(k as i32), B)? & 0xf),
+            c if c == LDX | B | MSH => {
+                let Some(v) = load(i64::from(k as i32), B) else {
+                    return Some(0);
+                };
+                x = 4 * (v & 0xf);
+            }
             ST => m[k as usize] = a,
             c if c == ALU | MUL | K => a = a.wrapping_mul(k),
             c if c == ALU | AND | K => a &= k,
             c if c == ALU | XOR | X => a ^= x,
+            c if c == ALU | ADD | X => a = a.wrapping_add(x),
             c if c == ALU | RSH | K => a >>= k,
             c if c == MISC | TAX => x = a,
             c if c == JMP | JA => pc += k as usize,

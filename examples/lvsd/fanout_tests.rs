@@ -169,13 +169,13 @@ fn many_addresses_fit_or_are_refused() {
             .map(|i| IpAddr::V4(Ipv4Addr::from(0xc612_0000 + i)))
             .collect()
     };
-    let prog = program(&many(900), &[], Steering::Flow).unwrap();
+    let prog = program(&many(1800), &[], Steering::Flow).unwrap();
     assert!(prog.len() <= MAX_INSNS);
     // the last VIP is still recognised: its client's frames hash by source
-    let vip = (0xc612_0000u32 + 899).to_be_bytes();
+    let vip = (0xc612_0000u32 + 1799).to_be_bytes();
     let a = run(&prog, 0x0800, &v4(6, [10, 0, 0, 1], 4000, vip, 80, 0)).unwrap();
     assert_eq!(a, steer(&[0x0a00_0001], 4000));
-    assert_eq!(program(&many(1100), &[], Steering::Flow), Err(TooManyAddrs));
+    assert_eq!(program(&many(2100), &[], Steering::Flow), Err(TooManyAddrs));
 }
 
 /// Shares of `n` workers within `pct` % of an even split.
@@ -288,4 +288,187 @@ fn flow_steering_spreads_one_client_over_workers() {
     assert!(within(&counts, 64, 40), "{counts:?}");
     let one = steer_client(c, 40_000, Steering::ADDR);
     assert!((0..64u16).all(|p| steer_client(c, 40_000 + p, Steering::ADDR) == one));
+}
+
+/// An ICMPv4 message of `typ` from `s` to `d` quoting `quoted`, with `opts` bytes of IP
+/// options in the outer header.
+fn icmp4(typ: u8, s: [u8; 4], d: [u8; 4], quoted: &[u8], opts: usize) -> Vec<u8> {
+    let mut p = v4(1, s, 0, d, 0, opts);
+    let ihl = 20 + opts;
+    p.truncate(ihl);
+    p.extend_from_slice(&[typ, 4, 0, 0, 0, 0, 0x05, 0x00]);
+    p.extend_from_slice(quoted);
+    p
+}
+
+/// An ICMPv6 message of `typ` from `s` to `d` quoting `quoted`.
+fn icmp6(typ: u8, s: [u8; 16], d: [u8; 16], quoted: &[u8]) -> Vec<u8> {
+    let mut p = v6(58, s, 0, d, 0);
+    p.truncate(40);
+    p.extend_from_slice(&[typ, 0, 0, 0, 0, 0, 0x05, 0x00]);
+    p.extend_from_slice(quoted);
+    p
+}
+
+/// A v4 packet as an ICMP error quotes it: its IP header and the first 8 bytes after it.
+fn quote(p: &[u8]) -> Vec<u8> {
+    let ihl = usize::from(p[0] & 0xf) * 4;
+    p[..ihl + 8].to_vec()
+}
+
+#[test]
+fn icmp_errors_quoting_either_direction_reach_the_flows_worker() {
+    let (vips, own) = addrs();
+    let IpAddr::V6(vip6) = vips[3] else {
+        unreachable!()
+    };
+    let router4 = [198, 18, 0, 254];
+    let mut router6 = [0u8; 16];
+    router6[..4].copy_from_slice(&[0x20, 0x01, 0x0d, 0xb8]);
+    router6[15] = 0xfe;
+    for steering in [Steering::Flow, Steering::ADDR, Steering::Addr { v4: 24, v6: 64 }] {
+        let prog = program(&vips, &own, steering).unwrap();
+        let mut rng = Rng(0x0bad_cafe_f00d_1234);
+        let mut per = [[0usize; 4]; 5];
+        let (mut errors, flows) = (0, 2000);
+        for i in 0..flows {
+            let r = rng.next();
+            let cp = (r >> 24) as u16 | 1024;
+            let proto = if i % 2 == 0 { 6 } else { 17 };
+            let (flow, errs) = if i % 3 != 2 {
+                let c = [10, (r >> 8) as u8, (r >> 16) as u8, (r >> 32) as u8];
+                let vip = VIPS4[i % VIPS4.len()];
+                let vp = [80, 443, 5001][(r >> 40) as usize % 3];
+                let rs = [198, 18, 1, 2 + (r >> 48) as u8 % 50];
+                let rp = vp + (r >> 56) as u16 % 2 * 8000;
+                let (o1, o2) = (if i % 5 == 0 { 8 } else { 0 }, if i % 7 == 0 { 4 } else { 0 });
+                let inbound = v4(proto, c, cp, vip, vp, o1);
+                let a = run(&prog, 0x0800, &inbound).unwrap();
+                let b = run(&prog, 0x0800, &v4(proto, rs, rp, c, cp, 0)).unwrap();
+                assert_eq!(a, b);
+                assert_eq!(
+                    a,
+                    steer_client(IpAddr::V4(Ipv4Addr::from(c)), cp, steering)
+                );
+                // the director's reply (VIP → client) quoted by a router toward the client, sent
+                // to the VIP; the packet sent on to the real server (client → real server)
+                // quoted by a router toward it or the server, sent to the client
+                let reply = quote(&v4(proto, vip, vp, c, cp, o2));
+                let sent = quote(&v4(proto, c, cp, rs, rp, o1));
+                let t = [3, 4, 11, 12][i % 4];
+                let errs = vec![
+                    (icmp4(t, router4, vip, &reply, o2), 0x0800),
+                    (icmp4(3, router4, vip, &reply, 0), 0x0800),
+                    (icmp4(t, [198, 18, 1, 254], c, &sent, o1), 0x0800),
+                    (icmp4(11, rs, c, &sent, 0), 0x0800),
+                ];
+                (a, errs)
+            } else {
+                let mut c = [0u8; 16];
+                c[..4].copy_from_slice(&[0x20, 0x01, 0x0d, 0xb8]);
+                c[4..12].copy_from_slice(&r.to_be_bytes());
+                let mut rs = [0u8; 16];
+                rs[..4].copy_from_slice(&[0x20, 0x01, 0x0d, 0xb8]);
+                rs[5] = 1;
+                rs[15] = (r >> 3) as u8;
+                let a = run(&prog, 0x86dd, &v6(proto, c, cp, vip6.octets(), 443)).unwrap();
+                let b = run(&prog, 0x86dd, &v6(proto, rs, 8443, c, cp)).unwrap();
+                assert_eq!(a, b);
+                assert_eq!(
+                    a,
+                    steer_client(IpAddr::V6(Ipv6Addr::from(c)), cp, steering)
+                );
+                let reply = v6(proto, vip6.octets(), 443, c, cp);
+                let sent = v6(proto, c, cp, rs, 8443);
+                let t = 1 + (i % 4) as u8;
+                let errs = vec![
+                    (icmp6(t, router6, vip6.octets(), &reply[..48]), 0x86dd),
+                    (icmp6(2, router6, vip6.octets(), &reply), 0x86dd),
+                    (icmp6(t, rs, c, &sent[..48]), 0x86dd),
+                ];
+                (a, errs)
+            };
+            for (e, proto) in &errs {
+                assert_eq!(
+                    run(&prog, *proto, e),
+                    Some(flow),
+                    "{steering:?}, flow {i}: {e:02x?}"
+                );
+                errors += 1;
+                // a quote cut short of what the hash needs: worker 0, no fault
+                let outer = if *proto == 0x0800 {
+                    usize::from(e[0] & 0xf) * 4
+                } else {
+                    40
+                };
+                let inner = if *proto == 0x0800 {
+                    usize::from(e[outer + 8] & 0xf) * 4
+                } else {
+                    40
+                };
+                // (the client's address ends 16 (IPv6: 24) or 20 (40) bytes into the quoted
+                // header, its port 2 or 4 bytes into the quoted transport header)
+                let (need, most) = match (steering.port(1), *proto) {
+                    (0, 0x0800) => (outer + 8 + 16, outer + 8 + 20),
+                    (0, _) => (outer + 8 + 24, outer + 8 + 40),
+                    _ => (outer + 8 + inner + 2, outer + 8 + inner + 4),
+                };
+                for cut in 0..most {
+                    let got = run(&prog, *proto, &e[..cut]);
+                    assert!(
+                        got == Some(0) || (cut >= need && got == Some(flow)),
+                        "{steering:?}, flow {i}, cut at {cut}: {got:?}"
+                    );
+                }
+            }
+            for (n, counts) in per.iter_mut().enumerate().skip(2) {
+                counts[(flow % n as u32) as usize] += 1;
+            }
+        }
+        assert!(errors >= 3 * flows);
+        // the flows themselves spread
+        for (n, counts) in per.iter().enumerate().skip(2) {
+            assert!(
+                within(&counts[..n], flows, 20),
+                "{steering:?}, {n} workers: {:?}",
+                &counts[..n]
+            );
+        }
+    }
+}
+
+#[test]
+fn other_icmp_goes_to_worker_zero() {
+    let (vips, own) = addrs();
+    for steering in [Steering::Flow, Steering::ADDR] {
+        let prog = program(&vips, &own, steering).unwrap();
+        let c = [10, 1, 2, 3];
+        let q = quote(&v4(6, VIPS4[0], 80, c, 4000, 0));
+        // echo request and reply, redirect, router advertisement, timestamp: not errors
+        for t in [0, 5, 8, 9, 13] {
+            assert_eq!(run(&prog, 0x0800, &icmp4(t, c, VIPS4[0], &q, 0)), Some(0));
+        }
+        // an error quoting neither TCP nor UDP (an ICMP echo)
+        let ping = quote(&v4(1, VIPS4[0], 0, c, 0, 0));
+        assert_eq!(run(&prog, 0x0800, &icmp4(3, c, VIPS4[0], &ping, 0)), Some(0));
+        // an error quoting a non-first fragment
+        let mut frag = v4(17, VIPS4[0], 53, c, 4000, 0);
+        frag[7] = 8;
+        let e = icmp4(3, c, VIPS4[0], &quote(&frag), 0);
+        assert_eq!(run(&prog, 0x0800, &e), Some(0));
+        // an error to lvsd's own address
+        assert_eq!(run(&prog, 0x0800, &icmp4(3, c, OWN4, &q, 0)), Some(0));
+        // an outer non-first fragment
+        let mut e = icmp4(3, c, VIPS4[0], &q, 0);
+        e[7] = 8;
+        assert_eq!(run(&prog, 0x0800, &e), Some(0));
+        // ICMPv6: echo, NDP (router/neighbour solicitation, advertisement), MLD
+        let q6 = v6(6, [1; 16], 80, [2; 16], 4000);
+        for t in [128, 129, 130, 133, 134, 135, 136, 143] {
+            assert_eq!(run(&prog, 0x86dd, &icmp6(t, [3; 16], [1; 16], &q6)), Some(0));
+        }
+        // an ICMPv6 error quoting a packet with an extension header (hop-by-hop)
+        let hbh = v6(0, [1; 16], 80, [2; 16], 4000);
+        assert_eq!(run(&prog, 0x86dd, &icmp6(1, [3; 16], [1; 16], &hbh)), Some(0));
+    }
 }
