@@ -14,22 +14,39 @@
 //! masked to a prefix (`--steer addr`, so that all of a client's connections meet in one
 //! shard: [`crate::steering`]) — and decides which side it is on from the destination address:
 //!
-//! - not IPv4/IPv6, not TCP/UDP (ARP, NDP and all ICMP, VRRP), a non-first IPv4 fragment, an IPv6
-//!   packet with extension headers, or a destination that is one of lvsd's own addresses (load
-//!   agents, pings): worker 0, which runs the control plane and the neighbour cache;
-//! - a destination that is a VIP: the hash of the source address and port (a client's frame);
-//! - any other destination: the hash of the destination address and port (a reply on its way
-//!   to a client).
+//! - not IPv4/IPv6, a non-first IPv4 fragment, a destination that is one of lvsd's own
+//!   addresses (load agents, pings, errors about health checks), not TCP/UDP/ICMP (ARP, VRRP),
+//!   or an IPv6 packet with extension headers: worker 0, which runs the control plane and the
+//!   neighbour cache;
+//! - a TCP/UDP destination that is a VIP: the hash of the source address and port (a client's
+//!   frame);
+//! - any other TCP/UDP destination: the hash of the destination address and port (a reply on
+//!   its way to a client);
+//! - an ICMP error (ICMPv4 types 3, 4, 11, 12; ICMPv6 types 1–4) quoting a TCP or UDP packet:
+//!   the hash of the client endpoint of the quoted packet, which is one the flow sent, so the
+//!   roles swap: when the quoted source is a VIP (a reply to a client, e.g. "fragmentation
+//!   needed" from a router toward the client, sent to the VIP) the client is the quoted
+//!   destination, otherwise (a client's packet sent on to a real server, the error coming
+//!   from the server's side and sent to the client) the quoted source. So the error reaches
+//!   the worker whose shard holds the flow, which relates it to the connection and passes it
+//!   on, as the kernel's IPVS does (`fwd.icmp_errors` in `status`). The quoted IPv4 header's
+//!   length is read from it (options allowed); an IPv6 error must have no extension headers
+//!   before its ICMPv6 header, and the quoted IPv6 packet none before its TCP/UDP header (its
+//!   next header is read at the fixed offset 40 + 8 + 6), or it goes to worker 0. A quote
+//!   too short for the fields the hash needs, or of a non-first fragment, or of anything
+//!   but TCP/UDP: worker 0 (a load past the packet's end makes the kernel return 0);
+//! - any other ICMP (echo, NDP, MLD, redirects): worker 0.
 //!
-//! Direct routing and tunnels see one direction only, and take the first rule. What this does not
-//! cover: an ICMP error quoting a flow goes to worker 0, whose shard may not hold the flow
-//! (counted as a drop there); a VIP that is also a client of another VIP is steered as a VIP.
-//! The program follows the VIPs: [`program`] is rebuilt and set again when the rules change.
+//! Direct routing and tunnels see one direction only, and take the TCP/UDP rules. What this
+//! does not cover: a VIP that is also a client of another VIP is steered as a VIP. The VIP
+//! list is one chain of compares in the program for both the outer and the quoted address
+//! (a flag in scratch memory says which path continues), so each IPv4 VIP costs two
+//! instructions. //! The program follows the VIPs: [`program`] is rebuilt and set again when the rules change.
 //!
 //! The hash (`hash(addr words, port)`: multiply-xor rounds, then the upper half folded into the
 //! lower; under `addr` the words masked and the port 0) is `steer` in Rust as well, and the
 //! tests run the program in a small interpreter against it over many NAT flows in both
-//! directions.
+//! directions and ICMP errors quoting either direction's packet (also cut short).
 
 use crate::steering::Steering;
 use lvs_core::IpAddr;

@@ -326,7 +326,11 @@ fn icmp_errors_quoting_either_direction_reach_the_flows_worker() {
     let mut router6 = [0u8; 16];
     router6[..4].copy_from_slice(&[0x20, 0x01, 0x0d, 0xb8]);
     router6[15] = 0xfe;
-    for steering in [Steering::Flow, Steering::ADDR, Steering::Addr { v4: 24, v6: 64 }] {
+    for steering in [
+        Steering::Flow,
+        Steering::ADDR,
+        Steering::Addr { v4: 24, v6: 64 },
+    ] {
         let prog = program(&vips, &own, steering).unwrap();
         let mut rng = Rng(0x0bad_cafe_f00d_1234);
         let mut per = [[0usize; 4]; 5];
@@ -341,15 +345,15 @@ fn icmp_errors_quoting_either_direction_reach_the_flows_worker() {
                 let vp = [80, 443, 5001][(r >> 40) as usize % 3];
                 let rs = [198, 18, 1, 2 + (r >> 48) as u8 % 50];
                 let rp = vp + (r >> 56) as u16 % 2 * 8000;
-                let (o1, o2) = (if i % 5 == 0 { 8 } else { 0 }, if i % 7 == 0 { 4 } else { 0 });
+                let (o1, o2) = (
+                    if i % 5 == 0 { 8 } else { 0 },
+                    if i % 7 == 0 { 4 } else { 0 },
+                );
                 let inbound = v4(proto, c, cp, vip, vp, o1);
                 let a = run(&prog, 0x0800, &inbound).unwrap();
                 let b = run(&prog, 0x0800, &v4(proto, rs, rp, c, cp, 0)).unwrap();
                 assert_eq!(a, b);
-                assert_eq!(
-                    a,
-                    steer_client(IpAddr::V4(Ipv4Addr::from(c)), cp, steering)
-                );
+                assert_eq!(a, steer_client(IpAddr::V4(Ipv4Addr::from(c)), cp, steering));
                 // the director's reply (VIP → client) quoted by a router toward the client, sent
                 // to the VIP; the packet sent on to the real server (client → real server)
                 // quoted by a router toward it or the server, sent to the client
@@ -374,10 +378,7 @@ fn icmp_errors_quoting_either_direction_reach_the_flows_worker() {
                 let a = run(&prog, 0x86dd, &v6(proto, c, cp, vip6.octets(), 443)).unwrap();
                 let b = run(&prog, 0x86dd, &v6(proto, rs, 8443, c, cp)).unwrap();
                 assert_eq!(a, b);
-                assert_eq!(
-                    a,
-                    steer_client(IpAddr::V6(Ipv6Addr::from(c)), cp, steering)
-                );
+                assert_eq!(a, steer_client(IpAddr::V6(Ipv6Addr::from(c)), cp, steering));
                 let reply = v6(proto, vip6.octets(), 443, c, cp);
                 let sent = v6(proto, c, cp, rs, 8443);
                 let t = 1 + (i % 4) as u8;
@@ -450,7 +451,10 @@ fn other_icmp_goes_to_worker_zero() {
         }
         // an error quoting neither TCP nor UDP (an ICMP echo)
         let ping = quote(&v4(1, VIPS4[0], 0, c, 0, 0));
-        assert_eq!(run(&prog, 0x0800, &icmp4(3, c, VIPS4[0], &ping, 0)), Some(0));
+        assert_eq!(
+            run(&prog, 0x0800, &icmp4(3, c, VIPS4[0], &ping, 0)),
+            Some(0)
+        );
         // an error quoting a non-first fragment
         let mut frag = v4(17, VIPS4[0], 53, c, 4000, 0);
         frag[7] = 8;
@@ -465,10 +469,16 @@ fn other_icmp_goes_to_worker_zero() {
         // ICMPv6: echo, NDP (router/neighbour solicitation, advertisement), MLD
         let q6 = v6(6, [1; 16], 80, [2; 16], 4000);
         for t in [128, 129, 130, 133, 134, 135, 136, 143] {
-            assert_eq!(run(&prog, 0x86dd, &icmp6(t, [3; 16], [1; 16], &q6)), Some(0));
+            assert_eq!(
+                run(&prog, 0x86dd, &icmp6(t, [3; 16], [1; 16], &q6)),
+                Some(0)
+            );
         }
         // an ICMPv6 error quoting a packet with an extension header (hop-by-hop)
         let hbh = v6(0, [1; 16], 80, [2; 16], 4000);
-        assert_eq!(run(&prog, 0x86dd, &icmp6(1, [3; 16], [1; 16], &hbh)), Some(0));
+        assert_eq!(
+            run(&prog, 0x86dd, &icmp6(1, [3; 16], [1; 16], &hbh)),
+            Some(0)
+        );
     }
 }

@@ -5,9 +5,10 @@
 //!
 //! The sockets of one interface form a `PACKET_FANOUT_CBPF` group whose program
 //! ([`crate::fanout`]) sends both directions of a NAT flow to the same worker (the hash of the
-//! client's address and port, or of its address alone: `--steer`, [`crate::steering`]) and
-//! everything that is not TCP or UDP (ARP, NDP, ICMP, VRRP), and what is addressed to lvsd's
-//! own addresses, to worker 0.
+//! client's address and port, or of its address alone: `--steer`, [`crate::steering`]), ICMP
+//! errors quoting a flow's packet to that flow's worker too, and everything else that is not
+//! TCP or UDP (ARP, NDP, pings, VRRP), and what is addressed to lvsd's own addresses, to
+//! worker 0.
 //!
 //! Worker 0 (the lead) runs on the main thread and owns the control plane: the control socket,
 //! signals, the HTTP management plane, health verdicts (which arrive as ipvsadm commands), load

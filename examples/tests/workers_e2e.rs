@@ -18,6 +18,13 @@
 //! from different source ports, all reach one real server, for 14 clients over both workers
 //! (`PERSIST workers=2 clients=14 conns=168 split=0 servers=4 shards=2 refused=2`); under
 //! `--steer flow` a persistent service is refused at start and by `ctl -A -p`.
+//! The fourth runs `examples/e2e/pmtu.sh`: a router between the clients and lvsd (`--workers
+//! 2`) has a 1280-byte link toward the clients and sends "fragmentation needed" to the VIP for
+//! the real server's full-size segments; the fanout program steers each error by the packet it
+//! quotes to the worker holding the flow, which relates it to the connection and passes it on,
+//! so 16 downloads finish byte-exact, both workers relay errors (`fwd.icmp_errors`), and the
+//! server's route cache holds the lowered path MTU toward every client
+//! (`PMTU workers=2 downloads=16 broken=0 icmp_relayed0=N icmp_relayed1=N lowered=8 misrouted=0`).
 //! The tests take turns (a lock), not to share the two vCPUs' time.
 //!
 //! Needs root, `ip netns`, curl and python3: without them it prints `SKIPPED:` and passes,
@@ -72,6 +79,30 @@ fn two_workers_keep_both_directions_of_nat_flows_together() {
         fields.get(4).is_some_and(|(k, v)| *k == "listed" && *v > 0),
         "{line}"
     );
+}
+/// pmtu.sh takes about 12 s (its downloads are bounded at 30 s); its processes stop themselves
+/// after 100 s.
+const PMTU_TIMEOUT: Duration = Duration::from_secs(120);
+
+#[test]
+fn two_workers_relay_icmp_errors_to_the_flows_shard() {
+    let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(bin) = prepare("WORKERS", BASE_TOOLS, &["lvsd"]) else {
+        return;
+    };
+    let out = run_script("pmtu.sh", &[&bin.join("lvsd")], PMTU_TIMEOUT, "PMTU PASSED");
+    if skipped(&out) {
+        return;
+    }
+    let (line, fields) = summary_numbers(&out, "PMTU", "workers");
+    let get = |k: &str| fields.iter().find(|(n, _)| *n == k).map(|(_, v)| *v);
+    assert_eq!(get("workers"), Some(2), "{line}");
+    assert_eq!(get("downloads"), Some(16), "{line}");
+    assert_eq!(get("broken"), Some(0), "{line}");
+    assert!(get("icmp_relayed0") > Some(0), "{line}");
+    assert!(get("icmp_relayed1") > Some(0), "{line}");
+    assert_eq!(get("lowered"), Some(8), "{line}");
+    assert_eq!(get("misrouted"), Some(0), "{line}");
 }
 
 #[test]
