@@ -21,3 +21,39 @@ ns_purge() {
   done
   return 0
 }
+
+# Tears a one-lvsd script down on exit (set by `lvsd_trap NS...`): stops lvsd (LVSD_PID),
+# deletes the namespaces, shows lvsd's stderr ($WORK/lvsd.err) when the script failed, removes
+# WORK, and keeps the script's exit status.
+lvsd_cleanup() {
+  local rc=$?
+  set +e
+  [ -n "${LVSD_PID:-}" ] && kill "$LVSD_PID" 2>/dev/null
+  ns_purge "${TRAP_NS[@]}"
+  if [ "$rc" != 0 ]; then
+    echo "---- lvsd stderr ----"; tail -30 "$WORK/lvsd.err" 2>/dev/null
+  fi
+  rm -rf "$WORK"
+  exit "$rc"
+}
+# Arms lvsd_cleanup for the namespaces given.
+lvsd_trap() {
+  TRAP_NS=("$@")
+  trap lvsd_cleanup EXIT INT TERM
+}
+
+# Serves the files of DIR on ADDR:80 in namespace NS for at most LIFE seconds, in the
+# background: a quiet threaded HTTP server with a long accept queue (http.server's default of
+# 5 drops handshakes when many downloads start at once).
+serve_dir() { # NS DIR ADDR LIFE
+  cat > "$WORK/serve_dir.py" <<'EOF_PY'
+import functools, http.server, sys
+class Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+class Server(http.server.ThreadingHTTPServer):
+    request_queue_size = 128
+Server((sys.argv[2], 80), functools.partial(Quiet, directory=sys.argv[1])).serve_forever()
+EOF_PY
+  nsx "$1" timeout "$4" python3 "$WORK/serve_dir.py" "$2" "$3" > /dev/null 2>&1 &
+}

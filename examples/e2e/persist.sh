@@ -39,18 +39,7 @@ CLIENTS4=10 CLIENTS6=4 CONNS=12 LIFE=120
 START=$SECONDS
 LVSD_PID=
 
-cleanup() {
-  local rc=$?
-  set +e
-  [ -n "$LVSD_PID" ] && kill "$LVSD_PID" 2>/dev/null
-  ns_purge "$NS_C" "$NS_D" "$NS_S"
-  if [ "$rc" != 0 ]; then
-    echo "---- lvsd stderr ----"; tail -30 "$WORK/lvsd.err" 2>/dev/null
-  fi
-  rm -rf "$WORK"
-  exit "$rc"
-}
-trap cleanup EXIT INT TERM
+lvsd_trap "$NS_C" "$NS_D" "$NS_S"
 
 for ns in "$NS_C" "$NS_D" "$NS_S"; do
   ip netns add "$ns"

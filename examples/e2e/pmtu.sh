@@ -49,18 +49,7 @@ CLIENTS=8 PER=2 LIFE=100 LIMIT=90
 START=$SECONDS
 LVSD_PID=
 
-cleanup() {
-  local rc=$?
-  set +e
-  [ -n "$LVSD_PID" ] && kill "$LVSD_PID" 2>/dev/null
-  ns_purge "$NS_C" "$NS_R" "$NS_D" "$NS_S"
-  if [ "$rc" != 0 ]; then
-    echo "---- lvsd stderr ----"; tail -30 "$WORK/lvsd.err" 2>/dev/null
-  fi
-  rm -rf "$WORK"
-  exit "$rc"
-}
-trap cleanup EXIT INT TERM
+lvsd_trap "$NS_C" "$NS_R" "$NS_D" "$NS_S"
 
 for ns in "$NS_C" "$NS_R" "$NS_D" "$NS_S"; do
   ip netns add "$ns"
@@ -93,16 +82,7 @@ nsx "$NS_D" ip link set d1 up
 mkdir "$WORK/www"
 head -c 3000000 /dev/urandom > "$WORK/www/blob"
 WANT=$(sha256sum < "$WORK/www/blob" | cut -d' ' -f1)
-cat > "$WORK/serve.py" <<'EOF_PY'
-import functools, http.server, sys
-class Quiet(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-class Server(http.server.ThreadingHTTPServer):
-    request_queue_size = 128
-Server((sys.argv[1], 80), functools.partial(Quiet, directory=sys.argv[2])).serve_forever()
-EOF_PY
-nsx "$NS_S" timeout $LIFE python3 "$WORK/serve.py" $RS "$WORK/www" > /dev/null 2>&1 &
+serve_dir "$NS_S" "$WORK/www" $RS $LIFE
 
 echo "-A -t $VIP:80 -s rr" > "$WORK/rules"
 echo "-a -t $VIP:80 -r $RS:80 -m -w 1" >> "$WORK/rules"

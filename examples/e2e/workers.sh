@@ -60,18 +60,7 @@ VIP=198.18.2.10 VIP2=198.18.2.11 RS=198.18.1.2
 START=$SECONDS
 LVSD_PID=
 
-cleanup() {
-  local rc=$?
-  set +e
-  [ -n "$LVSD_PID" ] && kill "$LVSD_PID" 2>/dev/null
-  ns_purge "$NS_C" "$NS_D" "$NS_S"
-  if [ "$rc" != 0 ]; then
-    echo "---- lvsd stderr ----"; tail -30 "$WORK/lvsd.err" 2>/dev/null
-  fi
-  rm -rf "$WORK"
-  exit "$rc"
-}
-trap cleanup EXIT INT TERM
+lvsd_trap "$NS_C" "$NS_D" "$NS_S"
 
 for ns in "$NS_C" "$NS_D" "$NS_S"; do
   ip netns add "$ns"
@@ -91,18 +80,7 @@ nsx "$NS_D" ip link set d1 up
 
 head -c $((3 << 20)) /dev/urandom > "$WORK/blob"
 WANT=$(sha256sum < "$WORK/blob" | cut -d' ' -f1)
-# a threaded HTTP server with a long accept queue (http.server's default of 5 drops
-# handshakes when eight downloads start at once)
-cat > "$WORK/serve.py" <<'EOF_PY'
-import functools, http.server, sys
-class Quiet(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-class Server(http.server.ThreadingHTTPServer):
-    request_queue_size = 128
-Server((sys.argv[2], 80), functools.partial(Quiet, directory=sys.argv[1])).serve_forever()
-EOF_PY
-nsx "$NS_S" timeout $LIFE python3 "$WORK/serve.py" "$WORK" $RS > /dev/null 2>&1 &
+serve_dir "$NS_S" "$WORK" $RS $LIFE
 
 cat > "$WORK/rules" <<EOF
 -A -t $VIP:80 -s rr
