@@ -72,7 +72,12 @@ memory-balance:
   --compare LIST         SCHED[+CTRL][@SECONDS], SCHED in rr, wrr, lc, wlc, sed, nq, twos,
                          p2c; CTRL in alt1, alt2, lvs-dfb, headroom (default: rr, lc, wlc,
                          twos and wlc+alt1, wlc+alt2, wlc+lvs-dfb, wlc+headroom, p2c at every
-                         period of --periods)
+                         period of --periods, then the oracle bounds oracle-bound,
+                         oracle-bound+need, oracle-bound@1, oracle-bound+need@1)
+                         oracle-bound[+need][@SECONDS]: NOT a controller, a bound: picks the
+                         server with the most TRUE free memory (+need: after the connection's
+                         need), looked at before every decision or every SECONDS (>= 0.001);
+                         never named the best
   --periods LIST         report periods for every report-reading variant alike (default 60,1)
   hyperparameters (fixed before evaluation; change them only on the tuning seeds):
   --hr-gain/--hr-step/--hr-smooth/--hr-range/--hr-min-conns/--hr-deadband-kb N
@@ -430,6 +435,15 @@ fn memory_config(args: &Args) -> Result<MemoryConfig, String> {
 /// The report-reading variants, each at every period.
 const REPORTED: [&str; 5] = ["wlc+alt1", "wlc+alt2", "wlc+lvs-dfb", "wlc+headroom", "p2c"];
 
+/// The oracle bounds in the default table (after every other row): a measuring stick, not a
+/// controller (examples/sim/oracle.rs).
+const BOUNDS: [&str; 4] = [
+    "oracle-bound",
+    "oracle-bound+need",
+    "oracle-bound@1",
+    "oracle-bound+need@1",
+];
+
 fn memory_balance(args: &Args, mut cfg: MemoryConfig, out: &Path) -> Res {
     let periods: Vec<f64> = args.nums("periods")?.unwrap_or(vec![60.0, 1.0]);
     if periods.is_empty() || periods.iter().any(|p| !(p.is_finite() && *p >= 0.1)) {
@@ -444,7 +458,12 @@ fn memory_balance(args: &Args, mut cfg: MemoryConfig, out: &Path) -> Res {
             .collect(),
     };
     let mut variants = Vec::new();
-    for spec in &base {
+    // the bounds come after every period of the reported variants, so they are the last rows
+    let bounds = args
+        .get("compare")
+        .is_none()
+        .then_some(BOUNDS.map(String::from));
+    for spec in base.iter().chain(bounds.iter().flatten()) {
         let v = Variant::parse(spec, periods[0]).ok_or(format!("--compare: bad entry {spec:?}"))?;
         if v.uses_reports() && !spec.contains('@') {
             variants.extend(periods.iter().map(|&p| v.at_interval(p)));

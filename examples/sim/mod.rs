@@ -12,7 +12,9 @@
 //!   behind an IP-tunnelling director on a LAN, three load servers replaying the Figure 6
 //!   agenda); every scheduler and feedback controller (`lvs_sched::feedback`, `lvs_sched::p2c`)
 //!   with the same report period; per-run metrics ([`MemoryRun`]), summaries with intervals
-//!   ([`summarise`]) and the published Table 1 ([`paper_table1`]).
+//!   ([`summarise`]) and the published Table 1 ([`paper_table1`]); and an oracle bound
+//!   ([`Oracle`]) that sees each server's true free memory: a measuring stick for what any
+//!   scheduler could reach, never a controller nor the winner.
 //! - [`run_throughput`]: the LVS-NAT thesis's downloads through a 100 Mbit/s director, max-min
 //!   fair sharing between the link, the real servers and the clients, an offered-load sweep on
 //!   2..8 servers, against the thesis's measured points ([`thesis_points`]).
@@ -45,9 +47,11 @@ mod disk;
 mod memory;
 mod metrics;
 mod net;
+mod oracle;
 mod paper;
 mod plot;
 mod sched;
+mod testbed;
 mod thesis;
 mod throughput;
 mod variant;
@@ -57,10 +61,12 @@ use disk::*;
 pub use memory::*;
 pub use metrics::*;
 use net::*;
+pub use oracle::*;
 pub use paper::*;
 #[allow(unused_imports)] // the tests do not draw
 pub use plot::*;
 pub use sched::*;
+pub use testbed::*;
 pub use thesis::*;
 pub use throughput::*;
 pub use variant::*;

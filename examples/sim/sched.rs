@@ -22,6 +22,12 @@ pub enum SchedKind {
     /// Power of two choices on reported memory headroom (`lvs_sched::p2c`); the simulator
     /// hands it the load reports at the variant's interval.
     P2c,
+    /// The oracle bound (module `oracle`): not a scheduler a director can run, only the
+    /// memory-balance experiment builds it (never parsed by [`SchedKind::parse`]).
+    Oracle {
+        /// Also counts the memory the new connection will need.
+        need: bool,
+    },
 }
 
 impl SchedKind {
@@ -50,28 +56,53 @@ impl SchedKind {
             SchedKind::Nq => "nq",
             SchedKind::Twos => "twos",
             SchedKind::P2c => "p2c",
+            SchedKind::Oracle { need: false } => ORACLE_LABEL,
+            SchedKind::Oracle { need: true } => "oracle-bound+need",
         }
     }
-    /// The scheduler, and for p2c the handle through which the simulator feeds it reports.
-    pub(crate) fn build(self, seed: u64, p2c: P2cConfig) -> (SimSched, Option<P2cHandle>) {
+    /// The scheduler, and for p2c and the oracle the handle through which the simulator feeds
+    /// it.
+    pub(crate) fn build(self, seed: u64, p2c: P2cConfig) -> (SimSched, Feed) {
+        let none = Feed::default();
         match self {
-            SchedKind::Rr => (SimSched::Rr(Rr::new()), None),
-            SchedKind::Wrr => (SimSched::Wrr(Wrr::new()), None),
-            SchedKind::Lc => (SimSched::Lc(Lc::new()), None),
-            SchedKind::Wlc => (SimSched::Wlc(Wlc::new()), None),
-            SchedKind::Sed => (SimSched::Sed(Sed::new()), None),
-            SchedKind::Nq => (SimSched::Nq(Nq::new()), None),
+            SchedKind::Rr => (SimSched::Rr(Rr::new()), none),
+            SchedKind::Wrr => (SimSched::Wrr(Wrr::new()), none),
+            SchedKind::Lc => (SimSched::Lc(Lc::new()), none),
+            SchedKind::Wlc => (SimSched::Wlc(Wlc::new()), none),
+            SchedKind::Sed => (SimSched::Sed(Sed::new()), none),
+            SchedKind::Nq => (SimSched::Nq(Nq::new()), none),
             SchedKind::Twos => {
                 let rng = SplitMix64::new(seed ^ 0x0970_C0DE_0000_0001);
-                (SimSched::Twos(Twos::new(rng)), None)
+                (SimSched::Twos(Twos::new(rng)), none)
             }
             SchedKind::P2c => {
                 let rng = SplitMix64::new(seed ^ 0x0970_C0DE_0000_0002);
                 let h = Rc::new(RefCell::new(P2c::new(rng, p2c)));
-                (SimSched::P2c(h.clone()), Some(h))
+                let feed = Feed {
+                    p2c: Some(h.clone()),
+                    oracle: None,
+                };
+                (SimSched::P2c(h), feed)
+            }
+            SchedKind::Oracle { need } => {
+                let h = OracleHandle::default();
+                let feed = Feed {
+                    p2c: None,
+                    oracle: Some(h.clone()),
+                };
+                (SimSched::Oracle(Oracle::new(h, need)), feed)
             }
         }
     }
+}
+
+/// What the simulator feeds a scheduler it built: p2c's reports, the oracle's view.
+#[derive(Debug, Default)]
+pub(crate) struct Feed {
+    /// The p2c scheduler, for its reports.
+    pub(crate) p2c: Option<P2cHandle>,
+    /// The oracle bound's view of the servers.
+    pub(crate) oracle: Option<OracleHandle>,
 }
 
 /// The p2c scheduler, shared between the director (which schedules with it) and the
@@ -97,6 +128,8 @@ pub enum SimSched {
     Twos(Twos<SplitMix64>),
     /// p2c on reported load
     P2c(P2cHandle),
+    /// the oracle bound (module `oracle`)
+    Oracle(Oracle),
 }
 
 macro_rules! each {
@@ -109,6 +142,7 @@ macro_rules! each {
             SimSched::Sed($x) => $e,
             SimSched::Nq($x) => $e,
             SimSched::Twos($x) => $e,
+            SimSched::Oracle($x) => $e,
             SimSched::P2c(h) => {
                 let $x = &mut *h.borrow_mut();
                 $e

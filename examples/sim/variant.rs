@@ -35,7 +35,9 @@ pub struct Variant {
 
 impl Variant {
     /// Parses `SCHED[+CTRL][@SECONDS]`, CTRL one of alt1, alt2, lvs-dfb, headroom;
-    /// `default_s` is the report interval when none is given. For `p2c`
+    /// `default_s` is the report interval when none is given. `oracle-bound[+need][@SECONDS]`
+    /// is the oracle bound (module `oracle`), its view refreshed before every decision or, with
+    /// `@SECONDS` (at least 0.001), at that period (`interval_s` 0: before every decision). For `p2c`
     /// the interval is how often the scheduler gets reports, and `p2c:COST` or
     /// `p2c:COST:WINDOW` override the configured cost per connection (KiB) and window (ms; 0
     /// counts the connections scheduled since the report instead).
@@ -44,6 +46,29 @@ impl Variant {
             Some((b, i)) => (b, i.trim_end_matches('s').parse::<f64>().ok()?),
             None => (s, default_s),
         };
+        if let Some(need) = match body {
+            ORACLE_LABEL => Some(false),
+            "oracle-bound+need" => Some(true),
+            _ => None,
+        } {
+            // a bound, not a controller: it reads no reports; `@SECONDS` is how stale its view
+            // may get (none: looked at before every decision)
+            let lag_s = if s.contains('@') { interval_s } else { 0.0 };
+            if s.contains('@') && !(lag_s.is_finite() && lag_s >= 0.001) {
+                return None;
+            }
+            return Some(Variant {
+                label: if s.contains('@') {
+                    format!("{body}@{lag_s}s")
+                } else {
+                    body.to_string()
+                },
+                sched: SchedKind::Oracle { need },
+                controller: ControllerKind::None,
+                interval_s: lag_s,
+                p2c_override: (None, None),
+            });
+        }
         if !(interval_s.is_finite() && interval_s >= 0.1) {
             return None;
         }
@@ -109,8 +134,17 @@ impl Variant {
         self.controller != ControllerKind::None || self.sched == SchedKind::P2c
     }
 
-    /// The same variant with another report interval (label updated).
+    /// Whether this is an oracle bound (never a controller, never the winner).
+    pub fn is_bound(&self) -> bool {
+        matches!(self.sched, SchedKind::Oracle { .. })
+    }
+
+    /// The same variant with another report interval (label updated); an oracle bound, which
+    /// reads no reports, comes back unchanged.
     pub fn at_interval(&self, interval_s: f64) -> Variant {
+        if self.is_bound() {
+            return self.clone();
+        }
         let body = self.label.split('@').next().unwrap_or(&self.label);
         Variant {
             label: if self.uses_reports() {

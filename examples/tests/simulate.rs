@@ -462,3 +462,102 @@ fn a_cgi_stays_resident_in_disk_wait_after_its_connection_closed() {
     }
     let _ = std::fs::remove_dir_all(&out);
 }
+
+/// The oracle bound sees the true free memory: it picks the freer server (ties: fewer active
+/// connections, then the lower id), it appears in the table under its own name, and it is
+/// never named the best, even with a perfect score.
+#[test]
+fn the_oracle_bound_picks_the_freer_server_and_is_never_the_winner() {
+    use lvs_core::Scheduler;
+    use lvs_core::{Dest, DestId, DestSet, Endpoint, FlowKey, Instant, Protocol, SchedRequest};
+    let view = sim::OracleHandle::default();
+    let mut o = sim::Oracle::new(view.clone(), false);
+    let req = SchedRequest {
+        flow: FlowKey::new(
+            Protocol::Tcp,
+            Endpoint::v4([198, 19, 0, 1], 40000),
+            Endpoint::v4([198, 18, 0, 1], 80),
+        ),
+        now: Instant::ZERO,
+    };
+    let pick = |o: &mut sim::Oracle, free: [f64; 3], active: [u32; 3], weight: [u32; 3]| {
+        view.borrow_mut().free_kb[..3].copy_from_slice(&free);
+        let pool: Vec<Dest> = (0..3)
+            .map(|i| {
+                Dest::with_counts(
+                    Endpoint::v4([198, 18, 1, i as u8], 80),
+                    weight[i],
+                    active[i],
+                    0,
+                )
+            })
+            .collect();
+        let order = [DestId(0), DestId(1), DestId(2)];
+        o.schedule(&DestSet::new(&pool, &order), &req)
+    };
+    assert_eq!(
+        pick(&mut o, [100.0, 300.0, 200.0], [0, 9, 0], [1; 3]),
+        Some(DestId(1))
+    );
+    assert_eq!(
+        pick(&mut o, [300.0, 300.0, 200.0], [4, 2, 0], [1; 3]),
+        Some(DestId(1))
+    );
+    assert_eq!(
+        pick(&mut o, [300.0, 300.0, 300.0], [2, 2, 2], [1; 3]),
+        Some(DestId(0))
+    );
+    // a server with weight 0 is not eligible, however free
+    assert_eq!(
+        pick(&mut o, [900.0, 300.0, 200.0], [0; 3], [0, 1, 1]),
+        Some(DestId(1))
+    );
+    assert_eq!(pick(&mut o, [900.0, 300.0, 200.0], [0; 3], [0; 3]), None);
+    // +need: a CGI that would leave server 0 below MinSpareServers costs it an httpd process
+    let mut need = sim::Oracle::new(view.clone(), true);
+    {
+        let mut v = view.borrow_mut();
+        (v.httpd_kb, v.cgi_kb, v.min_spare, v.cgi_next) = (3686.4, 1740.8, 5, true);
+        v.idle[..3].copy_from_slice(&[5, 9, 9]);
+    }
+    assert_eq!(
+        pick(&mut need, [3000.0, 1000.0, 0.0], [0; 3], [1; 3]),
+        Some(DestId(1))
+    );
+    assert_eq!(view.borrow().idle[1], 8, "counts the process it will take");
+
+    // in a short run: the rows exist under their names, every request is served
+    let cfg = MemoryConfig {
+        variants: ["wlc", "oracle-bound", "oracle-bound+need@0.5"]
+            .iter()
+            .map(|s| Variant::parse(s, 60.0).unwrap())
+            .collect(),
+        ..memory(4)
+    };
+    assert!(cfg.variants[1].is_bound() && !cfg.variants[0].is_bound());
+    assert_eq!(cfg.variants[2].label, "oracle-bound+need@0.5s");
+    assert!(Variant::parse("oracle-bound@0", 60.0).is_none());
+    let res = sim::run_memory_balance(&cfg).unwrap();
+    let labels: Vec<&str> = res.runs.iter().map(|r| r.label.as_str()).collect();
+    assert_eq!(labels, ["wlc", "oracle-bound", "oracle-bound+need@0.5s"]);
+    for r in &res.runs {
+        assert!(r.qualified(), "{}", res.table());
+    }
+    // a perfect, qualified oracle score still does not make it the winner
+    let mut runs = res.runs.clone();
+    runs[1].mean_abs_diff_kb = 0.0;
+    let rows = sim::summarise(&runs);
+    let table = sim::summary_table(&rows);
+    assert!(table.contains("best qualified: wlc"), "{table}");
+    assert!(table.contains("bound, not a controller"), "{table}");
+    let csv = sim::summary_csv(&rows);
+    assert!(
+        csv.lines().any(|l| l.starts_with("oracle-bound,1,")),
+        "{csv}"
+    );
+    assert!(
+        csv.lines()
+            .any(|l| l.starts_with("oracle-bound+need@0.5s,1,")),
+        "{csv}"
+    );
+}
