@@ -33,6 +33,11 @@
 //!
 //! Environment:
 //! - `LVS_BENCH_FLOWS`: the number of live connections (default 1 000 000).
+//! - `LVS_BENCH_SLOTS`: the connection table's length in slots, a power of two (default 2^20,
+//!   64 MiB: load 0.95 at 1M flows); 2^21 or 2^22 trade memory for a lower load, where more
+//!   entries sit in their bucket's own slot. The setup prints how many live entries do (and
+//!   how many sit elsewhere in the bucket's 256-byte group, or farther). `dram_miss_64M` keeps
+//!   its 64 MiB whatever the table's size.
 //! - `LVS_BENCH_HUGEPAGES=1`: ask for transparent huge pages on the table's storage
 //!   (`madvise`; the naive side's `HashMap` is unaffected).
 //! - `LVS_FASTPATH_PROFILE=lvs|burst|pollmode|new|naive` (with `LVS_FASTPATH_PACKETS`, default 1M):
@@ -74,6 +79,7 @@ use std::collections::HashMap;
 use std::hint::black_box;
 use std::time::Duration as StdDuration;
 
+/// The default table length in slots, and the DRAM probe's length in lines (64 MiB).
 const CAP: usize = 1 << 20;
 const RS: usize = 64;
 const VIP: [u8; 4] = [198, 18, 0, 1];
@@ -94,12 +100,26 @@ const DMAC: [u8; 6] = [2, 0, 0, 0, 0, 2];
 #[repr(C, align(64))]
 struct Frame([u8; 64]);
 
-fn flows() -> usize {
+/// The table's length in slots: `LVS_BENCH_SLOTS` (a power of two) or [`CAP`].
+fn slots() -> usize {
+    let n = std::env::var("LVS_BENCH_SLOTS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(CAP);
+    assert!(
+        n.is_power_of_two() && n >= 8192,
+        "LVS_BENCH_SLOTS={n}: a power of two, at least 8192"
+    );
+    n
+}
+
+/// Live connections: `LVS_BENCH_FLOWS`, leaving 4096 of the table's `slots` free.
+fn flows(slots: usize) -> usize {
     std::env::var("LVS_BENCH_FLOWS")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(1_000_000)
-        .min(CAP - 4096)
+        .min(slots - 4096)
 }
 
 /// A small deterministic generator for the fixtures (splitmix64).
@@ -378,40 +398,17 @@ fn profile_naive(n: &mut Naive, now_ms: u64, pool: &[Frame], packets: usize) {
     }
 }
 
-/// A random cycle through `n` 64-byte lines (Sattolo's shuffle): each line holds the index of
-/// the next, so following it is one dependent load per step, each to a line unlikely to be
-/// cached when the array is much larger than the caches.
-struct DramChase {
-    lines: Vec<Frame>,
-}
-
-impl DramChase {
-    fn new(n: usize) -> Self {
-        let mut perm: Vec<u32> = (0..n as u32).collect();
-        for i in (1..n).rev() {
-            let j = (mix(i as u64 ^ 0xd1b5_4a32) % i as u64) as usize;
-            perm.swap(i, j);
-        }
-        let mut lines = vec![Frame([0; 64]); n];
-        for (i, l) in lines.iter_mut().enumerate() {
-            l.0[..4].copy_from_slice(&perm[i].to_le_bytes());
-        }
-        DramChase { lines }
-    }
-
-    #[inline]
-    fn next(&self, at: usize) -> usize {
-        let l = &self.lines[at].0;
-        u32::from_le_bytes([l[0], l[1], l[2], l[3]]) as usize
-    }
-}
+#[path = "fastpath/memory.rs"]
+mod memory;
+use memory::{print_placement, DramChase};
 
 // ----- the benches -------------------------------------------------------------------------
 
 fn bench(c: &mut Criterion<BenchClock>) {
-    let n = flows();
+    let cap = slots();
+    let n = flows(cap);
     let t0 = std::time::Instant::now();
-    let mut mem = Memory::new(CAP, 4, RS);
+    let mut mem = Memory::new(cap, 4, RS);
     let seed = SipKey(0x243f_6a88_85a3_08d3, 0x1319_8a2e_0370_7344);
     let mut dir = Director::new(DirectorConfig::new(seed), mem.borrow(), Instant::ZERO).unwrap();
     let vip = Endpoint::v4(VIP, VPORT);
@@ -525,8 +522,9 @@ fn bench(c: &mut Criterion<BenchClock>) {
     eprintln!(
         "fastpath: {n} live connections ready in {:.1?}; lvs table {} MiB",
         t0.elapsed(),
-        (CAP * 64) >> 20
+        (cap * 64) >> 20
     );
+    print_placement(&dir, cap);
 
     if let Ok(mode) = std::env::var("LVS_FASTPATH_PROFILE") {
         // run one side alone for a profiler (perf, callgrind), no criterion
