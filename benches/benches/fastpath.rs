@@ -39,7 +39,8 @@
 //!   how many sit elsewhere in the bucket's 256-byte group, or farther). `dram_miss_64M` keeps
 //!   its 64 MiB whatever the table's size.
 //! - `LVS_BENCH_HUGEPAGES=1`: ask for transparent huge pages on the table's storage
-//!   (`madvise`; the naive side's `HashMap` is unaffected).
+//!   (`madvise`; the naive side's `HashMap` is unaffected), and measure the DRAM probe on huge
+//!   pages too (`dram_miss_64M/dependent_load_hugepages`, beside the ordinary one).
 //! - `LVS_FASTPATH_PROFILE=lvs|burst|pollmode|new|naive` (with `LVS_FASTPATH_PACKETS`, default 1M):
 //!   after the setup and checks, run that side alone in a plain loop and print ns/packet, for
 //!   `perf` or `valgrind --tool=callgrind --toggle-collect='fastpath::profile_*'`. (`new` reuses
@@ -192,7 +193,7 @@ impl Memory {
         let base = conns.as_ptr() as usize;
         let at = (ALIGN - base % ALIGN) % ALIGN / core::mem::size_of::<ConnSlot>();
         if std::env::var_os("LVS_BENCH_HUGEPAGES").is_some() {
-            madvise_hugepages(base + at * 64, cap * 64);
+            madvise_hugepages(base + at * 64, cap * 64, "the table");
         }
         conns.resize(cap + per, ConnSlot::EMPTY);
         let blank = Dest::new(&DestConfig::new(
@@ -227,12 +228,12 @@ impl Memory {
 /// Asks for transparent huge pages on the table's storage (`madvise(MADV_HUGEPAGE)`; this
 /// machine's THP mode is `madvise`). The pages are touched later, when the table is built,
 /// so they can be backed by 2 MiB pages. Only a hint: nothing depends on it.
-fn madvise_hugepages(addr: usize, len: usize) {
+fn madvise_hugepages(addr: usize, len: usize, what: &str) {
     // SAFETY: `addr..addr + len` lies inside a live allocation owned by the caller (a Vec's
     // reserved capacity); MADV_HUGEPAGE changes no contents and no mapping, only how the
     // kernel backs the pages.
     let r = unsafe { libc::madvise(addr as *mut libc::c_void, len, libc::MADV_HUGEPAGE) };
-    eprintln!("fastpath: madvise(MADV_HUGEPAGE) on the table: {r}");
+    eprintln!("fastpath: madvise(MADV_HUGEPAGE) on {what}: {r}");
 }
 
 fn process_cfg() -> ProcessConfig {
@@ -634,7 +635,8 @@ fn bench(c: &mut Criterion<BenchClock>) {
     g.finish();
 
     // ----- the memory latency of this run: dependent loads through 64 MiB
-    let lines = DramChase::new(CAP);
+    // (and with LVS_BENCH_HUGEPAGES, the same on huge pages, as the table is)
+    let lines = DramChase::new(CAP, false);
     let mut g = c.benchmark_group("fastpath/dram_miss_64M");
     g.throughput(Throughput::Elements(1));
     let mut at = 0usize;
@@ -644,8 +646,18 @@ fn bench(c: &mut Criterion<BenchClock>) {
             at
         })
     });
-    g.finish();
     drop(lines);
+    if std::env::var_os("LVS_BENCH_HUGEPAGES").is_some() {
+        let lines = DramChase::new(CAP, true);
+        let mut at = 0usize;
+        g.bench_function("dependent_load_hugepages", |b| {
+            b.iter(|| {
+                at = lines.next(at);
+                at
+            })
+        });
+    }
+    g.finish();
 
     // ----- new connections: SYNs of fresh flows (cold buckets), deleted again untimed
     let new_pool: Vec<Frame> = (0..NEW_POOL as u32)

@@ -8,25 +8,40 @@ use super::*;
 /// cached when the array is much larger than the caches.
 pub(crate) struct DramChase {
     lines: Vec<Frame>,
+    /// Where line 0 is in `lines` (2 MiB-aligned for huge pages, else 0).
+    at: usize,
 }
 
 impl DramChase {
-    pub(crate) fn new(n: usize) -> Self {
+    /// The cycle on ordinary pages, or with `huge` on 2 MiB-aligned storage advised for
+    /// transparent huge pages before its first touch (as the table under
+    /// `LVS_BENCH_HUGEPAGES=1`).
+    pub(crate) fn new(n: usize, huge: bool) -> Self {
         let mut perm: Vec<u32> = (0..n as u32).collect();
         for i in (1..n).rev() {
             let j = (mix(i as u64 ^ 0xd1b5_4a32) % i as u64) as usize;
             perm.swap(i, j);
         }
-        let mut lines = vec![Frame([0; 64]); n];
-        for (i, l) in lines.iter_mut().enumerate() {
+        let (mut lines, at) = if huge {
+            const ALIGN: usize = 2 << 20;
+            let mut v: Vec<Frame> = Vec::with_capacity(n + ALIGN / 64);
+            let base = v.as_ptr() as usize;
+            let at = (ALIGN - base % ALIGN) % ALIGN / 64;
+            madvise_hugepages(base + at * 64, n * 64, "the DRAM probe");
+            v.resize(n + ALIGN / 64, Frame([0; 64]));
+            (v, at)
+        } else {
+            (vec![Frame([0; 64]); n], 0)
+        };
+        for (i, l) in lines[at..at + n].iter_mut().enumerate() {
             l.0[..4].copy_from_slice(&perm[i].to_le_bytes());
         }
-        DramChase { lines }
+        DramChase { lines, at }
     }
 
     #[inline]
     pub(crate) fn next(&self, at: usize) -> usize {
-        let l = &self.lines[at].0;
+        let l = &self.lines[self.at + at].0;
         u32::from_le_bytes([l[0], l[1], l[2], l[3]]) as usize
     }
 }
