@@ -76,6 +76,8 @@ mod sched;
 mod snmp;
 #[path = "lvsd/splice_run.rs"]
 mod splice_run;
+#[path = "lvsd/status_merge.rs"]
+mod status_merge;
 #[path = "lvsd/steering.rs"]
 mod steering;
 #[path = "lvsd/sync_split.rs"]

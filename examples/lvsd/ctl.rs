@@ -131,8 +131,17 @@ impl Daemon<'_> {
         }
     }
 
-    /// `status`: lvsd's and the director's counters, one `name value` per line.
+    /// `status`: lvsd's and the director's counters, one `name value` per line. With other
+    /// workers (`--workers N`), every shard's: each additive counter summed over the shards,
+    /// the lines that are not additive (states, configuration) the lead's, then `workers N`,
+    /// `workers.view_timeouts` and every shard's own lines as `worker<k>.<name>`, worker 0's
+    /// included ([`crate::status_merge`]). With one worker, the shard's lines as they are.
     pub fn status(&self) -> String {
+        self.workers_status(self.shard_status())
+    }
+
+    /// This shard's `status` lines.
+    pub(crate) fn shard_status(&self) -> String {
         let mut out = String::new();
         let mut named = self.counters.clone();
         self.hot.merge_into(&mut named);
@@ -152,7 +161,6 @@ impl Daemon<'_> {
         self.tls_status(&mut out);
         self.vrrp_status(&mut out);
         self.agents_status(&mut out);
-        self.workers_status(&mut out);
         if let Some(l) = &self.sync {
             let s = c.sync;
             for (k, v) in [

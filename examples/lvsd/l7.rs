@@ -14,8 +14,9 @@
 //!
 //! Counters are in `lvsd ctl SOCKET status` (`l7.*`, per pool and per server) and logged at
 //! exit. The L7 rules are read at start only (SIGHUP reloads the ipvsadm rules, not these).
-//! With `--workers N` every worker runs its own splicer ([`crate::workers`]): `worker<k>.l7.*`
-//! in `status` are the other workers' counters; the log at exit is worker 0's.
+//! With `--workers N` every worker runs its own splicer ([`crate::workers`]): the `l7.*` lines
+//! of `status` are summed over the workers, `worker<k>.l7.*` are worker k's; the log at exit
+//! is worker 0's.
 
 use crate::daemon::Daemon;
 use crate::sched::Sched;

@@ -1,8 +1,8 @@
 //! Read-only views over every shard (`--workers N`): the ipvsadm listings (`-L`, `--stats`,
 //! `--rate`, `-c`), the stats listing (SIGUSR1, exit) and the management plane's snapshot
 //! (status page, JSON API, Prometheus metrics, SNMP) show one table, as the kernel does, not
-//! worker 0's shard; `status` adds every other worker's counters as `worker<k>.<name>`, read
-//! at the time ([`Ask::Status`]).
+//! worker 0's shard; `status` sums every shard's counters and lists each shard's as
+//! `worker<k>.<name>`, read at the time ([`Ask::Status`], [`crate::status_merge`]).
 //!
 //! Worker 0 (the lead) answers these on its own thread. For one it asks every other worker for
 //! a [`ShardView`] over the channel the rules go down ([`crate::workers::Msg::View`]) and wakes
@@ -128,7 +128,7 @@ impl Daemon<'_> {
     pub(crate) fn own_view(&self, ask: Ask, opts: &ListOpts) -> ShardView {
         if ask == Ask::Status {
             return ShardView {
-                status: self.status(),
+                status: self.shard_status(),
                 ..ShardView::default()
             };
         }

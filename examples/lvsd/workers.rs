@@ -21,11 +21,13 @@
 //! passed on too; another worker that needs a MAC it does not know asks for it (the answer
 //! comes to the lead, which passes it on).
 //!
-//! The lead's `status` lists every other worker's counters as `worker<k>.<name>` (the
-//! unprefixed ones are worker 0's), asked for at the time ([`Msg::View`]). The ipvsadm listings
-//! (`-L`, `--stats`, `--rate`, `-c`), the stats listing and the management plane's snapshot
-//! cover every shard: the lead asks the others for their part ([`Msg::View`], answered between
-//! two bursts) and merges them ([`crate::views`]); `-Z` zeroes every shard ([`Msg::Zero`]).
+//! The lead's `status` sums every shard's counters (the lines that are not additive, states
+//! and configuration, are the lead's) and lists each shard's own as `worker<k>.<name>`, worker
+//! 0's included, asked for at the time ([`Msg::View`], [`crate::status_merge`]). The ipvsadm
+//! listings (`-L`, `--stats`, `--rate`, `-c`), the stats listing and the management plane's
+//! snapshot cover every shard: the lead asks the others for their part ([`Msg::View`], answered
+//! between two bursts) and merges them ([`crate::views`]); `-Z` zeroes every shard
+//! ([`Msg::Zero`]).
 //!
 //! VRRP (`--vrrp`): adverts are not TCP or UDP, so they reach the lead, which alone runs the
 //! virtual router, sends adverts and announces the addresses on becoming master. On every loop
@@ -49,7 +51,8 @@
 //! one shard: the client's frames to the VIP are steered by the client's address and port, and
 //! the splicer's connection to the real server uses the client's address and port as its
 //! source (NAT-style), so the server's frames, addressed to them, are steered by the same hash.
-//! Each shard's `l7.*` counters are its own (`worker<k>.l7.*` in the lead's `status`).
+//! Each shard's `l7.*` counters are its own (`worker<k>.l7.*` in the lead's `status`, whose
+//! unprefixed `l7.*` are their sums).
 //!
 //! Persistence (`-p`) and other per-client state: a shard's persistence templates are its own,
 //! so all of a client's connections must reach one shard. `--steer addr` ([`crate::steering`],
@@ -67,7 +70,7 @@
 //! new connection (a new source port) must reach that shard again, which steering by client
 //! address guarantees and steering by address and port does not. Ticket key names come from
 //! the rules file, so every shard knows them. Each shard's `tls.*` counters are its own
-//! (`worker<k>.tls.*`), and `-L -n -c --persistent-conn` lists every shard's engine entries.
+//! (`worker<k>.tls.*`; the unprefixed `tls.*` are their sums), and `-L -n -c --persistent-conn` lists every shard's engine entries.
 
 use crate::config::{IfaceInfo, Options, Prefix, Routes};
 use crate::daemon::{ms_instant, Daemon, Iface, SignalFlags};
@@ -543,23 +546,24 @@ impl Daemon<'_> {
         }
     }
 
-    /// `status` lines of the other workers (`workers N`, then `worker<k>.<name> value`).
-    pub(crate) fn workers_status(&self, out: &mut String) {
+    /// `status` over every shard: with other workers, `own` (this shard's lines) merged with
+    /// theirs, asked for now ([`crate::status_merge`]: counters summed, each shard's as
+    /// `worker<k>.<name>`, `workers N`); otherwise `own` as it is.
+    pub(crate) fn workers_status(&self, own: String) -> String {
         let Some(Role::Lead { peers, .. }) = &self.workers else {
-            return;
+            return own;
         };
         let n = peers.len() + 1;
         let views = self.workers_ask(Ask::Status);
         let Some(Role::Lead { view_timeouts, .. }) = &self.workers else {
-            return;
+            return own;
         };
-        crate::control::kv(out, "workers", n);
-        crate::control::kv(out, "workers.view_timeouts", view_timeouts.get());
-        for (k, v) in views {
-            for l in v.status.lines() {
-                out.push_str(&format!("worker{k}.{l}\n"));
-            }
-        }
+        let mut process = String::new();
+        crate::control::kv(&mut process, "workers", n);
+        crate::control::kv(&mut process, "workers.view_timeouts", view_timeouts.get());
+        let mut shards = vec![(0, own.as_str())];
+        shards.extend(views.iter().map(|(k, v)| (*k, v.status.as_str())));
+        crate::status_merge::merge(&shards, &process)
     }
 
     /// The lead stops the other workers and waits for them.
