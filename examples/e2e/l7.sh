@@ -72,9 +72,9 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 ctl() { "$LVSD" ctl "$CTL" "$@"; }
-# a status counter summed over the workers (`worker<k>.NAME` beside worker 0's `NAME`)
+# a status counter (with --workers N: the sum over the workers; `worker<k>.NAME` is worker k's)
 stat_of() {
-  ctl status | awk -v k="$1" '$1 == k || ($1 ~ /^worker[0-9]+\./ && substr($1, index($1, ".") + 1) == k) { n += $2; f = 1 } END { if (f) print n }'
+  ctl status | awk -v k="$1" '$1 == k { n = $2; f = 1 } END { if (f) print n }'
 }
 
 say "topology: client, lossy client behind an impairing relay, director, switch, 5 real servers"
@@ -572,7 +572,7 @@ ctl status | grep '^l7\.' | grep -v '\.active ' >&2 || true
 if [ "$WORKERS" != 1 ]; then
   SPL=()
   for k in $(seq 0 $((WORKERS - 1))); do
-    n=$(ctl status | awk -v k="$( [ "$k" = 0 ] || echo "worker$k.")l7.spliced" '$1 == k { print $2 }')
+    n=$(ctl status | awk -v k="worker$k.l7.spliced" '$1 == k { print $2 }')
     SPL+=("spliced$k=${n:-0}")
     [ "${n:-0}" -gt 0 ] || die "worker $k spliced no connection"
   done

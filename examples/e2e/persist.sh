@@ -137,9 +137,9 @@ SERVERS=$(cat "$WORK"/who.* | sort -u | grep -c .)
 ST=$("$LVSD" ctl "$CTL" status)
 val() { echo "$ST" | awk -v k="$1" '$1 == k { print $2; f = 1 } END { if (!f) print 0 }'; }
 SHARDS=0
-[ "$(val fwd.masq)" -gt 0 ] && SHARDS=$((SHARDS + 1))
+[ "$(val worker0.fwd.masq)" -gt 0 ] && SHARDS=$((SHARDS + 1))
 [ "$(val worker1.fwd.masq)" -gt 0 ] && SHARDS=$((SHARDS + 1))
-say "worker 0: fwd.masq=$(val fwd.masq); worker 1: fwd.masq=$(val worker1.fwd.masq)"
+say "worker 0: fwd.masq=$(val worker0.fwd.masq); worker 1: fwd.masq=$(val worker1.fwd.masq)"
 # lvsd is not this shell's child (ip netns exec is): wait for it to be gone
 kill "$LVSD_PID"
 for _ in $(seq 1 100); do kill -0 "$LVSD_PID" 2>/dev/null || break; sleep 0.1; done

@@ -75,9 +75,9 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 ctl() { "$LVSD" ctl "$CTL" "$@"; }
-# a status counter summed over the workers (`worker<k>.NAME` beside worker 0's `NAME`)
+# a status counter (with --workers N: the sum over the workers; `worker<k>.NAME` is worker k's)
 stat_of() {
-  ctl status | tee "$WORK/status.last" | awk -v k="$1" '$1 == k || ($1 ~ /^worker[0-9]+\./ && substr($1, index($1, ".") + 1) == k) { n += $2; f = 1 } END { if (f) print n }'
+  ctl status | tee "$WORK/status.last" | awk -v k="$1" '$1 == k { n = $2; f = 1 } END { if (f) print n }'
 }
 field() { tr ' ' '\n' | sed -n "s/^$1=//p"; }
 
@@ -327,7 +327,7 @@ done
 if [ "$NW" != 1 ]; then
   HITS=()
   for k in $(seq 0 $((NW - 1))); do
-    n=$(ctl status | awk -v k="$( [ "$k" = 0 ] || echo "worker$k.")tls.hits" '$1 == k { print $2 }')
+    n=$(ctl status | awk -v k="worker$k.tls.hits" '$1 == k { print $2 }')
     HITS+=("hits$k=${n:-0}")
     [ "${n:-0}" -gt 0 ] || die "worker $k's engine resumed no session"
   done

@@ -14,14 +14,15 @@
 #
 # A reply steered to the wrong worker finds no connection in that shard and is dropped as
 # drop.not_for_service: the test counts those (must be 0) and each worker's forwarded frames
-# (`status`: fwd.masq, fwd.reply for worker 0, worker1.fwd.* for worker 1; both must move).
+# (`status`: worker0.fwd.masq, worker0.fwd.reply, worker1.fwd.*; both must move; the unprefixed
+# fwd.* lines are their sums).
 # The listings cover both shards (examples/lvsd/views.rs): after the downloads, once only
 # TIME_WAIT entries are left (the tables are then still), `-L -n -c` lists as many connections
-# as the two shards' tables hold together (`status`: director.connections and
-# worker1.director.connections, both non-zero); `-L -n`'s ActiveConn + InActConn sum to the
-# same, as do /metrics' table fill and backend connections (`--http`: the snapshot the status
-# page and the JSON API show); `--stats` of the run-time service counts all 24 of its
-# connections.
+# as the two shards' tables hold together (`status`: worker0.director.connections and
+# worker1.director.connections, both non-zero, and their sum director.connections); `-L -n`'s
+# ActiveConn + InActConn sum to the same, as do /metrics' table fill and backend connections
+# (`--http`: the snapshot the status page and the JSON API show); `--stats` of the run-time
+# service counts all 24 of its connections.
 # Prints `WORKERS workers=2 downloads=N broken=0 misrouted=0 listed=N` from the counted
 # results (listed: the connections `-L -n -c` listed).
 #
@@ -103,7 +104,8 @@ ST=$("$LVSD" ctl "$CTL" status)
 val() { echo "$ST" | awk -v k="$1" '$1 == k { print $2; f = 1 } END { if (!f) print 0 }'; }
 # replies the waiting above left without a flow (the server not listening yet: its RST ends
 # the flow, the retransmitted handshake then finds none) are not the steering's
-MIS0=$(($(val drop.not_for_service) + $(val worker1.drop.not_for_service)))
+# (drop.not_for_service: the sum over the workers)
+MIS0=$(val drop.not_for_service)
 DOWNLOADS=0 BROKEN=0
 round() { # vip:port, downloads (8 at a time)
   local target=$1 n=$2 i pids=()
@@ -129,12 +131,19 @@ sleep 0.2
 round $VIP2:8080 24
 sleep 1.5 # the other worker publishes its counters once a second
 ST=$("$LVSD" ctl "$CTL" status)
-say "worker 0: fwd.masq=$(val fwd.masq) fwd.reply=$(val fwd.reply); worker 1: fwd.masq=$(val worker1.fwd.masq) fwd.reply=$(val worker1.fwd.reply)"
-MIS=$(($(val drop.not_for_service) + $(val worker1.drop.not_for_service) - MIS0))
+say "worker 0: fwd.masq=$(val worker0.fwd.masq) fwd.reply=$(val worker0.fwd.reply); worker 1: fwd.masq=$(val worker1.fwd.masq) fwd.reply=$(val worker1.fwd.reply)"
+MIS=$(($(val drop.not_for_service) - MIS0))
 [ "$(val workers)" = 2 ] || die "status does not list 2 workers: $ST"
-for k in fwd.masq fwd.reply worker1.fwd.masq worker1.fwd.reply; do
+for k in worker0.fwd.masq worker0.fwd.reply worker1.fwd.masq worker1.fwd.reply; do
   [ "$(val $k)" -gt 100 ] || die "$k = $(val $k): a worker did not forward"
 done
+# the unprefixed counters are the workers' sums
+for k in fwd.masq fwd.reply drop.not_for_service rx.frames; do
+  [ "$(val $k)" = $(($(val worker0.$k) + $(val worker1.$k))) ] ||
+    die "$k = $(val $k), not worker0.$k + worker1.$k = $(val worker0.$k) + $(val worker1.$k)"
+done
+DUP=$(echo "$ST" | awk '{ print $1 }' | sort | uniq -d)
+[ -z "$DUP" ] || die "status lists these more than once: $DUP"
 # the listings cover both shards. The tables are still once only TIME_WAIT entries (2 min) are
 # left: wait for the others (CLOSE: 10 s) to expire, then compare one listing with the shards'
 # counts (worker 1's is published once a second: read after a second of stillness)
@@ -144,7 +153,9 @@ for _ in $(seq 1 20); do
 done
 sleep 1.2
 ST=$("$LVSD" ctl "$CTL" status)
-C0=$(val director.connections) C1=$(val worker1.director.connections)
+C0=$(val worker0.director.connections) C1=$(val worker1.director.connections)
+[ "$(val director.connections)" = $((C0 + C1)) ] ||
+  die "director.connections = $(val director.connections), not $C0 + $C1"
 LIST=$("$LVSD" ctl "$CTL" -L -n -c)
 LISTED=$(echo "$LIST" | tail -n +3 | grep -c . || true)
 say "listed connections: $LISTED; shards' tables: worker 0 $C0, worker 1 $C1"

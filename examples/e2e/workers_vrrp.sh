@@ -5,7 +5,7 @@
 [ "$(val vrrp.state)" = master ] || die "lvsd is not VRRP master: $(echo "$ST" | grep vrrp)"
 [ "$(val worker1.vrrp.mirrored_master)" = 1 ] || die "worker 1 does not mirror master: $ST"
 say "lvsd master, worker 1 mirrors it; 8 downloads at 1 MB/s, then 4 s of priority-200 adverts"
-SIL0=$(val vrrp.silenced_frames) SIL1=$(val worker1.vrrp.silenced_frames)
+SIL0=$(val worker0.vrrp.silenced_frames) SIL1=$(val worker1.vrrp.silenced_frames)
 # a small receive buffer, so that the rate limit holds the server back (not its buffer)
 nsx "$NS_C" sysctl -qw net.ipv4.tcp_rmem="4096 65536 131072"
 pids=()
@@ -31,11 +31,11 @@ sleep 1.1 # worker 1 publishes once a second
 ST=$("$LVSD" ctl "$CTL" status)
 [ "$(val vrrp.state)" = backup ] || die "lvsd did not go backup: $(echo "$ST" | grep vrrp)"
 [ "$(val worker1.vrrp.mirrored_master)" = 0 ] || die "worker 1 did not mirror backup: $ST"
-A0=$(($(val fwd.masq) + $(val fwd.reply))) A1=$(($(val worker1.fwd.masq) + $(val worker1.fwd.reply)))
+A0=$(($(val worker0.fwd.masq) + $(val worker0.fwd.reply))) A1=$(($(val worker1.fwd.masq) + $(val worker1.fwd.reply)))
 sleep 1.2 # worker 1 publishes once a second
 ST=$("$LVSD" ctl "$CTL" status)
 [ "$(val vrrp.state)" = backup ] || die "lvsd left backup while the peer advertised"
-B0=$(($(val fwd.masq) + $(val fwd.reply))) B1=$(($(val worker1.fwd.masq) + $(val worker1.fwd.reply)))
+B0=$(($(val worker0.fwd.masq) + $(val worker0.fwd.reply))) B1=$(($(val worker1.fwd.masq) + $(val worker1.fwd.reply)))
 BACKUP_FWD=$((B0 - A0 + B1 - A1))
 say "backup: worker 0 fwd $A0 -> $B0, worker 1 fwd $A1 -> $B1"
 wait "$PEER"
@@ -57,8 +57,8 @@ ST=$("$LVSD" ctl "$CTL" status)
 SLOW_BROKEN=0
 for i in $(seq 1 8); do grep -q ok "$WORK/slow.$i" || SLOW_BROKEN=$((SLOW_BROKEN + 1)); done
 BROKEN=$((BROKEN + SLOW_BROKEN))
-C0=$(($(val fwd.masq) + $(val fwd.reply))) C1=$(($(val worker1.fwd.masq) + $(val worker1.fwd.reply)))
-SIL0=$(($(val vrrp.silenced_frames) - SIL0)) SIL1=$(($(val worker1.vrrp.silenced_frames) - SIL1))
+C0=$(($(val worker0.fwd.masq) + $(val worker0.fwd.reply))) C1=$(($(val worker1.fwd.masq) + $(val worker1.fwd.reply)))
+SIL0=$(($(val worker0.vrrp.silenced_frames) - SIL0)) SIL1=$(($(val worker1.vrrp.silenced_frames) - SIL1))
 say "master again: worker 0 fwd $B0 -> $C0, worker 1 fwd $B1 -> $C1"
 echo "WORKERS_VRRP workers=2 downloads=$((DOWNLOADS + 8)) broken=$BROKEN backup_fwd=$BACKUP_FWD silenced0=$SIL0 silenced1=$SIL1"
 [ "$BROKEN" = 0 ] || die "$BROKEN downloads broke ($SLOW_BROKEN of them across the backup period)"
