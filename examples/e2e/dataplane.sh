@@ -8,7 +8,9 @@
 # bounded sendmmsg sender). Prints `RESULT system=.. workers=.. workload=.. value=.. unit=..
 # cpu_cores=..` lines for examples/dataplane.rs and `DATAPLANE DONE` at the end. As root; run
 # under flock /tmp/lvs-netns.lock. Environment: DP_SECS (4) seconds per measured run, DP_CAP
-# (0.30) the CPU share of `lvsdcap`, DP_CAP_PERIOD_US (10000) its CFS period.
+# (0.30) the CPU share of `lvsdcap`, DP_CAP_PERIOD_US (10000) its CFS period, DP_REPEAT (1) how
+# many times to measure all of SYSTEMS (in order, on the same namespaces; with more than one,
+# `DATAPLANE RUN k` starts repeat k).
 #
 # `lvsdcap:W` is lvsd with W workers held to DP_CAP of one CPU by a CFS quota (a cpu cgroup,
 # 10 ms periods), UDP only: the peak (`udp64_capped_pps`) and the same offered at twice it
@@ -39,6 +41,7 @@ LVSD=${1:?usage: dataplane.sh LVSD SENDER SYSTEMS}
 SENDER=${2:?usage: dataplane.sh LVSD SENDER SYSTEMS}
 SYSTEMS=${3:-"nftables:1 lvsd:1"}
 SECS=${DP_SECS:-4}
+REPEAT=${DP_REPEAT:-1}
 P=dp-$$
 NS_C=$P-c NS_D=$P-d NS_S=$P-s
 WORK=$(mktemp -d /tmp/dp.XXXXXX)
@@ -308,22 +311,25 @@ lvsd_off() {
   if [ -n "$CGROUP" ]; then sleep 0.2; rmdir "$CGROUP"; CGROUP=; fi
 }
 
-for s in $SYSTEMS; do
-  sys=${s%%:*} w=${s#*:}
-  case $sys in
-    nftables) kernel_on; measure nftables 1; kernel_off ;;
-    lvsd) lvsd_on "$w"; measure lvsd "$w"; say "lvsd counters: $("$LVSD" ctl "$CTL" status | grep -E '^(worker[0-9]+\.)?(drop|rx|tx)' | tr -s ' ' | tr '\n' ' ')"; lvsd_off ;;
-    lvsdcap)
-      lvsd_on "$w" capped
-      CUR_SYS=lvsd CUR_W=$w
-      say "lvsd ($w worker(s)) held to $CAP CPU: $(grep -E ':cpu[,:]' "/proc/$LVSD_PID/cgroup" | head -1)"
-      measure_udp udp64_capped_pps udp64_capped_overload_pps "cap=$CAP" \
-        20000 40000 60000 90000 130000 180000 250000 350000
-      say "cgroup: $(tr '\n' ' ' < "$CGROUP/cpu.stat")"
-      say "lvsd counters: $("$LVSD" ctl "$CTL" status | grep -E '^(worker[0-9]+\.)?(drop|rx|tx)' | tr -s ' ' | tr '\n' ' ')"
-      lvsd_off ;;
-    *) die "unknown system $sys" ;;
-  esac
+for ((rep = 1; rep <= REPEAT; rep++)); do
+  if [ "$REPEAT" -gt 1 ]; then say "repeat $rep of $REPEAT"; echo "DATAPLANE RUN $rep"; fi
+  for s in $SYSTEMS; do
+    sys=${s%%:*} w=${s#*:}
+    case $sys in
+      nftables) kernel_on; measure nftables 1; kernel_off ;;
+      lvsd) lvsd_on "$w"; measure lvsd "$w"; say "lvsd counters: $("$LVSD" ctl "$CTL" status | grep -E '^(worker[0-9]+\.)?(drop|rx|tx)' | tr -s ' ' | tr '\n' ' ')"; lvsd_off ;;
+      lvsdcap)
+        lvsd_on "$w" capped
+        CUR_SYS=lvsd CUR_W=$w
+        say "lvsd ($w worker(s)) held to $CAP CPU: $(grep -E ':cpu[,:]' "/proc/$LVSD_PID/cgroup" | head -1)"
+        measure_udp udp64_capped_pps udp64_capped_overload_pps "cap=$CAP" \
+          20000 40000 60000 90000 130000 180000 250000 350000
+        say "cgroup: $(tr '\n' ' ' < "$CGROUP/cpu.stat")"
+        say "lvsd counters: $("$LVSD" ctl "$CTL" status | grep -E '^(worker[0-9]+\.)?(drop|rx|tx)' | tr -s ' ' | tr '\n' ' ')"
+        lvsd_off ;;
+      *) die "unknown system $sys" ;;
+    esac
+  done
 done
 say "done in $((SECONDS - START)) s"
 echo "DATAPLANE DONE"
