@@ -231,7 +231,8 @@ fn write_outputs(out: &Path, rows: &[Row], repeat: u32) -> Result<(), String> {
     let n = repeat::runs(rows).len();
     write("dataplane.csv", to_csv(&med))?;
     write("dataplane-runs.csv", repeat::runs_csv(rows))?;
-    let note = format!("median of {n} runs (value and CPU cores each; ratios: see the program's summary)");
+    let note =
+        format!("median of {n} runs (value and CPU cores each; ratios: see the program's summary)");
     write("dataplane.svg", to_svg(&med, &note))?;
     println!("median of {n} runs (dataplane.csv: value and cpu_cores each the median):");
     print!("{}", markdown(&med));
