@@ -216,10 +216,14 @@ pub fn process_frame_with<S: Scheduler, R: Rewriter + ?Sized>(
     let mut p = match fast::v4_l4(&buf[frame_start..end]) {
         Some(k) => {
             if rw.pre_classify_is_noop() && rewritable(&k, end - frame_start, cfg) {
+                // the one pass of established flows: the director's
+                // [`Director::handle_established`], then [`finish`]'s rewrite (the action is
+                // written once, not passed up inside an `Option`)
                 if !is_syn(&k) {
-                    if let Some(a) = established(dir, rw, now, buf, frame_start, end, &k, cfg, out)
+                    if let Some(f) =
+                        dir.handle_established(now, &k.flow, k.tcp_flags, k.total as u32)
                     {
-                        return a;
+                        return finish(rw, &f, &k, buf, frame_start, end, cfg, out);
                     }
                 }
                 return classify_read(dir, rw, now, buf, frame_start, end, &k, fwmark, cfg, out);
@@ -343,28 +347,6 @@ pub fn process_burst_with<S: Scheduler, R: Rewriter + ?Sized>(
     out: &mut [u8],
 ) -> usize {
     burst::run(dir, rw, now, frames, cfg, actions, out)
-}
-
-/// The packet of an established connection in one pass, for a rewriter whose
-/// [`Rewriter::pre_classify`] changes nothing: the frame read once (`k`, [`fast::v4_l4`]), the
-/// director's [`Director::handle_established`], then the TTL and NAT rewrite. The same
-/// action, bytes and director state as the general path; `None`, with nothing changed, for
-/// any other frame (the general path then takes it). For frames that [`fits`] accepts.
-#[allow(clippy::too_many_arguments)]
-#[inline(always)]
-fn established<S: Scheduler, R: Rewriter + ?Sized>(
-    dir: &mut Director<'_, S>,
-    rw: &mut R,
-    now: Instant,
-    buf: &mut [u8],
-    frame_start: usize,
-    end: usize,
-    k: &V4L4,
-    cfg: &ProcessConfig,
-    out: &mut [u8],
-) -> Option<Action> {
-    let f = dir.handle_established(now, &k.flow, k.tcp_flags, k.total as u32)?;
-    Some(finish(rw, &f, k, buf, frame_start, end, cfg, out))
 }
 
 /// The general classification of a frame read as `k` (for a rewriter whose `pre_classify`

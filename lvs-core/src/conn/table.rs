@@ -481,6 +481,16 @@ impl<'a> ConnTable<'a> {
         }
     }
 
+    /// [`ConnTable::touch`] with the entry's 16-bit packet counter advanced (wrapping), in one
+    /// access, for a live entry `h`: what the one pass of established flows changes on it.
+    #[inline]
+    pub(crate) fn count_and_touch(&mut self, h: ConnHandle, now: Instant) {
+        if let Some(s) = self.slots.get_mut(h.0 as usize).filter(|s| s.in_use()) {
+            s.counter = s.counter.wrapping_add(1);
+            s.touched = now.total_millis() as u32;
+        }
+    }
+
     /// Mutable access to the fields the director changes on a live entry.
     #[inline]
     pub fn entry_mut(&mut self, h: ConnHandle) -> Option<EntryMut<'_>> {
