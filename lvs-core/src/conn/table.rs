@@ -158,28 +158,14 @@ impl<'a> ConnTable<'a> {
     /// client belongs to (what [`ConnTable::find_hashed`] looks for).
     #[inline]
     pub(crate) fn matches_flow(&self, idx: u32, flow: &crate::addr::FlowKey) -> bool {
-        let Some(s) = self.slots.get(idx as usize) else {
-            return false;
-        };
-        if !s.in_use()
-            || s.cport != flow.src.port
-            || s.vport != flow.dst.port
-            || s.proto != flow.proto.number()
-            || s.flags.contains(ConnFlags::TEMPLATE)
-        {
-            return false;
-        }
-        match (flow.src.addr, flow.dst.addr) {
-            (IpAddr::V4(c), IpAddr::V4(v)) => {
-                !s.flags.contains(ConnFlags::IPV6)
-                    && s.caddr[..4] == c.octets()
-                    && s.vaddr[..4] == v.octets()
-            }
-            (IpAddr::V6(c), IpAddr::V6(v)) => {
-                s.flags.contains(ConnFlags::IPV6) && s.caddr == c.octets() && s.vaddr == v.octets()
-            }
-            _ => false,
-        }
+        self.matching_slot(idx, flow).is_some()
+    }
+
+    /// Slot `idx` when [`ConnTable::matches_flow`] holds, else `None`.
+    #[inline]
+    pub(crate) fn matching_slot(&self, idx: u32, flow: &crate::addr::FlowKey) -> Option<&ConnSlot> {
+        let s = self.slots.get(idx as usize)?;
+        slot_matches(s, flow).then_some(s)
     }
 
     /// [`ConnTable::find_hashed`] for an IPv4 connection (not a template), by its parts,
@@ -196,6 +182,22 @@ impl<'a> ConnTable<'a> {
         vaddr: [u8; 4],
         vport: u16,
     ) -> Option<ConnHandle> {
+        self.find_v4_slot(hash, proto, caddr, cport, vaddr, vport)
+            .map(|(h, _)| h)
+    }
+
+    /// [`ConnTable::find_v4`] with the live entry found, so that its caller need not look it
+    /// up again.
+    #[inline]
+    pub(crate) fn find_v4_slot(
+        &self,
+        hash: u32,
+        proto: u8,
+        caddr: [u8; 4],
+        cport: u16,
+        vaddr: [u8; 4],
+        vport: u16,
+    ) -> Option<(ConnHandle, &ConnSlot)> {
         // The bucket's own slot first: it is on the line just read for the head, and holds
         // the bucket's oldest entry if that was placed there. The director keeps connection
         // keys unique, so the first match is the only one, wherever the chain puts it.
@@ -214,7 +216,7 @@ impl<'a> ConnTable<'a> {
                 && s.caddr[..4] == caddr
                 && s.vaddr[..4] == vaddr
             {
-                return Some(ConnHandle(i));
+                return Some((ConnHandle(i), s));
             }
             home = false;
             i = next;
@@ -535,5 +537,30 @@ impl EntryMut<'_> {
     /// Sets the connection-synchronisation byte (see [`ConnSlot::sync_byte`]).
     pub fn set_sync_byte(&mut self, v: u8) {
         self.slot.sync = v;
+    }
+}
+
+/// Whether `s` holds the connection (not a template) a packet of `flow` from its client
+/// belongs to: [`ConnTable::matches_flow`] once the slot is read.
+#[inline(always)]
+fn slot_matches(s: &ConnSlot, flow: &crate::addr::FlowKey) -> bool {
+    if !s.in_use()
+        || s.cport != flow.src.port
+        || s.vport != flow.dst.port
+        || s.proto != flow.proto.number()
+        || s.flags.contains(ConnFlags::TEMPLATE)
+    {
+        return false;
+    }
+    match (flow.src.addr, flow.dst.addr) {
+        (IpAddr::V4(c), IpAddr::V4(v)) => {
+            !s.flags.contains(ConnFlags::IPV6)
+                && s.caddr[..4] == c.octets()
+                && s.vaddr[..4] == v.octets()
+        }
+        (IpAddr::V6(c), IpAddr::V6(v)) => {
+            s.flags.contains(ConnFlags::IPV6) && s.caddr == c.octets() && s.vaddr == v.octets()
+        }
+        _ => false,
     }
 }

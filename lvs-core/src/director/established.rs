@@ -196,13 +196,18 @@ impl<'a, S: Scheduler> Director<'a, S> {
         hint: u32,
     ) -> Option<Forward> {
         let proto = flow.proto.number();
-        let ch = if hint != NIL && self.table.matches_flow(hint, flow) {
-            ConnHandle(hint)
+        // the live entry, read once
+        let hinted = if hint != NIL {
+            self.table.matching_slot(hint, flow)
         } else {
-            self.table
-                .find_v4(h, proto, caddr, flow.src.port, vaddr, flow.dst.port)?
+            None
         };
-        let e = self.table.get(ch)?;
+        let (ch, e) = match hinted {
+            Some(e) => (ConnHandle(hint), e),
+            None => self
+                .table
+                .find_v4_slot(h, proto, caddr, flow.src.port, vaddr, flow.dst.port)?,
+        };
         // not past its deadline (a connection, never a template: `find_v4` skips those)
         let to = self.cfg.timeouts.of(flow.proto, e.state());
         if e.expires_in(now, to) == Duration::ZERO {
@@ -228,35 +233,35 @@ impl<'a, S: Scheduler> Director<'a, S> {
                 return None;
             }
         }
-        let svc = d.service as usize;
-        let svc_cfg = self
-            .services
-            .get(svc)
-            .and_then(|s| s.as_ref())
-            .map(|s| &s.config);
+        // Every check passed: the effects of the general path, in one place (the counters'
+        // order does not matter: each is only added to).
+        let add = |c: &mut crate::stats::Counters| {
+            c.inpkts += 1;
+            c.inbytes += u64::from(len);
+        };
+        // the service, looked up once for its configuration and its counters
+        let dport = match self.services.get_mut(d.service as usize) {
+            Some(Some(s)) => {
+                add(&mut s.stats.counters);
+                conn_dport(Some(&s.config), d, flow.dst.port)
+            }
+            _ => conn_dport(None, d, flow.dst.port),
+        };
         let f = Forward {
             conn: Some(ch),
             dest,
-            daddr: Endpoint::new(d.addr.addr, conn_dport(svc_cfg, d, flow.dst.port)),
+            daddr: Endpoint::new(d.addr.addr, dport),
             // the entry's virtual endpoint: it matched the packet's destination
             vaddr: flow.dst,
             method: d.fwd,
             tunnel: d.tunnel,
             new_conn: false,
         };
-        // Every check passed: the effects of the general path, in one place.
         self.saw(now);
-        // the entry is live (`get` above): its packet counter and timer, in one access
+        // the entry is live (found above): its packet counter and timer, in one access
         self.table.count_and_touch(ch, now);
-        let add = |c: &mut crate::stats::Counters| {
-            c.inpkts += 1;
-            c.inbytes += u64::from(len);
-        };
         if let Some(st) = self.dest_stats.get_mut(dest.index()) {
             add(&mut st.counters);
-        }
-        if let Some(Some(s)) = self.services.get_mut(svc) {
-            add(&mut s.stats.counters);
         }
         add(&mut self.total.counters);
         Some(f)
