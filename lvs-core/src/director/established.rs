@@ -204,9 +204,10 @@ impl<'a, S: Scheduler> Director<'a, S> {
         };
         let (ch, e) = match hinted {
             Some(e) => (ConnHandle(hint), e),
-            None => self
-                .table
-                .find_v4_slot(h, proto, caddr, flow.src.port, vaddr, flow.dst.port)?,
+            None => {
+                self.table
+                    .find_v4_slot(h, proto, caddr, flow.src.port, vaddr, flow.dst.port)?
+            }
         };
         // not past its deadline (a connection, never a template: `find_v4` skips those)
         let to = self.cfg.timeouts.of(flow.proto, e.state());
