@@ -10,7 +10,12 @@
 //!
 //! lvsd's own: per-service and per-server traffic counters (`lvs_service_*`,
 //! `lvs_backend_*`), connection-table fill, and every named counter of the `status` command as
-//! `lvsd_events_total{event=...}` (drops by reason among them).
+//! `lvsd_events_total{event=...}` (drops by reason among them). With `--workers N` those are the
+//! totals over every shard, and each shard's own counters (`status`'s `worker<k>.<name>` lines)
+//! are `lvsd_worker_events_total{worker="<k>",event=...}`, so that a sum over `lvsd_events_total`
+//! never counts a frame twice. The gauges among the status lines (`director.connections`,
+//! `workers`) are not events: the table fill is `lvs_table_entries`, the worker count
+//! `lvsd_workers`.
 
 use crate::mgmt::{Snapshot, Traffic, VirtualService};
 use prometheus_client::encoding::text::encode;
@@ -46,6 +51,23 @@ struct Service {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct Event {
     event: String,
+}
+
+/// The labels of one shard's named counter.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct WorkerEvent {
+    worker: String,
+    event: String,
+}
+
+/// Status lines that are levels, not counts.
+const GAUGES: &[&str] = &["director.connections", "workers"];
+
+/// `worker<k>.<name>` split into the worker's number and the name.
+fn worker_line(k: &str) -> Option<(&str, &str)> {
+    let rest = k.strip_prefix("worker")?;
+    let (n, name) = rest.split_once('.')?;
+    (!n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())).then_some((n, name))
 }
 
 fn service_labels(s: &VirtualService) -> Service {
@@ -198,17 +220,44 @@ pub fn render(s: &Snapshot) -> String {
     cap.set(s.table_capacity as i64);
     reg.register("lvs_table_capacity", "Connection-table capacity.", cap);
     let events = Family::<Event, Counter>::default();
+    let worker_events = Family::<WorkerEvent, Counter>::default();
+    let mut workers = None;
     for (k, v) in &s.counters {
-        // gauges among the status lines are not events
-        if k != "director.connections" {
+        if k == "workers" {
+            workers = Some(*v);
+        }
+        if let Some((worker, name)) = worker_line(k) {
+            if !GAUGES.contains(&name) {
+                let labels = WorkerEvent {
+                    worker: worker.to_string(),
+                    event: name.to_string(),
+                };
+                worker_events.get_or_create(&labels).inc_by(*v);
+            }
+        } else if !GAUGES.contains(&k.as_str()) {
             events.get_or_create(&Event { event: k.clone() }).inc_by(*v);
         }
     }
     reg.register(
         "lvsd_events",
-        "lvsd's and the director's named counters (frames, drops by reason, refusals, sync).",
+        "lvsd's and the director's named counters (frames, drops by reason, refusals, sync; \
+         with workers the totals over every shard).",
         events,
     );
+    if let Some(n) = workers {
+        reg.register(
+            "lvsd_worker_events",
+            "Each worker's own named counters (with --workers N > 1).",
+            worker_events,
+        );
+        let g: Gauge = Gauge::default();
+        g.set(i64::try_from(n).unwrap_or(i64::MAX));
+        reg.register(
+            "lvsd_workers",
+            "Worker threads, each with its own shard.",
+            g,
+        );
+    }
     let mut out = String::new();
     // writing into a String cannot fail
     let _ = encode(&mut out, &reg);
@@ -330,5 +379,64 @@ mod test {
             value("lvsd_events_total", &[("event", "drop.not_ours")]),
             4.0
         );
+    }
+
+    /// With workers, `status`'s totals are `lvsd_events_total`, each shard's own lines
+    /// `lvsd_worker_events_total{worker}`, and the gauges are no events.
+    #[test]
+    fn worker_lines_get_their_own_family() {
+        let mut snap = snapshot();
+        snap.counters = BTreeMap::from([
+            ("rx.frames".to_string(), 30),
+            ("director.connections".to_string(), 7),
+            ("workers".to_string(), 2),
+            ("worker0.rx.frames".to_string(), 10),
+            ("worker1.rx.frames".to_string(), 20),
+            ("worker1.director.connections".to_string(), 3),
+            ("workerx.odd".to_string(), 1),
+        ]);
+        let text = render(&snap);
+        let lines = text.lines().map(|l| Ok(l.to_string()));
+        let scrape = prometheus_parse::Scrape::parse(lines).expect("the text parses");
+        let find = |name: &str, labels: &[(&str, &str)]| -> Option<f64> {
+            let s = scrape.samples.iter().find(|s| {
+                s.metric == name
+                    && labels
+                        .iter()
+                        .all(|(k, v)| s.labels.get(k).unwrap_or_default() == *v)
+            })?;
+            match s.value {
+                prometheus_parse::Value::Counter(v)
+                | prometheus_parse::Value::Gauge(v)
+                | prometheus_parse::Value::Untyped(v) => Some(v),
+                _ => None,
+            }
+        };
+        assert_eq!(
+            find("lvsd_events_total", &[("event", "rx.frames")]),
+            Some(30.0)
+        );
+        let w1 = [("worker", "1"), ("event", "rx.frames")];
+        assert_eq!(find("lvsd_worker_events_total", &w1), Some(20.0));
+        let w0 = [("worker", "0"), ("event", "rx.frames")];
+        assert_eq!(find("lvsd_worker_events_total", &w0), Some(10.0));
+        assert_eq!(find("lvsd_workers", &[]), Some(2.0));
+        // gauges are not events, whether totals or a worker's
+        assert!(!text.contains("event=\"director.connections\""), "{text}");
+        assert!(!text.contains("event=\"workers\""), "{text}");
+        // not a worker line: an event like any other
+        assert_eq!(
+            find("lvsd_events_total", &[("event", "workerx.odd")]),
+            Some(1.0)
+        );
+        // every worker line left the totals' family
+        assert!(!text.contains("event=\"worker1.rx.frames\""), "{text}");
+    }
+
+    #[test]
+    fn without_workers_no_worker_families() {
+        let text = render(&snapshot());
+        assert!(!text.contains("lvsd_worker_events"), "{text}");
+        assert!(!text.contains("lvsd_workers"), "{text}");
     }
 }
