@@ -570,13 +570,7 @@ in_time
 ctl status | grep '^l7\.' | grep -v '\.active ' >&2 || true
 [ "$(stat_of l7.no_room)" = 0 ] || die "the splicer ran out of room for frames"
 if [ "$WORKERS" != 1 ]; then
-  SPL=()
-  for k in $(seq 0 $((WORKERS - 1))); do
-    n=$(ctl status | awk -v k="worker$k.l7.spliced" '$1 == k { print $2 }')
-    SPL+=("spliced$k=${n:-0}")
-    [ "${n:-0}" -gt 0 ] || die "worker $k spliced no connection"
-  done
-  echo "L7_WORKERS workers=$WORKERS ${SPL[*]}"
+  worker_counts L7_WORKERS "$WORKERS" spliced l7.spliced "spliced no connection"
 fi
 echo "L7 routed=$ROUTED misrouted=$MISROUTED sha256-ok=$SHA_OK loss-ok=$LOSS_OK cache-affinity=$AFF"
 [ "$MISROUTED" = 0 ] || die "$MISROUTED requests misrouted"

@@ -57,3 +57,16 @@ Server((sys.argv[2], 80), functools.partial(Quiet, directory=sys.argv[1])).serve
 EOF_PY
   nsx "$1" timeout "$4" python3 "$WORK/serve_dir.py" "$2" "$3" > /dev/null 2>&1 &
 }
+
+# Prints `TAG workers=N LABEL0=v0 LABEL1=v1 ...` from each worker's own `worker<k>.NAME` line of
+# `ctl status` (the script's `ctl`), and fails when a worker's is 0: "worker k WHAT".
+worker_counts() { # TAG N LABEL NAME WHAT
+  local tag=$1 n=$2 label=$3 name=$4 what=$5 st k v out=()
+  st=$(ctl status)
+  for k in $(seq 0 $((n - 1))); do
+    v=$(awk -v k="worker$k.$name" '$1 == k { print $2 }' <<<"$st")
+    out+=("$label$k=${v:-0}")
+    [ "${v:-0}" -gt 0 ] || die "worker $k $what"
+  done
+  echo "$tag workers=$n ${out[*]}"
+}

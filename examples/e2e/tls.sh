@@ -325,13 +325,7 @@ for k in tls.hits tls.misses tls.learned tls.expired; do
 done
 [ "$(stat_of tls.hits)" -gt 0 ] && [ "$(stat_of tls.learned)" -gt 0 ] || die "no hits or nothing learned"
 if [ "$NW" != 1 ]; then
-  HITS=()
-  for k in $(seq 0 $((NW - 1))); do
-    n=$(ctl status | awk -v k="worker$k.tls.hits" '$1 == k { print $2 }')
-    HITS+=("hits$k=${n:-0}")
-    [ "${n:-0}" -gt 0 ] || die "worker $k's engine resumed no session"
-  done
-  echo "TLS_WORKERS workers=$NW ${HITS[*]}"
+  worker_counts TLS_WORKERS "$NW" hits tls.hits "resumed no session in its engine"
 fi
 
 say "r1 killed in the middle of a run: its clients fall back to full handshakes on r2"
