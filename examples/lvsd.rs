@@ -36,6 +36,8 @@ mod datapath;
 mod events;
 #[path = "lvsd/fanout.rs"]
 mod fanout;
+#[path = "lvsd/gauges.rs"]
+mod gauges;
 #[path = "lvsd/health.rs"]
 mod health;
 #[path = "lvsd/http.rs"]

@@ -344,6 +344,16 @@ mod test {
         let mut s = String::new();
         l7.status(&mut s);
         assert!(s.contains("l7.pool.cache.198.18.1.2:80.active 0"), "{s}");
+        // 19 counts of events and 2 pools' requests, and the levels (/metrics' gauges)
+        assert_eq!(
+            crate::gauges::levels_of(&s, 21 + 4),
+            [
+                "l7.live",
+                "l7.pool.cache.198.18.1.1:80.active",
+                "l7.pool.cache.198.18.1.2:80.active",
+                "l7.pool.app.198.18.1.3:80.active"
+            ]
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

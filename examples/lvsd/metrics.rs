@@ -9,14 +9,31 @@
 //! service; a firewall-mark service has empty `local_address`/`local_port`).
 //!
 //! lvsd's own: per-service and per-server traffic counters (`lvs_service_*`,
-//! `lvs_backend_*`), connection-table fill, and every named counter of the `status` command as
-//! `lvsd_events_total{event=...}` (drops by reason among them). With `--workers N` those are the
-//! totals over every shard, and each shard's own counters (`status`'s `worker<k>.<name>` lines)
-//! are `lvsd_worker_events_total{worker="<k>",event=...}`, so that a sum over `lvsd_events_total`
-//! never counts a frame twice. The gauges among the status lines (`director.connections`,
-//! `workers`) are not events: the table fill is `lvs_table_entries`, the worker count
-//! `lvsd_workers`.
+//! `lvs_backend_*`), connection-table fill, and the `status` command's lines, each in exactly
+//! one of two families by what it is ([`crate::gauges`]):
+//!
+//! - a count of events (frames, drops by reason, refusals, sync messages...), which only goes
+//!   up: the counter `lvsd_events_total{event="<line>"}`;
+//! - a level, which can go down (open connections `l7.live`, `tls.splice.live` and per pool
+//!   server `l7.pool.<pool>.<server>.active`; cache entries `tls.sessions`, `tls.tickets`; the
+//!   table's `director.connections`; `agent.sources`; `workers`; the VRRP router's
+//!   `vrrp.priority`, `vrrp.master_adver_int_cs`, `vrrp.master_down_ms`): the gauge
+//!   `lvsd_status_gauge{name="<line>"}`.
+//!
+//! A line whose value is not a number (`vrrp.state master`) is the gauge
+//! `lvsd_status_state{name="vrrp.state",state="master"} 1`.
+//!
+//! With `--workers N` (N > 1) the unprefixed lines are the totals over every shard: a count is
+//! the sum; a level is the sum where a sum means something for the whole director (connections
+//! open, entries held: each shard holds its own) and worker 0's where it is a setting or state
+//! of the one virtual router (`vrrp.*`), as [`crate::status_merge`] merges them. Each shard's
+//! own lines (`status`'s `worker<k>.<name>`) are `lvsd_worker_events_total{worker="<k>",event}`
+//! and `lvsd_worker_status_gauge{worker="<k>",name}`, so that a sum over `lvsd_events_total`
+//! never counts a frame twice; a shard's own state lines (`worker0.vrrp.state`, the lead's
+//! again) are not exported. The table fill is also `lvs_table_entries` and the worker count
+//! `lvsd_workers`, under the names they had before.
 
+use crate::gauges::is_gauge;
 use crate::mgmt::{Snapshot, Traffic, VirtualService};
 use prometheus_client::encoding::text::encode;
 use prometheus_client::encoding::EncodeLabelSet;
@@ -60,8 +77,30 @@ struct WorkerEvent {
     event: String,
 }
 
-/// Status lines that are levels, not counts.
-const GAUGES: &[&str] = &["director.connections", "workers"];
+/// The labels of a level among the status lines.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Level {
+    name: String,
+}
+
+/// The labels of one shard's level.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct WorkerLevel {
+    worker: String,
+    name: String,
+}
+
+/// The labels of a status line whose value is not a number.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct State {
+    name: String,
+    state: String,
+}
+
+/// A status line's value as a gauge's.
+fn level_value(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
 
 /// `worker<k>.<name>` split into the worker's number and the name.
 fn worker_line(k: &str) -> Option<(&str, &str)> {
@@ -221,21 +260,35 @@ pub fn render(s: &Snapshot) -> String {
     reg.register("lvs_table_capacity", "Connection-table capacity.", cap);
     let events = Family::<Event, Counter>::default();
     let worker_events = Family::<WorkerEvent, Counter>::default();
+    let levels = Family::<Level, Gauge>::default();
+    let worker_levels = Family::<WorkerLevel, Gauge>::default();
     let mut workers = None;
     for (k, v) in &s.counters {
         if k == "workers" {
             workers = Some(*v);
         }
-        if let Some((worker, name)) = worker_line(k) {
-            if !GAUGES.contains(&name) {
+        match worker_line(k) {
+            Some((worker, name)) if is_gauge(name) => {
+                let labels = WorkerLevel {
+                    worker: worker.to_string(),
+                    name: name.to_string(),
+                };
+                worker_levels.get_or_create(&labels).set(level_value(*v));
+            }
+            Some((worker, name)) => {
                 let labels = WorkerEvent {
                     worker: worker.to_string(),
                     event: name.to_string(),
                 };
                 worker_events.get_or_create(&labels).inc_by(*v);
             }
-        } else if !GAUGES.contains(&k.as_str()) {
-            events.get_or_create(&Event { event: k.clone() }).inc_by(*v);
+            None if is_gauge(k) => {
+                let labels = Level { name: k.clone() };
+                levels.get_or_create(&labels).set(level_value(*v));
+            }
+            None => {
+                events.get_or_create(&Event { event: k.clone() }).inc_by(*v);
+            }
         }
     }
     reg.register(
@@ -244,14 +297,45 @@ pub fn render(s: &Snapshot) -> String {
          with workers the totals over every shard).",
         events,
     );
+    reg.register(
+        "lvsd_status_gauge",
+        "lvsd's and the director's levels among the status lines (open connections, cache \
+         entries, table entries, VRRP settings; with workers a sum over the shards, the VRRP \
+         settings worker 0's).",
+        levels,
+    );
+    let states = Family::<State, Gauge>::default();
+    let mut any_state = false;
+    for (k, v) in &s.states {
+        if worker_line(k).is_none() {
+            let labels = State {
+                name: k.clone(),
+                state: v.clone(),
+            };
+            states.get_or_create(&labels).set(1);
+            any_state = true;
+        }
+    }
+    if any_state {
+        reg.register(
+            "lvsd_status_state",
+            "1 for the current value of a status line that is not a number (vrrp.state).",
+            states,
+        );
+    }
     if let Some(n) = workers {
         reg.register(
             "lvsd_worker_events",
             "Each worker's own named counters (with --workers N > 1).",
             worker_events,
         );
+        reg.register(
+            "lvsd_worker_status_gauge",
+            "Each worker's own levels among the status lines (with --workers N > 1).",
+            worker_levels,
+        );
         let g: Gauge = Gauge::default();
-        g.set(i64::try_from(n).unwrap_or(i64::MAX));
+        g.set(level_value(n));
         reg.register(
             "lvsd_workers",
             "Worker threads, each with its own shard.",
@@ -320,6 +404,7 @@ mod test {
                 },
             ],
             counters: BTreeMap::from([("drop.not_ours".to_string(), 4)]),
+            states: BTreeMap::new(),
         }
     }
 
@@ -421,6 +506,11 @@ mod test {
         let w0 = [("worker", "0"), ("event", "rx.frames")];
         assert_eq!(find("lvsd_worker_events_total", &w0), Some(10.0));
         assert_eq!(find("lvsd_workers", &[]), Some(2.0));
+        // the levels are gauges: the total and each worker's own
+        let conns = [("name", "director.connections")];
+        assert_eq!(find("lvsd_status_gauge", &conns), Some(7.0));
+        let w1 = [("worker", "1"), ("name", "director.connections")];
+        assert_eq!(find("lvsd_worker_status_gauge", &w1), Some(3.0));
         // gauges are not events, whether totals or a worker's
         assert!(!text.contains("event=\"director.connections\""), "{text}");
         assert!(!text.contains("event=\"workers\""), "{text}");
@@ -438,5 +528,120 @@ mod test {
         let text = render(&snapshot());
         assert!(!text.contains("lvsd_worker_events"), "{text}");
         assert!(!text.contains("lvsd_workers"), "{text}");
+        assert!(!text.contains("lvsd_worker_status_gauge"), "{text}");
+        // no state line, no state family
+        assert!(!text.contains("lvsd_status_state"), "{text}");
+    }
+
+    /// Every level among the status lines, named as their producers write them
+    /// (`Daemon::shard_status`, `L7::status`, `Tls::status`, `vrrp_status`, `agents_status`,
+    /// `workers_status`): each must be a gauge in `/metrics`, never an event.
+    const LEVEL_LINES: &[&str] = &[
+        "director.connections",
+        "l7.live",
+        "l7.pool.api.198.18.1.11:80.active",
+        "tls.splice.live",
+        "tls.sessions",
+        "tls.tickets",
+        "tls.pool.web.198.18.1.12:443.active",
+        "agent.sources",
+        "workers",
+        "vrrp.priority",
+        "vrrp.master_adver_int_cs",
+        "vrrp.master_down_ms",
+    ];
+
+    /// Lines that sound like levels but count events (they only go up).
+    const EVENT_LINES: &[&str] = &[
+        "l7.pool.api.requests",
+        "tls.pool.web.connections",
+        "l7.accepted",
+        "l7.closed",
+        "tls.learned",
+        "tls.evicted",
+        "tls.splice.spliced",
+        "director.expired",
+        "neigh.dropped",
+        "vrrp.became_master",
+        "agent.accepted",
+        "workers.view_timeouts",
+    ];
+
+    /// Each level's sample is in a family whose `# TYPE` is gauge, totals and every worker's,
+    /// and no level is an `event` of a counter family; the counts stay counters.
+    #[test]
+    fn every_level_is_a_gauge_never_an_event() {
+        let mut snap = snapshot();
+        snap.counters.clear();
+        for (i, n) in LEVEL_LINES.iter().chain(EVENT_LINES).enumerate() {
+            snap.counters.insert(n.to_string(), i as u64 + 1);
+            snap.counters.insert(format!("worker1.{n}"), i as u64 + 100);
+        }
+        snap.counters
+            .insert("worker1.vrrp.mirrored_master".into(), 1);
+        snap.states.insert("vrrp.state".into(), "master".into());
+        snap.states
+            .insert("worker0.vrrp.state".into(), "master".into());
+        let text = render(&snap);
+        let types: BTreeMap<&str, &str> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("# TYPE ")?.split_once(' '))
+            .collect();
+        for (family, want) in [
+            ("lvsd_status_gauge", "gauge"),
+            ("lvsd_worker_status_gauge", "gauge"),
+            ("lvsd_status_state", "gauge"),
+            ("lvsd_events", "counter"),
+            ("lvsd_worker_events", "counter"),
+        ] {
+            assert_eq!(types.get(family), Some(&want), "{family} in\n{text}");
+        }
+        // the family of every sample, by its `# TYPE` line
+        let type_of = |line: &str| -> &str {
+            let metric = line.split(['{', ' ']).next().unwrap_or("");
+            let family = types
+                .keys()
+                .filter(|f| metric.starts_with(**f))
+                .max_by_key(|f| f.len())
+                .unwrap_or_else(|| panic!("no # TYPE for {line}"));
+            types[family]
+        };
+        let samples: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
+        let sample = |start: &str| -> &str {
+            samples
+                .iter()
+                .find(|l| l.starts_with(start))
+                .unwrap_or_else(|| panic!("no {start} in\n{text}"))
+        };
+        for (i, n) in LEVEL_LINES.iter().enumerate() {
+            let total = sample(&format!("lvsd_status_gauge{{name=\"{n}\"}} "));
+            assert_eq!(type_of(total), "gauge", "{total}");
+            assert!(total.ends_with(&format!(" {}", i + 1)), "{total}");
+            let own = sample(&format!(
+                "lvsd_worker_status_gauge{{worker=\"1\",name=\"{n}\"}} "
+            ));
+            assert_eq!(type_of(own), "gauge", "{own}");
+            let tag = format!("\"{n}\"");
+            for l in samples.iter().filter(|l| l.contains(&tag)) {
+                assert_eq!(type_of(l), "gauge", "{n} exported as a counter: {l}");
+            }
+        }
+        let own = sample("lvsd_worker_status_gauge{worker=\"1\",name=\"vrrp.mirrored_master\"} ");
+        assert_eq!(type_of(own), "gauge");
+        for n in EVENT_LINES {
+            let total = sample(&format!("lvsd_events_total{{event=\"{n}\"}} "));
+            assert_eq!(type_of(total), "counter", "{total}");
+            sample(&format!(
+                "lvsd_worker_events_total{{worker=\"1\",event=\"{n}\"}} "
+            ));
+            assert!(!text.contains(&format!("name=\"{n}\"")), "{n} is no level");
+        }
+        // the lead's state; a shard's own state lines are not exported
+        let state = sample("lvsd_status_state{name=\"vrrp.state\",state=\"master\"} ");
+        assert!(state.ends_with(" 1"), "{state}");
+        assert!(!text.contains("worker0.vrrp.state"), "{text}");
+        // and the whole text still parses
+        let lines = text.lines().map(|l| Ok(l.to_string()));
+        prometheus_parse::Scrape::parse(lines).expect("the text parses");
     }
 }

@@ -102,8 +102,13 @@ pub struct Snapshot {
     pub totals: Traffic,
     /// Services, in ipvsadm's listing order.
     pub services: Vec<VirtualService>,
-    /// lvsd's and the director's named counters (the `status` control command).
+    /// lvsd's and the director's named counters (the `status` control command's lines whose
+    /// value is a whole number; the levels among them: [`crate::gauges`]).
     pub counters: BTreeMap<String, u64>,
+    /// The `status` lines whose value is not a number (`vrrp.state master`), for `/metrics`;
+    /// not in the JSON API.
+    #[serde(skip)]
+    pub states: BTreeMap<String, String>,
 }
 
 fn traffic(c: &lvs_core::stats::Counters, r: &lvs_core::stats::Rates) -> Traffic {
@@ -186,14 +191,18 @@ impl Snapshot {
                 }
             })
             .collect();
-        let counters = d
-            .status()
-            .lines()
-            .filter_map(|l| {
-                let (k, v) = l.split_once(' ')?;
-                Some((k.to_string(), v.parse().ok()?))
-            })
-            .collect();
+        let mut counters = BTreeMap::new();
+        let mut states = BTreeMap::new();
+        for l in d.status().lines() {
+            let Some((k, v)) = l.split_once(' ') else {
+                continue;
+            };
+            if let Ok(n) = v.parse::<u64>() {
+                counters.insert(k.to_string(), n);
+            } else {
+                states.insert(k.to_string(), v.to_string());
+            }
+        }
         Snapshot {
             uptime_ms: d.now_ms(),
             sync_role: d.sync.as_ref().map_or("none", |l| match l.opts.mode {
@@ -206,6 +215,7 @@ impl Snapshot {
             totals: traffic(&view.total, &view.total_rates),
             services,
             counters,
+            states,
         }
     }
 }

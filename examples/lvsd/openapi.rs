@@ -38,6 +38,7 @@ mod test {
                             totals: Traffic::default(),
                             services: Vec::new(),
                             counters: BTreeMap::new(),
+                            states: BTreeMap::new(),
                         });
                     }
                     Request::Command(_, tx) => {

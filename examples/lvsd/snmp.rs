@@ -310,6 +310,7 @@ mod test {
                 real_servers: vec![rs("198.18.1.11", 1), rs("198.18.1.12", 0)],
             }],
             counters: BTreeMap::new(),
+            states: BTreeMap::new(),
         }
     }
 

@@ -10,11 +10,14 @@
 //!   `neigh.*`, `l7.*` and `tls.*` (their `live`, `sessions`, `tickets` and per-server `active`
 //!   gauges too: each shard holds its own), `vrrp.silenced_frames` (every worker drops frames
 //!   while the lead is not master) and the lead-only counters (`vrrp.rx_adverts`, `agent.*`,
-//!   ...: a sum over the one shard that has them).
+//!   ...: a sum over the one shard that has them). Of the levels ([`crate::gauges`]), those
+//!   summed are the ones whose sum means something for the whole director (connections open,
+//!   entries held, `agent.sources`).
 //! - Lines that are not additive stay the lead's, unprefixed and not summed: a value that is
 //!   not a whole number (`vrrp.state master`) and the state and configuration of the one
 //!   virtual router, [`KEPT`] (`vrrp.priority`, `vrrp.master_adver_int_cs`,
-//!   `vrrp.master_down_ms`, `vrrp.mirrored_master`). Such a line only another worker has
+//!   `vrrp.master_down_ms`, `vrrp.mirrored_master`: the levels [`crate::gauges::Total::Lead`]
+//!   marks, checked by a test there). Such a line only another worker has
 //!   (`vrrp.mirrored_master`) appears only under its `worker<k>.` prefix.
 //! - Then the lines of the process, given by the caller (`workers N`, `workers.view_timeouts`).
 //! - Then every shard's own lines, worker 0's included, prefixed `worker<k>.`, in worker order.

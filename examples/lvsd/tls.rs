@@ -609,6 +609,18 @@ non-tls pool b
         let mut s = String::new();
         t.status(&mut s);
         assert!(s.contains("tls.hits 0\n") && s.contains("tls.pool.b.198.18.1.3:443.active 0"));
+        // 36 counts of events and 2 pools' connections, and the levels (/metrics' gauges)
+        assert_eq!(
+            crate::gauges::levels_of(&s, 38 + 6),
+            [
+                "tls.sessions",
+                "tls.tickets",
+                "tls.splice.live",
+                "tls.pool.a.198.18.1.1:443.active",
+                "tls.pool.a.198.18.1.2:443.active",
+                "tls.pool.b.198.18.1.3:443.active"
+            ]
+        );
         std::fs::write(&p, "pool a nosuch 198.18.1.1:443\n").unwrap();
         assert!(Tls::load(&opts, [1, 2, 3, 4])
             .unwrap_err()
