@@ -171,6 +171,13 @@ M_TABLE=$(echo "$METRICS" | awk '$1 == "lvs_table_entries" { print $2 }')
 M_CONNS=$(echo "$METRICS" | awk '$1 ~ /^node_ipvs_backend_connections_(active|inactive)[{]/ { n += $2 } END { print n + 0 }')
 [ "$M_TABLE" = "$LISTED" ] && [ "$M_CONNS" = "$LISTED" ] ||
   die "/metrics: lvs_table_entries $M_TABLE, backend connections $M_CONNS; listed $LISTED"
+# the table fill as a level (gauge) of status, the total and each shard's (summed: each holds its own)
+M_LEVEL=$(echo "$METRICS" | awk '$1 == "lvsd_status_gauge{name=\"director.connections\"}" { print $2 }')
+M_SHARDS=$(echo "$METRICS" | awk '$1 ~ /^lvsd_worker_status_gauge[{]worker="[0-9]+",name="director.connections"[}]$/ { n += $2 } END { print n + 0 }')
+echo "$METRICS" | grep -qx '# TYPE lvsd_worker_status_gauge gauge' &&
+  ! echo "$METRICS" | grep -q 'event="director.connections"' &&
+  [ "$M_LEVEL" = "$LISTED" ] && [ "$M_SHARDS" = "$LISTED" ] ||
+  die "/metrics: director.connections gauge $M_LEVEL, shards' $M_SHARDS; listed $LISTED"
 CONNS2=$("$LVSD" ctl "$CTL" -L -n --stats -t $VIP2:8080 | awk '$1 == "TCP" { print $3 }')
 [ "$CONNS2" = 24 ] || die "--stats -t $VIP2:8080: $CONNS2 connections scheduled, not 24"
 echo "WORKERS workers=2 downloads=$DOWNLOADS broken=$BROKEN misrouted=$MIS listed=$LISTED"

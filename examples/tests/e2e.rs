@@ -166,6 +166,28 @@ fn lvsd_management_plane() {
         servers += 1;
     }
     assert_eq!(servers, 2);
+    // a level among the status lines is a gauge, not an event (examples/lvsd/gauges.rs)
+    let conns = scrape
+        .samples
+        .iter()
+        .find(|s| {
+            s.metric == "lvsd_status_gauge" && s.labels.get("name") == Some("director.connections")
+        })
+        .unwrap_or_else(|| panic!("no director.connections gauge in /metrics:\n{text}"));
+    assert!(
+        matches!(conns.value, prometheus_parse::Value::Gauge(_)),
+        "director.connections: {:?}",
+        conns.value
+    );
+    assert_eq!(
+        value("lvsd_status_gauge", &[("name", "director.connections")]),
+        value("lvs_table_entries", &[]),
+        "director.connections is the table fill"
+    );
+    assert!(
+        !text.contains("event=\"director.connections\""),
+        "a level as an event:\n{text}"
+    );
     let status: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(out.join("status.json")).expect("status.json"),
     )
