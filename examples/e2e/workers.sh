@@ -21,7 +21,9 @@
 # as the two shards' tables hold together (`status`: worker0.director.connections and
 # worker1.director.connections, both non-zero, and their sum director.connections); `-L -n`'s
 # ActiveConn + InActConn sum to the same, as do /metrics' table fill and backend connections
-# (`--http`: the snapshot the status page and the JSON API show); `--stats` of the run-time
+# (`--http`: the snapshot the status page and the JSON API show), and its gauges
+# lvsd_status_gauge{name="director.connections"} and the shards' lvsd_worker_status_gauge
+# (a level, never an event); `--stats` of the run-time
 # service counts all 24 of its connections.
 # Prints `WORKERS workers=2 downloads=N broken=0 misrouted=0 listed=N` from the counted
 # results (listed: the connections `-L -n -c` listed).

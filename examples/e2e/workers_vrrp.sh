@@ -1,6 +1,7 @@
 # The VRRP part of workers.sh (sourced by it with `vrrp`; see its header): lvsd --workers 2
 # --vrrp goes backup while a priority-200 peer advertises, both workers stop forwarding, and
-# both forward again when lvsd is master once more; stalled downloads finish byte-exact,
+# both forward again when lvsd is master once more (/metrics shows the backup state as the gauges
+# lvsd_status_state and worker 1's lvsd_worker_status_gauge vrrp.mirrored_master 0); stalled downloads finish byte-exact,
 # and 16 new ones after.
 [ "$(val vrrp.state)" = master ] || die "lvsd is not VRRP master: $(echo "$ST" | grep vrrp)"
 [ "$(val worker1.vrrp.mirrored_master)" = 1 ] || die "worker 1 does not mirror master: $ST"
@@ -32,6 +33,13 @@ ST=$("$LVSD" ctl "$CTL" status)
 [ "$(val vrrp.state)" = backup ] || die "lvsd did not go backup: $(echo "$ST" | grep vrrp)"
 [ "$(val worker1.vrrp.mirrored_master)" = 0 ] || die "worker 1 did not mirror backup: $ST"
 A0=$(($(val worker0.fwd.masq) + $(val worker0.fwd.reply))) A1=$(($(val worker1.fwd.masq) + $(val worker1.fwd.reply)))
+# /metrics: the lead's state and priority as gauges, worker 1's mirrored state its own gauge
+METRICS=$(nsx "$NS_D" curl -sf --max-time 5 http://127.0.0.1:9181/metrics || true)
+echo "$METRICS" | grep -qx 'lvsd_status_state{name="vrrp.state",state="backup"} 1' &&
+  echo "$METRICS" | grep -qx 'lvsd_worker_status_gauge{worker="1",name="vrrp.mirrored_master"} 0' &&
+  echo "$METRICS" | grep -q '^lvsd_status_gauge{name="vrrp.priority"} [0-9]' &&
+  ! echo "$METRICS" | grep -q 'event="vrrp.priority"' ||
+  die "/metrics does not show the backup state as gauges: $(echo "$METRICS" | grep vrrp)"
 sleep 1.2 # worker 1 publishes once a second
 ST=$("$LVSD" ctl "$CTL" status)
 [ "$(val vrrp.state)" = backup ] || die "lvsd left backup while the peer advertised"
