@@ -1,8 +1,8 @@
 # The VRRP part of workers.sh (sourced by it with `vrrp`; see its header): lvsd --workers 2
 # --vrrp goes backup while a priority-200 peer advertises, both workers stop forwarding, and
-# both forward again when lvsd is master once more (/metrics shows the backup state as the gauges
-# lvsd_status_state and worker 1's lvsd_worker_status_gauge vrrp.mirrored_master 0); stalled downloads finish byte-exact,
-# and 16 new ones after.
+# both forward again when lvsd is master once more (/metrics shows the backup state as the
+# gauges lvsd_status_state and worker 1's lvsd_worker_status_gauge vrrp.mirrored_master 0);
+# stalled downloads finish byte-exact, and 16 new ones after.
 [ "$(val vrrp.state)" = master ] || die "lvsd is not VRRP master: $(echo "$ST" | grep vrrp)"
 [ "$(val worker1.vrrp.mirrored_master)" = 1 ] || die "worker 1 does not mirror master: $ST"
 say "lvsd master, worker 1 mirrors it; 8 downloads at 1 MB/s, then 4 s of priority-200 adverts"
