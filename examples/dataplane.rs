@@ -1,7 +1,7 @@
 //! dataplane: lvsd's packet path against the kernel's, on the same namespaces, loads and machine.
 //!
 //! ```text
-//! cargo run --release -p lvs-examples --example dataplane -- --out DIR [--secs N] [--systems S] [--repeat N]
+//! cargo run --release -p lvs-examples --example dataplane -- --out DIR [--secs N] [--systems S] [--repeat N] [--napi threaded|inline]
 //! ```
 //!
 //! As root. Builds lvsd (release), then runs `examples/e2e/dataplane.sh` under
@@ -13,11 +13,20 @@
 //! sender, `udp-send`; the peak delivered, counted by an nftables counter in the server ns),
 //! the same offered at twice that peak (`udp64_overload_pps`), TCP bulk Gbit/s (iperf3) and new
 //! TCP connections per second (wrk, `Connection: close`, nginx answering 204). Director CPU:
-//! lvsd's utime + stime, the kernel's softirq time (see the script's header). `lvsdcap:1` is
+//! see `--napi` below and the script's header. `lvsdcap:1` is
 //! lvsd held to a CPU share by a CFS quota (`DP_CAP`, default 0.30), UDP only
 //! (`udp64_capped_pps`, `udp64_capped_overload_pps`): one sender core cannot offer twice an
 //! uncapped director's peak on a two-core machine, but it can offer twice a capped one's, so
 //! the overload behaviour is measured there.
+//!
+//! `--napi threaded` gives every veth end NAPI in its own kernel thread, the
+//! director namespace's on CPU 1 beside lvsd, the client's and server's on CPU 0: a veth transmit
+//! only queues the frame for the peer's thread, as a NIC hands frames to another machine, and
+//! the director's CPU is the same for every system (its NAPI threads, where the kernel forwards,
+//! plus lvsd; TCP is slower for every system there, each side segmenting in software).
+//! `--napi inline` (the default, the setup of the recorded runs) leaves veth without NAPI: each
+//! transmit runs the peer's receive inline, lvsd's CPU includes the server namespace's receive,
+//! the kernel's is its softirq time. Details in the script's header.
 //!
 //! Writes `DIR/dataplane.csv` (`system,workers,workload,value,unit,cpu_cores`) and
 //! `DIR/dataplane.svg`, and prints the table with the lvsd/nftables ratios.
@@ -56,7 +65,7 @@ use send::udp_send;
 
 fn usage() -> ! {
     eprintln!(
-        "usage: dataplane --out DIR [--secs N] [--systems \"nftables:1 lvsd:1 lvsd:2 lvsdcap:1\"] [--repeat N]   (as root)\n\
+        "usage: dataplane --out DIR [--secs N] [--systems \"nftables:1 lvsd:1 lvsd:2 lvsdcap:1\"] [--repeat N] [--napi threaded|inline]   (as root)\n\
          \x20      dataplane udp-send --dst IP:PORT [--flows N] [--payload B] [--secs S] [--rate PPS]\n\
          \x20      dataplane plot CSV OUT_SVG   (redraw the plot of an earlier run's dataplane.csv)\n\
          --repeat N (default 1): every system N times, the repeats one after the other; then DIR/dataplane.csv\n\
@@ -101,6 +110,7 @@ fn main() {
     let mut secs = 4u32;
     let mut systems = String::from("nftables:1 lvsd:1 lvsd:2 lvsdcap:1");
     let mut repeat = 1u32;
+    let mut napi = String::from("inline");
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -119,11 +129,18 @@ fn main() {
                     .filter(|n| *n >= 1)
                     .unwrap_or_else(|| usage())
             }
+            "--napi" => {
+                napi = it
+                    .next()
+                    .filter(|m| *m == "threaded" || *m == "inline")
+                    .cloned()
+                    .unwrap_or_else(|| usage())
+            }
             _ => usage(),
         }
     }
     let out = out.unwrap_or_else(|| usage());
-    if let Err(e) = run(&out, secs, &systems, repeat) {
+    if let Err(e) = run(&out, secs, &systems, repeat, &napi) {
         eprintln!("dataplane: {e}");
         std::process::exit(1);
     }
@@ -131,8 +148,12 @@ fn main() {
 
 // ----- the driver --------------------------------------------------------------------------------
 
-fn run(out: &Path, secs: u32, systems: &str, repeat: u32) -> Result<(), String> {
-    for tool in ["ip", "nft", "iperf3", "wrk", "taskset", "python3", "flock"] {
+fn run(out: &Path, secs: u32, systems: &str, repeat: u32, napi: &str) -> Result<(), String> {
+    let mut tools = vec!["ip", "nft", "iperf3", "wrk", "taskset", "python3", "flock"];
+    if napi == "threaded" {
+        tools.push("ethtool");
+    }
+    for tool in tools {
         let ok = Command::new("sh")
             .args(["-c", &format!("command -v {tool}")])
             .stdout(Stdio::null())
@@ -170,7 +191,7 @@ fn run(out: &Path, secs: u32, systems: &str, repeat: u32) -> Result<(), String> 
     let lvsd = target.join("release").join("examples").join("lvsd");
     let script = manifest.join("e2e").join("dataplane.sh");
     eprintln!(
-        "dataplane: {} ({secs} s per run, {repeat} repeat(s))",
+        "dataplane: {} ({secs} s per run, {repeat} repeat(s), NAPI {napi})",
         script.display()
     );
     let mut child = Command::new("flock")
@@ -182,6 +203,7 @@ fn run(out: &Path, secs: u32, systems: &str, repeat: u32) -> Result<(), String> 
         .arg(systems)
         .env("DP_SECS", secs.to_string())
         .env("DP_REPEAT", repeat.to_string())
+        .env("DP_NAPI", napi)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()

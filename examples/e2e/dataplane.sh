@@ -31,15 +31,34 @@
 #
 # The client's programs run on CPU 0 and lvsd on CPU 1 (with more workers: on every CPU), all of them (and the server's) at nice
 # -20 for the run, so that other work on a shared machine disturbs the systems alike.
-# CPU: the director pinned to CPU 1 (lvsd by taskset; the kernel's forwarding runs wherever the
-# softirq runs). lvsd: utime + stime of the process from /proc/PID/stat. Kernel: the softirq
-# column of /proc/stat summed over every CPU (the forwarding runs there; the sender's and the
-# sink's softirq work is in it too, so the kernel's figure is an upper bound).
+#
+# DP_NAPI (inline) says where each namespace's receive work runs, and so what the director's
+# CPU is:
+# - `threaded`: every veth end gets NAPI (GRO on) in its own kernel thread
+#   (`/sys/class/net/DEV/threaded`; TSO off, see napi_thread_on), as a NIC's receive runs on
+#   its own machine's CPU. The
+#   director namespace's threads (d0, d1) run on CPU 1 beside lvsd, the client's and server's
+#   (c0, s0) on CPU 0 beside the sender and the sink, all at nice -20. A veth transmit then only
+#   queues the frame for the peer's thread: the sender no longer runs the director's receive in
+#   its own system call, nor lvsd the server's. Director CPU, for every system alike: utime +
+#   stime of d0's and d1's NAPI threads (/proc/TID/stat; the kernel's whole forwarding runs in
+#   them), plus lvsd's process.
+#   TCP is slower for every system in this mode (software segmentation on each side).
+# - `inline` (default; the setup of every run recorded before 2026-12-07): no NAPI, each veth
+#   transmit runs the peer namespace's receive inline, as softirq on the transmitting CPU. This
+#   kernel accounts CPU by the tick without IRQ time accounting: a tick in softirq goes to the
+#   softirq column of /proc/stat and to the interrupted task's stime. lvsd: utime + stime of the
+#   process (the server namespace's receive inside its transmits included; the director
+#   namespace's receive into its ring, run in the sender's system call, not). Kernel: the softirq
+#   column summed over every CPU (the director namespace's receive and forwarding and the server
+#   namespace's receive, all inside the sender's system call).
 set -euo pipefail
 
 LVSD=${1:?usage: dataplane.sh LVSD SENDER SYSTEMS}
 SENDER=${2:?usage: dataplane.sh LVSD SENDER SYSTEMS}
 SYSTEMS=${3:-"nftables:1 lvsd:1"}
+NAPI=${DP_NAPI:-inline}
+case $NAPI in threaded|inline) ;; *) echo "DP_NAPI must be threaded or inline" >&2; exit 2 ;; esac
 SECS=${DP_SECS:-4}
 REPEAT=${DP_REPEAT:-1}
 P=dp-$$
@@ -101,6 +120,36 @@ nsx "$NS_S" ip route add default via 198.18.1.1
 nsx "$NS_S" sysctl -qw net.core.somaxconn=8192 net.ipv4.tcp_max_syn_backlog=8192
 nsx "$NS_D" ip link set d0 up
 nsx "$NS_D" ip link set d1 up
+# the kernel threads named napi/DEV-ID (DEV cut to the 15 characters of a task name)
+napi_threads() { ps -e -o pid=,comm= | awk -v d="napi/$1-" 'index($2, d) == 1 { print $1 }' | sort; }
+# NAPI in its own thread for DEV in NS, pinned to CPU, nice -20; prints the thread ids (the ones
+# that appeared, so another namespace's device of the same name is never taken)
+napi_thread_on() { # ns dev cpu
+  local before after new t
+  before=$(napi_threads "$2")
+  # veth hands a frame to the peer's NAPI only if it may pass it on unsegmented: with TSO on,
+  # only frames of a local socket (and only to a peer with GRO fraglist or UDP forwarding), so
+  # the kernel's forwarded frames would still run the peer's receive inline. TSO off on every
+  # end (each side segments in software, the director's side included, for every system alike).
+  nsx "$1" ethtool -K "$2" gro on tso off > /dev/null
+  nsx "$1" sh -c "echo 1 > /sys/class/net/$2/threaded"
+  after=$(napi_threads "$2")
+  new=$(comm -13 <(echo "$before") <(echo "$after"))
+  [ -n "$new" ] || die "no NAPI thread appeared for $2"
+  for t in $new; do
+    taskset -pc "$3" "$t" > /dev/null
+    renice -n -20 -p "$t" > /dev/null
+  done
+  echo $new
+}
+DIR_NAPI=
+if [ "$NAPI" = threaded ]; then
+  command -v ethtool > /dev/null || die "DP_NAPI=threaded needs ethtool (apt install ethtool)"
+  napi_thread_on "$NS_C" c0 0 > /dev/null
+  napi_thread_on "$NS_S" s0 0 > /dev/null
+  DIR_NAPI="$(napi_thread_on "$NS_D" d0 1) $(napi_thread_on "$NS_D" d1 1)"
+  say "NAPI threads: director (CPU 1) $DIR_NAPI"
+fi
 # the sender writes whole frames: the director's MAC on d0 (the kernel's and lvsd's alike)
 DMAC=$(nsx "$NS_D" cat /sys/class/net/d0/address)
 
@@ -144,10 +193,16 @@ NCPU=$(nproc)
 softirq_ticks() { awk '$1 == "cpu" { print $8 }' /proc/stat; }
 proc_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 now_ns() { date +%s%N; }
-# director CPU ticks so far: the lvsd process, or the kernel's softirq time
+# director CPU ticks so far (DP_NAPI above): threaded, the director's NAPI threads plus the lvsd
+# process; inline, the lvsd process or the kernel's softirq time
 CUR_SYS=
 cpu_ticks() {
-  if [ "$CUR_SYS" = lvsd ]; then proc_ticks "$LVSD_PID"; else softirq_ticks; fi
+  local t sum=0
+  if [ "$NAPI" = threaded ]; then
+    for t in $DIR_NAPI; do sum=$((sum + $(proc_ticks "$t"))); done
+    if [ "$CUR_SYS" = lvsd ]; then sum=$((sum + $(proc_ticks "$LVSD_PID"))); fi
+    echo "$sum"
+  elif [ "$CUR_SYS" = lvsd ]; then proc_ticks "$LVSD_PID"; else softirq_ticks; fi
 }
 result() { # workload value unit ticks wall_ns [extra key=value fields]
   awk -v s="$CUR_SYS" -v w="$CUR_W" -v wl="$1" -v v="$2" -v u="$3" -v t="$4" -v ns="$5" -v hz="$HZ" -v x="${6:-}" \
