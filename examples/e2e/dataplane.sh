@@ -10,7 +10,7 @@
 # under flock /tmp/lvs-netns.lock. Environment: DP_SECS (4) seconds per measured run, DP_CAP
 # (0.30) the CPU share of `lvsdcap`, DP_CAP_PERIOD_US (10000) its CFS period, DP_REPEAT (1) how
 # many times to measure all of SYSTEMS (in order, on the same namespaces; with more than one,
-# `DATAPLANE RUN k` starts repeat k).
+# `DATAPLANE RUN k` starts repeat k), DP_NAPI (inline) below, DP_PROFILE (unset) at profile_lvsd.
 #
 # `lvsdcap:W` is lvsd with W workers held to DP_CAP of one CPU by a CFS quota (a cpu cgroup,
 # 10 ms periods), UDP only: the peak (`udp64_capped_pps`) and the same offered at twice it
@@ -269,8 +269,31 @@ measure_udp() {
   sleep 1
 }
 
+# DP_PROFILE=RATE: before lvsd's measurements, offer RATE pps of UDP for 3 s under
+# `perf record` of the lvsd process and print a PROFILE line: frames delivered, lvsd's CPU per
+# frame, its threads' voluntary context switches (sleeps in poll) per 1000 frames, and the five
+# symbols with the most samples (perf report's shares of lvsd's own samples)
+profile_lvsd() {
+  local rate=$1 pp line sw0 sw1 t f0 f1 top
+  command -v perf > /dev/null || die "DP_PROFILE needs perf"
+  udp_run 10000 1 > /dev/null
+  sw0=$(cat /proc/"$LVSD_PID"/task/*/status | awk '/^voluntary_ctxt/ { s += $2 } END { print s }')
+  perf record -F 2999 -o "$WORK/perf.data" -p "$LVSD_PID" -- sleep 3.3 > /dev/null 2>&1 &
+  pp=$!
+  sleep 0.1
+  line=$(udp_run "$rate" 3)
+  wait "$pp" || true
+  sw1=$(cat /proc/"$LVSD_PID"/task/*/status | awk '/^voluntary_ctxt/ { s += $2 } END { print s }')
+  read -r _ f0 t f1 <<< "$line"
+  top=$(perf report -i "$WORK/perf.data" --no-children --sort sym --stdio 2> /dev/null \
+    | awk '/^ +[0-9.]+%/ && n < 5 { printf "%s%s %s", (n++ ? ", " : ""), $1, $3 }')
+  awk -v w="$CUR_W" -v r="$rate" -v d="$f0" -v t="$t" -v ns="$f1" -v hz="$HZ" -v sw=$((sw1 - sw0)) -v top="$top" \
+    'BEGIN { n = d * ns / 1e9; printf "PROFILE system=lvsd workers=%s offered=%s delivered_pps=%.0f cpu_us_per_frame=%.3f sleeps_per_1000_frames=%.1f top=[%s]\n", w, r, d, (t / hz) * 1e6 / n, sw * 1000 / n, top }'
+}
+
 measure() { # system workers
   CUR_SYS=$1 CUR_W=$2
+  if [ -n "${DP_PROFILE:-}" ] && [ "$CUR_SYS" = lvsd ]; then profile_lvsd "$DP_PROFILE"; fi
   measure_udp udp64_pps udp64_overload_pps "" 100000 200000 300000 450000 650000 900000 1300000 0
 
   say "$CUR_SYS: TCP bulk (iperf3, $SECS s)"
