@@ -1,7 +1,7 @@
 //! dataplane: lvsd's packet path against the kernel's, on the same namespaces, loads and machine.
 //!
 //! ```text
-//! cargo run --release -p lvs-examples --example dataplane -- --out DIR [--secs N] [--systems S] [--repeat N] [--napi threaded|inline]
+//! cargo run --release -p lvs-examples --example dataplane -- --out DIR [--secs N] [--systems S] [--repeat N] [--napi threaded|inline] [--lvsd-args ARGS]
 //! ```
 //!
 //! As root. Builds lvsd (release), then runs `examples/e2e/dataplane.sh` under
@@ -27,6 +27,10 @@
 //! `--napi inline` (the default, the setup of the recorded runs) leaves veth without NAPI: each
 //! transmit runs the peer's receive inline, lvsd's CPU includes the server namespace's receive,
 //! the kernel's is its softirq time. Details in the script's header.
+//!
+//! `--lvsd-args ARGS` adds ARGS (split at spaces) to every lvsd the run starts, e.g.
+//! `--busy-poll 200`; the rows stay `lvsd`, so compare such a run's lvsd rows with its own
+//! nftables rows.
 //!
 //! Writes `DIR/dataplane.csv` (`system,workers,workload,value,unit,cpu_cores`) and
 //! `DIR/dataplane.svg`, and prints the table with the lvsd/nftables ratios.
@@ -65,7 +69,7 @@ use send::udp_send;
 
 fn usage() -> ! {
     eprintln!(
-        "usage: dataplane --out DIR [--secs N] [--systems \"nftables:1 lvsd:1 lvsd:2 lvsdcap:1\"] [--repeat N] [--napi threaded|inline]   (as root)\n\
+        "usage: dataplane --out DIR [--secs N] [--systems \"nftables:1 lvsd:1 lvsd:2 lvsdcap:1\"] [--repeat N] [--napi threaded|inline] [--lvsd-args ARGS]   (as root)\n\
          \x20      dataplane udp-send --dst IP:PORT [--flows N] [--payload B] [--secs S] [--rate PPS]\n\
          \x20      dataplane plot CSV OUT_SVG   (redraw the plot of an earlier run's dataplane.csv)\n\
          --repeat N (default 1): every system N times, the repeats one after the other; then DIR/dataplane.csv\n\
@@ -111,6 +115,7 @@ fn main() {
     let mut systems = String::from("nftables:1 lvsd:1 lvsd:2 lvsdcap:1");
     let mut repeat = 1u32;
     let mut napi = String::from("inline");
+    let mut lvsd_args = String::new();
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -136,11 +141,12 @@ fn main() {
                     .cloned()
                     .unwrap_or_else(|| usage())
             }
+            "--lvsd-args" => lvsd_args = it.next().cloned().unwrap_or_else(|| usage()),
             _ => usage(),
         }
     }
     let out = out.unwrap_or_else(|| usage());
-    if let Err(e) = run(&out, secs, &systems, repeat, &napi) {
+    if let Err(e) = run(&out, secs, &systems, repeat, &napi, &lvsd_args) {
         eprintln!("dataplane: {e}");
         std::process::exit(1);
     }
@@ -148,7 +154,14 @@ fn main() {
 
 // ----- the driver --------------------------------------------------------------------------------
 
-fn run(out: &Path, secs: u32, systems: &str, repeat: u32, napi: &str) -> Result<(), String> {
+fn run(
+    out: &Path,
+    secs: u32,
+    systems: &str,
+    repeat: u32,
+    napi: &str,
+    lvsd_args: &str,
+) -> Result<(), String> {
     let mut tools = vec!["ip", "nft", "iperf3", "wrk", "taskset", "python3", "flock"];
     if napi == "threaded" {
         tools.push("ethtool");
@@ -191,7 +204,7 @@ fn run(out: &Path, secs: u32, systems: &str, repeat: u32, napi: &str) -> Result<
     let lvsd = target.join("release").join("examples").join("lvsd");
     let script = manifest.join("e2e").join("dataplane.sh");
     eprintln!(
-        "dataplane: {} ({secs} s per run, {repeat} repeat(s), NAPI {napi})",
+        "dataplane: {} ({secs} s per run, {repeat} repeat(s), NAPI {napi}, lvsd extra arguments {lvsd_args:?})",
         script.display()
     );
     let mut child = Command::new("flock")
@@ -204,6 +217,7 @@ fn run(out: &Path, secs: u32, systems: &str, repeat: u32, napi: &str) -> Result<
         .env("DP_SECS", secs.to_string())
         .env("DP_REPEAT", repeat.to_string())
         .env("DP_NAPI", napi)
+        .env("DP_LVSD_ARGS", lvsd_args)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()

@@ -10,7 +10,8 @@
 # under flock /tmp/lvs-netns.lock. Environment: DP_SECS (4) seconds per measured run, DP_CAP
 # (0.30) the CPU share of `lvsdcap`, DP_CAP_PERIOD_US (10000) its CFS period, DP_REPEAT (1) how
 # many times to measure all of SYSTEMS (in order, on the same namespaces; with more than one,
-# `DATAPLANE RUN k` starts repeat k), DP_NAPI (inline) below, DP_PROFILE (unset) at profile_lvsd.
+# `DATAPLANE RUN k` starts repeat k), DP_NAPI (inline) below, DP_PROFILE (unset) at profile_lvsd,
+# DP_LVSD_ARGS (unset) more arguments for every lvsd started (e.g. `--busy-poll 200`).
 #
 # `lvsdcap:W` is lvsd with W workers held to DP_CAP of one CPU by a CFS quota (a cpu cgroup,
 # 10 ms periods), UDP only: the peak (`udp64_capped_pps`) and the same offered at twice it
@@ -308,16 +309,22 @@ measure() { # system workers
 
   say "$CUR_SYS: new TCP connections (wrk, Connection: close, $SECS s)"
   c0=$(cpu_ticks); t0=$(now_ns)
-  nsx "$NS_C" $PRIO taskset -c 0 wrk -t 1 -c 32 -d "${SECS}s" -H 'Connection: close' "http://$VIP/" \
-    > "$WORK/wrk.out" 2>&1 || true
+  nsx "$NS_C" $PRIO taskset -c 0 wrk -t 1 -c 32 -d "${SECS}s" --latency -H 'Connection: close' \
+    "http://$VIP/" > "$WORK/wrk.out" 2>&1 || true
   t1=$(now_ns); c1=$(cpu_ticks)
   local req
   req=$(awk '/requests in/ { print $1 }' "$WORK/wrk.out")
   [ -n "$req" ] || die "wrk: $(cat "$WORK/wrk.out")"
   grep -q "Non-2xx" "$WORK/wrk.out" && die "wrk saw errors: $(cat "$WORK/wrk.out")"
   say "  $(grep -E 'requests in|Socket errors' "$WORK/wrk.out" | tr -s ' ' | tr '\n' ' ')"
+  # wrk's request latency (connect to response) at the 50th and 99th percentile, in us
+  local lat
+  lat=$(awk '$1 == "50%" || $1 == "99%" {
+      v = $2; m = 1
+      if (v ~ /us$/) m = 1; else if (v ~ /ms$/) m = 1000; else if (v ~ /s$/) m = 1000000
+      sub(/[a-z]+$/, "", v); printf "%sp%s_us=%.0f", (n++ ? " " : ""), substr($1, 1, 2), v * m }' "$WORK/wrk.out")
   result tcp_cps "$(awk -v r="$req" -v ns=$((t1 - t0)) 'BEGIN { print r / (ns / 1e9) }')" conn_s \
-    $((c1 - c0)) $((t1 - t0))
+    $((c1 - c0)) $((t1 - t0)) "$lat"
   sleep 1
 }
 
@@ -376,7 +383,7 @@ lvsd_on() { # workers [capped]
   # the cgroup is joined before entering the namespace (`ip netns exec` mounts its own /sys)
   "${join[@]}" ip netns exec "$NS_D" $PRIO taskset -c "$cpus" "$LVSD" --rules "$WORK/rules" --iface d0 --iface d1 \
     --addr d0=198.18.0.1/24 --addr d1=198.18.1.1/24 --control "$CTL" --conns 1048576 --steer flow \
-    "${extra[@]}" > "$WORK/lvsd.out" 2> "$WORK/lvsd.err" &
+    "${extra[@]}" ${DP_LVSD_ARGS:-} > "$WORK/lvsd.out" 2> "$WORK/lvsd.err" &
   for _ in $(seq 1 100); do [ -S "$CTL" ] && break; sleep 0.1; done
   [ -S "$CTL" ] || die "lvsd did not start: $(cat "$WORK/lvsd.err")"
   LVSD_PID=$(sed -n 's/^lvsd: .* pid \([0-9]*\)$/\1/p' "$WORK/lvsd.err" | head -1)

@@ -177,6 +177,9 @@ pub struct Options {
     pub promisc: bool,
     /// `--no-rings`: the per-frame `recv`/`send` path instead of `PACKET_MMAP` rings.
     pub no_rings: bool,
+    /// `--busy-poll USEC`: after the receive rings run dry, keep looking at them for this many
+    /// microseconds before sleeping in `poll(2)` (0: sleep at once).
+    pub busy_poll_us: u32,
     /// Only check.
     pub check: bool,
     /// Verbose logging.
@@ -283,6 +286,7 @@ impl Options {
             sysctls: Vec::new(),
             promisc: false,
             no_rings: false,
+            busy_poll_us: 0,
             check: false,
             verbose: false,
             sync: None,
@@ -425,6 +429,7 @@ impl Options {
                 }
                 "--promisc" => o.promisc = true,
                 "--no-rings" => o.no_rings = true,
+                "--busy-poll" => o.busy_poll_us = number(value()?, 1_000_000)? as u32,
                 "--check" => o.check = true,
                 "-v" | "--verbose" => o.verbose = true,
                 "-h" | "--help" => return Err(USAGE.to_string()),
@@ -643,6 +648,21 @@ mod test {
             Some(MacAddr([2, 0, 0, 0, 0, 10]))
         );
         assert_eq!(parse_mac("02:00:00:00:00"), None);
+    }
+
+    #[test]
+    fn busy_poll_option() {
+        let p = |extra: &str| Options::parse(&args(&format!("--rules r --iface d0 {extra}")));
+        assert_eq!(p("").unwrap().busy_poll_us, 0);
+        assert_eq!(p("--busy-poll 200").unwrap().busy_poll_us, 200);
+        for bad in [
+            "--busy-poll",
+            "--busy-poll x",
+            "--busy-poll -1",
+            "--busy-poll 1000001",
+        ] {
+            assert!(p(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -342,6 +342,33 @@ impl<'d> Daemon<'d> {
 
     // ----- the loop --------------------------------------------------------------------------
 
+    /// `--busy-poll`: looks at the receive rings for up to the configured time; `true` as soon
+    /// as one holds a frame (the caller then polls without sleeping, so the frame is taken
+    /// without a wakeup), `false` when the time ran out (or busy polling is off).
+    fn busy_poll(&self) -> bool {
+        let us = self.opts.busy_poll_us;
+        if us == 0 {
+            return false;
+        }
+        let until = std::time::Instant::now() + std::time::Duration::from_micros(u64::from(us));
+        loop {
+            if self
+                .ifaces
+                .iter()
+                .any(|i| i.rings.as_ref().is_some_and(crate::ring::Rings::ready))
+            {
+                return true;
+            }
+            // the clock only every 64 looks: reading it costs more than a look
+            for _ in 0..64 {
+                std::hint::spin_loop();
+            }
+            if std::time::Instant::now() >= until {
+                return false;
+            }
+        }
+    }
+
     /// Runs until SIGTERM/SIGINT.
     ///
     /// # Errors
@@ -411,11 +438,14 @@ impl<'d> Daemon<'d> {
                     deadline = deadline.min(t.total_millis());
                 }
             }
-            let timeout = deadline.saturating_sub(now) as i32;
+            let mut timeout = deadline.saturating_sub(now) as i32;
             self.kick_all();
             if now >= ring_stats_at {
                 ring_stats_at = now + 1000;
                 self.ring_stats();
+            }
+            if timeout > 0 && self.busy_poll() {
+                timeout = 0;
             }
             sys::poll_readable(&fds, timeout, &mut ready)?;
             for (i, r) in ready.iter().enumerate().take(n_if) {

@@ -193,6 +193,13 @@ impl Rings {
         unsafe { std::ptr::read(slot.add(off) as *const u32) }
     }
 
+    /// Whether the next receive slot holds a frame (what [`Rings::recv`] would take), without
+    /// taking it.
+    pub fn ready(&self) -> bool {
+        let slot = self.rx_slot(self.rx_next);
+        self.status(slot).load(Ordering::Acquire) & TP_STATUS_USER != 0
+    }
+
     /// Takes the next received frame: copies it, its virtio header first, to `buf` and gives the
     /// slot back to the kernel. A slot marked `TP_STATUS_COPY` has the whole frame on the
     /// socket's queue: it is read from `sock` into `big`.
