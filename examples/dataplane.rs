@@ -1,7 +1,7 @@
 //! dataplane: lvsd's packet path against the kernel's, on the same namespaces, loads and machine.
 //!
 //! ```text
-//! cargo run --release -p lvs-examples --example dataplane -- --out DIR [--secs N] [--systems S] [--repeat N] [--napi threaded|inline] [--lvsd-args ARGS]
+//! cargo run --release -p lvs-examples --example dataplane -- --out DIR [--secs N] [--systems S] [--repeat N] [--napi threaded|inline] [--lvsd-args ARGS] [--kernel-drop on|off]
 //! ```
 //!
 //! As root. Builds lvsd (release), then runs `examples/e2e/dataplane.sh` under
@@ -28,6 +28,12 @@
 //! transmit runs the peer's receive inline, lvsd's CPU includes the server namespace's receive,
 //! the kernel's is its softirq time. Details in the script's header.
 //!
+//! `--kernel-drop on` (the default) drops, while lvsd runs, every frame on the director's two
+//! interfaces in an nftables netdev ingress rule, after the packet taps lvsd reads at: the
+//! director namespace's IP stack (no address there in lvsd's runs) then no longer takes each
+//! frame through `ip_rcv` and a route lookup only to drop it as not its own. `off` leaves the
+//! kernel's stack to do that (the setup of the runs recorded before 2026-12-07 04:30 UTC).
+//!
 //! `--lvsd-args ARGS` adds ARGS (split at spaces) to every lvsd the run starts, e.g.
 //! `--busy-poll 200`; the rows stay `lvsd`, so compare such a run's lvsd rows with its own
 //! nftables rows.
@@ -44,6 +50,11 @@
 //! per-repeat figures with their range (`median of N runs [min..max]: ... R [MIN..MAX]`):
 //! ratios are taken within a repeat, never between medians.
 //!
+//! `dataplane wake-latency [--count N] [--gap-us U]` measures how long a thread blocked in
+//! `poll(2)` on CPU 1 takes to run after a write from CPU 0 (`WAKE ... p50_us= p99_us=` line):
+//! the hand-off lvsd pays per frame when it sleeps between frames, the kernel's inline
+//! forwarding none.
+//!
 //! `dataplane udp-send --dst IP:PORT --flows N --payload BYTES --secs S --rate PPS
 //! [--raw IFACE --src IP --dst-mac MAC]` is the sender (0 = as fast as it goes), paced to the
 //! rate; prints the number of datagrams sent. Without `--raw`: N connected UDP sockets, bursts
@@ -59,6 +70,8 @@ mod repeat;
 mod report;
 #[path = "dataplane/send.rs"]
 mod send;
+#[path = "dataplane/wake.rs"]
+mod wake;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -69,8 +82,9 @@ use send::udp_send;
 
 fn usage() -> ! {
     eprintln!(
-        "usage: dataplane --out DIR [--secs N] [--systems \"nftables:1 lvsd:1 lvsd:2 lvsdcap:1\"] [--repeat N] [--napi threaded|inline] [--lvsd-args ARGS]   (as root)\n\
+        "usage: dataplane --out DIR [--secs N] [--systems \"nftables:1 lvsd:1 lvsd:2 lvsdcap:1\"] [--repeat N] [--napi threaded|inline] [--lvsd-args ARGS] [--kernel-drop on|off]   (as root)\n\
          \x20      dataplane udp-send --dst IP:PORT [--flows N] [--payload B] [--secs S] [--rate PPS]\n\
+         \x20      dataplane wake-latency [--count N] [--gap-us U]   (this machine's cross-CPU wakeup latency)\n\
          \x20      dataplane plot CSV OUT_SVG   (redraw the plot of an earlier run's dataplane.csv)\n\
          --repeat N (default 1): every system N times, the repeats one after the other; then DIR/dataplane.csv\n\
          holds per system, workers and workload the median over the repeats (of value and of cpu_cores, each\n\
@@ -87,6 +101,16 @@ fn main() {
             Ok(n) => println!("{n}"),
             Err(e) => {
                 eprintln!("dataplane udp-send: {e}");
+                std::process::exit(1);
+            }
+        }
+        return;
+    }
+    if args.first().map(String::as_str) == Some("wake-latency") {
+        match wake::wake_latency(&args[1..]) {
+            Ok(line) => println!("{line}"),
+            Err(e) => {
+                eprintln!("dataplane wake-latency: {e}");
                 std::process::exit(1);
             }
         }
@@ -116,6 +140,7 @@ fn main() {
     let mut repeat = 1u32;
     let mut napi = String::from("inline");
     let mut lvsd_args = String::new();
+    let mut kernel_drop = true;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -142,11 +167,23 @@ fn main() {
                     .unwrap_or_else(|| usage())
             }
             "--lvsd-args" => lvsd_args = it.next().cloned().unwrap_or_else(|| usage()),
+            "--kernel-drop" => {
+                kernel_drop = match it.next().map(String::as_str) {
+                    Some("on") => true,
+                    Some("off") => false,
+                    _ => usage(),
+                }
+            }
             _ => usage(),
         }
     }
     let out = out.unwrap_or_else(|| usage());
-    if let Err(e) = run(&out, secs, &systems, repeat, &napi, &lvsd_args) {
+    let setup = Setup {
+        napi,
+        lvsd_args,
+        kernel_drop,
+    };
+    if let Err(e) = run(&out, secs, &systems, repeat, &setup) {
         eprintln!("dataplane: {e}");
         std::process::exit(1);
     }
@@ -154,14 +191,20 @@ fn main() {
 
 // ----- the driver --------------------------------------------------------------------------------
 
-fn run(
-    out: &Path,
-    secs: u32,
-    systems: &str,
-    repeat: u32,
-    napi: &str,
-    lvsd_args: &str,
-) -> Result<(), String> {
+/// How the namespaces and lvsd are set up beyond the systems measured (`--napi`, `--lvsd-args`,
+/// `--kernel-drop`).
+struct Setup {
+    napi: String,
+    lvsd_args: String,
+    kernel_drop: bool,
+}
+
+fn run(out: &Path, secs: u32, systems: &str, repeat: u32, setup: &Setup) -> Result<(), String> {
+    let Setup {
+        napi,
+        lvsd_args,
+        kernel_drop,
+    } = setup;
     let mut tools = vec!["ip", "nft", "iperf3", "wrk", "taskset", "python3", "flock"];
     if napi == "threaded" {
         tools.push("ethtool");
@@ -204,7 +247,7 @@ fn run(
     let lvsd = target.join("release").join("examples").join("lvsd");
     let script = manifest.join("e2e").join("dataplane.sh");
     eprintln!(
-        "dataplane: {} ({secs} s per run, {repeat} repeat(s), NAPI {napi}, lvsd extra arguments {lvsd_args:?})",
+        "dataplane: {} ({secs} s per run, {repeat} repeat(s), NAPI {napi}, kernel drop {kernel_drop}, lvsd extra arguments {lvsd_args:?})",
         script.display()
     );
     let mut child = Command::new("flock")
@@ -218,6 +261,7 @@ fn run(
         .env("DP_REPEAT", repeat.to_string())
         .env("DP_NAPI", napi)
         .env("DP_LVSD_ARGS", lvsd_args)
+        .env("DP_KERNEL_DROP", if *kernel_drop { "1" } else { "0" })
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()

@@ -11,7 +11,8 @@
 # (0.30) the CPU share of `lvsdcap`, DP_CAP_PERIOD_US (10000) its CFS period, DP_REPEAT (1) how
 # many times to measure all of SYSTEMS (in order, on the same namespaces; with more than one,
 # `DATAPLANE RUN k` starts repeat k), DP_NAPI (inline) below, DP_PROFILE (unset) at profile_lvsd,
-# DP_LVSD_ARGS (unset) more arguments for every lvsd started (e.g. `--busy-poll 200`).
+# DP_LVSD_ARGS (unset) more arguments for every lvsd started (e.g. `--busy-poll 200`),
+# DP_KERNEL_DROP (1) at kernel_drop_on.
 #
 # `lvsdcap:W` is lvsd with W workers held to DP_CAP of one CPU by a CFS quota (a cpu cgroup,
 # 10 ms periods), UDP only: the peak (`udp64_capped_pps`) and the same offered at twice it
@@ -369,8 +370,32 @@ cap_group() {
   fi
 }
 
+# DP_KERNEL_DROP (1): while lvsd runs, an nftables netdev ingress rule on d0 and d1 drops every
+# frame after the packet taps (where lvsd's sockets read), so that the director namespace's own IP
+# stack, which has no address on these interfaces in lvsd's runs, does not also take each frame
+# through ip_rcv and a route lookup to drop it as not its own (IpInAddrErrors), in the sender's
+# system call. A director that owns its interfaces, as lvsd does here, would do the same.
+kernel_drop_on() {
+  [ "${DP_KERNEL_DROP:-1}" = 1 ] || return 0
+  nsx "$NS_D" nft -f - <<EOF
+table netdev lvsd_owns {
+  chain d0 { type filter hook ingress device d0 priority 0; policy drop; }
+  chain d1 { type filter hook ingress device d1 priority 0; policy drop; }
+}
+EOF
+}
+kernel_drop_off() { nsx "$NS_D" nft delete table netdev lvsd_owns 2> /dev/null || true; }
+# the director namespace's own IP stack: frames it received and dropped as not its own, since
+# the namespace was made (the kernel's forwarding adds none; with DP_KERNEL_DROP=1 lvsd's runs
+# add next to none, with 0 about one per frame)
+kernel_ip() {
+  nsx "$NS_D" awk '$1 == "Ip:" { if (!h) { for (i = 2; i <= NF; i++) k[i] = $i; h = 1 } else for (i = 2; i <= NF; i++) v[k[i]] = $i }
+    END { printf "kernel.InAddrErrors_so_far %s", v["InAddrErrors"] }' /proc/net/snmp
+}
+
 lvsd_on() { # workers [capped]
   local extra=() cpus=1 join=()
+  kernel_drop_on
   # more workers: every CPU (the sender's too: efficiency per CPU second shows the scaling)
   [ "$1" -gt 1 ] && extra=(--workers "$1") cpus=0-$((NCPU - 1))
   if [ "${2:-}" = capped ]; then
@@ -394,6 +419,7 @@ lvsd_off() {
   wait "$LVSD_PID" 2>/dev/null || true
   LVSD_PID=
   if [ -n "$CGROUP" ]; then sleep 0.2; rmdir "$CGROUP"; CGROUP=; fi
+  kernel_drop_off
 }
 
 for ((rep = 1; rep <= REPEAT; rep++)); do
@@ -402,7 +428,7 @@ for ((rep = 1; rep <= REPEAT; rep++)); do
     sys=${s%%:*} w=${s#*:}
     case $sys in
       nftables) kernel_on; measure nftables 1; kernel_off ;;
-      lvsd) lvsd_on "$w"; measure lvsd "$w"; say "lvsd counters: $("$LVSD" ctl "$CTL" status | grep -E '^(worker[0-9]+\.)?(drop|rx|tx)' | tr -s ' ' | tr '\n' ' ')"; lvsd_off ;;
+      lvsd) lvsd_on "$w"; measure lvsd "$w"; say "lvsd counters: $("$LVSD" ctl "$CTL" status | grep -E '^(worker[0-9]+\.)?(drop|rx|tx)' | tr -s ' ' | tr '\n' ' ')$(kernel_ip)"; lvsd_off ;;
       lvsdcap)
         lvsd_on "$w" capped
         CUR_SYS=lvsd CUR_W=$w
@@ -410,7 +436,7 @@ for ((rep = 1; rep <= REPEAT; rep++)); do
         measure_udp udp64_capped_pps udp64_capped_overload_pps "cap=$CAP" \
           20000 40000 60000 90000 130000 180000 250000 350000
         say "cgroup: $(tr '\n' ' ' < "$CGROUP/cpu.stat")"
-        say "lvsd counters: $("$LVSD" ctl "$CTL" status | grep -E '^(worker[0-9]+\.)?(drop|rx|tx)' | tr -s ' ' | tr '\n' ' ')"
+        say "lvsd counters: $("$LVSD" ctl "$CTL" status | grep -E '^(worker[0-9]+\.)?(drop|rx|tx)' | tr -s ' ' | tr '\n' ' ')$(kernel_ip)"
         lvsd_off ;;
       *) die "unknown system $sys" ;;
     esac
