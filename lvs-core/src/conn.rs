@@ -31,6 +31,7 @@ use crate::time::{Duration, Instant};
 use core::fmt;
 
 mod table;
+pub(crate) use table::V4Key;
 #[cfg(test)]
 mod tests;
 mod wheel;

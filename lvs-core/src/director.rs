@@ -125,6 +125,7 @@ mod expiry;
 mod listing;
 mod memory;
 mod packet;
+mod pass;
 mod persistence;
 mod replication;
 mod schedule;
@@ -137,6 +138,7 @@ pub use established::LookupHint;
 #[cfg(feature = "alloc")]
 pub use memory::OwnedMemory;
 pub use memory::{memory_bytes, DirectorFixed, DirectorMemory};
+pub use pass::EstablishedPass;
 use replication::SYNC_CTL_ASSURED;
 pub use replication::{SyncCounters, SyncRole, SYNC_OUTBOX_LEN};
 
@@ -406,6 +408,8 @@ pub struct Director<'a, S: Scheduler> {
     // the last service lookup: (fwmark, protocol, destination) and its answer; cleared
     // whenever a service is added, edited or removed
     svc_memo: Option<(u32, Protocol, Endpoint, Option<ServiceId>)>,
+    // the generation of the current `EstablishedPass` (0: none yet): its hints carry it
+    pass: u64,
     // service key -> slot, rebuilt whenever a service is added, edited or removed
     svc_index: &'a mut svc_index::SvcIndex,
 }

@@ -116,13 +116,38 @@ impl<'a> ConnTable<'a> {
         let Some(s) = self.slots.get(b as usize) else {
             return (NIL, NIL);
         };
-        if self.matches_flow(b, flow) {
+        if slot_matches(s, flow) {
             (NIL, b)
         } else if s.head == b {
             (s.chain, NIL)
         } else {
             (s.head, NIL)
         }
+    }
+
+    /// [`ConnTable::home_step`] for an IPv4 connection given by its parts (as
+    /// [`ConnTable::find_v4`] takes them): the same answer.
+    #[inline]
+    pub(crate) fn home_step_v4(&self, hash: u32, key: &V4Key) -> (u32, u32) {
+        let b = hash & self.mask;
+        let Some(s) = self.slots.get(b as usize) else {
+            return (NIL, NIL);
+        };
+        if slot_matches_v4(s, key) {
+            (NIL, b)
+        } else if s.head == b {
+            (s.chain, NIL)
+        } else {
+            (s.head, NIL)
+        }
+    }
+
+    /// [`ConnTable::matching_slot`] for an IPv4 connection given by its parts: the same
+    /// answer.
+    #[inline]
+    pub(crate) fn matching_slot_v4(&self, idx: u32, key: &V4Key) -> Option<&ConnSlot> {
+        let s = self.slots.get(idx as usize)?;
+        slot_matches_v4(s, key).then_some(s)
     }
 
     /// Whether any entry of bucket `hash` has `client` as its client (protocol, address and
@@ -201,21 +226,19 @@ impl<'a> ConnTable<'a> {
         // The bucket's own slot first: it is on the line just read for the head, and holds
         // the bucket's oldest entry if that was placed there. The director keeps connection
         // keys unique, so the first match is the only one, wherever the chain puts it.
+        let key = V4Key {
+            proto,
+            caddr,
+            cport,
+            vaddr,
+            vport,
+        };
         let b = hash & self.mask;
         let mut i = b;
         let mut home = true;
         while let Some(s) = self.slots.get(i as usize) {
             let next = if home { s.head } else { s.chain };
-            // an IPv4 entry's address bytes past the fourth are zero (and a free slot's flags
-            // are zero)
-            if s.flags.contains(ConnFlags::IN_USE)
-                && s.cport == cport
-                && s.vport == vport
-                && s.proto == proto
-                && !s.flags.intersects(ConnFlags::IPV6 | ConnFlags::TEMPLATE)
-                && s.caddr[..4] == caddr
-                && s.vaddr[..4] == vaddr
-            {
+            if slot_matches_v4(s, &key) {
                 return Some((ConnHandle(i), s));
             }
             home = false;
@@ -538,6 +561,32 @@ impl EntryMut<'_> {
     pub fn set_sync_byte(&mut self, v: u8) {
         self.slot.sync = v;
     }
+}
+
+/// An IPv4 connection key by its parts: protocol number, client address and port, virtual
+/// address and port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct V4Key {
+    pub(crate) proto: u8,
+    pub(crate) caddr: [u8; 4],
+    pub(crate) cport: u16,
+    pub(crate) vaddr: [u8; 4],
+    pub(crate) vport: u16,
+}
+
+/// Whether `s` holds the IPv4 connection (not a template) `key`: [`slot_matches`] for an
+/// IPv4 flow, on the key's bytes.
+#[inline(always)]
+fn slot_matches_v4(s: &ConnSlot, key: &V4Key) -> bool {
+    // an IPv4 entry's address bytes past the fourth are zero (and a free slot's flags are
+    // zero)
+    s.flags.contains(ConnFlags::IN_USE)
+        && s.cport == key.cport
+        && s.vport == key.vport
+        && s.proto == key.proto
+        && !s.flags.intersects(ConnFlags::IPV6 | ConnFlags::TEMPLATE)
+        && s.caddr[..4] == key.caddr
+        && s.vaddr[..4] == key.vaddr
 }
 
 /// Whether `s` holds the connection (not a template) a packet of `flow` from its client

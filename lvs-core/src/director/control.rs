@@ -55,6 +55,7 @@ impl<'a, S: Scheduler> Director<'a, S> {
             reply_memo: (0, 0),
             reply_none: 0,
             svc_memo: None,
+            pass: 0,
             svc_index,
         })
     }

@@ -9,14 +9,18 @@
 //! condition fails, nothing has changed and the caller takes the general code.
 
 use super::*;
+use crate::conn::V4Key;
 
 /// Where the connection of a packet may be, found ahead of its handling: the bucket hash of
 /// its key and, once [`Director::refine_established`] read the bucket, a slot that may hold it.
 /// See [`Director::prepare_established`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LookupHint {
-    hash: u32,
-    slot: u32,
+    pub(super) hash: u32,
+    pub(super) slot: u32,
+    // the [`EstablishedPass`] generation the hint was prepared in (0: none; see
+    // [`Director::established_pass`])
+    pub(super) pass: u64,
 }
 
 impl<'a, S: Scheduler> Director<'a, S> {
@@ -36,7 +40,11 @@ impl<'a, S: Scheduler> Director<'a, S> {
         let proto = self.established_key(flow, tcp_flags)?;
         let hash = self.table.hash_v4(proto, c.octets(), flow.src.port);
         self.table.prefetch_bucket(hash);
-        Some(LookupHint { hash, slot: NIL })
+        Some(LookupHint {
+            hash,
+            slot: NIL,
+            pass: 0,
+        })
     }
 
     /// The second step: reads the bucket's own slot (asked for by
@@ -45,7 +53,10 @@ impl<'a, S: Scheduler> Director<'a, S> {
     #[inline]
     pub fn refine_established(&self, flow: &FlowKey, hint: &mut LookupHint) {
         let next;
-        (next, hint.slot) = self.table.home_step(hint.hash, flow);
+        (next, hint.slot) = match v4_key(flow) {
+            Some(key) => self.table.home_step_v4(hint.hash, &key),
+            None => self.table.home_step(hint.hash, flow),
+        };
         self.table.prefetch_slot(next);
     }
 
@@ -75,6 +86,7 @@ impl<'a, S: Scheduler> Director<'a, S> {
             len,
             hint.hash,
             hint.slot,
+            false,
         )
     }
 
@@ -125,7 +137,17 @@ impl<'a, S: Scheduler> Director<'a, S> {
         };
         let proto = self.established_key(flow, tcp_flags)?;
         let h = self.table.hash_v4(proto, c.octets(), flow.src.port);
-        self.established_hashed(now, flow, c.octets(), v.octets(), tcp_flags, len, h, NIL)
+        self.established_hashed(
+            now,
+            flow,
+            c.octets(),
+            v.octets(),
+            tcp_flags,
+            len,
+            h,
+            NIL,
+            false,
+        )
     }
 
     /// [`Director::handle_established`] for a packet of a burst, with its inbound lookup hash
@@ -156,6 +178,7 @@ impl<'a, S: Scheduler> Director<'a, S> {
             pkt.len,
             h,
             hint,
+            false,
         )
     }
 
@@ -181,7 +204,9 @@ impl<'a, S: Scheduler> Director<'a, S> {
 
     /// [`Director::handle_established`] once its key checks passed ([`Self::established_key`]),
     /// with the inbound lookup hash `h` and a slot `hint` that may hold the connection (`NIL`:
-    /// none).
+    /// none). `trusted`: the checks passed for the flow of the connection in slot `hint`
+    /// (not necessarily `flow`'s), and nothing changed since ([`EstablishedPass`]): then the
+    /// answer is `None` unless that slot holds `flow`'s connection.
     #[allow(clippy::too_many_arguments)]
     #[inline(always)]
     pub(super) fn established_hashed(
@@ -194,20 +219,28 @@ impl<'a, S: Scheduler> Director<'a, S> {
         len: u32,
         h: u32,
         hint: u32,
+        trusted: bool,
     ) -> Option<Forward> {
-        let proto = flow.proto.number();
+        let key = V4Key {
+            proto: flow.proto.number(),
+            caddr,
+            cport: flow.src.port,
+            vaddr,
+            vport: flow.dst.port,
+        };
         // the live entry, read once
         let hinted = if hint != NIL {
-            self.table.matching_slot(hint, flow)
+            self.table.matching_slot_v4(hint, &key)
         } else {
             None
         };
         let (ch, e) = match hinted {
             Some(e) => (ConnHandle(hint), e),
-            None => {
-                self.table
-                    .find_v4_slot(h, proto, caddr, flow.src.port, vaddr, flow.dst.port)?
-            }
+            // a trusted slot not holding this packet's connection: not this packet's hint
+            None if trusted => return None,
+            None => self
+                .table
+                .find_v4_slot(h, key.proto, key.caddr, key.cport, key.vaddr, key.vport)?,
         };
         // not past its deadline (a connection, never a template: `find_v4` skips those)
         let to = self.cfg.timeouts.of(flow.proto, e.state());
@@ -266,6 +299,21 @@ impl<'a, S: Scheduler> Director<'a, S> {
         }
         add(&mut self.total.counters);
         Some(f)
+    }
+}
+
+/// The IPv4 connection key of a packet of `flow` from its client, `None` for IPv6.
+#[inline(always)]
+fn v4_key(flow: &FlowKey) -> Option<V4Key> {
+    match (flow.src.addr, flow.dst.addr) {
+        (IpAddr::V4(c), IpAddr::V4(v)) => Some(V4Key {
+            proto: flow.proto.number(),
+            caddr: c.octets(),
+            cport: flow.src.port,
+            vaddr: v.octets(),
+            vport: flow.dst.port,
+        }),
+        _ => None,
     }
 }
 

@@ -3,15 +3,20 @@
 //!
 //! 1. Read every frame ([`fast::v4_l4`]); for each one that may take the one pass of
 //!    established flows, hash its connection key and ask for its bucket's line
-//!    ([`Director::prepare_established`]), so that the lines of the group arrive together.
+//!    ([`EstablishedPass::prepare`]), so that the lines of the group arrive together.
 //! 2. Read those buckets' own slots, and ask for the next slot of the chains that do not end
-//!    there ([`Director::refine_established`]).
+//!    there ([`EstablishedPass::refine`]).
 //! 3. Handle the frames in order: a frame the director takes in one pass
-//!    ([`Director::handle_established_hinted`]) is rewritten at once; the others are parsed
+//!    ([`EstablishedPass::handle`], which trusts what step 1 checked until a frame of the
+//!    general path reaches the director) is rewritten at once; the others are parsed
 //!    and gathered into runs of consecutive frames that the director classifies together
 //!    ([`Director::handle_packet_burst`], which overlaps their lines the same way) before the
 //!    next frame that touches the director, then rewritten in order. So the director sees the
 //!    frames in order, as one call per frame would, and ICMP answers are packed in frame order.
+//!
+//! [`EstablishedPass::prepare`]: lvs_core::director::EstablishedPass::prepare
+//! [`EstablishedPass::refine`]: lvs_core::director::EstablishedPass::refine
+//! [`EstablishedPass::handle`]: lvs_core::director::EstablishedPass::handle
 
 use super::{
     apply, finish, fits, parse_into, Action, BurstFrame, DropCause, ProcessConfig, BURST_MAX,
@@ -23,10 +28,11 @@ use crate::rewrite::Rewriter;
 use lvs_core::director::{Director, LookupHint, PacketMeta, Verdict};
 use lvs_core::{Endpoint, FlowKey, Instant, Protocol, Scheduler, TcpFlags};
 
-/// Frames waiting for the director: their indices in the group and their packets.
+/// Frames waiting for the director: their indices in the group and their packets (the
+/// array filled in when the group has its first such frame).
 struct Run {
     idx: [usize; BURST_MAX],
-    metas: [PacketMeta; BURST_MAX],
+    metas: Option<[PacketMeta; BURST_MAX]>,
     len: usize,
 }
 
@@ -70,6 +76,8 @@ pub(super) fn run<S: Scheduler, R: Rewriter + ?Sized>(
     let n = frames.len().min(actions.len());
     let mut out = Out { buf: out, used: 0 };
     let noop = rw.pre_classify_is_noop();
+    // every other call to the director goes through `pass.director()`
+    let mut pass = dir.established_pass();
     let blank = PacketMeta::new(
         FlowKey::new(
             Protocol::Tcp,
@@ -92,33 +100,32 @@ pub(super) fn run<S: Scheduler, R: Rewriter + ?Sized>(
                 continue;
             };
             if noop && fits(&k, frame.len(), cfg) {
-                hints[i] = dir.prepare_established(&k.flow, k.tcp_flags);
+                hints[i] = pass.prepare(&k.flow, k.tcp_flags);
             }
             keys[i] = Some(k);
         }
         // 2. read their buckets' own slots
         for (h, k) in hints.iter_mut().zip(keys.iter()) {
             if let (Some(h), Some(k)) = (h, k) {
-                dir.refine_established(&k.flow, h);
+                pass.refine(&k.flow, h);
             }
         }
         // 3. in order
         let mut parsed: [Option<Parsed>; BURST_MAX] = [None; BURST_MAX];
         let mut run = Run {
             idx: [0; BURST_MAX],
-            metas: [blank; BURST_MAX],
+            metas: None,
             len: 0,
         };
         for i in 0..fs.len() {
             if let (Some(h), Some(k)) = (hints[i], &keys[i]) {
                 if run.len > 0 {
+                    let dir = pass.director();
                     flush(dir, rw, now, fs, acts, &parsed, &mut run, cfg, &mut out);
                 }
                 let f = &mut fs[i];
                 let end = f.start + f.len;
-                if let Some(fw) =
-                    dir.handle_established_hinted(now, &k.flow, k.tcp_flags, k.total as u32, h)
-                {
+                if let Some(fw) = pass.handle(now, &k.flow, k.tcp_flags, k.total as u32, h) {
                     let a = finish(rw, &fw, k, f.buf, f.start, end, cfg, out.rest());
                     out.took(&a);
                     acts[i] = a;
@@ -154,6 +161,7 @@ pub(super) fn run<S: Scheduler, R: Rewriter + ?Sized>(
             match p.icmp.and_then(|i| i.quote) {
                 Some(q) => {
                     // in order: the packets before it first
+                    let dir = pass.director();
                     if run.len > 0 {
                         flush(dir, rw, now, fs, acts, &parsed, &mut run, cfg, &mut out);
                     }
@@ -166,7 +174,7 @@ pub(super) fn run<S: Scheduler, R: Rewriter + ?Sized>(
                 None => {
                     let mut meta = PacketMeta::new(p.flow, p.tcp_flags, p.ip_len as u32);
                     meta.fwmark = f.fwmark;
-                    run.metas[run.len] = meta;
+                    run.metas.get_or_insert([blank; BURST_MAX])[run.len] = meta;
                     run.idx[run.len] = i;
                     run.len += 1;
                     parsed[i] = Some(p);
@@ -174,6 +182,7 @@ pub(super) fn run<S: Scheduler, R: Rewriter + ?Sized>(
             }
         }
         if run.len > 0 {
+            let dir = pass.director();
             flush(dir, rw, now, fs, acts, &parsed, &mut run, cfg, &mut out);
         }
     }
@@ -197,7 +206,8 @@ fn flush<S: Scheduler, R: Rewriter + ?Sized>(
     let mut verdicts = [Verdict::Deliver; BURST_MAX];
     let m = run.len;
     run.len = 0;
-    dir.handle_packet_burst(now, &run.metas[..m], &mut verdicts[..m]);
+    let Some(metas) = &run.metas else { return };
+    dir.handle_packet_burst(now, &metas[..m], &mut verdicts[..m]);
     for (&i, v) in run.idx[..m].iter().zip(verdicts.iter()) {
         let (Some(f), Some(Some(p))) = (fs.get_mut(i), parsed.get(i)) else {
             continue;
