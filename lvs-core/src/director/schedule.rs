@@ -95,7 +95,8 @@ impl<'a, S: Scheduler> Director<'a, S> {
         // Filed at once with the timeout of the state its first packet gives it (as the
         // transition below will compute it, table pressure included), so that the transition
         // finds it already where it would file it.
-        let initial = if flow.proto == Protocol::Tcp {
+        // (and the TCP state its first packet gives it)
+        let (initial, first) = if flow.proto == Protocol::Tcp {
             let dir = if conn_flags.contains(cf::NOOUTPUT) {
                 TcpDir::InputOnly
             } else {
@@ -110,9 +111,9 @@ impl<'a, S: Scheduler> Director<'a, S> {
                 }
             };
             let st = tcp_transition(TcpState::None, dir, pkt.tcp_flags, secure);
-            self.cfg.timeouts.of(Protocol::Tcp, st as u8)
+            (self.cfg.timeouts.of(Protocol::Tcp, st as u8), Some(st))
         } else {
-            self.cfg.timeouts.of(flow.proto, 0)
+            (self.cfg.timeouts.of(flow.proto, 0), None)
         };
         let nc = NewConn {
             key,
@@ -137,10 +138,9 @@ impl<'a, S: Scheduler> Director<'a, S> {
         };
         self.bind(dest, Counter::Inactive);
         self.account_conn(svc, dest);
-        self.transition(h, TcpDir::Input, pkt.tcp_flags, now);
-        if flow.proto != Protocol::Tcp {
-            let to = self.cfg.timeouts.of(flow.proto, 0);
-            self.table.refile(h, to, now);
+        // (another protocol's entry was filed with its timeout, where a refile leaves it)
+        if let Some(st) = first {
+            self.first_transition(h, dest, st);
         }
         if let Some(mut m) = self.table.entry_mut(h) {
             m.set_counter(1);
@@ -148,6 +148,40 @@ impl<'a, S: Scheduler> Director<'a, S> {
         self.account_in(dest, pkt.len);
         self.sync_after_packet(h, now);
         self.forward_verdict(Some(h), dest, flow.dst, true)
+    }
+
+    /// [`Director::transition`] of a TCP connection just inserted (state NONE, inactive, filed
+    /// with the timeout of `st` at the front of its timer list, at this `now`) by its first
+    /// packet, which gives it state `st` (computed with the `secure_tcp` table that
+    /// `transition` would use: the pressure with the entry in the table): the same effects
+    /// without looking the entry up, computing `st` again, or refiling it where it is.
+    fn first_transition(&mut self, h: ConnHandle, dest: DestId, st: TcpState) {
+        if st == TcpState::None {
+            return;
+        }
+        // inactive, so counted as active only once established
+        let mut counts = false;
+        if st == TcpState::Established {
+            if let Some(d) = self.dests.get_mut(dest.index()) {
+                d.active += 1;
+                d.inactive = d.inactive.saturating_sub(1);
+                counts = true;
+            }
+        }
+        if let Some(mut m) = self.table.entry_mut(h) {
+            m.set_state(st as u8);
+            if counts {
+                m.set_flags(cf::INACTIVE, false);
+            }
+        }
+        if counts {
+            self.notify_counts(dest);
+        }
+        if st == TcpState::Established {
+            self.assure_controller(h);
+        } else if matches!(st, TcpState::SynRecv | TcpState::SynAck) {
+            self.note_embryonic(h);
+        }
     }
 
     pub(super) fn refuse(&mut self, e: InsertError) -> Verdict {
