@@ -75,6 +75,18 @@ impl<'a> ConnTable<'a> {
         self.file(idx, deadline);
     }
 
+    /// Whether [`ConnTable::refile`] of `h` with `timeout` at `now` would leave it where it is
+    /// (it is first in the list it would be filed at the front of).
+    #[cfg(debug_assertions)]
+    pub(crate) fn refile_keeps(&self, h: ConnHandle, timeout: Duration, now: Instant) -> bool {
+        let Some(s) = self.slots.get(h.0 as usize).filter(|s| s.in_use()) else {
+            return true;
+        };
+        let age = (now.total_millis() as u32).wrapping_sub(s.touched) as u64;
+        let deadline = now.total_millis() + timeout.total_millis().saturating_sub(age);
+        s.tprev == HEAD_TAG | self.slot_for(deadline) as u32
+    }
+
     /// The wheel slot an entry due at `deadline_ms` is filed in.
     #[inline]
     pub(super) fn slot_for(&self, deadline_ms: u64) -> usize {

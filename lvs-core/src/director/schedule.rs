@@ -139,7 +139,20 @@ impl<'a, S: Scheduler> Director<'a, S> {
         self.bind(dest, Counter::Inactive);
         self.account_conn(svc, dest);
         // (another protocol's entry was filed with its timeout, where a refile leaves it)
+        debug_assert!(self.table.refile_keeps(h, initial, now));
         if let Some(st) = first {
+            // what `transition` would compute, with the entry in the table
+            debug_assert_eq!(
+                Some(st),
+                self.table.get(h).map(|e| {
+                    let dir = if e.no_output() {
+                        TcpDir::InputOnly
+                    } else {
+                        TcpDir::Input
+                    };
+                    tcp_transition(TcpState::None, dir, pkt.tcp_flags, self.secure_tcp_active())
+                })
+            );
             self.first_transition(h, dest, st);
         }
         if let Some(mut m) = self.table.entry_mut(h) {
