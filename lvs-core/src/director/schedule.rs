@@ -139,6 +139,7 @@ impl<'a, S: Scheduler> Director<'a, S> {
         self.bind(dest, Counter::Inactive);
         self.account_conn(svc, dest);
         // (another protocol's entry was filed with its timeout, where a refile leaves it)
+        #[cfg(debug_assertions)]
         debug_assert!(self.table.refile_keeps(h, initial, now));
         if let Some(st) = first {
             // what `transition` would compute, with the entry in the table
