@@ -41,10 +41,12 @@
 //! - `LVS_BENCH_HUGEPAGES=1`: ask for transparent huge pages on the table's storage
 //!   (`madvise`; the naive side's `HashMap` is unaffected), and measure the DRAM probe on huge
 //!   pages too (`dram_miss_64M/dependent_load_hugepages`, beside the ordinary one).
-//! - `LVS_FASTPATH_PROFILE=lvs|burst|pollmode|new|naive` (with `LVS_FASTPATH_PACKETS`, default 1M):
-//!   after the setup and checks, run that side alone in a plain loop and print ns/packet, for
-//!   `perf` or `valgrind --tool=callgrind --toggle-collect='fastpath::profile_*'`. (`new` reuses
-//!   512 new flows per round, so its buckets are warm: use it for instruction counts.)
+//! - `LVS_FASTPATH_PROFILE=lvs|burst|pollmode|new|stray|naive` (with `LVS_FASTPATH_PACKETS`,
+//!   default 1M): after the setup and checks, run that side alone in a plain loop and print
+//!   ns/packet, for `perf` or `valgrind --tool=callgrind --toggle-collect='fastpath::profile_*'`.
+//!   (`new` reuses 512 new flows per round, so its buckets are warm: use it for instruction
+//!   counts. `stray` sends ACKs of 512 flows the table does not hold, which the one pass looks
+//!   up before the general path delivers them to the host.)
 //!
 //! `fastpath/dram_miss_64M` measures the machine's memory latency in the same run: one
 //! dependent load per iteration, chasing a random cycle through a 64 MiB array of 64-byte
@@ -393,6 +395,23 @@ fn profile_new(
 }
 
 #[inline(never)]
+fn profile_stray(
+    dir: &mut Director<'_, Sched>,
+    now: Instant,
+    cfg: &ProcessConfig,
+    frames: &[Frame],
+    out: &mut [u8],
+) {
+    for f in frames {
+        let mut buf = *f;
+        let a = process_frame(dir, now, &mut buf.0, 0, FRAME_LEN, 0, cfg, out);
+        debug_assert!(matches!(a, Action::Deliver), "{a:?}");
+        let _ = black_box(a);
+        black_box(buf);
+    }
+}
+
+#[inline(never)]
 fn profile_naive(n: &mut Naive, now_ms: u64, pool: &[Frame], packets: usize) {
     for k in 0..packets {
         black_box(naive_one(n, now_ms, &pool[k % pool.len()]));
@@ -562,7 +581,18 @@ fn bench(c: &mut Criterion<BenchClock>) {
                     }
                 }
             }
-            other => panic!("LVS_FASTPATH_PROFILE={other}: lvs, naive, burst, pollmode or new"),
+            "stray" => {
+                // ACKs of flows the table does not hold (delivered to the host: no sloppy_tcp)
+                let frames: Vec<Frame> = (0..NEW_CHUNK as u32)
+                    .map(|i| frame(new_client(i), Kind::Ack, i))
+                    .collect();
+                for _ in 0..packets / NEW_CHUNK {
+                    profile_stray(&mut dir, now, &cfg, &frames, &mut out);
+                }
+            }
+            other => {
+                panic!("LVS_FASTPATH_PROFILE={other}: lvs, naive, burst, pollmode, new or stray")
+            }
         }
         eprintln!(
             "{mode}: {packets} packets, {:.1} ns/packet ({:.1} ns/packet of thread CPU time)",
