@@ -18,6 +18,8 @@ use crate::conn::V4Key;
 pub struct LookupHint {
     pub(super) hash: u32,
     pub(super) slot: u32,
+    // the protocol number of the flow it was prepared for
+    proto: u8,
     // the [`EstablishedPass`] generation the hint was prepared in (0: none; see
     // [`Director::established_pass`])
     pub(super) pass: u64,
@@ -43,6 +45,7 @@ impl<'a, S: Scheduler> Director<'a, S> {
         Some(LookupHint {
             hash,
             slot: NIL,
+            proto,
             pass: 0,
         })
     }
@@ -53,9 +56,20 @@ impl<'a, S: Scheduler> Director<'a, S> {
     #[inline]
     pub fn refine_established(&self, flow: &FlowKey, hint: &mut LookupHint) {
         let next;
-        (next, hint.slot) = match v4_key(flow) {
-            Some(key) => self.table.home_step_v4(hint.hash, &key),
-            None => self.table.home_step(hint.hash, flow),
+        (next, hint.slot) = match (flow.src.addr, flow.dst.addr) {
+            // (the protocol number `prepare_established` read: a hint for another flow finds
+            // a slot that its handling will not take for this one)
+            (IpAddr::V4(c), IpAddr::V4(v)) => self.table.home_step_v4(
+                hint.hash,
+                &V4Key {
+                    proto: hint.proto,
+                    caddr: c.octets(),
+                    cport: flow.src.port,
+                    vaddr: v.octets(),
+                    vport: flow.dst.port,
+                },
+            ),
+            _ => self.table.home_step(hint.hash, flow),
         };
         self.table.prefetch_slot(next);
     }
@@ -76,10 +90,11 @@ impl<'a, S: Scheduler> Director<'a, S> {
         let (IpAddr::V4(c), IpAddr::V4(v)) = (flow.src.addr, flow.dst.addr) else {
             return None;
         };
-        self.established_key(flow, tcp_flags)?;
+        let proto = self.established_key(flow, tcp_flags)?;
         self.established_hashed(
             now,
             flow,
+            proto,
             c.octets(),
             v.octets(),
             tcp_flags,
@@ -140,6 +155,7 @@ impl<'a, S: Scheduler> Director<'a, S> {
         self.established_hashed(
             now,
             flow,
+            proto,
             c.octets(),
             v.octets(),
             tcp_flags,
@@ -168,10 +184,11 @@ impl<'a, S: Scheduler> Director<'a, S> {
         if pkt.non_first_fragment {
             return None;
         }
-        self.established_key(flow, pkt.tcp_flags)?;
+        let proto = self.established_key(flow, pkt.tcp_flags)?;
         self.established_hashed(
             now,
             flow,
+            proto,
             c.octets(),
             v.octets(),
             pkt.tcp_flags,
@@ -204,7 +221,7 @@ impl<'a, S: Scheduler> Director<'a, S> {
 
     /// [`Director::handle_established`] once its key checks passed ([`Self::established_key`]),
     /// with the inbound lookup hash `h` and a slot `hint` that may hold the connection (`NIL`:
-    /// none). `trusted`: the checks passed for the flow of the connection in slot `hint`
+    /// none), `proto` being `flow`'s protocol number. `trusted`: the checks passed for the flow of the connection in slot `hint`
     /// (not necessarily `flow`'s), and nothing changed since ([`EstablishedPass`]): then the
     /// answer is `None` unless that slot holds `flow`'s connection.
     #[allow(clippy::too_many_arguments)]
@@ -213,6 +230,7 @@ impl<'a, S: Scheduler> Director<'a, S> {
         &mut self,
         now: Instant,
         flow: &FlowKey,
+        proto: u8,
         caddr: [u8; 4],
         vaddr: [u8; 4],
         tcp_flags: TcpFlags,
@@ -222,7 +240,7 @@ impl<'a, S: Scheduler> Director<'a, S> {
         trusted: bool,
     ) -> Option<Forward> {
         let key = V4Key {
-            proto: flow.proto.number(),
+            proto,
             caddr,
             cport: flow.src.port,
             vaddr,
@@ -299,21 +317,6 @@ impl<'a, S: Scheduler> Director<'a, S> {
         }
         add(&mut self.total.counters);
         Some(f)
-    }
-}
-
-/// The IPv4 connection key of a packet of `flow` from its client, `None` for IPv6.
-#[inline(always)]
-fn v4_key(flow: &FlowKey) -> Option<V4Key> {
-    match (flow.src.addr, flow.dst.addr) {
-        (IpAddr::V4(c), IpAddr::V4(v)) => Some(V4Key {
-            proto: flow.proto.number(),
-            caddr: c.octets(),
-            cport: flow.src.port,
-            vaddr: v.octets(),
-            vport: flow.dst.port,
-        }),
-        _ => None,
     }
 }
 

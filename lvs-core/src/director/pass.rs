@@ -115,12 +115,15 @@ impl<'a, S: Scheduler> EstablishedPass<'_, 'a, S> {
         let (IpAddr::V4(c), IpAddr::V4(v)) = (flow.src.addr, flow.dst.addr) else {
             return None;
         };
-        if flow.proto == Protocol::Tcp && tcp_flags.syn() {
-            return None;
-        }
+        let proto = match flow.proto {
+            Protocol::Tcp if !tcp_flags.syn() => 6,
+            Protocol::Udp => 17,
+            _ => return None,
+        };
         self.dir.established_hashed(
             now,
             flow,
+            proto,
             c.octets(),
             v.octets(),
             tcp_flags,

@@ -94,15 +94,16 @@ pub(super) fn run<S: Scheduler, R: Rewriter + ?Sized>(
         // 1. read every frame, hash and prefetch those that may take the one pass
         let mut keys: [Option<V4L4>; BURST_MAX] = [None; BURST_MAX];
         let mut hints: [Option<LookupHint>; BURST_MAX] = [None; BURST_MAX];
-        for (i, f) in fs.iter().enumerate() {
+        for ((f, key), hint) in fs.iter().zip(keys.iter_mut()).zip(hints.iter_mut()) {
             let Some(frame) = frame_of(f) else { continue };
-            let Some(k) = fast::v4_l4(frame) else {
+            // read into its slot, not copied there
+            *key = fast::v4_l4(frame);
+            let Some(k) = key else {
                 continue;
             };
-            if noop && fits(&k, frame.len(), cfg) {
-                hints[i] = pass.prepare(&k.flow, k.tcp_flags);
+            if noop && fits(k, frame.len(), cfg) {
+                *hint = pass.prepare(&k.flow, k.tcp_flags);
             }
-            keys[i] = Some(k);
         }
         // 2. read their buckets' own slots
         for (h, k) in hints.iter_mut().zip(keys.iter()) {
