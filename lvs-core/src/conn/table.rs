@@ -112,28 +112,25 @@ impl<'a> ConnTable<'a> {
     /// to look at and `NIL`. Reading it is how a burst brings the bucket's line into the cache.
     #[inline]
     pub(crate) fn home_step(&self, hash: u32, flow: &crate::addr::FlowKey) -> (u32, u32) {
-        let b = hash & self.mask;
-        let Some(s) = self.slots.get(b as usize) else {
-            return (NIL, NIL);
-        };
-        if slot_matches(s, flow) {
-            (NIL, b)
-        } else if s.head == b {
-            (s.chain, NIL)
-        } else {
-            (s.head, NIL)
-        }
+        self.home_step_by(hash, |s| slot_matches(s, flow))
     }
 
     /// [`ConnTable::home_step`] for an IPv4 connection given by its parts (as
     /// [`ConnTable::find_v4`] takes them): the same answer.
     #[inline]
     pub(crate) fn home_step_v4(&self, hash: u32, key: &V4Key) -> (u32, u32) {
+        self.home_step_by(hash, |s| slot_matches_v4(s, key))
+    }
+
+    /// The walk's first step in bucket `hash` with `matches` telling whether a slot holds the
+    /// connection sought ([`ConnTable::home_step`], [`ConnTable::home_step_v4`]).
+    #[inline(always)]
+    fn home_step_by(&self, hash: u32, matches: impl Fn(&ConnSlot) -> bool) -> (u32, u32) {
         let b = hash & self.mask;
         let Some(s) = self.slots.get(b as usize) else {
             return (NIL, NIL);
         };
-        if slot_matches_v4(s, key) {
+        if matches(s) {
             (NIL, b)
         } else if s.head == b {
             (s.chain, NIL)
