@@ -204,25 +204,6 @@ impl<'a> ConnTable<'a> {
         vaddr: [u8; 4],
         vport: u16,
     ) -> Option<ConnHandle> {
-        self.find_v4_slot(hash, proto, caddr, cport, vaddr, vport)
-            .map(|(h, _)| h)
-    }
-
-    /// [`ConnTable::find_v4`] with the live entry found, so that its caller need not look it
-    /// up again.
-    #[inline]
-    pub(crate) fn find_v4_slot(
-        &self,
-        hash: u32,
-        proto: u8,
-        caddr: [u8; 4],
-        cport: u16,
-        vaddr: [u8; 4],
-        vport: u16,
-    ) -> Option<(ConnHandle, &ConnSlot)> {
-        // The bucket's own slot first: it is on the line just read for the head, and holds
-        // the bucket's oldest entry if that was placed there. The director keeps connection
-        // keys unique, so the first match is the only one, wherever the chain puts it.
         let key = V4Key {
             proto,
             caddr,
@@ -230,12 +211,22 @@ impl<'a> ConnTable<'a> {
             vaddr,
             vport,
         };
+        self.find_v4_slot(hash, &key).map(|(h, _)| h)
+    }
+
+    /// [`ConnTable::find_v4`] for the connection `key`, with the live entry found, so that its
+    /// caller need not look it up again.
+    #[inline]
+    pub(crate) fn find_v4_slot(&self, hash: u32, key: &V4Key) -> Option<(ConnHandle, &ConnSlot)> {
+        // The bucket's own slot first: it is on the line just read for the head, and holds
+        // the bucket's oldest entry if that was placed there. The director keeps connection
+        // keys unique, so the first match is the only one, wherever the chain puts it.
         let b = hash & self.mask;
         let mut i = b;
         let mut home = true;
         while let Some(s) = self.slots.get(i as usize) {
             let next = if home { s.head } else { s.chain };
-            if slot_matches_v4(s, &key) {
+            if slot_matches_v4(s, key) {
                 return Some((ConnHandle(i), s));
             }
             home = false;

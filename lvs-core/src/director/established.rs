@@ -256,9 +256,7 @@ impl<'a, S: Scheduler> Director<'a, S> {
             Some(e) => (ConnHandle(hint), e),
             // a trusted slot not holding this packet's connection: not this packet's hint
             None if trusted => return None,
-            None => self
-                .table
-                .find_v4_slot(h, key.proto, key.caddr, key.cport, key.vaddr, key.vport)?,
+            None => self.table.find_v4_slot(h, &key)?,
         };
         // not past its deadline (a connection, never a template: `find_v4` skips those)
         let to = self.cfg.timeouts.of(flow.proto, e.state());
