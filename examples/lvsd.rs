@@ -100,6 +100,10 @@ mod views;
 mod vrrp;
 #[path = "lvsd/workers.rs"]
 mod workers;
+#[path = "lvsd/xdp_prog.rs"]
+mod xdp_prog;
+#[path = "lvsd/xsk.rs"]
+mod xsk;
 
 use config::{apply_sysctl, iface_info, Options, Routes};
 use daemon::{Daemon, Iface, SignalFlags};
