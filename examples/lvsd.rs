@@ -36,6 +36,8 @@ mod datapath;
 mod events;
 #[path = "lvsd/fanout.rs"]
 mod fanout;
+#[path = "lvsd/frame_io.rs"]
+mod frame_io;
 #[path = "lvsd/gauges.rs"]
 mod gauges;
 #[path = "lvsd/health.rs"]
@@ -189,6 +191,13 @@ fn run(args: &[String]) -> Result<(), String> {
     };
     let steering = steering::resolve(steer_arg, &set, tls.is_some());
     workers::check_alone(n_workers, tls.is_some(), steering)?;
+    if opts.xdp && n_workers > 1 {
+        return Err(
+            "--xdp takes one worker: one AF_XDP socket per interface, on receive queue 0 \
+                    (more workers would need a UMEM shared per queue)\nnothing started"
+                .into(),
+        );
+    }
     steering::check_set(n_workers, steering, &set).map_err(|e| format!("{e}\nnothing started"))?;
     let mut cfg = DirectorConfig::new(SipKey(words[0], words[1]));
     for (n, v) in &opts.sysctls {
@@ -220,18 +229,23 @@ fn run(args: &[String]) -> Result<(), String> {
         let info = iface_info(name)?;
         let sock = sys::PacketSocket::open(info.index, opts.promisc)
             .map_err(|e| format!("{name}: AF_PACKET socket: {e} (lvsd needs CAP_NET_RAW)"))?;
-        let rings = if opts.no_rings {
+        let io = if opts.xdp {
+            let x = xsk::Xsk::open(info.index).map_err(|e| {
+                format!("{name}: --xdp: {e}\n(AF_XDP needs CAP_NET_ADMIN and CAP_BPF or root, and a driver with native XDP)")
+            })?;
+            Some(frame_io::FrameIo::Xdp(Box::new(x)))
+        } else if opts.no_rings {
             None
         } else {
             match ring::Rings::setup(&sock, info.index) {
-                Ok(r) => Some(r),
+                Ok(r) => Some(frame_io::FrameIo::Packet(r)),
                 Err(e) => {
                     eprintln!("lvsd: {name}: no packet rings ({e}): one system call per frame");
                     None
                 }
             }
         };
-        ifaces.push(Iface { info, sock, rings });
+        ifaces.push(Iface { info, sock, io });
     }
     let own: Vec<_> = opts
         .addrs

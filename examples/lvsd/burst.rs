@@ -1,5 +1,5 @@
-//! The batched receive path over an interface's [`crate::ring::Rings`]: frames are copied out of
-//! the receive ring into a burst buffer, the common case (an IP frame for this interface's MAC,
+//! The batched receive path over an interface's [`crate::frame_io::FrameIo`] (packet rings or
+//! `AF_XDP`): frames are copied out of the receive ring into a burst buffer, the common case (an IP frame for this interface's MAC,
 //! at most one MTU long, its checksum finished if the kernel left it partial) goes to the
 //! library's burst API (`lvs_forward::process::process_burst`, which lets the director look up
 //! a whole group of flows at once), and everything else (ARP, NDP, VRRP, GSO super-frames, all
@@ -50,7 +50,7 @@ impl Daemon<'_> {
             let (gathered, rest) = b.frames.split_at_mut(k * PLACE);
             let place = &mut rest[..PLACE];
             let iface = &mut self.ifaces[ifc];
-            let Some(rings) = iface.rings.as_mut() else {
+            let Some(rings) = iface.io.as_mut() else {
                 break;
             };
             let got = rings.recv(

@@ -177,6 +177,9 @@ pub struct Options {
     pub promisc: bool,
     /// `--no-rings`: the per-frame `recv`/`send` path instead of `PACKET_MMAP` rings.
     pub no_rings: bool,
+    /// `--xdp`: the `AF_XDP` frame path (an XDP program on each interface redirecting receive
+    /// queue 0 to an `AF_XDP` socket) instead of the packet socket's rings.
+    pub xdp: bool,
     /// `--busy-poll USEC`: after the receive rings run dry, keep looking at them for this many
     /// microseconds before sleeping in `poll(2)` (0: sleep at once).
     pub busy_poll_us: u32,
@@ -286,6 +289,7 @@ impl Options {
             sysctls: Vec::new(),
             promisc: false,
             no_rings: false,
+            xdp: false,
             busy_poll_us: 0,
             check: false,
             verbose: false,
@@ -429,6 +433,7 @@ impl Options {
                 }
                 "--promisc" => o.promisc = true,
                 "--no-rings" => o.no_rings = true,
+                "--xdp" => o.xdp = true,
                 "--busy-poll" => o.busy_poll_us = number(value()?, 1_000_000)? as u32,
                 "--check" => o.check = true,
                 "-v" | "--verbose" => o.verbose = true,

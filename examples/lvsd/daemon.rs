@@ -51,8 +51,9 @@ pub struct Iface {
     pub info: IfaceInfo,
     /// The packet socket.
     pub sock: PacketSocket,
-    /// Its receive and transmit rings ([`crate::ring`]); `None`: one system call per frame.
-    pub rings: Option<crate::ring::Rings>,
+    /// Its frame path: the packet socket's rings ([`crate::ring`]) or, with `--xdp`, an
+    /// `AF_XDP` socket ([`crate::xsk`]); `None`: one system call per frame on the packet socket.
+    pub io: Option<crate::frame_io::FrameIo>,
 }
 
 /// Signals the loop reacts to.
@@ -355,7 +356,7 @@ impl<'d> Daemon<'d> {
             if self
                 .ifaces
                 .iter()
-                .any(|i| i.rings.as_ref().is_some_and(crate::ring::Rings::ready))
+                .any(|i| i.io.as_ref().is_some_and(crate::frame_io::FrameIo::ready))
             {
                 return true;
             }
@@ -380,7 +381,14 @@ impl<'d> Daemon<'d> {
         signals: &SignalFlags,
     ) -> std::io::Result<()> {
         let mut rx = vec![0u8; HEADROOM + RX_LEN];
-        let mut fds: Vec<RawFd> = self.ifaces.iter().map(|i| i.sock.as_raw_fd()).collect();
+        let mut fds: Vec<RawFd> = self
+            .ifaces
+            .iter()
+            .map(|i| {
+                i.io.as_ref()
+                    .map_or(i.sock.as_raw_fd(), |f| f.poll_fd(&i.sock))
+            })
+            .collect();
         let n_if = fds.len();
         fds.push(sig_wake.as_raw_fd());
         let mut slot = |fd: Option<RawFd>| {
@@ -452,7 +460,7 @@ impl<'d> Daemon<'d> {
                 if !*r {
                     continue;
                 }
-                if self.ifaces[i].rings.is_some() {
+                if self.ifaces[i].io.is_some() {
                     self.rx_ring_batch(i, RING_BATCH, &mut rx);
                     self.kick_all();
                     continue;

@@ -35,29 +35,22 @@ impl Daemon<'_> {
         self.sent(r);
     }
 
-    /// Sends `b` (virtio header first) out of `ifc`: onto its transmit ring (sent at the next
-    /// [`Daemon::kick_all`]), or, when the ring is full after a kick or the frame too long for
-    /// a slot, by one `send(2)` after what the ring holds; without rings, by one `send(2)`.
+    /// Sends `b` (virtio header first) out of `ifc` by its frame path
+    /// ([`crate::frame_io::FrameIo::send`]: queued for the next [`Daemon::kick_all`] as a rule);
+    /// without one, by one `send(2)`.
     fn send_raw(&mut self, ifc: usize, b: &[u8]) -> std::io::Result<()> {
         let i = &mut self.ifaces[ifc];
-        let Some(r) = i.rings.as_mut() else {
-            return i.sock.send(b);
-        };
-        if r.push(b) {
-            return Ok(());
+        match i.io.as_mut() {
+            Some(f) => f.send(&i.sock, b),
+            None => i.sock.send(b),
         }
-        r.kick(&i.sock)?;
-        if r.push(b) {
-            return Ok(());
-        }
-        r.send_one(&i.sock, b)
     }
 
-    /// Transmits what every interface's transmit ring holds.
+    /// Transmits what every interface's frame path holds.
     pub(crate) fn kick_all(&mut self) {
         for i in 0..self.ifaces.len() {
             let f = &mut self.ifaces[i];
-            if let Some(r) = f.rings.as_mut() {
+            if let Some(r) = f.io.as_mut() {
                 if let Err(e) = r.kick(&f.sock) {
                     self.count("tx.errors");
                     if self.opts.verbose {
@@ -69,12 +62,12 @@ impl Daemon<'_> {
     }
 
     /// Adds the kernel's receive-ring counters to lvsd's: frames the kernel dropped because
-    /// the ring was full (`rx.ring_drops`).
+    /// the ring was full (`rx.ring_drops`), and with `--xdp` the `xdp.*` counters
+    /// ([`crate::frame_io::FrameIo::stats`]).
     pub(crate) fn ring_stats(&mut self) {
-        for i in 0..self.ifaces.len() {
-            if self.ifaces[i].rings.is_some() {
-                let (_, drops) = crate::ring::Rings::stats(&self.ifaces[i].sock);
-                *self.counters.entry("rx.ring_drops").or_insert(0) += drops;
+        for i in &mut self.ifaces {
+            if let Some(f) = i.io.as_mut() {
+                f.stats(&i.sock, &mut self.counters);
             }
         }
     }

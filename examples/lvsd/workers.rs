@@ -221,16 +221,16 @@ pub fn open_ifaces(infos: &[IfaceInfo], opts: &Options) -> Result<Vec<Iface>, St
         let rings = if opts.no_rings {
             None
         } else {
-            Some(
+            Some(crate::frame_io::FrameIo::Packet(
                 crate::ring::Rings::setup(&sock, info.index)
                     .map_err(|e| format!("{name}: packet rings: {e}"))?,
-            )
+            ))
         };
         join(&sock, info)?;
         out.push(Iface {
             info: info.clone(),
             sock,
-            rings,
+            io: rings,
         });
     }
     Ok(out)

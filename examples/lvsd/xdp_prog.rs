@@ -181,6 +181,8 @@ fn name16(s: &str) -> [u8; 16] {
 /// interface. Dropping it detaches the program (the link goes first).
 #[derive(Debug)]
 pub struct XdpProgram {
+    // fields drop in this order: the link first, so the program stops running before its
+    // program and map descriptors close
     link: Option<OwnedFd>,
     prog: OwnedFd,
     map: OwnedFd,
@@ -282,19 +284,6 @@ impl XdpProgram {
             .map_err(|e| io::Error::new(e.kind(), format!("XDP attach (native mode): {e}")))?;
         self.link = Some(owned(fd));
         Ok(())
-    }
-
-    /// Whether the program is attached.
-    pub fn attached(&self) -> bool {
-        self.link.is_some()
-    }
-}
-
-impl Drop for XdpProgram {
-    fn drop(&mut self) {
-        // the link first: the program stops running before the map and sockets go
-        self.link = None;
-        let _ = (&self.prog, &self.map);
     }
 }
 

@@ -548,11 +548,6 @@ impl Xsk {
         }
         s
     }
-
-    /// Whether the XDP program is attached (it is, once [`Xsk::open`] returned).
-    pub fn attached(&self) -> bool {
-        self.prog.attached()
-    }
 }
 
 #[cfg(test)]
@@ -572,7 +567,6 @@ mod tests {
         let ifindex = unsafe { libc::if_nametoindex(c.as_ptr()) };
         assert!(ifindex > 0, "no such interface");
         let mut x = Xsk::open(ifindex).expect("open");
-        assert!(x.attached());
         let mut buf = vec![0u8; 4096];
         let until = std::time::Instant::now() + std::time::Duration::from_secs(5);
         let n = loop {
