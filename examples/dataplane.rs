@@ -28,6 +28,12 @@
 //! transmit runs the peer's receive inline, lvsd's CPU includes the server namespace's receive,
 //! the kernel's is its softirq time. Details in the script's header.
 //!
+//! `lvsdxdp:1` is lvsd with `--xdp` (its `AF_XDP` frame path, examples/lvsd/xsk.rs; one worker
+//! only): no kernel drop rule (its XDP program takes every frame before the stack), and the
+//! client's and server's veths compute checksums in software while it runs (`ethtool -K tx
+//! off`: veth hands XDP partial checksums unmarked), which costs their CPU (0), not the
+//! director's. Its summary lines compare it with nftables and with lvsd of as many workers.
+//!
 //! `--kernel-drop on` (the default) drops, while lvsd runs, every frame on the director's two
 //! interfaces in an nftables netdev ingress rule, after the packet taps lvsd reads at: the
 //! director namespace's IP stack (no address there in lvsd's runs) then no longer takes each

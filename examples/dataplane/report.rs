@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 pub struct Row {
     /// The repeat it was measured in (1.., `--repeat`).
     pub run: u32,
-    /// `nftables` or `lvsd`.
+    /// `nftables`, `lvsd` or `lvsdxdp` (lvsd `--xdp`).
     pub system: String,
     /// lvsd's workers (1 for nftables).
     pub workers: u32,
@@ -194,7 +194,17 @@ pub fn summaries(rows: &[Row]) -> Vec<Summary> {
         .collect();
     workers.sort_unstable();
     workers.dedup();
-    for (sys, w) in std::iter::once(("nftables", 1)).chain(workers.iter().map(|w| ("lvsd", *w))) {
+    let mut xdp_workers: Vec<u32> = rows
+        .iter()
+        .filter(|r| r.system == "lvsdxdp")
+        .map(|r| r.workers)
+        .collect();
+    xdp_workers.sort_unstable();
+    xdp_workers.dedup();
+    for (sys, w) in std::iter::once(("nftables", 1))
+        .chain(workers.iter().map(|w| ("lvsd", *w)))
+        .chain(xdp_workers.iter().map(|w| ("lvsdxdp", *w)))
+    {
         for (peak, over) in OVERLOADS {
             if let (Some(p), Some(o)) = (find(rows, sys, w, peak), find(rows, sys, w, over)) {
                 let (offered, senders) = o.offered.unwrap_or((f64::NAN, 0));
@@ -239,6 +249,27 @@ pub fn summaries(rows: &[Row]) -> Vec<Summary> {
                         .num(n.per_cpu_s() / one.per_cpu_s().max(1e-9), 2)
                         .text(" of one worker's"),
                 );
+            }
+        }
+    }
+    // lvsd --xdp against the kernel and against lvsd on its packet rings, same workers
+    for w in &xdp_workers {
+        for wl in WORKLOADS {
+            for (base, bw, label) in [
+                ("nftables", 1, "nftables".to_string()),
+                ("lvsd", *w, format!("lvsd x{w}")),
+            ] {
+                if let (Some(x), Some(k)) =
+                    (find(rows, "lvsdxdp", *w, wl), find(rows, base, bw, wl))
+                {
+                    out.push(
+                        Summary(Vec::new())
+                            .text(format!("lvsdxdp x{w}/{label} {wl}: value "))
+                            .num(x.value / k.value.max(1e-9), 2)
+                            .text(", per director CPU second ")
+                            .num(x.per_cpu_s() / k.per_cpu_s().max(1e-9), 2),
+                    );
+                }
             }
         }
     }
@@ -312,8 +343,8 @@ pub fn to_svg(rows: &[Row], note: &str) -> String {
             .max(1e-9);
         for (j, (sys, wk)) in systems.iter().enumerate() {
             let y = y0 + 28.0 + (bar_h + gap) * j as f64;
-            let label = if sys == "lvsd" {
-                format!("lvsd x{wk}")
+            let label = if sys == "lvsd" || sys == "lvsdxdp" {
+                format!("{sys} x{wk}")
             } else {
                 sys.clone()
             };
@@ -388,5 +419,25 @@ mod tests {
         assert!(to_csv(&rows).starts_with("system,workers,workload,value,unit,cpu_cores\nnftables,1,udp64_pps,900000.000,pps,0.900\n"));
         assert!(to_svg(&rows, "").contains("not measured"));
         assert!(Row::parse("RESULT system=x").is_none());
+    }
+
+    #[test]
+    fn xdp_rows_compare_with_nftables_and_lvsd() {
+        let rows: Vec<Row> = [
+            "RESULT system=nftables workers=1 workload=udp64_pps value=900000.000 unit=pps cpu_cores=0.900",
+            "RESULT system=lvsd workers=1 workload=udp64_pps value=450000.000 unit=pps cpu_cores=0.500",
+            "RESULT system=lvsdxdp workers=1 workload=udp64_pps value=600000.000 unit=pps cpu_cores=0.500",
+        ]
+        .iter()
+        .filter_map(|l| Row::parse(l))
+        .collect();
+        let t = table(&rows);
+        assert!(
+            t.contains("lvsdxdp x1/nftables udp64_pps: value 0.67, per director CPU second 1.20")
+        );
+        assert!(
+            t.contains("lvsdxdp x1/lvsd x1 udp64_pps: value 1.33, per director CPU second 1.33")
+        );
+        assert!(to_svg(&rows, "").contains(">lvsdxdp x1<"));
     }
 }

@@ -14,6 +14,7 @@
 # DP_LVSD_ARGS (unset) more arguments for every lvsd started (e.g. `--busy-poll 200`),
 # DP_KERNEL_DROP (1) at kernel_drop_on.
 #
+# `lvsdxdp:W` is lvsd with `--xdp` (AF_XDP frames; W must be 1), see xdp_peers below.
 # `lvsdcap:W` is lvsd with W workers held to DP_CAP of one CPU by a CFS quota (a cpu cgroup,
 # 10 ms periods), UDP only: the peak (`udp64_capped_pps`) and the same offered at twice it
 # (`udp64_capped_overload_pps`). Two cores cannot offer twice an uncapped director's peak (the
@@ -202,9 +203,11 @@ cpu_ticks() {
   local t sum=0
   if [ "$NAPI" = threaded ]; then
     for t in $DIR_NAPI; do sum=$((sum + $(proc_ticks "$t"))); done
-    if [ "$CUR_SYS" = lvsd ]; then sum=$((sum + $(proc_ticks "$LVSD_PID"))); fi
+    case $CUR_SYS in lvsd|lvsdxdp) sum=$((sum + $(proc_ticks "$LVSD_PID"))) ;; esac
     echo "$sum"
-  elif [ "$CUR_SYS" = lvsd ]; then proc_ticks "$LVSD_PID"; else softirq_ticks; fi
+  else
+    case $CUR_SYS in lvsd|lvsdxdp) proc_ticks "$LVSD_PID" ;; *) softirq_ticks ;; esac
+  fi
 }
 result() { # workload value unit ticks wall_ns [extra key=value fields]
   awk -v s="$CUR_SYS" -v w="$CUR_W" -v wl="$1" -v v="$2" -v u="$3" -v t="$4" -v ns="$5" -v hz="$HZ" -v x="${6:-}" \
@@ -289,13 +292,13 @@ profile_lvsd() {
   read -r _ f0 t f1 <<< "$line"
   top=$(perf report -i "$WORK/perf.data" --no-children --sort sym --stdio 2> /dev/null \
     | awk '/^ +[0-9.]+%/ && n < 5 { printf "%s%s %s", (n++ ? ", " : ""), $1, $3 }')
-  awk -v w="$CUR_W" -v r="$rate" -v d="$f0" -v t="$t" -v ns="$f1" -v hz="$HZ" -v sw=$((sw1 - sw0)) -v top="$top" \
-    'BEGIN { n = d * ns / 1e9; printf "PROFILE system=lvsd workers=%s offered=%s delivered_pps=%.0f cpu_us_per_frame=%.3f sleeps_per_1000_frames=%.1f top=[%s]\n", w, r, d, (t / hz) * 1e6 / n, sw * 1000 / n, top }'
+  awk -v s="$CUR_SYS" -v w="$CUR_W" -v r="$rate" -v d="$f0" -v t="$t" -v ns="$f1" -v hz="$HZ" -v sw=$((sw1 - sw0)) -v top="$top" \
+    'BEGIN { n = d * ns / 1e9; printf "PROFILE system=%s workers=%s offered=%s delivered_pps=%.0f cpu_us_per_frame=%.3f sleeps_per_1000_frames=%.1f top=[%s]\n", s, w, r, d, (t / hz) * 1e6 / n, sw * 1000 / n, top }'
 }
 
 measure() { # system workers
   CUR_SYS=$1 CUR_W=$2
-  if [ -n "${DP_PROFILE:-}" ] && [ "$CUR_SYS" = lvsd ]; then profile_lvsd "$DP_PROFILE"; fi
+  case $CUR_SYS in lvsd|lvsdxdp) [ -z "${DP_PROFILE:-}" ] || profile_lvsd "$DP_PROFILE" ;; esac
   measure_udp udp64_pps udp64_overload_pps "" 100000 200000 300000 450000 650000 900000 1300000 0
 
   say "$CUR_SYS: TCP bulk (iperf3, $SECS s)"
@@ -393,11 +396,26 @@ kernel_ip() {
     END { printf "kernel.InAddrErrors_so_far %s", v["InAddrErrors"] }' /proc/net/snmp
 }
 
-lvsd_on() { # workers [capped]
+# lvsdxdp (lvsd --xdp): the peers c0 and s0 compute checksums in software while it runs (`tx
+# off`; a veth with transmit checksum offload hands XDP frames whose checksum is only partial,
+# unmarked), which also turns their TSO off (veth turns off its peers' TSO anyway while an XDP
+# program runs); their sending costs run on CPU 0, not the director's. No kernel drop rule: the
+# XDP program takes every frame before the stack.
+xdp_peers() { # off|on
+  nsx "$NS_C" ethtool -K c0 tx "$1" > /dev/null
+  nsx "$NS_S" ethtool -K s0 tx "$1" > /dev/null
+}
+lvsd_on() { # workers [capped|xdp]
   local extra=() cpus=1 join=()
-  kernel_drop_on
+  if [ "${2:-}" = xdp ]; then
+    command -v ethtool > /dev/null || die "lvsdxdp needs ethtool (apt install ethtool)"
+    xdp_peers off
+    extra=(--xdp)
+  else
+    kernel_drop_on
+  fi
   # more workers: every CPU (the sender's too: efficiency per CPU second shows the scaling)
-  [ "$1" -gt 1 ] && extra=(--workers "$1") cpus=0-$((NCPU - 1))
+  [ "$1" -gt 1 ] && extra+=(--workers "$1") cpus=0-$((NCPU - 1))
   if [ "${2:-}" = capped ]; then
     # on CPU 1 whatever the workers: CPU 0 is the sender's
     cap_group
@@ -413,6 +431,11 @@ lvsd_on() { # workers [capped]
   [ -S "$CTL" ] || die "lvsd did not start: $(cat "$WORK/lvsd.err")"
   LVSD_PID=$(sed -n 's/^lvsd: .* pid \([0-9]*\)$/\1/p' "$WORK/lvsd.err" | head -1)
   [ -n "$LVSD_PID" ] || die "no lvsd pid: $(cat "$WORK/lvsd.err")"
+  if [ "${2:-}" = xdp ]; then
+    local t
+    for t in $DIR_NAPI; do [ -d "/proc/$t" ] || die "NAPI thread $t went away when XDP was attached"; done
+    say "lvsd --xdp: $(nsx "$NS_D" ip -d link show d0 | grep -o 'prog/xdp id [0-9]*' || echo 'no program on d0!'); c0 $(nsx "$NS_C" ethtool -k c0 | grep -E '^(tx-checksumming|tcp-segmentation-offload):' | tr -s ' ' | tr '\n' ' ')"
+  fi
 }
 lvsd_off() {
   kill "$LVSD_PID" 2>/dev/null || true
@@ -420,6 +443,7 @@ lvsd_off() {
   LVSD_PID=
   if [ -n "$CGROUP" ]; then sleep 0.2; rmdir "$CGROUP"; CGROUP=; fi
   kernel_drop_off
+  if [ "${1:-}" = xdp ]; then xdp_peers on; fi
 }
 
 for ((rep = 1; rep <= REPEAT; rep++)); do
@@ -429,6 +453,10 @@ for ((rep = 1; rep <= REPEAT; rep++)); do
     case $sys in
       nftables) kernel_on; measure nftables 1; kernel_off ;;
       lvsd) lvsd_on "$w"; measure lvsd "$w"; say "lvsd counters: $("$LVSD" ctl "$CTL" status | grep -E '^(worker[0-9]+\.)?(drop|rx|tx)' | tr -s ' ' | tr '\n' ' ')$(kernel_ip)"; lvsd_off ;;
+      lvsdxdp)
+        lvsd_on "$w" xdp; measure lvsdxdp "$w"
+        say "lvsd --xdp counters: $("$LVSD" ctl "$CTL" status | grep -E '^(drop|rx|tx|xdp)' | tr -s ' ' | tr '\n' ' ')$(kernel_ip)"
+        lvsd_off xdp ;;
       lvsdcap)
         lvsd_on "$w" capped
         CUR_SYS=lvsd CUR_W=$w
