@@ -96,7 +96,8 @@ impl FrameIo {
     }
 
     /// Adds the kernel's drop counters since the last call to `counters`: `rx.ring_drops`
-    /// (the receive ring was full) for both; for the XSK also `xdp.rx_frames`,
+    /// (the receive ring was full; for the XSK also the frames the kernel dropped for want of
+    /// a fill-ring chunk, which is how a full receive side shows there) for both; for the XSK also `xdp.rx_frames`,
     /// `xdp.tx_frames`, `xdp.rx_dropped`, `xdp.fill_ring_empty`, `xdp.tx_invalid` and
     /// `xdp.tx_no_chunk`.
     pub fn stats(&mut self, sock: &PacketSocket, counters: &mut BTreeMap<&'static str, u64>) {
@@ -105,7 +106,9 @@ impl FrameIo {
             FrameIo::Packet(_) => add("rx.ring_drops", Rings::stats(sock).1),
             FrameIo::Xdp(x) => {
                 let s = x.stats();
-                add("rx.ring_drops", s.rx_ring_full);
+                // no room: the receive ring full, or (lvsd behind: every receive chunk waits
+                // on the receive ring) no chunk on the fill ring, counted in rx_dropped
+                add("rx.ring_drops", s.rx_ring_full + s.rx_dropped);
                 add("xdp.rx_frames", s.rx_frames);
                 add("xdp.tx_frames", s.tx_frames);
                 add("xdp.rx_dropped", s.rx_dropped);

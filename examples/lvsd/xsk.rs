@@ -4,9 +4,9 @@
 //! options, the mappings of the UMEM and of the four rings, the ring indices and descriptors
 //! shared with the kernel, and the copies in and out of UMEM chunks.
 //!
-//! The UMEM is [`CHUNKS`] chunks of [`CHUNK`] bytes in one anonymous mapping: the first half
-//! are receive buffers, lent to the kernel through the fill ring; the second half are transmit
-//! buffers, on lvsd's free list until a frame is copied into one and posted on the transmit
+//! The UMEM is [`CHUNKS`] chunks of [`CHUNK`] bytes in one anonymous mapping: the first
+//! [`RX_CHUNKS`] are receive buffers, lent to the kernel through the fill ring; the other
+//! [`TX_CHUNKS`] are transmit buffers, on lvsd's free list until a frame is copied into one and posted on the transmit
 //! ring, back on the list when the completion ring returns it.
 //!
 //! Receive: the driver runs the program in its NAPI poll, the program redirects the frame, and
@@ -39,14 +39,16 @@ use std::sync::atomic::{AtomicU32, Ordering};
 /// Bytes of one UMEM chunk. The kernel puts a received frame 256 bytes in
 /// (`XDP_PACKET_HEADROOM`), so frames up to 1,792 bytes fit: enough for a 1,500-byte MTU.
 pub const CHUNK: usize = 2048;
-/// Chunks in the UMEM (8 MiB): half for receiving, half for transmitting.
-pub const CHUNKS: usize = 4096;
-/// Entries of each ring (a power of two): as many as chunks of its half, so the fill and
-/// transmit rings always have room for what lvsd holds.
-const RING: u32 = (CHUNKS / 2) as u32;
+/// Receive chunks (16 MiB), as many as the packet rings' slots ([`crate::ring::RX_SLOTS`]):
+/// about 30 ms of buffering at 250k frames per second.
+pub const RX_CHUNKS: usize = 8192;
+/// Transmit chunks (4 MiB).
+pub const TX_CHUNKS: usize = 2048;
+/// Chunks in the UMEM: the receive ones first, then the transmit ones.
+pub const CHUNKS: usize = RX_CHUNKS + TX_CHUNKS;
 /// Received frames between publications of the receive consumer and fill producer indices.
 const PUBLISH_EVERY: u32 = 32;
-/// Most `sendto(2)` calls one [`Xsk::kick`] makes (64 x 32 descriptors: a full ring).
+/// Most `sendto(2)` calls one [`Xsk::kick`] makes (64 x 32 descriptors: a full transmit ring).
 const KICK_ROUNDS: usize = 64;
 /// The queue lvsd's socket is bound to; frames of other queues pass to the kernel.
 pub const QUEUE: u32 = 0;
@@ -137,6 +139,9 @@ struct Ring {
     cons: usize,
     flags: usize,
     desc: usize,
+    /// Entries (a power of two: as many as the chunks of its direction, so the fill and
+    /// transmit rings always have room for what lvsd holds) less one: the index mask.
+    mask: u32,
     /// lvsd's own index (producer or consumer, by ring), possibly not yet published.
     local: u32,
     /// The kernel's index as last read.
@@ -144,8 +149,14 @@ struct Ring {
 }
 
 impl Ring {
-    fn open(fd: RawFd, off: &libc::xdp_ring_offset, pgoff: i64, entry: usize) -> io::Result<Ring> {
-        let len = off.desc as usize + RING as usize * entry;
+    fn open(
+        fd: RawFd,
+        off: &libc::xdp_ring_offset,
+        pgoff: i64,
+        entry: usize,
+        entries: usize,
+    ) -> io::Result<Ring> {
+        let len = off.desc as usize + entries * entry;
         let map = Mapping::new(len, fd, pgoff)?;
         Ok(Ring {
             map,
@@ -153,6 +164,7 @@ impl Ring {
             cons: off.consumer as usize,
             flags: off.flags as usize,
             desc: off.desc as usize,
+            mask: entries as u32 - 1,
             local: 0,
             seen: 0,
         })
@@ -180,11 +192,11 @@ impl Ring {
     /// Entry `i` (a free-running index) of a ring of `size`-byte entries.
     fn entry(&self, i: u32, size: usize) -> *mut u8 {
         // SAFETY: the index is masked to the ring, so the entry lies inside the mapping,
-        // which holds `RING` entries after `desc`.
+        // which holds `mask + 1` entries after `desc`.
         unsafe {
             self.map
                 .ptr
-                .add(self.desc + (i & (RING - 1)) as usize * size)
+                .add(self.desc + (i & self.mask) as usize * size)
         }
     }
 
@@ -308,22 +320,36 @@ impl Xsk {
             tx_metadata_len: 0,
         };
         setopt(raw, libc::XDP_UMEM_REG, &reg).map_err(ctx("XDP_UMEM_REG"))?;
-        for opt in [
-            libc::XDP_UMEM_FILL_RING,
-            libc::XDP_UMEM_COMPLETION_RING,
-            libc::XDP_RX_RING,
-            libc::XDP_TX_RING,
+        for (opt, n) in [
+            (libc::XDP_UMEM_FILL_RING, RX_CHUNKS),
+            (libc::XDP_UMEM_COMPLETION_RING, TX_CHUNKS),
+            (libc::XDP_RX_RING, RX_CHUNKS),
+            (libc::XDP_TX_RING, TX_CHUNKS),
         ] {
-            setopt(raw, opt, &RING).map_err(ctx("XSK ring size"))?;
+            setopt(raw, opt, &(n as u32)).map_err(ctx("XSK ring size"))?;
         }
         let off: libc::xdp_mmap_offsets =
             getopt(raw, libc::XDP_MMAP_OFFSETS).map_err(ctx("XDP_MMAP_OFFSETS"))?;
-        let rx = Ring::open(raw, &off.rx, libc::XDP_PGOFF_RX_RING, DESC).map_err(ctx("rx ring"))?;
-        let tx = Ring::open(raw, &off.tx, libc::XDP_PGOFF_TX_RING, DESC).map_err(ctx("tx ring"))?;
-        let fill = Ring::open(raw, &off.fr, libc::XDP_UMEM_PGOFF_FILL_RING as i64, 8)
-            .map_err(ctx("fill ring"))?;
-        let comp = Ring::open(raw, &off.cr, libc::XDP_UMEM_PGOFF_COMPLETION_RING as i64, 8)
-            .map_err(ctx("completion ring"))?;
+        let rx = Ring::open(raw, &off.rx, libc::XDP_PGOFF_RX_RING, DESC, RX_CHUNKS)
+            .map_err(ctx("rx ring"))?;
+        let tx = Ring::open(raw, &off.tx, libc::XDP_PGOFF_TX_RING, DESC, TX_CHUNKS)
+            .map_err(ctx("tx ring"))?;
+        let fill = Ring::open(
+            raw,
+            &off.fr,
+            libc::XDP_UMEM_PGOFF_FILL_RING as i64,
+            8,
+            RX_CHUNKS,
+        )
+        .map_err(ctx("fill ring"))?;
+        let comp = Ring::open(
+            raw,
+            &off.cr,
+            libc::XDP_UMEM_PGOFF_COMPLETION_RING as i64,
+            8,
+            TX_CHUNKS,
+        )
+        .map_err(ctx("completion ring"))?;
         let mut x = Xsk {
             prog,
             fd,
@@ -332,7 +358,7 @@ impl Xsk {
             fill,
             comp,
             umem,
-            free: (CHUNKS / 2..CHUNKS)
+            free: (RX_CHUNKS..CHUNKS)
                 .rev()
                 .map(|c| (c * CHUNK) as u64)
                 .collect(),
@@ -340,8 +366,8 @@ impl Xsk {
             counts: XskStats::default(),
             kernel_prev: zeroed(),
         };
-        // lend the receive half to the kernel
-        for c in 0..CHUNKS / 2 {
+        // lend the receive chunks to the kernel
+        for c in 0..RX_CHUNKS {
             x.fill.write_u64(x.fill.local, 8, 0, (c * CHUNK) as u64);
             x.fill.local = x.fill.local.wrapping_add(1);
         }
@@ -590,6 +616,6 @@ mod tests {
         std::thread::sleep(std::time::Duration::from_millis(100));
         x.kick().expect("kick");
         eprintln!("stats {:?} free {}", x.stats(), x.free.len());
-        assert_eq!(x.free.len(), CHUNKS / 2, "the transmit chunk came back");
+        assert_eq!(x.free.len(), TX_CHUNKS, "the transmit chunk came back");
     }
 }
