@@ -144,7 +144,8 @@ struct Ring {
     mask: u32,
     /// lvsd's own index (producer or consumer, by ring), possibly not yet published.
     local: u32,
-    /// The kernel's index as last read.
+    /// The kernel's index as last read (the receive ring's producer); on the transmit ring,
+    /// lvsd's producer index as last published.
     seen: u32,
 }
 
