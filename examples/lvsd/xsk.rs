@@ -246,14 +246,20 @@ fn setopt<T>(fd: RawFd, name: libc::c_int, v: &T) -> io::Result<()> {
     }
 }
 
-/// An all-zero value of one of libc's plain-old-data XDP structures.
-fn zeroed<T: Copy>() -> T {
-    // SAFETY: only used for libc's `xdp_*` structures and `sockaddr_xdp`: integers only, for
-    // which all-zero is a valid value.
+/// libc's XDP structures this file reads or fills: integers only, so all-zero is a valid value.
+trait Plain: Copy {}
+impl Plain for libc::xdp_mmap_offsets {}
+impl Plain for libc::xdp_statistics {}
+impl Plain for libc::sockaddr_xdp {}
+
+/// An all-zero value of one of them.
+fn zeroed<T: Plain>() -> T {
+    // SAFETY: `T` is one of the `Plain` structures above, made of integers only, for which
+    // all-zero is a valid value.
     unsafe { std::mem::zeroed() }
 }
 
-fn getopt<T: Copy>(fd: RawFd, name: libc::c_int) -> io::Result<T> {
+fn getopt<T: Plain>(fd: RawFd, name: libc::c_int) -> io::Result<T> {
     let mut v: T = zeroed();
     let mut len = std::mem::size_of::<T>() as libc::socklen_t;
     // SAFETY: `v` and `len` are live and `len` is `v`'s size; the kernel writes at most that.
