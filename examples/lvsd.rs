@@ -20,6 +20,8 @@ mod agentx;
 mod auth;
 #[path = "lvsd/burst.rs"]
 mod burst;
+#[path = "lvsd/busy_poll.rs"]
+mod busy_poll;
 #[path = "lvsd/config.rs"]
 mod config;
 #[path = "lvsd/control.rs"]
@@ -230,9 +232,27 @@ fn run(args: &[String]) -> Result<(), String> {
         let sock = sys::PacketSocket::open(info.index, opts.promisc)
             .map_err(|e| format!("{name}: AF_PACKET socket: {e} (lvsd needs CAP_NET_RAW)"))?;
         let io = if opts.xdp {
-            let x = xsk::Xsk::open(info.index).map_err(|e| {
+            let mut x = xsk::Xsk::open(info.index).map_err(|e| {
                 format!("{name}: --xdp: {e}\n(AF_XDP needs CAP_NET_ADMIN and CAP_BPF or root, and a driver with native XDP)")
             })?;
+            if let Some(bp) = opts.xdp_busy_poll {
+                let id = x
+                    .set_busy_poll(bp.usec, bp.budget)
+                    .map_err(|e| format!("{name}: --xdp-busy-poll: {e}"))?;
+                if id == 0 {
+                    eprintln!(
+                        "lvsd: {name}: --xdp-busy-poll: the driver ties no NAPI instance to \
+                         receive queue 0 (SO_INCOMING_NAPI_ID 0): no NAPI to busy poll, lvsd only looks \
+                         at the ring for the time given"
+                    );
+                } else {
+                    eprintln!(
+                        "lvsd: {name}: busy polling NAPI {id} (up to {} frames a poll, {} us \
+                         before sleeping)",
+                        bp.budget, bp.usec
+                    );
+                }
+            }
             Some(frame_io::FrameIo::Xdp(Box::new(x)))
         } else if opts.no_rings {
             None
@@ -247,6 +267,14 @@ fn run(args: &[String]) -> Result<(), String> {
         };
         ifaces.push(Iface { info, sock, io });
     }
+    // --xdp-busy-poll: the interfaces' NAPI deferral while lvsd runs (put back on exit)
+    let _napi_defer = match opts.xdp_busy_poll {
+        Some(bp) => Some(
+            busy_poll::NapiDefer::set(&opts.ifaces, bp.usec)
+                .map_err(|e| format!("--xdp-busy-poll: {e}"))?,
+        ),
+        None => None,
+    };
     let own: Vec<_> = opts
         .addrs
         .iter()

@@ -396,6 +396,12 @@ kernel_ip() {
     END { printf "kernel.InAddrErrors_so_far %s", v["InAddrErrors"] }' /proc/net/snmp
 }
 
+# packets the director namespace's kernel received by busy polling (lvsd --xdp-busy-poll)
+kernel_busy_poll() {
+  nsx "$NS_D" awk '$1 == "TcpExt:" { if (!h) { for (i = 2; i <= NF; i++) k[i] = $i; h = 1 } else for (i = 2; i <= NF; i++) v[k[i]] = $i }
+    END { printf " kernel.BusyPollRxPackets_so_far %s", v["BusyPollRxPackets"] }' /proc/net/netstat
+}
+
 # lvsdxdp (lvsd --xdp): the peers c0 and s0 compute checksums in software while it runs (`tx
 # off`; a veth with transmit checksum offload hands XDP frames whose checksum is only partial,
 # unmarked), which also turns their TSO off (veth turns off its peers' TSO anyway while an XDP
@@ -434,7 +440,7 @@ lvsd_on() { # workers [capped|xdp]
   if [ "${2:-}" = xdp ]; then
     local t
     for t in $DIR_NAPI; do [ -d "/proc/$t" ] || die "NAPI thread $t went away when XDP was attached"; done
-    say "lvsd --xdp: $(nsx "$NS_D" ip -d link show d0 | grep -o 'prog/xdp id [0-9]*' || echo 'no program on d0!'); c0 $(nsx "$NS_C" ethtool -k c0 | grep -E '^(tx-checksumming|tcp-segmentation-offload):' | tr -s ' ' | tr '\n' ' ')"
+    say "lvsd --xdp: $(nsx "$NS_D" ip -d link show d0 | grep -o 'prog/xdp id [0-9]*' || echo 'no program on d0!'); c0 $(nsx "$NS_C" ethtool -k c0 | grep -E '^(tx-checksumming|tcp-segmentation-offload):' | tr -s ' ' | tr '\n' ' ')$(grep -h 'busy poll' "$WORK/lvsd.err" | tr '\n' ' ')"
   fi
 }
 lvsd_off() {
@@ -455,7 +461,7 @@ for ((rep = 1; rep <= REPEAT; rep++)); do
       lvsd) lvsd_on "$w"; measure lvsd "$w"; say "lvsd counters: $("$LVSD" ctl "$CTL" status | grep -E '^(worker[0-9]+\.)?(drop|rx|tx)' | tr -s ' ' | tr '\n' ' ')$(kernel_ip)"; lvsd_off ;;
       lvsdxdp)
         lvsd_on "$w" xdp; measure lvsdxdp "$w"
-        say "lvsd --xdp counters: $("$LVSD" ctl "$CTL" status | grep -E '^(drop|rx|tx|xdp)' | tr -s ' ' | tr '\n' ' ')$(kernel_ip)"
+        say "lvsd --xdp counters: $("$LVSD" ctl "$CTL" status | grep -E '^(drop|rx|tx|xdp)' | tr -s ' ' | tr '\n' ' ')$(kernel_ip)$(kernel_busy_poll)"
         lvsd_off xdp ;;
       lvsdcap)
         lvsd_on "$w" capped

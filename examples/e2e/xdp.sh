@@ -18,6 +18,8 @@
 # counters (`ctl status`) cover what was forwarded and it dropped nothing for want of a
 # transmit chunk; once lvsd has exited the programs are gone (the BPF link's lifetime is
 # lvsd's) and the kernel has the interfaces back.
+# Then lvsd again with `--xdp-busy-poll 100,32`: the interfaces' napi_defer_hard_irqs and
+# gro_flush_timeout set while it runs and put back once it exits, 50 UDP echoes through it.
 # Prints `XDP frames=N download=ok udp=ok` from lvsd's counters (frames: xdp.rx_frames).
 # lvsd failing to open AF_XDP is a failure (not a skip): the test is for that path.
 set -euo pipefail
@@ -160,5 +162,34 @@ for d in d0 d1; do
   done
   ! nsx "$NS_D" ip link show $d | grep -q "prog/xdp" || die "the XDP program stayed on $d after lvsd exited"
 done
+# --xdp-busy-poll: lvsd sets the interfaces' NAPI deferral while it runs and puts it back after;
+# the NAT still works (on veth no NAPI is tied to a queue, so the busy poll itself is a no-op)
+defer() { nsx "$NS_D" cat /sys/class/net/$1/napi_defer_hard_irqs /sys/class/net/$1/gro_flush_timeout | tr '\n' ' '; }
+BEFORE="$(defer d0)$(defer d1)"
+rm -f "$CTL"
+nsx "$NS_D" timeout $LIFE "$LVSD" --xdp --xdp-busy-poll 100,32 --rules "$WORK/rules" --iface d0 --iface d1 \
+  --addr d0=198.18.0.1/24 --addr d1=198.18.1.1/24 --control "$CTL" \
+  > "$WORK/lvsd.out" 2> "$WORK/lvsd.err" &
+LVSD_JOB=$!
+for _ in $(seq 1 100); do
+  [ -S "$CTL" ] && break
+  kill -0 $LVSD_JOB 2>/dev/null || break
+  sleep 0.1
+done
+[ -S "$CTL" ] || die "lvsd --xdp --xdp-busy-poll did not start: $(cat "$WORK/lvsd.err")"
+LVSD_PID=$(sed -n 's/^lvsd: .* pid \([0-9]*\)$/\1/p' "$WORK/lvsd.err" | head -1)
+DURING="$(defer d0)$(defer d1)"
+[ "$DURING" = "2 100000 2 100000 " ] || die "--xdp-busy-poll: deferral on d0, d1 is '$DURING', not 2 / 100000 ns"
+NAPI=$(grep -c 'NAPI' "$WORK/lvsd.err" || true)
+[ "$NAPI" = 2 ] || die "--xdp-busy-poll: no NAPI line for each interface: $(cat "$WORK/lvsd.err")"
+UDP=$(nsx "$NS_C" timeout 20 python3 "$WORK/udp.py" $VIP || true)
+[ "$UDP" = 50 ] || die "--xdp-busy-poll: UDP ${UDP:-none} of 50 datagrams echoed through the VIP"
+kill "$LVSD_PID"
+for _ in $(seq 1 50); do kill -0 "$LVSD_PID" 2>/dev/null || break; sleep 0.1; done
+LVSD_PID=
+AFTER="$(defer d0)$(defer d1)"
+[ "$AFTER" = "$BEFORE" ] || die "--xdp-busy-poll: deferral not put back: '$AFTER', was '$BEFORE'"
+say "lvsd --xdp --xdp-busy-poll 100,32: deferral '$DURING' while it ran, '$AFTER' after; 50 UDP echoes; $(grep -h 'NAPI' "$WORK/lvsd.err" | head -1)"
+
 echo "XDP frames=$FRAMES download=ok udp=ok"
 echo "XDP PASSED"

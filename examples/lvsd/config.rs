@@ -183,6 +183,10 @@ pub struct Options {
     /// `--busy-poll USEC`: after the receive rings run dry, keep looking at them for this many
     /// microseconds before sleeping in `poll(2)` (0: sleep at once).
     pub busy_poll_us: u32,
+    /// `--xdp-busy-poll USEC[,BUDGET]`: the kernel's preferred busy polling on each `AF_XDP`
+    /// socket (microseconds lvsd keeps driving the interfaces' NAPI after its receive rings run
+    /// dry, frames per NAPI poll); `None`: off. Only with `--xdp`.
+    pub xdp_busy_poll: Option<crate::busy_poll::XdpBusyPoll>,
     /// Only check.
     pub check: bool,
     /// Verbose logging.
@@ -291,6 +295,7 @@ impl Options {
             no_rings: false,
             xdp: false,
             busy_poll_us: 0,
+            xdp_busy_poll: None,
             check: false,
             verbose: false,
             sync: None,
@@ -435,6 +440,9 @@ impl Options {
                 "--no-rings" => o.no_rings = true,
                 "--xdp" => o.xdp = true,
                 "--busy-poll" => o.busy_poll_us = number(value()?, 1_000_000)? as u32,
+                "--xdp-busy-poll" => {
+                    o.xdp_busy_poll = Some(crate::busy_poll::XdpBusyPoll::parse(&value()?)?)
+                }
                 "--check" => o.check = true,
                 "-v" | "--verbose" => o.verbose = true,
                 "-h" | "--help" => return Err(USAGE.to_string()),
@@ -463,6 +471,9 @@ impl Options {
         };
         if let Some(opt) = sync_extra.first().filter(|_| o.sync.is_none()) {
             return Err(format!("{opt} needs --sync master|backup|both"));
+        }
+        if o.xdp_busy_poll.is_some() && !o.xdp {
+            return Err("--xdp-busy-poll needs --xdp".into());
         }
         if !o.check && o.ifaces.is_empty() {
             return Err(format!("at least one --iface is required\n{USAGE}"));

@@ -370,6 +370,40 @@ impl<'d> Daemon<'d> {
         }
     }
 
+    /// `--xdp-busy-poll`: with every receive ring empty, runs each interface's NAPI poll in
+    /// lvsd's context ([`crate::xsk::Xsk::busy_poll`]) until a ring holds a frame (`true`: the
+    /// caller polls without sleeping) or the configured time has passed (`false`: sleep; the
+    /// kernel's deferral timer hands the interfaces back to the kernel). See
+    /// [`crate::busy_poll`].
+    fn xdp_busy_poll(&mut self) -> bool {
+        let Some(bp) = self.opts.xdp_busy_poll else {
+            return false;
+        };
+        let ready = |ifaces: &[Iface]| {
+            ifaces
+                .iter()
+                .any(|i| i.io.as_ref().is_some_and(crate::frame_io::FrameIo::ready))
+        };
+        if ready(&self.ifaces) {
+            return true;
+        }
+        let until =
+            std::time::Instant::now() + std::time::Duration::from_micros(u64::from(bp.usec));
+        loop {
+            for i in &mut self.ifaces {
+                if let Some(crate::frame_io::FrameIo::Xdp(x)) = &mut i.io {
+                    x.busy_poll();
+                }
+            }
+            if ready(&self.ifaces) {
+                return true;
+            }
+            if std::time::Instant::now() >= until {
+                return false;
+            }
+        }
+    }
+
     /// Runs until SIGTERM/SIGINT.
     ///
     /// # Errors
@@ -452,7 +486,7 @@ impl<'d> Daemon<'d> {
                 ring_stats_at = now + 1000;
                 self.ring_stats();
             }
-            if timeout > 0 && self.busy_poll() {
+            if timeout > 0 && (self.busy_poll() || self.xdp_busy_poll()) {
                 timeout = 0;
             }
             sys::poll_readable(&fds, timeout, &mut ready)?;

@@ -246,6 +246,25 @@ fn setopt<T>(fd: RawFd, name: libc::c_int, v: &T) -> io::Result<()> {
     }
 }
 
+/// Sets the `SOL_SOCKET` option `name` to the integer `v`.
+fn sol_socket_set(fd: RawFd, name: libc::c_int, v: libc::c_int) -> io::Result<()> {
+    // SAFETY: `v` is a live integer and the length passed is its size.
+    let r = unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            name,
+            (&v as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
 /// libc's XDP structures this file reads or fills: integers only, so all-zero is a valid value.
 trait Plain: Copy {}
 impl Plain for libc::xdp_mmap_offsets {}
@@ -294,6 +313,9 @@ pub struct Xsk {
     unpublished: u32,
     counts: XskStats,
     kernel_prev: libc::xdp_statistics,
+    /// The NAPI instance [`Xsk::busy_poll`] drives (`SO_INCOMING_NAPI_ID` after
+    /// [`Xsk::set_busy_poll`]); 0: none, busy polling off.
+    busy_napi: u32,
 }
 
 // SAFETY: the mappings are owned by this value alone (no pointer into them escapes), so moving
@@ -372,6 +394,7 @@ impl Xsk {
             unpublished: 0,
             counts: XskStats::default(),
             kernel_prev: zeroed(),
+            busy_napi: 0,
         };
         // lend the receive chunks to the kernel
         for c in 0..RX_CHUNKS {
@@ -564,6 +587,67 @@ impl Xsk {
         }
         self.reclaim();
         r
+    }
+
+    /// `--xdp-busy-poll`: asks the kernel for preferred busy polling on this socket
+    /// (`SO_PREFER_BUSY_POLL`, `SO_BUSY_POLL` of `usec`, `SO_BUSY_POLL_BUDGET` of `budget`
+    /// frames), so that [`Xsk::busy_poll`] and every transmit kick run the interface's NAPI
+    /// poll in lvsd's own context. Returns the NAPI instance the socket was tied to at bind
+    /// time (`SO_INCOMING_NAPI_ID`); 0 means the driver named none for queue [`QUEUE`] (veth
+    /// names none): the kernel's busy polling then does nothing, and [`Xsk::busy_poll`] makes
+    /// no system call.
+    ///
+    /// # Errors
+    /// The kernel's refusal of an option (no `CONFIG_NET_RX_BUSY_POLL`, a kernel before 5.11,
+    /// a budget over the sysctl's without `CAP_NET_ADMIN`).
+    pub fn set_busy_poll(&mut self, usec: u32, budget: u16) -> io::Result<u32> {
+        let fd = self.fd();
+        sol_socket_set(fd, libc::SO_PREFER_BUSY_POLL, 1).map_err(ctx("SO_PREFER_BUSY_POLL"))?;
+        sol_socket_set(fd, libc::SO_BUSY_POLL, usec as libc::c_int).map_err(ctx("SO_BUSY_POLL"))?;
+        sol_socket_set(fd, libc::SO_BUSY_POLL_BUDGET, libc::c_int::from(budget))
+            .map_err(ctx("SO_BUSY_POLL_BUDGET"))?;
+        let mut id: libc::c_uint = 0;
+        let mut len = std::mem::size_of::<libc::c_uint>() as libc::socklen_t;
+        // SAFETY: `id` and `len` are live and `len` is `id`'s size; the kernel writes at most
+        // that.
+        let r = unsafe {
+            libc::getsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                libc::SO_INCOMING_NAPI_ID,
+                (&mut id as *mut libc::c_uint).cast(),
+                &mut len,
+            )
+        };
+        if r < 0 {
+            return Err(ctx("SO_INCOMING_NAPI_ID")(io::Error::last_os_error()));
+        }
+        self.busy_napi = id;
+        Ok(id)
+    }
+
+    /// One busy poll of the interface's NAPI (with [`Xsk::set_busy_poll`] done): a
+    /// non-blocking `recvfrom(2)` without a buffer, which runs the driver's receive (the XDP
+    /// program, the copies into the UMEM) here, up to the budget twice over, and leaves the
+    /// NAPI to the next busy poll (the kernel defers its own polling while the device's
+    /// `napi_defer_hard_irqs` and `gro_flush_timeout` allow). Publishes the receive side's
+    /// indices first, so that the kernel has every free chunk.
+    pub fn busy_poll(&mut self) {
+        self.publish();
+        if self.busy_napi == 0 {
+            return;
+        }
+        // SAFETY: no buffer (NULL, length 0) and no address: only the socket's busy poll runs.
+        unsafe {
+            libc::recvfrom(
+                self.fd.as_raw_fd(),
+                std::ptr::null_mut(),
+                0,
+                libc::MSG_DONTWAIT,
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+            )
+        };
     }
 
     /// lvsd's counters and the kernel's (`XDP_STATISTICS`) since the last call.

@@ -4,7 +4,8 @@
 //! udp=ok` line, and fail if it fails: lvsd's XDP programs attached to both interfaces, 8 TCP
 //! downloads byte-exact and 50 UDP datagrams echoed through the VIP, every frame lvsd read
 //! taken from the AF_XDP socket (`xdp.rx_frames` = `rx.frames`), and the programs gone once
-//! lvsd exits.
+//! lvsd exits; then a second lvsd with `--xdp-busy-poll` (the interfaces' NAPI deferral set
+//! while it runs and put back after, UDP echoed through it).
 //!
 //! Needs root, `ip netns`, curl, python3 and ethtool: without them it prints `SKIPPED:` and passes,
 //! except under CI (`CI=true` or `CI=1`), where it fails. A kernel refusing AF_XDP or BPF fails
