@@ -343,60 +343,44 @@ impl<'d> Daemon<'d> {
 
     // ----- the loop --------------------------------------------------------------------------
 
-    /// `--busy-poll`: looks at the receive rings for up to the configured time; `true` as soon
-    /// as one holds a frame (the caller then polls without sleeping, so the frame is taken
-    /// without a wakeup), `false` when the time ran out (or busy polling is off).
-    fn busy_poll(&self) -> bool {
-        let us = self.opts.busy_poll_us;
+    /// Whether some interface's receive ring holds a frame.
+    fn rings_ready(&self) -> bool {
+        self.ifaces
+            .iter()
+            .any(|i| i.io.as_ref().is_some_and(crate::frame_io::FrameIo::ready))
+    }
+
+    /// `--busy-poll` and `--xdp-busy-poll`: with every receive ring empty, looks at the rings
+    /// for up to the configured time; `true` as soon as one holds a frame (the caller then polls
+    /// without sleeping, so the frame is taken without a wakeup), `false` when the time ran out
+    /// (or neither option is on: sleep; with both, the longer time counts). With
+    /// `--xdp-busy-poll` each look first runs every `AF_XDP` socket's NAPI poll in lvsd's
+    /// context ([`crate::xsk::Xsk::busy_poll`]; nothing where the kernel tied the socket to no
+    /// NAPI, as on veth); the kernel's deferral timer hands the interfaces back once lvsd
+    /// sleeps. See [`crate::busy_poll`].
+    fn spin_until_ready(&mut self) -> bool {
+        let (us, drive) = match self.opts.xdp_busy_poll {
+            Some(bp) => (bp.usec.max(self.opts.busy_poll_us), true),
+            None => (self.opts.busy_poll_us, false),
+        };
         if us == 0 {
             return false;
         }
         let until = std::time::Instant::now() + std::time::Duration::from_micros(u64::from(us));
         loop {
-            if self
-                .ifaces
-                .iter()
-                .any(|i| i.io.as_ref().is_some_and(crate::frame_io::FrameIo::ready))
-            {
+            if drive {
+                for i in &mut self.ifaces {
+                    if let Some(crate::frame_io::FrameIo::Xdp(x)) = &mut i.io {
+                        x.busy_poll();
+                    }
+                }
+            }
+            if self.rings_ready() {
                 return true;
             }
             // the clock only every 64 looks: reading it costs more than a look
             for _ in 0..64 {
                 std::hint::spin_loop();
-            }
-            if std::time::Instant::now() >= until {
-                return false;
-            }
-        }
-    }
-
-    /// `--xdp-busy-poll`: with every receive ring empty, runs each interface's NAPI poll in
-    /// lvsd's context ([`crate::xsk::Xsk::busy_poll`]) until a ring holds a frame (`true`: the
-    /// caller polls without sleeping) or the configured time has passed (`false`: sleep; the
-    /// kernel's deferral timer hands the interfaces back to the kernel). See
-    /// [`crate::busy_poll`].
-    fn xdp_busy_poll(&mut self) -> bool {
-        let Some(bp) = self.opts.xdp_busy_poll else {
-            return false;
-        };
-        let ready = |ifaces: &[Iface]| {
-            ifaces
-                .iter()
-                .any(|i| i.io.as_ref().is_some_and(crate::frame_io::FrameIo::ready))
-        };
-        if ready(&self.ifaces) {
-            return true;
-        }
-        let until =
-            std::time::Instant::now() + std::time::Duration::from_micros(u64::from(bp.usec));
-        loop {
-            for i in &mut self.ifaces {
-                if let Some(crate::frame_io::FrameIo::Xdp(x)) = &mut i.io {
-                    x.busy_poll();
-                }
-            }
-            if ready(&self.ifaces) {
-                return true;
             }
             if std::time::Instant::now() >= until {
                 return false;
@@ -486,7 +470,7 @@ impl<'d> Daemon<'d> {
                 ring_stats_at = now + 1000;
                 self.ring_stats();
             }
-            if timeout > 0 && (self.busy_poll() || self.xdp_busy_poll()) {
+            if timeout > 0 && self.spin_until_ready() {
                 timeout = 0;
             }
             sys::poll_readable(&fds, timeout, &mut ready)?;
