@@ -42,6 +42,28 @@ lvsd_trap() {
   trap lvsd_cleanup EXIT INT TERM
 }
 
+# The client -- director -- server namespaces (IPv4 only): c0 198.18.0.2/24 in NS_C and s0
+# RS/24 in NS_S, routed through the director's 198.18.0.1 and 198.18.1.1; the director's d0 and
+# d1 up without addresses (lvsd answers for its own).
+three_ns() { # NS_C NS_D NS_S RS
+  local ns
+  for ns in "$1" "$2" "$3"; do
+    ip netns add "$ns"
+    nsx "$ns" ip link set lo up
+    nsx "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+  done
+  ip link add c0 netns "$1" type veth peer name d0 netns "$2"
+  ip link add d1 netns "$2" type veth peer name s0 netns "$3"
+  nsx "$1" ip addr add 198.18.0.2/24 dev c0
+  nsx "$1" ip link set c0 up
+  nsx "$1" ip route add default via 198.18.0.1
+  nsx "$3" ip addr add "$4"/24 dev s0
+  nsx "$3" ip link set s0 up
+  nsx "$3" ip route add default via 198.18.1.1
+  nsx "$2" ip link set d0 up
+  nsx "$2" ip link set d1 up
+}
+
 # Serves the files of DIR on ADDR:80 in namespace NS for at most LIFE seconds, in the
 # background: a quiet threaded HTTP server with a long accept queue (http.server's default of
 # 5 drops handshakes when many downloads start at once).

@@ -65,21 +65,7 @@ LVSD_PID=
 
 lvsd_trap "$NS_C" "$NS_D" "$NS_S"
 
-for ns in "$NS_C" "$NS_D" "$NS_S"; do
-  ip netns add "$ns"
-  nsx "$ns" ip link set lo up
-  nsx "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
-done
-ip link add c0 netns "$NS_C" type veth peer name d0 netns "$NS_D"
-ip link add d1 netns "$NS_D" type veth peer name s0 netns "$NS_S"
-nsx "$NS_C" ip addr add 198.18.0.2/24 dev c0
-nsx "$NS_C" ip link set c0 up
-nsx "$NS_C" ip route add default via 198.18.0.1
-nsx "$NS_S" ip addr add $RS/24 dev s0
-nsx "$NS_S" ip link set s0 up
-nsx "$NS_S" ip route add default via 198.18.1.1
-nsx "$NS_D" ip link set d0 up
-nsx "$NS_D" ip link set d1 up
+three_ns "$NS_C" "$NS_D" "$NS_S" $RS
 
 head -c $((3 << 20)) /dev/urandom > "$WORK/blob"
 WANT=$(sha256sum < "$WORK/blob" | cut -d' ' -f1)

@@ -43,21 +43,7 @@ LVSD_PID=
 
 lvsd_trap "$NS_C" "$NS_D" "$NS_S"
 
-for ns in "$NS_C" "$NS_D" "$NS_S"; do
-  ip netns add "$ns"
-  nsx "$ns" ip link set lo up
-  nsx "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
-done
-ip link add c0 netns "$NS_C" type veth peer name d0 netns "$NS_D"
-ip link add d1 netns "$NS_D" type veth peer name s0 netns "$NS_S"
-nsx "$NS_C" ip addr add 198.18.0.2/24 dev c0
-nsx "$NS_C" ip link set c0 up
-nsx "$NS_C" ip route add default via 198.18.0.1
-nsx "$NS_S" ip addr add $RS/24 dev s0
-nsx "$NS_S" ip link set s0 up
-nsx "$NS_S" ip route add default via 198.18.1.1
-nsx "$NS_D" ip link set d0 up
-nsx "$NS_D" ip link set d1 up
+three_ns "$NS_C" "$NS_D" "$NS_S" $RS
 # A veth with transmit checksum offload hands its peer TCP/UDP frames whose checksum is only
 # partial (the skb says so; a frame on a wire never is): XDP sees the bare frame, and an AF_XDP
 # socket gets no word of it, so lvsd would forward a bad checksum. The peers of lvsd's
@@ -84,17 +70,22 @@ cat > "$WORK/rules" <<EOF
 -A -u $VIP:53 -s rr
 -a -u $VIP:53 -r $RS:53 -m -w 1
 EOF
-nsx "$NS_D" timeout $LIFE "$LVSD" --xdp --rules "$WORK/rules" --iface d0 --iface d1 \
-  --addr d0=198.18.0.1/24 --addr d1=198.18.1.1/24 --control "$CTL" \
-  > "$WORK/lvsd.out" 2> "$WORK/lvsd.err" &
-LVSD_JOB=$!
-for _ in $(seq 1 100); do
-  [ -S "$CTL" ] && break
-  kill -0 $LVSD_JOB 2>/dev/null || break
-  sleep 0.1
-done
-[ -S "$CTL" ] || die "lvsd --xdp did not start: $(cat "$WORK/lvsd.err")"
-LVSD_PID=$(sed -n 's/^lvsd: .* pid \([0-9]*\)$/\1/p' "$WORK/lvsd.err" | head -1)
+# Starts lvsd --xdp (more options in the arguments) on d0/d1 with the rules, waits for its
+# control socket and sets LVSD_PID.
+start_lvsd() {
+  nsx "$NS_D" timeout $LIFE "$LVSD" --xdp "$@" --rules "$WORK/rules" --iface d0 --iface d1 \
+    --addr d0=198.18.0.1/24 --addr d1=198.18.1.1/24 --control "$CTL" \
+    > "$WORK/lvsd.out" 2> "$WORK/lvsd.err" &
+  local job=$!
+  for _ in $(seq 1 100); do
+    [ -S "$CTL" ] && break
+    kill -0 $job 2>/dev/null || break
+    sleep 0.1
+  done
+  [ -S "$CTL" ] || die "lvsd --xdp $* did not start: $(cat "$WORK/lvsd.err")"
+  LVSD_PID=$(sed -n 's/^lvsd: .* pid \([0-9]*\)$/\1/p' "$WORK/lvsd.err" | head -1)
+}
+start_lvsd
 for d in d0 d1; do
   nsx "$NS_D" ip link show $d | grep -q "prog/xdp" || die "no XDP program on $d: $(nsx "$NS_D" ip link show $d)"
 done
@@ -167,17 +158,7 @@ done
 defer() { nsx "$NS_D" cat /sys/class/net/$1/napi_defer_hard_irqs /sys/class/net/$1/gro_flush_timeout | tr '\n' ' '; }
 BEFORE="$(defer d0)$(defer d1)"
 rm -f "$CTL"
-nsx "$NS_D" timeout $LIFE "$LVSD" --xdp --xdp-busy-poll 100,32 --rules "$WORK/rules" --iface d0 --iface d1 \
-  --addr d0=198.18.0.1/24 --addr d1=198.18.1.1/24 --control "$CTL" \
-  > "$WORK/lvsd.out" 2> "$WORK/lvsd.err" &
-LVSD_JOB=$!
-for _ in $(seq 1 100); do
-  [ -S "$CTL" ] && break
-  kill -0 $LVSD_JOB 2>/dev/null || break
-  sleep 0.1
-done
-[ -S "$CTL" ] || die "lvsd --xdp --xdp-busy-poll did not start: $(cat "$WORK/lvsd.err")"
-LVSD_PID=$(sed -n 's/^lvsd: .* pid \([0-9]*\)$/\1/p' "$WORK/lvsd.err" | head -1)
+start_lvsd --xdp-busy-poll 100,32
 DURING="$(defer d0)$(defer d1)"
 [ "$DURING" = "2 100000 2 100000 " ] || die "--xdp-busy-poll: deferral on d0, d1 is '$DURING', not 2 / 100000 ns"
 NAPI=$(grep -c 'NAPI' "$WORK/lvsd.err" || true)

@@ -105,21 +105,7 @@ struct TpacketStats {
 }
 
 fn setopt<T>(sock: &PacketSocket, name: libc::c_int, v: &T) -> io::Result<()> {
-    // SAFETY: `v` is a live reference and the length passed is its size.
-    let r = unsafe {
-        libc::setsockopt(
-            sock.as_raw_fd(),
-            SOL_PACKET,
-            name,
-            (v as *const T).cast(),
-            std::mem::size_of::<T>() as libc::socklen_t,
-        )
-    };
-    if r < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(())
-    }
+    crate::sys::set_sockopt(sock.as_raw_fd(), SOL_PACKET, name, v)
 }
 
 impl Rings {

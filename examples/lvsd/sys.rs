@@ -99,6 +99,29 @@ pub struct PacketSocket {
     fd: OwnedFd,
 }
 
+/// `setsockopt(fd, level, name, v)` with `v`'s size: the one wrapper of lvsd's socket options
+/// (packet sockets, their rings, the `AF_XDP` sockets). `T` is the plain C value the option
+/// takes (an integer, a kernel ABI structure).
+pub(crate) fn set_sockopt<T>(
+    fd: RawFd,
+    level: libc::c_int,
+    name: libc::c_int,
+    v: &T,
+) -> io::Result<()> {
+    // SAFETY: `v` is a live reference and the length passed is its size; the kernel only reads
+    // it.
+    check(unsafe {
+        libc::setsockopt(
+            fd,
+            level,
+            name,
+            (v as *const T).cast(),
+            std::mem::size_of::<T>() as libc::socklen_t,
+        )
+    })
+    .map(drop)
+}
+
 fn check(r: libc::c_int) -> io::Result<libc::c_int> {
     if r < 0 {
         Err(io::Error::last_os_error())
@@ -160,32 +183,13 @@ impl PacketSocket {
             let mut mr: libc::packet_mreq = unsafe { std::mem::zeroed() };
             mr.mr_ifindex = ifindex as i32;
             mr.mr_type = PACKET_MR_PROMISC;
-            // SAFETY: `mr` is a valid packet_mreq and the length passed is its size.
-            check(unsafe {
-                libc::setsockopt(
-                    s.fd.as_raw_fd(),
-                    SOL_PACKET,
-                    PACKET_ADD_MEMBERSHIP,
-                    (&mr as *const libc::packet_mreq).cast(),
-                    std::mem::size_of::<libc::packet_mreq>() as libc::socklen_t,
-                )
-            })?;
+            set_sockopt(s.fd.as_raw_fd(), SOL_PACKET, PACKET_ADD_MEMBERSHIP, &mr)?;
         }
         Ok(s)
     }
 
     fn set_int(&self, level: libc::c_int, name: libc::c_int, v: libc::c_int) -> io::Result<()> {
-        // SAFETY: `v` lives across the call and the length passed is its size.
-        check(unsafe {
-            libc::setsockopt(
-                self.fd.as_raw_fd(),
-                level,
-                name,
-                (&v as *const libc::c_int).cast(),
-                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-            )
-        })
-        .map(drop)
+        set_sockopt(self.fd.as_raw_fd(), level, name, &v)
     }
 
     /// Joins fanout group `group` of this socket's interface, steered by a classic BPF program
@@ -354,17 +358,12 @@ pub fn set_multicast_if_v4(sock: &impl AsRawFd, ifindex: u32, addr: Ipv4Addr) ->
         },
         imr_ifindex: ifindex as libc::c_int,
     };
-    // SAFETY: `mr` is a valid ip_mreqn and the length passed is its size.
-    check(unsafe {
-        libc::setsockopt(
-            sock.as_raw_fd(),
-            libc::IPPROTO_IP,
-            libc::IP_MULTICAST_IF,
-            (&mr as *const libc::ip_mreqn).cast(),
-            std::mem::size_of::<libc::ip_mreqn>() as libc::socklen_t,
-        )
-    })
-    .map(drop)
+    set_sockopt(
+        sock.as_raw_fd(),
+        libc::IPPROTO_IP,
+        libc::IP_MULTICAST_IF,
+        &mr,
+    )
 }
 
 /// `SO_BINDTODEVICE`: `sock` receives only what arrives on interface `name` (needs

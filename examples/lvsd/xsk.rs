@@ -229,40 +229,12 @@ impl Ring {
 }
 
 fn setopt<T>(fd: RawFd, name: libc::c_int, v: &T) -> io::Result<()> {
-    // SAFETY: `v` is a live reference and the length passed is its size.
-    let r = unsafe {
-        libc::setsockopt(
-            fd,
-            libc::SOL_XDP,
-            name,
-            (v as *const T).cast(),
-            std::mem::size_of::<T>() as libc::socklen_t,
-        )
-    };
-    if r < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(())
-    }
+    crate::sys::set_sockopt(fd, libc::SOL_XDP, name, v)
 }
 
 /// Sets the `SOL_SOCKET` option `name` to the integer `v`.
 fn sol_socket_set(fd: RawFd, name: libc::c_int, v: libc::c_int) -> io::Result<()> {
-    // SAFETY: `v` is a live integer and the length passed is its size.
-    let r = unsafe {
-        libc::setsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            name,
-            (&v as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    if r < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(())
-    }
+    crate::sys::set_sockopt(fd, libc::SOL_SOCKET, name, &v)
 }
 
 /// libc's XDP structures this file reads or fills: integers only, so all-zero is a valid value.
