@@ -447,6 +447,12 @@ fn run(args: &[String]) -> Result<(), String> {
             .join(", "),
         std::process::id()
     );
+    // after the management threads (health checks, the status page, SNMP), before the workers,
+    // which inherit it
+    if let Some(prio) = d.opts.sched_fifo {
+        sys::sched_fifo(prio).map_err(|e| format!("--sched-fifo {prio}: {e}"))?;
+        eprintln!("lvsd: frame path under SCHED_FIFO priority {prio}");
+    }
     if !parts.is_empty() {
         let peers = parts
             .into_iter()

@@ -33,7 +33,8 @@ pub fn of_run(rows: &[Row], k: u32) -> Vec<Row> {
 
 /// One row per (system, workers, workload), in the order first measured: `value` and
 /// `cpu_cores` each the median over the runs that measured it (so `per_cpu_s` of a median row
-/// is the ratio of two medians), the offered rate and senders of overload rows their medians.
+/// is the ratio of two medians), the offered and attempted rates and senders of overload rows
+/// their medians.
 pub fn medians(rows: &[Row]) -> Vec<Row> {
     let mut out: Vec<Row> = Vec::new();
     for r in rows {
@@ -52,12 +53,14 @@ pub fn medians(rows: &[Row]) -> Vec<Row> {
         };
         let offered = col(&|o| o.offered.map(|x| x.0));
         let senders = col(&|o| o.offered.map(|x| f64::from(x.1)));
+        let attempted = col(&|o| o.attempted);
         out.push(Row {
             run: 0,
             value: median(&col(&|o| Some(o.value))),
             cpu_cores: median(&col(&|o| Some(o.cpu_cores))),
             offered: (!offered.is_empty())
                 .then(|| (median(&offered), median(&senders).round() as u32)),
+            attempted: (!attempted.is_empty()).then(|| median(&attempted)),
             ..r.clone()
         });
     }
@@ -223,6 +226,14 @@ mod tests {
         assert!(s.contains(
             "median of 3 runs [min..max]: lvsd x1/nftables tcp_cps: value 1.00, per director CPU second 1.00 [0.80..1.20]\n"
         ), "{s}");
-        assert_eq!(s.lines().filter(|l| l.starts_with("median")).count(), 2);
+        // the cost per packet (us of director CPU) of each system, run by run and its median
+        assert!(
+            s.contains("run 2: lvsd x1 udp64_pps: director CPU per packet 1322.751 us\n"),
+            "{s}"
+        );
+        assert!(s.contains(
+            "median of 3 runs [min..max]: lvsd x1 udp64_pps: director CPU per packet 1412.429 [1322.751..1515.152] us\n"
+        ), "{s}");
+        assert_eq!(s.lines().filter(|l| l.starts_with("median")).count(), 4);
     }
 }

@@ -10,7 +10,7 @@
 # under flock /tmp/lvs-netns.lock. Environment: DP_SECS (4) seconds per measured run, DP_CAP
 # (0.30) the CPU share of `lvsdcap`, DP_CAP_PERIOD_US (10000) its CFS period, DP_REPEAT (1) how
 # many times to measure all of SYSTEMS (in order, on the same namespaces; with more than one,
-# `DATAPLANE RUN k` starts repeat k), DP_NAPI (inline) below, DP_PROFILE (unset) at profile_lvsd,
+# `DATAPLANE RUN k` starts repeat k), DP_NAPI (inline) below, DP_PROFILE (unset) at profile_lvsd and profile_cpu1,
 # DP_LVSD_ARGS (unset) more arguments for every lvsd started (e.g. `--busy-poll 200`),
 # DP_KERNEL_DROP (1) at kernel_drop_on.
 #
@@ -260,7 +260,7 @@ measure_udp() {
   line=$(udp_run "$over" "$SECS")
   read -r off del ticks ns <<< "$line"
   factor=$(awk -v o="$off" -v b="$best" 'BEGIN { printf "%.2f", o / b }')
-  say "  overload, one sender on CPU 0: offered $off pps (${factor}x the peak $best) -> delivered $del pps"
+  say "  overload, one sender on CPU 0: tried $over pps, offered $off pps (${factor}x the peak $best) -> delivered $del pps"
   if awk -v f="$factor" 'BEGIN { exit !(f < 1.9) }'; then
     # one sender core cannot offer 2x: a second sender on CPU 1, which competes with the
     # director for that CPU (lvsd x1 is pinned there; the kernel's softirq runs there too)
@@ -268,9 +268,9 @@ measure_udp() {
     read -r off del ticks ns <<< "$line"
     senders=2
     factor=$(awk -v o="$off" -v b="$best" 'BEGIN { printf "%.2f", o / b }')
-    say "  overload, senders on CPUs 0 and 1: offered $off pps (${factor}x the peak $best) -> delivered $del pps"
+    say "  overload, senders on CPUs 0 and 1: tried $over pps, offered $off pps (${factor}x the peak $best) -> delivered $del pps"
   fi
-  result "$wl_over" "$del" pps "$ticks" "$ns" "offered=$off senders=$senders${extra:+ $extra}"
+  result "$wl_over" "$del" pps "$ticks" "$ns" "offered=$off senders=$senders attempted=$over${extra:+ $extra}"
   sleep 1
 }
 
@@ -296,9 +296,41 @@ profile_lvsd() {
     'BEGIN { n = d * ns / 1e9; printf "PROFILE system=%s workers=%s offered=%s delivered_pps=%.0f cpu_us_per_frame=%.3f sleeps_per_1000_frames=%.1f top=[%s]\n", s, w, r, d, (t / hz) * 1e6 / n, sw * 1000 / n, top }'
 }
 
+# DP_PROFILE=RATE with DP_NAPI=threaded: every system's forwarding runs on CPU 1 (the
+# director's NAPI threads, and lvsd), so the profile is of CPU 1 as a whole (`perf record -C 1`),
+# the kernel's forwarding and lvsd's alike. A PROFILE_CPU1 line: frames delivered, the
+# director's CPU per frame (as the RESULT lines count it), the idle share of CPU 1's samples, the
+# shares of its busy samples in user space (lvsd's code and libc) and in the kernel, and the ten
+# symbols with the most busy samples (their shares of the busy samples)
+profile_cpu1() {
+  local rate=$1 pp line t f0 f1 top user
+  command -v perf > /dev/null || die "DP_PROFILE needs perf"
+  udp_run 10000 1 > /dev/null
+  perf record -F 2999 -C 1 -o "$WORK/perf1.data" -- sleep 3.3 > /dev/null 2>&1 &
+  pp=$!
+  sleep 0.1
+  line=$(udp_run "$rate" 3)
+  wait "$pp" || true
+  read -r _ f0 t f1 <<< "$line"
+  # shares of the busy samples (the idle loop's left out): perf's `[.]` is user space, `[k]`
+  # the kernel
+  perf report -i "$WORK/perf1.data" --no-children --sort sym --stdio 2> /dev/null \
+    | awk '/^ +[0-9.]+%/ { sub(/%/, "", $1); print }' > "$WORK/perf1.txt"
+  user=$(awk '$3 ~ /(safe_halt|_idle|cpuidle)/ { i += $1; next } { if ($2 == "[.]") u += $1; else k += $1 }
+      END { b = u + k; printf "idle_pct=%.1f busy_user_pct=%.1f busy_kernel_pct=%.1f", i, (b ? 100 * u / b : 0), (b ? 100 * k / b : 0) }' "$WORK/perf1.txt")
+  top=$(awk '$3 ~ /(safe_halt|_idle|cpuidle)/ { next } { l[++n] = $0; t += $1 }
+      END { for (j = 1; j <= n && j <= 10; j++) { split(l[j], f, " "); printf "%s%.1f%% %s %s", (j > 1 ? ", " : ""), 100 * f[1] / t, f[2], f[3] } }' "$WORK/perf1.txt")
+  awk -v s="$CUR_SYS" -v w="$CUR_W" -v r="$rate" -v d="$f0" -v t="$t" -v ns="$f1" -v hz="$HZ" -v u="$user" -v top="$top" \
+    'BEGIN { n = d * ns / 1e9; printf "PROFILE_CPU1 system=%s workers=%s offered=%s delivered_pps=%.0f cpu_us_per_frame=%.3f %s top=[%s]\n", s, w, r, d, (t / hz) * 1e6 / n, u, top }'
+}
+
 measure() { # system workers
   CUR_SYS=$1 CUR_W=$2
-  case $CUR_SYS in lvsd|lvsdxdp) [ -z "${DP_PROFILE:-}" ] || profile_lvsd "$DP_PROFILE" ;; esac
+  if [ -n "${DP_PROFILE:-}" ] && [ "$NAPI" = threaded ]; then
+    profile_cpu1 "$DP_PROFILE"
+  else
+    case $CUR_SYS in lvsd|lvsdxdp) [ -z "${DP_PROFILE:-}" ] || profile_lvsd "$DP_PROFILE" ;; esac
+  fi
   measure_udp udp64_pps udp64_overload_pps "" 100000 200000 300000 450000 650000 900000 1300000 0
 
   say "$CUR_SYS: TCP bulk (iperf3, $SECS s)"

@@ -18,8 +18,9 @@
 # counters (`ctl status`) cover what was forwarded and it dropped nothing for want of a
 # transmit chunk; once lvsd has exited the programs are gone (the BPF link's lifetime is
 # lvsd's) and the kernel has the interfaces back.
-# Then lvsd again with `--xdp-busy-poll 100,32`: the interfaces' napi_defer_hard_irqs and
-# gro_flush_timeout set while it runs and put back once it exits, 50 UDP echoes through it.
+# Then lvsd again with `--xdp-busy-poll 100,32 --sched-fifo 1`: the interfaces'
+# napi_defer_hard_irqs and gro_flush_timeout set while it runs and put back once it exits, lvsd
+# under SCHED_FIFO priority 1, 50 UDP echoes through it.
 # Prints `XDP frames=N download=ok udp=ok` from lvsd's counters (frames: xdp.rx_frames).
 # lvsd failing to open AF_XDP is a failure (not a skip): the test is for that path.
 set -euo pipefail
@@ -158,8 +159,12 @@ done
 defer() { nsx "$NS_D" cat /sys/class/net/$1/napi_defer_hard_irqs /sys/class/net/$1/gro_flush_timeout | tr '\n' ' '; }
 BEFORE="$(defer d0)$(defer d1)"
 rm -f "$CTL"
-start_lvsd --xdp-busy-poll 100,32
+start_lvsd --xdp-busy-poll 100,32 --sched-fifo 1
 DURING="$(defer d0)$(defer d1)"
+# --sched-fifo 1: the frame path's thread (lvsd's main thread here) under SCHED_FIFO (policy 1)
+# at priority 1 (/proc/PID/stat fields 40 and 41)
+SCHED=$(awk '{ print $40, $41 }' "/proc/$LVSD_PID/stat")
+[ "$SCHED" = "1 1" ] || die "--sched-fifo 1: lvsd's rt_priority and policy are '$SCHED', not '1 1'"
 [ "$DURING" = "2 100000 2 100000 " ] || die "--xdp-busy-poll: deferral on d0, d1 is '$DURING', not 2 / 100000 ns"
 NAPI=$(grep -c 'NAPI' "$WORK/lvsd.err" || true)
 [ "$NAPI" = 2 ] || die "--xdp-busy-poll: no NAPI line for each interface: $(cat "$WORK/lvsd.err")"
@@ -170,7 +175,7 @@ for _ in $(seq 1 50); do kill -0 "$LVSD_PID" 2>/dev/null || break; sleep 0.1; do
 LVSD_PID=
 AFTER="$(defer d0)$(defer d1)"
 [ "$AFTER" = "$BEFORE" ] || die "--xdp-busy-poll: deferral not put back: '$AFTER', was '$BEFORE'"
-say "lvsd --xdp --xdp-busy-poll 100,32: deferral '$DURING' while it ran, '$AFTER' after; 50 UDP echoes; $(grep -h 'NAPI' "$WORK/lvsd.err" | head -1)"
+say "lvsd --xdp --xdp-busy-poll 100,32 --sched-fifo 1: SCHED_FIFO priority 1; deferral '$DURING' while it ran, '$AFTER' after; 50 UDP echoes; $(grep -h 'NAPI' "$WORK/lvsd.err" | head -1)"
 
 echo "XDP frames=$FRAMES download=ok udp=ok"
 echo "XDP PASSED"

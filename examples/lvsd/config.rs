@@ -187,6 +187,9 @@ pub struct Options {
     /// socket (microseconds lvsd keeps driving the interfaces' NAPI after its receive rings run
     /// dry, frames per NAPI poll); `None`: off. Only with `--xdp`.
     pub xdp_busy_poll: Option<crate::busy_poll::XdpBusyPoll>,
+    /// `--sched-fifo PRIO`: the frame path's threads under `SCHED_FIFO` at this priority
+    /// (1–99; [`crate::sys::sched_fifo`]); `None`: the normal policy.
+    pub sched_fifo: Option<u8>,
     /// Only check.
     pub check: bool,
     /// Verbose logging.
@@ -296,6 +299,7 @@ impl Options {
             xdp: false,
             busy_poll_us: 0,
             xdp_busy_poll: None,
+            sched_fifo: None,
             check: false,
             verbose: false,
             sync: None,
@@ -443,6 +447,7 @@ impl Options {
                 "--xdp-busy-poll" => {
                     o.xdp_busy_poll = Some(crate::busy_poll::XdpBusyPoll::parse(&value()?)?)
                 }
+                "--sched-fifo" => o.sched_fifo = Some(number(value()?, 99)? as u8),
                 "--check" => o.check = true,
                 "-v" | "--verbose" => o.verbose = true,
                 "-h" | "--help" => return Err(USAGE.to_string()),
@@ -676,6 +681,23 @@ mod test {
             "--busy-poll x",
             "--busy-poll -1",
             "--busy-poll 1000001",
+        ] {
+            assert!(p(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn sched_fifo_option() {
+        let p = |extra: &str| Options::parse(&args(&format!("--rules r --iface d0 {extra}")));
+        assert_eq!(p("").unwrap().sched_fifo, None);
+        assert_eq!(p("--sched-fifo 1").unwrap().sched_fifo, Some(1));
+        assert_eq!(p("--sched-fifo 99").unwrap().sched_fifo, Some(99));
+        for bad in [
+            "--sched-fifo",
+            "--sched-fifo 0",
+            "--sched-fifo 100",
+            "--sched-fifo x",
+            "--sched-fifo -1",
         ] {
             assert!(p(bad).is_err(), "{bad}");
         }

@@ -385,3 +385,20 @@ pub fn bind_to_device(sock: &impl AsRawFd, name: &str) -> io::Result<()> {
     })
     .map(drop)
 }
+
+/// `--sched-fifo PRIO`: the calling thread runs under `SCHED_FIFO` at priority `prio` (1–99);
+/// threads it creates afterwards inherit the policy. Ahead of every normal thread of its CPU,
+/// the kernel's NAPI threads that feed lvsd included: those then run only when lvsd has drained
+/// its rings and sleeps, so under overload frames wait (and are dropped) in the interfaces'
+/// queues before the kernel spends work on them, instead of lvsd losing its CPU to the receive
+/// work of frames it then has no time for (receive livelock).
+///
+/// # Errors
+/// The kernel's refusal (`EPERM` without `CAP_SYS_NICE`, `EINVAL` out of range).
+pub fn sched_fifo(prio: u8) -> io::Result<()> {
+    let param = libc::sched_param {
+        sched_priority: i32::from(prio),
+    };
+    // SAFETY: `param` is a live sched_param for the call; pid 0 is the calling thread.
+    check(unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &param) }).map(drop)
+}
