@@ -63,12 +63,15 @@
 //!
 //! `dataplane udp-send --dst IP:PORT --flows N --payload BYTES --secs S --rate PPS
 //! [--raw IFACE --src IP --dst-mac MAC]` is the sender (0 = as fast as it goes), paced to the
-//! rate; prints the number of datagrams sent. Without `--raw`: N connected UDP sockets, bursts
+//! rate at which it presents datagrams; prints how many the kernel accepted and how many it
+//! presented (`ACCEPTED TRIED`: a full veth ring refuses frames with `ENOBUFS`, and a refused
+//! burst is not sent again, as a full receive ring drops frames on a wire). Without `--raw`: N connected UDP sockets, bursts
 //! of 64 datagrams on one socket per `sendmmsg(2)`. With `--raw` (what the script uses): N
 //! prebuilt Ethernet frames (source ports 10000..), bursts of 64 interleaving the flows by
 //! `sendmmsg(2)` on an `AF_PACKET` socket bound to IFACE with `PACKET_QDISC_BYPASS`. When one
-//! sender cannot offer twice the peak, the script adds a second one on CPU 1 (it then competes
-//! with the director for that CPU; the overload row says how many senders and what they offered).
+//! sender cannot present twice the peak, the script adds a second one on CPU 1 (it then competes
+//! with the director for that CPU; the overload row says how many senders, what they presented
+//! (`attempted`) and what the client's interface accepted of it (`offered`)).
 
 #[path = "dataplane/repeat.rs"]
 mod repeat;
@@ -104,7 +107,7 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("udp-send") {
         match udp_send(&args[1..]) {
-            Ok(n) => println!("{n}"),
+            Ok(n) => println!("{} {}", n.accepted, n.tried),
             Err(e) => {
                 eprintln!("dataplane udp-send: {e}");
                 std::process::exit(1);

@@ -98,8 +98,19 @@ fn udp_frame(
     f
 }
 
-/// `dataplane udp-send ARGS`: parses the options, sends, returns the number of datagrams sent.
-pub fn udp_send(args: &[String]) -> Result<u64, String> {
+/// What a send run did: datagrams the kernel accepted, and datagrams presented to it
+/// (`SEND_BURST` per `sendmmsg` call, accepted or not: a full veth ring refuses the rest of a
+/// burst with `ENOBUFS`, as a full NIC receive ring drops on the wire).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sent {
+    /// Accepted by the kernel.
+    pub accepted: u64,
+    /// Presented: accepted plus refused.
+    pub tried: u64,
+}
+
+/// `dataplane udp-send ARGS`: parses the options and sends; what was accepted and tried.
+pub fn udp_send(args: &[String]) -> Result<Sent, String> {
     let mut dst: Option<SocketAddr> = None;
     let (mut flows, mut payload, mut secs, mut rate) = (64usize, 18usize, 2.0f64, 0.0f64);
     let (mut iface, mut src, mut dst_mac) = (None, None, None);
@@ -139,11 +150,13 @@ pub fn udp_send(args: &[String]) -> Result<u64, String> {
     }
 }
 
-/// Sends bursts by `send(k)` (returns frames sent, or <= 0) for `o.secs`, paced to `o.rate`.
-fn paced(o: &SendOpts, mut send: impl FnMut(usize) -> isize) -> u64 {
+/// Sends bursts of `SEND_BURST` by `send(k)` (returns frames accepted, or <= 0) for `o.secs`,
+/// presenting frames at `o.rate` (accepted or refused: a refused frame is not sent again).
+fn paced(o: &SendOpts, mut send: impl FnMut(usize) -> isize) -> Sent {
     let start = Instant::now();
     let end = Duration::from_secs_f64(o.secs);
     let mut sent = 0u64;
+    let mut tried = 0u64;
     let mut k = 0usize;
     loop {
         let t = start.elapsed();
@@ -151,8 +164,8 @@ fn paced(o: &SendOpts, mut send: impl FnMut(usize) -> isize) -> u64 {
             break;
         }
         if o.rate > 0.0 {
-            // pacing: frame number `sent` is due at sent/rate seconds
-            let due = Duration::from_secs_f64(sent as f64 / o.rate);
+            // pacing: frame number `tried` is due at tried/rate seconds
+            let due = Duration::from_secs_f64(tried as f64 / o.rate);
             if due > t {
                 let ahead = due - t;
                 if ahead > Duration::from_micros(200) {
@@ -163,18 +176,22 @@ fn paced(o: &SendOpts, mut send: impl FnMut(usize) -> isize) -> u64 {
         }
         let n = send(k);
         k += 1;
+        tried += SEND_BURST as u64;
         if n > 0 {
             sent += n as u64;
         } else {
-            // ENOBUFS and friends: the path is full; count nothing, try again
+            // ENOBUFS and friends: the path is full; the burst is refused, the next one is due
             std::thread::yield_now();
         }
     }
-    sent
+    Sent {
+        accepted: sent,
+        tried,
+    }
 }
 
 /// `o.flows` connected UDP sockets, a burst of `SEND_BURST` datagrams on one socket per call.
-fn socket_send(o: &SendOpts) -> Result<u64, String> {
+fn socket_send(o: &SendOpts) -> Result<Sent, String> {
     let socks: Vec<UdpSocket> = (0..o.flows)
         .map(|_| {
             let s = UdpSocket::bind("0.0.0.0:0")?;
@@ -205,7 +222,7 @@ fn socket_send(o: &SendOpts) -> Result<u64, String> {
 /// Prebuilt Ethernet frames (one per flow: source ports 10000..) written by `sendmmsg` on an
 /// `AF_PACKET` socket bound to the interface, past the qdisc (`PACKET_QDISC_BYPASS`): no UDP
 /// socket, route or neighbour lookup per datagram, the flows interleaved within each burst.
-fn raw_send(o: &SendOpts) -> Result<u64, String> {
+fn raw_send(o: &SendOpts) -> Result<Sent, String> {
     let (iface, src, dst_mac) = o.raw.as_ref().ok_or("not raw")?;
     let SocketAddr::V4(dst) = o.dst else {
         return Err("--raw: IPv4 only".into());

@@ -216,10 +216,12 @@ result() { # workload value unit ticks wall_ns [extra key=value fields]
 
 # one UDP run: offered rate ($1, 0 = as fast as the sender goes) for $2 seconds, by senders on
 # the CPUs $3 (default 0; with two, each offers half the rate); prints
-# "offered_pps delivered_pps ticks wall_ns". The sender writes prebuilt frames on a packet
-# socket on c0 (`udp-send --raw`), 64 flows interleaved, `sendmmsg` bursts of 64.
+# "offered_pps delivered_pps ticks wall_ns tried_pps": offered is what c0 accepted, tried what
+# the senders presented (accepted or refused by a full ring: `ENOBUFS`, the director's
+# back-pressure). The sender writes prebuilt frames on a packet socket on c0
+# (`udp-send --raw`), 64 flows interleaved, `sendmmsg` bursts of 64.
 udp_run() {
-  local rate=$1 secs=$2 cpus=${3:-0} p0 p1 c0 c1 t0 t1 sent=0 n cpu k=0 per pids=()
+  local rate=$1 secs=$2 cpus=${3:-0} p0 p1 c0 c1 t0 t1 sent=0 tried=0 a b n cpu k=0 per pids=()
   n=$(wc -w <<< "${cpus//,/ }")
   per=$(awk -v r="$rate" -v n="$n" 'BEGIN { printf "%.0f", r / n }')
   p0=$(sink_packets); c0=$(cpu_ticks); t0=$(now_ns)
@@ -230,11 +232,14 @@ udp_run() {
   done
   wait "${pids[@]}"
   t1=$(now_ns); c1=$(cpu_ticks)
-  for ((k = 0; k < n; k++)); do sent=$((sent + $(cat "$WORK/send.$k"))); done
+  for ((k = 0; k < n; k++)); do
+    read -r a b < "$WORK/send.$k"
+    sent=$((sent + a)) tried=$((tried + b))
+  done
   sleep 0.2
   p1=$(sink_packets)
-  awk -v s="$sent" -v d=$((p1 - p0)) -v ns=$((t1 - t0)) -v c=$((c1 - c0)) \
-    'BEGIN { printf "%.0f %.0f %.0f %.0f\n", s / (ns / 1e9), d / (ns / 1e9), c, ns }'
+  awk -v s="$sent" -v d=$((p1 - p0)) -v ns=$((t1 - t0)) -v c=$((c1 - c0)) -v tr="$tried" \
+    'BEGIN { printf "%.0f %.0f %.0f %.0f %.0f\n", s / (ns / 1e9), d / (ns / 1e9), c, ns, tr / (ns / 1e9) }'
 }
 
 # the UDP peak and the overload: PEAK_WORKLOAD OVERLOAD_WORKLOAD EXTRA_FIELDS RATES...
@@ -244,33 +249,35 @@ measure_udp() {
   say "$CUR_SYS ($CUR_W worker(s)): UDP warm-up"
   udp_run 10000 1 > /dev/null
   # the peak: a sweep of offered rates up to the sender's own limit; the best delivered rate
-  local best=0 best_line="" line off del rate
+  local best=0 best_line="" line off del rate tr
   for rate in "$@"; do
     line=$(udp_run $rate 2)
-    read -r off del _ _ <<< "$line"
-    say "  offered $off pps -> delivered $del pps"
+    read -r off del _ _ tr <<< "$line"
+    say "  offered $off pps (tried $tr) -> delivered $del pps"
     if [ "$del" -gt "$best" ]; then best=$del best_line=$line; fi
     [ "$best" -gt 0 ] || die "nothing reached the server at $off pps offered"
     # past the point where more offered load no longer helps
     [ "$del" -lt $((off * 7 / 10)) ] && [ "$rate" != 0 ] && [ "$best" -gt 0 ] && break
   done
-  read -r off del ticks ns <<< "$best_line"
+  read -r off del ticks ns _ <<< "$best_line"
   result "$wl_peak" "$del" pps "$ticks" "$ns" "$extra"
+  # twice the peak presented to the director's interface: what c0 accepts of it (offered) falls
+  # short when the director pushes back (a full ring refuses frames, as a NIC's drops them)
   local over=$((best * 2)) senders=1 factor
   line=$(udp_run "$over" "$SECS")
-  read -r off del ticks ns <<< "$line"
-  factor=$(awk -v o="$off" -v b="$best" 'BEGIN { printf "%.2f", o / b }')
-  say "  overload, one sender on CPU 0: tried $over pps, offered $off pps (${factor}x the peak $best) -> delivered $del pps"
+  read -r off del ticks ns tr <<< "$line"
+  factor=$(awk -v t="$tr" -v b="$best" 'BEGIN { printf "%.2f", t / b }')
+  say "  overload, one sender on CPU 0: tried $tr pps (${factor}x the peak $best), offered $off pps -> delivered $del pps"
   if awk -v f="$factor" 'BEGIN { exit !(f < 1.9) }'; then
-    # one sender core cannot offer 2x: a second sender on CPU 1, which competes with the
+    # one sender core cannot present 2x: a second sender on CPU 1, which competes with the
     # director for that CPU (lvsd x1 is pinned there; the kernel's softirq runs there too)
     line=$(udp_run "$over" "$SECS" 0,1)
-    read -r off del ticks ns <<< "$line"
+    read -r off del ticks ns tr <<< "$line"
     senders=2
-    factor=$(awk -v o="$off" -v b="$best" 'BEGIN { printf "%.2f", o / b }')
-    say "  overload, senders on CPUs 0 and 1: tried $over pps, offered $off pps (${factor}x the peak $best) -> delivered $del pps"
+    factor=$(awk -v t="$tr" -v b="$best" 'BEGIN { printf "%.2f", t / b }')
+    say "  overload, senders on CPUs 0 and 1: tried $tr pps (${factor}x the peak $best), offered $off pps -> delivered $del pps"
   fi
-  result "$wl_over" "$del" pps "$ticks" "$ns" "offered=$off senders=$senders attempted=$over${extra:+ $extra}"
+  result "$wl_over" "$del" pps "$ticks" "$ns" "offered=$off senders=$senders attempted=$tr${extra:+ $extra}"
   sleep 1
 }
 
@@ -289,7 +296,7 @@ profile_lvsd() {
   line=$(udp_run "$rate" 3)
   wait "$pp" || true
   sw1=$(cat /proc/"$LVSD_PID"/task/*/status | awk '/^voluntary_ctxt/ { s += $2 } END { print s }')
-  read -r _ f0 t f1 <<< "$line"
+  read -r _ f0 t f1 _ <<< "$line"
   top=$(perf report -i "$WORK/perf.data" --no-children --sort sym --stdio 2> /dev/null \
     | awk '/^ +[0-9.]+%/ && n < 5 { printf "%s%s %s", (n++ ? ", " : ""), $1, $3 }')
   awk -v s="$CUR_SYS" -v w="$CUR_W" -v r="$rate" -v d="$f0" -v t="$t" -v ns="$f1" -v hz="$HZ" -v sw=$((sw1 - sw0)) -v top="$top" \
@@ -311,7 +318,7 @@ profile_cpu1() {
   sleep 0.1
   line=$(udp_run "$rate" 3)
   wait "$pp" || true
-  read -r _ f0 t f1 <<< "$line"
+  read -r _ f0 t f1 _ <<< "$line"
   # shares of the busy samples (the idle loop's left out): perf's `[.]` is user space, `[k]`
   # the kernel
   perf report -i "$WORK/perf1.data" --no-children --sort sym --stdio 2> /dev/null \

@@ -63,11 +63,22 @@ pub struct NeighCache {
     map: HashMap<(usize, IpAddr), Entry>,
     /// Frames dropped because resolution failed or the queue was full.
     pub dropped: u64,
+    /// The last lookup that found a known MAC needing no probe: interface, address, MAC and
+    /// when the MAC was learnt. Until that entry is [`REACHABLE_MS`] old the same lookup has the
+    /// same answer and changes nothing, so [`NeighCache::resolve`] gives it without hashing (the
+    /// per-frame case: a director sends most frames to a few next hops, often one in a row);
+    /// [`NeighCache::learn`] forgets it (only learning changes a known entry's MAC or age).
+    fresh: Option<(usize, IpAddr, MacAddr, u64)>,
 }
 
 impl NeighCache {
     /// Looks `ip` up on interface `ifc` at `now` (ms).
     pub fn resolve(&mut self, ifc: usize, ip: IpAddr, now: u64) -> Resolved {
+        if let Some((i, a, mac, updated)) = self.fresh {
+            if i == ifc && a == ip && now.saturating_sub(updated) <= REACHABLE_MS {
+                return Resolved::Known { mac, probe: false };
+            }
+        }
         let e = self.map.entry((ifc, ip)).or_insert(Entry {
             mac: None,
             updated: now,
@@ -80,6 +91,9 @@ impl NeighCache {
                 let probe = now.saturating_sub(e.updated) > REACHABLE_MS && now >= e.next_probe;
                 if probe {
                     e.next_probe = now + RETRANS_MS;
+                }
+                if now.saturating_sub(e.updated) <= REACHABLE_MS {
+                    self.fresh = Some((ifc, ip, mac, e.updated));
                 }
                 Resolved::Known { mac, probe }
             }
@@ -121,6 +135,7 @@ impl NeighCache {
         if mac.is_multicast() || mac == MacAddr([0; 6]) {
             return Vec::new();
         }
+        self.fresh = None;
         let e = match self.map.get_mut(&(ifc, ip)) {
             Some(e) => e,
             None if create => self.map.entry((ifc, ip)).or_insert(Entry {
@@ -404,6 +419,58 @@ mod test {
         assert_eq!(c.resolve(0, ip2, 3100), Resolved::Failed);
         let _ = c.poll(3000 + FAILED_HOLD_MS + 1);
         assert_eq!(c.resolve(0, ip2, 7000), Resolved::Pending { probe: true });
+        // a known neighbour asked again and again (answered from the last lookup), then moved
+        let m1 = MacAddr([2, 0, 0, 0, 0, 0x11]);
+        for t in [2600, 2601, 2500 + REACHABLE_MS] {
+            assert_eq!(
+                c.resolve(0, ip, t),
+                Resolved::Known {
+                    mac: m1,
+                    probe: false
+                }
+            );
+        }
+        // another neighbour in between, then the first again
+        assert_eq!(c.resolve(1, ip, 2700), Resolved::Pending { probe: true });
+        assert_eq!(
+            c.resolve(0, ip, 2800),
+            Resolved::Known {
+                mac: m1,
+                probe: false
+            }
+        );
+        let m2 = MacAddr([2, 0, 0, 0, 0, 0x12]);
+        assert!(c.learn(0, ip, m2, 2900, false).is_empty());
+        assert_eq!(
+            c.resolve(0, ip, 3000),
+            Resolved::Known {
+                mac: m2,
+                probe: false
+            }
+        );
+        // old: probed once per RETRANS_MS, the MAC still used
+        let old = 2900 + REACHABLE_MS + 1;
+        assert_eq!(
+            c.resolve(0, ip, old),
+            Resolved::Known {
+                mac: m2,
+                probe: true
+            }
+        );
+        assert_eq!(
+            c.resolve(0, ip, old + 1),
+            Resolved::Known {
+                mac: m2,
+                probe: false
+            }
+        );
+        assert_eq!(
+            c.resolve(0, ip, old + RETRANS_MS),
+            Resolved::Known {
+                mac: m2,
+                probe: true
+            }
+        );
         // passive learning only refreshes known entries unless asked to create
         let ip3 = IpAddr::V4(Ipv4Addr::new(198, 18, 1, 50));
         c.learn(0, ip3, MAC, 0, false);
