@@ -79,9 +79,9 @@ impl fmt::Debug for DirectorFixed {
 
 /// Bytes a director with scheduler type `S` takes in all: the [`Director`] value, its
 /// [`DirectorFixed`], its [`DirectorMemory`] slices for `conns` connections (rounded up to a
-/// power of two, as [`OwnedMemory::new`] does), `services` service slots and `dests` real
-/// servers, and `sched_table` bytes per service of scheduler tables kept outside the
-/// scheduler value:
+/// power of two, as `OwnedMemory::new`, feature `alloc`, does), `services` service slots and
+/// `dests` real servers, and `sched_table` bytes per service of scheduler tables kept outside
+/// the scheduler value:
 ///
 /// ```text
 /// size_of::<Director<S>>() + size_of::<DirectorFixed>()
