@@ -65,8 +65,8 @@
 //! [--raw IFACE --src IP --dst-mac MAC]` is the sender (0 = as fast as it goes), paced to the
 //! rate at which it presents datagrams; prints how many the kernel accepted and how many it
 //! presented (`ACCEPTED TRIED`: a full veth ring refuses frames with `ENOBUFS`, and a refused
-//! burst is not sent again, as a full receive ring drops frames on a wire). Without `--raw`: N connected UDP sockets, bursts
-//! of 64 datagrams on one socket per `sendmmsg(2)`. With `--raw` (what the script uses): N
+//! burst is not sent again, as a full receive ring drops frames on a wire). Without `--raw`: N
+//! connected UDP sockets, bursts of 64 datagrams on one socket per `sendmmsg(2)`. With `--raw` (what the script uses): N
 //! prebuilt Ethernet frames (source ports 10000..), bursts of 64 interleaving the flows by
 //! `sendmmsg(2)` on an `AF_PACKET` socket bound to IFACE with `PACKET_QDISC_BYPASS`. When one
 //! sender cannot present twice the peak, the script adds a second one on CPU 1 (it then competes

@@ -22,8 +22,8 @@ pub struct Row {
     pub cpu_cores: f64,
     /// Overload rows: the rate the senders offered, and how many senders (CPUs) offered it.
     pub offered: Option<(f64, u32)>,
-    /// Overload rows: the rate the senders tried (twice the peak); `offered` is what the
-    /// client's interface accepted of it (a full veth ring refuses frames: `ENOBUFS`, not sent).
+    /// Overload rows: the rate the senders presented (asked for twice the peak); `offered` is
+    /// what the client's interface accepted of it (a full veth ring refuses frames: `ENOBUFS`).
     pub attempted: Option<f64>,
     /// Capped rows: the share of one CPU lvsd was held to.
     pub cap: Option<f64>,

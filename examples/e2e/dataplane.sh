@@ -285,16 +285,25 @@ measure_udp() {
 # `perf record` of the lvsd process and print a PROFILE line: frames delivered, lvsd's CPU per
 # frame, its threads' voluntary context switches (sleeps in poll) per 1000 frames, and the five
 # symbols with the most samples (perf report's shares of lvsd's own samples)
-profile_lvsd() {
-  local rate=$1 pp line sw0 sw1 t f0 f1 top
+# offers RATE pps of UDP for 3 s while `perf record` (its target options after OUT and RATE)
+# samples into OUT; prints udp_run's line
+udp_under_perf() { # out rate perf-target-options...
+  local out=$1 rate=$2 pp line
+  shift 2
   command -v perf > /dev/null || die "DP_PROFILE needs perf"
-  udp_run 10000 1 > /dev/null
-  sw0=$(cat /proc/"$LVSD_PID"/task/*/status | awk '/^voluntary_ctxt/ { s += $2 } END { print s }')
-  perf record -F 2999 -o "$WORK/perf.data" -p "$LVSD_PID" -- sleep 3.3 > /dev/null 2>&1 &
+  perf record -F 2999 -o "$out" "$@" -- sleep 3.3 > /dev/null 2>&1 &
   pp=$!
   sleep 0.1
   line=$(udp_run "$rate" 3)
   wait "$pp" || true
+  echo "$line"
+}
+
+profile_lvsd() {
+  local rate=$1 line sw0 sw1 t f0 f1 top
+  udp_run 10000 1 > /dev/null
+  sw0=$(cat /proc/"$LVSD_PID"/task/*/status | awk '/^voluntary_ctxt/ { s += $2 } END { print s }')
+  line=$(udp_under_perf "$WORK/perf.data" "$rate" -p "$LVSD_PID")
   sw1=$(cat /proc/"$LVSD_PID"/task/*/status | awk '/^voluntary_ctxt/ { s += $2 } END { print s }')
   read -r _ f0 t f1 _ <<< "$line"
   top=$(perf report -i "$WORK/perf.data" --no-children --sort sym --stdio 2> /dev/null \
@@ -310,14 +319,9 @@ profile_lvsd() {
 # shares of its busy samples in user space (lvsd's code and libc) and in the kernel, and the ten
 # symbols with the most busy samples (their shares of the busy samples)
 profile_cpu1() {
-  local rate=$1 pp line t f0 f1 top user
-  command -v perf > /dev/null || die "DP_PROFILE needs perf"
+  local rate=$1 line t f0 f1 top user
   udp_run 10000 1 > /dev/null
-  perf record -F 2999 -C 1 -o "$WORK/perf1.data" -- sleep 3.3 > /dev/null 2>&1 &
-  pp=$!
-  sleep 0.1
-  line=$(udp_run "$rate" 3)
-  wait "$pp" || true
+  line=$(udp_under_perf "$WORK/perf1.data" "$rate" -C 1)
   read -r _ f0 t f1 _ <<< "$line"
   # shares of the busy samples (the idle loop's left out): perf's `[.]` is user space, `[k]`
   # the kernel

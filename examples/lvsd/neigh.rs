@@ -71,11 +71,16 @@ pub struct NeighCache {
     fresh: Option<(usize, IpAddr, MacAddr, u64)>,
 }
 
+/// Whether an entry learnt at `updated` is still used without re-confirming it at `now` (ms).
+fn fresh_at(updated: u64, now: u64) -> bool {
+    now.saturating_sub(updated) <= REACHABLE_MS
+}
+
 impl NeighCache {
     /// Looks `ip` up on interface `ifc` at `now` (ms).
     pub fn resolve(&mut self, ifc: usize, ip: IpAddr, now: u64) -> Resolved {
         if let Some((i, a, mac, updated)) = self.fresh {
-            if i == ifc && a == ip && now.saturating_sub(updated) <= REACHABLE_MS {
+            if i == ifc && a == ip && fresh_at(updated, now) {
                 return Resolved::Known { mac, probe: false };
             }
         }
@@ -88,11 +93,12 @@ impl NeighCache {
         });
         match e.mac {
             Some(mac) => {
-                let probe = now.saturating_sub(e.updated) > REACHABLE_MS && now >= e.next_probe;
+                let fresh = fresh_at(e.updated, now);
+                let probe = !fresh && now >= e.next_probe;
                 if probe {
                     e.next_probe = now + RETRANS_MS;
                 }
-                if now.saturating_sub(e.updated) <= REACHABLE_MS {
+                if fresh {
                     self.fresh = Some((ifc, ip, mac, e.updated));
                 }
                 Resolved::Known { mac, probe }
